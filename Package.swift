@@ -1,0 +1,115 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "framepipe",
+    platforms: [.macOS(.v14)],
+    products: [
+        // The three libraries a user's own package depends on to add stages
+        // and run the very same server and CLI.
+        .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "Stages", targets: ["Stages"]),
+        .library(name: "FramepipeServer", targets: ["FramepipeServer"]),
+        .executable(name: "framepipe", targets: ["framepipe"]),
+        .executable(name: "framepipe-bench", targets: ["framepipe-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // libturbojpeg from Debian's libturbojpeg0-dev, found through pkg-config.
+        .systemLibrary(
+            name: "CTurboJPEG",
+            path: "Sources/CTurboJPEG",
+            pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"])]
+        ),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Stages",
+            dependencies: [
+                "Pipeline",
+                "CTurboJPEG",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // Real JPEG frames made with libturbojpeg, for the tests and the bench.
+        .target(
+            name: "JPEGFixtures",
+            dependencies: ["Pipeline", "Stages", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
+            name: "FramepipeServer",
+            dependencies: [
+                "Pipeline",
+                "Stages",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            ],
+            path: "Sources/Server"
+        ),
+        .executableTarget(
+            name: "framepipe",
+            dependencies: ["FramepipeServer", "Stages"]
+        ),
+        .executableTarget(
+            name: "framepipe-bench",
+            dependencies: [
+                "Pipeline",
+                "Stages",
+                "JPEGFixtures",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Sources/Bench"
+        ),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: [
+                "Pipeline",
+                "Stages",
+                "JPEGFixtures",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "StagesTests",
+            dependencies: [
+                "Pipeline",
+                "Stages",
+                "JPEGFixtures",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "FramepipeServer",
+                "Stages",
+                "JPEGFixtures",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ]
+        ),
+    ]
+)

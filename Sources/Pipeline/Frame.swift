@@ -1,0 +1,95 @@
+import NIOCore
+
+/// One video frame on its way from a streamer to the viewers.
+///
+/// It is created by the server from one WebSocket message and handed to the
+/// stream's `PipelineRunner` by value. Stages fill in what they learn
+/// (decoded bytes, dimensions, a downscaled rendition) so that later stages
+/// and the sink never decode twice.
+public struct Frame: Sendable {
+    public let streamID: String
+    /// Per-stream sequence number, counting every message the stream sent.
+    public let seq: UInt64
+    /// When the server received the message (monotonic clock).
+    public let arrival: ContinuousClock.Instant
+    /// The sender's `timestamp` (ms since epoch, its own clock), forwarded as is.
+    public let timestamp: Int64?
+    /// The payload exactly as it arrived.
+    public let payload: FramePayload
+    /// The JPEG bytes, once known: at once for binary messages, after base64
+    /// decoding for data URLs.
+    public var jpeg: ByteBuffer?
+    /// Dimensions and subsampling, once a stage has read the JPEG header.
+    public var header: JPEGHeader?
+    /// The `low` rendition, made at most once per frame by `downscale`.
+    public var lowRendition: Rendition?
+
+    public init(
+        streamID: String,
+        seq: UInt64,
+        arrival: ContinuousClock.Instant = .now,
+        timestamp: Int64? = nil,
+        payload: FramePayload
+    ) {
+        self.streamID = streamID
+        self.seq = seq
+        self.arrival = arrival
+        self.timestamp = timestamp
+        self.payload = payload
+        if case .binary(let bytes) = payload { self.jpeg = bytes }
+    }
+
+    /// Size of the payload as it arrived, in bytes (the data URL's length for text).
+    public var payloadSize: Int {
+        switch payload {
+        case .dataURL(let text): return text.utf8.count
+        case .binary(let bytes): return bytes.readableBytes
+        }
+    }
+
+    /// The JPEG bytes, decoding a data URL's base64 on first use and keeping
+    /// the result; nil when the payload is not a decodable `data:image/...;base64,` URL.
+    public mutating func resolveJPEG() -> ByteBuffer? {
+        if let jpeg { return jpeg }
+        guard case .dataURL(let text) = payload,
+              case .success(let parsed) = DataURL.parse(text, allowedMIMETypes: nil),
+              let bytes = parsed.decode()
+        else { return nil }
+        jpeg = bytes
+        return bytes
+    }
+}
+
+/// A frame's payload in the form the streamer sent it.
+public enum FramePayload: Sendable {
+    /// The original text format: `data:image/jpeg;base64,...`, kept verbatim so
+    /// JSON viewers receive it without re-encoding.
+    case dataURL(String)
+    /// The efficient format: raw JPEG bytes.
+    case binary(ByteBuffer)
+}
+
+/// What a JPEG header says about an image.
+public struct JPEGHeader: Sendable, Equatable {
+    public var width: Int
+    public var height: Int
+    /// Chroma subsampling as libturbojpeg names it ("4:2:0", "gray", ...).
+    public var subsampling: String
+    public init(width: Int, height: Int, subsampling: String) {
+        self.width = width
+        self.height = height
+        self.subsampling = subsampling
+    }
+}
+
+/// A re-encoded copy of a frame for viewers that cannot take the full one.
+public struct Rendition: Sendable {
+    public var jpeg: ByteBuffer
+    public var width: Int
+    public var height: Int
+    public init(jpeg: ByteBuffer, width: Int, height: Int) {
+        self.jpeg = jpeg
+        self.width = width
+        self.height = height
+    }
+}

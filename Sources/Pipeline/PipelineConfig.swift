@@ -1,0 +1,67 @@
+/// A validated `pipelines.json`: named pipelines, each a list of configured
+/// stages ready to be instantiated per stream.
+public struct PipelineConfig: Sendable {
+    public let defaultPipeline: String
+    /// In file order.
+    public let pipelines: [PipelineDefinition]
+
+    public func pipeline(named name: String) -> PipelineDefinition? {
+        pipelines.first { $0.name == name }
+    }
+}
+
+/// One named pipeline.
+public struct PipelineDefinition: Sendable {
+    public let name: String
+    public let description: String
+    public let stages: [ConfiguredStage]
+
+    /// A fresh runner with new stage instances for one stream.
+    public func makeRunner(context: StageContext, observer: (any PipelineObserver)? = nil) -> PipelineRunner {
+        PipelineRunner(
+            pipelineName: name,
+            stageNames: stages.map(\.declaration.name),
+            stages: stages.map { $0.makeInstance(context) },
+            observer: observer
+        )
+    }
+}
+
+/// A stage as written in the config: its declaration, its parameters as
+/// given, and the factory for per-stream instances.
+public struct ConfiguredStage: Sendable {
+    public let declaration: StageDeclaration
+    public let parameters: StageParameters
+    let makeInstance: @Sendable (StageContext) -> any Stage
+}
+
+/// One thing wrong with a config file.
+public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
+    /// JSON path such as `pipelines.standard.stages[2].mode`, or
+    /// `line 3, column 14` for a syntax error.
+    public let path: String
+    public let reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// Every problem found in a config file; nothing starts on a bad file.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let source: String
+    public let problems: [ConfigProblem]
+
+    public init(source: String, problems: [ConfigProblem]) {
+        self.source = source
+        self.problems = problems
+    }
+
+    public var description: String {
+        let count = problems.count == 1 ? "1 problem" : "\(problems.count) problems"
+        return "\(source): \(count)\n" + problems.map { "  \($0)" }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,5 @@
+import FramepipeServer
+import Stages
+
+// The stock relay: the library's CLI and server with the built-in stages.
+await Framepipe.main(registry: .builtIn)
