@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import JPEGFixtures
+import Logging
+import NIOCore
+import Pipeline
+import Stages
+
+/// `framepipe-bench pipeline`: the per-frame cost of every built-in stage on
+/// real JPEGs of the sizes cameras send (640x480 ≈ 60 KB, 1280x720 ≈ 150 KB).
+struct PipelineBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Per-frame cost of each built-in stage on 640x480/60 KB and 1280x720/150 KB JPEGs.")
+
+    @Option(help: "Frames timed per measurement.")
+    var iterations = 400
+
+    @Option(help: "Repeat each measurement this many times and report the median.")
+    var rounds = 5
+
+    struct Case {
+        let name: String
+        let params: [String: JSONValue]
+        let text: Bool
+        let stage: any Stage.Type
+    }
+
+    func run() throws {
+        let sizes: [(String, Int, Int, Int)] = [("640x480", 640, 480, 60_000), ("1280x720", 1280, 720, 150_000)]
+        let cases: [Case] = [
+            Case(name: "size-limit", params: [:], text: true, stage: SizeLimitStage.self),
+            Case(name: "rate-limit", params: ["maxFps": .number(1000), "burst": .number(1000)], text: false, stage: RateLimitStage.self),
+            Case(name: "base64-validation (data URL)", params: [:], text: true, stage: Base64ValidationStage.self),
+            Case(name: "decode-check header", params: [:], text: false, stage: DecodeCheckStage.self),
+            Case(name: "decode-check full", params: ["mode": .string("full")], text: false, stage: DecodeCheckStage.self),
+            Case(name: "error-counter", params: [:], text: false, stage: ErrorCounterStage.self),
+            Case(name: "downscale 1/2 q60", params: ["when": .string("always")], text: false, stage: DownscaleStage.self),
+            Case(name: "downscale 1/4 q50", params: ["when": .string("always"), "scale": .string("1/4"), "quality": .number(50)], text: false, stage: DownscaleStage.self),
+            Case(name: "fan-out", params: [:], text: false, stage: FanOutStage.self),
+        ]
+        var results: [(size: String, name: String, micros: Double)] = []
+        var header = "stage".padding(toLength: 42, withPad: " ", startingAt: 0)
+        for (label, _, _, _) in sizes { header += label.leftPadded(22) }
+        var rows: [String: [String]] = [:]
+        for (label, width, height, target) in sizes {
+            let jpeg = TestPattern.jpeg(width: width, height: height, targetBytes: target)
+            let url = TestPattern.dataURL(jpeg)
+            for c in cases {
+                let micros = measure(c.stage, params: c.params, payload: c.text ? .dataURL(url) : .binary(jpeg))
+                results.append((label, c.name, micros))
+                rows[c.name, default: []].append(String(format: "%.1f µs", micros))
+            }
+            let combined = measureChain(payload: .dataURL(url))
+            results.append((label, "base64-validation + decode-check header", combined))
+            rows["base64-validation + decode-check header", default: []].append(String(format: "%.1f µs", combined))
+            let standard = measureStandard(payload: .dataURL(url))
+            results.append((label, "standard pipeline, no slow viewer", standard))
+            rows["standard pipeline, no slow viewer", default: []].append(String(format: "%.1f µs", standard))
+            rows["(frame size)", default: []].append("\(jpeg.readableBytes) B")
+        }
+        Output.line(header)
+        for name in ["(frame size)"] + cases.map(\.name) + ["base64-validation + decode-check header", "standard pipeline, no slow viewer"] {
+            Output.line(name.padding(toLength: 42, withPad: " ", startingAt: 0) + rows[name, default: []].map { $0.leftPadded(22) }.joined())
+        }
+        let json = results.map { "{\"size\":\"\($0.size)\",\"stage\":\"\($0.name)\",\"us_per_frame\":\(String(format: "%.2f", $0.micros))}" }
+        Output.line("{\"benchmark\":\"pipeline\",\"iterations\":\(iterations),\"results\":[\(json.joined(separator: ","))]}")
+    }
+
+    /// Median over rounds of the mean µs per frame of one stage instance.
+    func measure(_ type: any Stage.Type, params: [String: JSONValue], payload: FramePayload) -> Double {
+        func run<S: Stage>(_ type: S.Type) -> Double {
+            var stage = S(configuration: S.configuration(from: StageParameters(params)), context: Self.context)
+            return median { seq in
+                // Arrivals 1 ms apart, so rate-limit (at 1000 fps) passes every frame.
+                var frame = Frame(streamID: "bench", seq: seq, arrival: Self.epoch + .milliseconds(Int64(seq)), payload: payload)
+                return stage.process(&frame)
+            }
+        }
+        return run(type)
+    }
+
+    func measureChain(payload: FramePayload) -> Double {
+        var base64 = Base64ValidationStage(configuration: Base64ValidationStage.configuration(from: .init()), context: Self.context)
+        var check = DecodeCheckStage(configuration: DecodeCheckStage.configuration(from: .init()), context: Self.context)
+        return median { seq in
+            var frame = Frame(streamID: "bench", seq: seq, payload: payload)
+            _ = base64.process(&frame)
+            return check.process(&frame)
+        }
+    }
+
+    func measureStandard(payload: FramePayload) -> Double {
+        let text = #"{"default": "standard", "pipelines": {"standard": {"stages": [{"stage": "size-limit"}, {"stage": "base64-validation"}, {"stage": "decode-check"}, {"stage": "error-counter"}, {"stage": "downscale"}, {"stage": "fan-out"}]}}}"#
+        var runner = try! PipelineConfigLoader(registry: .builtIn).load(text: text).pipelines[0].makeRunner(context: Self.context)
+        return median { seq in
+            runner.run(Frame(streamID: "bench", seq: seq, payload: payload)) == .delivered ? .pass : .drop(reason: "")
+        }
+    }
+
+    func median(_ body: (UInt64) -> StageOutcome) -> Double {
+        var seq: UInt64 = 0
+        for _ in 0..<max(10, iterations / 10) { _ = body(seq); seq += 1 }  // warm up
+        var means: [Double] = []
+        for _ in 0..<rounds {
+            var passed = 0
+            let start = ContinuousClock.now
+            for _ in 0..<iterations {
+                if body(seq) == .pass { passed += 1 }
+                seq += 1
+            }
+            let elapsed = ContinuousClock.now - start
+            precondition(passed == iterations, "a benchmarked stage did not pass a valid frame")
+            means.append(elapsed.microseconds / Double(iterations))
+        }
+        return means.sorted()[means.count / 2]
+    }
+
+    static let epoch = ContinuousClock.now
+    static let context = StageContext(streamID: "bench", logger: Logger(label: "bench"), sink: DiscardingSink())
+}
+
+/// A sink that drops everything, so `fan-out` is measured alone.
+struct DiscardingSink: FrameSink {
+    func publish(_ frame: Frame) {}
+    func needsLowRendition(streamID: String) -> Bool { false }
+}
+
+extension Duration {
+    var microseconds: Double {
+        Double(components.seconds) * 1e6 + Double(components.attoseconds) / 1e12
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}

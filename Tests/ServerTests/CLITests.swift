@@ -1,0 +1,80 @@
+import Foundation
+import FramepipeServer
+import Pipeline
+import Stages
+import Testing
+
+/// The package root, found from this file's path.
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Runs the built `framepipe` executable, returning exit code, stdout and stderr.
+func runFramepipe(_ arguments: [String], in directory: URL = packageRoot) throws -> (status: Int32, out: String, err: String) {
+    let process = Process()
+    process.executableURL = packageRoot.appendingPathComponent(".build/debug/framepipe")
+    process.arguments = arguments
+    process.currentDirectoryURL = directory
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+@Suite("framepipe stages / check")
+struct CLITests {
+    @Test func readmeStageTableIsTheGeneratedOne() throws {
+        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let begin = try #require(readme.range(of: "<!-- stages-table:begin -->\n"))
+        let end = try #require(readme.range(of: "\n<!-- stages-table:end -->"))
+        #expect(String(readme[begin.upperBound..<end.lowerBound]) == StageListing.markdown(.builtIn),
+                "README table is stale: regenerate it with `framepipe stages --markdown`")
+    }
+
+    @Test func checkAcceptsTheShippedFile() throws {
+        let result = try runFramepipe(["check", "pipelines.json"])
+        #expect(result.status == 0)
+        #expect(result.out == "pipelines.json: OK, 4 pipeline(s): standard (default), strict, passthrough, low-bandwidth\n")
+    }
+
+    @Test func checkListsEveryProblemAndExitsOne() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID()).json")
+        try #"{"default": "standard", "pipelines": {"standard": {"stages": [{"stage": "size-limit"}, {"stage": "base64-validation"}, {"stage": "decode-check", "mode": "fulll"}, {"stage": "downscal"}, {"stage": "fan-out"}]}}}"#
+            .write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try runFramepipe(["check", file.path])
+        #expect(result.status == 1)
+        #expect(result.err == """
+            \(file.path): 2 problems
+              pipelines.standard.stages[2].mode: expected "header" or "full", got "fulll"
+              pipelines.standard.stages[3].stage: unknown stage "downscal" (did you mean "downscale"?)
+
+            """)
+    }
+
+    @Test func checkReportsAMissingFile() throws {
+        let result = try runFramepipe(["check", "/nonexistent/pipelines.json"])
+        #expect(result.status == 1)
+        #expect(result.err.contains("/nonexistent/pipelines.json: 1 problem\n  (file): no such file"))
+    }
+
+    @Test func stagesListsEveryBuiltInAsJSON() throws {
+        let result = try runFramepipe(["stages", "--json"])
+        #expect(result.status == 0)
+        guard case .array(let stages) = try JSONParser.parse(result.out.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            Issue.record("not a JSON array"); return
+        }
+        #expect(stages.compactMap { $0["name"]?.stringValue } == StageRegistry.builtIn.names)
+        let decodeCheck = try #require(stages.first { $0["name"] == .string("decode-check") })
+        #expect(decodeCheck["parameters"].map { if case .array(let p) = $0 { p.count } else { 0 } } == 4)
+    }
+
+    @Test func stagesTextShowsDefaultsAndHelp() throws {
+        let result = try runFramepipe(["stages"])
+        #expect(result.out.contains("decode-check — Check the JPEG with libturbojpeg: header only, or a full decode"))
+        #expect(result.out.contains("    mode: \"header\" | \"full\", default \"header\""))
+        #expect(result.out.contains("fan-out (sink) — "))
+    }
+}

@@ -1,0 +1,52 @@
+import JPEGFixtures
+import NIOCore
+import Pipeline
+import Stages
+import Testing
+
+@Suite("downscale and fan-out")
+struct DownscaleAndFanOutTests {
+    @Test func slowViewersModeDoesNothingWhileNobodyNeedsLow() {
+        var frame = binaryFrame(Fixtures.jpeg)
+        #expect(makeStage(DownscaleStage.self, sink: RecordingSink(wantsLow: false)).processed(&frame) == .pass)
+        #expect(frame.lowRendition == nil)
+    }
+
+    @Test func makesAHalfSizeRenditionWhenAViewerNeedsIt() throws {
+        var frame = binaryFrame(Fixtures.jpeg)
+        #expect(makeStage(DownscaleStage.self, sink: RecordingSink(wantsLow: true)).processed(&frame) == .pass)
+        let low = try #require(frame.lowRendition)
+        #expect((low.width, low.height) == (160, 120))
+        #expect(low.jpeg.readableBytes < Fixtures.jpeg.readableBytes)
+        // The rendition is itself a valid JPEG of the size it claims.
+        var check = binaryFrame(low.jpeg)
+        #expect(makeStage(DecodeCheckStage.self, ["mode": .string("full")]).processed(&check) == .pass)
+        #expect(check.header?.width == 160)
+    }
+
+    @Test(arguments: [("1/4", 80, 60), ("3/4", 240, 180), ("1/8", 40, 30)])
+    func alwaysModeUsesTheConfiguredScale(scale: String, width: Int, height: Int) {
+        var frame = textFrame(TestPattern.dataURL(Fixtures.jpeg))
+        let stage = makeStage(DownscaleStage.self, ["when": .string("always"), "scale": .string(scale)])
+        #expect(stage.processed(&frame) == .pass)
+        #expect(frame.lowRendition?.width == width)
+        #expect(frame.lowRendition?.height == height)
+    }
+
+    @Test func rejectsUndecodableFrames() {
+        var frame = binaryFrame(Fixtures.flipped())
+        #expect(rejectionCode(makeStage(DownscaleStage.self, ["when": .string("always")]).processed(&frame)) == "corrupt_jpeg")
+        var png = binaryFrame(Fixtures.png)
+        #expect(rejectionCode(makeStage(DownscaleStage.self, ["when": .string("always")]).processed(&png)) == "not_jpeg")
+    }
+
+    @Test func fanOutHandsEveryFrameToTheSinkInOrder() {
+        let sink = RecordingSink()
+        var stage = makeStage(FanOutStage.self, sink: sink)
+        for seq in 0..<5 {
+            var frame = Frame(streamID: "S-1", seq: UInt64(seq), payload: .binary(Fixtures.jpeg))
+            #expect(stage.process(&frame) == .pass)
+        }
+        #expect(sink.frames.map(\.seq) == [0, 1, 2, 3, 4])
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages framepipe needs that are not yet installed.
+# Usage: scripts/install-deps.sh [run|test]   (test adds what the test suite needs)
+set -euo pipefail
+
+packages=(libturbojpeg0-dev pkg-config)
+if [[ "${1:-run}" == "test" ]]; then
+    packages+=(openssl)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} > 0)); then
+    echo "installing: ${missing[*]}"
+    SUDO=""
+    if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what is missing and runs framepipe on defaults (any extra
+# arguments go to `framepipe serve`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh run
+swift build -c release --product framepipe
+exec .build/release/framepipe serve "$@"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test framepipe has, installing what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh test
+
+echo "== swift test (framepipe)"
+swift build --build-tests
+swift test --skip-build
+
+echo "== custom-stage example (Examples/DropDuplicates)"
+swift build --package-path Examples/DropDuplicates --build-tests
+swift test --package-path Examples/DropDuplicates --skip-build
+Examples/DropDuplicates/.build/debug/framepipe-dedup stages | grep -q '^drop-duplicates'
+(cd Examples/DropDuplicates && .build/debug/framepipe-dedup check pipelines.json)
