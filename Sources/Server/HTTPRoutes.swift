@@ -1,0 +1,104 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import Pipeline
+
+/// The plain HTTP endpoints: health, metrics, and the JSON API the admin
+/// page and operators read.
+struct HTTPRoutes {
+    let hub: ViewerHub
+    let metrics: RelayMetrics
+    let pipelines: PipelineConfig
+    let active: PipelineDefinition
+
+    func add(to router: Router<RelayRequestContext>) {
+        router.get("/healthz") { _, _ in
+            let counts = hub.connectionCounts
+            return json(.object([
+                ("status", .string("ok")), ("pipeline", .string(active.name)),
+                ("streams", .number(Double(counts.streams))), ("viewers", .number(Double(counts.viewers))),
+            ]))
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: metrics.render()))
+        }
+        router.get("/api/streams") { _, _ in json(streamsJSON()) }
+        router.get("/api/viewers") { _, _ in json(viewersJSON()) }
+        router.get("/api/pipelines") { _, _ in json(pipelinesJSON()) }
+        router.get("/api/streams/{id}/snapshot.jpg") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            let (known, jpeg) = hub.latestJPEG(of: id)
+            guard let jpeg else {
+                let reason = known ? "stream has no valid frame yet" : "no such stream"
+                return json(.object([("error", .string(reason)), ("stream_id", .string(id))]), status: .notFound)
+            }
+            return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-store"], body: .init(byteBuffer: jpeg))
+        }
+    }
+
+    func streamsJSON() -> JSONValue {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return hub.withState { view in
+            .array(view.streams.filter(\.value.started).sorted { $0.key < $1.key }.map { id, s in
+                .object([
+                    ("id", .string(id)),
+                    ("started", s.startedAt.map { .string(formatter.string(from: $0)) } ?? .null),
+                    ("frames", .number(Double(s.frames))),
+                    ("fps", .number((s.fps * 10).rounded() / 10)),
+                    ("viewers", .number(Double(view.viewers.values.filter { $0.watches(id) }.count))),
+                    ("drops", .number(Double(s.drops))),
+                    ("errors", .number(Double(s.errors))),
+                    ("pipeline", .string(active.name)),
+                ])
+            })
+        }
+    }
+
+    func viewersJSON() -> JSONValue {
+        hub.withState { view in
+            .array(view.viewers.values.sorted { $0.id.count == $1.id.count ? $0.id < $1.id : $0.id.count < $1.id.count }.map { v in
+                let stats = v.mailbox.statistics
+                return .object([
+                    ("id", .string(v.id)),
+                    ("streams", v.streams.map { .array($0.sorted().map(JSONValue.string)) } ?? .string("all")),
+                    ("format", .string(v.format.rawValue)),
+                    ("quality", .string(v.quality.rawValue)),
+                    ("receiving", .string(v.wantsLow(slow: stats.slow) ? "low" : "full")),
+                    ("slow", .bool(stats.slow)),
+                    ("delivered", .number(Double(stats.delivered))),
+                    ("replaced", .number(Double(stats.replaced))),
+                    ("loss_percent", .number((stats.lossPercent * 10).rounded() / 10)),
+                ])
+            })
+        }
+    }
+
+    func pipelinesJSON() -> JSONValue {
+        let drops = metrics.dropsByStage
+        return .object([
+            ("default", .string(pipelines.defaultPipeline)),
+            ("active", .string(active.name)),
+            ("pipelines", .array(pipelines.pipelines.map { p in
+                .object([
+                    ("name", .string(p.name)),
+                    ("description", .string(p.description)),
+                    ("stages", .array(p.stages.map { stage in
+                        var members: [(key: String, value: JSONValue)] = [("stage", .string(stage.declaration.name))]
+                        for spec in stage.declaration.parameters {
+                            if let value = stage.parameters.values[spec.name] ?? spec.defaultValue { members.append((spec.name, value)) }
+                        }
+                        if p.name == active.name { members.append(("drops", .number(Double(drops[stage.declaration.name] ?? 0)))) }
+                        return .object(members)
+                    })),
+                ])
+            })),
+        ])
+    }
+
+    func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                 body: .init(byteBuffer: ByteBuffer(string: value.jsonText)))
+    }
+}

@@ -1,0 +1,61 @@
+/// Everything `framepipe serve` can be told, with every default in one
+/// place: the CLI's flags and environment variables, the tests and a user's
+/// own executable all build this struct.
+public struct RelayConfiguration: Sendable {
+    public var host: String
+    /// 0 picks a free port (tests).
+    public var port: Int
+    /// Name of the pipeline to run; nil means the file's default.
+    public var pipeline: String?
+    /// A viewer whose socket accepts nothing for this long while frames wait is closed.
+    public var viewerSendTimeout: Duration
+    /// A stream silent this long is logged and pinged.
+    public var idleWarning: Duration
+    /// A stream silent this long is closed with reason `timeout`.
+    public var idleTimeout: Duration
+    /// How often viewers are sent `{"type":"ping"}`.
+    public var pingInterval: Duration
+    /// A viewer that has not answered a ping within this long is dropped.
+    public var pingTimeout: Duration
+    /// Largest WebSocket message accepted (frames and reassembled messages).
+    public var maxMessageBytes: Int
+    /// How often each live stream logs a progress line.
+    public var progressInterval: Duration
+    /// A viewer losing more than this share of its frames over a window is marked slow.
+    public var slowLossRatio: Double
+    /// PEM certificate chain and key; with both set the server speaks https/wss.
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        pipeline: String? = nil,
+        viewerSendTimeout: Duration = .seconds(1),
+        idleWarning: Duration = .seconds(10),
+        idleTimeout: Duration = .seconds(15),
+        pingInterval: Duration = .seconds(45),
+        pingTimeout: Duration = .seconds(15),
+        maxMessageBytes: Int = 8 << 20,
+        progressInterval: Duration = .seconds(10),
+        slowLossRatio: Double = 0.2,
+        tlsCertificatePath: String? = nil,
+        tlsKeyPath: String? = nil
+    ) {
+        self.host = host
+        self.port = port
+        self.pipeline = pipeline
+        self.viewerSendTimeout = viewerSendTimeout
+        self.idleWarning = idleWarning
+        self.idleTimeout = idleTimeout
+        self.pingInterval = pingInterval
+        self.pingTimeout = pingTimeout
+        self.maxMessageBytes = maxMessageBytes
+        self.progressInterval = progressInterval
+        self.slowLossRatio = slowLossRatio
+        self.tlsCertificatePath = tlsCertificatePath
+        self.tlsKeyPath = tlsKeyPath
+    }
+
+    public var usesTLS: Bool { tlsCertificatePath != nil && tlsKeyPath != nil }
+}

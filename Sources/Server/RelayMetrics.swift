@@ -1,0 +1,131 @@
+import CoreMetrics
+import Metrics
+import NIOCore
+import Pipeline
+import struct Prometheus.PrometheusMetricsFactory
+import class Prometheus.PrometheusCollectorRegistry
+import Synchronization
+
+/// The relay's Prometheus metrics, through swift-metrics with an explicit
+/// factory so every server instance (tests run several) has its own registry.
+final class RelayMetrics: PipelineObserver, Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+    private let framesReceived: Counter
+    private let framesAccepted: Counter
+    private let framesDelivered: Counter
+    private let framesReplaced: Counter
+    private let openStreams: Gauge
+    private let openViewers: Gauge
+    private let stuckViewers: Counter
+    private let perKey = Mutex<PerKey>(PerKey())
+
+    private struct PerKey {
+        var dropped: [String: Counter] = [:]
+        var stageTimers: [String: Timer] = [:]
+        var streamFps: [String: Gauge] = [:]
+        var streamViewers: [String: Gauge] = [:]
+        var viewerLoss: [String: Gauge] = [:]
+        /// Drops per stage name, for `/api/pipelines`.
+        var dropsByStage: [String: Int] = [:]
+    }
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(10), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
+            .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(100),
+        ]
+        self.factory = factory
+        framesReceived = Counter(label: "framepipe_frames_received_total", factory: factory)
+        framesAccepted = Counter(label: "framepipe_frames_accepted_total", factory: factory)
+        framesDelivered = Counter(label: "framepipe_frames_delivered_total", factory: factory)
+        framesReplaced = Counter(label: "framepipe_frames_replaced_total", factory: factory)
+        openStreams = Gauge(label: "framepipe_open_connections", dimensions: [("kind", "streamer")], factory: factory)
+        openViewers = Gauge(label: "framepipe_open_connections", dimensions: [("kind", "viewer")], factory: factory)
+        stuckViewers = Counter(label: "framepipe_viewers_dropped_total", factory: factory)
+    }
+
+    func frameReceived() { framesReceived.increment() }
+    func frameAccepted(streamID: String) { framesAccepted.increment() }
+    func frameDelivered() { framesDelivered.increment() }
+    func frameReplaced() { framesReplaced.increment() }
+    func viewerDropped() { stuckViewers.increment() }
+
+    func streamerConnected() { openStreamsCount(+1) }
+    func streamerDisconnected() { openStreamsCount(-1) }
+    func viewerConnected() { openViewersCount(+1) }
+
+    func viewerDisconnected(_ id: String) {
+        openViewersCount(-1)
+        if let gauge = perKey.withLock({ $0.viewerLoss.removeValue(forKey: id) }) { gauge.destroy() }
+    }
+
+    private let counts = Mutex<(streams: Int, viewers: Int)>((0, 0))
+    private func openStreamsCount(_ delta: Int) {
+        let n = counts.withLock { $0.streams += delta; return $0.streams }
+        openStreams.record(n)
+    }
+    private func openViewersCount(_ delta: Int) {
+        let n = counts.withLock { $0.viewers += delta; return $0.viewers }
+        openViewers.record(n)
+    }
+
+    /// A frame that did not reach the sink, by stage and reason code.
+    func frameDropped(stage: String, reason: String) {
+        let counter = perKey.withLock { p -> Counter in
+            p.dropsByStage[stage, default: 0] += 1
+            let key = stage + "\u{0}" + reason
+            if let c = p.dropped[key] { return c }
+            let c = Counter(label: "framepipe_frames_dropped_total", dimensions: [("stage", stage), ("reason", reason)], factory: factory)
+            p.dropped[key] = c
+            return c
+        }
+        counter.increment()
+    }
+
+    var dropsByStage: [String: Int] { perKey.withLock { $0.dropsByStage } }
+
+    func stageFinished(stage: String, duration: Duration, outcome: StageOutcome) {
+        let timer = perKey.withLock { p -> Timer in
+            if let t = p.stageTimers[stage] { return t }
+            let t = Timer(label: "framepipe_stage_duration_seconds", dimensions: [("stage", stage)], preferredDisplayUnit: .seconds, factory: factory)
+            p.stageTimers[stage] = t
+            return t
+        }
+        timer.record(duration: duration)
+    }
+
+    func streamSample(_ id: String, fps: Double, viewers: Int) {
+        let (fpsGauge, viewersGauge) = perKey.withLock { p -> (Gauge, Gauge) in
+            let f = p.streamFps[id] ?? Gauge(label: "framepipe_stream_fps", dimensions: [("stream", id)], factory: factory)
+            let v = p.streamViewers[id] ?? Gauge(label: "framepipe_stream_viewers", dimensions: [("stream", id)], factory: factory)
+            p.streamFps[id] = f
+            p.streamViewers[id] = v
+            return (f, v)
+        }
+        fpsGauge.record(fps)
+        viewersGauge.record(viewers)
+    }
+
+    func streamEnded(_ id: String) {
+        let gauges = perKey.withLock { p in [p.streamFps.removeValue(forKey: id), p.streamViewers.removeValue(forKey: id)] }
+        for gauge in gauges.compactMap({ $0 }) { gauge.destroy() }
+    }
+
+    func viewerSample(_ id: String, lossPercent: Double) {
+        let gauge = perKey.withLock { p -> Gauge in
+            let g = p.viewerLoss[id] ?? Gauge(label: "framepipe_viewer_loss_percent", dimensions: [("viewer", id)], factory: factory)
+            p.viewerLoss[id] = g
+            return g
+        }
+        gauge.record(lossPercent)
+    }
+
+    /// The Prometheus text exposition.
+    func render() -> ByteBuffer {
+        var bytes: [UInt8] = []
+        registry.emit(into: &bytes)
+        return ByteBuffer(bytes: bytes)
+    }
+}

@@ -1,0 +1,150 @@
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import Pipeline
+import ServiceLifecycle
+
+/// The relay: HTTP and WebSocket endpoints on Hummingbird, the viewer hub,
+/// housekeeping and the shutdown sequence, run as one service group.
+///
+/// ```
+/// streamer ─ws─▶ StreamerConnection ─▶ PipelineRunner (per stream) ─▶ fan-out
+///                                                                       │
+///                                      ViewerHub (FrameSink) ◀──────────┘
+///                                        │ latest-wins mailbox per viewer
+///                                        ▼
+///                          ViewerConnection writer ─ws─▶ viewer
+/// ```
+public struct RelayServer: Sendable {
+    public let configuration: RelayConfiguration
+    public let pipelines: PipelineConfig
+    public let pipeline: PipelineDefinition
+    let logger: Logger
+
+    public struct UnknownPipeline: Error, CustomStringConvertible {
+        public let name: String
+        public let known: [String]
+        public var description: String { "no pipeline named \"\(name)\"; the file defines: \(known.joined(separator: ", "))" }
+    }
+
+    public init(configuration: RelayConfiguration, pipelines: PipelineConfig, logger: Logger = Logger(label: "framepipe")) throws {
+        let name = configuration.pipeline ?? pipelines.defaultPipeline
+        guard let pipeline = pipelines.pipeline(named: name) else {
+            throw UnknownPipeline(name: name, known: pipelines.pipelines.map(\.name))
+        }
+        self.configuration = configuration
+        self.pipelines = pipelines
+        self.pipeline = pipeline
+        self.logger = logger
+    }
+
+    /// Runs until SIGTERM/SIGINT (then shuts down as the contract says) or
+    /// until the task is cancelled. `onListening` gets the bound port.
+    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let metrics = RelayMetrics()
+        let hub = ViewerHub(logger: logger, metrics: metrics)
+
+        let router = Router(context: RelayRequestContext.self)
+        HTTPRoutes(hub: hub, metrics: metrics, pipelines: pipelines, active: pipeline).add(to: router)
+        let webSocketRouter = Router(context: RelayRequestContext.self)
+        addWebSocketRoutes(to: webSocketRouter, hub: hub, metrics: metrics)
+
+        // Both limits must follow the configured message size, or hummingbird-
+        // websocket's 16 KiB default refuses every real frame. No
+        // permessage-deflate: JPEG does not compress, so it would only cost CPU.
+        let upgrade = HTTPServerBuilder.http1WebSocketUpgrade(
+            webSocketRouter: webSocketRouter,
+            configuration: .init(ws: .init(maxFrameSize: configuration.maxMessageBytes, autoPing: .disabled, closeTimeout: .seconds(2))))
+        let server: HTTPServerBuilder
+        if configuration.usesTLS {
+            server = try .tls(upgrade, tlsConfiguration: try TLSFiles.configuration(
+                certificate: configuration.tlsCertificatePath!, key: configuration.tlsKeyPath!))
+        } else {
+            server = upgrade
+        }
+        let configuration = configuration
+        let logger = logger
+        let pipelineName = pipeline.name
+        let app = Application(
+            router: router,
+            server: server,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "framepipe"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                let http = configuration.usesTLS ? "https" : "http"
+                let ws = configuration.usesTLS ? "wss" : "ws"
+                logger.notice("framepipe listening", metadata: [
+                    "pipeline": "\(pipelineName)",
+                    "streamers": "\(ws)://\(configuration.host):\(port)/ws/stream/{stream_id}",
+                    "viewers": "\(ws)://\(configuration.host):\(port)/ws/viewer",
+                    "api": "\(http)://\(configuration.host):\(port)/api/streams",
+                ])
+                await onListening(port)
+            },
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: app),
+                .init(service: ShutdownCoordinator(hub: hub, logger: logger)),
+                .init(service: HousekeepingService(hub: hub, metrics: metrics, configuration: configuration, logger: logger)),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+
+    private func addWebSocketRoutes(to router: Router<RelayRequestContext>, hub: ViewerHub, metrics: RelayMetrics) {
+        let configuration = configuration
+        let pipeline = pipeline
+        let logger = logger
+        router.ws("/ws/stream/{id}") { _, context in
+            // Refused with HTTP 400 before the upgrade.
+            guard let id = context.parameters.get("id"), StreamID.isValid(Substring(id)) else {
+                throw HTTPError(.badRequest, message: "stream id must be 1-64 characters of A-Z a-z 0-9 . _ -")
+            }
+            return .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            let id = context.requestContext.parameters.get("id")!
+            await StreamerConnection(streamID: id, hub: hub, pipeline: pipeline, metrics: metrics,
+                                     configuration: configuration, logger: logger)
+                .run(inbound: inbound, outbound: outbound, context: context.requestContext)
+        }
+        router.ws("/ws/viewer") { request, _ in
+            _ = try ViewerQuery(request.uri.queryParameters)
+            return .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            guard let query = try? ViewerQuery(context.request.uri.queryParameters) else { return }
+            await ViewerConnection(hub: hub, metrics: metrics, format: query.format, streams: query.streams,
+                                   quality: query.quality, logger: logger)
+                .run(inbound: inbound, outbound: outbound, context: context.requestContext)
+        }
+    }
+}
+
+/// `?streams=a,b&format=json|binary&quality=auto|full|low` on `/ws/viewer`.
+struct ViewerQuery {
+    var streams: Set<String>?
+    var format = ViewerFormat.json
+    var quality = QualityPreference.auto
+
+    init(_ parameters: Parameters) throws {
+        if let list = parameters["streams"], !list.isEmpty {
+            streams = Set(list.split(separator: ",").map(String.init))
+        }
+        if let raw = parameters["format"] {
+            guard let format = ViewerFormat(rawValue: String(raw)) else {
+                throw HTTPError(.badRequest, message: "format must be json or binary")
+            }
+            self.format = format
+        }
+        if let raw = parameters["quality"] {
+            guard let quality = QualityPreference(rawValue: String(raw)) else {
+                throw HTTPError(.badRequest, message: "quality must be auto, full or low")
+            }
+            self.quality = quality
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Pipeline
+
+/// `framepipe serve`: runs the relay. Every flag also reads an environment
+/// variable (`FRAMEPIPE_` + the flag in upper snake case); a flag wins.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the relay: streamers on /ws/stream/{id}, viewers on /ws/viewer.")
+
+    @Option(help: "Pipelines file (FRAMEPIPE_CONFIG).")
+    var config: String?
+    @Option(help: "Pipeline to run; default from the file (FRAMEPIPE_PIPELINE).")
+    var pipeline: String?
+    @Option(help: "Address to listen on (FRAMEPIPE_HOST). Default 127.0.0.1.")
+    var host: String?
+    @Option(help: "Port to listen on; 0 picks a free one (FRAMEPIPE_PORT). Default 8080.")
+    var port: Int?
+    @Option(help: "Seconds a viewer's socket may accept nothing while frames wait before it is dropped (FRAMEPIPE_VIEWER_SEND_TIMEOUT). Default 1.")
+    var viewerSendTimeout: Double?
+    @Option(help: "Seconds of streamer silence before it is logged and pinged (FRAMEPIPE_IDLE_WARNING). Default 10.")
+    var idleWarning: Double?
+    @Option(help: "Seconds of streamer silence before the stream is closed with reason timeout (FRAMEPIPE_IDLE_TIMEOUT). Default 15.")
+    var idleTimeout: Double?
+    @Option(help: "Seconds between pings to viewers (FRAMEPIPE_PING_INTERVAL). Default 45.")
+    var pingInterval: Double?
+    @Option(help: "Seconds a viewer has to answer a ping (FRAMEPIPE_PING_TIMEOUT). Default 15.")
+    var pingTimeout: Double?
+    @Option(help: "Largest WebSocket message accepted, in bytes (FRAMEPIPE_MAX_MESSAGE_BYTES). Default 8388608.")
+    var maxMessageBytes: Int?
+    @Option(help: "Seconds between per-stream progress log lines (FRAMEPIPE_PROGRESS_INTERVAL). Default 10.")
+    var progressInterval: Double?
+    @Option(help: "PEM certificate chain; with --tls-key serves https and wss (FRAMEPIPE_TLS_CERT).")
+    var tlsCert: String?
+    @Option(help: "PEM private key for --tls-cert (FRAMEPIPE_TLS_KEY).")
+    var tlsKey: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical (FRAMEPIPE_LOG_LEVEL). Default info.")
+    var logLevel: String?
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        func value<T>(_ flag: T?, _ name: String, _ parse: (String) -> T?) throws -> T? {
+            if let flag { return flag }
+            guard let raw = env[name] else { return nil }
+            guard let parsed = parse(raw) else { throw ValidationError("\(name)=\(raw) is not a valid value") }
+            return parsed
+        }
+        func seconds(_ flag: Double?, _ name: String, default fallback: Duration) throws -> Duration {
+            guard let s = try value(flag, name, Double.init) else { return fallback }
+            guard s > 0, s.isFinite else { throw ValidationError("\(name.lowercased()) must be a positive number of seconds, got \(s)") }
+            return .milliseconds(Int64(s * 1000))
+        }
+        let defaults = RelayConfiguration()
+        var c = RelayConfiguration()
+        c.host = try value(host, "FRAMEPIPE_HOST", { $0 }) ?? defaults.host
+        c.port = try value(port, "FRAMEPIPE_PORT", Int.init) ?? defaults.port
+        guard (0...65535).contains(c.port) else { throw ValidationError("port must be 0-65535, got \(c.port)") }
+        c.pipeline = try value(pipeline, "FRAMEPIPE_PIPELINE", { $0 })
+        c.viewerSendTimeout = try seconds(viewerSendTimeout, "FRAMEPIPE_VIEWER_SEND_TIMEOUT", default: defaults.viewerSendTimeout)
+        c.idleWarning = try seconds(idleWarning, "FRAMEPIPE_IDLE_WARNING", default: defaults.idleWarning)
+        c.idleTimeout = try seconds(idleTimeout, "FRAMEPIPE_IDLE_TIMEOUT", default: defaults.idleTimeout)
+        guard c.idleWarning < c.idleTimeout else { throw ValidationError("idle-warning must be shorter than idle-timeout") }
+        c.pingInterval = try seconds(pingInterval, "FRAMEPIPE_PING_INTERVAL", default: defaults.pingInterval)
+        c.pingTimeout = try seconds(pingTimeout, "FRAMEPIPE_PING_TIMEOUT", default: defaults.pingTimeout)
+        c.progressInterval = try seconds(progressInterval, "FRAMEPIPE_PROGRESS_INTERVAL", default: defaults.progressInterval)
+        c.maxMessageBytes = try value(maxMessageBytes, "FRAMEPIPE_MAX_MESSAGE_BYTES", Int.init) ?? defaults.maxMessageBytes
+        guard (1024...(256 << 20)).contains(c.maxMessageBytes) else { throw ValidationError("max-message-bytes must be 1024-268435456") }
+        c.tlsCertificatePath = try value(tlsCert, "FRAMEPIPE_TLS_CERT", { $0 })
+        c.tlsKeyPath = try value(tlsKey, "FRAMEPIPE_TLS_KEY", { $0 })
+        guard (c.tlsCertificatePath == nil) == (c.tlsKeyPath == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        let levelName = try value(logLevel, "FRAMEPIPE_LOG_LEVEL", { $0 }) ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown log level \(levelName)") }
+
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "framepipe")
+        let file = try value(config, "FRAMEPIPE_CONFIG", { $0 }) ?? "pipelines.json"
+        let pipelines: PipelineConfig
+        do {
+            pipelines = try ConfigFile.load(path: file, registry: Framepipe.registry)
+        } catch {
+            ConsoleOutput.err("\(error)")
+            throw ExitCode(1)
+        }
+        do {
+            try await RelayServer(configuration: c, pipelines: pipelines, logger: logger).run()
+        } catch let error as RelayServer.UnknownPipeline {
+            ConsoleOutput.err("\(file): \(error)")
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import Pipeline
+
+/// Serves one streamer's WebSocket: turns each message into a frame, runs
+/// it through this stream's own pipeline instance, answers pings, and ends
+/// the stream with the right reason when the socket closes or the server
+/// closes it (timeout, errors, replaced, shutdown).
+///
+/// The pipeline runner lives in this connection's task only, so the stages'
+/// per-stream state needs no locking. Commands from outside (a ping from
+/// housekeeping, a close on replacement) arrive through the session handle
+/// and are written by a child task, so the reader never waits on them.
+struct StreamerConnection {
+    let streamID: String
+    let hub: ViewerHub
+    let pipeline: PipelineDefinition
+    let metrics: RelayMetrics
+    let configuration: RelayConfiguration
+    var logger: Logger
+
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
+        var logger = logger
+        logger[metadataKey: "stream_id"] = "\(streamID)"
+        let (commands, continuation) = AsyncStream.makeStream(of: StreamSessionHandle.Command.self)
+        let session = StreamSessionHandle(id: hub.makeSessionID(), remoteAddress: context.remoteAddress, commands: continuation)
+        guard let (replaced, _) = hub.connectStream(streamID, session: session) else {
+            try? await outbound.close(.goingAway, reason: StreamEndReason.shutdown.rawValue)
+            return
+        }
+        metrics.streamerConnected()
+        defer { metrics.streamerDisconnected() }
+        if let replaced {
+            logger.info("stream connection replaced by a new one", metadata: ["remote": "\(session.remoteAddress)", "previous_remote": "\(replaced.remoteAddress)"])
+            replaced.close(.replaced)
+        } else {
+            logger.info("streamer connected", metadata: ["remote": "\(session.remoteAddress)", "pipeline": "\(pipeline.name)"])
+        }
+        var runner = pipeline.makeRunner(
+            context: StageContext(streamID: streamID, logger: logger, sink: hub), observer: metrics)
+        let channel = context.channel
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await command in commands {
+                    switch command {
+                    case .send(let text):
+                        try? await outbound.write(.text(text))
+                    case .close(let reason):
+                        try? await outbound.close(reason == .shutdown ? .goingAway : .normalClosure, reason: reason.rawValue)
+                        // A client that does not answer the close frame is cut off.
+                        try? await Task.sleep(for: .seconds(2))
+                        channel.close(promise: nil)
+                        return
+                    }
+                }
+            }
+            do {
+                for try await message in inbound.messages(maxSize: configuration.maxMessageBytes) {
+                    guard session.endReason == nil else { break }
+                    if !handle(message, runner: &runner, session: session, logger: logger) { break }
+                }
+            } catch {
+                if session.endReason == nil {
+                    logger.warning("streamer connection failed", metadata: ["error": "\(error)"])
+                }
+            }
+            continuation.finish()
+            if session.endReason == nil { group.cancelAll() }
+        }
+        let reason = session.endReason ?? .closed
+        if reason != .replaced {
+            hub.endStream(streamID, session: session, reason: reason)
+        }
+    }
+
+    /// Handles one message; false when the stream must end.
+    private func handle(_ message: WebSocketMessage, runner: inout PipelineRunner, session: StreamSessionHandle, logger: Logger) -> Bool {
+        let arrival = ContinuousClock.now
+        let parsed: InboundMessage
+        switch message {
+        case .binary(let bytes):
+            let seq = hub.streamActivity(streamID, isFrame: true)
+            parsed = .frame(Frame(streamID: streamID, seq: seq, arrival: arrival, payload: .binary(bytes)))
+        case .text(let text):
+            // Only a frame takes a seq: parse, then stamp it.
+            switch InboundMessage.streamer(text: text, streamID: streamID, seq: 0, arrival: arrival) {
+            case .frame(let frame):
+                let seq = hub.streamActivity(streamID, isFrame: true)
+                parsed = .frame(Frame(streamID: streamID, seq: seq, arrival: arrival, timestamp: frame.timestamp, payload: frame.payload))
+            case let other:
+                hub.streamActivity(streamID, isFrame: false)
+                parsed = other
+            }
+        }
+        switch parsed {
+        case .frame(let frame):
+            metrics.frameReceived()
+            return record(runner.run(frame), seq: frame.seq, session: session, logger: logger)
+        case .ping:
+            session.send(WireMessage.pong)
+        case .pong:
+            break
+        case .unknownType(let type):
+            session.send(WireMessage.error("unknown message type \"\(type)\""))
+            logger.notice("unknown message type from streamer", metadata: ["type": "\(type.prefix(64))"])
+        case .subscribe, .setQuality:
+            session.send(WireMessage.error("subscribe and set_quality are viewer messages"))
+        case .invalid(let rejection):
+            metrics.frameReceived()
+            session.send(WireMessage.error(rejection.detail))
+            return record(runner.reject(rejection), seq: nil, session: session, logger: logger)
+        }
+        return true
+    }
+
+    /// Logs and counts what became of a frame; false when the stream must end.
+    private func record(_ result: PipelineResult, seq: UInt64?, session: StreamSessionHandle, logger: Logger) -> Bool {
+        switch result {
+        case .delivered:
+            return true
+        case .dropped(let stage, let reason):
+            metrics.frameDropped(stage: stage, reason: reason)
+            hub.streamRejectedFrame(streamID, dropped: true)
+            logger.debug("frame dropped", metadata: ["stage": "\(stage)", "reason": "\(reason)", "seq": "\(seq.map(String.init) ?? "-")"])
+            return true
+        case .rejected(let rejection, let end):
+            metrics.frameDropped(stage: rejection.stage, reason: rejection.code)
+            hub.streamRejectedFrame(streamID, dropped: false)
+            logger.warning("bad frame dropped", metadata: [
+                "stage": "\(rejection.stage)", "reason": "\(rejection.code)", "detail": "\(rejection.detail)",
+                "seq": "\(seq.map(String.init) ?? "-")",
+            ])
+            if let end {
+                session.close(end)
+                return false
+            }
+            return true
+        case .streamClosed(let stage, let reason):
+            logger.warning("stage closed the stream", metadata: ["stage": "\(stage)", "reason": "\(reason.rawValue)"])
+            session.close(reason)
+            return false
+        }
+    }
+}

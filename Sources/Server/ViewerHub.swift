@@ -1,0 +1,341 @@
+import Foundation
+import Logging
+import NIOCore
+import Pipeline
+import Synchronization
+
+/// The state shared by every connection: which streams are live, which
+/// viewers are connected, and what each viewer wants. It is the `fan-out`
+/// stage's `FrameSink`.
+///
+/// A `Mutex` rather than an actor because `publish` is called from the
+/// frame path, which must not suspend; every critical section is short and
+/// never spans an `await`. Lock order is always hub, then mailbox.
+final class ViewerHub: FrameSink, Sendable {
+    /// A stream known to the hub: connected, and `started` once its first
+    /// valid frame arrived (only then do viewers hear of it).
+    struct LiveStream {
+        var session: StreamSessionHandle
+        var started = false
+        var startedAt: Date?
+        var connectedAt = ContinuousClock.now
+        var lastActivity = ContinuousClock.now
+        var idleWarned = false
+        var nextSeq: UInt64 = 0
+        var frames = 0
+        var drops = 0
+        var errors = 0
+        /// Kept for `snapshot.jpg`; its JPEG is decoded only when asked for.
+        var latestFrame: Frame?
+        /// For the fps figure: frames counted at the last sample.
+        var fpsSampleFrames = 0
+        var fpsSampleAt = ContinuousClock.now
+        var fps: Double = 0
+        var lastProgressFrames = 0
+        var lastProgressDrops = 0
+    }
+
+    struct Viewer: Sendable {
+        let id: String
+        let mailbox: ViewerMailbox
+        let format: ViewerFormat
+        let remoteAddress: String
+        var streams: Set<String>?
+        var quality: QualityPreference
+        var pingSentAt: ContinuousClock.Instant?
+        let close: @Sendable () -> Void
+
+        func watches(_ streamID: String) -> Bool { streams?.contains(streamID) ?? true }
+
+        func wantsLow(slow: Bool) -> Bool {
+            switch quality {
+            case .low: return true
+            case .full: return false
+            case .auto: return slow
+            }
+        }
+    }
+
+    private struct State {
+        var streams: [String: LiveStream] = [:]
+        var viewers: [String: Viewer] = [:]
+        var nextViewerNumber = 1
+        var nextSessionID: UInt64 = 1
+        var shuttingDown = false
+    }
+
+    private let state = Mutex(State())
+    let logger: Logger
+    let metrics: RelayMetrics
+
+    init(logger: Logger, metrics: RelayMetrics) {
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    // MARK: Streams
+
+    func makeSessionID() -> UInt64 {
+        state.withLock { s in
+            defer { s.nextSessionID += 1 }
+            return s.nextSessionID
+        }
+    }
+
+    /// Registers a streamer connection. If the id is live, the new connection
+    /// replaces the old one, which is returned so the caller can close it
+    /// with reason `replaced`; viewers see no `stream_ended` in between.
+    /// Returns nil when the server is shutting down.
+    func connectStream(_ id: String, session: StreamSessionHandle) -> (replaced: StreamSessionHandle?, firstSeq: UInt64)? {
+        state.withLock { s in
+            guard !s.shuttingDown else { return nil }
+            if var existing = s.streams[id] {
+                let old = existing.session
+                existing.session = session
+                existing.lastActivity = .now
+                existing.idleWarned = false
+                s.streams[id] = existing
+                return (old, existing.nextSeq)
+            }
+            s.streams[id] = LiveStream(session: session)
+            return (nil, 0)
+        }
+    }
+
+    /// Ends a stream if `session` is still the one serving it, telling its
+    /// viewers why. A replaced session's end is ignored.
+    func endStream(_ id: String, session: StreamSessionHandle, reason: StreamEndReason) {
+        let ended: (LiveStream, [Viewer])? = state.withLock { s in
+            guard let stream = s.streams[id], stream.session === session else { return nil }
+            s.streams[id] = nil
+            let viewers = stream.started ? s.viewers.values.filter { $0.watches(id) } : []
+            for viewer in viewers {
+                viewer.mailbox.enqueueStreamEnded(id, text: WireMessage.streamEnded(id, reason: reason))
+            }
+            return (stream, viewers)
+        }
+        guard let (stream, viewers) = ended else { return }
+        metrics.streamEnded(id)
+        logger.info("stream ended", metadata: [
+            "stream_id": "\(id)", "reason": "\(reason.rawValue)", "frames": "\(stream.frames)",
+            "drops": "\(stream.drops)", "errors": "\(stream.errors)", "viewers_told": "\(viewers.count)",
+        ])
+    }
+
+    /// Records a message from the streamer (for the idle timers); for a
+    /// frame, returns its seq, which keeps increasing across replacements.
+    @discardableResult
+    func streamActivity(_ id: String, isFrame: Bool) -> UInt64 {
+        state.withLock { s in
+            guard s.streams[id] != nil else { return 0 }
+            s.streams[id]!.lastActivity = .now
+            s.streams[id]!.idleWarned = false
+            let seq = s.streams[id]!.nextSeq
+            if isFrame { s.streams[id]!.nextSeq += 1 }
+            return seq
+        }
+    }
+
+    func streamRejectedFrame(_ id: String, dropped: Bool) {
+        state.withLock { s in
+            if dropped { s.streams[id]?.drops += 1 } else { s.streams[id]?.errors += 1 }
+        }
+    }
+
+    // MARK: FrameSink
+
+    func publish(_ frame: Frame) {
+        let id = frame.streamID
+        // 1. Under the lock: start the stream if this is its first frame and
+        //    take the list of viewers and what each wants.
+        struct Target { let mailbox: ViewerMailbox; let format: ViewerFormat; let rendition: RenditionKind }
+        let prepared: (targets: [Target], session: StreamSessionHandle)? = state.withLock { s in
+            guard var stream = s.streams[id], !s.shuttingDown else { return nil }
+            let watchers = s.viewers.values.filter { $0.watches(id) }
+            if !stream.started {
+                stream.started = true
+                stream.startedAt = Date()
+                for viewer in watchers { viewer.mailbox.enqueueControl(WireMessage.streamStarted(id)) }
+                logger.info("stream started", metadata: ["stream_id": "\(id)", "viewers": "\(watchers.count)"])
+            }
+            stream.frames += 1
+            stream.latestFrame = frame
+            s.streams[id] = stream
+            let targets = watchers.map { v in
+                Target(mailbox: v.mailbox, format: v.format, rendition: v.wantsLow(slow: v.mailbox.isSlow) ? .low : .full)
+            }
+            return (targets, stream.session)
+        }
+        guard let prepared else { return }
+        metrics.frameAccepted(streamID: id)
+
+        // 2. Outside the lock: serialize once per format and rendition.
+        var encoding = FrameEncoding(frame: frame)
+        var messages: [(Target, ByteBuffer)] = []
+        messages.reserveCapacity(prepared.targets.count)
+        for target in prepared.targets {
+            let rendition = encoding.available(target.rendition)
+            if let bytes = encoding.message(format: target.format, rendition: rendition) {
+                messages.append((Target(mailbox: target.mailbox, format: target.format, rendition: rendition), bytes))
+            }
+        }
+
+        // 3. Under the lock again, so a stream_ended racing with this frame
+        //    (timeout, replacement, shutdown) cannot be overtaken by it.
+        state.withLock { s in
+            guard s.streams[id]?.session === prepared.session, !s.shuttingDown else { return }
+            for (target, bytes) in messages {
+                target.mailbox.offerFrame(streamID: id, rendition: target.rendition, bytes: bytes, isText: target.format == .json)
+            }
+        }
+    }
+
+    func needsLowRendition(streamID: String) -> Bool {
+        state.withLock { s in
+            s.viewers.values.contains { $0.watches(streamID) && $0.wantsLow(slow: $0.mailbox.isSlow) }
+        }
+    }
+
+    // MARK: Viewers
+
+    /// Adds a viewer; its first message, queued atomically with the
+    /// registration, is `viewer_connected` with the live streams it watches.
+    func addViewer(format: ViewerFormat, streams: Set<String>?, quality: QualityPreference, remoteAddress: String,
+                   close: @escaping @Sendable () -> Void) -> Viewer? {
+        let added: (Viewer, Int)? = state.withLock { s in
+            guard !s.shuttingDown else { return nil }
+            let id = "v-\(s.nextViewerNumber)"
+            s.nextViewerNumber += 1
+            let viewer = Viewer(id: id, mailbox: ViewerMailbox(), format: format, remoteAddress: remoteAddress,
+                                streams: streams, quality: quality, close: close)
+            let active = s.streams.filter { $0.value.started && viewer.watches($0.key) }.map(\.key).sorted()
+            viewer.mailbox.enqueueControl(WireMessage.viewerConnected(viewerID: id, activeStreams: active))
+            s.viewers[id] = viewer
+            return (viewer, s.viewers.count)
+        }
+        guard let (viewer, count) = added else { return nil }
+        metrics.viewerConnected()
+        logger.info("viewer connected", metadata: [
+            "viewer_id": "\(viewer.id)", "format": "\(format.rawValue)", "streams": "\(streams.map { $0.sorted().joined(separator: ",") } ?? "all")",
+            "remote": "\(remoteAddress)", "viewers": "\(count)",
+        ])
+        return viewer
+    }
+
+    /// Removes a viewer, logging why and how many remain.
+    func removeViewer(_ id: String, reason: String) {
+        let removed: (Viewer, Int)? = state.withLock { s in
+            guard let viewer = s.viewers.removeValue(forKey: id) else { return nil }
+            return (viewer, s.viewers.count)
+        }
+        guard let (viewer, remaining) = removed else { return }
+        viewer.mailbox.finish()
+        let stats = viewer.mailbox.statistics
+        metrics.viewerDisconnected(id)
+        let level: Logger.Level = reason == "closed" || reason == "shutdown" ? .info : .warning
+        logger.log(level: level, "viewer removed", metadata: [
+            "viewer_id": "\(id)", "reason": "\(reason)", "delivered": "\(stats.delivered)",
+            "replaced": "\(stats.replaced)", "viewers_remaining": "\(remaining)",
+        ])
+    }
+
+    /// Changes what a viewer watches; live streams it newly covers are
+    /// announced with `stream_started`.
+    func subscribe(_ viewerID: String, to streams: Set<String>?) {
+        state.withLock { s in
+            guard var viewer = s.viewers[viewerID] else { return }
+            let before = viewer
+            viewer.streams = streams
+            s.viewers[viewerID] = viewer
+            for (id, stream) in s.streams.sorted(by: { $0.key < $1.key }) where stream.started && viewer.watches(id) && !before.watches(id) {
+                viewer.mailbox.enqueueControl(WireMessage.streamStarted(id))
+            }
+        }
+    }
+
+    func setQuality(_ viewerID: String, _ quality: QualityPreference) {
+        state.withLock { s in s.viewers[viewerID]?.quality = quality }
+    }
+
+    /// Drops a viewer the server gave up on (stuck socket, no pong): it is
+    /// removed, its pending messages discarded and its connection closed.
+    func dropViewer(_ id: String, reason: String) {
+        let viewer = state.withLock { $0.viewers[id] }
+        guard let viewer else { return }
+        viewer.mailbox.discardPending()
+        removeViewer(id, reason: reason)
+        metrics.viewerDropped()
+        viewer.close()
+    }
+
+    func pongReceived(_ viewerID: String) {
+        state.withLock { s in s.viewers[viewerID]?.pingSentAt = nil }
+    }
+
+    // MARK: Snapshots for housekeeping and the HTTP API
+
+    func withState<T>(_ body: (inout StateView) -> T) -> T {
+        state.withLock { s in
+            var view = StateView(streams: s.streams, viewers: s.viewers)
+            let result = body(&view)
+            // Write back the fields housekeeping may change.
+            for (id, stream) in view.streams where s.streams[id]?.session === stream.session {
+                s.streams[id]?.idleWarned = stream.idleWarned
+                s.streams[id]?.fps = stream.fps
+                s.streams[id]?.fpsSampleAt = stream.fpsSampleAt
+                s.streams[id]?.fpsSampleFrames = stream.fpsSampleFrames
+                s.streams[id]?.lastProgressFrames = stream.lastProgressFrames
+                s.streams[id]?.lastProgressDrops = stream.lastProgressDrops
+            }
+            for (id, viewer) in view.viewers where s.viewers[id] != nil {
+                s.viewers[id]?.pingSentAt = viewer.pingSentAt
+            }
+            return result
+        }
+    }
+
+    struct StateView {
+        var streams: [String: LiveStream]
+        var viewers: [String: Viewer]
+    }
+
+    func latestJPEG(of streamID: String) -> (known: Bool, jpeg: ByteBuffer?) {
+        let latest: (Bool, Frame?) = state.withLock { s in
+            guard let stream = s.streams[streamID] else { return (false, nil) }
+            return (true, stream.latestFrame)
+        }
+        guard var frame = latest.1 else { return (latest.0, nil) }
+        return (true, frame.resolveJPEG())
+    }
+
+    // MARK: Shutdown
+
+    /// Tells every viewer that every live stream ended with reason
+    /// `shutdown`, closes the streamers, and lets the viewers' writers drain
+    /// and close. New connections are refused from here on.
+    func beginShutdown() {
+        let (streams, viewers): ([(String, LiveStream)], [Viewer]) = state.withLock { s in
+            s.shuttingDown = true
+            let streams = s.streams.sorted { $0.key < $1.key }
+            for (id, stream) in streams where stream.started {
+                for viewer in s.viewers.values where viewer.watches(id) {
+                    viewer.mailbox.enqueueStreamEnded(id, text: WireMessage.streamEnded(id, reason: .shutdown))
+                }
+            }
+            s.streams.removeAll()
+            return (streams, Array(s.viewers.values))
+        }
+        logger.notice("shutting down: ending streams and closing viewers", metadata: [
+            "streams": "\(streams.count)", "viewers": "\(viewers.count)",
+        ])
+        for (id, stream) in streams {
+            metrics.streamEnded(id)
+            stream.session.close(.shutdown)
+        }
+        for viewer in viewers { viewer.mailbox.finish() }
+    }
+
+    var connectionCounts: (streams: Int, viewers: Int) {
+        state.withLock { ($0.streams.count, $0.viewers.count) }
+    }
+}

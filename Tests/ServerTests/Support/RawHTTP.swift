@@ -1,0 +1,84 @@
+import NIOCore
+import Foundation
+import NIOPosix
+
+/// Plain HTTP/1.1 over a NIO socket: GETs for the JSON API and raw upgrade
+/// requests whose refusal status a WebSocket client would hide.
+enum RawHTTP {
+    struct Response {
+        let status: Int
+        let headers: [String: String]
+        let body: ByteBuffer
+        var text: String { String(buffer: body) }
+    }
+
+    static func get(port: Int, path: String, upgrade: Bool = false, headers extra: [String: String] = [:]) async throws -> Response {
+        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        if upgrade {
+            request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        }
+        for (k, v) in extra { request += "\(k): \(v)\r\n" }
+        request += "\r\n"
+        let raw = try await exchange(port: port, send: request)
+        return parse(raw)
+    }
+
+    /// Writes `send`, then reads until the server closes or 2 s pass.
+    static func exchange(port: Int, send: String) async throws -> ByteBuffer {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: send))
+            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask {
+                    try await Task.sleep(for: .seconds(2))
+                    return nil
+                }
+                group.addTask {
+                    var received = ByteBuffer()
+                    for try await chunk in inbound {
+                        var chunk = chunk
+                        received.writeBuffer(&chunk)
+                        if let text = received.getString(at: 0, length: received.readableBytes), Self.isComplete(text) { break }
+                    }
+                    return received
+                }
+                defer { group.cancelAll() }
+                // The first to finish: the response, or nil when time ran out.
+                return try await group.next().flatMap { $0 } ?? ByteBuffer()
+            }
+        }
+    }
+
+    /// A response whose head is in and whose body has its Content-Length.
+    static func isComplete(_ text: String) -> Bool {
+        guard let end = text.range(of: "\r\n\r\n") else { return false }
+        let head = text[..<end.lowerBound].lowercased()
+        guard let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+              let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+        else { return head.hasPrefix("http/1.1 101") }
+        return text.utf8.count - text.utf8.distance(from: text.utf8.startIndex, to: end.upperBound) >= length
+    }
+
+    static func parse(_ raw: ByteBuffer) -> Response {
+        let bytes = Array(raw.readableBytesView)
+        let separator: [UInt8] = [13, 10, 13, 10]
+        let headEnd = (0..<max(0, bytes.count - 3)).first { Array(bytes[$0..<$0 + 4]) == separator } ?? bytes.count
+        let head = String(decoding: bytes[..<headEnd], as: UTF8.self)
+        let lines = head.split(separator: "\r\n")
+        let status = lines.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+        var headers: [String: String] = [:]
+        for line in lines.dropFirst() {
+            if let colon = line.firstIndex(of: ":") {
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        let body = ByteBuffer(bytes: bytes[min(bytes.count, headEnd + 4)...])
+        return Response(status: status, headers: headers, body: body)
+    }
+}

@@ -1,0 +1,107 @@
+import FramepipeServer
+import Logging
+import Pipeline
+import Stages
+import Synchronization
+import Testing
+
+/// A log handler that keeps every entry, so tests can assert what an
+/// operator would read.
+final class CapturedLog: Sendable {
+    struct Entry: Sendable {
+        let level: Logger.Level
+        let message: String
+        let metadata: [String: String]
+    }
+
+    private let entries = Mutex<[Entry]>([])
+
+    func append(_ entry: Entry) { entries.withLock { $0.append(entry) } }
+    var all: [Entry] { entries.withLock { $0 } }
+
+    func contains(_ message: String, _ metadata: [String: String] = [:]) -> Bool {
+        all.contains { e in e.message == message && metadata.allSatisfy { e.metadata[$0.key] == $0.value } }
+    }
+
+    struct Handler: LogHandler {
+        let log: CapturedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .debug
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+            let merged = self.metadata.merging(extra ?? [:]) { $1 }
+            log.append(Entry(level: level, message: message.description, metadata: merged.mapValues { "\($0)" }))
+        }
+    }
+}
+
+/// A running relay on a free loopback port, for one test.
+struct RelayHandle: Sendable {
+    let port: Int
+    let log: CapturedLog
+    var ws: String { "ws://127.0.0.1:\(port)" }
+
+    func streamer(_ id: String) async throws -> TestSocket {
+        try await TestSocket.connect("\(ws)/ws/stream/\(id)")
+    }
+
+    func viewer(_ query: String = "", reading: Bool = true) async throws -> TestSocket {
+        try await TestSocket.connect("\(ws)/ws/viewer\(query.isEmpty ? "" : "?" + query)", reading: reading)
+    }
+
+    /// Waits until `condition` holds, polling; fails the test after `timeout`.
+    func eventually(_ what: String, timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("timed out waiting for: \(what)")
+        throw TimedOut(what: what)
+    }
+
+    struct TimedOut: Error { let what: String }
+}
+
+extension RelayConfiguration {
+    /// Defaults for tests: a free port, and timeouts short enough to test.
+    static func test(_ change: (inout RelayConfiguration) -> Void = { _ in }) -> RelayConfiguration {
+        var c = RelayConfiguration(host: "127.0.0.1", port: 0)
+        change(&c)
+        return c
+    }
+}
+
+let testPipelines = #"""
+{"default": "standard", "pipelines": {
+  "standard": {"stages": [
+    {"stage": "size-limit", "maxBytes": 200000}, {"stage": "base64-validation"}, {"stage": "decode-check", "mode": "full"},
+    {"stage": "error-counter", "maxErrors": 10}, {"stage": "downscale", "when": "slow-viewers", "scale": "1/2", "quality": 60},
+    {"stage": "fan-out"}]},
+  "passthrough": {"stages": [{"stage": "size-limit"}, {"stage": "fan-out"}]}
+}}
+"""#
+
+/// Runs `body` against a real relay, then stops it.
+func withRelay(_ configuration: RelayConfiguration = .test(), pipelinesJSON: String = testPipelines,
+               _ body: (RelayHandle) async throws -> Void) async throws {
+    let log = CapturedLog()
+    let logger = Logger(label: "framepipe-test") { _ in CapturedLog.Handler(log: log) }
+    let pipelines = try PipelineConfigLoader(registry: .builtIn).load(text: pipelinesJSON)
+    let server = try RelayServer(configuration: configuration, pipelines: pipelines, logger: logger)
+    let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+    let task = Task {
+        try await server.run { port in portContinuation.yield(port) }
+    }
+    var iterator = ports.makeAsyncIterator()
+    guard let port = await iterator.next() else { throw RelayHandle.TimedOut(what: "server start") }
+    defer { task.cancel() }
+    try await body(RelayHandle(port: port, log: log))
+    task.cancel()
+    _ = await task.result
+}

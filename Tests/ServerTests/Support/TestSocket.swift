@@ -1,0 +1,150 @@
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import Pipeline
+import Synchronization
+import Testing
+
+/// A real WebSocket client (HummingbirdWSClient) that records everything it
+/// receives and sends what the test asks, for asserting the wire contract.
+final class TestSocket: Sendable {
+    enum Outgoing: Sendable { case text(String), binary(ByteBuffer), close }
+
+    private struct State {
+        var messages: [WebSocketMessage] = []
+        var connected = false
+        var finished = false
+        var error: (any Error)?
+    }
+
+    private let state = Mutex(State())
+    private let outbox: AsyncStream<Outgoing>.Continuation
+    private let task = Mutex<Task<Void, Never>?>(nil)
+    let url: String
+
+    private init(url: String, outbox: AsyncStream<Outgoing>.Continuation) {
+        self.url = url
+        self.outbox = outbox
+    }
+
+    /// Connects; throws if the upgrade is refused. A socket made with
+    /// `reading: false` never reads, like a frozen browser tab.
+    static func connect(_ url: String, reading: Bool = true) async throws -> TestSocket {
+        let (outgoing, continuation) = AsyncStream.makeStream(of: Outgoing.self)
+        let socket = TestSocket(url: url, outbox: continuation)
+        var configuration = WebSocketClientConfiguration()
+        configuration.maxFrameSize = 32 << 20
+        configuration.autoPing = .disabled
+        let logger = Logger(label: "test-client") { _ in SwiftLogNoOpLogHandler() }
+        let t = Task {
+            do {
+                try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, outbound, _ in
+                    socket.state.withLock { $0.connected = true }
+                    await withTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            for await message in outgoing {
+                                switch message {
+                                case .text(let text): try? await outbound.write(.text(text))
+                                case .binary(let bytes): try? await outbound.write(.binary(bytes))
+                                case .close:
+                                    try? await outbound.close(.normalClosure, reason: nil)
+                                    return
+                                }
+                            }
+                        }
+                        if reading {
+                            do {
+                                for try await message in inbound.messages(maxSize: 32 << 20) {
+                                    socket.state.withLock { $0.messages.append(message) }
+                                }
+                            } catch {}
+                            group.cancelAll()
+                        }
+                        await group.waitForAll()
+                    }
+                }
+            } catch {
+                socket.state.withLock { $0.error = error }
+            }
+            socket.state.withLock { $0.finished = true }
+        }
+        socket.task.withLock { $0 = t }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            let s = socket.state.withLock { ($0.connected, $0.finished, $0.error) }
+            if s.0 { return socket }
+            if s.1 { throw s.2 ?? UpgradeRefused(url: url) }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw UpgradeRefused(url: url)
+    }
+
+    struct UpgradeRefused: Error { let url: String }
+
+    func send(_ text: String) { outbox.yield(.text(text)) }
+    func send(_ bytes: ByteBuffer) { outbox.yield(.binary(bytes)) }
+
+    /// Sends a close frame and waits for the connection to end.
+    func close() async {
+        outbox.yield(.close)
+        outbox.finish()
+        _ = await task.withLock { $0 }?.value
+    }
+
+    /// Stops the client task without waiting for a close handshake.
+    func abort() async {
+        task.withLock { $0 }?.cancel()
+        outbox.finish()
+        _ = await task.withLock { $0 }?.value
+    }
+
+    var messages: [WebSocketMessage] { state.withLock { $0.messages } }
+    var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// Text messages parsed as JSON.
+    var json: [JSONValue] {
+        messages.compactMap { if case .text(let t) = $0 { try? JSONParser.parse(t) } else { nil } }
+    }
+
+    /// JSON messages of one `type`.
+    func json(type: String) -> [JSONValue] { json.filter { $0["type"] == .string(type) } }
+
+    /// Binary frames decoded as (header, jpeg bytes).
+    var binaryFrames: [(header: JSONValue, jpeg: ByteBuffer)] {
+        messages.compactMap { message in
+            guard case .binary(var bytes) = message, let n = bytes.readInteger(endianness: .big, as: UInt16.self),
+                  let header = bytes.readString(length: Int(n)), let json = try? JSONParser.parse(header)
+            else { return nil }
+            return (json, bytes)
+        }
+    }
+
+    /// Waits for a JSON message matching `predicate`.
+    @discardableResult
+    func waitFor(_ what: String, timeout: Duration = .seconds(5), _ predicate: (JSONValue) -> Bool) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let found = json.first(where: predicate) { return found }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("timed out waiting for \(what) on \(url); got \(json.map { $0.jsonText.prefix(120) })")
+        throw RelayHandle.TimedOut(what: what)
+    }
+
+    @discardableResult
+    func waitFor(type: String, stream: String? = nil, timeout: Duration = .seconds(5)) async throws -> JSONValue {
+        try await waitFor("\(type) \(stream ?? "")", timeout: timeout) {
+            $0["type"] == .string(type) && (stream == nil || $0["stream_id"] == .string(stream!))
+        }
+    }
+
+    func waitUntilFinished(timeout: Duration = .seconds(5)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if isFinished { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("connection to \(url) did not close")
+        throw RelayHandle.TimedOut(what: "close")
+    }
+}
