@@ -57,9 +57,10 @@ struct StreamerConnection {
                 }
             }
             do {
-                for try await message in inbound.messages(maxSize: configuration.maxMessageBytes) {
-                    guard session.endReason == nil else { break }
-                    if !handle(message, runner: &runner, session: session, logger: logger) { break }
+                // Once a close is requested, messages are ignored but still
+                // read, so the client's close reply ends the loop at once.
+                for try await message in inbound.messages(maxSize: configuration.maxMessageBytes) where session.endReason == nil {
+                    handle(message, runner: &runner, session: session, logger: logger)
                 }
             } catch {
                 if session.endReason == nil {
@@ -67,7 +68,7 @@ struct StreamerConnection {
                 }
             }
             continuation.finish()
-            if session.endReason == nil { group.cancelAll() }
+            group.cancelAll()
         }
         let reason = session.endReason ?? .closed
         if reason != .replaced {
@@ -75,8 +76,8 @@ struct StreamerConnection {
         }
     }
 
-    /// Handles one message; false when the stream must end.
-    private func handle(_ message: WebSocketMessage, runner: inout PipelineRunner, session: StreamSessionHandle, logger: Logger) -> Bool {
+    /// Handles one message.
+    private func handle(_ message: WebSocketMessage, runner: inout PipelineRunner, session: StreamSessionHandle, logger: Logger) {
         let arrival = ContinuousClock.now
         let parsed: InboundMessage
         switch message {
@@ -97,7 +98,7 @@ struct StreamerConnection {
         switch parsed {
         case .frame(let frame):
             metrics.frameReceived()
-            return record(runner.run(frame), seq: frame.seq, session: session, logger: logger)
+            record(runner.run(frame), seq: frame.seq, session: session, logger: logger)
         case .ping:
             session.send(WireMessage.pong)
         case .pong:
@@ -110,21 +111,20 @@ struct StreamerConnection {
         case .invalid(let rejection):
             metrics.frameReceived()
             session.send(WireMessage.error(rejection.detail))
-            return record(runner.reject(rejection), seq: nil, session: session, logger: logger)
+            record(runner.reject(rejection), seq: nil, session: session, logger: logger)
         }
-        return true
     }
 
-    /// Logs and counts what became of a frame; false when the stream must end.
-    private func record(_ result: PipelineResult, seq: UInt64?, session: StreamSessionHandle, logger: Logger) -> Bool {
+    /// Logs and counts what became of a frame, closing the stream when the pipeline says so.
+    private func record(_ result: PipelineResult, seq: UInt64?, session: StreamSessionHandle, logger: Logger) {
         switch result {
         case .delivered:
-            return true
+            return
         case .dropped(let stage, let reason):
             metrics.frameDropped(stage: stage, reason: reason)
             hub.streamRejectedFrame(streamID, dropped: true)
             logger.debug("frame dropped", metadata: ["stage": "\(stage)", "reason": "\(reason)", "seq": "\(seq.map(String.init) ?? "-")"])
-            return true
+            return
         case .rejected(let rejection, let end):
             metrics.frameDropped(stage: rejection.stage, reason: rejection.code)
             hub.streamRejectedFrame(streamID, dropped: false)
@@ -134,13 +134,13 @@ struct StreamerConnection {
             ])
             if let end {
                 session.close(end)
-                return false
+                return
             }
-            return true
+            return
         case .streamClosed(let stage, let reason):
             logger.warning("stage closed the stream", metadata: ["stage": "\(stage)", "reason": "\(reason.rawValue)"])
             session.close(reason)
-            return false
+            return
         }
     }
 }
