@@ -50,8 +50,13 @@ struct RelayHandle: Sendable {
         try await TestSocket.connect("\(ws)/ws/stream/\(id)")
     }
 
-    func viewer(_ query: String = "", reading: Bool = true) async throws -> TestSocket {
-        try await TestSocket.connect("\(ws)/ws/viewer\(query.isEmpty ? "" : "?" + query)", reading: reading)
+    func viewer(_ query: String = "", reading: Bool = true, readDelay: Duration? = nil, answerPings: Bool = false) async throws -> TestSocket {
+        try await TestSocket.connect("\(ws)/ws/viewer\(query.isEmpty ? "" : "?" + query)", reading: reading, readDelay: readDelay, answerPings: answerPings)
+    }
+
+    /// GETs a JSON API path and parses the body.
+    func api(_ path: String) async throws -> JSONValue {
+        try JSONParser.parse(try await RawHTTP.get(port: port, path: path).text)
     }
 
     /// Waits until `condition` holds, polling; fails the test after `timeout`.

@@ -29,7 +29,9 @@ final class TestSocket: Sendable {
 
     /// Connects; throws if the upgrade is refused. A socket made with
     /// `reading: false` never reads, like a frozen browser tab.
-    static func connect(_ url: String, reading: Bool = true) async throws -> TestSocket {
+    /// `readDelay` makes a slow viewer: it pauses after each message it reads.
+    /// With `answerPings`, it answers the server's pings as a dashboard does.
+    static func connect(_ url: String, reading: Bool = true, readDelay: Duration? = nil, answerPings: Bool = false) async throws -> TestSocket {
         let (outgoing, continuation) = AsyncStream.makeStream(of: Outgoing.self)
         let socket = TestSocket(url: url, outbox: continuation)
         var configuration = WebSocketClientConfiguration()
@@ -56,6 +58,8 @@ final class TestSocket: Sendable {
                             do {
                                 for try await message in inbound.messages(maxSize: 32 << 20) {
                                     socket.state.withLock { $0.messages.append(message) }
+                                    if answerPings, message == .text(#"{"type":"ping"}"#) { socket.send(#"{"type":"pong"}"#) }
+                                    if let readDelay { try await Task.sleep(for: readDelay) }
                                 }
                             } catch {}
                             group.cancelAll()

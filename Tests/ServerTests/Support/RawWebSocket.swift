@@ -1,0 +1,93 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A hand-rolled WebSocket client over a plain NIO socket, for what a
+/// well-behaved client library will not do: vanish without a close frame,
+/// or stop in the middle of a message.
+final class RawWebSocket: Sendable {
+    let channelRef: any Channel
+    /// Bytes received and not yet taken by `readSome`.
+    final class Inbox: Sendable { let bytes = Mutex(ByteBuffer()) }
+    private let inbox = Inbox()
+    private let reader: Task<Void, Never>
+
+    private init(channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
+        self.channelRef = channel.channel
+        let inbox = self.inbox
+        // One reader for the connection's life, collecting what arrives.
+        self.reader = Task {
+            do {
+                for try await chunk in channel.inbound {
+                    inbox.bytes.withLock { buffer in
+                        var chunk = chunk
+                        buffer.writeBuffer(&chunk)
+                    }
+                }
+            } catch {}
+        }
+    }
+
+    static func connect(port: Int, path: String) async throws -> RawWebSocket {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let socket = RawWebSocket(channel: channel)
+        try await socket.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"))
+        let head = try await socket.readSome()
+        guard String(buffer: head).hasPrefix("HTTP/1.1 101") else { throw Refused(response: String(buffer: head)) }
+        return socket
+    }
+
+    struct Refused: Error { let response: String }
+
+    private func write(_ buffer: ByteBuffer) async throws {
+        try await channelRef.writeAndFlush(buffer)
+    }
+
+    /// Sends one masked text frame.
+    func send(text: String) async throws {
+        let payload = Array(text.utf8)
+        var frame = ByteBuffer()
+        frame.writeInteger(UInt8(0x81))
+        if payload.count < 126 {
+            frame.writeInteger(UInt8(0x80 | payload.count))
+        } else if payload.count <= 0xFFFF {
+            frame.writeInteger(UInt8(0x80 | 126))
+            frame.writeInteger(UInt16(payload.count))
+        } else {
+            frame.writeInteger(UInt8(0x80 | 127))
+            frame.writeInteger(UInt64(payload.count))
+        }
+        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+        frame.writeBytes(mask)
+        frame.writeBytes(payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+        try await write(frame)
+    }
+
+    /// Reads whatever arrives next (at least one byte).
+    @discardableResult
+    func readSome() async throws -> ByteBuffer {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            let taken = inbox.bytes.withLock { buffer -> ByteBuffer? in
+                guard buffer.readableBytes > 0 else { return nil }
+                defer { buffer.clear() }
+                return buffer
+            }
+            if let taken { return taken }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return ByteBuffer()
+    }
+
+    /// Closes the TCP connection with no WebSocket close frame.
+    func drop() async {
+        try? await channelRef.close()
+        reader.cancel()
+    }
+}
