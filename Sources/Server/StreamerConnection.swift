@@ -126,6 +126,8 @@ struct StreamerConnection {
             logger.debug("frame dropped", metadata: ["stage": "\(stage)", "reason": "\(reason)", "seq": "\(seq.map(String.init) ?? "-")"])
             return
         case .rejected(let rejection, let end):
+            // The sender hears why, so a camera page can show it.
+            if rejection.stage != "message" { session.send(WireMessage.error("frame \(seq.map(String.init) ?? "-") rejected by \(rejection.stage): \(rejection.detail)")) }
             metrics.frameDropped(stage: rejection.stage, reason: rejection.code)
             hub.streamRejectedFrame(streamID, dropped: false)
             logger.warning("bad frame dropped", metadata: [

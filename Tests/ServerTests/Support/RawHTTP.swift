@@ -44,7 +44,7 @@ enum RawHTTP {
                     for try await chunk in inbound {
                         var chunk = chunk
                         received.writeBuffer(&chunk)
-                        if let text = received.getString(at: 0, length: received.readableBytes), Self.isComplete(text) { break }
+                        if Self.isComplete(received) { break }
                     }
                     return received
                 }
@@ -56,13 +56,15 @@ enum RawHTTP {
     }
 
     /// A response whose head is in and whose body has its Content-Length.
-    static func isComplete(_ text: String) -> Bool {
-        guard let end = text.range(of: "\r\n\r\n") else { return false }
-        let head = text[..<end.lowerBound].lowercased()
+    static func isComplete(_ buffer: ByteBuffer) -> Bool {
+        let bytes = Array(buffer.readableBytesView)
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard let end = (0..<max(0, bytes.count - 3)).first(where: { Array(bytes[$0..<$0 + 4]) == separator }) else { return false }
+        let head = String(decoding: bytes[..<end], as: UTF8.self).lowercased()
         guard let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
               let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
         else { return head.hasPrefix("http/1.1 101") }
-        return text.utf8.count - text.utf8.distance(from: text.utf8.startIndex, to: end.upperBound) >= length
+        return bytes.count - (end + 4) >= length
     }
 
     static func parse(_ raw: ByteBuffer) -> Response {

@@ -101,10 +101,14 @@ func withRelay(_ configuration: RelayConfiguration = .test(), pipelinesJSON: Str
     let server = try RelayServer(configuration: configuration, pipelines: pipelines, logger: logger)
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
     let task = Task {
+        defer { portContinuation.finish() }
         try await server.run { port in portContinuation.yield(port) }
     }
     var iterator = ports.makeAsyncIterator()
-    guard let port = await iterator.next() else { throw RelayHandle.TimedOut(what: "server start") }
+    guard let port = await iterator.next() else {
+        try await task.value  // the reason it did not start
+        throw RelayHandle.TimedOut(what: "server start")
+    }
     defer { task.cancel() }
     try await body(RelayHandle(port: port, log: log))
     task.cancel()

@@ -1,4 +1,5 @@
 import HummingbirdWSClient
+import NIOSSL
 import Logging
 import NIOCore
 import Pipeline
@@ -31,7 +32,8 @@ final class TestSocket: Sendable {
     /// `reading: false` never reads, like a frozen browser tab.
     /// `readDelay` makes a slow viewer: it pauses after each message it reads.
     /// With `answerPings`, it answers the server's pings as a dashboard does.
-    static func connect(_ url: String, reading: Bool = true, readDelay: Duration? = nil, answerPings: Bool = false) async throws -> TestSocket {
+    static func connect(_ url: String, reading: Bool = true, readDelay: Duration? = nil, answerPings: Bool = false,
+                        tls: TLSConfiguration? = nil) async throws -> TestSocket {
         let (outgoing, continuation) = AsyncStream.makeStream(of: Outgoing.self)
         let socket = TestSocket(url: url, outbox: continuation)
         var configuration = WebSocketClientConfiguration()
@@ -40,7 +42,7 @@ final class TestSocket: Sendable {
         let logger = Logger(label: "test-client") { _ in SwiftLogNoOpLogHandler() }
         let t = Task {
             do {
-                try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, outbound, _ in
+                try await WebSocketClient.connect(url: url, configuration: configuration, tlsConfiguration: tls, logger: logger) { inbound, outbound, _ in
                     socket.state.withLock { $0.connected = true }
                     await withTaskGroup(of: Void.self) { group in
                         group.addTask {

@@ -1,0 +1,118 @@
+import FramepipeServer
+import NIOCore
+import Pipeline
+import Testing
+
+@Suite("HTTP endpoints", .timeLimit(.minutes(1)))
+struct HTTPEndpointTests {
+    @Test func healthzReportsCounts() async throws {
+        try await withRelay { relay in
+            _ = try await relay.viewer()
+            let health = try await relay.api("/healthz")
+            #expect(health == .object([("status", .string("ok")), ("pipeline", .string("standard")),
+                                       ("streams", .number(0)), ("viewers", .number(1))]))
+        }
+    }
+
+    @Test func apiStreamsListsLiveStreamsWithTheirFigures() async throws {
+        try await withRelay { relay in
+            let viewer = try await relay.viewer()
+            let streamer = try await relay.streamer("P-DHE-001")
+            // Paced: back-to-back frames may rightly replace each other (latest wins).
+            streamer.send(TestFrames.text(0))
+            try await viewer.waitFor(type: "frame")
+            streamer.send(#"{"type":"frame","frame":"data:image/jpeg;base64,!!!!"}"#)
+            streamer.send(TestFrames.text(1))
+            try await viewer.waitFor("2 frames") { _ in viewer.json(type: "frame").count == 2 }
+            guard case .array(let streams) = try await relay.api("/api/streams"), let s = streams.first else {
+                Issue.record("no streams"); return
+            }
+            #expect(streams.count == 1)
+            #expect(s["id"] == .string("P-DHE-001"))
+            #expect(s["frames"] == .number(2))
+            #expect(s["errors"] == .number(1))
+            #expect(s["drops"] == .number(0))
+            #expect(s["viewers"] == .number(1))
+            #expect(s["pipeline"] == .string("standard"))
+            #expect(s["fps"]?.numberValue != nil)
+            #expect(s["started"]?.stringValue?.hasSuffix("Z") == true)
+        }
+    }
+
+    @Test func snapshotIsTheLatestFrameOr404WithAReason() async throws {
+        try await withRelay { relay in
+            let missing = try await RawHTTP.get(port: relay.port, path: "/api/streams/nope/snapshot.jpg")
+            #expect(missing.status == 404)
+            #expect(try JSONParser.parse(missing.text) == .object([("error", .string("no such stream")), ("stream_id", .string("nope"))]))
+            let streamer = try await relay.streamer("cam")
+            streamer.send(#"{"type":"ping"}"#)
+            try await streamer.waitFor(type: "pong")
+            let early = try await RawHTTP.get(port: relay.port, path: "/api/streams/cam/snapshot.jpg")
+            #expect(early.status == 404)
+            #expect(early.text.contains("stream has no valid frame yet"))
+            streamer.send(TestFrames.text(0))
+            streamer.send(TestFrames.jpeg(3))
+            try await relay.eventually("snapshot of the latest frame") {
+                let r = try await RawHTTP.get(port: relay.port, path: "/api/streams/cam/snapshot.jpg")
+                return r.status == 200 && r.headers["content-type"] == "image/jpeg" && r.body == TestFrames.jpeg(3)
+            }
+        }
+    }
+
+    @Test func pipelinesShowsTheConfigAndPerStageDrops() async throws {
+        try await withRelay { relay in
+            let streamer = try await relay.streamer("cam")
+            streamer.send(#"{"type":"frame","frame":"data:image/jpeg;base64,!!!!"}"#)
+            try await streamer.waitFor(type: "error")
+            let pipelines = try await relay.api("/api/pipelines")
+            #expect(pipelines["default"] == .string("standard"))
+            #expect(pipelines["active"] == .string("standard"))
+            guard case .array(let list) = pipelines["pipelines"], case .array(let stages) = list[0]["stages"] else {
+                Issue.record("no pipelines"); return
+            }
+            #expect(list.compactMap { $0["name"]?.stringValue } == ["standard", "passthrough"])
+            #expect(stages[0] == .object([("stage", .string("size-limit")), ("maxBytes", .number(200000)), ("drops", .number(0))]))
+            #expect(stages[1]["drops"] == .number(1))
+            #expect(stages[2]["mode"] == .string("full"))
+        }
+    }
+
+    @Test func metricsArePrometheusText() async throws {
+        try await withRelay { relay in
+            let viewer = try await relay.viewer()
+            let streamer = try await relay.streamer("cam")
+            streamer.send(TestFrames.text(0))
+            try await viewer.waitFor(type: "frame")
+            streamer.send(TestFrames.text(1))
+            try await viewer.waitFor("2 frames") { _ in viewer.json(type: "frame").count == 2 }
+            streamer.send(#"{"type":"frame","frame":"nope"}"#)
+            try await streamer.waitFor(type: "error")
+            try await Task.sleep(for: .milliseconds(1100))  // one sampling period for per-stream gauges
+            let response = try await RawHTTP.get(port: relay.port, path: "/metrics")
+            #expect(response.headers["content-type"]?.hasPrefix("text/plain") == true)
+            let text = response.text
+            for line in [
+                "framepipe_frames_received_total 3",
+                "framepipe_frames_accepted_total 2",
+                "framepipe_frames_delivered_total 2",
+                #"framepipe_frames_dropped_total{stage="message",reason="not_data_url"} 1"#,
+                #"framepipe_open_connections{kind="viewer"} 1.0"#,
+                #"framepipe_open_connections{kind="streamer"} 1.0"#,
+                #"framepipe_stream_viewers{stream="cam"} 1.0"#,
+            ] {
+                #expect(text.contains(line + "\n"), "metrics lack \(line)")
+            }
+            #expect(text.contains(#"framepipe_stage_duration_seconds_bucket{stage="decode-check""#))
+            #expect(text.contains(#"framepipe_viewer_loss_percent{viewer="v-1"} 0.0"#))
+            #expect(text.contains(#"framepipe_stream_fps{stream="cam"}"#))
+        }
+    }
+
+    @Test func progressLineEveryIntervalPerLiveStream() async throws {
+        try await withRelay(.test { $0.progressInterval = .milliseconds(300) }) { relay in
+            let streamer = try await relay.streamer("cam")
+            for i in 0..<3 { streamer.send(TestFrames.text(i)) }
+            try await relay.eventually("a progress line") { relay.log.contains("stream progress", ["stream_id": "cam", "frames": "3", "viewers": "0"]) }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import FramepipeServer
+import NIOCore
+import Pipeline
+import Synchronization
+import Testing
+
+/// `framepipe serve` as a separate process, for what only a process shows:
+/// signals, exit codes, flags and environment variables.
+final class ServeProcess: Sendable {
+    let process: Process
+    /// What the process wrote to standard error so far.
+    final class Output: Sendable { let text = Mutex("") }
+    private let output = Output()
+
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        let process = Process()
+        process.executableURL = packageRoot.appendingPathComponent(".build/debug/framepipe")
+        process.arguments = ["serve", "--port", "0"] + arguments
+        process.currentDirectoryURL = packageRoot
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        self.process = process
+        let output = self.output
+        err.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { output.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+        }
+        try process.run()
+    }
+
+    var stderr: String { output.text.withLock { $0 } }
+
+    /// The port from the "framepipe listening" line.
+    func port(timeout: Duration = .seconds(20)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let range = stderr.range(of: #"ws://127\.0\.0\.1:(\d+)/ws/viewer"#, options: .regularExpression) {
+                let match = stderr[range]
+                return Int(match.split(separator: ":").last!.split(separator: "/").first!)!
+            }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw RelayHandle.TimedOut(what: "listening line; stderr: \(stderr)")
+    }
+
+    func waitForExit(timeout: Duration = .seconds(10)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            process.terminate()
+            throw RelayHandle.TimedOut(what: "exit")
+        }
+        return process.terminationStatus
+    }
+}
+
+@Suite("framepipe serve process", .timeLimit(.minutes(1)), .serialized)
+struct ServeProcessTests {
+    /// SIGTERM (15) and SIGINT (2).
+    @Test(arguments: [15, 2] as [Int32])
+    func signalEndsEveryStreamForEveryViewerAndExitsZero(signal: Int32) async throws {
+        let server = try ServeProcess([])
+        let port = try await server.port()
+        let relay = RelayHandle(port: port, log: CapturedLog())
+        let viewers = try await [relay.viewer(), relay.viewer("format=binary")]
+        let a = try await relay.streamer("A"), b = try await relay.streamer("B")
+        a.send(TestFrames.text(0))
+        b.send(TestFrames.jpeg(1))
+        for v in viewers {
+            try await v.waitFor(type: "stream_started", stream: "A")
+            try await v.waitFor(type: "stream_started", stream: "B")
+        }
+        kill(server.process.processIdentifier, signal)
+        for v in viewers {
+            #expect(try await v.waitFor(type: "stream_ended", stream: "A")["reason"] == .string("shutdown"))
+            #expect(try await v.waitFor(type: "stream_ended", stream: "B")["reason"] == .string("shutdown"))
+            try await v.waitUntilFinished()
+        }
+        try await a.waitUntilFinished()
+        try await b.waitUntilFinished()
+        #expect(try await server.waitForExit() == 0, "stderr: \(server.stderr)")
+        #expect(server.stderr.contains("shutting down: ending streams and closing viewers"))
+    }
+
+    @Test func environmentVariablesConfigureTheServer() async throws {
+        let server = try ServeProcess([], environment: ["FRAMEPIPE_PIPELINE": "passthrough", "FRAMEPIPE_IDLE_WARNING": "0.2", "FRAMEPIPE_IDLE_TIMEOUT": "0.5"])
+        let port = try await server.port()
+        let relay = RelayHandle(port: port, log: CapturedLog())
+        #expect(try await relay.api("/healthz")["pipeline"] == .string("passthrough"))
+        let viewer = try await relay.viewer()
+        let streamer = try await relay.streamer("cam")
+        streamer.send(TestFrames.text(0))
+        #expect(try await viewer.waitFor(type: "stream_ended", stream: "cam", timeout: .seconds(3))["reason"] == .string("timeout"))
+        kill(server.process.processIdentifier, SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+    }
+
+    @Test func badConfigurationIsRefusedWithTheReason() async throws {
+        let unknown = try ServeProcess(["--pipeline", "nope"])
+        #expect(try await unknown.waitForExit() == 1)
+        #expect(unknown.stderr.contains(#"pipelines.json: no pipeline named "nope"; the file defines: standard, strict, passthrough, low-bandwidth"#))
+        let badTimes = try ServeProcess(["--idle-warning", "20", "--idle-timeout", "15"])
+        #expect(try await badTimes.waitForExit() != 0)
+        #expect(badTimes.stderr.contains("idle-warning must be shorter than idle-timeout"))
+        let badEnv = try ServeProcess([], environment: ["FRAMEPIPE_PING_INTERVAL": "soon"])
+        #expect(try await badEnv.waitForExit() != 0)
+        #expect(badEnv.stderr.contains("FRAMEPIPE_PING_INTERVAL=soon is not a valid value"))
+        let badFile = try ServeProcess(["--config", "/nonexistent.json"])
+        #expect(try await badFile.waitForExit() == 1)
+        #expect(badFile.stderr.contains("/nonexistent.json: 1 problem"))
+    }
+}
