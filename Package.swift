@@ -48,10 +48,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        // Real JPEG frames made with libturbojpeg, for the tests and the bench.
+        // Real JPEG frames made with libturbojpeg and an in-memory sink, for the tests and the bench.
         .target(
-            name: "JPEGFixtures",
-            dependencies: ["Pipeline", "Stages", .product(name: "NIOCore", package: "swift-nio")]
+            name: "TestFixtures",
+            dependencies: [
+                "Pipeline", "Stages",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "FramepipeServer",
@@ -80,7 +84,7 @@ let package = Package(
             dependencies: [
                 "Pipeline",
                 "Stages",
-                "JPEGFixtures",
+                "TestFixtures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -91,7 +95,7 @@ let package = Package(
             dependencies: [
                 "Pipeline",
                 "Stages",
-                "JPEGFixtures",
+                "TestFixtures",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
@@ -100,7 +104,7 @@ let package = Package(
             dependencies: [
                 "Pipeline",
                 "Stages",
-                "JPEGFixtures",
+                "TestFixtures",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
@@ -109,7 +113,7 @@ let package = Package(
             dependencies: [
                 "FramepipeServer",
                 "Stages",
-                "JPEGFixtures",
+                "TestFixtures",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import JPEGFixtures
+import TestFixtures
 import Logging
 import NIOCore
 import Pipeline

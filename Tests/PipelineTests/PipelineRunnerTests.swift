@@ -1,5 +1,6 @@
 import NIOCore
 import Pipeline
+import TestFixtures
 import Stages
 import Testing
 

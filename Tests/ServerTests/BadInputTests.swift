@@ -1,5 +1,5 @@
 import FramepipeServer
-import JPEGFixtures
+import TestFixtures
 import NIOCore
 import Pipeline
 import Testing

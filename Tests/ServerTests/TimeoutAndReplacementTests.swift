@@ -26,12 +26,12 @@ struct TimeoutAndReplacementTests {
     }
 
     @Test func anyMessageKeepsAStreamAlive() async throws {
-        let config = RelayConfiguration.test { $0.idleWarning = .milliseconds(300); $0.idleTimeout = .milliseconds(600) }
+        let config = RelayConfiguration.test { $0.idleWarning = .seconds(1); $0.idleTimeout = .milliseconds(1500) }
         try await withRelay(config) { relay in
             let viewer = try await relay.viewer()
             let streamer = try await relay.streamer("cam")
-            for i in 0..<10 {
-                streamer.send(TestFrames.text(i))
+            for i in 0..<20 {
+                streamer.send(i % 2 == 0 ? TestFrames.text(i) : #"{"type":"ping"}"#)
                 try await Task.sleep(for: .milliseconds(150))
             }
             #expect(viewer.json(type: "stream_ended").isEmpty)

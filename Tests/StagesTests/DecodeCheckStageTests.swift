@@ -1,4 +1,4 @@
-import JPEGFixtures
+import TestFixtures
 import NIOCore
 import Pipeline
 import Stages

@@ -1,4 +1,4 @@
-import JPEGFixtures
+import TestFixtures
 import NIOCore
 
 /// Real small frames for server tests (decode fully, so `strict` passes them).

@@ -1,0 +1,23 @@
+import Logging
+import Pipeline
+import Synchronization
+
+/// An in-memory `FrameSink` that keeps what it is given, for tests.
+public final class RecordingSink: FrameSink {
+    private let state = Mutex<(frames: [Frame], wantsLow: Bool)>(([], false))
+
+    public init(wantsLow: Bool = false) {
+        state.withLock { $0.wantsLow = wantsLow }
+    }
+
+    public func publish(_ frame: Frame) { state.withLock { $0.frames.append(frame) } }
+    public func needsLowRendition(streamID: String) -> Bool { state.withLock { $0.wantsLow } }
+    public func setWantsLow(_ value: Bool) { state.withLock { $0.wantsLow = value } }
+    public var frames: [Frame] { state.withLock { $0.frames } }
+}
+
+extension StageContext {
+    public static func test(_ sink: any FrameSink = RecordingSink(), stream: String = "S-1") -> StageContext {
+        StageContext(streamID: stream, logger: Logger(label: "test"), sink: sink)
+    }
+}
