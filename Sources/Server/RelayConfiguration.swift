@@ -26,6 +26,8 @@ public struct RelayConfiguration: Sendable {
     /// PEM certificate chain and key; with both set the server speaks https/wss.
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
+    /// Browser origins allowed to open WebSockets besides the relay's own.
+    public var originPolicy: OriginPolicy
 
     public init(
         host: String = "127.0.0.1",
@@ -40,7 +42,8 @@ public struct RelayConfiguration: Sendable {
         progressInterval: Duration = .seconds(10),
         slowLossRatio: Double = 0.2,
         tlsCertificatePath: String? = nil,
-        tlsKeyPath: String? = nil
+        tlsKeyPath: String? = nil,
+        originPolicy: OriginPolicy = OriginPolicy()
     ) {
         self.host = host
         self.port = port
@@ -55,6 +58,7 @@ public struct RelayConfiguration: Sendable {
         self.slowLossRatio = slowLossRatio
         self.tlsCertificatePath = tlsCertificatePath
         self.tlsKeyPath = tlsKeyPath
+        self.originPolicy = originPolicy
     }
 
     public var usesTLS: Bool { tlsCertificatePath != nil && tlsKeyPath != nil }

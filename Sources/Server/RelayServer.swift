@@ -55,9 +55,16 @@ public struct RelayServer: Sendable {
         // Both limits must follow the configured message size, or hummingbird-
         // websocket's 16 KiB default refuses every real frame. No
         // permessage-deflate: JPEG does not compress, so it would only cost CPU.
-        let upgrade = HTTPServerBuilder.http1WebSocketUpgrade(
-            webSocketRouter: webSocketRouter,
-            configuration: .init(ws: .init(maxFrameSize: configuration.maxMessageBytes, autoPing: .disabled, closeTimeout: .seconds(2))))
+        let webSocketResponder = webSocketRouter.buildResponder()
+        let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
+            ws: .init(maxFrameSize: configuration.maxMessageBytes, autoPing: .disabled, closeTimeout: .seconds(2)))
+        let originPolicy = configuration.originPolicy
+        let guardLogger = logger
+        let upgrade = HTTPServerBuilder { responder in
+            OriginGuardedChannel(
+                base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: channelConfiguration),
+                policy: originPolicy, logger: guardLogger)
+        }
         let server: HTTPServerBuilder
         if configuration.usesTLS {
             server = try .tls(upgrade, tlsConfiguration: try TLSFiles.configuration(

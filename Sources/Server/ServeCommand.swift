@@ -36,6 +36,8 @@ struct ServeCommand: AsyncParsableCommand {
     var tlsCert: String?
     @Option(help: "PEM private key for --tls-cert (FRAMEPIPE_TLS_KEY).")
     var tlsKey: String?
+    @Option(help: "A browser origin (scheme://host[:port]) allowed to open WebSockets besides the relay's own; repeatable (FRAMEPIPE_ALLOWED_ORIGINS, comma-separated).")
+    var allowedOrigin: [String] = []
     @Option(help: "trace, debug, info, notice, warning, error or critical (FRAMEPIPE_LOG_LEVEL). Default info.")
     var logLevel: String?
 
@@ -72,6 +74,11 @@ struct ServeCommand: AsyncParsableCommand {
         guard (c.tlsCertificatePath == nil) == (c.tlsKeyPath == nil) else {
             throw ValidationError("--tls-cert and --tls-key go together")
         }
+        let origins = allowedOrigin.isEmpty ? (env["FRAMEPIPE_ALLOWED_ORIGINS"].map { $0.split(separator: ",").map(String.init) } ?? []) : allowedOrigin
+        for origin in origins where OriginPolicy.authority(of: origin.lowercased()) == nil {
+            throw ValidationError("allowed origin \(origin) must look like https://host[:port]")
+        }
+        c.originPolicy = OriginPolicy(allowedOrigins: origins)
         let levelName = try value(logLevel, "FRAMEPIPE_LOG_LEVEL", { $0 }) ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown log level \(levelName)") }
 
