@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(libturbojpeg0-dev pkg-config)
 if [[ "${1:-run}" == "test" ]]; then
-    packages+=(openssl)
+    # openssl makes the TLS test's certificate; chromium drives the browser tests.
+    packages+=(openssl chromium chromium-driver python3-venv)
 fi
 
 missing=()
@@ -18,4 +19,13 @@ if ((${#missing[@]} > 0)); then
     if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [[ "${1:-run}" == "test" ]]; then
+    # Selenium from PyPI, pointed at Debian's chromium and chromedriver (it
+    # downloads nothing), in a virtualenv so no system Python is touched.
+    if [[ ! -x .build/browser-venv/bin/python ]]; then
+        python3 -m venv .build/browser-venv
+    fi
+    .build/browser-venv/bin/python -m pip install --quiet --disable-pip-version-check -r Tests/Browser/requirements.txt
 fi

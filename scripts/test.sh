@@ -14,3 +14,6 @@ swift build --package-path Examples/DropDuplicates --build-tests
 swift test --package-path Examples/DropDuplicates --skip-build
 Examples/DropDuplicates/.build/debug/framepipe-dedup stages | grep -q '^drop-duplicates'
 (cd Examples/DropDuplicates && .build/debug/framepipe-dedup check pipelines.json)
+
+echo "== browser tests (headless Chromium with a fake camera, against framepipe serve)"
+(cd Tests/Browser && ../../.build/browser-venv/bin/python -m pytest -q)

@@ -23,7 +23,7 @@ import Logging
 /// state: a stage instance belongs to one stream and is only touched by that
 /// stream's task. Thrown errors are not part of the contract: a bad frame is
 /// a `.reject`, never a crash.
-public protocol Stage {
+public protocol Stage: SendableMetatype {
     /// The typed, validated configuration, shared by every stream's instance.
     associatedtype Configuration: Sendable
 

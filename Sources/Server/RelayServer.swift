@@ -49,6 +49,7 @@ public struct RelayServer: Sendable {
 
         let router = Router(context: RelayRequestContext.self)
         HTTPRoutes(hub: hub, metrics: metrics, pipelines: pipelines, active: pipeline).add(to: router)
+        try WebPages().add(to: router)
         let webSocketRouter = Router(context: RelayRequestContext.self)
         addWebSocketRoutes(to: webSocketRouter, hub: hub, metrics: metrics)
 
@@ -84,6 +85,7 @@ public struct RelayServer: Sendable {
                 let http = configuration.usesTLS ? "https" : "http"
                 let ws = configuration.usesTLS ? "wss" : "ws"
                 logger.notice("framepipe listening", metadata: [
+                    "dashboard": "\(http)://\(configuration.host):\(port)/",
                     "pipeline": "\(pipelineName)",
                     "streamers": "\(ws)://\(configuration.host):\(port)/ws/stream/{stream_id}",
                     "viewers": "\(ws)://\(configuration.host):\(port)/ws/viewer",

@@ -1,0 +1,47 @@
+// Stream health: live streams, viewers and the active pipeline's stages with
+// their drop counts, refreshed from the JSON API every 1.5 s.
+const connection = document.getElementById("connection");
+
+function fill(tableId, rows, emptyText) {
+  const body = document.querySelector(`#${tableId} tbody`);
+  body.replaceChildren();
+  if (rows.length === 0) {
+    const tr = body.insertRow();
+    const td = tr.insertCell();
+    td.colSpan = document.querySelectorAll(`#${tableId} th`).length;
+    td.textContent = emptyText;
+    return;
+  }
+  for (const cells of rows) {
+    const tr = body.insertRow();
+    for (const value of cells) tr.insertCell().textContent = String(value);
+  }
+}
+
+async function getJSON(path) {
+  const response = await fetch(path, { cache: "no-store" });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
+async function refresh() {
+  try {
+    const [streams, viewers, pipelines] = await Promise.all([getJSON("/api/streams"), getJSON("/api/viewers"), getJSON("/api/pipelines")]);
+    fill("streams", streams.map((s) => [s.id, new Date(s.started).toLocaleTimeString(), s.fps.toFixed(1), s.frames, s.viewers, s.drops, s.errors, s.pipeline]), "no live streams");
+    fill("viewers", viewers.map((v) => [v.id, Array.isArray(v.streams) ? v.streams.join(", ") : v.streams, v.format, v.quality, v.receiving + (v.slow ? " (slow)" : ""), v.delivered, v.loss_percent.toFixed(1)]), "no viewers");
+    const active = pipelines.pipelines.find((p) => p.name === pipelines.active);
+    document.getElementById("pipeline-title").textContent = `Pipeline “${active.name}” — ${active.description}`;
+    fill("pipeline", active.stages.map((stage, i) => {
+      const params = Object.entries(stage).filter(([k]) => k !== "stage" && k !== "drops").map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ");
+      return [i + 1, stage.stage, params || "–", stage.drops];
+    }), "no stages");
+    connection.dataset.state = "live";
+    connection.textContent = `updated ${new Date().toLocaleTimeString()}`;
+  } catch (error) {
+    connection.dataset.state = "reconnecting";
+    connection.textContent = "server unreachable, retrying";
+  }
+}
+
+refresh();
+setInterval(refresh, 1500);

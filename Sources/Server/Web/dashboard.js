@@ -1,0 +1,214 @@
+// The live dashboard: one tile per live stream, kept in step with the
+// server's viewer_connected / stream_started / stream_ended messages.
+// Frames arrive in the binary format and are drawn with createImageBitmap
+// on a canvas (bitmaps closed at once, no object URLs), so memory stays flat.
+import { ReconnectingSocket, socketURL, describeState } from "./connection.js";
+
+const STALLED_AFTER_MS = 3000;
+const ENDED_NOTICE_MS = 2500;
+
+const grid = document.getElementById("grid");
+const empty = document.getElementById("empty");
+const connection = document.getElementById("connection");
+const tiles = new Map(); // stream id -> Tile
+let largeTile = null;
+
+class Tile {
+  constructor(id) {
+    this.id = id;
+    this.el = document.createElement("div");
+    this.el.className = "tile waiting";
+    this.el.dataset.streamId = id;
+    this.canvas = document.createElement("canvas");
+    this.canvas.width = 640;
+    this.canvas.height = 480;
+    this.notice = document.createElement("div");
+    this.notice.className = "notice";
+    this.notice.textContent = "waiting for the first frame…";
+    const label = document.createElement("div");
+    label.className = "label";
+    label.innerHTML = '<span class="id"></span><span class="fps">– fps</span><span class="age">–</span><span class="badge quality">–</span>';
+    label.querySelector(".id").textContent = id;
+    this.fpsEl = label.querySelector(".fps");
+    this.ageEl = label.querySelector(".age");
+    this.qualityEl = label.querySelector(".quality");
+    this.el.append(this.canvas, this.notice, label);
+    this.el.addEventListener("click", () => toggleLarge(this));
+    this.lastFrameAt = 0;
+    this.frameTimes = [];
+    this.frames = 0;
+    this.decoding = false;
+    this.pending = null; // latest frame waiting for the decoder: older ones are dropped
+    this.removeTimer = null;
+    this.appearedAt = Date.now();
+  }
+
+  revive() {
+    clearTimeout(this.removeTimer);
+    this.removeTimer = null;
+    this.el.classList.remove("ended");
+    if (!this.lastFrameAt) this.el.classList.add("waiting");
+  }
+
+  frame(header, jpeg) {
+    this.pending = { header, jpeg };
+    if (!this.decoding) this.drawPending();
+  }
+
+  async drawPending() {
+    this.decoding = true;
+    while (this.pending) {
+      const { header, jpeg } = this.pending;
+      this.pending = null;
+      try {
+        const bitmap = await createImageBitmap(new Blob([jpeg], { type: "image/jpeg" }));
+        if (this.canvas.width !== bitmap.width || this.canvas.height !== bitmap.height) {
+          this.canvas.width = bitmap.width;
+          this.canvas.height = bitmap.height;
+        }
+        this.canvas.getContext("2d").drawImage(bitmap, 0, 0);
+        bitmap.close();
+        this.drawn(header);
+      } catch (error) {
+        console.warn(`stream ${this.id}: frame ${header.seq} did not decode`, error);
+      }
+    }
+    this.decoding = false;
+  }
+
+  drawn(header) {
+    const now = Date.now();
+    this.lastFrameAt = now;
+    this.frames += 1;
+    this.frameTimes.push(now);
+    this.el.classList.remove("waiting", "stalled");
+    this.el.dataset.frames = String(this.frames);
+    this.el.dataset.seq = String(header.seq);
+    if (!this.el.dataset.firstFrameAt) this.el.dataset.firstFrameAt = String(now);
+    const low = header.quality === "low";
+    this.qualityEl.textContent = low ? "low" : "full";
+    this.qualityEl.classList.toggle("low", low);
+    this.el.dataset.quality = header.quality;
+  }
+
+  tick(now) {
+    while (this.frameTimes.length && now - this.frameTimes[0] > 1000) this.frameTimes.shift();
+    this.fpsEl.textContent = `${this.frameTimes.length} fps`;
+    if (this.el.classList.contains("ended")) return;
+    if (this.lastFrameAt) {
+      const age = now - this.lastFrameAt;
+      this.ageEl.textContent = age < 1000 ? `${age} ms` : `${(age / 1000).toFixed(1)} s`;
+      if (age > STALLED_AFTER_MS && !this.el.classList.contains("stalled")) {
+        this.el.classList.add("stalled");
+        this.notice.textContent = `stalled: no frame for ${Math.round(age / 1000)} s`;
+      } else if (this.el.classList.contains("stalled")) {
+        this.notice.textContent = `stalled: no frame for ${Math.round(age / 1000)} s`;
+      }
+    }
+  }
+
+  end(reason) {
+    this.el.classList.remove("waiting", "stalled");
+    this.el.classList.add("ended");
+    this.el.dataset.endedReason = reason;
+    this.notice.textContent = `stream ended (${reason})`;
+    this.pending = null;
+    this.removeTimer = setTimeout(() => removeTile(this.id), ENDED_NOTICE_MS);
+  }
+}
+
+function addTile(id) {
+  let tile = tiles.get(id);
+  if (tile) {
+    tile.revive();
+    return tile;
+  }
+  tile = new Tile(id);
+  tiles.set(id, tile);
+  // Keep tiles in id order, so the grid does not shuffle as streams come and go.
+  const after = [...tiles.keys()].filter((other) => other > id).sort()[0];
+  grid.insertBefore(tile.el, after ? tiles.get(after).el : null);
+  updateEmpty();
+  return tile;
+}
+
+function removeTile(id) {
+  const tile = tiles.get(id);
+  if (!tile) return;
+  clearTimeout(tile.removeTimer);
+  if (largeTile === tile) toggleLarge(tile);
+  tile.el.remove();
+  tiles.delete(id);
+  updateEmpty();
+}
+
+function updateEmpty() {
+  empty.hidden = tiles.size > 0;
+}
+
+function toggleLarge(tile) {
+  if (largeTile && largeTile !== tile) largeTile.el.classList.remove("large");
+  const large = largeTile !== tile;
+  tile.el.classList.toggle("large", large);
+  largeTile = large ? tile : null;
+  // A stream opened large is worth its full quality; otherwise let the server decide.
+  socket.send(JSON.stringify({ type: "set_quality", quality: large ? "full" : "auto" }));
+}
+
+function handleControl(message) {
+  switch (message.type) {
+    case "viewer_connected": {
+      // The authoritative list after every (re)connect: rebuild from it.
+      const live = new Set(message.active_streams);
+      for (const id of [...tiles.keys()]) if (!live.has(id)) removeTile(id);
+      for (const id of live) addTile(id);
+      document.body.dataset.viewerId = message.viewer_id;
+      if (largeTile) socket.send(JSON.stringify({ type: "set_quality", quality: "full" }));
+      break;
+    }
+    case "stream_started":
+      addTile(message.stream_id);
+      break;
+    case "stream_ended":
+      tiles.get(message.stream_id)?.end(message.reason);
+      break;
+    case "ping":
+      socket.send(JSON.stringify({ type: "pong" }));
+      break;
+    case "error":
+      console.warn("server:", message.reason);
+      break;
+  }
+}
+
+function handleFrame(data) {
+  const view = new DataView(data);
+  const length = view.getUint16(0);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(data, 2, length)));
+  const tile = tiles.get(header.stream_id) || addTile(header.stream_id);
+  if (tile.el.classList.contains("ended")) return;
+  tile.frame(header, new Uint8Array(data, 2 + length));
+}
+
+const socket = new ReconnectingSocket(socketURL("/ws/viewer?format=binary"), {
+  onMessage(data) {
+    if (typeof data === "string") handleControl(JSON.parse(data));
+    else handleFrame(data);
+  },
+  onState(state, seconds) {
+    connection.dataset.state = state;
+    connection.textContent = describeState(state, seconds);
+    if (state === "reconnecting") {
+      // Frames stopped with the connection: do not let tiles look live.
+      for (const tile of tiles.values()) tile.lastFrameAt = Math.min(tile.lastFrameAt, Date.now() - STALLED_AFTER_MS - 1);
+    }
+  },
+});
+
+setInterval(() => {
+  const now = Date.now();
+  for (const tile of tiles.values()) tile.tick(now);
+}, 250);
+
+updateEmpty();
+socket.start();

@@ -1,0 +1,120 @@
+"""Browser tests: a real `framepipe serve` and a real headless Chromium with a
+fake camera (Debian's chromium and chromedriver; Selenium downloads nothing)."""
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+ROOT = Path(__file__).resolve().parents[2]
+FAILURES = ROOT / ".build" / "browser-failures"
+os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager fetch a driver
+
+
+class Relay:
+    """`framepipe serve` on a free loopback port, restartable on the same port."""
+
+    def __init__(self, extra_args):
+        self.extra_args = extra_args
+        self.port = 0
+        self.process = None
+        self.log_path = FAILURES / f"serve-{os.getpid()}-{time.monotonic_ns()}.log"
+        self.start()
+
+    def start(self):
+        FAILURES.mkdir(parents=True, exist_ok=True)
+        binary = os.environ.get("FRAMEPIPE_BINARY", str(ROOT / ".build" / "debug" / "framepipe"))
+        self.log = open(self.log_path, "a")
+        self.process = subprocess.Popen(
+            [binary, "serve", "--port", str(self.port), *self.extra_args],
+            cwd=ROOT, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            text = self.log_path.read_text()
+            found = re.findall(r"dashboard=http://127\.0\.0\.1:(\d+)/", text)
+            if found:
+                self.port = int(found[-1])
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"framepipe serve did not start:\n{self.log_path.read_text()}")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+    def kill(self):
+        """Dies without a goodbye, as on a power cut or a network drop."""
+        self.process.kill()
+        self.process.wait()
+        self.log.close()
+
+    def restart(self, down_seconds=1.0):
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def relay():
+    # Idle timeouts shortened so the closed-tab test does not wait 15 s.
+    r = Relay(["--idle-warning", "1", "--idle-timeout", "2.5"])
+    yield r
+    r.stop()
+
+
+def make_browser(camera="fake"):
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    args = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
+            "--use-fake-device-for-media-stream"]
+    if camera == "fake":
+        args.append("--use-fake-ui-for-media-stream")
+    else:  # camera permission refused, as a person clicking "Block" would
+        options.add_experimental_option("prefs", {"profile.default_content_setting_values.media_stream_camera": 2})
+    for arg in args:
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+@pytest.fixture
+def browser():
+    driver = make_browser()
+    yield driver
+    driver.quit()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        FAILURES.mkdir(parents=True, exist_ok=True)
+        for name in ("browser", "second_browser"):
+            driver = item.funcargs.get(name)
+            if driver is None:
+                continue
+            for i, handle in enumerate(driver.window_handles):
+                try:
+                    driver.switch_to.window(handle)
+                    path = FAILURES / f"{item.name}-{name}-{i}.png"
+                    driver.save_screenshot(str(path))
+                    print(f"screenshot saved: {path}")
+                except Exception as error:  # a closed tab cannot be captured
+                    print(f"no screenshot of window {i}: {error}")
