@@ -1,0 +1,42 @@
+"""Regenerates docs/*.png: the dashboard with two live streams, the camera
+page and the stream health page, from a real server and browser.
+
+    .build/browser-venv/bin/python Tests/Browser/make_screenshots.py
+"""
+
+import sys
+import time
+
+from conftest import ROOT, Relay, make_browser
+from pages import Camera, Dashboard, wait_until
+
+
+def main():
+    relay = Relay([])
+    driver = make_browser()
+    try:
+        dashboard = Dashboard(driver, relay.url)
+        for stream_id in ("P-DHE-001", "P-DHE-002"):
+            Camera(driver, relay.url, stream_id).start()
+        camera = Camera(driver, relay.url, "P-DHE-003").start()
+        wait_until("three live tiles", lambda: len(dashboard.live_ids()) == 3)
+        time.sleep(2)
+        camera.focus()
+        driver.save_screenshot(str(ROOT / "docs" / "camera.png"))
+        camera.stop()
+        camera.close_tab()
+        wait_until("only the two live tiles", lambda: [t["id"] for t in dashboard.tiles()] == ["P-DHE-001", "P-DHE-002"])
+        time.sleep(1)
+        dashboard.focus()
+        driver.save_screenshot(str(ROOT / "docs" / "dashboard.png"))
+        driver.switch_to.new_window("tab")
+        driver.get(relay.url + "/admin")
+        time.sleep(3)
+        driver.save_screenshot(str(ROOT / "docs" / "admin.png"))
+    finally:
+        driver.quit()
+        relay.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
