@@ -83,7 +83,11 @@ def make_browser(camera="fake"):
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     args = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
-            "--use-fake-device-for-media-stream"]
+            "--use-fake-device-for-media-stream", "--js-flags=--expose-gc",
+            # Tabs share one headless window; a real camera page would be in the
+            # foreground, so do not let Chromium slow background tabs' timers.
+            "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+            "--disable-backgrounding-occluded-windows"]
     if camera == "fake":
         args.append("--use-fake-ui-for-media-stream")
     else:  # camera permission refused, as a person clicking "Block" would
