@@ -5,7 +5,7 @@
 # Not part of CI: it takes minutes and wants the machine to itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product framepipe --product framepipe-bench >/dev/null
+swift build -c release --product framepipe >/dev/null && swift build -c release --product framepipe-bench >/dev/null
 PORT=${PORT:-8190}
 OUT=Benchmarks/results.jsonl
 DURATION=${DURATION:-15}

@@ -65,7 +65,7 @@ struct HTTPRoutes {
                     ("streams", v.streams.map { .array($0.sorted().map(JSONValue.string)) } ?? .string("all")),
                     ("format", .string(v.format.rawValue)),
                     ("quality", .string(v.quality.rawValue)),
-                    ("receiving", .string(v.wantsLow(slow: stats.slow) ? "low" : "full")),
+                    ("receiving", .string(v.wantsLow ? "low" : "full")),
                     ("slow", .bool(stats.slow)),
                     ("delivered", .number(Double(stats.delivered))),
                     ("replaced", .number(Double(stats.replaced))),

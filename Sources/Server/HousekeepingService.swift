@@ -49,7 +49,7 @@ struct HousekeepingService: Service {
 
     func dropStuckViewers(now: ContinuousClock.Instant) {
         let stuck = hub.withState { view in
-            view.viewers.values.filter { ($0.mailbox.writeStalledFor(now: now) ?? .zero) >= configuration.viewerSendTimeout }.map(\.id)
+            view.viewers.values.filter { ($0.mailbox.blockedFor(now: now) ?? .zero) >= configuration.viewerSendTimeout }.map(\.id)
         }
         for id in stuck {
             logger.warning("viewer accepts nothing, dropping it", metadata: [
@@ -85,12 +85,7 @@ struct HousekeepingService: Service {
     }
 
     func pingViewers(now: ContinuousClock.Instant) {
-        hub.withState { view in
-            for (id, viewer) in view.viewers where viewer.pingSentAt == nil {
-                view.viewers[id]?.pingSentAt = now
-                viewer.mailbox.enqueueControl(WireMessage.ping)
-            }
-        }
+        hub.pingViewers(now: now)
     }
 
     func checkPingTimeouts(now: ContinuousClock.Instant) {
@@ -114,7 +109,10 @@ struct HousekeepingService: Service {
             }
             var changes: [(String, Bool)] = []
             for (id, viewer) in view.viewers {
-                if let slow = viewer.mailbox.updateSlowness(threshold: configuration.slowLossRatio) { changes.append((id, slow)) }
+                if let slow = viewer.mailbox.updateSlowness(threshold: configuration.slowLossRatio) {
+                    viewer.slow = slow  // the hub's lock is held here
+                    changes.append((id, slow))
+                }
                 metrics.viewerSample(id, lossPercent: viewer.mailbox.statistics.lossPercent)
             }
             return changes

@@ -4,13 +4,14 @@ import NIOCore
 import NIOWebSocket
 import Pipeline
 
-/// Serves one viewer's WebSocket: a writer that drains the viewer's
-/// mailbox into the socket, one write at a time, and a reader for the
-/// viewer's own messages (ping, pong, subscribe, set_quality).
+/// Serves one viewer's WebSocket: registers the viewer, puts a
+/// `ViewerChannelHandler` on its channel to write the mailbox out on the
+/// event loop, and reads the viewer's own messages (ping, pong, subscribe,
+/// set_quality) until the viewer leaves or the server finishes with it.
 ///
-/// The writer is the only code that waits on this viewer's socket; a
-/// broadcast only touches the mailbox. Housekeeping watches how long a write
-/// has been pending and cuts the viewer off after `viewerSendTimeout`.
+/// Nothing here waits on the viewer's socket; housekeeping watches how long
+/// the socket has refused data and cuts the viewer off after
+/// `viewerSendTimeout`.
 struct ViewerConnection: Sendable {
     let hub: ViewerHub
     let metrics: RelayMetrics
@@ -22,27 +23,31 @@ struct ViewerConnection: Sendable {
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
         let channel = context.channel
         guard let viewer = hub.addViewer(format: format, streams: streams, quality: quality, remoteAddress: context.remoteAddress,
-                                         close: { channel.close(promise: nil) })
+                                         eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })
         else {
             try? await outbound.close(.goingAway, reason: StreamEndReason.shutdown.rawValue)
             return
         }
         let logger = logger.with(metadataKey: "viewer_id", value: "\(viewer.id)")
-        let mailbox = viewer.mailbox
+        let (drained, drainedContinuation) = AsyncStream.makeStream(of: Void.self)
+        let writer = ViewerChannelHandler(mailbox: viewer.mailbox, metrics: metrics) {
+            drainedContinuation.yield()
+            drainedContinuation.finish()
+        }
+        // Attach before adding: a drain requested in between reaches the
+        // handler on its loop, after (or as) it is added.
+        hub.attachWriter(writer, to: viewer.id)
+        do {
+            try await channel.pipeline.addHandler(writer).get()
+        } catch {
+            hub.removeViewer(viewer.id, reason: "closed")
+            return
+        }
 
         let reason: String = await withTaskGroup(of: String.self) { group in
             group.addTask {
-                while let item = await mailbox.next() {
-                    mailbox.writeStarted()
-                    do {
-                        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: item.isText ? .text : .binary, data: item.bytes)))
-                    } catch {
-                        return "write_failed"
-                    }
-                    mailbox.writeFinished(item)
-                    if case .frame = item.kind { metrics.frameDelivered() }
-                }
-                return "shutdown"
+                for await _ in drained {}
+                return "finished"
             }
             group.addTask {
                 do {
@@ -63,12 +68,12 @@ struct ViewerConnection: Sendable {
 
     private func handle(_ message: WebSocketMessage, viewer: ViewerHub.Viewer, logger: Logger) {
         guard case .text(let text) = message else {
-            viewer.mailbox.enqueueControl(WireMessage.error("viewers send JSON text messages only"))
+            hub.send(to: viewer, WireMessage.error("viewers send JSON text messages only"))
             return
         }
         switch InboundMessage.viewer(text: text) {
         case .ping:
-            viewer.mailbox.enqueueControl(WireMessage.pong)
+            hub.send(to: viewer, WireMessage.pong)
         case .pong:
             hub.pongReceived(viewer.id)
         case .subscribe(let ids):
@@ -78,11 +83,11 @@ struct ViewerConnection: Sendable {
             hub.setQuality(viewer.id, quality)
             logger.info("viewer set quality", metadata: ["quality": "\(quality.rawValue)"])
         case .unknownType(let type):
-            viewer.mailbox.enqueueControl(WireMessage.error("unknown message type \"\(type.prefix(64))\""))
+            hub.send(to: viewer, WireMessage.error("unknown message type \"\(type.prefix(64))\""))
         case .invalid(let rejection):
-            viewer.mailbox.enqueueControl(WireMessage.error(rejection.detail))
+            hub.send(to: viewer, WireMessage.error(rejection.detail))
         case .frame:
-            viewer.mailbox.enqueueControl(WireMessage.error("viewers cannot send frames"))
+            hub.send(to: viewer, WireMessage.error("viewers cannot send frames"))
         }
     }
 }

@@ -35,19 +35,37 @@ final class ViewerHub: FrameSink, Sendable {
         var lastProgressDrops = 0
     }
 
-    struct Viewer: Sendable {
+    /// A connected viewer. A class so the hub's lists share one reference;
+    /// its `var`s are read and written only under the hub's lock.
+    final class Viewer: @unchecked Sendable {
         let id: String
-        let mailbox: ViewerMailbox
+        let mailbox = ViewerMailbox()
         let format: ViewerFormat
         let remoteAddress: String
+        let eventLoop: any EventLoop
+        let close: @Sendable () -> Void
         var streams: Set<String>?
         var quality: QualityPreference
+        /// Set by housekeeping from the mailbox's loss figures.
+        var slow = false
         var pingSentAt: ContinuousClock.Instant?
-        let close: @Sendable () -> Void
+        /// Set once the connection's handler is in the pipeline; drains go to it.
+        var writer: ViewerChannelHandler?
+
+        init(id: String, format: ViewerFormat, remoteAddress: String, eventLoop: any EventLoop, streams: Set<String>?,
+             quality: QualityPreference, close: @escaping @Sendable () -> Void) {
+            self.id = id
+            self.format = format
+            self.remoteAddress = remoteAddress
+            self.eventLoop = eventLoop
+            self.streams = streams
+            self.quality = quality
+            self.close = close
+        }
 
         func watches(_ streamID: String) -> Bool { streams?.contains(streamID) ?? true }
 
-        func wantsLow(slow: Bool) -> Bool {
+        var wantsLow: Bool {
             switch quality {
             case .low: return true
             case .full: return false
@@ -105,15 +123,17 @@ final class ViewerHub: FrameSink, Sendable {
     /// Ends a stream if `session` is still the one serving it, telling its
     /// viewers why. A replaced session's end is ignored.
     func endStream(_ id: String, session: StreamSessionHandle, reason: StreamEndReason) {
+        var drains = DrainRequests()
         let ended: (LiveStream, [Viewer])? = state.withLock { s in
             guard let stream = s.streams[id], stream.session === session else { return nil }
             s.streams[id] = nil
             let viewers = stream.started ? s.viewers.values.filter { $0.watches(id) } : []
-            for viewer in viewers {
-                viewer.mailbox.enqueueStreamEnded(id, text: WireMessage.streamEnded(id, reason: reason))
+            for viewer in viewers where viewer.mailbox.enqueueStreamEnded(id, text: WireMessage.streamEnded(id, reason: reason)) {
+                drains.add(viewer)
             }
             return (stream, viewers)
         }
+        drains.submit()
         guard let (stream, viewers) = ended else { return }
         metrics.streamEnded(id)
         logger.info("stream ended", metadata: [
@@ -148,35 +168,32 @@ final class ViewerHub: FrameSink, Sendable {
         let id = frame.streamID
         // 1. Under the lock: start the stream if this is its first frame and
         //    take the list of viewers and what each wants.
-        struct Target { let mailbox: ViewerMailbox; let format: ViewerFormat; let rendition: RenditionKind }
-        let prepared: (targets: [Target], session: StreamSessionHandle)? = state.withLock { s in
+        var drains = DrainRequests()
+        let prepared: (targets: [(Viewer, RenditionKind)], session: StreamSessionHandle)? = state.withLock { s in
             guard var stream = s.streams[id], !s.shuttingDown else { return nil }
             let watchers = s.viewers.values.filter { $0.watches(id) }
             if !stream.started {
                 stream.started = true
                 stream.startedAt = Date()
-                for viewer in watchers { viewer.mailbox.enqueueControl(WireMessage.streamStarted(id)) }
+                for viewer in watchers where viewer.mailbox.enqueueControl(WireMessage.streamStarted(id)) { drains.add(viewer) }
                 logger.info("stream started", metadata: ["stream_id": "\(id)", "viewers": "\(watchers.count)"])
             }
             stream.frames += 1
             stream.latestFrame = frame
             s.streams[id] = stream
-            let targets = watchers.map { v in
-                Target(mailbox: v.mailbox, format: v.format, rendition: v.wantsLow(slow: v.mailbox.isSlow) ? .low : .full)
-            }
-            return (targets, stream.session)
+            return (watchers.map { ($0, $0.wantsLow ? RenditionKind.low : .full) }, stream.session)
         }
         guard let prepared else { return }
         metrics.frameAccepted(streamID: id)
 
         // 2. Outside the lock: serialize once per format and rendition.
         var encoding = FrameEncoding(frame: frame)
-        var messages: [(Target, ByteBuffer)] = []
+        var messages: [(Viewer, RenditionKind, ByteBuffer)] = []
         messages.reserveCapacity(prepared.targets.count)
-        for target in prepared.targets {
-            let rendition = encoding.available(target.rendition)
-            if let bytes = encoding.message(format: target.format, rendition: rendition) {
-                messages.append((Target(mailbox: target.mailbox, format: target.format, rendition: rendition), bytes))
+        for (viewer, wanted) in prepared.targets {
+            let rendition = encoding.available(wanted)
+            if let bytes = encoding.message(format: viewer.format, rendition: rendition) {
+                messages.append((viewer, rendition, bytes))
             }
         }
 
@@ -184,15 +201,18 @@ final class ViewerHub: FrameSink, Sendable {
         //    (timeout, replacement, shutdown) cannot be overtaken by it.
         state.withLock { s in
             guard s.streams[id]?.session === prepared.session, !s.shuttingDown else { return }
-            for (target, bytes) in messages {
-                target.mailbox.offerFrame(streamID: id, rendition: target.rendition, bytes: bytes, isText: target.format == .json)
+            for (viewer, rendition, bytes) in messages
+            where viewer.mailbox.offerFrame(streamID: id, rendition: rendition, bytes: bytes, isText: viewer.format == .json) {
+                drains.add(viewer)
             }
         }
+        // 4. One hop per event loop wakes every viewer's writer on it.
+        drains.submit()
     }
 
     func needsLowRendition(streamID: String) -> Bool {
         state.withLock { s in
-            s.viewers.values.contains { $0.watches(streamID) && $0.wantsLow(slow: $0.mailbox.isSlow) }
+            s.viewers.values.contains { $0.watches(streamID) && $0.wantsLow }
         }
     }
 
@@ -201,12 +221,12 @@ final class ViewerHub: FrameSink, Sendable {
     /// Adds a viewer; its first message, queued atomically with the
     /// registration, is `viewer_connected` with the live streams it watches.
     func addViewer(format: ViewerFormat, streams: Set<String>?, quality: QualityPreference, remoteAddress: String,
-                   close: @escaping @Sendable () -> Void) -> Viewer? {
+                   eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) -> Viewer? {
         let added: (Viewer, Int)? = state.withLock { s in
             guard !s.shuttingDown else { return nil }
             let id = "v-\(s.nextViewerNumber)"
             s.nextViewerNumber += 1
-            let viewer = Viewer(id: id, mailbox: ViewerMailbox(), format: format, remoteAddress: remoteAddress,
+            let viewer = Viewer(id: id, format: format, remoteAddress: remoteAddress, eventLoop: eventLoop,
                                 streams: streams, quality: quality, close: close)
             let active = s.streams.filter { $0.value.started && viewer.watches($0.key) }.map(\.key).sorted()
             viewer.mailbox.enqueueControl(WireMessage.viewerConnected(viewerID: id, activeStreams: active))
@@ -222,6 +242,20 @@ final class ViewerHub: FrameSink, Sendable {
         return viewer
     }
 
+    /// Attaches the viewer's socket writer; from now on drains go to it.
+    func attachWriter(_ writer: ViewerChannelHandler, to viewerID: String) {
+        state.withLock { s in s.viewers[viewerID]?.writer = writer }
+    }
+
+    /// Queues a control message for one viewer and wakes its writer.
+    func send(to viewer: Viewer, _ text: String) {
+        var drains = DrainRequests()
+        state.withLock { _ in
+            if viewer.mailbox.enqueueControl(text) { drains.add(viewer) }
+        }
+        drains.submit()
+    }
+
     /// Removes a viewer, logging why and how many remain.
     func removeViewer(_ id: String, reason: String) {
         let removed: (Viewer, Int)? = state.withLock { s in
@@ -230,6 +264,7 @@ final class ViewerHub: FrameSink, Sendable {
         }
         guard let (viewer, remaining) = removed else { return }
         viewer.mailbox.finish()
+        viewer.writer.map { writer in viewer.eventLoop.execute { writer.drain() } }
         let stats = viewer.mailbox.statistics
         metrics.viewerDisconnected(id)
         let level: Logger.Level = reason == "closed" || reason == "shutdown" ? .info : .warning
@@ -242,19 +277,26 @@ final class ViewerHub: FrameSink, Sendable {
     /// Changes what a viewer watches; live streams it newly covers are
     /// announced with `stream_started`.
     func subscribe(_ viewerID: String, to streams: Set<String>?) {
+        var drains = DrainRequests()
         state.withLock { s in
-            guard var viewer = s.viewers[viewerID] else { return }
-            let before = viewer
+            guard let viewer = s.viewers[viewerID] else { return }
+            let before = viewer.streams
             viewer.streams = streams
-            s.viewers[viewerID] = viewer
-            for (id, stream) in s.streams.sorted(by: { $0.key < $1.key }) where stream.started && viewer.watches(id) && !before.watches(id) {
-                viewer.mailbox.enqueueControl(WireMessage.streamStarted(id))
+            for (id, stream) in s.streams.sorted(by: { $0.key < $1.key })
+            where stream.started && viewer.watches(id) && !(before?.contains(id) ?? true) {
+                if viewer.mailbox.enqueueControl(WireMessage.streamStarted(id)) { drains.add(viewer) }
             }
         }
+        drains.submit()
     }
 
     func setQuality(_ viewerID: String, _ quality: QualityPreference) {
         state.withLock { s in s.viewers[viewerID]?.quality = quality }
+    }
+
+    /// Records housekeeping's verdict on whether a viewer keeps up.
+    func setSlow(_ viewerID: String, _ slow: Bool) {
+        state.withLock { s in s.viewers[viewerID]?.slow = slow }
     }
 
     /// Drops a viewer the server gave up on (stuck socket, no pong): it is
@@ -266,6 +308,18 @@ final class ViewerHub: FrameSink, Sendable {
         removeViewer(id, reason: reason)
         metrics.viewerDropped()
         viewer.close()
+    }
+
+    /// Sends `ping` to every viewer not already waiting to answer one.
+    func pingViewers(now: ContinuousClock.Instant) {
+        var drains = DrainRequests()
+        state.withLock { s in
+            for viewer in s.viewers.values where viewer.pingSentAt == nil {
+                viewer.pingSentAt = now
+                if viewer.mailbox.enqueueControl(WireMessage.ping) { drains.add(viewer) }
+            }
+        }
+        drains.submit()
     }
 
     func pongReceived(_ viewerID: String) {
@@ -286,9 +340,6 @@ final class ViewerHub: FrameSink, Sendable {
                 s.streams[id]?.fpsSampleFrames = stream.fpsSampleFrames
                 s.streams[id]?.lastProgressFrames = stream.lastProgressFrames
                 s.streams[id]?.lastProgressDrops = stream.lastProgressDrops
-            }
-            for (id, viewer) in view.viewers where s.viewers[id] != nil {
-                s.viewers[id]?.pingSentAt = viewer.pingSentAt
             }
             return result
         }
@@ -314,6 +365,7 @@ final class ViewerHub: FrameSink, Sendable {
     /// `shutdown`, closes the streamers, and lets the viewers' writers drain
     /// and close. New connections are refused from here on.
     func beginShutdown() {
+        var drains = DrainRequests()
         let (streams, viewers): ([(String, LiveStream)], [Viewer]) = state.withLock { s in
             s.shuttingDown = true
             let streams = s.streams.sorted { $0.key < $1.key }
@@ -323,8 +375,13 @@ final class ViewerHub: FrameSink, Sendable {
                 }
             }
             s.streams.removeAll()
+            for viewer in s.viewers.values {
+                viewer.mailbox.finish()
+                drains.add(viewer)  // to flush what is queued, then close
+            }
             return (streams, Array(s.viewers.values))
         }
+        drains.submit()
         logger.notice("shutting down: ending streams and closing viewers", metadata: [
             "streams": "\(streams.count)", "viewers": "\(viewers.count)",
         ])
@@ -332,10 +389,28 @@ final class ViewerHub: FrameSink, Sendable {
             metrics.streamEnded(id)
             stream.session.close(.shutdown)
         }
-        for viewer in viewers { viewer.mailbox.finish() }
     }
 
     var connectionCounts: (streams: Int, viewers: Int) {
         state.withLock { ($0.streams.count, $0.viewers.count) }
+    }
+}
+
+/// Viewers whose writers must be woken, collected under the hub's lock and
+/// submitted after it: one `execute` per event loop, however many viewers.
+struct DrainRequests {
+    private var byLoop: [ObjectIdentifier: (any EventLoop, [ViewerChannelHandler])] = [:]
+
+    mutating func add(_ viewer: ViewerHub.Viewer) {
+        guard let writer = viewer.writer else { return }  // its handler drains when added
+        let key = ObjectIdentifier(viewer.eventLoop)
+        if byLoop[key] == nil { byLoop[key] = (viewer.eventLoop, []) }
+        byLoop[key]!.1.append(writer)
+    }
+
+    func submit() {
+        for (loop, writers) in byLoop.values {
+            loop.execute { for writer in writers { writer.drain() } }
+        }
     }
 }

@@ -1,7 +1,7 @@
 import NIOCore
 import Synchronization
 
-/// What a viewer's writer sends next.
+/// What a viewer's connection sends next.
 struct OutboundItem: Sendable {
     enum Kind: Sendable { case control, frame(streamID: String, rendition: RenditionKind) }
     let kind: Kind
@@ -11,12 +11,13 @@ struct OutboundItem: Sendable {
 
 /// One viewer's outbox: a lossless, ordered queue for control messages and,
 /// per stream, one slot holding the newest frame not yet written (latest
-/// wins). Publishing never waits: it replaces the slot and wakes the writer.
+/// wins). Publishing never waits: it replaces the slot and, when the outbox
+/// was idle, asks for a drain on the viewer's event loop.
 ///
 /// Control messages go out before frames, and `stream_ended` clears its
 /// stream's slot, so a viewer never sees a frame of a stream after its end.
-/// It also keeps the per-viewer delivery statistics the slow-viewer
-/// decision and `/api/viewers` use.
+/// It also keeps the per-viewer delivery statistics and how long the socket
+/// has refused data, which the slow and dead-viewer decisions use.
 final class ViewerMailbox: Sendable {
     struct Statistics: Sendable {
         var delivered = 0
@@ -38,87 +39,107 @@ final class ViewerMailbox: Sendable {
         var slots: [String: OutboundItem] = [:]
         /// Streams with a pending frame, oldest first, so streams take turns.
         var order: [String] = []
-        var waiter: CheckedContinuation<OutboundItem?, Never>?
+        /// A drain has been requested and has not started yet.
+        var drainRequested = false
         var finished = false
-        var writeStartedAt: ContinuousClock.Instant?
+        /// Since when the socket has refused data while items wait.
+        var blockedSince: ContinuousClock.Instant?
         var stats = Statistics()
     }
 
     private let state = Mutex(State())
 
-    /// Queues a control message; never dropped.
-    func enqueueControl(_ text: String) {
+    /// Queues a control message, never dropped. True when the caller must
+    /// request a drain (the outbox was idle).
+    @discardableResult
+    func enqueueControl(_ text: String) -> Bool {
         let item = OutboundItem(kind: .control, bytes: ByteBuffer(string: text), isText: true)
-        let waiter = state.withLock { s -> CheckedContinuation<OutboundItem?, Never>? in
-            guard !s.finished else { return nil }
-            if let w = s.waiter {
-                s.waiter = nil
-                return w
-            }
+        return state.withLock { s in
+            guard !s.finished else { return false }
             s.control.append(item)
-            return nil
+            return Self.requestDrain(&s)
         }
-        waiter?.resume(returning: item)
     }
 
     /// Queues `stream_ended` and forgets any frame of that stream not yet written.
-    func enqueueStreamEnded(_ streamID: String, text: String) {
-        state.withLock { s in
+    @discardableResult
+    func enqueueStreamEnded(_ streamID: String, text: String) -> Bool {
+        let item = OutboundItem(kind: .control, bytes: ByteBuffer(string: text), isText: true)
+        return state.withLock { s in
+            guard !s.finished else { return false }
             if s.slots.removeValue(forKey: streamID) != nil { s.order.removeAll { $0 == streamID } }
+            s.control.append(item)
+            return Self.requestDrain(&s)
         }
-        enqueueControl(text)
     }
 
-    /// Puts the newest frame of `streamID` in its slot, replacing an unsent one.
-    func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool) {
+    /// Puts the newest frame of `streamID` in its slot, replacing an unsent
+    /// one. True when the caller must request a drain.
+    func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool) -> Bool {
         let item = OutboundItem(kind: .frame(streamID: streamID, rendition: rendition), bytes: bytes, isText: isText)
-        let waiter = state.withLock { s -> CheckedContinuation<OutboundItem?, Never>? in
-            guard !s.finished else { return nil }
+        return state.withLock { s in
+            guard !s.finished else { return false }
             s.stats.windowOffered += 1
-            if let w = s.waiter {
-                s.waiter = nil
-                return w
-            }
             if s.slots.updateValue(item, forKey: streamID) != nil {
                 s.stats.replaced += 1
                 s.stats.windowReplaced += 1
             } else {
                 s.order.append(streamID)
             }
-            return nil
+            return Self.requestDrain(&s)
         }
-        waiter?.resume(returning: item)
     }
 
-    /// The next item to write, waiting for one; nil once finished and drained.
-    func next() async -> OutboundItem? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<OutboundItem?, Never>) in
-                let ready: OutboundItem?? = state.withLock { s in
-                    if let item = s.control.popFirst() { return .some(item) }
-                    if !s.order.isEmpty {
-                        let id = s.order.removeFirst()
-                        return .some(s.slots.removeValue(forKey: id))
-                    }
-                    if s.finished || Task.isCancelled { return .some(nil) }
-                    s.waiter = continuation
-                    return .none
-                }
-                if let ready { continuation.resume(returning: ready) }
+    private static func requestDrain(_ s: inout State) -> Bool {
+        guard !s.drainRequested else { return false }
+        s.drainRequested = true
+        return true
+    }
+
+    /// Called by the drain as it starts: later offers request a new one.
+    func drainStarted() {
+        state.withLock { $0.drainRequested = false }
+    }
+
+    /// The next item to write, or nil when nothing waits.
+    func poll() -> OutboundItem? {
+        state.withLock { s in
+            if let item = s.control.popFirst() { return item }
+            guard !s.order.isEmpty else { return nil }
+            let id = s.order.removeFirst()
+            let item = s.slots.removeValue(forKey: id)
+            if item != nil { s.stats.delivered += 1 }
+            return item
+        }
+    }
+
+    /// Records whether the drain stopped because the socket is full; a
+    /// drain that wrote something restarts the clock (the socket accepted data).
+    func drainStopped(blocked: Bool, wrote: Bool, now: ContinuousClock.Instant = .now) {
+        state.withLock { s in
+            if blocked {
+                if s.blockedSince == nil || wrote { s.blockedSince = now }
+            } else {
+                s.blockedSince = nil
             }
-        } onCancel: {
-            finish()
         }
     }
 
-    /// No more items will be accepted; the writer drains what is queued and stops.
+    /// How long the socket has accepted nothing while items wait.
+    func blockedFor(now: ContinuousClock.Instant = .now) -> Duration? {
+        state.withLock { s in s.blockedSince.map { now - $0 } }
+    }
+
+    /// No more items are accepted; what is queued is still drained.
     func finish() {
-        let waiter = state.withLock { s -> CheckedContinuation<OutboundItem?, Never>? in
-            s.finished = true
-            defer { s.waiter = nil }
-            return s.waiter
-        }
-        waiter?.resume(returning: nil)
+        state.withLock { $0.finished = true }
+    }
+
+    var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// True once finished and everything queued has been taken.
+    var isFinishedAndDrained: Bool {
+        state.withLock { $0.finished && $0.control.isEmpty && $0.order.isEmpty }
     }
 
     /// Discards everything pending (the viewer is being dropped).
@@ -128,22 +149,6 @@ final class ViewerMailbox: Sendable {
             s.slots.removeAll()
             s.order.removeAll()
         }
-    }
-
-    func writeStarted(at now: ContinuousClock.Instant = .now) {
-        state.withLock { $0.writeStartedAt = now }
-    }
-
-    func writeFinished(_ item: OutboundItem) {
-        state.withLock { s in
-            s.writeStartedAt = nil
-            if case .frame = item.kind { s.stats.delivered += 1 }
-        }
-    }
-
-    /// How long the current write has been waiting on the socket, if one is.
-    func writeStalledFor(now: ContinuousClock.Instant = .now) -> Duration? {
-        state.withLock { s in s.writeStartedAt.map { now - $0 } }
     }
 
     /// Closes the measuring window and updates the slow flag with hysteresis:
@@ -172,5 +177,4 @@ final class ViewerMailbox: Sendable {
     }
 
     var statistics: Statistics { state.withLock { $0.stats } }
-    var isSlow: Bool { state.withLock { $0.stats.slow } }
 }

@@ -50,8 +50,12 @@ struct RelayHandle: Sendable {
         try await TestSocket.connect("\(ws)/ws/stream/\(id)")
     }
 
+    /// A viewer, returned once the server has registered it (it has read
+    /// `viewer_connected`), so nothing the test does next can precede it.
     func viewer(_ query: String = "", reading: Bool = true, readDelay: Duration? = nil, answerPings: Bool = false) async throws -> TestSocket {
-        try await TestSocket.connect("\(ws)/ws/viewer\(query.isEmpty ? "" : "?" + query)", reading: reading, readDelay: readDelay, answerPings: answerPings)
+        let socket = try await TestSocket.connect("\(ws)/ws/viewer\(query.isEmpty ? "" : "?" + query)", reading: reading, readDelay: readDelay, answerPings: answerPings)
+        if reading { try await socket.waitFor(type: "viewer_connected") }
+        return socket
     }
 
     /// GETs a JSON API path and parses the body.
