@@ -28,6 +28,19 @@ load() {
     kill -TERM "$SERVER"; wait "$SERVER" || true
 }
 
+# baseline VIEWERS: the plain Python broadcast loop, for comparison
+baseline() {
+    local python=${PYTHON:-.build/browser-venv/bin/python}
+    "$python" -c "import websockets" 2>/dev/null || "$python" -m pip install --quiet websockets==17.4
+    "$python" Benchmarks/plain_broadcast.py "$PORT" &
+    SERVER=$!
+    sleep 1
+    echo "== python-broadcast-$1"
+    .build/release/framepipe-bench load --url "ws://127.0.0.1:$PORT" --pid "$SERVER" --duration "$DURATION" --label "python-broadcast-$1" --viewers "$1" --format binary | tee /tmp/framepipe-bench-last.txt
+    tail -1 /tmp/framepipe-bench-last.txt >> "$OUT"
+    kill "$SERVER"; wait "$SERVER" || true
+}
+
 want() { [[ $# -eq 0 ]] || [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
 SELECTED=("$@")
 
@@ -43,5 +56,8 @@ done
 want "multi" && load "multi-16x15x40-100x4" standard --streams 16 --fps 15 --frame-bytes 40000 --viewers 100 --streams-per-viewer 4 --format binary
 for p in passthrough standard strict; do
     want "pipelines" && load "pipeline-$p-200" "$p" --viewers 200 --ingest json
+done
+for v in 50 200 500; do
+    want "baseline" && baseline "$v"
 done
 exit 0
