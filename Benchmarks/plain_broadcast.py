@@ -25,6 +25,8 @@ async def handler(ws):
         try:
             async for _ in ws:
                 pass
+        except websockets.ConnectionClosed:
+            pass  # the load tool ends without a closing handshake
         finally:
             viewers.discard(ws)
     elif path.startswith("/ws/stream/"):

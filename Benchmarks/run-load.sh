@@ -41,7 +41,7 @@ baseline() {
     kill "$SERVER"; wait "$SERVER" || true
 }
 
-want() { [[ $# -eq 0 ]] || [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
+want() { [[ ${#SELECTED[@]} -eq 0 ]] || [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
 SELECTED=("$@")
 
 for v in 1 50 200 500 1000; do

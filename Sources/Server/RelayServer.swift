@@ -16,7 +16,7 @@ import ServiceLifecycle
 ///                                      ViewerHub (FrameSink) ◀──────────┘
 ///                                        │ latest-wins mailbox per viewer
 ///                                        ▼
-///                          ViewerConnection writer ─ws─▶ viewer
+///                ViewerChannelHandler on the event loop ─ws─▶ viewer
 /// ```
 public struct RelayServer: Sendable {
     public let configuration: RelayConfiguration
