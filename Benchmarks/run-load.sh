@@ -9,10 +9,13 @@ swift build -c release --product framepipe >/dev/null && swift build -c release 
 PORT=${PORT:-8190}
 OUT=Benchmarks/results.jsonl
 DURATION=${DURATION:-15}
+# The load tool opens every connection from one address, faster than the
+# per-address defaults allow a real client to.
+UNLIMITED="--max-connections-per-address 0 --upgrade-rate-per-address 0 --max-viewers 0"
 
 # serve PIPELINE: starts the relay, leaves its pid in $SERVER
 serve() {
-    .build/release/framepipe serve --port "$PORT" --pipeline "$1" --log-level warning 2>>/tmp/framepipe-bench-serve.log &
+    .build/release/framepipe serve --port "$PORT" --pipeline "$1" --log-level warning $UNLIMITED 2>>/tmp/framepipe-bench-serve.log &
     SERVER=$!
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
     echo "server did not start" >&2; exit 1

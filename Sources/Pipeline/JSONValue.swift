@@ -38,6 +38,11 @@ public enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+
     public var numberValue: Double? {
         if case .number(let n) = self { return n }
         return nil

@@ -23,12 +23,14 @@ struct HTTPRoutes {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: metrics.render()))
         }
-        router.get("/api/streams") { _, _ in json(streamsJSON()) }
+        router.get("/api/streams") { _, context in json(streamsJSON(scope: context.grant?.scope ?? .all)) }
         router.get("/api/viewers") { _, _ in json(viewersJSON()) }
         router.get("/api/pipelines") { _, _ in json(pipelinesJSON()) }
+        router.get("/api/session") { _, context in json(sessionJSON(context.grant)) }
         router.get("/api/streams/{id}/snapshot.jpg") { _, context in
             let id = context.parameters.get("id") ?? ""
-            let (known, jpeg) = hub.latestJPEG(of: id)
+            // A stream the token does not cover does not exist, as far as its holder can tell.
+            let (known, jpeg) = (context.grant?.scope ?? .all).allows(id) ? hub.latestJPEG(of: id) : (false, nil)
             guard let jpeg else {
                 let reason = known ? "stream has no valid frame yet" : "no such stream"
                 return json(.object([("error", .string(reason)), ("stream_id", .string(id))]), status: .notFound)
@@ -37,11 +39,11 @@ struct HTTPRoutes {
         }
     }
 
-    func streamsJSON() -> JSONValue {
+    func streamsJSON(scope: StreamScope = .all) -> JSONValue {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return hub.withState { view in
-            .array(view.streams.filter(\.value.started).sorted { $0.key < $1.key }.map { id, s in
+            .array(view.streams.filter { $0.value.started && scope.allows($0.key) }.sorted { $0.key < $1.key }.map { id, s in
                 .object([
                     ("id", .string(id)),
                     ("started", s.startedAt.map { .string(formatter.string(from: $0)) } ?? .null),
@@ -73,6 +75,16 @@ struct HTTPRoutes {
                 ])
             })
         }
+    }
+
+    /// Who the caller is, so a page knows whether to ask for a token.
+    func sessionJSON(_ grant: AccessGrant?) -> JSONValue {
+        guard let grant else { return .object([("auth", .string("off"))]) }
+        return .object([
+            ("auth", .string("on")), ("subject", .string(grant.subject)), ("role", .string(grant.role.rawValue)),
+            ("streams", .array(grant.scope.patterns.map(JSONValue.string))),
+            ("expires", .number(grant.expires.timeIntervalSince1970.rounded())),
+        ])
     }
 
     func pipelinesJSON() -> JSONValue {

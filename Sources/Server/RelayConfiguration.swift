@@ -28,6 +28,11 @@ public struct RelayConfiguration: Sendable {
     public var tlsKeyPath: String?
     /// Browser origins allowed to open WebSockets besides the relay's own.
     public var originPolicy: OriginPolicy
+    /// Token verification keys; none means auth is off.
+    public var auth: AuthSettings
+    /// Allows listening beyond loopback with auth off.
+    public var insecure: Bool
+    public var limits: RelayLimits
 
     public init(
         host: String = "127.0.0.1",
@@ -43,7 +48,10 @@ public struct RelayConfiguration: Sendable {
         slowLossRatio: Double = 0.2,
         tlsCertificatePath: String? = nil,
         tlsKeyPath: String? = nil,
-        originPolicy: OriginPolicy = OriginPolicy()
+        originPolicy: OriginPolicy = OriginPolicy(),
+        auth: AuthSettings = AuthSettings(),
+        insecure: Bool = false,
+        limits: RelayLimits = RelayLimits()
     ) {
         self.host = host
         self.port = port
@@ -59,7 +67,17 @@ public struct RelayConfiguration: Sendable {
         self.tlsCertificatePath = tlsCertificatePath
         self.tlsKeyPath = tlsKeyPath
         self.originPolicy = originPolicy
+        self.auth = auth
+        self.insecure = insecure
+        self.limits = limits
     }
 
     public var usesTLS: Bool { tlsCertificatePath != nil && tlsKeyPath != nil }
+
+    /// True for 127.0.0.0/8, ::1 and localhost: the only hosts a relay
+    /// without auth listens on unless told `insecure`.
+    public var listensOnLoopbackOnly: Bool {
+        let h = host.lowercased()
+        return h == "localhost" || h == "::1" || h == "[::1]" || h.hasPrefix("127.")
+    }
 }

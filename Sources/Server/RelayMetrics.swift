@@ -22,6 +22,7 @@ final class RelayMetrics: PipelineObserver, Sendable {
 
     private struct PerKey {
         var dropped: [String: Counter] = [:]
+        var labelled: [String: Counter] = [:]
         var stageTimers: [String: Timer] = [:]
         var streamFps: [String: Gauge] = [:]
         var streamViewers: [String: Gauge] = [:]
@@ -85,6 +86,22 @@ final class RelayMetrics: PipelineObserver, Sendable {
     }
 
     var dropsByStage: [String: Int] { perKey.withLock { $0.dropsByStage } }
+
+    /// A limit refused or dropped something: `framepipe_limit_hits_total{limit=...}`.
+    func limitHit(_ limit: String) { labelledCounter("framepipe_limit_hits_total", ("limit", limit)).increment() }
+
+    /// An upgrade or API request refused for its origin or token: `framepipe_auth_refusals_total{reason=...}`.
+    func upgradeRefused(_ reason: String) { labelledCounter("framepipe_auth_refusals_total", ("reason", reason)).increment() }
+
+    private func labelledCounter(_ label: String, _ dimension: (String, String)) -> Counter {
+        perKey.withLock { p in
+            let key = label + "\u{0}" + dimension.1
+            if let c = p.labelled[key] { return c }
+            let c = Counter(label: label, dimensions: [dimension], factory: factory)
+            p.labelled[key] = c
+            return c
+        }
+    }
 
     func stageFinished(stage: String, duration: Duration, outcome: StageOutcome) {
         let timer = perKey.withLock { p -> Timer in

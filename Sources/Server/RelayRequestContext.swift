@@ -9,6 +9,8 @@ struct RelayRequestContext: RequestContext, WebSocketRequestContext {
     var coreContext: CoreRequestContextStorage
     let webSocket: WebSocketHandlerReference<RelayRequestContext>
     let channel: any Channel
+    /// Set by `APIAccessMiddleware` when auth is on and the request's token is valid.
+    var grant: AccessGrant?
 
     init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -30,7 +30,19 @@ public struct RelayServer: Sendable {
         public var description: String { "no pipeline named \"\(name)\"; the file defines: \(known.joined(separator: ", "))" }
     }
 
+    /// Auth is off and the relay was asked to listen beyond loopback.
+    public struct InsecureListen: Error, CustomStringConvertible {
+        public let host: String
+        public var description: String {
+            "refusing to listen on \(host) with auth off: anyone who can reach it could watch or inject streams. "
+                + "Configure --jwt-secret-file or --jwt-public-key, listen on 127.0.0.1, or pass --insecure if a proxy in front does auth."
+        }
+    }
+
     public init(configuration: RelayConfiguration, pipelines: PipelineConfig, logger: Logger = Logger(label: "framepipe")) throws {
+        if !configuration.auth.isEnabled, !configuration.insecure, !configuration.listensOnLoopbackOnly {
+            throw InsecureListen(host: configuration.host)
+        }
         let name = configuration.pipeline ?? pipelines.defaultPipeline
         guard let pipeline = pipelines.pipeline(named: name) else {
             throw UnknownPipeline(name: name, known: pipelines.pipelines.map(\.name))
@@ -46,12 +58,21 @@ public struct RelayServer: Sendable {
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let metrics = RelayMetrics()
         let hub = ViewerHub(logger: logger, metrics: metrics)
+        let authority = configuration.auth.isEnabled ? try await TokenAuthority(settings: configuration.auth) : nil
+        if authority == nil {
+            logger.notice("auth is off: anyone who can reach this address can watch and publish", metadata: ["host": "\(configuration.host)"])
+        }
+        let grants = UpgradeGrants()
+        let admission = UpgradeAdmission(
+            originPolicy: configuration.originPolicy, authority: authority, limits: configuration.limits,
+            ledger: AddressLedger(limits: configuration.limits), hub: hub, metrics: metrics, logger: logger)
 
         let router = Router(context: RelayRequestContext.self)
+        router.add(middleware: APIAccessMiddleware(authority: authority, metrics: metrics))
         HTTPRoutes(hub: hub, metrics: metrics, pipelines: pipelines, active: pipeline).add(to: router)
         try WebPages().add(to: router)
         let webSocketRouter = Router(context: RelayRequestContext.self)
-        addWebSocketRoutes(to: webSocketRouter, hub: hub, metrics: metrics)
+        addWebSocketRoutes(to: webSocketRouter, hub: hub, metrics: metrics, grants: grants, authRequired: authority != nil)
 
         // Both limits must follow the configured message size, or hummingbird-
         // websocket's 16 KiB default refuses every real frame. No
@@ -59,12 +80,10 @@ public struct RelayServer: Sendable {
         let webSocketResponder = webSocketRouter.buildResponder()
         let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
             ws: .init(maxFrameSize: configuration.maxMessageBytes, autoPing: .disabled, closeTimeout: .seconds(2)))
-        let originPolicy = configuration.originPolicy
-        let guardLogger = logger
         let upgrade = HTTPServerBuilder { responder in
-            OriginGuardedChannel(
+            GuardedUpgradeChannel(
                 base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: channelConfiguration),
-                policy: originPolicy, logger: guardLogger)
+                admission: admission, grants: grants)
         }
         let server: HTTPServerBuilder
         if configuration.usesTLS {
@@ -105,29 +124,45 @@ public struct RelayServer: Sendable {
         try await group.run()
     }
 
-    private func addWebSocketRoutes(to router: Router<RelayRequestContext>, hub: ViewerHub, metrics: RelayMetrics) {
+    private func addWebSocketRoutes(to router: Router<RelayRequestContext>, hub: ViewerHub, metrics: RelayMetrics,
+                                    grants: UpgradeGrants, authRequired: Bool) {
         let configuration = configuration
         let pipeline = pipeline
         let logger = logger
-        router.ws("/ws/stream/{id}") { _, context in
+        // A browser that sent its token as a subprotocol needs one echoed, or it drops the socket.
+        func upgradeHeaders(_ request: Request) -> HTTPFields {
+            TokenLocation.offersSubprotocol(request.headers[.secWebSocketProtocol]) ? [.secWebSocketProtocol: TokenLocation.subprotocol] : [:]
+        }
+        router.ws("/ws/stream/{id}") { request, context in
             // Refused with HTTP 400 before the upgrade.
             guard let id = context.parameters.get("id"), StreamID.isValid(Substring(id)) else {
                 throw HTTPError(.badRequest, message: "stream id must be 1-64 characters of A-Z a-z 0-9 . _ -")
             }
-            return .upgrade([:])
+            return .upgrade(upgradeHeaders(request))
         } onUpgrade: { inbound, outbound, context in
             let id = context.requestContext.parameters.get("id")!
+            // The gate has checked the token; without its grant, nothing runs.
+            if authRequired, grants.take(for: context.requestContext.channel) == nil {
+                try? await outbound.close(.policyViolation, reason: "unauthorized")
+                return
+            }
             await StreamerConnection(streamID: id, hub: hub, pipeline: pipeline, metrics: metrics,
                                      configuration: configuration, logger: logger)
                 .run(inbound: inbound, outbound: outbound, context: context.requestContext)
         }
         router.ws("/ws/viewer") { request, _ in
             _ = try ViewerQuery(request.uri.queryParameters)
-            return .upgrade([:])
+            return .upgrade(upgradeHeaders(request))
         } onUpgrade: { inbound, outbound, context in
             guard let query = try? ViewerQuery(context.request.uri.queryParameters) else { return }
+            let grant = grants.take(for: context.requestContext.channel)
+            if authRequired, grant == nil {
+                try? await outbound.close(.policyViolation, reason: "unauthorized")
+                return
+            }
             await ViewerConnection(hub: hub, metrics: metrics, format: query.format, streams: query.streams,
-                                   quality: query.quality, logger: logger)
+                                   quality: query.quality, scope: grant?.scope ?? .all, tokenID: grant?.tokenID,
+                                   limits: configuration.limits, logger: logger)
                 .run(inbound: inbound, outbound: outbound, context: context.requestContext)
         }
     }

@@ -40,6 +40,26 @@ struct ServeCommand: AsyncParsableCommand {
     var allowedOrigin: [String] = []
     @Option(help: "trace, debug, info, notice, warning, error or critical (FRAMEPIPE_LOG_LEVEL). Default info.")
     var logLevel: String?
+    @Option(help: "File holding the HS256 secret (at least 32 bytes) tokens are verified with (FRAMEPIPE_JWT_SECRET_FILE).")
+    var jwtSecretFile: String?
+    @Option(help: "PEM P-256 public key ES256 tokens are verified with (FRAMEPIPE_JWT_PUBLIC_KEY).")
+    var jwtPublicKey: String?
+    @Flag(help: "Allow listening beyond loopback with auth off (FRAMEPIPE_INSECURE=1), e.g. behind a proxy that does auth.")
+    var insecure = false
+    @Option(help: "Live streams at once; 0 = no limit (FRAMEPIPE_MAX_STREAMS). Default 256.")
+    var maxStreams: Int?
+    @Option(help: "Connected viewers in all; 0 = no limit (FRAMEPIPE_MAX_VIEWERS). Default 2000.")
+    var maxViewers: Int?
+    @Option(help: "Viewers connected with one token; 0 = no limit (FRAMEPIPE_MAX_VIEWERS_PER_TOKEN). Default 20.")
+    var maxViewersPerToken: Int?
+    @Option(help: "Connections from one client address; 0 = no limit (FRAMEPIPE_MAX_CONNECTIONS_PER_ADDRESS). Default 64.")
+    var maxConnectionsPerAddress: Int?
+    @Option(help: "WebSocket upgrades a second from one address; 0 = no limit (FRAMEPIPE_UPGRADE_RATE_PER_ADDRESS). Default 10.")
+    var upgradeRatePerAddress: Double?
+    @Option(help: "Messages a second one streamer may send; 0 = no limit (FRAMEPIPE_MAX_STREAM_FPS). Default 60.")
+    var maxStreamFps: Double?
+    @Option(help: "Seconds a connection has to send its request headers (FRAMEPIPE_HANDSHAKE_TIMEOUT). Default 10.")
+    var handshakeTimeout: Double?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -79,6 +99,28 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("allowed origin \(origin) must look like https://host[:port]")
         }
         c.originPolicy = OriginPolicy(allowedOrigins: origins)
+        c.auth = try authSettings(env: env)
+        c.insecure = insecure || env["FRAMEPIPE_INSECURE"] == "1"
+        func count(_ flag: Int?, _ name: String, default fallback: Int) throws -> Int {
+            let v = try value(flag, name, Int.init) ?? fallback
+            guard v >= 0 else { throw ValidationError("\(name.lowercased()) must be 0 or more, got \(v)") }
+            return v
+        }
+        func rate(_ flag: Double?, _ name: String, default fallback: Double) throws -> Double {
+            let v = try value(flag, name, Double.init) ?? fallback
+            guard v >= 0, v.isFinite else { throw ValidationError("\(name.lowercased()) must be 0 or more, got \(v)") }
+            return v
+        }
+        let limitDefaults = RelayLimits()
+        c.limits.maxStreams = try count(maxStreams, "FRAMEPIPE_MAX_STREAMS", default: limitDefaults.maxStreams)
+        c.limits.maxViewers = try count(maxViewers, "FRAMEPIPE_MAX_VIEWERS", default: limitDefaults.maxViewers)
+        c.limits.maxViewersPerToken = try count(maxViewersPerToken, "FRAMEPIPE_MAX_VIEWERS_PER_TOKEN", default: limitDefaults.maxViewersPerToken)
+        c.limits.maxConnectionsPerAddress = try count(maxConnectionsPerAddress, "FRAMEPIPE_MAX_CONNECTIONS_PER_ADDRESS",
+                                                      default: limitDefaults.maxConnectionsPerAddress)
+        c.limits.upgradesPerSecondPerAddress = try rate(upgradeRatePerAddress, "FRAMEPIPE_UPGRADE_RATE_PER_ADDRESS",
+                                                        default: limitDefaults.upgradesPerSecondPerAddress)
+        c.limits.maxStreamMessagesPerSecond = try rate(maxStreamFps, "FRAMEPIPE_MAX_STREAM_FPS", default: limitDefaults.maxStreamMessagesPerSecond)
+        c.limits.handshakeTimeout = try seconds(handshakeTimeout, "FRAMEPIPE_HANDSHAKE_TIMEOUT", default: limitDefaults.handshakeTimeout)
         let levelName = try value(logLevel, "FRAMEPIPE_LOG_LEVEL", { $0 }) ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown log level \(levelName)") }
 
@@ -101,6 +143,23 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as RelayServer.UnknownPipeline {
             ConsoleOutput.err("\(file): \(error)")
             throw ExitCode(1)
+        } catch let error as RelayServer.InsecureListen {
+            ConsoleOutput.err("\(error)")
+            throw ExitCode(1)
+        } catch let error as TokenAuthority.InvalidKey {
+            ConsoleOutput.err("\(error)")
+            throw ExitCode(1)
         }
+    }
+
+    private func authSettings(env: [String: String]) throws -> AuthSettings {
+        var settings = AuthSettings()
+        if let path = jwtSecretFile ?? env["FRAMEPIPE_JWT_SECRET_FILE"] {
+            settings.hmacSecret = try KeyFile.secret(at: path)
+        }
+        if let path = jwtPublicKey ?? env["FRAMEPIPE_JWT_PUBLIC_KEY"] {
+            settings.ecdsaPublicKeyPEM = try KeyFile.text(at: path)
+        }
+        return settings
     }
 }

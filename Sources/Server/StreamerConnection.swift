@@ -23,7 +23,9 @@ struct StreamerConnection {
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
         var logger = logger
         logger[metadataKey: "stream_id"] = "\(streamID)"
-        let (commands, continuation) = AsyncStream.makeStream(of: StreamSessionHandle.Command.self)
+        // Bounded, keeping the newest: a client that floods pings and never
+        // reads loses old pongs, never the close command that comes last.
+        let (commands, continuation) = AsyncStream.makeStream(of: StreamSessionHandle.Command.self, bufferingPolicy: .bufferingNewest(256))
         let session = StreamSessionHandle(id: hub.makeSessionID(), remoteAddress: context.remoteAddress, commands: continuation)
         guard let (replaced, _) = hub.connectStream(streamID, session: session) else {
             try? await outbound.close(.goingAway, reason: StreamEndReason.shutdown.rawValue)
@@ -59,11 +61,30 @@ struct StreamerConnection {
             do {
                 // Once a close is requested, messages are ignored but still
                 // read, so the client's close reply ends the loop at once.
+                let rate = configuration.limits.maxStreamMessagesPerSecond
+                var allowance = rate > 0 ? TokenBucket(rate: rate, burst: rate) : nil
+                var overLimit = 0
                 for try await message in inbound.messages(maxSize: configuration.maxMessageBytes) where session.endReason == nil {
+                    guard allowance?.take() != false else {
+                        // Dropped before the pipeline, so a flood costs a read and nothing more.
+                        metrics.limitHit("stream_messages")
+                        if overLimit % 1000 == 0 {
+                            logger.warning("streamer exceeds the message rate limit; dropping the excess", metadata: [
+                                "limit_per_second": "\(rate)", "dropped_so_far": "\(overLimit + 1)"])
+                        }
+                        overLimit += 1
+                        continue
+                    }
                     handle(message, runner: &runner, session: session, logger: logger)
                 }
             } catch {
-                if session.endReason == nil {
+                // swift-websocket stops reassembling as soon as a message
+                // passes the limit, so an endless message never fills memory.
+                let described = "\(error)"
+                if described.contains("messageTooLarge") || described.contains("invalidFrameLength") {
+                    metrics.limitHit("message_size")
+                    logger.warning("streamer closed: message over the size limit", metadata: ["max_bytes": "\(configuration.maxMessageBytes)"])
+                } else if session.endReason == nil {
                     logger.warning("streamer connection failed", metadata: ["error": "\(error)"])
                 }
             }

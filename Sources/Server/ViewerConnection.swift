@@ -18,11 +18,15 @@ struct ViewerConnection: Sendable {
     let format: ViewerFormat
     let streams: Set<String>?
     let quality: QualityPreference
+    let scope: StreamScope
+    let tokenID: String?
+    let limits: RelayLimits
     var logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
         let channel = context.channel
-        guard let viewer = hub.addViewer(format: format, streams: streams, quality: quality, remoteAddress: context.remoteAddress,
+        guard let viewer = hub.addViewer(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
+                                         remoteAddress: context.remoteAddress,
                                          eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })
         else {
             try? await outbound.close(.goingAway, reason: StreamEndReason.shutdown.rawValue)
@@ -50,8 +54,23 @@ struct ViewerConnection: Sendable {
                 return "finished"
             }
             group.addTask {
+                var allowance = limits.maxViewerMessagesPerSecond > 0
+                    ? TokenBucket(rate: limits.maxViewerMessagesPerSecond, burst: limits.maxViewerMessagesPerSecond * 2) : nil
+                var ignored = 0
                 do {
                     for try await message in inbound.messages(maxSize: 64 * 1024) {
+                        if allowance?.take() == false {
+                            // A flood is ignored, not answered: answering is what would pile up.
+                            metrics.limitHit("viewer_messages")
+                            if ignored == 0 { logger.warning("viewer sends too many messages; ignoring the excess") }
+                            ignored += 1
+                            continue
+                        }
+                        // Replies the viewer does not read would pile up without bound.
+                        if limits.maxViewerBacklog.isReached(by: viewer.mailbox.controlBacklog) {
+                            metrics.limitHit("viewer_backlog")
+                            return "backlog"
+                        }
                         handle(message, viewer: viewer, logger: logger)
                     }
                 } catch {

@@ -44,6 +44,10 @@ final class ViewerHub: FrameSink, Sendable {
         let remoteAddress: String
         let eventLoop: any EventLoop
         let close: @Sendable () -> Void
+        /// What the viewer's token lets it see (everything when auth is off).
+        let scope: StreamScope
+        /// The token it connected with, for per-token limits.
+        let tokenID: String?
         var streams: Set<String>?
         var quality: QualityPreference
         /// Set by housekeeping from the mailbox's loss figures.
@@ -53,8 +57,10 @@ final class ViewerHub: FrameSink, Sendable {
         var writer: ViewerChannelHandler?
 
         init(id: String, format: ViewerFormat, remoteAddress: String, eventLoop: any EventLoop, streams: Set<String>?,
-             quality: QualityPreference, close: @escaping @Sendable () -> Void) {
+             quality: QualityPreference, scope: StreamScope, tokenID: String?, close: @escaping @Sendable () -> Void) {
             self.id = id
+            self.scope = scope
+            self.tokenID = tokenID
             self.format = format
             self.remoteAddress = remoteAddress
             self.eventLoop = eventLoop
@@ -63,7 +69,8 @@ final class ViewerHub: FrameSink, Sendable {
             self.close = close
         }
 
-        func watches(_ streamID: String) -> Bool { streams?.contains(streamID) ?? true }
+        /// The one test of whether a stream's id, events and frames reach this viewer.
+        func watches(_ streamID: String) -> Bool { scope.allows(streamID) && (streams?.contains(streamID) ?? true) }
 
         var wantsLow: Bool {
             switch quality {
@@ -220,14 +227,15 @@ final class ViewerHub: FrameSink, Sendable {
 
     /// Adds a viewer; its first message, queued atomically with the
     /// registration, is `viewer_connected` with the live streams it watches.
-    func addViewer(format: ViewerFormat, streams: Set<String>?, quality: QualityPreference, remoteAddress: String,
+    func addViewer(format: ViewerFormat, streams: Set<String>?, quality: QualityPreference, scope: StreamScope = .all,
+                   tokenID: String? = nil, remoteAddress: String,
                    eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) -> Viewer? {
         let added: (Viewer, Int)? = state.withLock { s in
             guard !s.shuttingDown else { return nil }
             let id = "v-\(s.nextViewerNumber)"
             s.nextViewerNumber += 1
             let viewer = Viewer(id: id, format: format, remoteAddress: remoteAddress, eventLoop: eventLoop,
-                                streams: streams, quality: quality, close: close)
+                                streams: streams, quality: quality, scope: scope, tokenID: tokenID, close: close)
             let active = s.streams.filter { $0.value.started && viewer.watches($0.key) }.map(\.key).sorted()
             viewer.mailbox.enqueueControl(WireMessage.viewerConnected(viewerID: id, activeStreams: active))
             s.viewers[id] = viewer
@@ -240,6 +248,14 @@ final class ViewerHub: FrameSink, Sendable {
             "remote": "\(remoteAddress)", "viewers": "\(count)",
         ])
         return viewer
+    }
+
+    /// What admission needs to apply the stream and viewer limits.
+    func admissionCounts(streamID: String?, tokenID: String?) -> (streams: Int, streamIsLive: Bool, viewers: Int, tokenViewers: Int) {
+        state.withLock { s in
+            (s.streams.count, streamID.map { s.streams[$0] != nil } ?? false, s.viewers.count,
+             tokenID.map { id in s.viewers.values.count { $0.tokenID == id } } ?? 0)
+        }
     }
 
     /// Attaches the viewer's socket writer; from now on drains go to it.

@@ -49,6 +49,9 @@ final class ViewerMailbox: Sendable {
 
     private let state = Mutex(State())
 
+    /// Control messages waiting to be written.
+    var controlBacklog: Int { state.withLock { $0.control.count } }
+
     /// Queues a control message, never dropped. True when the caller must
     /// request a drain (the outbox was idle).
     @discardableResult

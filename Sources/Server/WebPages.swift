@@ -24,7 +24,7 @@ struct WebPages {
         ("index.html", "text/html; charset=utf-8"), ("stream.html", "text/html; charset=utf-8"), ("admin.html", "text/html; charset=utf-8"),
         ("style.css", "text/css; charset=utf-8"), ("connection.js", "text/javascript; charset=utf-8"),
         ("dashboard.js", "text/javascript; charset=utf-8"), ("camera.js", "text/javascript; charset=utf-8"),
-        ("admin.js", "text/javascript; charset=utf-8"),
+        ("admin.js", "text/javascript; charset=utf-8"), ("auth.js", "text/javascript; charset=utf-8"),
     ]
 
     init() throws {

@@ -26,24 +26,13 @@ public struct RateLimitStage: Stage {
         Configuration(maxFps: parameters[maxFps], burst: Double(parameters[burst]))
     }
 
-    let configuration: Configuration
-    var tokens: Double
-    var lastArrival: ContinuousClock.Instant?
+    var bucket: TokenBucket
 
     public init(configuration: Configuration, context: StageContext) {
-        self.configuration = configuration
-        self.tokens = configuration.burst
+        self.bucket = TokenBucket(rate: configuration.maxFps, burst: configuration.burst)
     }
 
     public mutating func process(_ frame: inout Frame) -> StageOutcome {
-        if let lastArrival {
-            let elapsed = frame.arrival - lastArrival
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            tokens = min(configuration.burst, tokens + max(0, seconds) * configuration.maxFps)
-        }
-        lastArrival = frame.arrival
-        guard tokens >= 1 else { return .drop(reason: "rate_limited") }
-        tokens -= 1
-        return .pass
+        bucket.take(at: frame.arrival) ? .pass : .drop(reason: "rate_limited")
     }
 }

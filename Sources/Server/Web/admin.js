@@ -1,5 +1,7 @@
 // Stream health: live streams, viewers and the active pipeline's stages with
 // their drop counts, refreshed from the JSON API every 1.5 s.
+import { apiFetch, ensureSession } from "./auth.js";
+
 const connection = document.getElementById("connection");
 
 function fill(tableId, rows, emptyText) {
@@ -19,8 +21,11 @@ function fill(tableId, rows, emptyText) {
 }
 
 async function getJSON(path) {
-  const response = await fetch(path, { cache: "no-store" });
-  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  const response = await apiFetch(path);
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(`${path}: ${body.error || `HTTP ${response.status}`}`);
+  }
   return response.json();
 }
 
@@ -39,9 +44,10 @@ async function refresh() {
     connection.textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {
     connection.dataset.state = "reconnecting";
-    connection.textContent = "server unreachable, retrying";
+    connection.textContent = error instanceof TypeError ? "server unreachable, retrying" : `${error.message}; retrying`;
   }
 }
 
+await ensureSession("viewer");
 refresh();
 setInterval(refresh, 1500);

@@ -3,6 +3,7 @@
 // frame in flight beyond what the socket has drained (bufferedAmount), so a
 // slow network lowers the frame rate instead of building a queue.
 import { ReconnectingSocket, socketURL, describeState } from "./connection.js";
+import { ensureSession, protocols } from "./auth.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("controls"), idInput = $("stream-id"), startButton = $("start"), stopButton = $("stop");
@@ -75,6 +76,8 @@ async function start(event) {
   for (const el of form.querySelectorAll("input, select")) el.disabled = true;
 
   socket = new ReconnectingSocket(socketURL(`/ws/stream/${encodeURIComponent(id)}`), {
+    beforeConnect: () => ensureSession("streamer"),
+    protocols,
     onMessage(data) {
       const msg = JSON.parse(data);
       if (msg.type === "error") {

@@ -8,8 +8,12 @@ export function socketURL(path) {
 }
 
 export class ReconnectingSocket {
-  constructor(url, { onOpen, onMessage, onState, binaryType = "arraybuffer", minDelay = 500, maxDelay = 15000 } = {}) {
+  // `beforeConnect` runs before every attempt (e.g. to make sure there is a
+  // valid token); `protocols` gives the WebSocket subprotocols for an attempt.
+  constructor(url, { onOpen, onMessage, onState, beforeConnect, protocols, binaryType = "arraybuffer", minDelay = 500, maxDelay = 15000 } = {}) {
     this.url = url;
+    this.beforeConnect = beforeConnect || (async () => {});
+    this.protocols = protocols || (() => []);
     this.onOpen = onOpen || (() => {});
     this.onMessage = onMessage || (() => {});
     this.onState = onState || (() => {});
@@ -28,11 +32,13 @@ export class ReconnectingSocket {
     this.connect();
   }
 
-  connect() {
+  async connect() {
     clearTimeout(this.retryTimer);
     clearInterval(this.countdown);
     this.onState("connecting", null);
-    const ws = new WebSocket(this.url);
+    await this.beforeConnect();
+    if (this.stopped) return;
+    const ws = new WebSocket(this.url, this.protocols());
     ws.binaryType = this.binaryType;
     this.ws = ws;
     ws.onopen = () => {

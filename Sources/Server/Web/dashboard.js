@@ -3,6 +3,7 @@
 // Frames arrive in the binary format and are drawn with createImageBitmap
 // on a canvas (bitmaps closed at once, no object URLs), so memory stays flat.
 import { ReconnectingSocket, socketURL, describeState } from "./connection.js";
+import { ensureSession, protocols } from "./auth.js";
 
 const STALLED_AFTER_MS = 3000;
 const ENDED_NOTICE_MS = 2500;
@@ -191,6 +192,8 @@ function handleFrame(data) {
 }
 
 const socket = new ReconnectingSocket(socketURL("/ws/viewer?format=binary"), {
+  beforeConnect: () => ensureSession("viewer"),
+  protocols,
   onMessage(data) {
     if (typeof data === "string") handleControl(JSON.parse(data));
     else handleFrame(data);

@@ -51,9 +51,19 @@ final class RawWebSocket: Sendable {
 
     /// Sends one masked text frame.
     func send(text: String) async throws {
-        let payload = Array(text.utf8)
+        try await write(Self.maskedFrame(firstByte: 0x81, payload: Array(text.utf8)))
+    }
+
+    /// Sends one masked, non-final fragment of a text message: the first
+    /// fragment (`first`) or a continuation.
+    func sendFragment(_ payload: [UInt8], first: Bool) async throws {
+        try await write(Self.maskedFrame(firstByte: first ? 0x01 : 0x00, payload: payload))
+    }
+
+    /// A client frame: FIN/opcode byte, length, mask, masked payload.
+    static func maskedFrame(firstByte: UInt8, payload: [UInt8]) -> ByteBuffer {
         var frame = ByteBuffer()
-        frame.writeInteger(UInt8(0x81))
+        frame.writeInteger(firstByte)
         if payload.count < 126 {
             frame.writeInteger(UInt8(0x80 | payload.count))
         } else if payload.count <= 0xFFFF {
@@ -66,7 +76,7 @@ final class RawWebSocket: Sendable {
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
         frame.writeBytes(mask)
         frame.writeBytes(payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
-        try await write(frame)
+        return frame
     }
 
     /// Reads whatever arrives next (at least one byte).

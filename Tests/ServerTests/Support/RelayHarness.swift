@@ -46,8 +46,8 @@ struct RelayHandle: Sendable {
     let log: CapturedLog
     var ws: String { "ws://127.0.0.1:\(port)" }
 
-    func streamer(_ id: String) async throws -> TestSocket {
-        try await TestSocket.connect("\(ws)/ws/stream/\(id)")
+    func streamer(_ id: String, token: String? = nil) async throws -> TestSocket {
+        try await TestSocket.connect("\(ws)/ws/stream/\(id)\(token.map { "?token=" + $0 } ?? "")")
     }
 
     /// A viewer, returned once the server has registered it (it has read
@@ -81,6 +81,8 @@ extension RelayConfiguration {
     /// Defaults for tests: a free port, and timeouts short enough to test.
     static func test(_ change: (inout RelayConfiguration) -> Void = { _ in }) -> RelayConfiguration {
         var c = RelayConfiguration(host: "127.0.0.1", port: 0)
+        // Many tests open sockets in quick bursts from one address; the limit tests set their own.
+        c.limits = .unlimited
         change(&c)
         return c
     }

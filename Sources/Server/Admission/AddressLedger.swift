@@ -1,0 +1,61 @@
+import Pipeline
+import Synchronization
+
+/// Per client address: how many connections are open and how fast it has
+/// been upgrading, shared by every connection so one address cannot take
+/// the relay's sockets or flood it with handshakes.
+final class AddressLedger: Sendable {
+    private struct Entry {
+        var connections = 0
+        var upgrades: TokenBucket
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    private let maxConnections: Int
+    private let upgradeRate: Double
+
+    init(limits: RelayLimits) {
+        maxConnections = limits.maxConnectionsPerAddress
+        upgradeRate = limits.upgradesPerSecondPerAddress
+    }
+
+    private func newEntry() -> Entry {
+        Entry(upgrades: TokenBucket(rate: upgradeRate, burst: max(1, upgradeRate * 2)))
+    }
+
+    /// Counts a new connection; false (and not counted) when the address already has its share.
+    func openConnection(from address: String) -> Bool {
+        entries.withLock { e in
+            var entry = e[address] ?? newEntry()
+            if maxConnections.isReached(by: entry.connections) { return false }
+            entry.connections += 1
+            e[address] = entry
+            return true
+        }
+    }
+
+    func closeConnection(from address: String) {
+        entries.withLock { e in
+            guard var entry = e[address] else { return }
+            entry.connections -= 1
+            // Forget an idle address only once its upgrade bucket is full
+            // again, or reconnecting would refill it early.
+            if entry.connections <= 0, entry.upgrades.isFull() {
+                e[address] = nil
+            } else {
+                e[address] = entry
+            }
+        }
+    }
+
+    /// Takes one upgrade from the address's bucket; false when it is upgrading too fast.
+    func takeUpgrade(from address: String) -> Bool {
+        guard upgradeRate > 0 else { return true }
+        return entries.withLock { e in
+            var entry = e[address] ?? newEntry()
+            let allowed = entry.upgrades.take()
+            e[address] = entry
+            return allowed
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Logging
+import NIOCore
+
+/// First in every connection's pipeline: counts the connection against its
+/// address's share in the `AddressLedger` and closes it at once when the
+/// address already has its maximum, before any byte is parsed.
+final class ConnectionLimitHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let ledger: AddressLedger
+    private let metrics: RelayMetrics
+    private let logger: Logger
+    private var address: String?
+
+    init(ledger: AddressLedger, metrics: RelayMetrics, logger: Logger) {
+        self.ledger = ledger
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { count(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        count(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let address { ledger.closeConnection(from: address) }
+        address = nil
+        context.fireChannelInactive()
+    }
+
+    private func count(_ context: ChannelHandlerContext) {
+        guard address == nil, let ip = context.channel.remoteAddress?.ipAddress else { return }
+        if ledger.openConnection(from: ip) {
+            address = ip
+        } else {
+            metrics.limitHit("connections_per_address")
+            logger.warning("connection refused: too many from one address", metadata: ["remote": "\(ip)"])
+            context.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Sits between the HTTP decoder and hummingbird-websocket's upgrade
+/// handler and holds a connection's first request until `UpgradeAdmission`
+/// has judged it, so a refusal gets its real status (401, 403, 429, 503)
+/// instead of the upgrader's bare 400. It also enforces the handshake
+/// timeout: a connection must finish its request headers in time (slowloris).
+///
+/// It removes itself after the first request: an upgrade is only ever a
+/// connection's first request there.
+final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State { case waitingForHead, judging, refusing, admitted }
+
+    private let admission: UpgradeAdmission
+    private let grants: UpgradeGrants
+    private let handshakeTimeout: Duration
+    private var state = State.waitingForHead
+    private var held: [NIOAny] = []
+    private var handshakeTimer: Scheduled<Void>?
+
+    init(admission: UpgradeAdmission, grants: UpgradeGrants, handshakeTimeout: Duration) {
+        self.admission = admission
+        self.grants = grants
+        self.handshakeTimeout = handshakeTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        guard handshakeTimeout > .zero else { return }
+        let timeout = TimeAmount.nanoseconds(Int64(handshakeTimeout.components.seconds) * 1_000_000_000
+            + Int64(handshakeTimeout.components.attoseconds / 1_000_000_000))
+        handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            guard state == .waitingForHead else { return }
+            admission.metrics.limitHit("handshake_timeout")
+            admission.logger.info("connection closed: no request within the handshake timeout", metadata: [
+                "remote": "\(context.channel.remoteAddress?.description ?? "unknown")",
+            ])
+            context.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        handshakeTimer?.cancel()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch state {
+        case .waitingForHead:
+            guard case .head(let head) = unwrapInboundIn(data) else {
+                context.fireChannelRead(data)
+                return
+            }
+            handshakeTimer?.cancel()
+            let isUpgrade = head.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
+            guard isUpgrade else {
+                state = .admitted
+                context.fireChannelRead(data)
+                context.pipeline.syncOperations.removeHandler(self, promise: nil)
+                return
+            }
+            state = .judging
+            held.append(data)
+            let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
+            let promise = context.eventLoop.makePromise(of: UpgradeAdmission.Decision.self)
+            promise.completeWithTask { [admission] in await admission.decide(head: head, address: address) }
+            promise.futureResult.assumeIsolated().whenSuccess { [self] decision in
+                finish(decision, head: head, context: context)
+            }
+        case .judging:
+            held.append(data)
+        case .refusing:
+            break
+        case .admitted:
+            context.fireChannelRead(data)
+        }
+    }
+
+    private func finish(_ decision: UpgradeAdmission.Decision, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        switch decision {
+        case .admit(let grant):
+            state = .admitted
+            if let grant { grants.put(grant, for: context.channel) }
+            let parts = held
+            held = []
+            for part in parts { context.fireChannelRead(part) }
+            context.fireChannelReadComplete()
+            context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        case .refuse(let status, let reason):
+            state = .refusing
+            held = []
+            admission.logger.warning("WebSocket upgrade refused", metadata: [
+                "status": "\(status.code)", "reason": "\(reason)", "path": "\(head.uri.split(separator: "?").first ?? "")",
+                "remote": "\(context.channel.remoteAddress?.description ?? "unknown")",
+            ])
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "text/plain; charset=utf-8")
+            headers.add(name: "connection", value: "close")
+            if status == .unauthorized { headers.add(name: "www-authenticate", value: "Bearer") }
+            let body = context.channel.allocator.buffer(string: reason + "\n")
+            headers.add(name: "content-length", value: "\(body.readableBytes)")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import Foundation
+import JWTKit
+
+/// What a streamer may publish or a viewer may watch.
+public enum TokenRole: String, Codable, Sendable {
+    case streamer
+    case viewer
+}
+
+/// The JWT payload framepipe issues and accepts: who (`sub`), until when
+/// (`exp`, required), which role, and which streams (patterns as in
+/// `StreamScope`). `jti` names the token for per-token limits.
+struct AccessClaims: JWTPayload {
+    var sub: SubjectClaim
+    var exp: ExpirationClaim
+    var iat: IssuedAtClaim?
+    var jti: IDClaim?
+    var role: TokenRole
+    var streams: [String]
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+    }
+}
+
+/// What a verified token grants, as the relay uses it.
+public struct AccessGrant: Sendable, Equatable {
+    public let subject: String
+    public let role: TokenRole
+    public let scope: StreamScope
+    /// The token's `jti`, or its subject when it has none: per-token limits count by it.
+    public let tokenID: String
+    public let expires: Date
+}

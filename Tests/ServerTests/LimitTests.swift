@@ -1,0 +1,176 @@
+import Foundation
+@testable import FramepipeServer
+import NIOCore
+import NIOPosix
+import Pipeline
+import Testing
+
+/// Each limit trips, is counted in `framepipe_limit_hits_total`, and the
+/// relay goes on serving everyone else.
+@Suite("Limits", .timeLimit(.minutes(1)))
+struct LimitTests {
+    static func limited(_ change: @escaping (inout RelayLimits) -> Void) -> RelayConfiguration {
+        .test { c in change(&c.limits) }
+    }
+
+    static func limitHits(_ relay: RelayHandle, _ limit: String, token: String? = nil) async throws -> Int {
+        let text = try await RawHTTP.get(port: relay.port, path: "/metrics", headers: token.map { ["Authorization": "Bearer \($0)"] } ?? [:]).text
+        let prefix = #"framepipe_limit_hits_total{limit="\#(limit)"} "#
+        return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) } ?? 0
+    }
+
+    @Test func streamsBeyondTheLimitAre503AndTheOthersKeepStreaming() async throws {
+        try await withRelay(Self.limited { $0.maxStreams = 2 }) { relay in
+            let viewer = try await relay.viewer("format=binary")
+            let a = try await relay.streamer("a")
+            let b = try await relay.streamer("b")
+            a.send(TestFrames.jpeg(0)); b.send(TestFrames.jpeg(0))
+            try await relay.eventually("two live") { try await relay.api("/api/streams").arrayValue?.count == 2 }
+            let third = try await RawHTTP.get(port: relay.port, path: "/ws/stream/c", upgrade: true)
+            #expect(third.status == 503)
+            #expect(third.text == "the relay has its maximum of 2 live streams\n")
+            // Replacing a live stream is not a new stream.
+            let a2 = try await relay.streamer("a")
+            for i in 1...3 {
+                a2.send(TestFrames.jpeg(i)); b.send(TestFrames.jpeg(i))
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            // Latest wins: the newest frame of each stream is what must arrive (seq counts on across the replacement).
+            try await relay.eventually("frames keep flowing") {
+                viewer.binaryFrames.contains { $0.header["stream_id"] == .string("a") && $0.header["seq"] == .number(3) }
+                    && viewer.binaryFrames.contains { $0.header["stream_id"] == .string("b") && $0.header["seq"] == .number(3) }
+            }
+            #expect(try await Self.limitHits(relay, "streams") == 1)
+            await a2.close(); await b.close(); await viewer.close()
+        }
+    }
+
+    @Test func viewersBeyondTheTotalAre503AndPerTokenAre429() async throws {
+        let config = RelayConfiguration.test { c in
+            c.auth = TestTokens.settings
+            c.limits.maxViewers = 3
+            c.limits.maxViewersPerToken = 2
+        }
+        let one = try await TestTokens.hs256(.viewer, ["*"])
+        let two = try await TestTokens.hs256(.viewer, ["*"])
+        try await withRelay(config) { relay in
+            let v1 = try await relay.viewer("token=\(one)")
+            let v2 = try await relay.viewer("token=\(one)")
+            let perToken = try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(one)", upgrade: true)
+            #expect(perToken.status == 429)
+            #expect(perToken.text == "this token already has 2 viewers connected\n")
+            let v3 = try await relay.viewer("token=\(two)")
+            let total = try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(two)", upgrade: true)
+            #expect(total.status == 503)
+            // One leaves; its place is free again.
+            await v1.close()
+            try await relay.eventually("a viewer slot frees up") {
+                try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(one)", upgrade: true).status == 101
+            }
+            #expect(try await Self.limitHits(relay, "viewers_per_token", token: one) == 1)
+            #expect(try await Self.limitHits(relay, "viewers", token: one) >= 1)
+            await v2.close(); await v3.close()
+        }
+    }
+
+    @Test func connectionsBeyondThePerAddressLimitAreClosedAtOnce() async throws {
+        try await withRelay(Self.limited { $0.maxConnectionsPerAddress = 3 }) { relay in
+            var held: [any Channel] = []
+            for _ in 0..<3 { held.append(try await Self.connect(relay.port)) }
+            try await Task.sleep(for: .milliseconds(100))
+            let fourth = try await Self.connect(relay.port)
+            // The relay closes it without a word (the client may see a reset).
+            _ = try? await fourth.closeFuture.get()
+            #expect(!fourth.isActive)
+            try await held.removeFirst().close()
+            try await relay.eventually("a connection slot frees up") {
+                (try? await RawHTTP.get(port: relay.port, path: "/healthz").status) == 200
+            }
+            #expect(try await Self.limitHits(relay, "connections_per_address") >= 1)
+            for channel in held { try await channel.close() }
+        }
+    }
+
+    @Test func upgradesFasterThanTheRateAre429() async throws {
+        try await withRelay(Self.limited { $0.upgradesPerSecondPerAddress = 2 }) { relay in
+            var statuses: [Int] = []
+            for _ in 0..<6 { statuses.append(try await RawHTTP.get(port: relay.port, path: "/ws/viewer", upgrade: true).status) }
+            #expect(statuses.prefix(4) == [101, 101, 101, 101])  // a burst of twice the rate
+            #expect(statuses.last == 429)
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer", upgrade: true).status == 101)
+            // Plain HTTP is not an upgrade and is not counted.
+            #expect(try await RawHTTP.get(port: relay.port, path: "/healthz").status == 200)
+        }
+    }
+
+    @Test func aClientThatNeverFinishesItsHeadersIsCutOff() async throws {
+        try await withRelay(Self.limited { $0.handshakeTimeout = .milliseconds(500) }) { relay in
+            let slow = try await Self.connect(relay.port)
+            // Slowloris: a request line and one header, then nothing.
+            try await slow.writeAndFlush(ByteBuffer(string: "GET /ws/viewer HTTP/1.1\r\nHost: 127.0.0.1\r\n"))
+            let started = ContinuousClock.now
+            let viewer = try await relay.viewer()
+            _ = try? await slow.closeFuture.get()
+            #expect(!slow.isActive)
+            #expect(ContinuousClock.now - started < .seconds(3))
+            #expect(try await Self.limitHits(relay, "handshake_timeout") == 1)
+            // A viewer that finished its handshake is not affected.
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(!viewer.isFinished)
+            await viewer.close()
+        }
+    }
+
+    @Test func aStreamerFloodingMessagesHasTheExcessDropped() async throws {
+        try await withRelay(Self.limited { $0.maxStreamMessagesPerSecond = 10 }) { relay in
+            let viewer = try await relay.viewer("format=binary")
+            let streamer = try await relay.streamer("flood")
+            for i in 0..<200 { streamer.send(TestFrames.jpeg(i)) }
+            try await relay.eventually("the excess is counted") { try await Self.limitHits(relay, "stream_messages") >= 150 }
+            try await Task.sleep(for: .milliseconds(200))
+            let delivered = viewer.binaryFrames.count
+            #expect(delivered >= 1 && delivered <= 20, "\(delivered)")
+            await streamer.close(); await viewer.close()
+        }
+    }
+
+    @Test func aViewerFloodingPingsIsIgnoredBeyondTheRateAndKeepsItsFrames() async throws {
+        try await withRelay(Self.limited { $0.maxViewerMessagesPerSecond = 20 }) { relay in
+            let viewer = try await relay.viewer("format=binary")
+            let streamer = try await relay.streamer("cam")
+            for _ in 0..<500 { viewer.send(#"{"type":"ping"}"#) }
+            for i in 0..<5 {
+                streamer.send(TestFrames.jpeg(i))
+                try await Task.sleep(for: .milliseconds(30))
+            }
+            try await relay.eventually("frames still arrive") {
+                // Latest wins, so the newest frame is what must arrive.
+                viewer.binaryFrames.last?.header["seq"] == .number(4)
+            }
+            let pongs = viewer.json(type: "pong").count
+            #expect(pongs >= 20 && pongs <= 45, "\(pongs)")
+            #expect(try await Self.limitHits(relay, "viewer_messages") >= 400)
+            await streamer.close(); await viewer.close()
+        }
+    }
+
+    @Test func anEndlessMessageIsCutOffAtTheSizeLimit() async throws {
+        try await withRelay(.test { $0.maxMessageBytes = 64 * 1024 }) { relay in
+            let viewer = try await relay.viewer()
+            let raw = try await RawWebSocket.connect(port: relay.port, path: "/ws/stream/endless")
+            // A text message that never ends: a first fragment, then continuations, none final.
+            try await raw.sendFragment(Array(repeating: UInt8(ascii: "a"), count: 16 * 1024), first: true)
+            for _ in 0..<16 { try? await raw.sendFragment(Array(repeating: UInt8(ascii: "a"), count: 16 * 1024), first: false) }
+            try await relay.eventually("counted") { try await Self.limitHits(relay, "message_size") == 1 }
+            let other = try await relay.streamer("fine")
+            other.send(TestFrames.jpeg(0))
+            try await viewer.waitFor(type: "stream_started", stream: "fine")
+            await raw.drop(); await other.close(); await viewer.close()
+        }
+    }
+
+    static func connect(_ port: Int) async throws -> any Channel {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+    }
+}
