@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "Pipeline", targets: ["Pipeline"]),
         .library(name: "Stages", targets: ["Stages"]),
         .library(name: "FramepipeServer", targets: ["FramepipeServer"]),
+        // The parser for what clients send, on its own for the fuzz targets.
+        .library(name: "WireProtocol", targets: ["WireProtocol"]),
         .executable(name: "framepipe", targets: ["framepipe"]),
         .executable(name: "framepipe-bench", targets: ["framepipe-bench"]),
     ],
@@ -60,10 +62,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "WireProtocol",
+            dependencies: ["Pipeline"]
+        ),
+        .target(
             name: "FramepipeServer",
             dependencies: [
                 "Pipeline",
                 "Stages",
+                "WireProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

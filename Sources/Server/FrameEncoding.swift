@@ -1,5 +1,6 @@
 import NIOCore
 import Pipeline
+import WireProtocol
 
 /// Which copy of a frame a viewer gets.
 enum RenditionKind: String, Sendable {

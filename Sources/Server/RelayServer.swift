@@ -5,6 +5,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import Pipeline
+import WireProtocol
 import ServiceLifecycle
 
 /// The relay: HTTP and WebSocket endpoints on Hummingbird, the viewer hub,

@@ -2,6 +2,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import Pipeline
+import WireProtocol
 
 /// Serves one streamer's WebSocket: turns each message into a frame, runs
 /// it through this stream's own pipeline instance, answers pings, and ends

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import Pipeline
+import WireProtocol
 
 /// Serves one viewer's WebSocket: registers the viewer, puts a
 /// `ViewerChannelHandler` on its channel to write the mailbox out on the

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import Pipeline
+import WireProtocol
 import Synchronization
 
 /// The state shared by every connection: which streams are live, which

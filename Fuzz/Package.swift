@@ -1,0 +1,31 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// libFuzzer targets over framepipe's untrusted-input paths. Built only by
+// scripts/fuzz.sh with `-sanitize=fuzzer,address` (libFuzzer supplies
+// `main`), so this is a package of its own: a plain `swift build` of the
+// main package never tries to link them.
+let package = Package(
+    name: "FramepipeFuzz",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(name: "framepipe", path: ".."),
+    ],
+    targets: [
+        .executableTarget(
+            name: "fuzz-frame-path",
+            dependencies: [
+                .product(name: "Pipeline", package: "framepipe"),
+                .product(name: "Stages", package: "framepipe"),
+                .product(name: "WireProtocol", package: "framepipe"),
+            ]
+        ),
+        .executableTarget(
+            name: "fuzz-config",
+            dependencies: [
+                .product(name: "Pipeline", package: "framepipe"),
+                .product(name: "Stages", package: "framepipe"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,91 @@
+import Pipeline
+
+// The wire contract's inbound side, kept apart from the server so the
+// fuzz targets (Fuzz/) can drive exactly the parser the relay runs, without
+// building the HTTP stack.
+
+/// A message a client sent, parsed far enough to act on it.
+public enum InboundMessage: Sendable {
+    case frame(Frame)
+    case ping
+    case pong
+    case subscribe([String]?)
+    case setQuality(QualityPreference)
+    /// Valid JSON with a `type` this endpoint does not know.
+    case unknownType(String)
+    /// Not a usable message; the reason is said to the client and, for a
+    /// streamer, counted as a bad frame.
+    case invalid(Rejection)
+
+    /// Parses a streamer's text message; `seq` and `arrival` are stamped on frames.
+    public static func streamer(text: String, streamID: String, seq: UInt64, arrival: ContinuousClock.Instant) -> InboundMessage {
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(text)
+        } catch {
+            return .invalid(Rejection(stage: "message", code: "invalid_json", detail: "message is not JSON: \(error)"))
+        }
+        guard case .string(let type)? = json["type"] else {
+            return .invalid(Rejection(stage: "message", code: "no_type", detail: #"message has no "type" string"#))
+        }
+        switch type {
+        case "frame":
+            guard let payload = json["frame"] else {
+                return .invalid(Rejection(stage: "message", code: "no_frame", detail: #"frame message has no "frame" field"#))
+            }
+            guard case .string(let url) = payload else {
+                return .invalid(Rejection(stage: "message", code: "frame_not_string", detail: #""frame" is a \#(payload.typeName), not a data URL string"#))
+            }
+            guard url.utf8.starts(with: "data:image".utf8) else {
+                return .invalid(Rejection(stage: "message", code: "not_data_url", detail: #""frame" does not start with "data:image""#))
+            }
+            var timestamp: Int64?
+            if case .number(let t)? = json["timestamp"], t == t.rounded(), abs(t) < 9e15 { timestamp = Int64(t) }
+            return .frame(Frame(streamID: streamID, seq: seq, arrival: arrival, timestamp: timestamp, payload: .dataURL(url)))
+        case "ping":
+            return .ping
+        case "pong":
+            return .pong
+        default:
+            return .unknownType(type)
+        }
+    }
+
+    /// Parses a viewer's text message.
+    public static func viewer(text: String) -> InboundMessage {
+        guard let json = try? JSONParser.parse(text), case .string(let type)? = json["type"] else {
+            return .invalid(Rejection(stage: "message", code: "invalid_json", detail: #"expected a JSON object with a "type""#))
+        }
+        switch type {
+        case "ping": return .ping
+        case "pong": return .pong
+        case "subscribe":
+            guard case .array(let items)? = json["streams"] else {
+                return .invalid(Rejection(stage: "message", code: "bad_subscribe", detail: #""streams" must be an array of stream ids"#))
+            }
+            let ids = items.compactMap(\.stringValue)
+            guard ids.count == items.count else {
+                return .invalid(Rejection(stage: "message", code: "bad_subscribe", detail: #""streams" must be an array of stream ids"#))
+            }
+            return .subscribe(ids)
+        case "set_quality":
+            guard let raw = json["quality"]?.stringValue, let quality = QualityPreference(rawValue: raw) else {
+                return .invalid(Rejection(stage: "message", code: "bad_quality", detail: #""quality" must be "auto", "full" or "low""#))
+            }
+            return .setQuality(quality)
+        default:
+            return .unknownType(type)
+        }
+    }
+}
+
+/// What a viewer asked to receive.
+public enum QualityPreference: String, Sendable {
+    /// Full frames, or `low` while the viewer cannot keep up.
+    case auto, full, low
+}
+
+/// How a viewer receives frames.
+public enum ViewerFormat: String, Sendable {
+    case json, binary
+}
