@@ -22,6 +22,7 @@ struct StreamerConnection {
     var logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
+        guard let channel = context.channel else { return }  // closed before it started
         var logger = logger
         logger[metadataKey: "stream_id"] = "\(streamID)"
         // Bounded, keeping the newest: a client that floods pings and never
@@ -42,7 +43,6 @@ struct StreamerConnection {
         }
         var runner = pipeline.makeRunner(
             context: StageContext(streamID: streamID, logger: logger, sink: hub), observer: metrics)
-        let channel = context.channel
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask {

@@ -25,7 +25,7 @@ struct ViewerConnection: Sendable {
     var logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
-        let channel = context.channel
+        guard let channel = context.channel else { return }
         guard let viewer = hub.addViewer(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
                                          remoteAddress: context.remoteAddress,
                                          eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })

@@ -24,9 +24,11 @@ let pipeline: PipelineDefinition = {
     let config = try! PipelineConfigLoader(registry: .builtIn).load(text: json)
     return config.pipeline(named: "fuzz")!
 }()
-var runner = pipeline.makeRunner(context: StageContext(
+// libFuzzer calls the entry point from one thread only, one input at a time;
+// one runner across inputs also fuzzes the stages' per-stream state.
+nonisolated(unsafe) var runner = pipeline.makeRunner(context: StageContext(
     streamID: "fuzz", logger: Logger(label: "fuzz") { _ in SwiftLogNoOpLogHandler() }, sink: DiscardingSink()))
-var seq: UInt64 = 0
+nonisolated(unsafe) var seq: UInt64 = 0
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

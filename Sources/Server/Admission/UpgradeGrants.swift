@@ -14,7 +14,7 @@ final class UpgradeGrants: Sendable {
         channel.closeFuture.whenComplete { [self] _ in _ = take(for: key) }
     }
 
-    func take(for channel: any Channel) -> AccessGrant? { take(for: ObjectIdentifier(channel)) }
+    func take(for channel: (any Channel)?) -> AccessGrant? { channel.flatMap { take(for: ObjectIdentifier($0)) } }
 
     private func take(for key: ObjectIdentifier) -> AccessGrant? {
         grants.withLock { $0.removeValue(forKey: key) }
