@@ -1,19 +1,23 @@
 import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
+import Synchronization
 
 /// Hummingbird's request context plus the connection's channel, which the
 /// relay needs to cut off a client that stops reading (a close frame would
 /// queue behind the data it is not reading).
 ///
-/// The channel is held weakly: hummingbird-websocket keeps each upgraded
-/// request's context in a reference cycle (its handler box holds a copy of
-/// the context, which holds the box). With a strong channel here, every
-/// closed WebSocket's pipeline and read buffers would stay alive with it
-/// (found by AddressSanitizer's leak check); weakly, a few hundred bytes do.
+/// hummingbird-websocket keeps each upgraded request's context in a
+/// reference cycle: its handler box holds a copy of the context, which holds
+/// the box. AddressSanitizer's leak check found every WebSocket connection
+/// leaking that way (about 11 KB each, and with a strong channel, the
+/// connection's whole pipeline). So the box lives in a `WebSocketSlot` that
+/// the routes empty once the upgrade has started, and the channel is held
+/// weakly in case an upgrade fails after the route accepted it.
 struct RelayRequestContext: RequestContext, WebSocketRequestContext {
     var coreContext: CoreRequestContextStorage
-    let webSocket: WebSocketHandlerReference<RelayRequestContext>
+    private let webSocketSlot = WebSocketSlot()
+    var webSocket: WebSocketHandlerReference<RelayRequestContext> { webSocketSlot.reference }
     private let channelReference: ChannelReference
     /// nil once the connection has closed and its channel is gone.
     var channel: (any Channel)? { channelReference.channel }
@@ -22,9 +26,11 @@ struct RelayRequestContext: RequestContext, WebSocketRequestContext {
 
     init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.webSocket = .init()
         self.channelReference = ChannelReference(source.channel)
     }
+
+    /// Breaks hummingbird-websocket's context cycle; call once the upgrade has started.
+    func releaseWebSocketHandler() { webSocketSlot.release() }
 
     var remoteAddress: String {
         channel?.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
@@ -38,4 +44,16 @@ final class ChannelReference: Sendable {
     init(_ channel: any Channel) {
         self.channel = channel
     }
+}
+
+/// Owns a request's `WebSocketHandlerReference` until the upgrade has
+/// started, then lets go of it (see `RelayRequestContext`).
+final class WebSocketSlot: Sendable {
+    private let held = Mutex<WebSocketHandlerReference<RelayRequestContext>?>(WebSocketHandlerReference())
+
+    var reference: WebSocketHandlerReference<RelayRequestContext> {
+        held.withLock { $0 } ?? WebSocketHandlerReference()
+    }
+
+    func release() { held.withLock { $0 = nil } }
 }

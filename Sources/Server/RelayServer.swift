@@ -141,6 +141,7 @@ public struct RelayServer: Sendable {
             }
             return .upgrade(upgradeHeaders(request))
         } onUpgrade: { inbound, outbound, context in
+            context.requestContext.releaseWebSocketHandler()
             let id = context.requestContext.parameters.get("id")!
             // The gate has checked the token; without its grant, nothing runs.
             if authRequired, grants.take(for: context.requestContext.channel) == nil {
@@ -155,6 +156,7 @@ public struct RelayServer: Sendable {
             _ = try ViewerQuery(request.uri.queryParameters)
             return .upgrade(upgradeHeaders(request))
         } onUpgrade: { inbound, outbound, context in
+            context.requestContext.releaseWebSocketHandler()
             guard let query = try? ViewerQuery(context.request.uri.queryParameters) else { return }
             let grant = grants.take(for: context.requestContext.channel)
             if authRequired, grant == nil {

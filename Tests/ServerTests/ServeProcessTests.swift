@@ -9,6 +9,7 @@ import Testing
 /// signals, exit codes, flags and environment variables.
 final class ServeProcess: Sendable {
     let process: Process
+    private let errorPipe = Pipe()
     /// What the process wrote to standard error so far.
     final class Output: Sendable { let text = Mutex("") }
     private let output = Output()
@@ -19,7 +20,7 @@ final class ServeProcess: Sendable {
         process.arguments = ["serve", "--port", "0"] + arguments
         process.currentDirectoryURL = packageRoot
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let err = Pipe()
+        let err = errorPipe
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
         self.process = process
@@ -29,6 +30,13 @@ final class ServeProcess: Sendable {
             if !data.isEmpty { output.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
         }
         try process.run()
+    }
+
+    // Foundation keeps a pipe's reader (and what it holds) alive until its
+    // handler is cleared; LeakSanitizer reports it otherwise.
+    deinit {
+        errorPipe.fileHandleForReading.readabilityHandler = nil
+        if process.isRunning { process.terminate() }
     }
 
     var stderr: String { output.text.withLock { $0 } }
