@@ -4,7 +4,7 @@ import NIOCore
 import Pipeline
 import struct Prometheus.PrometheusMetricsFactory
 import class Prometheus.PrometheusCollectorRegistry
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The relay's Prometheus metrics, through swift-metrics with an explicit
 /// factory so every server instance (tests run several) has its own registry.
@@ -18,7 +18,7 @@ final class RelayMetrics: PipelineObserver, Sendable {
     private let openStreams: Gauge
     private let openViewers: Gauge
     private let stuckViewers: Counter
-    private let perKey = Mutex<PerKey>(PerKey())
+    private let perKey = NIOLockedValueBox<PerKey>(PerKey())
 
     private struct PerKey {
         var dropped: [String: Counter] = [:]
@@ -59,22 +59,22 @@ final class RelayMetrics: PipelineObserver, Sendable {
 
     func viewerDisconnected(_ id: String) {
         openViewersCount(-1)
-        if let gauge = perKey.withLock({ $0.viewerLoss.removeValue(forKey: id) }) { gauge.destroy() }
+        if let gauge = perKey.withLockedValue({ $0.viewerLoss.removeValue(forKey: id) }) { gauge.destroy() }
     }
 
-    private let counts = Mutex<(streams: Int, viewers: Int)>((0, 0))
+    private let counts = NIOLockedValueBox<(streams: Int, viewers: Int)>((0, 0))
     private func openStreamsCount(_ delta: Int) {
-        let n = counts.withLock { $0.streams += delta; return $0.streams }
+        let n = counts.withLockedValue { $0.streams += delta; return $0.streams }
         openStreams.record(n)
     }
     private func openViewersCount(_ delta: Int) {
-        let n = counts.withLock { $0.viewers += delta; return $0.viewers }
+        let n = counts.withLockedValue { $0.viewers += delta; return $0.viewers }
         openViewers.record(n)
     }
 
     /// A frame that did not reach the sink, by stage and reason code.
     func frameDropped(stage: String, reason: String) {
-        let counter = perKey.withLock { p -> Counter in
+        let counter = perKey.withLockedValue { p -> Counter in
             p.dropsByStage[stage, default: 0] += 1
             let key = stage + "\u{0}" + reason
             if let c = p.dropped[key] { return c }
@@ -85,7 +85,7 @@ final class RelayMetrics: PipelineObserver, Sendable {
         counter.increment()
     }
 
-    var dropsByStage: [String: Int] { perKey.withLock { $0.dropsByStage } }
+    var dropsByStage: [String: Int] { perKey.withLockedValue { $0.dropsByStage } }
 
     /// A limit refused or dropped something: `framepipe_limit_hits_total{limit=...}`.
     func limitHit(_ limit: String) { labelledCounter("framepipe_limit_hits_total", ("limit", limit)).increment() }
@@ -94,7 +94,7 @@ final class RelayMetrics: PipelineObserver, Sendable {
     func upgradeRefused(_ reason: String) { labelledCounter("framepipe_auth_refusals_total", ("reason", reason)).increment() }
 
     private func labelledCounter(_ label: String, _ dimension: (String, String)) -> Counter {
-        perKey.withLock { p in
+        perKey.withLockedValue { p in
             let key = label + "\u{0}" + dimension.1
             if let c = p.labelled[key] { return c }
             let c = Counter(label: label, dimensions: [dimension], factory: factory)
@@ -104,7 +104,7 @@ final class RelayMetrics: PipelineObserver, Sendable {
     }
 
     func stageFinished(stage: String, duration: Duration, outcome: StageOutcome) {
-        let timer = perKey.withLock { p -> Timer in
+        let timer = perKey.withLockedValue { p -> Timer in
             if let t = p.stageTimers[stage] { return t }
             let t = Timer(label: "framepipe_stage_duration_seconds", dimensions: [("stage", stage)], preferredDisplayUnit: .seconds, factory: factory)
             p.stageTimers[stage] = t
@@ -114,7 +114,7 @@ final class RelayMetrics: PipelineObserver, Sendable {
     }
 
     func streamSample(_ id: String, fps: Double, viewers: Int) {
-        let (fpsGauge, viewersGauge) = perKey.withLock { p -> (Gauge, Gauge) in
+        let (fpsGauge, viewersGauge) = perKey.withLockedValue { p -> (Gauge, Gauge) in
             let f = p.streamFps[id] ?? Gauge(label: "framepipe_stream_fps", dimensions: [("stream", id)], factory: factory)
             let v = p.streamViewers[id] ?? Gauge(label: "framepipe_stream_viewers", dimensions: [("stream", id)], factory: factory)
             p.streamFps[id] = f
@@ -126,12 +126,12 @@ final class RelayMetrics: PipelineObserver, Sendable {
     }
 
     func streamEnded(_ id: String) {
-        let gauges = perKey.withLock { p in [p.streamFps.removeValue(forKey: id), p.streamViewers.removeValue(forKey: id)] }
+        let gauges = perKey.withLockedValue { p in [p.streamFps.removeValue(forKey: id), p.streamViewers.removeValue(forKey: id)] }
         for gauge in gauges.compactMap({ $0 }) { gauge.destroy() }
     }
 
     func viewerSample(_ id: String, lossPercent: Double) {
-        let gauge = perKey.withLock { p -> Gauge in
+        let gauge = perKey.withLockedValue { p -> Gauge in
             let g = p.viewerLoss[id] ?? Gauge(label: "framepipe_viewer_loss_percent", dimensions: [("viewer", id)], factory: factory)
             p.viewerLoss[id] = g
             return g

@@ -1,7 +1,7 @@
 import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Hummingbird's request context plus the connection's channel, which the
 /// relay needs to cut off a client that stops reading (a close frame would
@@ -49,11 +49,11 @@ final class ChannelReference: Sendable {
 /// Owns a request's `WebSocketHandlerReference` until the upgrade has
 /// started, then lets go of it (see `RelayRequestContext`).
 final class WebSocketSlot: Sendable {
-    private let held = Mutex<WebSocketHandlerReference<RelayRequestContext>?>(WebSocketHandlerReference())
+    private let held = NIOLockedValueBox<WebSocketHandlerReference<RelayRequestContext>?>(WebSocketHandlerReference())
 
     var reference: WebSocketHandlerReference<RelayRequestContext> {
-        held.withLock { $0 } ?? WebSocketHandlerReference()
+        held.withLockedValue { $0 } ?? WebSocketHandlerReference()
     }
 
-    func release() { held.withLock { $0 = nil } }
+    func release() { held.withLockedValue { $0 = nil } }
 }

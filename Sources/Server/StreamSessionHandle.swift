@@ -1,5 +1,5 @@
 import Pipeline
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The hub's and housekeeping's way to reach a streamer's connection from
 /// outside its task: send it a control message or ask it to close. The
@@ -13,7 +13,7 @@ final class StreamSessionHandle: Sendable {
     let id: UInt64
     let remoteAddress: String
     private let commands: AsyncStream<Command>.Continuation
-    private let requestedEnd = Mutex<StreamEndReason?>(nil)
+    private let requestedEnd = NIOLockedValueBox<StreamEndReason?>(nil)
 
     init(id: UInt64, remoteAddress: String, commands: AsyncStream<Command>.Continuation) {
         self.id = id
@@ -27,7 +27,7 @@ final class StreamSessionHandle: Sendable {
 
     /// Asks the connection to close; the first reason given is the one reported.
     func close(_ reason: StreamEndReason) {
-        let first = requestedEnd.withLock { current -> Bool in
+        let first = requestedEnd.withLockedValue { current -> Bool in
             guard current == nil else { return false }
             current = reason
             return true
@@ -36,5 +36,5 @@ final class StreamSessionHandle: Sendable {
     }
 
     /// Why the server closed it, or nil if the client went away by itself.
-    var endReason: StreamEndReason? { requestedEnd.withLock { $0 } }
+    var endReason: StreamEndReason? { requestedEnd.withLockedValue { $0 } }
 }

@@ -3,15 +3,20 @@ import Logging
 import NIOCore
 import Pipeline
 import WireProtocol
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The state shared by every connection: which streams are live, which
 /// viewers are connected, and what each viewer wants. It is the `fan-out`
 /// stage's `FrameSink`.
 ///
-/// A `Mutex` rather than an actor because `publish` is called from the
+/// A lock rather than an actor because `publish` is called from the
 /// frame path, which must not suspend; every critical section is short and
 /// never spans an `await`. Lock order is always hub, then mailbox.
+///
+/// The relay's shared state uses NIO's pthread-based `NIOLockedValueBox`,
+/// not `Synchronization.Mutex`: on Linux, ThreadSanitizer cannot see
+/// Mutex's futex and reports races inside correctly locked sections, which
+/// would leave it blind to real ones.
 final class ViewerHub: FrameSink, Sendable {
     /// A stream known to the hub: connected, and `started` once its first
     /// valid frame arrived (only then do viewers hear of it).
@@ -90,7 +95,7 @@ final class ViewerHub: FrameSink, Sendable {
         var shuttingDown = false
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
     let logger: Logger
     let metrics: RelayMetrics
 
@@ -102,7 +107,7 @@ final class ViewerHub: FrameSink, Sendable {
     // MARK: Streams
 
     func makeSessionID() -> UInt64 {
-        state.withLock { s in
+        state.withLockedValue { s in
             defer { s.nextSessionID += 1 }
             return s.nextSessionID
         }
@@ -113,7 +118,7 @@ final class ViewerHub: FrameSink, Sendable {
     /// with reason `replaced`; viewers see no `stream_ended` in between.
     /// Returns nil when the server is shutting down.
     func connectStream(_ id: String, session: StreamSessionHandle) -> (replaced: StreamSessionHandle?, firstSeq: UInt64)? {
-        state.withLock { s in
+        state.withLockedValue { s in
             guard !s.shuttingDown else { return nil }
             if var existing = s.streams[id] {
                 let old = existing.session
@@ -132,7 +137,7 @@ final class ViewerHub: FrameSink, Sendable {
     /// viewers why. A replaced session's end is ignored.
     func endStream(_ id: String, session: StreamSessionHandle, reason: StreamEndReason) {
         var drains = DrainRequests()
-        let ended: (LiveStream, [Viewer])? = state.withLock { s in
+        let ended: (LiveStream, [Viewer])? = state.withLockedValue { s in
             guard let stream = s.streams[id], stream.session === session else { return nil }
             s.streams[id] = nil
             let viewers = stream.started ? s.viewers.values.filter { $0.watches(id) } : []
@@ -154,7 +159,7 @@ final class ViewerHub: FrameSink, Sendable {
     /// frame, returns its seq, which keeps increasing across replacements.
     @discardableResult
     func streamActivity(_ id: String, isFrame: Bool) -> UInt64 {
-        state.withLock { s in
+        state.withLockedValue { s in
             guard s.streams[id] != nil else { return 0 }
             s.streams[id]!.lastActivity = .now
             s.streams[id]!.idleWarned = false
@@ -165,7 +170,7 @@ final class ViewerHub: FrameSink, Sendable {
     }
 
     func streamRejectedFrame(_ id: String, dropped: Bool) {
-        state.withLock { s in
+        state.withLockedValue { s in
             if dropped { s.streams[id]?.drops += 1 } else { s.streams[id]?.errors += 1 }
         }
     }
@@ -177,7 +182,7 @@ final class ViewerHub: FrameSink, Sendable {
         // 1. Under the lock: start the stream if this is its first frame and
         //    take the list of viewers and what each wants.
         var drains = DrainRequests()
-        let prepared: (targets: [(Viewer, RenditionKind)], session: StreamSessionHandle)? = state.withLock { s in
+        let prepared: (targets: [(Viewer, RenditionKind)], session: StreamSessionHandle)? = state.withLockedValue { s in
             guard var stream = s.streams[id], !s.shuttingDown else { return nil }
             let watchers = s.viewers.values.filter { $0.watches(id) }
             if !stream.started {
@@ -207,7 +212,7 @@ final class ViewerHub: FrameSink, Sendable {
 
         // 3. Under the lock again, so a stream_ended racing with this frame
         //    (timeout, replacement, shutdown) cannot be overtaken by it.
-        state.withLock { s in
+        state.withLockedValue { s in
             guard s.streams[id]?.session === prepared.session, !s.shuttingDown else { return }
             for (viewer, rendition, bytes) in messages
             where viewer.mailbox.offerFrame(streamID: id, rendition: rendition, bytes: bytes, isText: viewer.format == .json) {
@@ -219,7 +224,7 @@ final class ViewerHub: FrameSink, Sendable {
     }
 
     func needsLowRendition(streamID: String) -> Bool {
-        state.withLock { s in
+        state.withLockedValue { s in
             s.viewers.values.contains { $0.watches(streamID) && $0.wantsLow }
         }
     }
@@ -231,7 +236,7 @@ final class ViewerHub: FrameSink, Sendable {
     func addViewer(format: ViewerFormat, streams: Set<String>?, quality: QualityPreference, scope: StreamScope = .all,
                    tokenID: String? = nil, remoteAddress: String,
                    eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) -> Viewer? {
-        let added: (Viewer, Int)? = state.withLock { s in
+        let added: (Viewer, Int)? = state.withLockedValue { s in
             guard !s.shuttingDown else { return nil }
             let id = "v-\(s.nextViewerNumber)"
             s.nextViewerNumber += 1
@@ -253,7 +258,7 @@ final class ViewerHub: FrameSink, Sendable {
 
     /// What admission needs to apply the stream and viewer limits.
     func admissionCounts(streamID: String?, tokenID: String?) -> (streams: Int, streamIsLive: Bool, viewers: Int, tokenViewers: Int) {
-        state.withLock { s in
+        state.withLockedValue { s in
             (s.streams.count, streamID.map { s.streams[$0] != nil } ?? false, s.viewers.count,
              tokenID.map { id in s.viewers.values.count { $0.tokenID == id } } ?? 0)
         }
@@ -261,13 +266,13 @@ final class ViewerHub: FrameSink, Sendable {
 
     /// Attaches the viewer's socket writer; from now on drains go to it.
     func attachWriter(_ writer: ViewerChannelHandler, to viewerID: String) {
-        state.withLock { s in s.viewers[viewerID]?.writer = writer }
+        state.withLockedValue { s in s.viewers[viewerID]?.writer = writer }
     }
 
     /// Queues a control message for one viewer and wakes its writer.
     func send(to viewer: Viewer, _ text: String) {
         var drains = DrainRequests()
-        state.withLock { _ in
+        state.withLockedValue { _ in
             if viewer.mailbox.enqueueControl(text) { drains.add(viewer) }
         }
         drains.submit()
@@ -275,7 +280,7 @@ final class ViewerHub: FrameSink, Sendable {
 
     /// Removes a viewer, logging why and how many remain.
     func removeViewer(_ id: String, reason: String) {
-        let removed: (Viewer, Int)? = state.withLock { s in
+        let removed: (Viewer, Int)? = state.withLockedValue { s in
             guard let viewer = s.viewers.removeValue(forKey: id) else { return nil }
             return (viewer, s.viewers.count)
         }
@@ -295,7 +300,7 @@ final class ViewerHub: FrameSink, Sendable {
     /// announced with `stream_started`.
     func subscribe(_ viewerID: String, to streams: Set<String>?) {
         var drains = DrainRequests()
-        state.withLock { s in
+        state.withLockedValue { s in
             guard let viewer = s.viewers[viewerID] else { return }
             let before = viewer.streams
             viewer.streams = streams
@@ -308,18 +313,18 @@ final class ViewerHub: FrameSink, Sendable {
     }
 
     func setQuality(_ viewerID: String, _ quality: QualityPreference) {
-        state.withLock { s in s.viewers[viewerID]?.quality = quality }
+        state.withLockedValue { s in s.viewers[viewerID]?.quality = quality }
     }
 
     /// Records housekeeping's verdict on whether a viewer keeps up.
     func setSlow(_ viewerID: String, _ slow: Bool) {
-        state.withLock { s in s.viewers[viewerID]?.slow = slow }
+        state.withLockedValue { s in s.viewers[viewerID]?.slow = slow }
     }
 
     /// Drops a viewer the server gave up on (stuck socket, no pong): it is
     /// removed, its pending messages discarded and its connection closed.
     func dropViewer(_ id: String, reason: String) {
-        let viewer = state.withLock { $0.viewers[id] }
+        let viewer = state.withLockedValue { $0.viewers[id] }
         guard let viewer else { return }
         viewer.mailbox.discardPending()
         removeViewer(id, reason: reason)
@@ -330,7 +335,7 @@ final class ViewerHub: FrameSink, Sendable {
     /// Sends `ping` to every viewer not already waiting to answer one.
     func pingViewers(now: ContinuousClock.Instant) {
         var drains = DrainRequests()
-        state.withLock { s in
+        state.withLockedValue { s in
             for viewer in s.viewers.values where viewer.pingSentAt == nil {
                 viewer.pingSentAt = now
                 if viewer.mailbox.enqueueControl(WireMessage.ping) { drains.add(viewer) }
@@ -340,13 +345,13 @@ final class ViewerHub: FrameSink, Sendable {
     }
 
     func pongReceived(_ viewerID: String) {
-        state.withLock { s in s.viewers[viewerID]?.pingSentAt = nil }
+        state.withLockedValue { s in s.viewers[viewerID]?.pingSentAt = nil }
     }
 
     // MARK: Snapshots for housekeeping and the HTTP API
 
     func withState<T>(_ body: (inout StateView) -> T) -> T {
-        state.withLock { s in
+        state.withLockedValue { s in
             var view = StateView(streams: s.streams, viewers: s.viewers)
             let result = body(&view)
             // Write back the fields housekeeping may change.
@@ -368,7 +373,7 @@ final class ViewerHub: FrameSink, Sendable {
     }
 
     func latestJPEG(of streamID: String) -> (known: Bool, jpeg: ByteBuffer?) {
-        let latest: (Bool, Frame?) = state.withLock { s in
+        let latest: (Bool, Frame?) = state.withLockedValue { s in
             guard let stream = s.streams[streamID] else { return (false, nil) }
             return (true, stream.latestFrame)
         }
@@ -383,7 +388,7 @@ final class ViewerHub: FrameSink, Sendable {
     /// and close. New connections are refused from here on.
     func beginShutdown() {
         var drains = DrainRequests()
-        let (streams, viewers): ([(String, LiveStream)], [Viewer]) = state.withLock { s in
+        let (streams, viewers): ([(String, LiveStream)], [Viewer]) = state.withLockedValue { s in
             s.shuttingDown = true
             let streams = s.streams.sorted { $0.key < $1.key }
             for (id, stream) in streams where stream.started {
@@ -409,7 +414,7 @@ final class ViewerHub: FrameSink, Sendable {
     }
 
     var connectionCounts: (streams: Int, viewers: Int) {
-        state.withLock { ($0.streams.count, $0.viewers.count) }
+        state.withLockedValue { ($0.streams.count, $0.viewers.count) }
     }
 }
 

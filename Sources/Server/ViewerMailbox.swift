@@ -1,5 +1,5 @@
 import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// What a viewer's connection sends next.
 struct OutboundItem: Sendable {
@@ -47,17 +47,17 @@ final class ViewerMailbox: Sendable {
         var stats = Statistics()
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     /// Control messages waiting to be written.
-    var controlBacklog: Int { state.withLock { $0.control.count } }
+    var controlBacklog: Int { state.withLockedValue { $0.control.count } }
 
     /// Queues a control message, never dropped. True when the caller must
     /// request a drain (the outbox was idle).
     @discardableResult
     func enqueueControl(_ text: String) -> Bool {
         let item = OutboundItem(kind: .control, bytes: ByteBuffer(string: text), isText: true)
-        return state.withLock { s in
+        return state.withLockedValue { s in
             guard !s.finished else { return false }
             s.control.append(item)
             return Self.requestDrain(&s)
@@ -68,7 +68,7 @@ final class ViewerMailbox: Sendable {
     @discardableResult
     func enqueueStreamEnded(_ streamID: String, text: String) -> Bool {
         let item = OutboundItem(kind: .control, bytes: ByteBuffer(string: text), isText: true)
-        return state.withLock { s in
+        return state.withLockedValue { s in
             guard !s.finished else { return false }
             if s.slots.removeValue(forKey: streamID) != nil { s.order.removeAll { $0 == streamID } }
             s.control.append(item)
@@ -80,7 +80,7 @@ final class ViewerMailbox: Sendable {
     /// one. True when the caller must request a drain.
     func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool) -> Bool {
         let item = OutboundItem(kind: .frame(streamID: streamID, rendition: rendition), bytes: bytes, isText: isText)
-        return state.withLock { s in
+        return state.withLockedValue { s in
             guard !s.finished else { return false }
             s.stats.windowOffered += 1
             if s.slots.updateValue(item, forKey: streamID) != nil {
@@ -101,12 +101,12 @@ final class ViewerMailbox: Sendable {
 
     /// Called by the drain as it starts: later offers request a new one.
     func drainStarted() {
-        state.withLock { $0.drainRequested = false }
+        state.withLockedValue { $0.drainRequested = false }
     }
 
     /// The next item to write, or nil when nothing waits.
     func poll() -> OutboundItem? {
-        state.withLock { s in
+        state.withLockedValue { s in
             if let item = s.control.popFirst() { return item }
             guard !s.order.isEmpty else { return nil }
             let id = s.order.removeFirst()
@@ -119,7 +119,7 @@ final class ViewerMailbox: Sendable {
     /// Records whether the drain stopped because the socket is full; a
     /// drain that wrote something restarts the clock (the socket accepted data).
     func drainStopped(blocked: Bool, wrote: Bool, now: ContinuousClock.Instant = .now) {
-        state.withLock { s in
+        state.withLockedValue { s in
             if blocked {
                 if s.blockedSince == nil || wrote { s.blockedSince = now }
             } else {
@@ -130,24 +130,24 @@ final class ViewerMailbox: Sendable {
 
     /// How long the socket has accepted nothing while items wait.
     func blockedFor(now: ContinuousClock.Instant = .now) -> Duration? {
-        state.withLock { s in s.blockedSince.map { now - $0 } }
+        state.withLockedValue { s in s.blockedSince.map { now - $0 } }
     }
 
     /// No more items are accepted; what is queued is still drained.
     func finish() {
-        state.withLock { $0.finished = true }
+        state.withLockedValue { $0.finished = true }
     }
 
-    var isFinished: Bool { state.withLock { $0.finished } }
+    var isFinished: Bool { state.withLockedValue { $0.finished } }
 
     /// True once finished and everything queued has been taken.
     var isFinishedAndDrained: Bool {
-        state.withLock { $0.finished && $0.control.isEmpty && $0.order.isEmpty }
+        state.withLockedValue { $0.finished && $0.control.isEmpty && $0.order.isEmpty }
     }
 
     /// Discards everything pending (the viewer is being dropped).
     func discardPending() {
-        state.withLock { s in
+        state.withLockedValue { s in
             s.control.removeAll()
             s.slots.removeAll()
             s.order.removeAll()
@@ -159,7 +159,7 @@ final class ViewerMailbox: Sendable {
     /// back to normal after three windows losing under a quarter of that.
     /// Returns the new flag when it changed.
     func updateSlowness(threshold: Double, minimumOffered: Int = 10) -> Bool? {
-        state.withLock { s in
+        state.withLockedValue { s in
             defer { s.stats.windowOffered = 0; s.stats.windowReplaced = 0 }
             guard s.stats.windowOffered >= minimumOffered else { return nil }
             let loss = Double(s.stats.windowReplaced) / Double(s.stats.windowOffered)
@@ -179,5 +179,5 @@ final class ViewerMailbox: Sendable {
         }
     }
 
-    var statistics: Statistics { state.withLock { $0.stats } }
+    var statistics: Statistics { state.withLockedValue { $0.stats } }
 }

@@ -61,6 +61,11 @@ struct AuthTests {
             // In scope: let in.
             #expect(try await RawHTTP.get(port: relay.port, path: "/ws/stream/P-DHE-007?token=\(streamer)", upgrade: true).status == 101)
             #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer?streams=P-DHE-001&token=\(viewer)", upgrade: true).status == 101)
+            // Tokens never reach the log, at any level: refusals log the path without its query.
+            try await relay.eventually("refusals logged") { relay.log.all.filter { $0.message == "WebSocket upgrade refused" }.count == 4 }
+            let logged = relay.log.all.map { "\($0.message) \($0.metadata)" }.joined(separator: "\n")
+            #expect(!logged.contains(streamer) && !logged.contains(viewer))
+            #expect(!logged.contains(String(streamer.split(separator: ".")[2])))
         }
     }
 

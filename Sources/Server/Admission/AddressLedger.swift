@@ -1,5 +1,5 @@
 import Pipeline
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Per client address: how many connections are open and how fast it has
 /// been upgrading, shared by every connection so one address cannot take
@@ -10,7 +10,7 @@ final class AddressLedger: Sendable {
         var upgrades: TokenBucket
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = NIOLockedValueBox<[String: Entry]>([:])
     private let maxConnections: Int
     private let upgradeRate: Double
 
@@ -25,7 +25,7 @@ final class AddressLedger: Sendable {
 
     /// Counts a new connection; false (and not counted) when the address already has its share.
     func openConnection(from address: String) -> Bool {
-        entries.withLock { e in
+        entries.withLockedValue { e in
             var entry = e[address] ?? newEntry()
             if maxConnections.isReached(by: entry.connections) { return false }
             entry.connections += 1
@@ -35,7 +35,7 @@ final class AddressLedger: Sendable {
     }
 
     func closeConnection(from address: String) {
-        entries.withLock { e in
+        entries.withLockedValue { e in
             guard var entry = e[address] else { return }
             entry.connections -= 1
             // Forget an idle address only once its upgrade bucket is full
@@ -51,7 +51,7 @@ final class AddressLedger: Sendable {
     /// Takes one upgrade from the address's bucket; false when it is upgrading too fast.
     func takeUpgrade(from address: String) -> Bool {
         guard upgradeRate > 0 else { return true }
-        return entries.withLock { e in
+        return entries.withLockedValue { e in
             var entry = e[address] ?? newEntry()
             let allowed = entry.upgrades.take()
             e[address] = entry

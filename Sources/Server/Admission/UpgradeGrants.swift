@@ -1,15 +1,15 @@
 import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Hands the grant the `UpgradeGateHandler` verified to the WebSocket route
 /// on the same connection, so the token is checked once and the route
 /// cannot run without the gate's verdict.
 final class UpgradeGrants: Sendable {
-    private let grants = Mutex<[ObjectIdentifier: AccessGrant]>([:])
+    private let grants = NIOLockedValueBox<[ObjectIdentifier: AccessGrant]>([:])
 
     func put(_ grant: AccessGrant, for channel: any Channel) {
         let key = ObjectIdentifier(channel)
-        grants.withLock { $0[key] = grant }
+        grants.withLockedValue { $0[key] = grant }
         // If the upgrade never reaches the route, forget the grant with the connection.
         channel.closeFuture.whenComplete { [self] _ in _ = take(for: key) }
     }
@@ -17,6 +17,6 @@ final class UpgradeGrants: Sendable {
     func take(for channel: (any Channel)?) -> AccessGrant? { channel.flatMap { take(for: ObjectIdentifier($0)) } }
 
     private func take(for key: ObjectIdentifier) -> AccessGrant? {
-        grants.withLock { $0.removeValue(forKey: key) }
+        grants.withLockedValue { $0.removeValue(forKey: key) }
     }
 }
