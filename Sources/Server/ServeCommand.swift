@@ -103,12 +103,12 @@ struct ServeCommand: AsyncParsableCommand {
         c.insecure = insecure || env["FRAMEPIPE_INSECURE"] == "1"
         func count(_ flag: Int?, _ name: String, default fallback: Int) throws -> Int {
             let v = try value(flag, name, Int.init) ?? fallback
-            guard v >= 0 else { throw ValidationError("\(name.lowercased()) must be 0 or more, got \(v)") }
+            guard v >= 0 else { throw ValidationError("\(flagName(name)) must be 0 or more, got \(v)") }
             return v
         }
         func rate(_ flag: Double?, _ name: String, default fallback: Double) throws -> Double {
             let v = try value(flag, name, Double.init) ?? fallback
-            guard v >= 0, v.isFinite else { throw ValidationError("\(name.lowercased()) must be 0 or more, got \(v)") }
+            guard v >= 0, v.isFinite else { throw ValidationError("\(flagName(name)) must be 0 or more, got \(v)") }
             return v
         }
         let limitDefaults = RelayLimits()
@@ -150,6 +150,11 @@ struct ServeCommand: AsyncParsableCommand {
             ConsoleOutput.err("\(error)")
             throw ExitCode(1)
         }
+    }
+
+    /// `FRAMEPIPE_MAX_STREAMS` -> `--max-streams (FRAMEPIPE_MAX_STREAMS)`, for messages.
+    private func flagName(_ variable: String) -> String {
+        "--" + variable.dropFirst("FRAMEPIPE_".count).lowercased().replacingOccurrences(of: "_", with: "-") + " (\(variable))"
     }
 
     private func authSettings(env: [String: String]) throws -> AuthSettings {

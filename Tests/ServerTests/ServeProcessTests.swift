@@ -120,5 +120,22 @@ struct ServeProcessTests {
         let badFile = try ServeProcess(["--config", "/nonexistent.json"])
         #expect(try await badFile.waitForExit() == 1)
         #expect(badFile.stderr.contains("/nonexistent.json: 1 problem"))
+        let badLimit = try ServeProcess(["--max-streams=-1"])
+        #expect(try await badLimit.waitForExit() != 0)
+        #expect(badLimit.stderr.contains("--max-streams (FRAMEPIPE_MAX_STREAMS) must be 0 or more, got -1"))
+    }
+
+    @Test func withoutAuthItRefusesToListenBeyondLoopback() async throws {
+        let open = try ServeProcess(["--host", "0.0.0.0"])
+        #expect(try await open.waitForExit() == 1)
+        #expect(open.stderr.contains("refusing to listen on 0.0.0.0 with auth off"))
+        let shortSecret = FileManager.default.temporaryDirectory.appendingPathComponent("framepipe-short-\(UUID().uuidString)")
+        try Data("short".utf8).write(to: shortSecret)
+        defer { try? FileManager.default.removeItem(at: shortSecret) }
+        let weak = try ServeProcess(["--host", "0.0.0.0", "--jwt-secret-file", shortSecret.path])
+        #expect(try await weak.waitForExit() != 0)
+        #expect(weak.stderr.contains("holds 5 bytes; an HS256 secret needs at least 32"))
+        // (That --insecure lets it start is checked without listening beyond
+        // loopback, in AuthTests: tests listen on 127.0.0.1 only.)
     }
 }
