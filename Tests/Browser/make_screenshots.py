@@ -1,14 +1,17 @@
 """Regenerates docs/*.png: the dashboard with two live streams, the camera
-page and the stream health page, from a real server and browser.
+page, the stream health page, and the token prompt of a relay with auth on,
+from a real server and browser.
 
     .build/browser-venv/bin/python Tests/Browser/make_screenshots.py
 """
 
+import os
 import sys
 import time
 
 from conftest import ROOT, Relay, make_browser
 from pages import Camera, Dashboard, wait_until
+from selenium.webdriver.common.by import By
 
 
 def main():
@@ -36,6 +39,26 @@ def main():
     finally:
         driver.quit()
         relay.stop()
+    token_prompt()
+
+
+def token_prompt():
+    secret = ROOT / ".build" / "screenshot-secret"
+    secret.write_bytes(os.urandom(48).hex().encode())
+    relay = Relay(["--jwt-secret-file", str(secret)])
+    driver = make_browser()
+    try:
+        driver.get(relay.url + "/")
+        field = wait_until("the token prompt", lambda: driver.find_elements(By.ID, "token-input"))[0]
+        field.send_keys("eyJhbGciOiJIUzI1NiJ9.not-a-real-token.x")
+        driver.find_element(By.ID, "token-submit").click()
+        wait_until("the refusal explained", lambda: "Not accepted" in driver.find_element(By.ID, "token-form").text)
+        time.sleep(0.5)
+        driver.save_screenshot(str(ROOT / "docs" / "token.png"))
+    finally:
+        driver.quit()
+        relay.stop()
+        secret.unlink()
 
 
 if __name__ == "__main__":
