@@ -66,6 +66,19 @@ function askForToken(role, problem) {
       form.remove();
       resolve(input.value.trim());
     });
+    // Until there is a token the page knows nothing: say so, rather than
+    // "connecting" or an empty grid that would read as "no live streams".
+    const connection = document.getElementById("connection");
+    if (connection) {
+      connection.dataset.state = "reconnecting";
+      connection.textContent = "token needed";
+    }
+    const empty = document.getElementById("empty");
+    const emptyWasHidden = empty ? empty.hidden : true;
+    if (empty) empty.hidden = true;
+    form.addEventListener("submit", () => {
+      if (empty) empty.hidden = emptyWasHidden;
+    });
     document.querySelector("main").prepend(form);
     input.focus();
   });
