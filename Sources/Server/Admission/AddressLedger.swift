@@ -11,6 +11,7 @@ final class AddressLedger: Sendable {
     }
 
     private let entries = NIOLockedValueBox<[String: Entry]>([:])
+    static let sweepThreshold = 4096
     private let maxConnections: Int
     private let upgradeRate: Double
 
@@ -45,8 +46,16 @@ final class AddressLedger: Sendable {
             } else {
                 e[address] = entry
             }
+            // Addresses that left with a part-used bucket are never touched
+            // again; past a few thousand, drop those whose bucket has refilled.
+            if e.count > Self.sweepThreshold {
+                e = e.filter { _, entry in var bucket = entry.upgrades; return entry.connections > 0 || !bucket.isFull() }
+            }
         }
     }
+
+    /// Addresses currently remembered (for tests and debugging).
+    var trackedAddresses: Int { entries.withLockedValue { $0.count } }
 
     /// Takes one upgrade from the address's bucket; false when it is upgrading too fast.
     func takeUpgrade(from address: String) -> Bool {

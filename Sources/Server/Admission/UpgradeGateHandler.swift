@@ -15,7 +15,7 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private enum State { case waitingForHead, judging, refusing, admitted }
+    private enum State { case waitingForHead, judging, refusing, admitted, removed }
 
     private let admission: UpgradeAdmission
     private let grants: UpgradeGrants
@@ -46,6 +46,10 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
+        // A client gone while its upgrade was being judged: the verdict, when
+        // it comes, has no connection left to act on.
+        state = .removed
+        held = []
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -73,7 +77,7 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case .judging:
             held.append(data)
-        case .refusing:
+        case .refusing, .removed:
             break
         case .admitted:
             context.fireChannelRead(data)
@@ -81,6 +85,7 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func finish(_ decision: UpgradeAdmission.Decision, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard state == .judging else { return }
         switch decision {
         case .admit(let grant):
             state = .admitted
