@@ -124,7 +124,8 @@ struct ViewerOptionsTests {
             let low = try await relay.viewer("format=binary")
             try await low.waitFor(type: "viewer_connected")
             low.send(#"{"type":"set_quality","quality":"low"}"#)
-            try await Task.sleep(for: .milliseconds(100))
+            // Wait until the relay has acted on it, not for a guessed time.
+            try await relay.eventually("quality set") { relay.log.contains("viewer set quality", ["quality": "low"]) }
             let streamer = try await relay.streamer("cam")
             streamer.send(TestFrames.jpeg(0))
             try await relay.eventually("frames") { !full.binaryFrames.isEmpty && !low.binaryFrames.isEmpty }

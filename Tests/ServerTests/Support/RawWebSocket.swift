@@ -16,15 +16,18 @@ final class RawWebSocket: Sendable {
         self.channelRef = channel.channel
         let inbox = self.inbox
         // One reader for the connection's life, collecting what arrives.
+        // `executeThenClose` finishes the async channel's writer when the
+        // reading ends; dropping an unfinished NIOAsyncWriter trips NIO's
+        // debug assertion (it crashed a CI run when the server closed first).
         self.reader = Task {
-            do {
-                for try await chunk in channel.inbound {
+            try? await channel.executeThenClose { inbound, _ in
+                for try await chunk in inbound {
                     inbox.bytes.withLock { buffer in
                         var chunk = chunk
                         buffer.writeBuffer(&chunk)
                     }
                 }
-            } catch {}
+            }
         }
     }
 
