@@ -56,8 +56,20 @@ let package = Package(
         .target(
             name: "TestFixtures",
             dependencies: [
-                "Pipeline", "Stages",
+                "Pipeline", "Stages", "RESP",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The small Redis client the cluster mode speaks with (RESP2 on SwiftNIO).
+        .target(
+            name: "RESP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -71,6 +83,7 @@ let package = Package(
                 "Pipeline",
                 "Stages",
                 "WireProtocol",
+                "RESP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -120,6 +133,14 @@ let package = Package(
             dependencies: [
                 "Pipeline",
                 "Stages",
+                "TestFixtures",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "RESPTests",
+            dependencies: [
+                "RESP",
                 "TestFixtures",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]

@@ -1,0 +1,97 @@
+import Foundation
+import NIOPosix
+import RESP
+
+/// A throwaway `redis-server` (Debian's) on a free loopback port, for the
+/// cluster tests and the cross-node benchmark: no disk persistence, stopped
+/// by `stop()` or when the value goes away, restartable on the same port to
+/// play a Redis outage.
+public final class RedisServerProcess: @unchecked Sendable {
+    public let port: Int
+    private var process: Process?
+    private let lock = NSLock()
+
+    public struct Unavailable: Error, CustomStringConvertible {
+        public let reason: String
+        public var description: String { reason }
+    }
+
+    public static let executable = "/usr/bin/redis-server"
+
+    public init(port: Int? = nil) async throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
+            throw Unavailable(reason: "\(Self.executable) is missing: install Debian's redis-server (scripts/install-deps.sh test does)")
+        }
+        self.port = try port ?? Self.freePort()
+        try await start()
+    }
+
+    // Processes started from a test's thread inherit a signal mask that
+    // blocks SIGTERM, so the server is told to stop with SHUTDOWN, and
+    // killed outright when that cannot be said.
+    deinit {
+        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    public var url: RedisURL { RedisURL(host: "127.0.0.1", port: port) }
+    public var urlString: String { "redis://127.0.0.1:\(port)" }
+
+    /// Starts the server (again) and waits until it answers PING.
+    public func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = [
+            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--daemonize", "no", "--loglevel", "warning", "--dir", NSTemporaryDirectory(),
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        lock.withLock { self.process = process }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if let connection = try? await RedisConnection.connect(to: url, clientName: "test-probe") {
+                defer { connection.close() }
+                if (try? await connection.run(RESPCommand("PING")))?.string == "PONG" { return }
+            }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw Unavailable(reason: "redis-server on port \(port) did not start")
+    }
+
+    /// Stops the server (SHUTDOWN NOSAVE, as an operator would) and waits for it to exit.
+    public func stop() async {
+        let process = lock.withLock { () -> Process? in
+            defer { self.process = nil }
+            return self.process
+        }
+        guard let process, process.isRunning else { return }
+        _ = try? await command("SHUTDOWN", "NOSAVE")
+        let deadline = ContinuousClock.now + .seconds(5)
+        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// Kills the server at once (SIGKILL): a crash, for outage tests.
+    public func kill9() {
+        let process = lock.withLock { () -> Process? in
+            defer { self.process = nil }
+            return self.process
+        }
+        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// A short-lived connection for a test's own commands (CONFIG, CLIENT KILL, inspection).
+    public func command(_ arguments: String...) async throws -> RESPValue {
+        let connection = try await RedisConnection.connect(to: url, clientName: "test-admin")
+        defer { connection.close() }
+        return try await connection.run(RESPCommand(arguments.map { .string($0) }))
+    }
+
+    private static func freePort() throws -> Int {
+        let socket = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
+        defer { try? socket.close().wait() }
+        return socket.localAddress!.port!
+    }
+}

@@ -1,0 +1,118 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import RESP
+import TestFixtures
+import Testing
+
+/// The client against a real redis-server on a loopback port.
+@Suite("Redis connection", .serialized, .timeLimit(.minutes(1)))
+struct RedisConnectionTests {
+    @Test func commandsGetTheirRepliesInOrderWhenPipelined() async throws {
+        let redis = try await RedisServerProcess()
+        let connection = try await RedisConnection.connect(to: redis.url, clientName: "test")
+        defer { connection.close() }
+        let jpeg = ByteBuffer(bytes: (0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        let futures = (0..<200).map { i in connection.send(RESPCommand("SET", .string("k\(i)"), .bytes(i == 7 ? jpeg : ByteBuffer(string: "\(i)")))) }
+        for f in futures { #expect(try await f.get() == .simpleString("OK")) }
+        let replies = try await (0..<200).asyncMap { try await connection.run(RESPCommand("GET", .string("k\($0)"))) }
+        #expect(replies[7].bytes == jpeg)
+        #expect(replies[199].string == "199")
+        #expect(try await connection.run(RESPCommand("GET", "missing")) == .bulkString(nil))
+    }
+
+    @Test func refusalsThrowWithRedisMessage() async throws {
+        let redis = try await RedisServerProcess()
+        let connection = try await RedisConnection.connect(to: redis.url, clientName: "test")
+        defer { connection.close() }
+        await #expect { try await connection.run(RESPCommand("NOSUCHCOMMAND")) } throws: { error in
+            (error as? RedisServerError)?.message.contains("unknown command") == true
+        }
+        // The connection is still usable after a refusal.
+        #expect(try await connection.run(RESPCommand("PING")) == .simpleString("PONG"))
+    }
+
+    @Test func passwordAndDatabaseFromTheURL() async throws {
+        let redis = try await RedisServerProcess()
+        _ = try await redis.command("CONFIG", "SET", "requirepass", "s3cret")
+        var url = redis.url
+        await #expect { try await RedisConnection.connect(to: url, clientName: "test") } throws: { "\($0)".contains("NOAUTH") }
+        url.password = "wrong"
+        await #expect { try await RedisConnection.connect(to: url, clientName: "test") } throws: { "\($0)".contains("WRONGPASS") }
+        url.password = "s3cret"
+        url.database = 5
+        let connection = try await RedisConnection.connect(to: url, clientName: "test-db5")
+        defer { connection.close() }
+        _ = try await connection.run(RESPCommand("SET", "where", "five"))
+        let info = try await connection.run(RESPCommand("CLIENT", "INFO")).string ?? ""
+        #expect(info.contains("db=5"))
+        #expect(info.contains("name=test-db5"))
+    }
+
+    @Test func subscriberGetsMessagesInPublishOrder() async throws {
+        let redis = try await RedisServerProcess()
+        let received = NIOLockedValueBox<[RESPValue]>([])
+        let subscriber = try await RedisConnection.connect(to: redis.url, clientName: "sub") { push in
+            received.withLockedValue { $0.append(push) }
+        }
+        defer { subscriber.close() }
+        let publisher = try await RedisConnection.connect(to: redis.url, clientName: "pub")
+        defer { publisher.close() }
+        subscriber.sendSubscription(RESPCommand("SUBSCRIBE", "a", "b"))
+        try await eventually { received.withLockedValue { $0.count } == 2 }
+        for i in 0..<100 { publisher.sendIgnoringReply(RESPCommand("PUBLISH", i % 2 == 0 ? "a" : "b", .string("\(i)"))) }
+        try await eventually { received.withLockedValue { $0.count } == 102 }
+        let messages = received.withLockedValue { $0 }.dropFirst(2).compactMap(\.array)
+        #expect(messages.map { $0[0].string } == Array(repeating: "message", count: 100))
+        #expect(messages.map { $0[2].string } == (0..<100).map { "\($0)" })
+        // A PUBLISH's reply is still read in turn: the next awaited command gets its own.
+        #expect(try await publisher.run(RESPCommand("PING")) == .simpleString("PONG"))
+    }
+
+    @Test func aKilledServerClosesTheConnectionAndFailsWaitingCommands() async throws {
+        let redis = try await RedisServerProcess()
+        let connection = try await RedisConnection.connect(to: redis.url, clientName: "test")
+        let blocked = Task { try await connection.run(RESPCommand("BLPOP", "never", "0"), timeout: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(200))
+        await redis.stop()
+        await #expect(throws: RedisConnectionError.self) { _ = try await blocked.value }
+        try await connection.closeFuture.get()
+        #expect(!connection.isActive)
+    }
+
+    @Test func aServerThatStopsAnsweringTimesOut() async throws {
+        let redis = try await RedisServerProcess()
+        let connection = try await RedisConnection.connect(to: redis.url, clientName: "test")
+        await #expect { try await connection.run(RESPCommand("BLPOP", "never", "0"), timeout: .milliseconds(300)) } throws: { error in
+            "\(error)".contains("did not answer BLPOP")
+        }
+        try await connection.closeFuture.get()
+    }
+
+    @Test func connectingToNothingFailsFast() async throws {
+        let redis = try await RedisServerProcess()
+        let url = redis.url
+        await redis.stop()
+        let start = ContinuousClock.now
+        await #expect(throws: (any Error).self) { try await RedisConnection.connect(to: url, clientName: "test") }
+        #expect(ContinuousClock.now - start < .seconds(3))
+    }
+}
+
+func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("condition not met within \(timeout)")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for e in self { result.append(try await transform(e)) }
+        return result
+    }
+}
