@@ -149,6 +149,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "FramepipeServer",
+                "RESP",
                 "Stages",
                 "TestFixtures",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

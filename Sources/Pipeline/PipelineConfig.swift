@@ -25,6 +25,18 @@ public struct PipelineDefinition: Sendable {
             observer: observer
         )
     }
+
+    /// A runner for frames another node accepted: only the stages declared
+    /// `runsOnRelayedFrames` (downscale, the sink), with this node's settings.
+    public func makeRelayRunner(context: StageContext, observer: (any PipelineObserver)? = nil) -> PipelineRunner {
+        let relayed = stages.filter(\.declaration.runsOnRelayedFrames)
+        return PipelineRunner(
+            pipelineName: name,
+            stageNames: relayed.map(\.declaration.name),
+            stages: relayed.map { $0.makeInstance(context) },
+            observer: observer
+        )
+    }
 }
 
 /// A stage as written in the config: its declaration, its parameters as

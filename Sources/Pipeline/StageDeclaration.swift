@@ -10,13 +10,19 @@ public struct StageDeclaration: Sendable {
     public let parameters: [ParameterSpec]
     /// A sink delivers frames and must be the last stage of a pipeline.
     public let isSink: Bool
+    /// In a cluster, frames from another node have been through that node's
+    /// validators already; only stages that shape what viewers get (making
+    /// a rendition, delivering) run on them again. Off by default.
+    public let runsOnRelayedFrames: Bool
 
-    public init(name: String, summary: String, details: String = "", parameters: [any AnyParameter] = [], isSink: Bool = false) {
+    public init(name: String, summary: String, details: String = "", parameters: [any AnyParameter] = [], isSink: Bool = false,
+                runsOnRelayedFrames: Bool = false) {
         self.name = name
         self.summary = summary
         self.details = details
         self.parameters = parameters.map(\.spec)
         self.isSink = isSink
+        self.runsOnRelayedFrames = runsOnRelayedFrames || isSink
     }
 
     public func parameter(named name: String) -> ParameterSpec? {

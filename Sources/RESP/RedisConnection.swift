@@ -14,6 +14,7 @@ public struct RedisServerError: Error, Equatable, CustomStringConvertible {
 /// The connection closed, failed or timed out before Redis answered.
 public struct RedisConnectionError: Error, CustomStringConvertible {
     public let reason: String
+    public init(reason: String) { self.reason = reason }
     public var description: String { reason }
 }
 

@@ -10,15 +10,10 @@ struct HTTPRoutes {
     let metrics: RelayMetrics
     let pipelines: PipelineConfig
     let active: PipelineDefinition
+    var cluster: ClusterService? = nil
 
     func add(to router: Router<RelayRequestContext>) {
-        router.get("/healthz") { _, _ in
-            let counts = hub.connectionCounts
-            return json(.object([
-                ("status", .string("ok")), ("pipeline", .string(active.name)),
-                ("streams", .number(Double(counts.streams))), ("viewers", .number(Double(counts.viewers))),
-            ]))
-        }
+        router.get("/healthz") { _, _ in json(healthJSON()) }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: metrics.render()))
@@ -39,6 +34,31 @@ struct HTTPRoutes {
         }
     }
 
+    /// Always 200 while the process serves: without Redis a node still serves
+    /// its own streams, so it says "degraded" rather than failing a load
+    /// balancer's check and losing its local viewers too.
+    func healthJSON() -> JSONValue {
+        let counts = hub.connectionCounts
+        var members: [(key: String, value: JSONValue)] = [
+            ("status", .string("ok")), ("pipeline", .string(active.name)),
+            ("streams", .number(Double(counts.streams))), ("viewers", .number(Double(counts.viewers))),
+        ]
+        if let cluster {
+            let status = cluster.status
+            let formatter = ISO8601DateFormatter()
+            if status.broker != .connected { members[0].value = .string("degraded") }
+            var broker: [(key: String, value: JSONValue)] = [
+                ("state", .string(status.broker.rawValue)), ("since", .string(formatter.string(from: status.since))),
+                ("redis", .string(cluster.settings.redis.description)), ("node", .string(cluster.settings.nodeID)),
+                ("subscriptions", .number(Double(status.subscriptions))),
+                ("remote_streams", .number(Double(hub.remoteStreamCount))),
+            ]
+            if let error = status.lastError { broker.append(("last_error", .string(error))) }
+            members.append(("cluster", .object(broker)))
+        }
+        return .object(members)
+    }
+
     func streamsJSON(scope: StreamScope = .all) -> JSONValue {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
@@ -53,6 +73,7 @@ struct HTTPRoutes {
                     ("drops", .number(Double(s.drops))),
                     ("errors", .number(Double(s.errors))),
                     ("pipeline", .string(active.name)),
+                    ("node", s.owner.map(JSONValue.string) ?? cluster.map { .string($0.settings.nodeID) } ?? .null),
                 ])
             })
         }

@@ -62,13 +62,15 @@ struct HousekeepingService: Service {
     func checkIdleStreams(now: ContinuousClock.Instant) {
         let actions: [(String, StreamSessionHandle, Duration, Bool)] = hub.withState { view in
             var actions: [(String, StreamSessionHandle, Duration, Bool)] = []
+            // Another node's streams are that node's to time out.
             for (id, stream) in view.streams {
+                guard let session = stream.session else { continue }
                 let idle = now - stream.lastActivity
                 if idle >= configuration.idleTimeout {
-                    actions.append((id, stream.session, idle, true))
+                    actions.append((id, session, idle, true))
                 } else if idle >= configuration.idleWarning, !stream.idleWarned {
                     view.streams[id]?.idleWarned = true
-                    actions.append((id, stream.session, idle, false))
+                    actions.append((id, session, idle, false))
                 }
             }
             return actions

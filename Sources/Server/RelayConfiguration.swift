@@ -33,6 +33,9 @@ public struct RelayConfiguration: Sendable {
     /// Allows listening beyond loopback with auth off.
     public var insecure: Bool
     public var limits: RelayLimits
+    /// Redis and this node's name when the relay runs as one of several
+    /// nodes; nil runs it alone.
+    public var cluster: ClusterSettings?
 
     public init(
         host: String = "127.0.0.1",
@@ -51,7 +54,8 @@ public struct RelayConfiguration: Sendable {
         originPolicy: OriginPolicy = OriginPolicy(),
         auth: AuthSettings = AuthSettings(),
         insecure: Bool = false,
-        limits: RelayLimits = RelayLimits()
+        limits: RelayLimits = RelayLimits(),
+        cluster: ClusterSettings? = nil
     ) {
         self.host = host
         self.port = port
@@ -70,6 +74,7 @@ public struct RelayConfiguration: Sendable {
         self.auth = auth
         self.insecure = insecure
         self.limits = limits
+        self.cluster = cluster
     }
 
     public var usesTLS: Bool { tlsCertificatePath != nil && tlsKeyPath != nil }

@@ -18,6 +18,12 @@ final class RelayMetrics: PipelineObserver, Sendable {
     private let openStreams: Gauge
     private let openViewers: Gauge
     private let stuckViewers: Counter
+    // Only a node in a cluster has these (a standalone node's
+    // "broker_up 0" would read as an outage).
+    private let brokerUpGauge: Gauge?
+    private let clusterPublished: Counter?
+    private let clusterReceived: Counter?
+    private let clusterSubscriptionsGauge: Gauge?
     private let perKey = NIOLockedValueBox<PerKey>(PerKey())
 
     private struct PerKey {
@@ -31,7 +37,7 @@ final class RelayMetrics: PipelineObserver, Sendable {
         var dropsByStage: [String: Int] = [:]
     }
 
-    init() {
+    init(clustered: Bool = false) {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
             .microseconds(10), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
@@ -45,6 +51,15 @@ final class RelayMetrics: PipelineObserver, Sendable {
         openStreams = Gauge(label: "framepipe_open_connections", dimensions: [("kind", "streamer")], factory: factory)
         openViewers = Gauge(label: "framepipe_open_connections", dimensions: [("kind", "viewer")], factory: factory)
         stuckViewers = Counter(label: "framepipe_viewers_dropped_total", factory: factory)
+        if clustered {
+            brokerUpGauge = Gauge(label: "framepipe_cluster_broker_up", factory: factory)
+            clusterPublished = Counter(label: "framepipe_cluster_frames_published_total", factory: factory)
+            clusterReceived = Counter(label: "framepipe_cluster_frames_received_total", factory: factory)
+            clusterSubscriptionsGauge = Gauge(label: "framepipe_cluster_subscriptions", factory: factory)
+            brokerUpGauge?.record(0)
+        } else {
+            (brokerUpGauge, clusterPublished, clusterReceived, clusterSubscriptionsGauge) = (nil, nil, nil, nil)
+        }
     }
 
     func frameReceived() { framesReceived.increment() }
@@ -138,6 +153,19 @@ final class RelayMetrics: PipelineObserver, Sendable {
         }
         gauge.record(lossPercent)
     }
+
+    // MARK: Cluster
+
+    /// 1 while both connections to Redis are up: `framepipe_cluster_broker_up`.
+    func brokerUp(_ up: Bool) { brokerUpGauge?.record(up ? 1 : 0) }
+    func brokerReconnected() { labelledCounter("framepipe_cluster_connects_total", ("result", "connected")).increment() }
+    func brokerConnectFailed() { labelledCounter("framepipe_cluster_connects_total", ("result", "failed")).increment() }
+    func clusterFramePublished() { clusterPublished?.increment() }
+    func clusterFrameReceived() { clusterReceived?.increment() }
+    /// A local frame other nodes will not get: `broker_down` or `backpressure`.
+    func clusterFrameNotPublished(_ reason: String) { labelledCounter("framepipe_cluster_frames_not_published_total", ("reason", reason)).increment() }
+    func clusterBadMessage(_ kind: String) { labelledCounter("framepipe_cluster_bad_messages_total", ("kind", kind)).increment() }
+    func clusterSubscriptions(_ count: Int) { clusterSubscriptionsGauge?.record(count) }
 
     /// The Prometheus text exposition.
     func render() -> ByteBuffer {

@@ -57,8 +57,10 @@ public struct RelayServer: Sendable {
     /// Runs until SIGTERM/SIGINT (then shuts down as the contract says) or
     /// until the task is cancelled. `onListening` gets the bound port.
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let metrics = RelayMetrics()
-        let hub = ViewerHub(logger: logger, metrics: metrics)
+        let metrics = RelayMetrics(clustered: configuration.cluster != nil)
+        let cluster = configuration.cluster.map { ClusterService(settings: $0, pipeline: self.pipeline, metrics: metrics, logger: self.logger) }
+        let hub = ViewerHub(logger: logger, metrics: metrics, cluster: cluster)
+        cluster?.attach(hub)
         let authority = configuration.auth.isEnabled ? try await TokenAuthority(settings: configuration.auth) : nil
         if authority == nil {
             logger.notice("auth is off: anyone who can reach this address can watch and publish", metadata: ["host": "\(configuration.host)"])
@@ -70,7 +72,7 @@ public struct RelayServer: Sendable {
 
         let router = Router(context: RelayRequestContext.self)
         router.add(middleware: APIAccessMiddleware(authority: authority, metrics: metrics))
-        HTTPRoutes(hub: hub, metrics: metrics, pipelines: pipelines, active: pipeline).add(to: router)
+        HTTPRoutes(hub: hub, metrics: metrics, pipelines: pipelines, active: pipeline, cluster: cluster).add(to: router)
         try WebPages().add(to: router)
         let webSocketRouter = Router(context: RelayRequestContext.self)
         addWebSocketRoutes(to: webSocketRouter, hub: hub, metrics: metrics, grants: grants, authRequired: authority != nil)
@@ -114,12 +116,17 @@ public struct RelayServer: Sendable {
                 await onListening(port)
             },
             logger: logger)
+        // A group stops in reverse order: housekeeping, then the shutdown
+        // sequence (which queues the cluster's goodbyes), then the cluster
+        // link (which flushes them), then the HTTP server.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
+        if let cluster { services.append(.init(service: cluster)) }
+        services += [
+            .init(service: ShutdownCoordinator(hub: hub, logger: logger)),
+            .init(service: HousekeepingService(hub: hub, metrics: metrics, configuration: configuration, logger: logger)),
+        ]
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: app),
-                .init(service: ShutdownCoordinator(hub: hub, logger: logger)),
-                .init(service: HousekeepingService(hub: hub, metrics: metrics, configuration: configuration, logger: logger)),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import RESP
 import Foundation
 import Logging
 import Pipeline
@@ -61,6 +62,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a connection has to send its request headers (FRAMEPIPE_HANDSHAKE_TIMEOUT). Default 10.")
     var handshakeTimeout: Double?
 
+    @Option(help: "Join a cluster of nodes through this Redis: redis://[[user]:password@]host[:port][/db] or rediss:// for TLS (FRAMEPIPE_REDIS_URL). Default: run alone.")
+    var redis: String?
+    @Option(help: "This node's name in the cluster, 1-64 of A-Z a-z 0-9 . _ - (FRAMEPIPE_NODE_ID). Default <hostname>-<random>.")
+    var nodeId: String?
+    @Option(help: "Seconds without a node's heartbeat before its streams end everywhere with node_lost (FRAMEPIPE_NODE_TIMEOUT). Default 5.")
+    var nodeTimeout: Double?
+
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         func value<T>(_ flag: T?, _ name: String, _ parse: (String) -> T?) throws -> T? {
@@ -121,6 +129,18 @@ struct ServeCommand: AsyncParsableCommand {
                                                         default: limitDefaults.upgradesPerSecondPerAddress)
         c.limits.maxStreamMessagesPerSecond = try rate(maxStreamFps, "FRAMEPIPE_MAX_STREAM_FPS", default: limitDefaults.maxStreamMessagesPerSecond)
         c.limits.handshakeTimeout = try seconds(handshakeTimeout, "FRAMEPIPE_HANDSHAKE_TIMEOUT", default: limitDefaults.handshakeTimeout)
+        if let url = try value(redis, "FRAMEPIPE_REDIS_URL", { $0 }) {
+            var cluster = ClusterSettings(redis: try RedisURL(url))
+            if let id = try value(nodeId, "FRAMEPIPE_NODE_ID", { $0 }) {
+                guard ClusterSettings.isValidNodeID(id) else { throw ValidationError("node id must be 1-64 characters of A-Z a-z 0-9 . _ -, got \"\(id)\"") }
+                cluster.nodeID = id
+            }
+            cluster.nodeTimeout = try seconds(nodeTimeout, "FRAMEPIPE_NODE_TIMEOUT", default: cluster.nodeTimeout)
+            guard cluster.nodeTimeout >= .milliseconds(300) else { throw ValidationError("node-timeout must be at least 0.3 seconds") }
+            c.cluster = cluster
+        } else if nodeId != nil || nodeTimeout != nil {
+            throw ValidationError("--node-id and --node-timeout need --redis")
+        }
         let levelName = try value(logLevel, "FRAMEPIPE_LOG_LEVEL", { $0 }) ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown log level \(levelName)") }
 

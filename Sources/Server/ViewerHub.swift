@@ -19,15 +19,23 @@ import NIOConcurrencyHelpers
 /// would leave it blind to real ones.
 final class ViewerHub: FrameSink, Sendable {
     /// A stream known to the hub: connected, and `started` once its first
-    /// valid frame arrived (only then do viewers hear of it).
+    /// valid frame arrived (only then do viewers hear of it). In a cluster,
+    /// a stream served by another node is here too, with no session and its
+    /// `owner`, so viewers see every stream the same way.
     struct LiveStream {
-        var session: StreamSessionHandle
+        /// The streamer's connection; nil for another node's stream.
+        var session: StreamSessionHandle?
+        /// The node serving it; nil for this node.
+        var owner: String?
         var started = false
         var startedAt: Date?
         var connectedAt = ContinuousClock.now
         var lastActivity = ContinuousClock.now
         var idleWarned = false
         var nextSeq: UInt64 = 0
+        /// Last seq sent to viewers, so a change of node never sends it backwards.
+        var lastSeq: UInt64?
+        var seqOffset: UInt64 = 0
         var frames = 0
         var drops = 0
         var errors = 0
@@ -39,6 +47,27 @@ final class ViewerHub: FrameSink, Sendable {
         var fps: Double = 0
         var lastProgressFrames = 0
         var lastProgressDrops = 0
+
+        var isLocal: Bool { session != nil }
+
+        init(session: StreamSessionHandle) {
+            self.session = session
+        }
+
+        init(owner: String, started: Bool) {
+            self.owner = owner
+            self.started = started
+            self.startedAt = started ? Date() : nil
+        }
+
+        /// Continues after `lastSeq` when the stream moves here from another node.
+        mutating func takeOver(session: StreamSessionHandle) {
+            self.session = session
+            owner = nil
+            lastActivity = .now
+            idleWarned = false
+            nextSeq = max(nextSeq, (lastSeq ?? 0) + (lastSeq == nil ? 0 : 1))
+        }
     }
 
     /// A connected viewer. A class so the hub's lists share one reference;
@@ -87,7 +116,7 @@ final class ViewerHub: FrameSink, Sendable {
         }
     }
 
-    private struct State {
+    struct State {
         var streams: [String: LiveStream] = [:]
         var viewers: [String: Viewer] = [:]
         var nextViewerNumber = 1
@@ -95,13 +124,18 @@ final class ViewerHub: FrameSink, Sendable {
         var shuttingDown = false
     }
 
-    private let state = NIOLockedValueBox(State())
+    /// Touched only here and in ViewerHub+Cluster.swift.
+    let state = NIOLockedValueBox(State())
     let logger: Logger
     let metrics: RelayMetrics
+    /// Other nodes, when the relay runs in a cluster; told of every local
+    /// stream's life and frames, always outside the hub's lock.
+    let cluster: (any ClusterLink)?
 
-    init(logger: Logger, metrics: RelayMetrics) {
+    init(logger: Logger, metrics: RelayMetrics, cluster: (any ClusterLink)? = nil) {
         self.logger = logger
         self.metrics = metrics
+        self.cluster = cluster
     }
 
     // MARK: Streams
@@ -118,19 +152,26 @@ final class ViewerHub: FrameSink, Sendable {
     /// with reason `replaced`; viewers see no `stream_ended` in between.
     /// Returns nil when the server is shutting down.
     func connectStream(_ id: String, session: StreamSessionHandle) -> (replaced: StreamSessionHandle?, firstSeq: UInt64)? {
-        state.withLockedValue { s in
+        let connected: (replaced: StreamSessionHandle?, firstSeq: UInt64, started: Bool, fromNode: String?)? = state.withLockedValue { s in
             guard !s.shuttingDown else { return nil }
             if var existing = s.streams[id] {
+                // Another node's stream, or this node's: either way it is taken over.
                 let old = existing.session
-                existing.session = session
-                existing.lastActivity = .now
-                existing.idleWarned = false
+                let fromNode = existing.owner
+                existing.takeOver(session: session)
                 s.streams[id] = existing
-                return (old, existing.nextSeq)
+                return (old, existing.nextSeq, existing.started, fromNode)
             }
             s.streams[id] = LiveStream(session: session)
-            return (nil, 0)
+            return (nil, 0, false, nil)
         }
+        guard let connected else { return nil }
+        if let fromNode = connected.fromNode {
+            logger.info("stream taken over from another node", metadata: ["stream_id": "\(id)", "previous_node": "\(fromNode)"])
+        }
+        cluster?.localStreamConnected(id, started: connected.started)
+        if connected.fromNode != nil { cluster?.interestChanged() }
+        return (connected.replaced, connected.firstSeq)
     }
 
     /// Ends a stream if `session` is still the one serving it, telling its
@@ -148,6 +189,7 @@ final class ViewerHub: FrameSink, Sendable {
         }
         drains.submit()
         guard let (stream, viewers) = ended else { return }
+        cluster?.localStreamEnded(id, reason: reason)
         metrics.streamEnded(id)
         logger.info("stream ended", metadata: [
             "stream_id": "\(id)", "reason": "\(reason.rawValue)", "frames": "\(stream.frames)",
@@ -182,28 +224,41 @@ final class ViewerHub: FrameSink, Sendable {
         // 1. Under the lock: start the stream if this is its first frame and
         //    take the list of viewers and what each wants.
         var drains = DrainRequests()
+        var justStarted = false
         let prepared: (targets: [(Viewer, RenditionKind)], session: StreamSessionHandle)? = state.withLockedValue { s in
-            guard var stream = s.streams[id], !s.shuttingDown else { return nil }
+            guard var stream = s.streams[id], let session = stream.session, !s.shuttingDown else { return nil }
             let watchers = s.viewers.values.filter { $0.watches(id) }
             if !stream.started {
+                justStarted = true
                 stream.started = true
                 stream.startedAt = Date()
                 for viewer in watchers where viewer.mailbox.enqueueControl(WireMessage.streamStarted(id)) { drains.add(viewer) }
                 logger.info("stream started", metadata: ["stream_id": "\(id)", "viewers": "\(watchers.count)"])
             }
             stream.frames += 1
+            stream.lastSeq = frame.seq
             stream.latestFrame = frame
             s.streams[id] = stream
-            return (watchers.map { ($0, $0.wantsLow ? RenditionKind.low : .full) }, stream.session)
+            return (watchers.map { ($0, $0.wantsLow ? RenditionKind.low : .full) }, session)
         }
         guard let prepared else { return }
         metrics.frameAccepted(streamID: id)
+        deliver(frame, to: prepared.targets, drains: &drains) { s in s.streams[id]?.session === prepared.session }
+        if justStarted { cluster?.localStreamStarted(id) }
+        cluster?.localFrameAccepted(frame)
+    }
 
+    /// Steps 2–4 of delivery, the same for this node's frames and other
+    /// nodes': serialize, then offer to each mailbox unless `stillCurrent`
+    /// says the stream ended or changed hands meanwhile, then wake writers.
+    func deliver(_ frame: Frame, to targets: [(Viewer, RenditionKind)], drains: inout DrainRequests,
+                         stillCurrent: (State) -> Bool) {
+        let id = frame.streamID
         // 2. Outside the lock: serialize once per format and rendition.
         var encoding = FrameEncoding(frame: frame)
         var messages: [(Viewer, RenditionKind, ByteBuffer)] = []
-        messages.reserveCapacity(prepared.targets.count)
-        for (viewer, wanted) in prepared.targets {
+        messages.reserveCapacity(targets.count)
+        for (viewer, wanted) in targets {
             let rendition = encoding.available(wanted)
             if let bytes = encoding.message(format: viewer.format, rendition: rendition) {
                 messages.append((viewer, rendition, bytes))
@@ -213,7 +268,7 @@ final class ViewerHub: FrameSink, Sendable {
         // 3. Under the lock again, so a stream_ended racing with this frame
         //    (timeout, replacement, shutdown) cannot be overtaken by it.
         state.withLockedValue { s in
-            guard s.streams[id]?.session === prepared.session, !s.shuttingDown else { return }
+            guard stillCurrent(s), !s.shuttingDown else { return }
             for (viewer, rendition, bytes) in messages
             where viewer.mailbox.offerFrame(streamID: id, rendition: rendition, bytes: bytes, isText: viewer.format == .json) {
                 drains.add(viewer)
@@ -253,13 +308,14 @@ final class ViewerHub: FrameSink, Sendable {
             "viewer_id": "\(viewer.id)", "format": "\(format.rawValue)", "streams": "\(streams.map { $0.sorted().joined(separator: ",") } ?? "all")",
             "remote": "\(remoteAddress)", "viewers": "\(count)",
         ])
+        cluster?.interestChanged()
         return viewer
     }
 
     /// What admission needs to apply the stream and viewer limits.
     func admissionCounts(streamID: String?, tokenID: String?) -> (streams: Int, streamIsLive: Bool, viewers: Int, tokenViewers: Int) {
         state.withLockedValue { s in
-            (s.streams.count, streamID.map { s.streams[$0] != nil } ?? false, s.viewers.count,
+            (s.streams.values.count(where: \.isLocal), streamID.map { s.streams[$0]?.isLocal == true } ?? false, s.viewers.count,
              tokenID.map { id in s.viewers.values.count { $0.tokenID == id } } ?? 0)
         }
     }
@@ -285,6 +341,7 @@ final class ViewerHub: FrameSink, Sendable {
             return (viewer, s.viewers.count)
         }
         guard let (viewer, remaining) = removed else { return }
+        cluster?.interestChanged()
         viewer.mailbox.finish()
         viewer.writer.map { writer in viewer.eventLoop.execute { writer.drain() } }
         let stats = viewer.mailbox.statistics
@@ -310,6 +367,7 @@ final class ViewerHub: FrameSink, Sendable {
             }
         }
         drains.submit()
+        cluster?.interestChanged()
     }
 
     func setQuality(_ viewerID: String, _ quality: QualityPreference) {
@@ -409,12 +467,15 @@ final class ViewerHub: FrameSink, Sendable {
         ])
         for (id, stream) in streams {
             metrics.streamEnded(id)
-            stream.session.close(.shutdown)
+            guard let session = stream.session else { continue }
+            session.close(.shutdown)
+            cluster?.localStreamEnded(id, reason: .shutdown)
         }
     }
 
+    /// This node's streamers and viewers (other nodes' streams not counted).
     var connectionCounts: (streams: Int, viewers: Int) {
-        state.withLockedValue { ($0.streams.count, $0.viewers.count) }
+        state.withLockedValue { ($0.streams.values.count(where: \.isLocal), $0.viewers.count) }
     }
 }
 

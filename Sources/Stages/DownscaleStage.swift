@@ -26,8 +26,10 @@ public struct DownscaleStage: Stage {
     public static let declaration = StageDeclaration(
         name: "downscale",
         summary: "Make a smaller low rendition for slow viewers, once per frame",
-        details: "Adds the low rendition to the frame; rejects undecodable frames with corrupt_jpeg. Keeps a libturbojpeg handle per stream.",
-        parameters: [when, scale, quality])
+        details: "Adds the low rendition to the frame; rejects undecodable frames with corrupt_jpeg. Keeps a libturbojpeg handle per stream. "
+            + "In a cluster it also runs on frames from other nodes, on the node whose viewers need the low rendition.",
+        parameters: [when, scale, quality],
+        runsOnRelayedFrames: true)
 
     public static func configuration(from parameters: StageParameters) -> Configuration {
         let parts = parameters[scale].split(separator: "/").compactMap { Int($0) }

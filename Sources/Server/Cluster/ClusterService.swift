@@ -1,0 +1,468 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Pipeline
+import RESP
+import ServiceLifecycle
+
+/// Joins this node to the others through one Redis: publishes the frames its
+/// pipeline accepts, relays the frames of other nodes' streams its viewers
+/// watch, shares the registry of live streams, and ends the streams of a
+/// node that stopped heartbeating with `node_lost`.
+///
+/// Two connections: commands (registry scripts, PUBLISH, heartbeats; all
+/// pipelined, so a frame never waits for a reply) and a subscriber (the
+/// control channel always, a stream's frame channel only while a viewer
+/// here watches it). Redis going away never touches local delivery: the
+/// node logs once, keeps serving its own streams, reconnects with backoff,
+/// then reads the registry again, re-announces its streams and resubscribes.
+final class ClusterService: Service, ClusterLink, @unchecked Sendable {
+    let settings: ClusterSettings
+    let pipeline: PipelineDefinition
+    let metrics: RelayMetrics
+    var logger: Logger
+    /// Set once, right after the hub is made (the hub holds this as its link).
+    private let hubBox = NIOLockedValueBox<ViewerHub?>(nil)
+    private let state = NIOLockedValueBox(LinkState())
+    /// Per remote stream: the relay stages (downscale, fan-out) for its frames.
+    /// Used only from the subscriber connection's event loop.
+    private let relayRunners = NIOLockedValueBox<[String: (node: String, runner: PipelineRunner)]>([:])
+    private let loop = MultiThreadedEventLoopGroup.singleton.next()
+
+    enum BrokerState: String, Sendable {
+        case connecting, connected, down
+    }
+
+    struct LinkState {
+        var command: RedisConnection?
+        var subscriber: RedisConnection?
+        var broker = BrokerState.connecting
+        var since = Date()
+        var lastError: String?
+        var subscribed: Set<String> = []
+        var reconcileScheduled = false
+        var stopping = false
+        /// Set when an outage outlasted the node timeout and other nodes' streams were ended here.
+        var remoteEndedForOutage = false
+        /// Until then, other nodes missing from Redis are not declared lost:
+        /// after an outage they need a node timeout to reconnect and re-announce.
+        var graceUntil = ContinuousClock.now
+        var badMessagesLogged = 0
+    }
+
+    init(settings: ClusterSettings, pipeline: PipelineDefinition, metrics: RelayMetrics, logger: Logger) {
+        self.settings = settings
+        self.pipeline = pipeline
+        self.metrics = metrics
+        var logger = logger
+        logger[metadataKey: "node"] = "\(settings.nodeID)"
+        self.logger = logger
+    }
+
+    func attach(_ hub: ViewerHub) { hubBox.withLockedValue { $0 = hub } }
+    private var hub: ViewerHub? { hubBox.withLockedValue { $0 } }
+    private var me: String { settings.nodeID }
+
+    /// For `/healthz`.
+    var status: (broker: BrokerState, since: Date, lastError: String?, subscriptions: Int) {
+        state.withLockedValue { ($0.broker, $0.since, $0.lastError, $0.subscribed.count) }
+    }
+
+    // MARK: Running
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await connectLoop()
+        } onGracefulShutdown: {
+            self.state.withLockedValue { $0.stopping = true }
+        }
+    }
+
+    /// A graceful shutdown, or the task cancelled (a service group stopping hard).
+    private var stopping: Bool { state.withLockedValue { $0.stopping } || Task.isCancelled }
+
+    private func connectLoop() async {
+        var attempt = 0
+        var outageLogged = false
+        while !stopping {
+            var wasConnected = false
+            do {
+                let (command, subscriber) = try await connect()
+                wasConnected = true
+                let downFor = state.withLockedValue { s -> TimeInterval? in
+                    let downFor = s.broker == .down ? Date().timeIntervalSince(s.since) : nil
+                    s.command = command
+                    s.subscriber = subscriber
+                    s.broker = .connected
+                    s.since = Date()
+                    s.lastError = nil
+                    s.subscribed = []
+                    s.remoteEndedForOutage = false
+                    s.graceUntil = .now + settings.nodeTimeout
+                    return downFor
+                }
+                attempt = 0
+                outageLogged = false
+                metrics.brokerUp(true)
+                metrics.brokerReconnected()
+                subscriber.sendSubscription(RESPCommand("SUBSCRIBE", .string(ClusterKeys.control)))
+                // Streams are claimed before the first heartbeat, so a node that
+                // sees this one alive also sees its streams (a restarted,
+                // empty Redis included).
+                let announced = try await resync(command)
+                try await heartbeat(command)
+                logger.notice(downFor == nil ? "joined the cluster through redis" : "redis is back; cluster delivery resumes", metadata: [
+                    "redis": "\(settings.redis)", "local_streams_announced": "\(announced)",
+                    "remote_streams": "\(hub?.remoteStreamCount ?? 0)",
+                ].merging(downFor.map { ["down_seconds": "\(String(format: "%.1f", $0))"] } ?? [:]) { a, _ in a })
+                reconcile()
+                try await stayConnected(command: command, subscriber: subscriber)
+            } catch {
+                state.withLockedValue { $0.lastError = "\(error)" }
+                if !wasConnected { metrics.brokerConnectFailed() }
+            }
+            let (command, subscriber) = state.withLockedValue { s -> (RedisConnection?, RedisConnection?) in
+                defer { s.command = nil; s.subscriber = nil; s.subscribed = [] }
+                if s.broker != .down { s.broker = .down; s.since = Date() }
+                return (s.command, s.subscriber)
+            }
+            if stopping {
+                await sayGoodbye(command)
+                command?.close()
+                subscriber?.close()
+                break
+            }
+            command?.close()
+            subscriber?.close()
+            metrics.brokerUp(false)
+            metrics.clusterSubscriptions(0)
+            relayRunners.withLockedValue { $0.removeAll() }
+            if !outageLogged {
+                outageLogged = true
+                let error = state.withLockedValue { $0.lastError } ?? "connection closed"
+                logger.warning(wasConnected ? "lost redis; local viewers keep their local streams, reconnecting" : "cannot reach redis; serving local streams only, retrying",
+                               metadata: ["redis": "\(settings.redis)", "error": "\(error)"])
+            }
+            // Backoff with jitter, 100 ms doubling to 5 s, watching the outage's length meanwhile.
+            let base = min(5.0, 0.1 * pow(2, Double(min(attempt, 10))))
+            attempt += 1
+            let deadline = ContinuousClock.now + .milliseconds(Int64(base * Double.random(in: 0.5...1.0) * 1000))
+            repeat {
+                endRemoteStreamsIfOutageTooLong()
+                try? await Task.sleep(for: .milliseconds(50))
+            } while ContinuousClock.now < deadline && !stopping
+        }
+    }
+
+    private func connect() async throws -> (RedisConnection, RedisConnection) {
+        let command = try await RedisConnection.connect(to: settings.redis, clientName: "framepipe-\(me)-commands", group: loop)
+        do {
+            let subscriber = try await RedisConnection.connect(to: settings.redis, clientName: "framepipe-\(me)-subscriber", group: loop) { [weak self] push in
+                self?.handlePush(push)
+            }
+            return (command, subscriber)
+        } catch {
+            command.close()
+            throw error
+        }
+    }
+
+    /// Heartbeats and checks other nodes until a connection drops (Redis
+    /// stopped, or closed a subscriber that fell behind) or the node stops.
+    private func stayConnected(command: RedisConnection, subscriber: RedisConnection) async throws {
+        var next = ContinuousClock.now + settings.heartbeatInterval
+        while !stopping {
+            guard command.isActive, subscriber.isActive else {
+                throw RedisConnectionError(reason: command.isActive ? "subscriber connection closed by redis" : "command connection closed")
+            }
+            if ContinuousClock.now >= next {
+                next = ContinuousClock.now + settings.heartbeatInterval
+                try await heartbeat(command)
+                try await endLostNodes(command)
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    private func heartbeat(_ command: RedisConnection) async throws {
+        _ = try await command.run(RESPCommand("SET", .string(ClusterKeys.node(me)), "1", "PX", .string(String(settings.nodeTimeout.milliseconds))),
+                                  timeout: settings.heartbeatInterval)
+    }
+
+    /// Other nodes whose heartbeat key expired: their streams end everywhere
+    /// with `node_lost` (the script publishes it; every node, this one too,
+    /// hears it on the control channel).
+    private func endLostNodes(_ command: RedisConnection) async throws {
+        guard let hub else { return }
+        let owners = hub.remoteStreamsByOwner()
+        guard !owners.isEmpty, ContinuousClock.now >= state.withLockedValue({ $0.graceUntil }) else { return }
+        let alive = try await liveNodes(Set(owners.keys), command)
+        for (owner, streams) in owners where !alive.contains(owner) {
+            logger.warning("node lost: no heartbeat within the node timeout, ending its streams", metadata: [
+                "lost_node": "\(owner)", "streams": "\(streams.sorted().joined(separator: ","))",
+                "node_timeout_ms": "\(settings.nodeTimeout.milliseconds)"])
+            for id in streams {
+                let removed = try await endInRegistry(id, owner: owner, reason: .nodeLost, command)
+                // Another node ended it first, and its message is on the way or was missed.
+                if !removed { hub.remoteEnded(id, by: owner, reason: .nodeLost) }
+            }
+        }
+    }
+
+    private func liveNodes(_ candidates: Set<String>, _ command: RedisConnection) async throws -> Set<String> {
+        let ordered = candidates.sorted()
+        let futures = ordered.map { command.send(RESPCommand("EXISTS", .string(ClusterKeys.node($0)))) }
+        var alive: Set<String> = [me]
+        for (node, future) in zip(ordered, futures) where try await future.get().integer == 1 { alive.insert(node) }
+        return alive
+    }
+
+    /// Reads the registry and aligns both sides: this node's view of other
+    /// nodes' streams, and the registry's view of this node's. Returns how
+    /// many local streams were announced.
+    private func resync(_ command: RedisConnection) async throws -> Int {
+        guard let hub else { return 0 }
+        let raw = try await command.run(RESPCommand("HGETALL", .string(ClusterKeys.streams))).array ?? []
+        var registry: [String: (owner: String, started: Bool)] = [:]
+        for pair in stride(from: 0, to: raw.count - 1, by: 2) {
+            guard let id = raw[pair].string, let value = raw[pair + 1].string, let entry = ClusterKeys.parseEntry(value) else { continue }
+            registry[id] = entry
+        }
+        let owners = Set(registry.values.map(\.owner)).union(hub.remoteStreamsByOwner().keys)
+        let alive = try await liveNodes(owners, command)
+        let mine = hub.resync(registry: registry, liveNodes: alive, me: me)
+        for stream in mine { claim(stream.id, started: stream.started, on: command) }
+        // Entries nobody serves any more: this node's from before the outage,
+        // or a dead node's that no live node was there to clean up.
+        let mineIDs = Set(mine.map(\.id))
+        for (id, entry) in registry where entry.owner == me ? !mineIDs.contains(id) : !alive.contains(entry.owner) {
+            _ = try await endInRegistry(id, owner: entry.owner, reason: entry.owner == me ? .closed : .nodeLost, command)
+        }
+        return mine.count
+    }
+
+    /// Removes the node's key so others need not wait for it to expire.
+    private func sayGoodbye(_ command: RedisConnection?) async {
+        guard let command, command.isActive else { return }
+        // Replies come in order, so once this one is back every END the
+        // shutdown queued before it has been applied.
+        _ = try? await command.run(RESPCommand("DEL", .string(ClusterKeys.node(me))), timeout: .seconds(1))
+        logger.info("left the cluster")
+    }
+
+    private func endRemoteStreamsIfOutageTooLong() {
+        let due = state.withLockedValue { s -> Bool in
+            guard s.broker == .down, !s.remoteEndedForOutage, Date().timeIntervalSince(s.since) >= settings.nodeTimeout.seconds else { return false }
+            s.remoteEndedForOutage = true
+            return true
+        }
+        guard due, let hub else { return }
+        let count = hub.endRemoteStreams(reason: .nodeLost)
+        if count > 0 {
+            logger.warning("redis away longer than the node timeout: other nodes' streams ended here", metadata: [
+                "streams": "\(count)", "reason": "node_lost"])
+        }
+    }
+
+    // MARK: Registry scripts
+
+    private func claim(_ id: String, started: Bool, on command: RedisConnection) {
+        let event = ClusterEvent.claimed(stream: id, node: me, started: started)
+        script(ClusterKeys.claimScript, [id, me, started ? "1" : "0", event.json], on: command)
+    }
+
+    private func endInRegistry(_ id: String, owner: String, reason: StreamEndReason, _ command: RedisConnection) async throws -> Bool {
+        let event = ClusterEvent.ended(stream: id, node: owner, reason: reason)
+        let reply = try await command.run(evalCommand(ClusterKeys.endScript, [id, owner, event.json]))
+        return reply.integer == 1
+    }
+
+    private func evalCommand(_ source: String, _ arguments: [String]) -> RESPCommand {
+        RESPCommand(["EVAL", .string(source), "2", .string(ClusterKeys.streams), .string(ClusterKeys.control)] + arguments.map { .string($0) })
+    }
+
+    /// Sends a registry script without waiting; a refusal is logged.
+    private func script(_ source: String, _ arguments: [String], on command: RedisConnection) {
+        let logger = logger
+        command.send(evalCommand(source, arguments)).whenComplete { result in
+            switch result {
+            case .success(.error(let message)):
+                logger.error("redis refused a registry update", metadata: ["stream_id": "\(arguments[0])", "error": "\(message)"])
+            case .failure(let error):
+                logger.debug("registry update lost with the connection; resync repeats it", metadata: ["stream_id": "\(arguments[0])", "error": "\(error)"])
+            default:
+                break
+            }
+        }
+    }
+
+    private var commandConnection: RedisConnection? {
+        state.withLockedValue { $0.broker == .connected ? $0.command : nil }
+    }
+
+    // MARK: ClusterLink (called by the hub)
+
+    func localStreamConnected(_ id: String, started: Bool) {
+        guard let command = commandConnection else { return }  // announced on reconnect
+        claim(id, started: started, on: command)
+    }
+
+    func localStreamStarted(_ id: String) {
+        guard let command = commandConnection else { return }
+        script(ClusterKeys.startScript, [id, me, ClusterEvent.started(stream: id, node: me).json], on: command)
+    }
+
+    func localStreamEnded(_ id: String, reason: StreamEndReason) {
+        guard let command = commandConnection else { return }  // resync removes it
+        script(ClusterKeys.endScript, [id, me, ClusterEvent.ended(stream: id, node: me, reason: reason).json], on: command)
+    }
+
+    func localFrameAccepted(_ frame: Frame) {
+        guard let command = commandConnection else {
+            metrics.clusterFrameNotPublished("broker_down")
+            return
+        }
+        // Latest wins here too: a frame that would queue behind a full socket is skipped.
+        guard command.isWritable else {
+            metrics.clusterFrameNotPublished("backpressure")
+            return
+        }
+        var frame = frame
+        guard let jpeg = frame.resolveJPEG() else {
+            metrics.clusterFrameNotPublished("not_jpeg")
+            return
+        }
+        let envelope = ClusterFrameEnvelope(node: me, stream: frame.streamID, seq: frame.seq, timestamp: frame.timestamp, jpeg: jpeg)
+        command.sendIgnoringReply(RESPCommand("PUBLISH", .string(ClusterKeys.frames(frame.streamID)), .bytes(envelope.encode())))
+        metrics.clusterFramePublished()
+    }
+
+    func interestChanged() {
+        let schedule = state.withLockedValue { s -> Bool in
+            guard !s.reconcileScheduled else { return false }
+            s.reconcileScheduled = true
+            return true
+        }
+        if schedule { loop.execute { self.reconcile() } }
+    }
+
+    /// Subscribes to the frame channels of the remote streams watched here
+    /// and unsubscribes from the rest: a set, so one subscription per stream
+    /// however many viewers watch it.
+    private func reconcile() {
+        let wanted = hub?.watchedRemoteStreams() ?? []
+        let (subscriber, added, removed) = state.withLockedValue { s -> (RedisConnection?, Set<String>, Set<String>) in
+            s.reconcileScheduled = false
+            guard s.broker == .connected, let subscriber = s.subscriber else { return (nil, [], []) }
+            let added = wanted.subtracting(s.subscribed), removed = s.subscribed.subtracting(wanted)
+            s.subscribed = wanted
+            return (subscriber, added, removed)
+        }
+        guard let subscriber else { return }
+        if !added.isEmpty {
+            subscriber.sendSubscription(RESPCommand(["SUBSCRIBE"] + added.sorted().map { .string(ClusterKeys.frames($0)) }))
+        }
+        if !removed.isEmpty {
+            subscriber.sendSubscription(RESPCommand(["UNSUBSCRIBE"] + removed.sorted().map { .string(ClusterKeys.frames($0)) }))
+            relayRunners.withLockedValue { runners in for id in removed { runners[id] = nil } }
+        }
+        if !added.isEmpty || !removed.isEmpty {
+            logger.debug("frame subscriptions changed", metadata: [
+                "subscribed": "\(added.sorted().joined(separator: ","))", "unsubscribed": "\(removed.sorted().joined(separator: ","))"])
+            metrics.clusterSubscriptions(wanted.count)
+        }
+    }
+
+    // MARK: What Redis pushes
+
+    private func handlePush(_ push: RESPValue) {
+        guard let parts = push.array, parts.count == 3, parts[0].string == "message",
+              let channel = parts[1].string, let payload = parts[2].bytes else { return }
+        if channel == ClusterKeys.control {
+            handleControl(String(buffer: payload))
+        } else if channel.hasPrefix(ClusterKeys.framesPrefix) {
+            handleFrame(payload)
+        }
+    }
+
+    private func handleControl(_ text: String) {
+        guard let hub else { return }
+        let event: ClusterEvent
+        do {
+            event = try ClusterEvent(json: text)
+        } catch {
+            badMessage("control", "\(error)")
+            return
+        }
+        switch event {
+        case .claimed(let id, let node, let started):
+            guard node != me else { return }
+            hub.remoteClaimed(id, by: node, started: started)
+        case .started(let id, let node):
+            guard node != me else { return }
+            hub.remoteStarted(id, by: node)
+        case .ended(let id, let node, let reason):
+            if node == me {
+                // Declared lost while cut off, yet still serving it: say so again.
+                if reason == .nodeLost, let local = hub.localStreams().first(where: { $0.id == id }), let command = commandConnection {
+                    logger.warning("another node declared this node lost; announcing its stream again", metadata: ["stream_id": "\(id)"])
+                    claim(id, started: local.started, on: command)
+                }
+                return
+            }
+            hub.remoteEnded(id, by: node, reason: reason)
+        }
+    }
+
+    private func handleFrame(_ payload: ByteBuffer) {
+        guard let hub else { return }
+        let envelope: ClusterFrameEnvelope
+        do {
+            envelope = try ClusterFrameEnvelope(decoding: payload)
+        } catch {
+            badMessage("frame", "\(error)")
+            return
+        }
+        guard envelope.node != me, let seq = hub.admitRemoteFrame(envelope.stream, from: envelope.node, seq: envelope.seq) else { return }
+        metrics.clusterFrameReceived()
+        let frame = Frame(streamID: envelope.stream, seq: seq, timestamp: envelope.timestamp, payload: .binary(envelope.jpeg))
+        let logger = logger
+        relayRunners.withLockedValue { runners in
+            if runners[envelope.stream]?.node != envelope.node {
+                var streamLogger = logger
+                streamLogger[metadataKey: "stream_id"] = "\(envelope.stream)"
+                let sink = RemoteFrameSink(hub: hub, node: envelope.node)
+                runners[envelope.stream] = (envelope.node, pipeline.makeRelayRunner(
+                    context: StageContext(streamID: envelope.stream, logger: streamLogger, sink: sink), observer: metrics))
+            }
+            let result = runners[envelope.stream]!.runner.run(frame)
+            if case .rejected(let rejection, _) = result {
+                logger.warning("frame from another node rejected by a relay stage", metadata: [
+                    "stream_id": "\(envelope.stream)", "from_node": "\(envelope.node)", "stage": "\(rejection.stage)", "reason": "\(rejection.code)"])
+            }
+        }
+    }
+
+    /// Logged for the first few, counted always: a foreign writer on our
+    /// channels should be visible without flooding the log.
+    private func badMessage(_ kind: String, _ reason: String) {
+        metrics.clusterBadMessage(kind)
+        let log = state.withLockedValue { s -> Bool in
+            s.badMessagesLogged += 1
+            return s.badMessagesLogged <= 10
+        }
+        if log { logger.warning("ignored a malformed cluster message", metadata: ["kind": "\(kind)", "reason": "\(reason)"]) }
+    }
+}
+
+/// The relay runner's sink for another node's frames: delivers through the
+/// hub as that node's, and asks the hub whether a viewer here needs `low`.
+struct RemoteFrameSink: FrameSink {
+    let hub: ViewerHub
+    let node: String
+
+    func publish(_ frame: Frame) { hub.deliverRemote(frame, from: node) }
+    func needsLowRendition(streamID: String) -> Bool { hub.needsLowRendition(streamID: streamID) }
+}

@@ -1,0 +1,33 @@
+import Foundation
+import RESP
+
+/// How a node joins a cluster: `framepipe serve --redis URL`. Absent, the
+/// relay runs alone and needs nothing else.
+public struct ClusterSettings: Sendable {
+    public var redis: RedisURL
+    /// This node's name in the registry, in logs and in `CLIENT LIST`.
+    public var nodeID: String
+    /// A node whose heartbeat is older than this is lost: its streams end
+    /// everywhere with reason `node_lost`. Also how long a node without
+    /// Redis keeps showing other nodes' streams.
+    public var nodeTimeout: Duration
+
+    public init(redis: RedisURL, nodeID: String = ClusterSettings.defaultNodeID(), nodeTimeout: Duration = .seconds(5)) {
+        self.redis = redis
+        self.nodeID = nodeID
+        self.nodeTimeout = nodeTimeout
+    }
+
+    /// Heartbeats go out three times per timeout, so one lost write does not lose a node.
+    var heartbeatInterval: Duration { nodeTimeout / 3 }
+
+    /// `<hostname>-<4 hex>`: unique per process, readable in logs.
+    public static func defaultNodeID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "node"
+        let clean = String(host.unicodeScalars.filter { isValidNodeID(String($0)) }.map(Character.init).prefix(48))
+        return (clean.isEmpty ? "node" : clean) + "-" + String(UInt16.random(in: 0...UInt16.max), radix: 16)
+    }
+
+    /// Same alphabet as stream ids, so it can sit in keys, channels and logs as is.
+    public static func isValidNodeID(_ id: String) -> Bool { StreamID.isValid(Substring(id)) }
+}

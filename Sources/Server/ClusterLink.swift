@@ -1,0 +1,18 @@
+import Pipeline
+
+/// What the hub tells the rest of the cluster about this node's streams.
+/// Every call returns at once (it queues a write to Redis, or counts what
+/// could not be sent while Redis is away) and is made outside the hub's lock.
+protocol ClusterLink: Sendable {
+    /// A streamer connected here; a node serving the same id must let go.
+    func localStreamConnected(_ id: String, started: Bool)
+    /// Its first valid frame arrived: viewers everywhere hear `stream_started`.
+    func localStreamStarted(_ id: String)
+    /// It ended here (not for `replaced`: the new owner speaks for it).
+    func localStreamEnded(_ id: String, reason: StreamEndReason)
+    /// A frame the pipeline accepted, for the nodes with viewers of it.
+    func localFrameAccepted(_ frame: Frame)
+    /// Viewers or streams changed, so the set of streams this node must
+    /// subscribe to may have.
+    func interestChanged()
+}

@@ -1,0 +1,268 @@
+import FramepipeServer
+import Foundation
+import NIOCore
+import Pipeline
+import RESP
+import TestFixtures
+import Testing
+
+/// Two or more relays sharing a real redis-server, with real WebSocket
+/// streamers and viewers on each.
+@Suite("Cluster through Redis", .serialized, .timeLimit(.minutes(2)))
+struct ClusterTests {
+    @Test func aStreamOnNodeAReachesViewersOnBothNodesInOrder() async throws {
+        let redis = try await RedisServerProcess()
+        try await withRelay(.node("node-a", redis)) { a in
+            try await withRelay(.node("node-b", redis)) { b in
+                try await a.waitForBroker()
+                try await b.waitForBroker()
+                let onA = try await a.viewer()
+                let onB = try await b.viewer()
+                let binaryOnB = try await b.viewer("format=binary")
+                #expect(try await redis.frameSubscribers("ward-1") == 0)
+
+                let streamer = try await a.streamer("ward-1")
+                // B subscribes once it hears of the stream: one subscription for its two viewers.
+                try await b.eventually("B subscribed") { try await redis.frameSubscribers("ward-1") == 1 }
+                for i in 0..<20 {
+                    streamer.send(TestFrames.text(i, timestamp: 1_732_500_000_000 + Int64(i)))
+                    try await Task.sleep(for: .milliseconds(15))
+                }
+                for viewer in [onA, onB] {
+                    try await viewer.waitFor("frame 19") { $0["type"] == .string("frame") && $0["seq"] == .number(19) }
+                    let frames = viewer.json(type: "frame")
+                    #expect(frames.compactMap { $0["seq"]?.numberValue } == (0..<20).map(Double.init))
+                    #expect(frames.compactMap { $0["timestamp"]?.numberValue } == (0..<20).map { 1_732_500_000_000 + Double($0) })
+                    #expect(frames[3]["frame"] == .string(TestPattern.dataURL(TestFrames.jpeg(3))))
+                    #expect(viewer.json(type: "stream_started").count == 1)
+                }
+                try await b.eventually("binary frame 19") { binaryOnB.binaryFrames.last?.header["seq"] == .number(19) }
+                #expect(binaryOnB.binaryFrames.map { $0.header["seq"]?.numberValue } == (0..<20).map(Double.init))
+                #expect(binaryOnB.binaryFrames[5].jpeg == TestFrames.jpeg(5))
+
+                // A viewer joining B later sees A's stream in its first message.
+                let late = try await b.viewer()
+                #expect(late.json.first?["active_streams"] == .array([.string("ward-1")]))
+                let listed = try await b.api("/api/streams")
+                #expect(listed.arrayValue?.first?["id"] == .string("ward-1"))
+                #expect(listed.arrayValue?.first?["node"] == .string("node-a"))
+
+                await streamer.close()
+                for viewer in [onA, onB, late] {
+                    #expect(try await viewer.waitFor(type: "stream_ended", stream: "ward-1")["reason"] == .string("closed"))
+                }
+                // Nobody watches a stream that is gone: B lets go of the channel.
+                try await b.eventually("B unsubscribed") { try await redis.frameSubscribers("ward-1") == 0 }
+                #expect(try await redis.command("HLEN", "framepipe:streams") == .integer(0))
+            }
+        }
+    }
+
+    @Test func aNodeSubscribesOnlyWhileAViewerThereWatchesTheStream() async throws {
+        let redis = try await RedisServerProcess()
+        try await withRelay(.node("node-a", redis)) { a in
+            try await withRelay(.node("node-b", redis)) { b in
+                try await a.waitForBroker()
+                try await b.waitForBroker()
+                let streamer = try await a.streamer("cam-7")
+                streamer.send(TestFrames.text(0))
+                let otherStream = try await b.viewer("streams=cam-9")
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await redis.frameSubscribers("cam-7") == 0)
+                let first = try await b.viewer("streams=cam-7")
+                let second = try await b.viewer()
+                try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam-7") == 1 }
+                streamer.send(TestFrames.text(1))
+                try await first.waitFor(type: "frame", stream: "cam-7")
+                try await second.waitFor(type: "frame", stream: "cam-7")
+                #expect(otherStream.json(type: "frame").isEmpty)
+                await first.close()
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await redis.frameSubscribers("cam-7") == 1)  // `second` still watches
+                await second.close()
+                try await b.eventually("B unsubscribed") { try await redis.frameSubscribers("cam-7") == 0 }
+                // Only node B's subscriber ever subscribed: A serves the stream itself.
+                #expect(try await redis.frameSubscribers("cam-9") == 0)
+            }
+        }
+    }
+
+    @Test func theSameStreamReconnectingToTheOtherNodeReplacesTheFirstClusterWide() async throws {
+        let redis = try await RedisServerProcess()
+        try await withRelay(.node("node-a", redis)) { a in
+            try await withRelay(.node("node-b", redis)) { b in
+                try await a.waitForBroker()
+                try await b.waitForBroker()
+                let onA = try await a.viewer()
+                let onB = try await b.viewer()
+                let first = try await a.streamer("bed-3")
+                try await b.eventually("B subscribed") { try await redis.frameSubscribers("bed-3") == 1 }
+                for i in 0..<3 {
+                    first.send(TestFrames.text(i))
+                    try await onB.waitFor("frame \(i) on B") { $0["type"] == .string("frame") && $0["seq"] == .number(Double(i)) }
+                }
+                let second = try await b.streamer("bed-3")
+                try await first.waitUntilFinished()
+                #expect(a.log.contains("stream taken over by another node, closing the connection here", ["stream_id": "bed-3"]))
+                // A now relays B's frames to its viewer: it subscribes.
+                try await a.eventually("A subscribed") { try await redis.frameSubscribers("bed-3") == 1 }
+                for i in 3..<6 {
+                    second.send(TestFrames.text(i))
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                for viewer in [onA, onB] {
+                    try await viewer.waitFor("3 frames from B") { $0["type"] == .string("frame") && $0["seq"] == .number(5) }
+                    let seqs = viewer.json(type: "frame").compactMap { $0["seq"]?.numberValue }
+                    #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count, "seq never goes back: \(seqs)")
+                    #expect(viewer.json(type: "stream_ended").isEmpty)
+                    #expect(viewer.json(type: "stream_started").count == 1)
+                }
+                #expect(try await a.api("/api/streams").arrayValue?.first?["node"] == .string("node-b"))
+                #expect(try await redis.command("HGET", "framepipe:streams", "bed-3").string == "node-b\t1")
+                await second.close()
+                for viewer in [onA, onB] {
+                    #expect(try await viewer.waitFor(type: "stream_ended", stream: "bed-3")["reason"] == .string("closed"))
+                }
+            }
+        }
+    }
+
+    @Test func aSlowViewerOnTheReceivingNodeGetsTheLowRenditionMadeThere() async throws {
+        let redis = try await RedisServerProcess()
+        try await withRelay(.node("node-a", redis)) { a in
+            try await withRelay(.node("node-b", redis)) { b in
+                try await a.waitForBroker()
+                try await b.waitForBroker()
+                let low = try await b.viewer("quality=low&format=binary")
+                let streamer = try await a.streamer("cam")
+                try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam") == 1 }
+                streamer.send(TestFrames.text(0))
+                try await b.eventually("a low frame") { !low.binaryFrames.isEmpty }
+                let frame = low.binaryFrames[0]
+                #expect(frame.header["quality"] == .string("low"))
+                #expect(frame.jpeg.readableBytes < TestFrames.jpeg(0).readableBytes)
+                // Published once, full size: A made no low rendition (no viewer of its own wanted one).
+                #expect(try await a.api("/api/pipelines")["pipelines"]?.arrayValue?.isEmpty == false)
+            }
+        }
+    }
+
+    @Test func nodeShutdownEndsItsStreamsWithShutdownOnOtherNodes() async throws {
+        let redis = try await RedisServerProcess()
+        let a = try ServeProcess(["--redis", redis.urlString, "--node-id", "node-a", "--node-timeout", "1"])
+        let aPort = try await a.port()
+        let relayA = RelayHandle(port: aPort, log: CapturedLog())
+        try await relayA.waitForBroker()
+        try await withRelay(.node("node-b", redis)) { b in
+            try await b.waitForBroker()
+            let viewer = try await b.viewer()
+            let streamer = try await relayA.streamer("ward-2")
+            streamer.send(TestFrames.text(0))
+            try await viewer.waitFor(type: "stream_started", stream: "ward-2")
+            a.process.interrupt()
+            #expect(try await a.waitForExit() == 0)
+            #expect(try await viewer.waitFor(type: "stream_ended", stream: "ward-2")["reason"] == .string("shutdown"))
+            #expect(try await redis.command("EXISTS", "framepipe:node:node-a") == .integer(0))
+        }
+    }
+
+    @Test func aNodeKilledWithoutGoodbyeHasItsStreamsEndedAsNodeLostWithinTheTimeout() async throws {
+        let redis = try await RedisServerProcess()
+        let a = try ServeProcess(["--redis", redis.urlString, "--node-id", "node-a", "--node-timeout", "1"])
+        let aPort = try await a.port()
+        let relayA = RelayHandle(port: aPort, log: CapturedLog())
+        try await relayA.waitForBroker()
+        try await withRelay(.node("node-b", redis)) { b in
+            try await b.waitForBroker()
+            let viewer = try await b.viewer()
+            let streamer = try await relayA.streamer("ward-3")
+            streamer.send(TestFrames.text(0))
+            try await viewer.waitFor(type: "frame", stream: "ward-3")
+            kill(a.process.processIdentifier, SIGKILL)  // no goodbye, no cleanup
+            let killedAt = ContinuousClock.now
+            // Bound: the key's TTL (1 s) plus one heartbeat interval (1/3 s) of the survivor.
+            let ended = try await viewer.waitFor(type: "stream_ended", stream: "ward-3", timeout: .seconds(4))
+            let took = ContinuousClock.now - killedAt
+            #expect(ended["reason"] == .string("node_lost"))
+            #expect(took < .milliseconds(1334 + 500), "ended after \(took)")
+            #expect(b.log.contains("node lost: no heartbeat within the node timeout, ending its streams", ["lost_node": "node-a"]))
+            #expect(try await redis.command("HLEN", "framepipe:streams") == .integer(0))
+            // A new viewer does not see the lost stream.
+            #expect(try await b.viewer().json.first?["active_streams"] == .array([]))
+        }
+    }
+
+    @Test func aRedisOutageNeverStopsLocalDeliveryAndCrossNodeDeliveryResumes() async throws {
+        let redis = try await RedisServerProcess()
+        try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(10))) { a in
+            try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(10))) { b in
+                try await a.waitForBroker()
+                try await b.waitForBroker()
+                let local = try await a.viewer()
+                let remote = try await b.viewer()
+                let streamer = try await a.streamer("icu-1")
+                try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-1") == 1 }
+                var seq = 0
+                func send(_ n: Int) async throws {
+                    for _ in 0..<n {
+                        streamer.send(TestFrames.text(seq))
+                        seq += 1
+                        try await Task.sleep(for: .milliseconds(30))
+                    }
+                }
+                try await send(5)
+                try await remote.waitFor("frame 4 on B") { $0["seq"] == .number(4) }
+
+                await redis.stop()
+                try await a.waitForBroker("down")
+                let beforeOutage = local.json(type: "frame").count
+                try await send(60)  // ~2 s with Redis gone
+                try await local.waitFor("frame \(seq - 1) on A") { $0["seq"] == .number(Double(seq - 1)) }
+                #expect(local.json(type: "frame").count - beforeOutage == 60, "local viewer got every frame during the outage")
+                #expect(try await a.api("/healthz")["status"] == .string("degraded"))
+                let metrics = try await RawHTTP.get(port: a.port, path: "/metrics").text
+                #expect(metrics.contains("framepipe_cluster_broker_up 0"))
+                #expect(metrics.contains(#"framepipe_cluster_frames_not_published_total{reason="broker_down"}"#))
+
+                try await redis.start()
+                try await a.waitForBroker(timeout: .seconds(15))
+                try await b.waitForBroker(timeout: .seconds(15))
+                try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-1") == 1 }
+                try await send(5)
+                try await remote.waitFor("a frame after the outage on B") { $0["seq"] == .number(Double(seq - 1)) }
+                #expect(remote.json(type: "stream_ended").isEmpty, "the outage was shorter than the node timeout")
+                #expect(try await redis.command("HGET", "framepipe:streams", "icu-1").string == "node-a\t1", "A announced its stream again")
+                // One line for the outage, not one per retry.
+                #expect(a.log.all.filter { $0.message.hasPrefix("lost redis") }.count == 1)
+                #expect(a.log.contains("redis is back; cluster delivery resumes"))
+            }
+        }
+    }
+
+    @Test func aSubscriberRedisClosesForFallingBehindReconnectsAndResubscribes() async throws {
+        let redis = try await RedisServerProcess()
+        try await withRelay(.node("node-a", redis)) { a in
+            try await withRelay(.node("node-b", redis)) { b in
+                try await a.waitForBroker()
+                try await b.waitForBroker()
+                let viewer = try await b.viewer()
+                let streamer = try await a.streamer("cam")
+                try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam") == 1 }
+                // A pub/sub output buffer limit below one frame: Redis closes B's
+                // subscriber at the next frame, as it does a subscriber that fell behind.
+                // (Redis counts only what overflows a client's 16 KB reply buffer, so the frame is a large one.)
+                _ = try await redis.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 1024 0 0")
+                let large = TestPattern.jpeg(width: 640, height: 480, frame: 0, quality: 85)
+                #expect((20_000..<200_000).contains(large.readableBytes), "\(large.readableBytes) bytes")
+                streamer.send(large)
+                try await b.eventually("B lost its subscriber") { b.log.contains("lost redis; local viewers keep their local streams, reconnecting") }
+                _ = try await redis.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 32mb 8mb 60")
+                try await b.waitForBroker()
+                try await b.eventually("B subscribed again") { try await redis.frameSubscribers("cam") == 1 }
+                streamer.send(TestFrames.text(1))
+                try await viewer.waitFor("a frame after the reconnect") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
+                #expect(viewer.json(type: "stream_ended").isEmpty)
+            }
+        }
+    }
+}

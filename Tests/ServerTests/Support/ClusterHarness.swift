@@ -1,0 +1,32 @@
+import FramepipeServer
+import Pipeline
+import RESP
+import TestFixtures
+import Testing
+
+extension RelayConfiguration {
+    /// A test relay that is node `id` of the cluster sharing `redis`.
+    static func node(_ id: String, _ redis: RedisServerProcess, nodeTimeout: Duration = .seconds(1),
+                     _ change: (inout RelayConfiguration) -> Void = { _ in }) -> RelayConfiguration {
+        .test { c in
+            c.cluster = ClusterSettings(redis: redis.url, nodeID: id, nodeTimeout: nodeTimeout)
+            change(&c)
+        }
+    }
+}
+
+extension RelayHandle {
+    /// Waits until this node has joined the cluster (its link to Redis is up).
+    func waitForBroker(_ state: String = "connected", timeout: Duration = .seconds(10)) async throws {
+        try await eventually("broker \(state)", timeout: timeout) {
+            (try? await api("/healthz"))?["cluster"]?["state"] == .string(state)
+        }
+    }
+}
+
+extension RedisServerProcess {
+    /// How many clients are subscribed to a stream's frame channel.
+    func frameSubscribers(_ stream: String) async throws -> Int64 {
+        try await command("PUBSUB", "NUMSUB", "framepipe:frames:" + stream).array?[1].integer ?? -1
+    }
+}
