@@ -5,8 +5,9 @@ set -euo pipefail
 
 packages=(libturbojpeg0-dev pkg-config)
 if [[ "${1:-run}" == "test" ]]; then
-    # openssl makes the TLS test's certificate; chromium drives the browser tests.
-    packages+=(openssl chromium chromium-driver python3-venv)
+    # openssl makes the TLS test's certificate; chromium drives the browser
+    # tests; the cluster tests start their own redis-server on free ports.
+    packages+=(openssl chromium chromium-driver python3-venv redis-server)
 fi
 
 missing=()

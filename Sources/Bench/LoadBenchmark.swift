@@ -17,6 +17,8 @@ struct LoadBenchmark: AsyncParsableCommand {
 
     @Option(help: "Server base URL.") var url = "ws://127.0.0.1:8080"
     @Option(help: "Server PID, to read its CPU and memory from /proc.") var pid: Int32?
+    @Option(help: "Where viewers connect, if not to --url: another node of a cluster, for cross-node delivery.") var viewerUrl: String?
+    @Option(help: "PID of the --viewer-url node, to read its CPU.") var viewerPid: Int32?
     @Option(help: "Streamers.") var streams = 1
     @Option(help: "Frames per second per streamer.") var fps = 30.0
     @Option(help: "Approximate JPEG size in bytes.") var frameBytes = 60_000
@@ -34,6 +36,7 @@ struct LoadBenchmark: AsyncParsableCommand {
 
     func run() async throws {
         let probe = pid.map(ProcessProbe.init)
+        let viewerNode = viewerPid.map(ProcessProbe.init)
         let own = ProcessProbe(pid: getpid())
         let frames = (0..<8).map { TestPattern.jpeg(width: width, height: width * 3 / 4, targetBytes: frameBytes, frame: $0) }
         let texts = frames.map { #"{"type":"frame","frame":"\#(TestPattern.dataURL($0))"}"# }
@@ -63,7 +66,7 @@ struct LoadBenchmark: AsyncParsableCommand {
                     let watched = (0..<min(streamsPerViewer, streams)).map { streamIDs[(index + $0) % streams] }
                     query += "&streams=" + watched.joined(separator: ",")
                 }
-                let target = "\(url)/ws/viewer?\(query)"
+                let target = "\(viewerUrl ?? url)/ws/viewer?\(query)"
                 group.addTask {
                     do {
                         try await WebSocketClient.connect(url: target, configuration: wsConfig, logger: logger) { inbound, outbound, _ in
@@ -125,7 +128,7 @@ struct LoadBenchmark: AsyncParsableCommand {
             try await Task.sleep(for: .seconds(warmup))
             let windowStart = clock.now
             measureStart.begin(at: windowStart)
-            let serverStart = probe?.sample(), ownStart = own.sample()
+            let serverStart = probe?.sample(), ownStart = own.sample(), viewerNodeStart = viewerNode?.sample()
             let sentStart = logs.values.map(\.count).reduce(0, +)
             var peakRSS = serverStart?.rssKB ?? 0
             while clock.now - windowStart < .seconds(duration) {
@@ -136,18 +139,18 @@ struct LoadBenchmark: AsyncParsableCommand {
                     Output.line(String(format: "t=%5.0fs server RSS %d KB", (clock.now - windowStart).seconds, s.rssKB))
                 }
             }
-            let serverEnd = probe?.sample(), ownEnd = own.sample()
+            let serverEnd = probe?.sample(), ownEnd = own.sample(), viewerNodeEnd = viewerNode?.sample()
             let sentInWindow = logs.values.map(\.count).reduce(0, +) - sentStart
             group.cancelAll()
             report(normal: normalStats, slow: slowStats, stuck: stuckStats, sentInWindow: sentInWindow,
                    window: (clock.now - windowStart).seconds, server: (serverStart, serverEnd, peakRSS, baseline, idle),
-                   own: (ownStart, ownEnd))
+                   own: (ownStart, ownEnd), viewerNode: (viewerNodeStart, viewerNodeEnd))
         }
     }
 
     func report(normal: [ClientStatistics], slow: [ClientStatistics], stuck: [ClientStatistics], sentInWindow: Int, window: Double,
                 server: (ProcessProbe.Sample?, ProcessProbe.Sample?, Int, ProcessProbe.Sample?, ProcessProbe.Sample?),
-                own: (ProcessProbe.Sample?, ProcessProbe.Sample?)) {
+                own: (ProcessProbe.Sample?, ProcessProbe.Sample?), viewerNode: (ProcessProbe.Sample?, ProcessProbe.Sample?)) {
         let snaps = normal.map(\.snapshot)
         let watched = Double(streamsPerViewer > 0 ? min(streamsPerViewer, streams) : streams)
         let fpsPerViewer = snaps.map { Double($0.inWindow) / window / watched }
@@ -158,6 +161,7 @@ struct LoadBenchmark: AsyncParsableCommand {
         let serverCPU = server.0.flatMap { a in server.1.map { ProcessProbe.cpuPercent(from: a, to: $0) } }
         let cpuPerFrameUs = server.0.flatMap { a in server.1.map { b in delivered > 0 ? (b.cpuSeconds - a.cpuSeconds) / Double(delivered) * 1e6 : .nan } }
         let ownCPU = own.0.flatMap { a in own.1.map { ProcessProbe.cpuPercent(from: a, to: $0) } }
+        let viewerNodeCPU = viewerNode.0.flatMap { a in viewerNode.1.map { ProcessProbe.cpuPercent(from: a, to: $0) } }
         let perViewerKB = server.3.flatMap { b in server.4.map { i in Double(i.rssKB - b.rssKB) / Double(max(1, normal.count + slow.count + stuck.count)) } }
         let slowFrames = slow.map { $0.snapshot.frames }
         let stuckClosed = stuck.filter { $0.snapshot.closed }.count
@@ -171,6 +175,7 @@ struct LoadBenchmark: AsyncParsableCommand {
         Output.line("  added latency ms          p50 \(f(Percentile.of(latencies, 0.5), 2))  p99 \(f(Percentile.of(latencies, 0.99), 2))  max \(f(latencies.max(), 2))")
         Output.line("  slow viewers' frames      \(slowFrames.isEmpty ? "-" : slowFrames.map(String.init).joined(separator: " "))   stuck viewers closed \(stuckClosed)/\(stuck.count)")
         Output.line("  server CPU                \(f(serverCPU))% of a core, \(f(cpuPerFrameUs, 2)) µs per delivered frame; RSS \(server.1?.rssKB ?? 0) KB (peak \(server.2) KB), \(f(perViewerKB)) KB per connected viewer")
+        if viewerUrl != nil { Output.line("  viewers' node CPU         \(f(viewerNodeCPU))% of a core (viewers on \(viewerUrl!))") }
         Output.line("  load tool CPU             \(f(ownCPU))% of a core")
         let json: [(String, String)] = [
             ("label", "\"\(label)\""), ("streams", "\(streams)"), ("fps", f(fps, 0)), ("frame_bytes", "\(frameBytes)"), ("ingest", "\"\(ingest)\""),
@@ -181,7 +186,7 @@ struct LoadBenchmark: AsyncParsableCommand {
             ("latency_max_ms", f(latencies.max(), 2)), ("stuck_closed", "\(stuckClosed)"),
             ("server_cpu_pct", f(serverCPU)), ("server_cpu_us_per_frame", f(cpuPerFrameUs, 2)),
             ("server_rss_kb", "\(server.1?.rssKB ?? 0)"), ("server_peak_rss_kb", "\(server.2)"), ("kb_per_viewer", f(perViewerKB)),
-            ("tool_cpu_pct", f(ownCPU)),
+            ("tool_cpu_pct", f(ownCPU)), ("viewer_node_cpu_pct", f(viewerNodeCPU)), ("cross_node", viewerUrl == nil ? "false" : "true"),
         ]
         Output.line("{" + json.map { "\"\($0.0)\":\($0.1 == "-" ? "null" : $0.1)" }.joined(separator: ",") + "}")
     }

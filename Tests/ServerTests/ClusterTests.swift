@@ -134,15 +134,22 @@ struct ClusterTests {
                 try await a.waitForBroker()
                 try await b.waitForBroker()
                 let low = try await b.viewer("quality=low&format=binary")
+                let full = try await a.viewer("format=binary")
                 let streamer = try await a.streamer("cam")
                 try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam") == 1 }
                 streamer.send(TestFrames.text(0))
                 try await b.eventually("a low frame") { !low.binaryFrames.isEmpty }
+                try await a.eventually("a full frame") { !full.binaryFrames.isEmpty }
                 let frame = low.binaryFrames[0]
                 #expect(frame.header["quality"] == .string("low"))
                 #expect(frame.jpeg.readableBytes < TestFrames.jpeg(0).readableBytes)
-                // Published once, full size: A made no low rendition (no viewer of its own wanted one).
-                #expect(try await a.api("/api/pipelines")["pipelines"]?.arrayValue?.isEmpty == false)
+                #expect(frame.jpeg.getBytes(at: frame.jpeg.readerIndex, length: 2) == [0xFF, 0xD8])
+                // A's own viewer wants full frames, so A made no low rendition; B made it from the full frame it received.
+                #expect(full.binaryFrames[0].header["quality"] == .string("full"))
+                #expect(full.binaryFrames[0].jpeg == TestFrames.jpeg(0))
+                let metrics = try await RawHTTP.get(port: b.port, path: "/metrics").text
+                #expect(metrics.contains(#"framepipe_stage_duration_seconds_count{stage="downscale"} 1"#), "B ran downscale once")
+                #expect(!metrics.contains(#"stage="decode-check""#), "B did not validate again what A had validated")
             }
         }
     }
@@ -235,6 +242,33 @@ struct ClusterTests {
                 // One line for the outage, not one per retry.
                 #expect(a.log.all.filter { $0.message.hasPrefix("lost redis") }.count == 1)
                 #expect(a.log.contains("redis is back; cluster delivery resumes"))
+            }
+        }
+    }
+
+    @Test func anOutageLongerThanTheNodeTimeoutEndsRemoteStreamsUntilRedisReturns() async throws {
+        let redis = try await RedisServerProcess()
+        try await withRelay(.node("node-a", redis)) { a in
+            try await withRelay(.node("node-b", redis)) { b in
+                try await a.waitForBroker()
+                try await b.waitForBroker()
+                let remote = try await b.viewer()
+                let streamer = try await a.streamer("icu-2")
+                try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-2") == 1 }
+                streamer.send(TestFrames.text(0))
+                try await remote.waitFor(type: "frame", stream: "icu-2")
+                await redis.stop()
+                // Nothing says A's stream is still live: after the node timeout (1 s) B ends it.
+                #expect(try await remote.waitFor(type: "stream_ended", stream: "icu-2", timeout: .seconds(3))["reason"] == .string("node_lost"))
+                #expect(b.log.contains("redis away longer than the node timeout: other nodes' streams ended here"))
+                try await redis.start()
+                try await a.waitForBroker(timeout: .seconds(15))
+                try await b.waitForBroker(timeout: .seconds(15))
+                // A re-announces; B's viewer hears the stream start again and gets frames.
+                try await remote.waitFor("stream_started again", timeout: .seconds(5)) { _ in remote.json(type: "stream_started").count == 2 }
+                try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-2") == 1 }
+                streamer.send(TestFrames.text(1))
+                try await remote.waitFor("a frame after the outage") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
             }
         }
     }

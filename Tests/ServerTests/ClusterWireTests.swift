@@ -1,0 +1,88 @@
+@testable import FramepipeServer
+import Foundation
+import NIOCore
+import Pipeline
+import PropertyBased
+import Testing
+
+/// The messages nodes exchange through Redis, as pure values.
+@Suite("Cluster wire formats")
+struct ClusterWireTests {
+    @Test func frameEnvelopeRoundTripsWithTheJPEGUntouched() throws {
+        let jpeg = TestFrames.jpeg(1)
+        for timestamp in [nil, Int64(1_732_500_000_123), Int64(-5)] {
+            let envelope = ClusterFrameEnvelope(node: "node-a", stream: "P-DHE-001", seq: 913, timestamp: timestamp, jpeg: jpeg)
+            let decoded = try ClusterFrameEnvelope(decoding: envelope.encode())
+            #expect(decoded == envelope)
+        }
+    }
+
+    @Test(arguments: [
+        ("", "bad magic"),
+        ("FPF\u{02}", "bad magic"),  // a future version is not guessed at
+        ("FPF\u{01}\u{00}", "bad node id"),
+        ("FPF\u{01}\u{01}a\u{00}", "bad stream id"),
+        ("FPF\u{01}\u{01}a\u{01}b\u{00}\u{00}", "truncated header"),
+    ])
+    func malformedEnvelopesAreRefusedWithAReason(bytes: String, reason: String) {
+        #expect { try ClusterFrameEnvelope(decoding: ByteBuffer(string: bytes)) } throws: { "\($0)".contains(reason) }
+    }
+
+    @Test func anEnvelopeWithoutAJPEGIsRefused() {
+        var buffer = ClusterFrameEnvelope(node: "n", stream: "s", seq: 1, timestamp: nil, jpeg: ByteBuffer(string: "x")).encode()
+        buffer.moveWriterIndex(to: buffer.writerIndex - 1)
+        #expect { try ClusterFrameEnvelope(decoding: buffer) } throws: { "\($0)".contains("no JPEG") }
+    }
+
+    @Test func truncatedOrMutatedEnvelopesNeverCrash() async {
+        let whole = ClusterFrameEnvelope(node: "node-a", stream: "cam", seq: 7, timestamp: 1, jpeg: TestFrames.jpeg(0)).encode()
+        let bytes = Array(whole.readableBytesView)
+        await propertyCheck(count: 500, input: Gen<Int>.int(in: 0...bytes.count), Gen<Int>.int(in: 0...40), Gen<UInt8>.value(in: 0...255)) { cut, position, value in
+            var mutated = Array(bytes[..<cut])
+            if position < mutated.count { mutated[position] = value }
+            _ = try? ClusterFrameEnvelope(decoding: ByteBuffer(bytes: mutated))
+        }
+    }
+
+    @Test func controlEventsRoundTrip() throws {
+        for event in [ClusterEvent.claimed(stream: "a", node: "n1", started: true), .claimed(stream: "b.c", node: "n_2", started: false),
+                      .started(stream: "a", node: "n1"), .ended(stream: "a", node: "n1", reason: .nodeLost),
+                      .ended(stream: "a", node: "n1", reason: .shutdown)] {
+            #expect(try ClusterEvent(json: event.json) == event)
+        }
+    }
+
+    @Test(arguments: [
+        ("nope", "not JSON"),
+        (#"{"stream":"a","node":"n"}"#, "no \"type\""),
+        (#"{"type":"claimed","stream":"a b","node":"n","started":true}"#, "bad or missing \"stream\""),
+        (#"{"type":"started","stream":"a"}"#, "bad or missing \"node\""),
+        (#"{"type":"claimed","stream":"a","node":"n","started":"yes"}"#, "\"started\" must be true or false"),
+        (#"{"type":"ended","stream":"a","node":"n","reason":"bored"}"#, "unknown reason"),
+        (#"{"type":"exploded","stream":"a","node":"n"}"#, "unknown type"),
+    ])
+    func badControlMessagesSayWhatIsWrong(text: String, reason: String) {
+        #expect { try ClusterEvent(json: text) } throws: { "\($0)".contains(reason) }
+    }
+
+    @Test func registryEntriesAreReadStrictly() {
+        #expect(ClusterKeys.parseEntry("node-a\t1")! == ("node-a", true))
+        #expect(ClusterKeys.parseEntry("node-a\t0")! == ("node-a", false))
+        for bad in ["node-a", "\t1", "node-a\t2", "a\t1\t1"] { #expect(ClusterKeys.parseEntry(bad) == nil, "\(bad)") }
+    }
+
+    @Test func serveRefusesBadClusterSettingsWithTheReason() throws {
+        for (arguments, reason) in [
+            (["--redis", "http://x"], "must start with redis:// or rediss://"),
+            (["--redis", "redis://:pw@host:99999"], "port must be 1-65535"),
+            (["--redis", "redis://h", "--node-id", "a b"], "node id must be 1-64 characters"),
+            (["--node-id", "a"], "--node-id and --node-timeout need --redis"),
+            (["--redis", "redis://h", "--node-timeout", "0.1"], "node-timeout must be at least 0.3 seconds"),
+        ] {
+            let result = try runFramepipe(["serve", "--port", "0"] + arguments)
+            #expect(result.status != 0, "\(arguments)")
+            #expect(result.err.contains(reason), "\(arguments): \(result.err)")
+            #expect(!result.err.contains("pw@"), "a password never reaches the output")
+        }
+    }
+}
