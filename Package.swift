@@ -58,6 +58,7 @@ let package = Package(
             dependencies: [
                 "Pipeline", "Stages", "RESP",
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -43,10 +43,12 @@ public final class RedisConnection: Sendable {
         clientName: String,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         connectTimeout: Duration = .seconds(3),
+        tls: TLSConfiguration? = nil,
         parser: RESPParser = RESPParser(),
         onPush: @escaping @Sendable (RESPValue) -> Void = { _ in }
     ) async throws -> RedisConnection {
-        let sslContext = url.useTLS ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
+        // rediss:// verifies the server against the system's roots unless told other ones.
+        let sslContext = url.useTLS ? try NIOSSLContext(configuration: tls ?? .makeClientConfiguration()) : nil
         let host = url.host
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000))

@@ -58,7 +58,7 @@ public struct RelayServer: Sendable {
     /// until the task is cancelled. `onListening` gets the bound port.
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let metrics = RelayMetrics(clustered: configuration.cluster != nil)
-        let cluster = configuration.cluster.map { ClusterService(settings: $0, pipeline: self.pipeline, metrics: metrics, logger: self.logger) }
+        let cluster = try configuration.cluster.map { try ClusterService(settings: $0, pipeline: self.pipeline, metrics: metrics, logger: self.logger) }
         let hub = ViewerHub(logger: logger, metrics: metrics, cluster: cluster)
         cluster?.attach(hub)
         let authority = configuration.auth.isEnabled ? try await TokenAuthority(settings: configuration.auth) : nil

@@ -68,6 +68,8 @@ struct ServeCommand: AsyncParsableCommand {
     var nodeId: String?
     @Option(help: "Seconds without a node's heartbeat before its streams end everywhere with node_lost (FRAMEPIPE_NODE_TIMEOUT). Default 5.")
     var nodeTimeout: Double?
+    @Option(help: "PEM CA certificate(s) a rediss:// server is verified against instead of the system's roots (FRAMEPIPE_REDIS_CA_FILE).")
+    var redisCa: String?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -137,9 +139,14 @@ struct ServeCommand: AsyncParsableCommand {
             }
             cluster.nodeTimeout = try seconds(nodeTimeout, "FRAMEPIPE_NODE_TIMEOUT", default: cluster.nodeTimeout)
             guard cluster.nodeTimeout >= .milliseconds(300) else { throw ValidationError("node-timeout must be at least 0.3 seconds") }
+            if let ca = try value(redisCa, "FRAMEPIPE_REDIS_CA_FILE", { $0 }) {
+                guard cluster.redis.useTLS else { throw ValidationError("--redis-ca needs a rediss:// URL") }
+                cluster.redisCAFile = ca
+                _ = try cluster.tlsConfiguration()
+            }
             c.cluster = cluster
-        } else if nodeId != nil || nodeTimeout != nil {
-            throw ValidationError("--node-id and --node-timeout need --redis")
+        } else if nodeId != nil || nodeTimeout != nil || redisCa != nil {
+            throw ValidationError("--node-id, --node-timeout and --redis-ca need --redis")
         }
         let levelName = try value(logLevel, "FRAMEPIPE_LOG_LEVEL", { $0 }) ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown log level \(levelName)") }

@@ -116,3 +116,24 @@ extension Sequence {
         return result
     }
 }
+
+@Suite("Redis over TLS", .serialized, .timeLimit(.minutes(1)))
+struct RedisTLSTests {
+    @Test func redissVerifiesTheServerAndCarriesCommands() async throws {
+        let redis = try await RedisServerProcess(tls: true)
+        let connection = try await RedisConnection.connect(to: redis.url, clientName: "tls", tls: redis.clientTLS)
+        defer { connection.close() }
+        #expect(try await connection.run(RESPCommand("PING")) == .simpleString("PONG"))
+        #expect(try await connection.run(RESPCommand("CLIENT", "INFO")).string?.contains("name=tls") == true)
+    }
+
+    @Test func anUntrustedCertificateIsRefused() async throws {
+        let redis = try await RedisServerProcess(tls: true)
+        // The system's roots do not include the test's self-signed certificate.
+        await #expect(throws: (any Error).self) { try await RedisConnection.connect(to: redis.url, clientName: "tls") }
+        // Nor does plain text reach a TLS port.
+        var plain = redis.url
+        plain.useTLS = false
+        await #expect(throws: (any Error).self) { try await RedisConnection.connect(to: plain, clientName: "plain", connectTimeout: .seconds(1)) }
+    }
+}

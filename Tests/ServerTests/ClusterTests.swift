@@ -58,6 +58,24 @@ struct ClusterTests {
         }
     }
 
+    @Test func nodesTalkToRedisOverTLSWithTheirOwnCA() async throws {
+        let redis = try await RedisServerProcess(tls: true)
+        let ca = try #require(redis.certificateFile)
+        func node(_ id: String) -> RelayConfiguration { .node(id, redis) { $0.cluster?.redisCAFile = ca } }
+        try await withRelay(node("node-a")) { a in
+            try await withRelay(node("node-b")) { b in
+                try await a.waitForBroker()
+                try await b.waitForBroker()
+                let viewer = try await b.viewer()
+                let streamer = try await a.streamer("secure-1")
+                try await b.eventually("B subscribed") { try await redis.frameSubscribers("secure-1") == 1 }
+                streamer.send(TestFrames.text(0))
+                try await viewer.waitFor(type: "frame", stream: "secure-1")
+                #expect(try await b.api("/healthz")["cluster"]?["redis"] == .string("rediss://127.0.0.1:\(redis.port)/0"))
+            }
+        }
+    }
+
     @Test func aNodeSubscribesOnlyWhileAViewerThereWatchesTheStream() async throws {
         let redis = try await RedisServerProcess()
         try await withRelay(.node("node-a", redis)) { a in

@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Pipeline
 import RESP
 import ServiceLifecycle
@@ -30,6 +31,7 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
     /// Used only from the subscriber connection's event loop.
     private let relayRunners = NIOLockedValueBox<[String: (node: String, runner: PipelineRunner)]>([:])
     private let loop = MultiThreadedEventLoopGroup.singleton.next()
+    private let tls: TLSConfiguration?
 
     enum BrokerState: String, Sendable {
         case connecting, connected, down
@@ -52,8 +54,9 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
         var badMessagesLogged = 0
     }
 
-    init(settings: ClusterSettings, pipeline: PipelineDefinition, metrics: RelayMetrics, logger: Logger) {
+    init(settings: ClusterSettings, pipeline: PipelineDefinition, metrics: RelayMetrics, logger: Logger) throws {
         self.settings = settings
+        self.tls = try settings.tlsConfiguration()
         self.pipeline = pipeline
         self.metrics = metrics
         var logger = logger
@@ -157,9 +160,9 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
     }
 
     private func connect() async throws -> (RedisConnection, RedisConnection) {
-        let command = try await RedisConnection.connect(to: settings.redis, clientName: "framepipe-\(me)-commands", group: loop)
+        let command = try await RedisConnection.connect(to: settings.redis, clientName: "framepipe-\(me)-commands", group: loop, tls: tls)
         do {
-            let subscriber = try await RedisConnection.connect(to: settings.redis, clientName: "framepipe-\(me)-subscriber", group: loop) { [weak self] push in
+            let subscriber = try await RedisConnection.connect(to: settings.redis, clientName: "framepipe-\(me)-subscriber", group: loop, tls: tls) { [weak self] push in
                 self?.handlePush(push)
             }
             return (command, subscriber)

@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import RESP
 
 /// How a node joins a cluster: `framepipe serve --redis URL`. Absent, the
@@ -11,11 +12,40 @@ public struct ClusterSettings: Sendable {
     /// everywhere with reason `node_lost`. Also how long a node without
     /// Redis keeps showing other nodes' streams.
     public var nodeTimeout: Duration
+    /// PEM certificates that `rediss://` servers are verified against
+    /// instead of the system's roots (a hospital's own CA).
+    public var redisCAFile: String?
 
-    public init(redis: RedisURL, nodeID: String = ClusterSettings.defaultNodeID(), nodeTimeout: Duration = .seconds(5)) {
+    public init(redis: RedisURL, nodeID: String = ClusterSettings.defaultNodeID(), nodeTimeout: Duration = .seconds(5), redisCAFile: String? = nil) {
         self.redis = redis
         self.nodeID = nodeID
         self.nodeTimeout = nodeTimeout
+        self.redisCAFile = redisCAFile
+    }
+
+    public struct UnreadableCA: Error, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "cannot use redis CA file \(path): \(reason)" }
+    }
+
+    /// The TLS settings for `rediss://`, read once at start so a bad CA file
+    /// stops the node with the reason instead of failing every reconnect.
+    func tlsConfiguration() throws -> TLSConfiguration? {
+        guard redis.useTLS else { return nil }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let redisCAFile {
+            do {
+                let certificates = try NIOSSLCertificate.fromPEMFile(redisCAFile)
+                guard !certificates.isEmpty else { throw UnreadableCA(path: redisCAFile, reason: "no PEM certificate in it") }
+                tls.trustRoots = .certificates(certificates)
+            } catch let error as UnreadableCA {
+                throw error
+            } catch {
+                throw UnreadableCA(path: redisCAFile, reason: "\(error)")
+            }
+        }
+        return tls
     }
 
     /// Heartbeats go out three times per timeout, so one lost write does not lose a node.
