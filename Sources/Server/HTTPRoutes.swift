@@ -25,9 +25,11 @@ struct HTTPRoutes {
         router.get("/api/streams/{id}/snapshot.jpg") { _, context in
             let id = context.parameters.get("id") ?? ""
             // A stream the token does not cover does not exist, as far as its holder can tell.
-            let (known, jpeg) = (context.grant?.scope ?? .all).allows(id) ? hub.latestJPEG(of: id) : (false, nil)
+            let (known, owner, jpeg) = (context.grant?.scope ?? .all).allows(id) ? hub.latestJPEG(of: id) : (false, nil, nil)
             guard let jpeg else {
-                let reason = known ? "stream has no valid frame yet" : "no such stream"
+                let reason = !known ? "no such stream"
+                    : owner.map { "stream is served by node \($0); none of its frames has reached this node (no viewer here watches it)" }
+                    ?? "stream has no valid frame yet"
                 return json(.object([("error", .string(reason)), ("stream_id", .string(id))]), status: .notFound)
             }
             return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-store"], body: .init(byteBuffer: jpeg))

@@ -430,13 +430,16 @@ final class ViewerHub: FrameSink, Sendable {
         var viewers: [String: Viewer]
     }
 
-    func latestJPEG(of streamID: String) -> (known: Bool, jpeg: ByteBuffer?) {
-        let latest: (Bool, Frame?) = state.withLockedValue { s in
-            guard let stream = s.streams[streamID] else { return (false, nil) }
-            return (true, stream.latestFrame)
+    /// The stream's latest accepted frame. `owner` names the node serving
+    /// it when that is another one: its frames reach this node only while a
+    /// viewer here watches it.
+    func latestJPEG(of streamID: String) -> (known: Bool, owner: String?, jpeg: ByteBuffer?) {
+        let latest: (Bool, String?, Frame?) = state.withLockedValue { s in
+            guard let stream = s.streams[streamID] else { return (false, nil, nil) }
+            return (true, stream.owner, stream.latestFrame)
         }
-        guard var frame = latest.1 else { return (latest.0, nil) }
-        return (true, frame.resolveJPEG())
+        guard var frame = latest.2 else { return (latest.0, latest.1, nil) }
+        return (true, latest.1, frame.resolveJPEG())
     }
 
     // MARK: Shutdown

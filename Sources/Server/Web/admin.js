@@ -32,7 +32,7 @@ async function getJSON(path) {
 async function refresh() {
   try {
     const [streams, viewers, pipelines] = await Promise.all([getJSON("/api/streams"), getJSON("/api/viewers"), getJSON("/api/pipelines")]);
-    fill("streams", streams.map((s) => [s.id, new Date(s.started).toLocaleTimeString(), s.fps.toFixed(1), s.frames, s.viewers, s.drops, s.errors, s.pipeline]), "no live streams");
+    fill("streams", streams.map((s) => [s.id, new Date(s.started).toLocaleTimeString(), s.fps.toFixed(1), s.frames, s.viewers, s.drops, s.errors, s.pipeline, s.node ?? "—"]), "no live streams");
     fill("viewers", viewers.map((v) => [v.id, Array.isArray(v.streams) ? v.streams.join(", ") : v.streams, v.format, v.quality, v.receiving + (v.slow ? " (slow)" : ""), v.delivered, v.loss_percent.toFixed(1)]), "no viewers");
     const active = pipelines.pipelines.find((p) => p.name === pipelines.active);
     document.getElementById("pipeline-title").textContent = `Pipeline “${active.name}” — ${active.description}`;
