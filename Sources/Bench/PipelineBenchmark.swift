@@ -58,9 +58,10 @@ struct PipelineBenchmark: ParsableCommand {
             results.append((label, "standard pipeline, no slow viewer", standard))
             rows["standard pipeline, no slow viewer", default: []].append(String(format: "%.1f µs", standard))
             rows["(frame size)", default: []].append("\(jpeg.readableBytes) B")
+            rows["(low rendition 1/2 q60 size)", default: []].append("\(lowRenditionBytes(jpeg)) B")
         }
         Output.line(header)
-        for name in ["(frame size)"] + cases.map(\.name) + ["base64-validation + decode-check header", "standard pipeline, no slow viewer"] {
+        for name in ["(frame size)", "(low rendition 1/2 q60 size)"] + cases.map(\.name) + ["base64-validation + decode-check header", "standard pipeline, no slow viewer"] {
             Output.line(name.padding(toLength: 42, withPad: " ", startingAt: 0) + rows[name, default: []].map { $0.leftPadded(22) }.joined())
         }
         let json = results.map { "{\"size\":\"\($0.size)\",\"stage\":\"\($0.name)\",\"us_per_frame\":\(String(format: "%.2f", $0.micros))}" }
@@ -78,6 +79,15 @@ struct PipelineBenchmark: ParsableCommand {
             }
         }
         return run(type)
+    }
+
+    /// What `downscale` at its defaults makes of `jpeg`: the bytes a cluster
+    /// would also publish per frame if nodes sent the `low` rendition too.
+    func lowRenditionBytes(_ jpeg: ByteBuffer) -> Int {
+        var stage = DownscaleStage(configuration: DownscaleStage.configuration(from: StageParameters(["when": .string("always")])), context: Self.context)
+        var frame = Frame(streamID: "bench", seq: 0, payload: .binary(jpeg))
+        _ = stage.process(&frame)
+        return frame.lowRendition?.jpeg.readableBytes ?? 0
     }
 
     func measureChain(payload: FramePayload) -> Double {
