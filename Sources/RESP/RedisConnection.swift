@@ -90,32 +90,52 @@ public final class RedisConnection: Sendable {
     /// Sends a command; the future holds its reply, `-ERR` included as `.error`.
     public func send(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        channel.writeAndFlush(RedisRequest(command: command, reply: .awaited(promise)), promise: nil)
+        write(RedisRequest(command: command, reply: .awaited(promise)), failing: promise)
         return promise.futureResult
     }
 
     /// Sends a command whose reply nobody needs (a frame's PUBLISH); the
     /// reply is still read and discarded in turn, so order is kept.
     public func sendIgnoringReply(_ command: RESPCommand) {
-        channel.writeAndFlush(RedisRequest(command: command, reply: .ignored), promise: nil)
+        write(RedisRequest(command: command, reply: .ignored), failing: nil)
     }
 
     /// Sends SUBSCRIBE/UNSUBSCRIBE: their confirmations arrive as pushes.
     public func sendSubscription(_ command: RESPCommand) {
-        channel.writeAndFlush(RedisRequest(command: command, reply: .push), promise: nil)
+        write(RedisRequest(command: command, reply: .push), failing: nil)
+    }
+
+    /// A write to a channel that already closed (a TLS handshake refused
+    /// between connect and the first command, Redis gone mid-write) never
+    /// reaches the handler that would answer `reply`, so its failure has to
+    /// be passed on here or the caller waits forever.
+    private func write(_ request: RedisRequest, failing reply: EventLoopPromise<RESPValue>?) {
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        let channel = self.channel
+        let name = request.command.name
+        written.futureResult.whenFailure { error in
+            reply?.fail(RedisConnectionError(reason: "could not send \(name) to redis: \(error)"))
+            channel.close(promise: nil)
+        }
+        channel.writeAndFlush(request, promise: written)
     }
 
     /// Sends a command and waits for its reply; a refusal throws
     /// `RedisServerError`. Past `timeout` the connection is closed, since
     /// a server that stopped answering leaves it in an unknown state.
     public func run(_ command: RESPCommand, timeout: Duration = .seconds(5)) async throws -> RESPValue {
-        let future = send(command)
+        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
+        write(RedisRequest(command: command, reply: .awaited(promise)), failing: promise)
         let channel = self.channel
         let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)) {
-            channel.pipeline.fireErrorCaught(RedisConnectionError(reason: "redis did not answer \(command.name) within \(timeout)"))
+            // Failed here as well as through the pipeline: on a channel
+            // already torn down no handler is left to fail it.
+            let error = RedisConnectionError(reason: "redis did not answer \(command.name) within \(timeout)")
+            channel.pipeline.fireErrorCaught(error)
+            promise.fail(error)
         }
         defer { timer.cancel() }
-        let reply = try await future.get()
+        let reply = try await promise.futureResult.get()
         if case .error(let message) = reply { throw RedisServerError(command: command.name, message: message) }
         return reply
     }

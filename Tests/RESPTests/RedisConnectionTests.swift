@@ -88,6 +88,38 @@ struct RedisConnectionTests {
         try await connection.closeFuture.get()
     }
 
+    /// A TLS handshake refused between connect and the first command leaves
+    /// the same closed channel: a command on it once waited forever (seen
+    /// in a CI run), since no handler was left to answer or time it out.
+    @Test func aCommandOnAClosedConnectionFailsInsteadOfWaiting() async throws {
+        let redis = try await RedisServerProcess()
+        let connection = try await RedisConnection.connect(to: redis.url, clientName: "test")
+        connection.close()
+        try await connection.closeFuture.get()
+        connection.sendIgnoringReply(RESPCommand("PUBLISH", "c", "x"))
+        let ran = try await outcome(within: .seconds(3)) { _ = try await connection.run(RESPCommand("PING"), timeout: .seconds(30)) }
+        #expect(ran?.contains("could not send PING") == true)
+        let sent = try await outcome(within: .seconds(3)) { _ = try await connection.send(RESPCommand("PING")).get() }
+        #expect(sent?.contains("could not send PING") == true)
+    }
+
+    /// Runs `operation` where a wait that never ends fails the test instead
+    /// of hanging it; returns the error's text, "succeeded", or nil if it
+    /// is still waiting at the deadline.
+    private func outcome(within timeout: Duration, _ operation: @escaping @Sendable () async throws -> Void) async throws -> String? {
+        let result = NIOLockedValueBox<String?>(nil)
+        Task {
+            do {
+                try await operation()
+                result.withLockedValue { $0 = "succeeded" }
+            } catch {
+                result.withLockedValue { $0 = "\(error)" }
+            }
+        }
+        try await eventually(timeout: timeout) { result.withLockedValue { $0 } != nil }
+        return result.withLockedValue { $0 }
+    }
+
     @Test func connectingToNothingFailsFast() async throws {
         let redis = try await RedisServerProcess()
         let url = redis.url
