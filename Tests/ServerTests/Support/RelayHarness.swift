@@ -70,7 +70,9 @@ struct RelayHandle: Sendable {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        Issue.record("timed out waiting for: \(what)")
+        // The relay's own account of what happened is what explains a timeout.
+        let recent = log.all.suffix(40).map { "\($0.level) \($0.message) \($0.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))" }
+        Issue.record("timed out waiting for: \(what)\nlast relay log lines:\n\(recent.joined(separator: "\n"))")
         throw TimedOut(what: what)
     }
 
