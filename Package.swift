@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "FramepipeServer", targets: ["FramepipeServer"]),
         // The parser for what clients send, on its own for the fuzz targets.
         .library(name: "WireProtocol", targets: ["WireProtocol"]),
+        // The Redis client, on its own for its fuzz target.
+        .library(name: "RESP", targets: ["RESP"]),
         .executable(name: "framepipe", targets: ["framepipe"]),
         .executable(name: "framepipe-bench", targets: ["framepipe-bench"]),
     ],

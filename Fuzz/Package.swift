@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     dependencies: [
         .package(name: "framepipe", path: ".."),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .executableTarget(
@@ -18,6 +19,13 @@ let package = Package(
                 .product(name: "Pipeline", package: "framepipe"),
                 .product(name: "Stages", package: "framepipe"),
                 .product(name: "WireProtocol", package: "framepipe"),
+            ]
+        ),
+        .executableTarget(
+            name: "fuzz-resp",
+            dependencies: [
+                .product(name: "RESP", package: "framepipe"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(
