@@ -13,9 +13,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
+        .target(name: "FuzzDriver"),
         .executableTarget(
             name: "fuzz-frame-path",
             dependencies: [
+                "FuzzDriver",
                 .product(name: "Pipeline", package: "framepipe"),
                 .product(name: "Stages", package: "framepipe"),
                 .product(name: "WireProtocol", package: "framepipe"),
@@ -24,6 +26,7 @@ let package = Package(
         .executableTarget(
             name: "fuzz-resp",
             dependencies: [
+                "FuzzDriver",
                 .product(name: "RESP", package: "framepipe"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -31,6 +34,7 @@ let package = Package(
         .executableTarget(
             name: "fuzz-config",
             dependencies: [
+                "FuzzDriver",
                 .product(name: "Pipeline", package: "framepipe"),
                 .product(name: "Stages", package: "framepipe"),
             ]
