@@ -43,6 +43,7 @@ public final class RedisConnection: Sendable {
         clientName: String,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         connectTimeout: Duration = .seconds(3),
+        writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark = .init(low: 32 << 10, high: 64 << 10),
         tls: TLSConfiguration? = nil,
         parser: RESPParser = RESPParser(),
         onPush: @escaping @Sendable (RESPValue) -> Void = { _ in }
@@ -54,6 +55,7 @@ public final class RedisConnection: Sendable {
             .connectTimeout(.nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let sslContext {

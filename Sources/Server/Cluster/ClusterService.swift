@@ -160,7 +160,12 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
     }
 
     private func connect() async throws -> (RedisConnection, RedisConnection) {
-        let command = try await RedisConnection.connect(to: settings.redis, clientName: "framepipe-\(me)-commands", group: loop, tls: tls)
+        // Frames are skipped only when Redis falls 2 MB behind, not when one
+        // 150 KB frame is still in flight (NIO's default mark is 64 KB):
+        // a moment of Redis being busy must not cost every stream a frame.
+        let command = try await RedisConnection.connect(
+            to: settings.redis, clientName: "framepipe-\(me)-commands", group: loop,
+            writeBufferWaterMark: .init(low: 512 << 10, high: 2 << 20), tls: tls)
         do {
             let subscriber = try await RedisConnection.connect(to: settings.redis, clientName: "framepipe-\(me)-subscriber", group: loop, tls: tls) { [weak self] push in
                 self?.handlePush(push)
