@@ -43,7 +43,7 @@ public final class RedisConnection: Sendable {
         clientName: String,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         connectTimeout: Duration = .seconds(3),
-        writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark = .init(low: 32 << 10, high: 64 << 10),
+        writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark? = nil,
         tls: TLSConfiguration? = nil,
         parser: RESPParser = RESPParser(),
         onPush: @escaping @Sendable (RESPValue) -> Void = { _ in }
@@ -51,11 +51,10 @@ public final class RedisConnection: Sendable {
         // rediss:// verifies the server against the system's roots unless told other ones.
         let sslContext = url.useTLS ? try NIOSSLContext(configuration: tls ?? .makeClientConfiguration()) : nil
         let host = url.host
-        let bootstrap = ClientBootstrap(group: group)
+        var bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let sslContext {
@@ -68,6 +67,9 @@ public final class RedisConnection: Sendable {
                     try channel.pipeline.syncOperations.addHandler(RedisClientHandler(onPush: onPush))
                 }
             }
+        if let writeBufferWaterMark {  // otherwise NIO's default
+            bootstrap = bootstrap.channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
+        }
         let channel = try await bootstrap.connect(host: url.host, port: url.port).get()
         let connection = RedisConnection(url: url, channel: channel)
         do {
@@ -91,9 +93,15 @@ public final class RedisConnection: Sendable {
 
     /// Sends a command; the future holds its reply, `-ERR` included as `.error`.
     public func send(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
+        request(command).futureResult
+    }
+
+    /// Writes `command`; the promise is answered by its reply or by the
+    /// failure to send it.
+    private func request(_ command: RESPCommand) -> EventLoopPromise<RESPValue> {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
         write(RedisRequest(command: command, reply: .awaited(promise)), failing: promise)
-        return promise.futureResult
+        return promise
     }
 
     /// Sends a command whose reply nobody needs (a frame's PUBLISH); the
@@ -126,8 +134,7 @@ public final class RedisConnection: Sendable {
     /// `RedisServerError`. Past `timeout` the connection is closed, since
     /// a server that stopped answering leaves it in an unknown state.
     public func run(_ command: RESPCommand, timeout: Duration = .seconds(5)) async throws -> RESPValue {
-        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        write(RedisRequest(command: command, reply: .awaited(promise)), failing: promise)
+        let promise = request(command)
         let channel = self.channel
         let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)) {
             // Failed here as well as through the pipeline: on a channel
