@@ -24,9 +24,16 @@ struct ClusterTests {
                 let streamer = try await a.streamer("ward-1")
                 // B subscribes once it hears of the stream: one subscription for its two viewers.
                 try await b.eventually("B subscribed") { try await redis.frameSubscribers("ward-1") == 1 }
+                // Paced by the viewers, as in the single-node lifecycle test:
+                // a viewer that keeps up must get every frame, while one
+                // behind by a frame gets the newer one (latest wins), which a
+                // loaded machine caused twice with a fixed 15 ms pace.
                 for i in 0..<20 {
                     streamer.send(TestFrames.text(i, timestamp: 1_732_500_000_000 + Int64(i)))
-                    try await Task.sleep(for: .milliseconds(15))
+                    for viewer in [onA, onB] {
+                        try await viewer.waitFor("frame \(i)") { $0["type"] == .string("frame") && $0["seq"] == .number(Double(i)) }
+                    }
+                    try await b.eventually("binary frame \(i)") { binaryOnB.binaryFrames.last?.header["seq"] == .number(Double(i)) }
                 }
                 for viewer in [onA, onB] {
                     try await viewer.waitFor("frame 19") { $0["type"] == .string("frame") && $0["seq"] == .number(19) }
