@@ -78,7 +78,7 @@ let package = Package(
         ),
         .target(
             name: "WireProtocol",
-            dependencies: ["Pipeline"]
+            dependencies: ["Pipeline", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .target(
             name: "FramepipeServer",
@@ -152,6 +152,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "FramepipeServer",
+                "WireProtocol",
                 "RESP",
                 "Stages",
                 "TestFixtures",

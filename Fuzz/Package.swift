@@ -32,6 +32,18 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "fuzz-request-path",
+            dependencies: ["FuzzDriver", .product(name: "WireProtocol", package: "framepipe")]
+        ),
+        .executableTarget(
+            name: "fuzz-cluster-wire",
+            dependencies: [
+                "FuzzDriver",
+                .product(name: "WireProtocol", package: "framepipe"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
             name: "fuzz-config",
             dependencies: [
                 "FuzzDriver",

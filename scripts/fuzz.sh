@@ -3,12 +3,12 @@
 # AddressSanitizer, growing the committed corpus in Fuzz/Corpus. Not part of
 # CI: it is a search, not a check. A crash leaves crash-* files in
 # .build/fuzz-artifacts and exits non-zero.
-# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: frame-path config resp)
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: frame-path config resp request-path cluster-wire)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-300}
 shift || true
-TARGETS=("${@:-frame-path config resp}")
+TARGETS=("${@:-frame-path config resp request-path cluster-wire}")
 TARGETS=(${TARGETS[*]})
 ARTIFACTS=.build/fuzz-artifacts
 mkdir -p "$ARTIFACTS"

@@ -4,7 +4,7 @@ import NIOCore
 import Pipeline
 
 /// The plain HTTP endpoints: health, metrics, and the JSON API the admin
-/// page and operators read.
+/// page and operators read. All but health need a token when auth is on.
 struct HTTPRoutes {
     let hub: ViewerHub
     let metrics: RelayMetrics
@@ -12,17 +12,20 @@ struct HTTPRoutes {
     let active: PipelineDefinition
     var cluster: ClusterService? = nil
 
-    func add(to router: Router<RelayRequestContext>) {
-        router.get("/healthz") { _, _ in json(healthJSON()) }
-        router.get("/metrics") { _, _ in
+    /// Every route here needs a token (with auth on): they are added only
+    /// through `ProtectedRoutes`. `/healthz` is public and added by `PublicRoutes`.
+    func add(to routes: ProtectedRoutes) {
+        let allStreams = routes.requiring(.viewerOfAllStreams)
+        allStreams.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: metrics.render()))
         }
-        router.get("/api/streams") { _, context in json(streamsJSON(scope: context.grant?.scope ?? .all)) }
-        router.get("/api/viewers") { _, _ in json(viewersJSON()) }
-        router.get("/api/pipelines") { _, _ in json(pipelinesJSON()) }
-        router.get("/api/session") { _, context in json(sessionJSON(context.grant)) }
-        router.get("/api/streams/{id}/snapshot.jpg") { _, context in
+        allStreams.get("/api/viewers") { _, _ in json(viewersJSON()) }
+        routes.requiring(.anyRole).get("/api/session") { _, context in json(sessionJSON(context.grant)) }
+        let viewer = routes.requiring(.viewer)
+        viewer.get("/api/streams") { _, context in json(streamsJSON(scope: context.grant?.scope ?? .all)) }
+        viewer.get("/api/pipelines") { _, _ in json(pipelinesJSON()) }
+        viewer.get("/api/streams/{id}/snapshot.jpg") { _, context in
             let id = context.parameters.get("id") ?? ""
             // A stream the token does not cover does not exist, as far as its holder can tell.
             let (known, owner, jpeg) = (context.grant?.scope ?? .all).allows(id) ? hub.latestJPEG(of: id) : (false, nil, nil)
@@ -132,8 +135,5 @@ struct HTTPRoutes {
         ])
     }
 
-    func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                 body: .init(byteBuffer: ByteBuffer(string: value.jsonText)))
-    }
+    func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response { .json(value, status: status) }
 }

@@ -108,6 +108,10 @@ final class RelayMetrics: PipelineObserver, Sendable {
     /// An upgrade or API request refused for its origin or token: `framepipe_auth_refusals_total{reason=...}`.
     func upgradeRefused(_ reason: String) { labelledCounter("framepipe_auth_refusals_total", ("reason", reason)).increment() }
 
+    /// A request refused for its target (a non-canonical path, no such socket, a bad stream id):
+    /// `framepipe_bad_requests_total{reason=...}`.
+    func badRequest(_ reason: String) { labelledCounter("framepipe_bad_requests_total", ("reason", reason)).increment() }
+
     private func labelledCounter(_ label: String, _ dimension: (String, String)) -> Counter {
         perKey.withLockedValue { p in
             let key = label + "\u{0}" + dimension.1

@@ -70,11 +70,16 @@ public struct RelayServer: Sendable {
             originPolicy: configuration.originPolicy, authority: authority, limits: configuration.limits,
             ledger: AddressLedger(limits: configuration.limits), hub: hub, metrics: metrics, logger: logger)
 
+        // Fail closed: a path in any but its canonical spelling is refused
+        // first, the public routes are one explicit list, and every other
+        // route carries its token check in its route group.
         let router = Router(context: RelayRequestContext.self)
-        router.add(middleware: APIAccessMiddleware(authority: authority, metrics: metrics))
-        HTTPRoutes(hub: hub, metrics: metrics, pipelines: pipelines, active: pipeline, cluster: cluster).add(to: router)
-        try WebPages().add(to: router)
+        router.add(middleware: CanonicalPathMiddleware(metrics: metrics))
+        let routes = HTTPRoutes(hub: hub, metrics: metrics, pipelines: pipelines, active: pipeline, cluster: cluster)
+        PublicRoutes(pages: try WebPages(), health: { routes.healthJSON() }).add(to: router)
+        routes.add(to: ProtectedRoutes(router: router, authority: authority, metrics: metrics))
         let webSocketRouter = Router(context: RelayRequestContext.self)
+        webSocketRouter.add(middleware: CanonicalPathMiddleware(metrics: metrics))
         addWebSocketRoutes(to: webSocketRouter, hub: hub, metrics: metrics, grants: grants, authRequired: authority != nil)
 
         // Both limits must follow the configured message size, or hummingbird-
@@ -138,13 +143,13 @@ public struct RelayServer: Sendable {
         let pipeline = pipeline
         let logger = logger
         // A browser that sent its token as a subprotocol needs one echoed, or it drops the socket.
-        func upgradeHeaders(_ request: Request) -> HTTPFields {
+        let upgradeHeaders: @Sendable (Request) -> HTTPFields = { request in
             TokenLocation.offersSubprotocol(request.headers[.secWebSocketProtocol]) ? [.secWebSocketProtocol: TokenLocation.subprotocol] : [:]
         }
         router.ws("/ws/stream/{id}") { request, context in
             // Refused with HTTP 400 before the upgrade.
             guard let id = context.parameters.get("id"), StreamID.isValid(Substring(id)) else {
-                throw HTTPError(.badRequest, message: "stream id must be 1-64 characters of A-Z a-z 0-9 . _ -")
+                throw HTTPError(.badRequest, message: StreamID.rule)
             }
             return .upgrade(upgradeHeaders(request))
         } onUpgrade: { inbound, outbound, context in

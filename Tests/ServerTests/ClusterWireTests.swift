@@ -1,5 +1,6 @@
 @testable import FramepipeServer
 import Foundation
+import WireProtocol
 import NIOCore
 import Pipeline
 import PropertyBased

@@ -28,7 +28,7 @@ struct LimitTests {
             try await relay.eventually("two live") { try await relay.api("/api/streams").arrayValue?.count == 2 }
             let third = try await RawHTTP.get(port: relay.port, path: "/ws/stream/c", upgrade: true)
             #expect(third.status == 503)
-            #expect(third.text == "the relay has its maximum of 2 live streams\n")
+            #expect(third.reason == "the relay has its maximum of 2 live streams")
             // Replacing a live stream is not a new stream.
             let a2 = try await relay.streamer("a")
             for i in 1...3 {
@@ -58,7 +58,7 @@ struct LimitTests {
             let v2 = try await relay.viewer("token=\(one)")
             let perToken = try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(one)", upgrade: true)
             #expect(perToken.status == 429)
-            #expect(perToken.text == "this token already has 2 viewers connected\n")
+            #expect(perToken.reason == "this token already has 2 viewers connected")
             let v3 = try await relay.viewer("token=\(two)")
             let total = try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(two)", upgrade: true)
             #expect(total.status == 503)
@@ -98,7 +98,7 @@ struct LimitTests {
             #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer", upgrade: true).status == 101)
             let refused = try await RawHTTP.get(port: relay.port, path: "/ws/viewer", upgrade: true)
             #expect(refused.status == 429)
-            #expect(refused.text == "too many WebSocket upgrades from 127.0.0.1; slow down\n")
+            #expect(refused.reason == "too many WebSocket upgrades from 127.0.0.1; slow down")
             // Plain HTTP is not an upgrade and is not counted.
             #expect(try await RawHTTP.get(port: relay.port, path: "/healthz").status == 200)
             try await Task.sleep(for: .milliseconds(2100))

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import WireProtocol
 
 /// Decides whether a WebSocket upgrade may go ahead, before
 /// hummingbird-websocket sees it (it could only refuse with a bare 400):
@@ -10,14 +11,14 @@ import NIOHTTP1
 final class UpgradeAdmission: Sendable {
     enum Decision: Sendable {
         case admit(AccessGrant?)
-        case refuse(HTTPResponseStatus, reason: String)
+        case refuse(Refusal)
     }
 
-    /// Which socket a request asks for.
+    /// Which socket a request asks for. There is no "other": an upgrade to
+    /// any other path is refused before anything else is looked at.
     enum Target: Equatable {
         case streamer(String)
         case viewer(requested: [String]?)
-        case other
     }
 
     let originPolicy: OriginPolicy
@@ -40,17 +41,23 @@ final class UpgradeAdmission: Sendable {
     }
 
     func decide(head: HTTPRequestHead, address: String) async -> Decision {
-        let target = Self.target(of: head.uri)
+        let target: Target
+        do throws(Refusal) {
+            target = try Self.target(of: head.uri)
+        } catch {
+            metrics.badRequest(error.code)
+            return .refuse(error)
+        }
         if let reason = originPolicy.refusal(origin: head.headers.first(name: "origin"), host: head.headers.first(name: "host")) {
             metrics.upgradeRefused("origin")
-            return .refuse(.forbidden, reason: reason)
+            return .refuse(Refusal(status: .forbidden, code: "origin", reason: reason))
         }
         guard ledger.takeUpgrade(from: address) else {
             metrics.limitHit("upgrade_rate")
-            return .refuse(.tooManyRequests, reason: "too many WebSocket upgrades from \(address); slow down")
+            return .refuse(Refusal(status: .tooManyRequests, code: "upgrade_rate", reason: "too many WebSocket upgrades from \(address); slow down"))
         }
         var grant: AccessGrant?
-        if let authority, target != .other {
+        if let authority {
             let token = TokenLocation.token(authorization: head.headers.first(name: "authorization"),
                                             webSocketProtocols: head.headers.first(name: "sec-websocket-protocol"), uri: head.uri)
             do throws(AuthFailure) {
@@ -60,7 +67,7 @@ final class UpgradeAdmission: Sendable {
                 grant = verified
             } catch {
                 metrics.upgradeRefused(error.kind.rawValue)
-                return .refuse(HTTPResponseStatus(statusCode: error.status.code), reason: error.reason)
+                return .refuse(Refusal(error))
             }
         }
         let counts = hub.admissionCounts(streamID: { if case .streamer(let id) = target { id } else { nil } }(),
@@ -69,19 +76,20 @@ final class UpgradeAdmission: Sendable {
         case .streamer:
             if !counts.streamIsLive, limits.maxStreams.isReached(by: counts.streams) {
                 metrics.limitHit("streams")
-                return .refuse(.serviceUnavailable, reason: "the relay has its maximum of \(limits.maxStreams) live streams")
+                return .refuse(Refusal(status: .serviceUnavailable, code: "max_streams",
+                                       reason: "the relay has its maximum of \(limits.maxStreams) live streams"))
             }
         case .viewer:
             if limits.maxViewers.isReached(by: counts.viewers) {
                 metrics.limitHit("viewers")
-                return .refuse(.serviceUnavailable, reason: "the relay has its maximum of \(limits.maxViewers) viewers")
+                return .refuse(Refusal(status: .serviceUnavailable, code: "max_viewers",
+                                       reason: "the relay has its maximum of \(limits.maxViewers) viewers"))
             }
             if grant != nil, limits.maxViewersPerToken.isReached(by: counts.tokenViewers) {
                 metrics.limitHit("viewers_per_token")
-                return .refuse(.tooManyRequests, reason: "this token already has \(limits.maxViewersPerToken) viewers connected")
+                return .refuse(Refusal(status: .tooManyRequests, code: "viewers_per_token",
+                                       reason: "this token already has \(limits.maxViewersPerToken) viewers connected"))
             }
-        case .other:
-            break
         }
         return .admit(grant)
     }
@@ -97,20 +105,29 @@ final class UpgradeAdmission: Sendable {
             if let outside = requested?.first(where: { !grant.scope.allows($0) }) {
                 throw AuthFailure(kind: .outOfScope, reason: "the token does not cover stream \(outside)")
             }
-        case .other:
-            break
         }
     }
 
-    static func target(of uri: String) -> Target {
-        let parts = uri.split(separator: "?", maxSplits: 1)
-        let path = parts.first.map(String.init) ?? ""
-        if path.hasPrefix("/ws/stream/") { return .streamer(String(path.dropFirst("/ws/stream/".count))) }
-        if path == "/ws/viewer" {
-            let items = parts.count > 1 ? URLComponents(string: "?" + parts[1])?.queryItems : nil
+    /// The socket a request target asks for, parsed with the same
+    /// `RequestPath` the HTTP router's `CanonicalPathMiddleware` uses.
+    static func target(of uri: String) throws(Refusal) -> Target {
+        let path: RequestPath
+        do throws(RequestPath.Problem) {
+            path = try RequestPath(parsing: uri)
+        } catch {
+            throw Refusal(error)
+        }
+        if path.matches("ws", "viewer") {
+            let items = path.query.flatMap { URLComponents(string: "?" + $0)?.queryItems }
             let list = items?.first { $0.name == "streams" }?.value
             return .viewer(requested: list.flatMap { $0.isEmpty ? nil : $0.split(separator: ",").map(String.init) })
         }
-        return .other
+        if path.segments.count == 3, path.segments[0] == "ws", path.segments[1] == "stream" {
+            let id = path.segments[2]
+            guard StreamID.isValid(id) else { throw Refusal(status: .badRequest, code: "bad_stream_id", reason: StreamID.rule) }
+            return .streamer(String(id))
+        }
+        throw Refusal(status: .notFound, code: "not_found",
+                      reason: "no WebSocket endpoint at \(path); streamers connect to /ws/stream/{stream_id}, viewers to /ws/viewer")
     }
 }

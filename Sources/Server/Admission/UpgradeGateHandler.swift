@@ -84,6 +84,23 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// A first request the HTTP parser cannot read (a NUL in the target, a
+    /// broken header line) gets a 400 with the reason rather than a socket
+    /// that silently closes. NIO's own `HTTPServerProtocolErrorHandler`
+    /// cannot do this here: it would stay in the pipeline after an upgrade
+    /// and meet WebSocket frames.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard state == .waitingForHead, error is HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        handshakeTimer?.cancel()
+        state = .refusing
+        admission.metrics.badRequest("unparsable")
+        respond(Refusal(status: .badRequest, code: "unparsable", reason: "the request is not valid HTTP/1.1 (\(error))"),
+                version: .http1_1, context: context)
+    }
+
     private func finish(_ decision: UpgradeAdmission.Decision, head: HTTPRequestHead, context: ChannelHandlerContext) {
         guard state == .judging else { return }
         switch decision {
@@ -95,22 +112,31 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
             for part in parts { context.fireChannelRead(part) }
             context.fireChannelReadComplete()
             context.pipeline.syncOperations.removeHandler(self, promise: nil)
-        case .refuse(let status, let reason):
+        case .refuse(let refusal):
             state = .refusing
             held = []
+            // The path is logged only up to a bound: it is whatever the client sent.
             admission.logger.warning("WebSocket upgrade refused", metadata: [
-                "status": "\(status.code)", "reason": "\(reason)", "path": "\(head.uri.split(separator: "?").first ?? "")",
+                "status": "\(refusal.status.code)", "reason": "\(refusal.reason)",
+                "path": "\(head.uri.split(separator: "?").first?.prefix(128) ?? "")",
                 "remote": "\(context.channel.remoteAddress?.description ?? "unknown")",
             ])
-            var headers = HTTPHeaders()
-            headers.add(name: "content-type", value: "text/plain; charset=utf-8")
-            headers.add(name: "connection", value: "close")
-            if status == .unauthorized { headers.add(name: "www-authenticate", value: "Bearer") }
-            let body = context.channel.allocator.buffer(string: reason + "\n")
-            headers.add(name: "content-length", value: "\(body.readableBytes)")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            respond(refusal, version: head.version, context: context)
         }
+    }
+
+    /// Writes the refusal's JSON body and closes the connection.
+    private func respond(_ refusal: Refusal, version: HTTPVersion, context: ChannelHandlerContext) {
+        let status = HTTPResponseStatus(statusCode: refusal.status.code)
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "cache-control", value: "no-store")
+        headers.add(name: "connection", value: "close")
+        if status == .unauthorized { headers.add(name: "www-authenticate", value: "Bearer") }
+        let body = context.channel.allocator.buffer(string: refusal.jsonText)
+        headers.add(name: "content-length", value: "\(body.readableBytes)")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }

@@ -1,3 +1,4 @@
+import WireProtocol
 import Foundation
 import NIOSSL
 import RESP
@@ -59,5 +60,5 @@ public struct ClusterSettings: Sendable {
     }
 
     /// Same alphabet as stream ids, so it can sit in keys, channels and logs as is.
-    public static func isValidNodeID(_ id: String) -> Bool { StreamID.isValid(Substring(id)) }
+    public static func isValidNodeID(_ id: String) -> Bool { NodeID.isValid(id) }
 }

@@ -24,7 +24,7 @@ async function getJSON(path) {
   const response = await apiFetch(path);
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    throw new Error(`${path}: ${body.error || `HTTP ${response.status}`}`);
+    throw new Error(`${path}: ${body.reason || body.error || `HTTP ${response.status}`}`);
   }
   return response.json();
 }

@@ -28,7 +28,7 @@ export async function ensureSession(role) {
       const response = await apiFetch("/api/session");
       const body = await response.json();
       if (response.ok && (body.auth === "off" || body.role === role)) return body;
-      problem = response.ok ? `This token is for a ${body.role}; this page needs a ${role} token.` : body.error;
+      problem = response.ok ? `This token is for a ${body.role}; this page needs a ${role} token.` : (body.reason || body.error);
     } catch (error) {
       // Relay unreachable: let the connection attempt fail and back off as usual.
       return null;

@@ -1,6 +1,7 @@
 import NIOCore
 import Foundation
 import NIOPosix
+import Pipeline
 
 /// Plain HTTP/1.1 over a NIO socket: GETs for the JSON API and raw upgrade
 /// requests whose refusal status a WebSocket client would hide.
@@ -10,6 +11,10 @@ enum RawHTTP {
         let headers: [String: String]
         let body: ByteBuffer
         var text: String { String(buffer: body) }
+        /// The sentence of a refusal's JSON body, `{"error": code, "reason": sentence}`.
+        var reason: String? { (try? JSONParser.parse(text))?["reason"]?.stringValue }
+        /// The code of a refusal's JSON body.
+        var errorCode: String? { (try? JSONParser.parse(text))?["error"]?.stringValue }
     }
 
     static func get(port: Int, path: String, upgrade: Bool = false, headers extra: [String: String] = [:]) async throws -> Response {
@@ -24,8 +29,9 @@ enum RawHTTP {
         return parse(raw)
     }
 
-    /// Writes `send`, then reads until the server closes or 2 s pass.
-    static func exchange(port: Int, send: String) async throws -> ByteBuffer {
+    /// Writes `send`, then reads until one response is complete (or, with
+    /// `untilComplete: false`, until the server closes), or 2 s pass.
+    static func exchange(port: Int, send: String, untilComplete: Bool = true) async throws -> ByteBuffer {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -34,24 +40,25 @@ enum RawHTTP {
             }
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(ByteBuffer(string: send))
-            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            // Kept outside the reader so what arrived before a timeout is not lost.
+            let received = RawWebSocket.Inbox()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await Task.sleep(for: .seconds(2)) }
                 group.addTask {
-                    try await Task.sleep(for: .seconds(2))
-                    return nil
-                }
-                group.addTask {
-                    var received = ByteBuffer()
                     for try await chunk in inbound {
-                        var chunk = chunk
-                        received.writeBuffer(&chunk)
-                        if Self.isComplete(received) { break }
+                        let complete = received.bytes.withLock { buffer in
+                            var chunk = chunk
+                            buffer.writeBuffer(&chunk)
+                            return Self.isComplete(buffer)
+                        }
+                        if untilComplete, complete { break }
                     }
-                    return received
                 }
                 defer { group.cancelAll() }
-                // The first to finish: the response, or nil when time ran out.
-                return try await group.next().flatMap { $0 } ?? ByteBuffer()
+                // The first to finish: the response, the server's close, or the time limit.
+                try await group.next()
             }
+            return received.bytes.withLock { $0 }
         }
     }
 

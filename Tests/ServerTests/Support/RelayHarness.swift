@@ -33,9 +33,9 @@ final class CapturedLog: Sendable {
             set { metadata[key] = newValue }
         }
 
-        func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-            let merged = self.metadata.merging(extra ?? [:]) { $1 }
-            log.append(Entry(level: level, message: message.description, metadata: merged.mapValues { "\($0)" }))
+        func log(event: LogEvent) {
+            let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
+            log.append(Entry(level: event.level, message: event.message.description, metadata: merged.mapValues { "\($0)" }))
         }
     }
 }

@@ -1,0 +1,49 @@
+import Pipeline
+
+/// What nodes tell each other on the control channel (small JSON objects).
+public enum ClusterEvent: Equatable, Sendable {
+    /// `node` now serves `stream`; a node serving it locally is replaced.
+    case claimed(stream: String, node: String, started: Bool)
+    /// The stream's first valid frame arrived at `node`.
+    case started(stream: String, node: String)
+    /// `node`'s stream ended (for `node_lost`, another node said so).
+    case ended(stream: String, node: String, reason: StreamEndReason)
+
+    public var json: String {
+        switch self {
+        case .claimed(let s, let n, let started):
+            return #"{"type":"claimed","stream":\#(JSONValue.quoted(s)),"node":\#(JSONValue.quoted(n)),"started":\#(started)}"#
+        case .started(let s, let n):
+            return #"{"type":"started","stream":\#(JSONValue.quoted(s)),"node":\#(JSONValue.quoted(n))}"#
+        case .ended(let s, let n, let reason):
+            return #"{"type":"ended","stream":\#(JSONValue.quoted(s)),"node":\#(JSONValue.quoted(n)),"reason":"\#(reason.rawValue)"}"#
+        }
+    }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public let reason: String
+        public var description: String { reason }
+    }
+
+    public init(json text: String) throws(Invalid) {
+        let value: JSONValue
+        do { value = try JSONParser.parse(text) } catch { throw Invalid(reason: "not JSON: \(error)") }
+        guard let type = value["type"]?.stringValue else { throw Invalid(reason: "no \"type\"") }
+        guard let stream = value["stream"]?.stringValue, StreamID.isValid(Substring(stream)) else { throw Invalid(reason: "\(type): bad or missing \"stream\"") }
+        guard let node = value["node"]?.stringValue, NodeID.isValid(node) else { throw Invalid(reason: "\(type): bad or missing \"node\"") }
+        switch type {
+        case "claimed":
+            guard case .bool(let started)? = value["started"] else { throw Invalid(reason: "claimed: \"started\" must be true or false") }
+            self = .claimed(stream: stream, node: node, started: started)
+        case "started":
+            self = .started(stream: stream, node: node)
+        case "ended":
+            guard let raw = value["reason"]?.stringValue, let reason = StreamEndReason(rawValue: raw) else {
+                throw Invalid(reason: "ended: unknown reason")
+            }
+            self = .ended(stream: stream, node: node, reason: reason)
+        default:
+            throw Invalid(reason: "unknown type \"\(type.prefix(32))\"")
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import NIOCore
+
+/// A frame as one node publishes it to the others: binary, never base64.
+///
+/// ```
+/// "FPF" 0x01 | u8 n, node id | u8 n, stream id | u64 seq | u8 has-timestamp, i64 timestamp | JPEG…
+/// ```
+/// (integers big-endian). The `low` rendition is not sent: a receiving node
+/// that has a slow viewer makes it itself (README, "Cluster").
+public struct ClusterFrameEnvelope: Equatable {
+    public var node: String
+    public var stream: String
+    public var seq: UInt64
+    public var timestamp: Int64?
+    public var jpeg: ByteBuffer
+
+    public static let magic: [UInt8] = [0x46, 0x50, 0x46, 0x01]  // "FPF", version 1
+
+    public func encode(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 4 + 2 + node.utf8.count + stream.utf8.count + 17 + jpeg.readableBytes)
+        buffer.writeBytes(Self.magic)
+        buffer.writeInteger(UInt8(node.utf8.count))
+        buffer.writeString(node)
+        buffer.writeInteger(UInt8(stream.utf8.count))
+        buffer.writeString(stream)
+        buffer.writeInteger(seq)
+        buffer.writeInteger(UInt8(timestamp == nil ? 0 : 1))
+        buffer.writeInteger(timestamp ?? 0)
+        buffer.writeImmutableBuffer(jpeg)
+        return buffer
+    }
+
+    public struct Invalid: Error, Equatable, CustomStringConvertible {
+        public let reason: String
+        public var description: String { reason }
+    }
+
+    /// Reads an envelope; the JPEG shares the buffer's storage.
+    public init(decoding buffer: ByteBuffer) throws(Invalid) {
+        var b = buffer
+        guard b.readBytes(length: 4) == Self.magic else { throw Invalid(reason: "not a framepipe frame (bad magic or version)") }
+        guard let nodeLength = b.readInteger(as: UInt8.self), let node = b.readString(length: Int(nodeLength)),
+              NodeID.isValid(node) else { throw Invalid(reason: "bad node id") }
+        guard let streamLength = b.readInteger(as: UInt8.self), let stream = b.readString(length: Int(streamLength)),
+              StreamID.isValid(Substring(stream)) else { throw Invalid(reason: "bad stream id") }
+        guard let seq = b.readInteger(as: UInt64.self), let hasTimestamp = b.readInteger(as: UInt8.self),
+              let timestamp = b.readInteger(as: Int64.self) else { throw Invalid(reason: "truncated header") }
+        guard b.readableBytes > 0 else { throw Invalid(reason: "no JPEG") }
+        self.init(node: node, stream: stream, seq: seq, timestamp: hasTimestamp == 1 ? timestamp : nil, jpeg: b)
+    }
+
+    public init(node: String, stream: String, seq: UInt64, timestamp: Int64?, jpeg: ByteBuffer) {
+        self.node = node
+        self.stream = stream
+        self.seq = seq
+        self.timestamp = timestamp
+        self.jpeg = jpeg
+    }
+}
