@@ -84,6 +84,10 @@ public struct Rejection: Sendable, Equatable, CustomStringConvertible {
 public enum StreamEndReason: String, Sendable, Equatable, CaseIterable {
     case closed, timeout, errors, replaced, shutdown
     case nodeLost = "node_lost"
+    /// The streamer's token expired and was not refreshed.
+    case tokenExpired = "token_expired"
+    /// The streamer's token (or its subject) was revoked.
+    case tokenRevoked = "token_revoked"
 }
 
 /// What a stage instance may know about the stream it serves.

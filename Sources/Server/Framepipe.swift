@@ -25,7 +25,7 @@ struct FramepipeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "framepipe",
         abstract: "A live video-frame relay: streamers push JPEG frames, viewers watch every live stream.",
-        subcommands: [ServeCommand.self, StagesCommand.self, CheckCommand.self, TokenCommand.self],
+        subcommands: [ServeCommand.self, StagesCommand.self, CheckCommand.self, TokenCommand.self, RevokeCommand.self],
         defaultSubcommand: nil
     )
 }

@@ -58,12 +58,24 @@ public struct RelayServer: Sendable {
     /// until the task is cancelled. `onListening` gets the bound port.
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let metrics = RelayMetrics(clustered: configuration.cluster != nil)
-        let cluster = try configuration.cluster.map { try ClusterService(settings: $0, pipeline: self.pipeline, metrics: metrics, logger: self.logger) }
+        let revocations = Revocations()
+        let cluster = try configuration.cluster.map {
+            try ClusterService(settings: $0, pipeline: self.pipeline, metrics: metrics, revocations: revocations, logger: self.logger)
+        }
         let hub = ViewerHub(logger: logger, metrics: metrics, cluster: cluster)
         cluster?.attach(hub)
-        let authority = configuration.auth.isEnabled ? try await TokenAuthority(settings: configuration.auth) : nil
+        let authority = configuration.auth.isEnabled ? try await TokenAuthority(settings: configuration.auth, revocations: revocations) : nil
         if authority == nil {
             logger.notice("auth is off: anyone who can reach this address can watch and publish", metadata: ["host": "\(configuration.host)"])
+        }
+        let expiryWarning = self.configuration.auth.expiryWarning
+        let access = authority.map { SocketAccess(authority: $0, sessions: TokenSessions(), expiryWarning: expiryWarning) }
+        if let access {
+            let logger = logger
+            revocations.onChange {
+                let ended = access.sessions.endRevoked(revocations)
+                if ended > 0 { logger.notice("revocation ended open sockets", metadata: ["sockets": "\(ended)"]) }
+            }
         }
         let grants = UpgradeGrants()
         let admission = UpgradeAdmission(
@@ -80,7 +92,7 @@ public struct RelayServer: Sendable {
         routes.add(to: ProtectedRoutes(router: router, authority: authority, metrics: metrics))
         let webSocketRouter = Router(context: RelayRequestContext.self)
         webSocketRouter.add(middleware: CanonicalPathMiddleware(metrics: metrics))
-        addWebSocketRoutes(to: webSocketRouter, hub: hub, metrics: metrics, grants: grants, authRequired: authority != nil)
+        addWebSocketRoutes(to: webSocketRouter, hub: hub, metrics: metrics, grants: grants, access: access)
 
         // Both limits must follow the configured message size, or hummingbird-
         // websocket's 16 KiB default refuses every real frame. No
@@ -126,6 +138,9 @@ public struct RelayServer: Sendable {
         // link (which flushes them), then the HTTP server.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
         if let cluster { services.append(.init(service: cluster)) }
+        if authority != nil, let file = configuration.auth.revocationFile {
+            services.append(.init(service: RevocationFileWatcher(path: file, revocations: revocations, logger: logger)))
+        }
         services += [
             .init(service: ShutdownCoordinator(hub: hub, logger: logger)),
             .init(service: HousekeepingService(hub: hub, metrics: metrics, configuration: configuration, logger: logger)),
@@ -138,7 +153,8 @@ public struct RelayServer: Sendable {
     }
 
     private func addWebSocketRoutes(to router: Router<RelayRequestContext>, hub: ViewerHub, metrics: RelayMetrics,
-                                    grants: UpgradeGrants, authRequired: Bool) {
+                                    grants: UpgradeGrants, access: SocketAccess?) {
+        let authRequired = access != nil
         let configuration = configuration
         let pipeline = pipeline
         let logger = logger
@@ -156,12 +172,14 @@ public struct RelayServer: Sendable {
             context.requestContext.releaseWebSocketHandler()
             let id = context.requestContext.parameters.get("id")!
             // The gate has checked the token; without its grant, nothing runs.
-            if authRequired, grants.take(for: context.requestContext.channel) == nil {
+            let grant = grants.take(for: context.requestContext.channel)
+            if authRequired, grant == nil {
                 try? await outbound.close(.policyViolation, reason: "unauthorized")
                 return
             }
             await StreamerConnection(streamID: id, hub: hub, pipeline: pipeline, metrics: metrics,
-                                     configuration: configuration, logger: logger)
+                                     configuration: configuration, grant: grant, access: access,
+                                     logger: logger)
                 .run(inbound: inbound, outbound: outbound, context: context.requestContext)
         }
         router.ws("/ws/viewer") { request, _ in
@@ -177,7 +195,8 @@ public struct RelayServer: Sendable {
             }
             await ViewerConnection(hub: hub, metrics: metrics, format: query.format, streams: query.streams,
                                    quality: query.quality, scope: grant?.scope ?? .all, tokenID: grant?.tokenID,
-                                   limits: configuration.limits, logger: logger)
+                                   limits: configuration.limits, grant: grant, access: access,
+                                   logger: logger)
                 .run(inbound: inbound, outbound: outbound, context: context.requestContext)
         }
     }

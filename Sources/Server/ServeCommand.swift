@@ -45,6 +45,10 @@ struct ServeCommand: AsyncParsableCommand {
     var jwtSecretFile: String?
     @Option(help: "PEM P-256 public key ES256 tokens are verified with (FRAMEPIPE_JWT_PUBLIC_KEY).")
     var jwtPublicKey: String?
+    @Option(help: "JSON-lines file of revoked tokens and subjects (framepipe revoke appends to it); reloaded within a second of a change (FRAMEPIPE_REVOCATION_FILE).")
+    var revocationFile: String?
+    @Option(help: "Seconds before a socket's token expires that it is sent token_expiring (FRAMEPIPE_TOKEN_EXPIRY_WARNING). Default 30.")
+    var tokenExpiryWarning: Double?
     @Flag(help: "Allow listening beyond loopback with auth off (FRAMEPIPE_INSECURE=1), e.g. behind a proxy that does auth.")
     var insecure = false
     @Option(help: "Live streams at once; 0 = no limit (FRAMEPIPE_MAX_STREAMS). Default 256.")
@@ -191,6 +195,16 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let path = jwtPublicKey ?? env["FRAMEPIPE_JWT_PUBLIC_KEY"] {
             settings.ecdsaPublicKeyPEM = try KeyFile.text(at: path)
+        }
+        settings.revocationFile = revocationFile ?? env["FRAMEPIPE_REVOCATION_FILE"]
+        if let raw = tokenExpiryWarning.map({ "\($0)" }) ?? env["FRAMEPIPE_TOKEN_EXPIRY_WARNING"] {
+            guard let s = Double(raw), s > 0, s.isFinite else {
+                throw ValidationError("--token-expiry-warning (FRAMEPIPE_TOKEN_EXPIRY_WARNING) must be a positive number of seconds, got \(raw)")
+            }
+            settings.expiryWarning = .milliseconds(Int64(s * 1000))
+        }
+        if !settings.isEnabled, settings.revocationFile != nil {
+            throw ValidationError("--revocation-file needs auth (--jwt-secret-file or --jwt-public-key)")
         }
         return settings
     }

@@ -1,6 +1,7 @@
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOWebSocket
 import Pipeline
 import WireProtocol
 
@@ -19,10 +20,15 @@ struct StreamerConnection {
     let pipeline: PipelineDefinition
     let metrics: RelayMetrics
     let configuration: RelayConfiguration
+    /// With auth on: the token the socket was let in with; it ends the stream when it expires or is revoked.
+    let grant: AccessGrant?
+    let access: SocketAccess?
     var logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
         guard let channel = context.channel else { return }  // closed before it started
+        let lease = grant.flatMap { access?.lease($0) }
+        defer { lease.map { access?.sessions.remove($0) } }
         var logger = logger
         logger[metadataKey: "stream_id"] = "\(streamID)"
         // Bounded, keeping the newest: a client that floods pings and never
@@ -51,11 +57,23 @@ struct StreamerConnection {
                     case .send(let text):
                         try? await outbound.write(.text(text))
                     case .close(let reason):
-                        try? await outbound.close(reason == .shutdown ? .goingAway : .normalClosure, reason: reason.rawValue)
+                        try? await outbound.close(Self.closeCode(for: reason), reason: reason.rawValue)
                         // A client that does not answer the close frame is cut off.
                         try? await Task.sleep(for: .seconds(2))
                         channel.close(promise: nil)
                         return
+                    }
+                }
+            }
+            if let lease, let access {
+                let logger = logger
+                group.addTask {
+                    let end = await lease.run(warningLead: access.expiryWarning) { grant in
+                        session.send(TokenLease.expiringMessage(grant))
+                    }
+                    if let end {
+                        logger.notice("streamer's token ended; closing the stream", metadata: ["reason": "\(end.reason)"])
+                        session.close(end.streamEndReason)
                     }
                 }
             }
@@ -76,7 +94,7 @@ struct StreamerConnection {
                         overLimit += 1
                         continue
                     }
-                    handle(message, runner: &runner, session: session, logger: logger)
+                    await handle(message, runner: &runner, session: session, lease: lease, logger: logger)
                 }
             } catch {
                 // swift-websocket stops reassembling as soon as a message
@@ -99,7 +117,8 @@ struct StreamerConnection {
     }
 
     /// Handles one message.
-    private func handle(_ message: WebSocketMessage, runner: inout PipelineRunner, session: StreamSessionHandle, logger: Logger) {
+    private func handle(_ message: WebSocketMessage, runner: inout PipelineRunner, session: StreamSessionHandle, lease: TokenLease?,
+                        logger: Logger) async {
         let arrival = ContinuousClock.now
         let parsed: InboundMessage
         switch message {
@@ -130,10 +149,33 @@ struct StreamerConnection {
             logger.notice("unknown message type from streamer", metadata: ["type": "\(type.prefix(64))"])
         case .subscribe, .setQuality:
             session.send(WireMessage.error("subscribe and set_quality are viewer messages"))
+        case .refresh(let token):
+            guard let lease, let access else {
+                session.send(WireMessage.error("auth is off; there is no token to refresh"))
+                return
+            }
+            do throws(AuthFailure) {
+                let fresh = try await lease.refresh(with: token, authority: access.authority)
+                session.send(TokenLease.refreshedMessage(fresh))
+                logger.info("streamer token refreshed", metadata: ["subject": "\(fresh.subject)", "expires": "\(fresh.expires)"])
+            } catch {
+                session.send(WireMessage.error("refresh refused: \(error.reason)"))
+                logger.notice("streamer token refresh refused", metadata: ["reason": "\(error.reason)"])
+            }
         case .invalid(let rejection):
             metrics.frameReceived()
             session.send(WireMessage.error(rejection.detail))
             record(runner.reject(rejection), seq: nil, session: session, logger: logger)
+        }
+    }
+
+    /// The WebSocket close code a streamer sees for each way the relay ends its stream.
+    static func closeCode(for reason: StreamEndReason) -> WebSocketErrorCode {
+        switch reason {
+        case .shutdown: .goingAway
+        case .tokenExpired: .unknown(TokenEnd.expired.closeCode)
+        case .tokenRevoked: .unknown(TokenEnd.revoked.closeCode)
+        default: .normalClosure
         }
     }
 

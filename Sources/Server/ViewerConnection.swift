@@ -22,10 +22,15 @@ struct ViewerConnection: Sendable {
     let scope: StreamScope
     let tokenID: String?
     let limits: RelayLimits
+    /// With auth on: the token the socket was let in with; it ends the socket when it expires or is revoked.
+    let grant: AccessGrant?
+    let access: SocketAccess?
     var logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
         guard let channel = context.channel else { return }
+        let lease = grant.flatMap { access?.lease($0) }
+        defer { lease.map { access?.sessions.remove($0) } }
         guard let viewer = hub.addViewer(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
                                          remoteAddress: context.remoteAddress,
                                          eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })
@@ -54,6 +59,19 @@ struct ViewerConnection: Sendable {
                 for await _ in drained {}
                 return "finished"
             }
+            if let lease, let access {
+                group.addTask {
+                    let end = await lease.run(warningLead: access.expiryWarning) { grant in
+                        hub.send(to: viewer, TokenLease.expiringMessage(grant))
+                    }
+                    guard let end else { return "finished" }
+                    // Nothing queued for a viewer whose token ended is sent after the end.
+                    viewer.mailbox.discardPending()
+                    hub.removeViewer(viewer.id, reason: end.reason)
+                    try? await outbound.close(.unknown(end.closeCode), reason: end.reason)
+                    return end.reason
+                }
+            }
             group.addTask {
                 var allowance = limits.maxViewerMessagesPerSecond > 0
                     ? TokenBucket(rate: limits.maxViewerMessagesPerSecond, burst: limits.maxViewerMessagesPerSecond * 2) : nil
@@ -72,7 +90,7 @@ struct ViewerConnection: Sendable {
                             metrics.limitHit("viewer_backlog")
                             return "backlog"
                         }
-                        handle(message, viewer: viewer, logger: logger)
+                        await handle(message, viewer: viewer, lease: lease, logger: logger)
                     }
                 } catch {
                     return "read_failed"
@@ -86,7 +104,7 @@ struct ViewerConnection: Sendable {
         hub.removeViewer(viewer.id, reason: reason)
     }
 
-    private func handle(_ message: WebSocketMessage, viewer: ViewerHub.Viewer, logger: Logger) {
+    private func handle(_ message: WebSocketMessage, viewer: ViewerHub.Viewer, lease: TokenLease?, logger: Logger) async {
         guard case .text(let text) = message else {
             hub.send(to: viewer, WireMessage.error("viewers send JSON text messages only"))
             return
@@ -108,6 +126,20 @@ struct ViewerConnection: Sendable {
             hub.send(to: viewer, WireMessage.error(rejection.detail))
         case .frame:
             hub.send(to: viewer, WireMessage.error("viewers cannot send frames"))
+        case .refresh(let token):
+            guard let lease, let access else {
+                hub.send(to: viewer, WireMessage.error("auth is off; there is no token to refresh"))
+                return
+            }
+            do throws(AuthFailure) {
+                let fresh = try await lease.refresh(with: token, authority: access.authority)
+                hub.narrowScope(viewer.id, to: fresh.scope)
+                hub.send(to: viewer, TokenLease.refreshedMessage(fresh))
+                logger.info("viewer token refreshed", metadata: ["subject": "\(fresh.subject)", "expires": "\(fresh.expires)"])
+            } catch {
+                hub.send(to: viewer, WireMessage.error("refresh refused: \(error.reason)"))
+                logger.notice("viewer token refresh refused", metadata: ["reason": "\(error.reason)"])
+            }
         }
     }
 }

@@ -79,8 +79,9 @@ final class ViewerHub: FrameSink, Sendable {
         let remoteAddress: String
         let eventLoop: any EventLoop
         let close: @Sendable () -> Void
-        /// What the viewer's token lets it see (everything when auth is off).
-        let scope: StreamScope
+        /// What the viewer's token lets it see (everything when auth is off);
+        /// a refresh may narrow it, never widen it.
+        var scope: StreamScope
         /// The token it connected with, for per-token limits.
         let tokenID: String?
         var streams: Set<String>?
@@ -351,6 +352,12 @@ final class ViewerHub: FrameSink, Sendable {
             "viewer_id": "\(id)", "reason": "\(reason)", "delivered": "\(stats.delivered)",
             "replaced": "\(stats.replaced)", "viewers_remaining": "\(remaining)",
         ])
+    }
+
+    /// A refreshed token covers less than the one before: frames, events and
+    /// lists follow the narrower scope from now on.
+    func narrowScope(_ viewerID: String, to scope: StreamScope) {
+        state.withLockedValue { s in s.viewers[viewerID]?.scope = scope }
     }
 
     /// Changes what a viewer watches; live streams it newly covers are

@@ -45,6 +45,9 @@ public struct ClusterFrameEnvelope: Equatable {
               StreamID.isValid(Substring(stream)) else { throw Invalid(reason: "bad stream id") }
         guard let seq = b.readInteger(as: UInt64.self), let hasTimestamp = b.readInteger(as: UInt8.self),
               let timestamp = b.readInteger(as: Int64.self) else { throw Invalid(reason: "truncated header") }
+        // One encoding per envelope: found by fuzzing, a flag of 2 or a
+        // timestamp beside a 0 flag was read as "no timestamp".
+        guard hasTimestamp == 1 || (hasTimestamp == 0 && timestamp == 0) else { throw Invalid(reason: "bad timestamp flag") }
         guard b.readableBytes > 0 else { throw Invalid(reason: "no JPEG") }
         self.init(node: node, stream: stream, seq: seq, timestamp: hasTimestamp == 1 ? timestamp : nil, jpeg: b)
     }

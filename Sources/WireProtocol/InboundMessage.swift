@@ -11,6 +11,8 @@ public enum InboundMessage: Sendable {
     case pong
     case subscribe([String]?)
     case setQuality(QualityPreference)
+    /// A fresh token for the open socket, before the one it connected with expires.
+    case refresh(token: String)
     /// Valid JSON with a `type` this endpoint does not know.
     case unknownType(String)
     /// Not a usable message; the reason is said to the client and, for a
@@ -46,9 +48,19 @@ public enum InboundMessage: Sendable {
             return .ping
         case "pong":
             return .pong
+        case "refresh":
+            return refresh(json)
         default:
             return .unknownType(type)
         }
+    }
+
+    /// `{"type":"refresh","token":…}`, from either kind of client.
+    static func refresh(_ json: JSONValue) -> InboundMessage {
+        guard let token = json["token"]?.stringValue, !token.isEmpty else {
+            return .invalid(Rejection(stage: "message", code: "bad_refresh", detail: #""token" must be a non-empty string"#))
+        }
+        return .refresh(token: token)
     }
 
     /// Parses a viewer's text message.
@@ -73,6 +85,8 @@ public enum InboundMessage: Sendable {
                 return .invalid(Rejection(stage: "message", code: "bad_quality", detail: #""quality" must be "auto", "full" or "low""#))
             }
             return .setQuality(quality)
+        case "refresh":
+            return refresh(json)
         default:
             return .unknownType(type)
         }

@@ -3,6 +3,7 @@ shows only what the token covers."""
 
 import os
 import subprocess
+import time
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -69,3 +70,40 @@ def test_pages_ask_for_a_token_and_show_only_what_it_covers(authed_relay, secret
     assert not browser.find_elements(By.ID, "token-form")
     a.stop()
     b.stop()
+
+
+def mint_for(secret_file, role, stream, ttl):
+    out = subprocess.run([BINARY, "token", "--secret-file", str(secret_file), "--role", role, "--stream", stream, "--ttl", ttl],
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def test_the_dashboard_asks_for_a_fresh_token_before_expiry_and_keeps_its_socket(secret_file, browser):
+    relay = Relay(["--jwt-secret-file", str(secret_file), "--token-expiry-warning", "15"])
+    try:
+        minted_at = time.monotonic()
+        short = mint_for(secret_file, "viewer", "*", "20s")
+        fresh = mint_for(secret_file, "viewer", "*", "10m")
+        publisher = mint(secret_file, "streamer", "*")
+        dashboard = Dashboard(browser, relay.url)
+        give_token(browser, short)
+        wait_until("connected", lambda: dashboard.connection() == "live")
+        viewer_id = browser.execute_script("return document.body.dataset.viewerId")
+        camera = Camera(browser, relay.url, "P-1").start()
+        give_token(browser, publisher)
+        dashboard.focus()
+        wait_until("P-1 shown", lambda: (dashboard.tile("P-1") or {}).get("frames", 0) > 2)
+        # token_expiring arrives 15 s before exp: the prompt says why, while the picture keeps coming.
+        prompt = wait_until("the expiry prompt", lambda: browser.find_elements(By.ID, "token-form"), timeout=15)[0]
+        assert "expires in" in prompt.text
+        assert dashboard.connection() == "live"
+        give_token(browser, fresh)
+        # Past the first token's exp the same socket (same viewer id) is still live and drawing.
+        time.sleep(max(0.0, minted_at + 21 - time.monotonic()))
+        assert dashboard.connection() == "live"
+        assert browser.execute_script("return document.body.dataset.viewerId") == viewer_id
+        before = dashboard.tile("P-1")["frames"]
+        wait_until("frames keep arriving", lambda: dashboard.tile("P-1")["frames"] > before + 2)
+        camera.stop()
+    finally:
+        relay.stop()

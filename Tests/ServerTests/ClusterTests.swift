@@ -1,4 +1,4 @@
-import FramepipeServer
+@testable import FramepipeServer
 import Foundation
 import NIOCore
 import Pipeline
@@ -321,6 +321,34 @@ struct ClusterTests {
                 streamer.send(TestFrames.text(1))
                 try await viewer.waitFor("a frame after the reconnect") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
                 #expect(viewer.json(type: "stream_ended").isEmpty)
+            }
+        }
+    }
+
+    @Test func aTokenRevokedThroughRedisClosesItsSocketsOnEveryNodeWithinASecond() async throws {
+        let redis = try await RedisServerProcess()
+        let token = try await TestTokens.hs256(.viewer, ["*"])
+        let authed: (inout RelayConfiguration) -> Void = { $0.auth = TestTokens.settings }
+        try await withRelay(.node("node-a", redis, authed)) { a in
+            try await withRelay(.node("node-b", redis, authed)) { b in
+                try await a.waitForBroker()
+                try await b.waitForBroker()
+                let onA = try await a.viewer("token=\(token)")
+                let onB = try await b.viewer("token=\(token)")
+                let jti = TestTokens.claim("jti", of: token)!.stringValue!
+                let at = Date()
+                try await RevokeCommand.parse(["--redis", redis.urlString, "--jti", jti]).run()
+                for viewer in [onA, onB] {
+                    try await viewer.waitUntilFinished(timeout: .seconds(2))
+                    #expect(Date().timeIntervalSince(at) < 1.0)
+                    #expect(viewer.closeFrame?.code == 4003)
+                }
+                // A node that joins later reads the revocation from Redis.
+                try await withRelay(.node("node-c", redis, authed)) { c in
+                    try await c.waitForBroker()
+                    try await c.eventually("revocation loaded") { c.log.contains("cluster revocations loaded") }
+                    #expect(try await RawHTTP.get(port: c.port, path: "/ws/viewer?token=\(token)", upgrade: true).status == 401)
+                }
             }
         }
     }

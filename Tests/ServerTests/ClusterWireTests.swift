@@ -24,6 +24,9 @@ struct ClusterWireTests {
         ("FPF\u{01}\u{00}", "bad node id"),
         ("FPF\u{01}\u{01}a\u{00}", "bad stream id"),
         ("FPF\u{01}\u{01}a\u{01}b\u{00}\u{00}", "truncated header"),
+        // Found by fuzz-cluster-wire: a timestamp beside a "no timestamp" flag, and a flag that is neither.
+        ("FPF\u{01}\u{01}a\u{01}b" + String(repeating: "\u{00}", count: 8) + "\u{00}" + String(repeating: "\u{00}", count: 7) + "\u{07}J", "bad timestamp flag"),
+        ("FPF\u{01}\u{01}a\u{01}b" + String(repeating: "\u{00}", count: 8) + "\u{02}" + String(repeating: "\u{00}", count: 8) + "J", "bad timestamp flag"),
     ])
     func malformedEnvelopesAreRefusedWithAReason(bytes: String, reason: String) {
         #expect { try ClusterFrameEnvelope(decoding: ByteBuffer(string: bytes)) } throws: { "\($0)".contains(reason) }

@@ -31,4 +31,18 @@ public struct AccessGrant: Sendable, Equatable {
     /// The token's `jti`, or its subject when it has none: per-token limits count by it.
     public let tokenID: String
     public let expires: Date
+    /// The token's own `jti`, if it has one (revocation by token uses it).
+    public let jti: String?
+    /// `iat`, if present: revoking a subject revokes the tokens issued up to then.
+    public let issuedAt: Date?
+
+    public init(subject: String, role: TokenRole, scope: StreamScope, tokenID: String, expires: Date, jti: String? = nil, issuedAt: Date? = nil) {
+        self.subject = subject
+        self.role = role
+        self.scope = scope
+        self.tokenID = tokenID
+        self.expires = expires
+        self.jti = jti
+        self.issuedAt = issuedAt
+    }
 }

@@ -6,7 +6,9 @@ import HTTPTypes
 public struct AuthFailure: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: String, Sendable {
         case missing, malformed, expired, badSignature = "bad_signature", unsupportedAlgorithm = "unsupported_algorithm"
-        case wrongRole = "wrong_role", outOfScope = "out_of_scope"
+        case wrongRole = "wrong_role", outOfScope = "out_of_scope", revoked
+        /// A refresh token that would widen what the socket may see, or change its role.
+        case widens
     }
 
     public let kind: Kind
@@ -14,7 +16,7 @@ public struct AuthFailure: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var status: HTTPResponse.Status {
         switch kind {
-        case .wrongRole, .outOfScope: .forbidden
+        case .wrongRole, .outOfScope, .widens: .forbidden
         default: .unauthorized
         }
     }

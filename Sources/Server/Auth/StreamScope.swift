@@ -22,6 +22,20 @@ public struct StreamScope: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// True when every stream `other` allows, this allows too (a refresh
+    /// token must not widen what a socket may see).
+    public func covers(_ other: StreamScope) -> Bool {
+        other.patterns.allSatisfy { wanted in
+            // A prefix pattern stands for every id starting with its prefix.
+            let wantedPrefix = wanted.hasSuffix("*") ? wanted.dropLast() : nil
+            return patterns.contains { mine in
+                if mine == "*" { return true }
+                if mine.hasSuffix("*") { return (wantedPrefix ?? Substring(wanted)).hasPrefix(mine.dropLast()) }
+                return wantedPrefix == nil && mine == wanted
+            }
+        }
+    }
+
     /// A pattern is a stream id, optionally ending in `*`, or `*` alone.
     public static func isValidPattern(_ pattern: String) -> Bool {
         if pattern == "*" { return true }

@@ -11,12 +11,15 @@ import JWTKit
 public final class TokenAuthority: Sendable {
     private let hs256: JWTKeyCollection?
     private let es256: JWTKeyCollection?
+    /// Consulted on every verification, so a revoked token is refused everywhere a token is checked.
+    let revocations: Revocations
 
     public struct InvalidKey: Error, CustomStringConvertible {
         public let description: String
     }
 
-    public init(settings: AuthSettings) async throws {
+    init(settings: AuthSettings, revocations: Revocations = Revocations()) async throws {
+        self.revocations = revocations
         if let secret = settings.hmacSecret {
             guard secret.count >= AuthSettings.minimumSecretBytes else {
                 throw InvalidKey(description: "the HS256 secret must be at least \(AuthSettings.minimumSecretBytes) bytes, got \(secret.count)")
@@ -69,8 +72,11 @@ public final class TokenAuthority: Sendable {
         guard claims.streams.allSatisfy(StreamScope.isValidPattern) else {
             throw AuthFailure(kind: .malformed, reason: "token names an invalid stream pattern")
         }
-        return AccessGrant(subject: claims.sub.value, role: claims.role, scope: StreamScope(claims.streams),
-                           tokenID: claims.jti?.value ?? claims.sub.value, expires: claims.exp.value)
+        let grant = AccessGrant(subject: claims.sub.value, role: claims.role, scope: StreamScope(claims.streams),
+                                tokenID: claims.jti?.value ?? claims.sub.value, expires: claims.exp.value,
+                                jti: claims.jti?.value, issuedAt: claims.iat?.value)
+        if revocations.isRevoked(grant) { throw AuthFailure(kind: .revoked, reason: "token revoked") }
+        return grant
     }
 
     /// The `alg` of a compact JWT's header, read without trusting anything else in it.

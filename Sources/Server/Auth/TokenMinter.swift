@@ -19,9 +19,8 @@ struct TokenMinter {
         case .es256(let pem):
             await keys.add(ecdsa: try ES256PrivateKey(pem: pem))
         }
-        let seconds = Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18
         let claims = AccessClaims(
-            sub: .init(value: subject), exp: .init(value: now.addingTimeInterval(seconds)), iat: .init(value: now),
+            sub: .init(value: subject), exp: .init(value: now.addingTimeInterval(ttl.seconds)), iat: .init(value: now),
             jti: .init(value: UUID().uuidString.lowercased()), role: role, streams: streams)
         return try await keys.sign(claims)
     }

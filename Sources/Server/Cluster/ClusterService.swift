@@ -24,6 +24,8 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
     let settings: ClusterSettings
     let pipeline: PipelineDefinition
     let metrics: RelayMetrics
+    /// Revocations published by `framepipe revoke --redis` land here, on every node.
+    let revocations: Revocations
     var logger: Logger
     /// Set once, right after the hub is made (the hub holds this as its link).
     private let hubBox = NIOLockedValueBox<ViewerHub?>(nil)
@@ -55,8 +57,10 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
         var badMessagesLogged = 0
     }
 
-    init(settings: ClusterSettings, pipeline: PipelineDefinition, metrics: RelayMetrics, logger: Logger) throws {
+    init(settings: ClusterSettings, pipeline: PipelineDefinition, metrics: RelayMetrics, revocations: Revocations = Revocations(),
+         logger: Logger) throws {
         self.settings = settings
+        self.revocations = revocations
         self.tls = try settings.tlsConfiguration()
         self.pipeline = pipeline
         self.metrics = metrics
@@ -111,7 +115,8 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
                 outageLogged = false
                 metrics.brokerUp(true)
                 metrics.brokerReconnected()
-                subscriber.sendSubscription(RESPCommand("SUBSCRIBE", .string(ClusterKeys.control)))
+                subscriber.sendSubscription(RESPCommand("SUBSCRIBE", .string(ClusterKeys.control), .string(ClusterKeys.revocations)))
+                try await loadRevocations(command)
                 // Streams are claimed before the first heartbeat, so a node that
                 // sees this one alive also sees its streams (a restarted,
                 // empty Redis included).
@@ -391,8 +396,38 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
               let channel = parts[1].string, let payload = parts[2].bytes else { return }
         if channel == ClusterKeys.control {
             handleControl(String(buffer: payload))
+        } else if channel == ClusterKeys.revocations {
+            handleRevocation(String(buffer: payload))
         } else if channel.hasPrefix(ClusterKeys.framesPrefix) {
             handleFrame(payload)
+        }
+    }
+
+    /// Every revocation the cluster knows, read on each (re)connect: one
+    /// published while this node was cut off is not missed.
+    private func loadRevocations(_ command: RedisConnection) async throws {
+        let raw = try await command.run(RESPCommand("HGETALL", .string(ClusterKeys.revoked))).array ?? []
+        var loaded: [Revocation] = []
+        for pair in stride(from: 1, to: raw.count, by: 2) {
+            guard let text = raw[pair].string, let revocation = try? Revocation(json: Substring(text)) else {
+                badMessage("revocation", "unreadable entry in \(ClusterKeys.revoked)")
+                continue
+            }
+            loaded.append(revocation)
+        }
+        if revocations.addFromCluster(loaded) {
+            logger.notice("cluster revocations loaded", metadata: ["entries": "\(loaded.count)"])
+        }
+    }
+
+    private func handleRevocation(_ text: String) {
+        do throws(Revocation.Invalid) {
+            let revocation = try Revocation(json: Substring(text))
+            if revocations.addFromCluster([revocation]) {
+                logger.notice("revocation received from the cluster", metadata: ["revoked": "\(revocation.description)"])
+            }
+        } catch {
+            badMessage("revocation", error.reason)
         }
     }
 

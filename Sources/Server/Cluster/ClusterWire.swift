@@ -11,6 +11,10 @@ enum ClusterKeys {
     /// Channel carrying one stream's frames; subscribed while a node has a viewer for it.
     static func frames(_ streamID: String) -> String { "framepipe:frames:" + streamID }
     static let framesPrefix = "framepipe:frames:"
+    /// Hash: "jti:<id>" or "sub:<subject>" → the revocation as JSON; read whole on (re)connect.
+    static let revoked = "framepipe:revoked"
+    /// Channel on which `framepipe revoke --redis` tells every node at once.
+    static let revocations = "framepipe:revocations"
     /// Key with a TTL, renewed by a live node's heartbeat.
     static func node(_ nodeID: String) -> String { "framepipe:node:" + nodeID }
 

@@ -34,11 +34,46 @@ export async function ensureSession(role) {
       return null;
     }
     sessionStorage.removeItem(KEY);
-    sessionStorage.setItem(KEY, await askForToken(role, problem));
+    sessionStorage.setItem(KEY, await askOnce(role, problem ? `Not accepted: ${problem}` : "", false));
   }
 }
 
-function askForToken(role, problem) {
+// Handles what the relay says about this tab's token on an open socket:
+// `token_expiring` asks the person for a fresh token while the pictures keep
+// flowing and hands it to the relay over the socket (`refresh`), so the
+// socket never closes; a refused refresh asks again with the reason. When
+// the old token runs out first the socket closes (4001), and the next
+// connection attempt asks through `ensureSession` — the same prompt.
+// Returns true when the message was about the token.
+export function handleTokenMessage(message, role, send) {
+  if (message.type === "token_expiring") {
+    askOnce(role, `This tab's token expires in ${message.seconds_left} s. Paste a fresh one to keep watching without a gap.`, true)
+      .then((fresh) => {
+        sessionStorage.setItem(KEY, fresh);
+        send(JSON.stringify({ type: "refresh", token: fresh }));
+      });
+    return true;
+  }
+  if (message.type === "token_refreshed") return true;
+  if (message.type === "error" && typeof message.reason === "string" && message.reason.startsWith("refresh refused")) {
+    askOnce(role, message.reason, true).then((fresh) => {
+      sessionStorage.setItem(KEY, fresh);
+      send(JSON.stringify({ type: "refresh", token: fresh }));
+    });
+    return true;
+  }
+  return false;
+}
+
+// One prompt at a time: a warning on an open socket and a reconnect that
+// needs a token share it.
+let pending = null;
+function askOnce(role, note, live) {
+  if (!pending) pending = askForToken(role, note, live).finally(() => { pending = null; });
+  return pending;
+}
+
+function askForToken(role, note, live) {
   return new Promise((resolve) => {
     const form = document.createElement("form");
     form.className = "token-form";
@@ -49,7 +84,7 @@ function askForToken(role, problem) {
     text.textContent = `This relay only lets in holders of a ${role} token. Paste the token an operator made with "framepipe token --role ${role}". It is kept for this tab only.`;
     const why = document.createElement("p");
     why.className = "token-problem";
-    why.textContent = problem && problem !== "a token is required" ? `Not accepted: ${problem}` : "";
+    why.textContent = note && note !== "Not accepted: a token is required" ? note : "";
     const input = document.createElement("input");
     input.type = "password";
     input.id = "token-input";
@@ -69,13 +104,13 @@ function askForToken(role, problem) {
     // Until there is a token the page knows nothing: say so, rather than
     // "connecting" or an empty grid that would read as "no live streams".
     const connection = document.getElementById("connection");
-    if (connection) {
+    if (connection && !live) {
       connection.dataset.state = "reconnecting";
       connection.textContent = "token needed";
     }
     const empty = document.getElementById("empty");
     const emptyWasHidden = empty ? empty.hidden : true;
-    if (empty) empty.hidden = true;
+    if (empty && !live) empty.hidden = true;
     form.addEventListener("submit", () => {
       if (empty) empty.hidden = emptyWasHidden;
     });

@@ -3,7 +3,7 @@
 // frame in flight beyond what the socket has drained (bufferedAmount), so a
 // slow network lowers the frame rate instead of building a queue.
 import { ReconnectingSocket, socketURL, describeState } from "./connection.js";
-import { ensureSession, protocols } from "./auth.js";
+import { ensureSession, handleTokenMessage, protocols } from "./auth.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("controls"), idInput = $("stream-id"), startButton = $("start"), stopButton = $("stop");
@@ -80,6 +80,7 @@ async function start(event) {
     protocols,
     onMessage(data) {
       const msg = JSON.parse(data);
+      if (handleTokenMessage(msg, "streamer", (text) => socket.send(text))) return;
       if (msg.type === "error") {
         $("server-error").textContent = msg.reason;
       } else if (msg.type === "ping") {

@@ -3,7 +3,7 @@
 // Frames arrive in the binary format and are drawn with createImageBitmap
 // on a canvas (bitmaps closed at once, no object URLs), so memory stays flat.
 import { ReconnectingSocket, socketURL, describeState } from "./connection.js";
-import { ensureSession, protocols } from "./auth.js";
+import { ensureSession, handleTokenMessage, protocols } from "./auth.js";
 
 const STALLED_AFTER_MS = 3000;
 const ENDED_NOTICE_MS = 2500;
@@ -157,6 +157,7 @@ function toggleLarge(tile) {
 }
 
 function handleControl(message) {
+  if (handleTokenMessage(message, "viewer", (text) => socket.send(text))) return;
   switch (message.type) {
     case "viewer_connected": {
       // The authoritative list after every (re)connect: rebuild from it.

@@ -16,6 +16,8 @@ final class TestSocket: Sendable {
         var connected = false
         var finished = false
         var error: (any Error)?
+        /// The server's close frame: its code and reason.
+        var closeFrame: (code: UInt16, reason: String?)?
     }
 
     private let state = Mutex(State())
@@ -42,7 +44,7 @@ final class TestSocket: Sendable {
         let logger = Logger(label: "test-client") { _ in SwiftLogNoOpLogHandler() }
         let t = Task {
             do {
-                try await WebSocketClient.connect(url: url, configuration: configuration, tlsConfiguration: tls, logger: logger) { inbound, outbound, _ in
+                let closeFrame = try await WebSocketClient.connect(url: url, configuration: configuration, tlsConfiguration: tls, logger: logger) { inbound, outbound, _ in
                     socket.state.withLock { $0.connected = true }
                     await withTaskGroup(of: Void.self) { group in
                         group.addTask {
@@ -68,6 +70,16 @@ final class TestSocket: Sendable {
                         }
                         await group.waitForAll()
                     }
+                }
+                if let closeFrame {
+                    let code: UInt16 = switch closeFrame.closeCode {
+                    case .unknown(let n): n
+                    case .normalClosure: 1000
+                    case .goingAway: 1001
+                    case .policyViolation: 1008
+                    default: 0
+                    }
+                    socket.state.withLock { $0.closeFrame = (code, closeFrame.reason) }
                 }
             } catch {
                 socket.state.withLock { $0.error = error }
@@ -105,6 +117,8 @@ final class TestSocket: Sendable {
     }
 
     var messages: [WebSocketMessage] { state.withLock { $0.messages } }
+    /// The code and reason of the server's close frame, once it came.
+    var closeFrame: (code: UInt16, reason: String?)? { state.withLock { $0.closeFrame } }
     var isFinished: Bool { state.withLock { $0.finished } }
 
     /// Text messages parsed as JSON.

@@ -1,0 +1,110 @@
+import Foundation
+import NIOConcurrencyHelpers
+import Pipeline
+
+/// Why a socket's token stopped letting it in.
+enum TokenEnd: Sendable, Equatable {
+    case expired, revoked
+
+    /// The WebSocket close code and reason the client sees.
+    var closeCode: UInt16 { self == .expired ? 4001 : 4003 }
+    var reason: String { self == .expired ? "token_expired" : "token_revoked" }
+    var streamEndReason: StreamEndReason { self == .expired ? .tokenExpired : .tokenRevoked }
+}
+
+/// One open socket's token, for as long as the socket is open: the socket
+/// ends when the token's `exp` passes (with a `token_expiring` warning
+/// shortly before) unless the client sent a fresh token over the socket,
+/// and ends at once when the token is revoked.
+///
+/// A token checked only at the upgrade would let a socket outlive it by
+/// days; this is what makes `exp` and revocation mean something for the
+/// pictures already flowing.
+final class TokenLease: Sendable {
+    private let current: NIOLockedValueBox<AccessGrant>
+    private let ends: AsyncStream<TokenEnd>
+    private let endContinuation: AsyncStream<TokenEnd>.Continuation
+
+    init(_ grant: AccessGrant) {
+        current = NIOLockedValueBox(grant)
+        (ends, endContinuation) = AsyncStream.makeStream(of: TokenEnd.self, bufferingPolicy: .bufferingOldest(1))
+    }
+
+    var grant: AccessGrant { current.withLockedValue { $0 } }
+
+    /// Ends the socket from outside (a revocation).
+    func end(_ reason: TokenEnd) { endContinuation.yield(reason) }
+
+    /// Takes a fresh token for the socket: it must be valid, of the same
+    /// role, cover no stream the current one does not, and expire later.
+    /// On any problem the current token stays.
+    func refresh(with token: String, authority: TokenAuthority) async throws(AuthFailure) -> AccessGrant {
+        let fresh = try await authority.verify(token)
+        let old = grant
+        guard fresh.role == old.role else {
+            throw AuthFailure(kind: .wrongRole, reason: "the refresh token is for a \(fresh.role.rawValue); this socket's is for a \(old.role.rawValue)")
+        }
+        guard old.scope.covers(fresh.scope) else {
+            throw AuthFailure(kind: .widens, reason: "the refresh token covers streams (\(fresh.scope)) that this socket's token (\(old.scope)) does not")
+        }
+        guard fresh.expires > old.expires else {
+            throw AuthFailure(kind: .expired, reason: "the refresh token expires no later than the one in use")
+        }
+        current.withLockedValue { $0 = fresh }
+        return fresh
+    }
+
+    /// Waits until the token in force expires or is ended from outside.
+    /// `warn` is called once per token `warningLead` before its `exp` (at
+    /// once if less is left). Cancelling the task ends the wait.
+    func run(warningLead: Duration, warn: @escaping @Sendable (AccessGrant) -> Void) async -> TokenEnd? {
+        await withTaskGroup(of: TokenEnd?.self) { group in
+            group.addTask { [ends] in
+                for await end in ends { return end }
+                return nil
+            }
+            group.addTask { [self] in
+                var warnedFor: Date?
+                while !Task.isCancelled {
+                    let grant = self.grant
+                    let left = grant.expires.timeIntervalSinceNow
+                    if left <= 0 { return .expired }
+                    let untilWarning = left - warningLead.seconds
+                    if warnedFor != grant.expires, untilWarning <= 0 {
+                        warn(grant)
+                        warnedFor = grant.expires
+                        continue
+                    }
+                    // A refresh only ever moves `exp` later, so waking at the old
+                    // moment and looking again is never late.
+                    do {
+                        try await Task.sleep(for: .seconds(warnedFor == grant.expires ? left : untilWarning))
+                    } catch {
+                        return nil
+                    }
+                }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// The message that tells a client its token is about to expire.
+    static func expiringMessage(_ grant: AccessGrant) -> String {
+        let left = max(0, grant.expires.timeIntervalSinceNow)
+        return JSONValue.object([
+            ("type", .string("token_expiring")),
+            ("expires_at", .number((grant.expires.timeIntervalSince1970 * 1000).rounded())),
+            ("seconds_left", .number(left.rounded())),
+        ]).jsonText
+    }
+
+    static func refreshedMessage(_ grant: AccessGrant) -> String {
+        JSONValue.object([
+            ("type", .string("token_refreshed")),
+            ("expires_at", .number((grant.expires.timeIntervalSince1970 * 1000).rounded())),
+        ]).jsonText
+    }
+}
