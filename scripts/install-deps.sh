@@ -6,8 +6,9 @@ set -euo pipefail
 packages=(libturbojpeg0-dev pkg-config)
 if [[ "${1:-run}" == "test" ]]; then
     # openssl makes the TLS test's certificate; chromium drives the browser
-    # tests; the cluster tests start their own redis-server on free ports.
-    packages+=(openssl chromium chromium-driver python3-venv redis-server)
+    # tests; the cluster tests start their own redis-server on free ports;
+    # the reverse-proxy tests run their own nginx in front of the relay.
+    packages+=(openssl chromium chromium-driver python3-venv redis-server nginx)
 fi
 
 missing=()

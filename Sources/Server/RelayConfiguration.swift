@@ -32,6 +32,10 @@ public struct RelayConfiguration: Sendable {
     public var auth: AuthSettings
     /// Allows listening beyond loopback with auth off.
     public var insecure: Bool
+    /// Reverse proxies whose forwarding headers name the real client.
+    public var trustedProxies: TrustedProxies
+    /// JSON-lines audit trail of sessions and refusals; nil keeps none.
+    public var auditLogPath: String?
     public var limits: RelayLimits
     /// Redis and this node's name when the relay runs as one of several
     /// nodes; nil runs it alone.
@@ -54,6 +58,8 @@ public struct RelayConfiguration: Sendable {
         originPolicy: OriginPolicy = OriginPolicy(),
         auth: AuthSettings = AuthSettings(),
         insecure: Bool = false,
+        trustedProxies: TrustedProxies = TrustedProxies(),
+        auditLogPath: String? = nil,
         limits: RelayLimits = RelayLimits(),
         cluster: ClusterSettings? = nil
     ) {
@@ -73,6 +79,8 @@ public struct RelayConfiguration: Sendable {
         self.originPolicy = originPolicy
         self.auth = auth
         self.insecure = insecure
+        self.trustedProxies = trustedProxies
+        self.auditLogPath = auditLogPath
         self.limits = limits
         self.cluster = cluster
     }

@@ -112,6 +112,10 @@ final class RelayMetrics: PipelineObserver, Sendable {
     /// `framepipe_bad_requests_total{reason=...}`.
     func badRequest(_ reason: String) { labelledCounter("framepipe_bad_requests_total", ("reason", reason)).increment() }
 
+    /// The audit log could not take or write a line: `framepipe_audit_lines_lost_total{why=queue_full|write_failed}`.
+    func auditLineDropped() { labelledCounter("framepipe_audit_lines_lost_total", ("why", "queue_full")).increment() }
+    func auditWriteFailed() { labelledCounter("framepipe_audit_lines_lost_total", ("why", "write_failed")).increment() }
+
     private func labelledCounter(_ label: String, _ dimension: (String, String)) -> Counter {
         perKey.withLockedValue { p in
             let key = label + "\u{0}" + dimension.1

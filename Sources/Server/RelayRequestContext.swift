@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
 import NIOConcurrencyHelpers
+import HTTPTypes
 
 /// Hummingbird's request context plus the connection's channel, which the
 /// relay needs to cut off a client that stops reading (a close frame would
@@ -32,8 +33,13 @@ struct RelayRequestContext: RequestContext, WebSocketRequestContext {
     /// Breaks hummingbird-websocket's context cycle; call once the upgrade has started.
     func releaseWebSocketHandler() { webSocketSlot.release() }
 
-    var remoteAddress: String {
-        channel?.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+    /// The TCP peer's IP address.
+    var peerAddress: String { channel?.remoteAddress?.ipAddress ?? "unknown" }
+
+    /// Who sent `request`: the peer, or behind a trusted proxy the client it names.
+    func client(of request: Request, trusted: TrustedProxies) -> String {
+        ForwardedClient.resolve(peer: peerAddress, header: { name in HTTPField.Name(name).flatMap { request.headers[$0] } },
+                                trusted: trusted).address
     }
 }
 

@@ -77,22 +77,26 @@ public struct RelayServer: Sendable {
                 if ended > 0 { logger.notice("revocation ended open sockets", metadata: ["sockets": "\(ended)"]) }
             }
         }
-        let grants = UpgradeGrants()
+        let audit = configuration.auditLogPath.map { AuditLog(path: $0, metrics: metrics, logger: self.logger) }
+        try audit?.checkWritable()
+        let tickets = AdmissionTickets()
         let admission = UpgradeAdmission(
-            originPolicy: configuration.originPolicy, authority: authority, limits: configuration.limits,
+            originPolicy: configuration.originPolicy, trustedProxies: configuration.trustedProxies, audit: audit,
+            authority: authority, limits: configuration.limits,
             ledger: AddressLedger(limits: configuration.limits), hub: hub, metrics: metrics, logger: logger)
 
         // Fail closed: a path in any but its canonical spelling is refused
         // first, the public routes are one explicit list, and every other
         // route carries its token check in its route group.
         let router = Router(context: RelayRequestContext.self)
-        router.add(middleware: CanonicalPathMiddleware(metrics: metrics))
+        let trustedProxies = configuration.trustedProxies
+        router.add(middleware: CanonicalPathMiddleware(metrics: metrics, audit: audit, trustedProxies: trustedProxies))
         let routes = HTTPRoutes(hub: hub, metrics: metrics, pipelines: pipelines, active: pipeline, cluster: cluster)
         PublicRoutes(pages: try WebPages(), health: { routes.healthJSON() }).add(to: router)
-        routes.add(to: ProtectedRoutes(router: router, authority: authority, metrics: metrics))
+        routes.add(to: ProtectedRoutes(router: router, authority: authority, metrics: metrics, audit: audit, trustedProxies: trustedProxies))
         let webSocketRouter = Router(context: RelayRequestContext.self)
-        webSocketRouter.add(middleware: CanonicalPathMiddleware(metrics: metrics))
-        addWebSocketRoutes(to: webSocketRouter, hub: hub, metrics: metrics, grants: grants, access: access)
+        webSocketRouter.add(middleware: CanonicalPathMiddleware(metrics: metrics, audit: audit, trustedProxies: trustedProxies))
+        addWebSocketRoutes(to: webSocketRouter, hub: hub, metrics: metrics, tickets: tickets, access: access, audit: audit)
 
         // Both limits must follow the configured message size, or hummingbird-
         // websocket's 16 KiB default refuses every real frame. No
@@ -103,7 +107,7 @@ public struct RelayServer: Sendable {
         let upgrade = HTTPServerBuilder { responder in
             GuardedUpgradeChannel(
                 base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: channelConfiguration),
-                admission: admission, grants: grants)
+                admission: admission, tickets: tickets)
         }
         let server: HTTPServerBuilder
         if configuration.usesTLS {
@@ -135,8 +139,10 @@ public struct RelayServer: Sendable {
             logger: logger)
         // A group stops in reverse order: housekeeping, then the shutdown
         // sequence (which queues the cluster's goodbyes), then the cluster
-        // link (which flushes them), then the HTTP server.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
+        // link (which flushes them), then the HTTP server, then the audit log.
+        // The audit log stops last, so the connections' closing lines are written.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = audit.map { [.init(service: $0)] } ?? []
+        services.append(.init(service: app))
         if let cluster { services.append(.init(service: cluster)) }
         if authority != nil, let file = configuration.auth.revocationFile {
             services.append(.init(service: RevocationFileWatcher(path: file, revocations: revocations, logger: logger)))
@@ -153,7 +159,7 @@ public struct RelayServer: Sendable {
     }
 
     private func addWebSocketRoutes(to router: Router<RelayRequestContext>, hub: ViewerHub, metrics: RelayMetrics,
-                                    grants: UpgradeGrants, access: SocketAccess?) {
+                                    tickets: AdmissionTickets, access: SocketAccess?, audit: AuditLog?) {
         let authRequired = access != nil
         let configuration = configuration
         let pipeline = pipeline
@@ -171,15 +177,14 @@ public struct RelayServer: Sendable {
         } onUpgrade: { inbound, outbound, context in
             context.requestContext.releaseWebSocketHandler()
             let id = context.requestContext.parameters.get("id")!
-            // The gate has checked the token; without its grant, nothing runs.
-            let grant = grants.take(for: context.requestContext.channel)
-            if authRequired, grant == nil {
+            // The gate has judged the upgrade; without its ticket, nothing runs.
+            guard let ticket = tickets.take(for: context.requestContext.channel), !authRequired || ticket.grant != nil else {
                 try? await outbound.close(.policyViolation, reason: "unauthorized")
                 return
             }
             await StreamerConnection(streamID: id, hub: hub, pipeline: pipeline, metrics: metrics,
-                                     configuration: configuration, grant: grant, access: access,
-                                     logger: logger)
+                                     configuration: configuration, grant: ticket.grant, access: access,
+                                     client: ticket.client, audit: audit, logger: logger)
                 .run(inbound: inbound, outbound: outbound, context: context.requestContext)
         }
         router.ws("/ws/viewer") { request, _ in
@@ -188,15 +193,15 @@ public struct RelayServer: Sendable {
         } onUpgrade: { inbound, outbound, context in
             context.requestContext.releaseWebSocketHandler()
             guard let query = try? ViewerQuery(context.request.uri.queryParameters) else { return }
-            let grant = grants.take(for: context.requestContext.channel)
-            if authRequired, grant == nil {
+            guard let ticket = tickets.take(for: context.requestContext.channel), !authRequired || ticket.grant != nil else {
                 try? await outbound.close(.policyViolation, reason: "unauthorized")
                 return
             }
+            let grant = ticket.grant
             await ViewerConnection(hub: hub, metrics: metrics, format: query.format, streams: query.streams,
                                    quality: query.quality, scope: grant?.scope ?? .all, tokenID: grant?.tokenID,
                                    limits: configuration.limits, grant: grant, access: access,
-                                   logger: logger)
+                                   client: ticket.client, audit: audit, logger: logger)
                 .run(inbound: inbound, outbound: outbound, context: context.requestContext)
         }
     }

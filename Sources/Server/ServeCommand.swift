@@ -49,6 +49,10 @@ struct ServeCommand: AsyncParsableCommand {
     var revocationFile: String?
     @Option(help: "Seconds before a socket's token expires that it is sent token_expiring (FRAMEPIPE_TOKEN_EXPIRY_WARNING). Default 30.")
     var tokenExpiryWarning: Double?
+    @Option(help: "A reverse proxy (CIDR or address) whose Forwarded/X-Forwarded-* headers name the real client; repeatable (FRAMEPIPE_TRUSTED_PROXY, comma-separated).")
+    var trustedProxy: [String] = []
+    @Option(help: "Append an audit trail of sessions and refusals to this file as JSON lines; reopened on SIGHUP (FRAMEPIPE_AUDIT_LOG).")
+    var auditLog: String?
     @Flag(help: "Allow listening beyond loopback with auth off (FRAMEPIPE_INSECURE=1), e.g. behind a proxy that does auth.")
     var insecure = false
     @Option(help: "Live streams at once; 0 = no limit (FRAMEPIPE_MAX_STREAMS). Default 256.")
@@ -115,6 +119,14 @@ struct ServeCommand: AsyncParsableCommand {
         c.originPolicy = OriginPolicy(allowedOrigins: origins)
         c.auth = try authSettings(env: env)
         c.insecure = insecure || env["FRAMEPIPE_INSECURE"] == "1"
+        let proxies = trustedProxy.isEmpty ? (env["FRAMEPIPE_TRUSTED_PROXY"].map { $0.split(separator: ",").map(String.init) } ?? []) : trustedProxy
+        c.trustedProxies = TrustedProxies(try proxies.map { text in
+            guard let range = TrustedProxies.Range(text.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--trusted-proxy \(text) must be an IP address or a CIDR range such as 10.0.0.0/8 or fd00::/8")
+            }
+            return range
+        })
+        c.auditLogPath = try value(auditLog, "FRAMEPIPE_AUDIT_LOG", { $0 })
         func count(_ flag: Int?, _ name: String, default fallback: Int) throws -> Int {
             let v = try value(flag, name, Int.init) ?? fallback
             guard v >= 0 else { throw ValidationError("\(flagName(name)) must be 0 or more, got \(v)") }
@@ -178,6 +190,9 @@ struct ServeCommand: AsyncParsableCommand {
             ConsoleOutput.err("\(error)")
             throw ExitCode(1)
         } catch let error as TokenAuthority.InvalidKey {
+            ConsoleOutput.err("\(error)")
+            throw ExitCode(1)
+        } catch let error as AuditLogUnwritable {
             ConsoleOutput.err("\(error)")
             throw ExitCode(1)
         }

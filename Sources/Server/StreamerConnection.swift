@@ -23,6 +23,9 @@ struct StreamerConnection {
     /// With auth on: the token the socket was let in with; it ends the stream when it expires or is revoked.
     let grant: AccessGrant?
     let access: SocketAccess?
+    /// The real client address (behind a trusted proxy, the one it named).
+    let client: String
+    let audit: AuditLog?
     var logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
@@ -34,13 +37,18 @@ struct StreamerConnection {
         // Bounded, keeping the newest: a client that floods pings and never
         // reads loses old pongs, never the close command that comes last.
         let (commands, continuation) = AsyncStream.makeStream(of: StreamSessionHandle.Command.self, bufferingPolicy: .bufferingNewest(256))
-        let session = StreamSessionHandle(id: hub.makeSessionID(), remoteAddress: context.remoteAddress, commands: continuation)
+        let session = StreamSessionHandle(id: hub.makeSessionID(), remoteAddress: client, commands: continuation)
         guard let (replaced, _) = hub.connectStream(streamID, session: session) else {
             try? await outbound.close(.goingAway, reason: StreamEndReason.shutdown.rawValue)
             return
         }
         metrics.streamerConnected()
         defer { metrics.streamerDisconnected() }
+        let identity = AuditEvent.Identity(grant: grant, client: client)
+        let sessionName = "s-\(session.id)"
+        let started = ContinuousClock.now
+        var accepted = 0
+        audit?.record(.sessionStarted(kind: .streamer, session: sessionName, identity: identity, streams: [streamID]))
         if let replaced {
             logger.info("stream connection replaced by a new one", metadata: ["remote": "\(session.remoteAddress)", "previous_remote": "\(replaced.remoteAddress)"])
             replaced.close(.replaced)
@@ -94,7 +102,7 @@ struct StreamerConnection {
                         overLimit += 1
                         continue
                     }
-                    await handle(message, runner: &runner, session: session, lease: lease, logger: logger)
+                    if await handle(message, runner: &runner, session: session, lease: lease, logger: logger) { accepted += 1 }
                 }
             } catch {
                 // swift-websocket stops reassembling as soon as a message
@@ -114,11 +122,13 @@ struct StreamerConnection {
         if reason != .replaced {
             hub.endStream(streamID, session: session, reason: reason)
         }
+        audit?.record(.sessionEnded(kind: .streamer, session: sessionName, identity: identity, streams: [streamID],
+                                    duration: .now - started, frames: accepted, reason: reason.rawValue))
     }
 
-    /// Handles one message.
+    /// Handles one message; true when it was a frame the pipeline delivered.
     private func handle(_ message: WebSocketMessage, runner: inout PipelineRunner, session: StreamSessionHandle, lease: TokenLease?,
-                        logger: Logger) async {
+                        logger: Logger) async -> Bool {
         let arrival = ContinuousClock.now
         let parsed: InboundMessage
         switch message {
@@ -139,7 +149,9 @@ struct StreamerConnection {
         switch parsed {
         case .frame(let frame):
             metrics.frameReceived()
-            record(runner.run(frame), seq: frame.seq, session: session, logger: logger)
+            let result = runner.run(frame)
+            record(result, seq: frame.seq, session: session, logger: logger)
+            if case .delivered = result { return true }
         case .ping:
             session.send(WireMessage.pong)
         case .pong:
@@ -152,7 +164,7 @@ struct StreamerConnection {
         case .refresh(let token):
             guard let lease, let access else {
                 session.send(WireMessage.error("auth is off; there is no token to refresh"))
-                return
+                return false
             }
             do throws(AuthFailure) {
                 let fresh = try await lease.refresh(with: token, authority: access.authority)
@@ -167,6 +179,7 @@ struct StreamerConnection {
             session.send(WireMessage.error(rejection.detail))
             record(runner.reject(rejection), seq: nil, session: session, logger: logger)
         }
+        return false
     }
 
     /// The WebSocket close code a streamer sees for each way the relay ends its stream.

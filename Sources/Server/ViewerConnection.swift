@@ -25,6 +25,9 @@ struct ViewerConnection: Sendable {
     /// With auth on: the token the socket was let in with; it ends the socket when it expires or is revoked.
     let grant: AccessGrant?
     let access: SocketAccess?
+    /// The real client address (behind a trusted proxy, the one it named).
+    let client: String
+    let audit: AuditLog?
     var logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
@@ -32,13 +35,17 @@ struct ViewerConnection: Sendable {
         let lease = grant.flatMap { access?.lease($0) }
         defer { lease.map { access?.sessions.remove($0) } }
         guard let viewer = hub.addViewer(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
-                                         remoteAddress: context.remoteAddress,
+                                         remoteAddress: client,
                                          eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })
         else {
             try? await outbound.close(.goingAway, reason: StreamEndReason.shutdown.rawValue)
             return
         }
         let logger = logger.with(metadataKey: "viewer_id", value: "\(viewer.id)")
+        let identity = AuditEvent.Identity(grant: grant, client: client)
+        let requested = streams?.sorted()
+        let started = ContinuousClock.now
+        audit?.record(.sessionStarted(kind: .viewer, session: viewer.id, identity: identity, streams: requested))
         let (drained, drainedContinuation) = AsyncStream.makeStream(of: Void.self)
         let writer = ViewerChannelHandler(mailbox: viewer.mailbox, metrics: metrics) {
             drainedContinuation.yield()
@@ -54,7 +61,7 @@ struct ViewerConnection: Sendable {
             return
         }
 
-        let reason: String = await withTaskGroup(of: String.self) { group in
+        var reason: String = await withTaskGroup(of: String.self) { group in
             group.addTask {
                 for await _ in drained {}
                 return "finished"
@@ -65,10 +72,11 @@ struct ViewerConnection: Sendable {
                         hub.send(to: viewer, TokenLease.expiringMessage(grant))
                     }
                     guard let end else { return "finished" }
-                    // Nothing queued for a viewer whose token ended is sent after the end.
+                    // Nothing queued for a viewer whose token ended is sent
+                    // after the end; the close frame follows below, once the
+                    // mailbox is finished and no frame can come after it.
                     viewer.mailbox.discardPending()
                     hub.removeViewer(viewer.id, reason: end.reason)
-                    try? await outbound.close(.unknown(end.closeCode), reason: end.reason)
                     return end.reason
                 }
             }
@@ -101,7 +109,13 @@ struct ViewerConnection: Sendable {
             group.cancelAll()
             return first
         }
+        if let end = lease?.ended {
+            reason = end.reason
+            try? await outbound.close(.unknown(end.closeCode), reason: end.reason)
+        }
         hub.removeViewer(viewer.id, reason: reason)
+        audit?.record(.sessionEnded(kind: .viewer, session: viewer.id, identity: identity, streams: requested,
+                                    duration: .now - started, frames: viewer.mailbox.statistics.delivered, reason: reason))
     }
 
     private func handle(_ message: WebSocketMessage, viewer: ViewerHub.Viewer, lease: TokenLease?, logger: Logger) async {

@@ -94,6 +94,32 @@ struct ServeProcessTests {
         #expect(server.stderr.contains("shutting down: ending streams and closing viewers"))
     }
 
+    /// logrotate moves the file, then sends SIGHUP: later lines go to a new file by the same name.
+    @Test func sighupReopensTheAuditLogForRotation() async throws {
+        let file = try TemporaryFile("audit.jsonl")
+        defer { file.remove() }
+        let server = try ServeProcess(["--audit-log", file.path])
+        let relay = RelayHandle(port: try await server.port(), log: CapturedLog())
+        await (try await relay.viewer()).close()
+        try await relay.eventually("first session written") {
+            ((try? String(contentsOfFile: file.path, encoding: .utf8)) ?? "").contains("session_ended")
+        }
+        let rotated = file.path + ".1"
+        try FileManager.default.moveItem(atPath: file.path, toPath: rotated)
+        kill(server.process.processIdentifier, SIGHUP)
+        try await relay.eventually("reopened") { server.stderr.contains("audit log reopened") }
+        await (try await relay.viewer()).close()
+        try await relay.eventually("second session in the new file") {
+            ((try? String(contentsOfFile: file.path, encoding: .utf8)) ?? "").contains("session_ended")
+        }
+        let old = try String(contentsOfFile: rotated, encoding: .utf8).split(separator: "\n")
+        let new = try String(contentsOfFile: file.path, encoding: .utf8).split(separator: "\n")
+        #expect(old.count == 2 && old.allSatisfy { $0.contains(#""session": "v-1""#) })
+        #expect(new.count == 2 && new.allSatisfy { $0.contains(#""session": "v-2""#) })
+        kill(server.process.processIdentifier, SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+    }
+
     @Test func environmentVariablesConfigureTheServer() async throws {
         let server = try ServeProcess([], environment: ["FRAMEPIPE_PIPELINE": "passthrough", "FRAMEPIPE_IDLE_WARNING": "0.2", "FRAMEPIPE_IDLE_TIMEOUT": "0.5"])
         let port = try await server.port()

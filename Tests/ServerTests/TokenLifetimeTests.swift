@@ -91,18 +91,16 @@ struct TokenLifetimeTests {
     }
 
     @Test func revokingATokenInTheFileClosesItsSocketsWithinASecondAndRefusesItAfter() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("framepipe-revoke-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let file = directory.appendingPathComponent("revoked.jsonl").path
+        let file = try TemporaryFile("revoked.jsonl")
+        defer { file.remove() }
         let token = try await TestTokens.hs256(.viewer, ["*"])
         let other = try await TestTokens.hs256(.viewer, ["*"])
-        try await withRelay(Self.authed(revocationFile: file)) { relay in
+        try await withRelay(Self.authed(revocationFile: file.path)) { relay in
             let revoked = try await relay.viewer("token=\(token)")
             let kept = try await relay.viewer("token=\(other)")
             let jti = TestTokens.claim("jti", of: token)!.stringValue!
             let at = Date()
-            try await RevokeCommand.parse(["--file", file, "--jti", jti]).run()
+            try await RevokeCommand.parse(["--file", file.path, "--jti", jti]).run()
             let late = try await Self.closedAfter(revoked, deadline: at, timeout: .seconds(3))
             #expect(late < 1.0, "closed \(late) s after the revocation")
             #expect(revoked.closeFrame?.code == 4003)
@@ -118,14 +116,12 @@ struct TokenLifetimeTests {
     }
 
     @Test func revokingASubjectEndsItsEarlierTokensButNotOnesIssuedAfter() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("framepipe-revoke-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let file = directory.appendingPathComponent("revoked.jsonl").path
+        let file = try TemporaryFile("revoked.jsonl")
+        defer { file.remove() }
         let before = try await TestTokens.hs256(.viewer, ["*"], now: Date().addingTimeInterval(-5), subject: "ward-3")
-        try await withRelay(Self.authed(revocationFile: file)) { relay in
+        try await withRelay(Self.authed(revocationFile: file.path)) { relay in
             let viewer = try await relay.viewer("token=\(before)")
-            try await RevokeCommand.parse(["--file", file, "--subject", "ward-3"]).run()
+            try await RevokeCommand.parse(["--file", file.path, "--subject", "ward-3"]).run()
             try await viewer.waitUntilFinished(timeout: .seconds(2))
             #expect(viewer.closeFrame?.code == 4003)
             let after = try await TestTokens.hs256(.viewer, ["*"], now: Date().addingTimeInterval(2), subject: "ward-3")
@@ -136,14 +132,12 @@ struct TokenLifetimeTests {
     }
 
     @Test func aBadLineInTheRevocationFileIsReportedAndTheRestStillCounts() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("framepipe-revoke-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let file = directory.appendingPathComponent("revoked.jsonl").path
+        let file = try TemporaryFile("revoked.jsonl")
+        defer { file.remove() }
         let token = try await TestTokens.hs256(.viewer, ["*"])
         let jti = TestTokens.claim("jti", of: token)!.stringValue!
-        try #"{"jti": 7}"# .appending("\n{\"jti\":\"\(jti)\",\"at\":1}\n").write(toFile: file, atomically: true, encoding: .utf8)
-        try await withRelay(Self.authed(revocationFile: file)) { relay in
+        try #"{"jti": 7}"# .appending("\n{\"jti\":\"\(jti)\",\"at\":1}\n").write(toFile: file.path, atomically: true, encoding: .utf8)
+        try await withRelay(Self.authed(revocationFile: file.path)) { relay in
             try await relay.eventually("file loaded") { relay.log.contains("revocation list loaded") }
             #expect(relay.log.contains("revocation file has a bad line; it is skipped",
                                        ["problem": #"line 1: "at" must be a time in ms since the epoch"#]))

@@ -9,9 +9,12 @@ struct ProtectedRoutes {
     let router: Router<RelayRequestContext>
     let authority: TokenAuthority?
     let metrics: RelayMetrics
+    var audit: AuditLog? = nil
+    var trustedProxies = TrustedProxies()
 
     /// A group whose every route needs a token meeting `requirement`.
     func requiring(_ requirement: TokenRequirement) -> RouterGroup<RelayRequestContext> {
-        router.group().add(middleware: TokenRequiredMiddleware(requirement: requirement, authority: authority, metrics: metrics))
+        router.group().add(middleware: TokenRequiredMiddleware(requirement: requirement, authority: authority, metrics: metrics,
+                                                               audit: audit, trustedProxies: trustedProxies))
     }
 }

@@ -6,14 +6,20 @@ import WireProtocol
 /// protection sees it, so the router can never resolve a spelling that a
 /// check elsewhere did not foresee. The upgrade gate parses targets with
 /// the same `RequestPath`.
-struct CanonicalPathMiddleware<Context: RequestContext>: RouterMiddleware {
+struct CanonicalPathMiddleware: RouterMiddleware {
+    typealias Context = RelayRequestContext
+
     let metrics: RelayMetrics
+    var audit: AuditLog? = nil
+    var trustedProxies = TrustedProxies()
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do throws(RequestPath.Problem) {
             _ = try RequestPath(parsing: request.uri.string)
         } catch {
             metrics.badRequest("bad_path")
+            audit?.record(.refused(what: "http", path: request.uri.string, status: 400, code: "bad_path", reason: error.description,
+                                   identity: .init(grant: nil, client: context.client(of: request, trusted: trustedProxies))))
             return Refusal(error).response()
         }
         return try await next(request, context)

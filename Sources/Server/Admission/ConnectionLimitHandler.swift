@@ -3,17 +3,21 @@ import NIOCore
 
 /// First in every connection's pipeline: counts the connection against its
 /// address's share in the `AddressLedger` and closes it at once when the
-/// address already has its maximum, before any byte is parsed.
+/// address already has its maximum, before any byte is parsed. A trusted
+/// proxy's connections are not counted here: the upgrade gate counts each
+/// against the client the proxy names.
 final class ConnectionLimitHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let ledger: AddressLedger
+    private let trustedProxies: TrustedProxies
     private let metrics: RelayMetrics
     private let logger: Logger
     private var address: String?
 
-    init(ledger: AddressLedger, metrics: RelayMetrics, logger: Logger) {
+    init(ledger: AddressLedger, trustedProxies: TrustedProxies, metrics: RelayMetrics, logger: Logger) {
         self.ledger = ledger
+        self.trustedProxies = trustedProxies
         self.metrics = metrics
         self.logger = logger
     }
@@ -34,7 +38,7 @@ final class ConnectionLimitHandler: ChannelInboundHandler {
     }
 
     private func count(_ context: ChannelHandlerContext) {
-        guard address == nil, let ip = context.channel.remoteAddress?.ipAddress else { return }
+        guard address == nil, let ip = context.channel.remoteAddress?.ipAddress, !trustedProxies.trusts(ip) else { return }
         if ledger.openConnection(from: ip) {
             address = ip
         } else {

@@ -12,16 +12,17 @@ struct GuardedUpgradeChannel: ServerChildChannel {
 
     let base: HTTP1WebSocketUpgradeChannel
     let admission: UpgradeAdmission
-    let grants: UpgradeGrants
+    let tickets: AdmissionTickets
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         base.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let sync = channel.pipeline.syncOperations
-            try sync.addHandler(ConnectionLimitHandler(ledger: admission.ledger, metrics: admission.metrics, logger: admission.logger),
+            try sync.addHandler(ConnectionLimitHandler(ledger: admission.ledger, trustedProxies: admission.trustedProxies,
+                                                       metrics: admission.metrics, logger: admission.logger),
                                 position: .first)
             let decoder = try sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try sync.addHandler(
-                UpgradeGateHandler(admission: admission, grants: grants, handshakeTimeout: admission.limits.handshakeTimeout),
+                UpgradeGateHandler(admission: admission, tickets: tickets, handshakeTimeout: admission.limits.handshakeTimeout),
                 position: .after(decoder))
             return value
         }

@@ -14,7 +14,9 @@ public struct OriginPolicy: Sendable {
     }
 
     /// nil when the upgrade may go ahead, otherwise the reason to refuse it.
-    func refusal(origin: String?, host: String?) -> String? {
+    /// `host` is the host the browser connected to and `scheme`, when a
+    /// trusted proxy said it, how (`https` in front of a plain-http relay).
+    func refusal(origin: String?, host: String?, scheme: String? = nil) -> String? {
         guard let origin else { return nil }
         let normalized = origin.lowercased()
         // A browser sends its page's origin (http, https or "null"), and a
@@ -24,8 +26,18 @@ public struct OriginPolicy: Sendable {
         if normalized.hasPrefix("ws://") || normalized.hasPrefix("wss://") { return nil }
         if allowedOrigins.contains(normalized) { return nil }
         // Same origin: the Origin's authority is the Host the browser connected to.
-        if let host, let authority = Self.authority(of: normalized), authority == host.lowercased() { return nil }
+        if let host, let authority = Self.authority(of: normalized), authority == Self.withoutDefaultPort(host.lowercased(), scheme: scheme),
+           scheme.map({ normalized.hasPrefix($0 + "://") }) ?? true {
+            return nil
+        }
         return "origin \(origin) is not allowed"
+    }
+
+    /// A Host header value with the default port of `scheme` left out, as `authority(of:)` leaves it out.
+    static func withoutDefaultPort(_ host: String, scheme: String?) -> String {
+        if scheme == "https", host.hasSuffix(":443") { return String(host.dropLast(4)) }
+        if scheme == "http", host.hasSuffix(":80") { return String(host.dropLast(3)) }
+        return host
     }
 
     /// `host[:port]` of `scheme://host[:port]`, with the scheme's default port left out.

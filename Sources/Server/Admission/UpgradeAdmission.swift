@@ -22,6 +22,8 @@ final class UpgradeAdmission: Sendable {
     }
 
     let originPolicy: OriginPolicy
+    let trustedProxies: TrustedProxies
+    let audit: AuditLog?
     let authority: TokenAuthority?
     let limits: RelayLimits
     let ledger: AddressLedger
@@ -29,9 +31,11 @@ final class UpgradeAdmission: Sendable {
     let metrics: RelayMetrics
     let logger: Logger
 
-    init(originPolicy: OriginPolicy, authority: TokenAuthority?, limits: RelayLimits, ledger: AddressLedger,
-         hub: ViewerHub, metrics: RelayMetrics, logger: Logger) {
+    init(originPolicy: OriginPolicy, trustedProxies: TrustedProxies = TrustedProxies(), audit: AuditLog? = nil,
+         authority: TokenAuthority?, limits: RelayLimits, ledger: AddressLedger, hub: ViewerHub, metrics: RelayMetrics, logger: Logger) {
         self.originPolicy = originPolicy
+        self.trustedProxies = trustedProxies
+        self.audit = audit
         self.authority = authority
         self.limits = limits
         self.ledger = ledger
@@ -40,7 +44,11 @@ final class UpgradeAdmission: Sendable {
         self.logger = logger
     }
 
-    func decide(head: HTTPRequestHead, address: String) async -> Decision {
+    /// `client` is who sent it: the TCP peer, or behind a trusted proxy the
+    /// client it names (whose upgrade rate counts, and whose host and scheme
+    /// the origin check compares with).
+    func decide(head: HTTPRequestHead, client: ForwardedClient) async -> Decision {
+        let address = client.address
         let target: Target
         do throws(Refusal) {
             target = try Self.target(of: head.uri)
@@ -48,7 +56,8 @@ final class UpgradeAdmission: Sendable {
             metrics.badRequest(error.code)
             return .refuse(error)
         }
-        if let reason = originPolicy.refusal(origin: head.headers.first(name: "origin"), host: head.headers.first(name: "host")) {
+        if let reason = originPolicy.refusal(origin: head.headers.first(name: "origin"), host: client.host ?? head.headers.first(name: "host"),
+                                             scheme: client.scheme) {
             metrics.upgradeRefused("origin")
             return .refuse(Refusal(status: .forbidden, code: "origin", reason: reason))
         }

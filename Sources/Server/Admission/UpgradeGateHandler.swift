@@ -18,15 +18,15 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
     private enum State { case waitingForHead, judging, refusing, admitted, removed }
 
     private let admission: UpgradeAdmission
-    private let grants: UpgradeGrants
+    private let tickets: AdmissionTickets
     private let handshakeTimeout: Duration
     private var state = State.waitingForHead
     private var held: [NIOAny] = []
     private var handshakeTimer: Scheduled<Void>?
 
-    init(admission: UpgradeAdmission, grants: UpgradeGrants, handshakeTimeout: Duration) {
+    init(admission: UpgradeAdmission, tickets: AdmissionTickets, handshakeTimeout: Duration) {
         self.admission = admission
-        self.grants = grants
+        self.tickets = tickets
         self.handshakeTimeout = handshakeTimeout
     }
 
@@ -69,11 +69,25 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             state = .judging
             held.append(data)
-            let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
+            let peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
+            let client = ForwardedClient.resolve(peer: peer, header: { head.headers.first(name: $0) }, trusted: admission.trustedProxies)
+            // Behind a trusted proxy every connection has the proxy's address:
+            // a WebSocket's connection is counted against its real client
+            // instead, now that the request says who that is.
+            if admission.trustedProxies.trusts(peer) {
+                guard admission.ledger.openConnection(from: client.address) else {
+                    admission.metrics.limitHit("connections_per_address")
+                    finish(.refuse(Refusal(status: .tooManyRequests, code: "connections_per_address",
+                                           reason: "too many connections from \(client.address)")), head: head, client: client.address, context: context)
+                    return
+                }
+                let ledger = admission.ledger
+                context.channel.closeFuture.whenComplete { _ in ledger.closeConnection(from: client.address) }
+            }
             let promise = context.eventLoop.makePromise(of: UpgradeAdmission.Decision.self)
-            promise.completeWithTask { [admission] in await admission.decide(head: head, address: address) }
+            promise.completeWithTask { [admission] in await admission.decide(head: head, client: client) }
             promise.futureResult.assumeIsolated().whenSuccess { [self] decision in
-                finish(decision, head: head, context: context)
+                finish(decision, head: head, client: client.address, context: context)
             }
         case .judging:
             held.append(data)
@@ -97,16 +111,19 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
         handshakeTimer?.cancel()
         state = .refusing
         admission.metrics.badRequest("unparsable")
+        let peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        admission.audit?.record(.refused(what: "http", path: "", status: 400, code: "unparsable", reason: "\(error)",
+                                         identity: .init(grant: nil, client: peer)))
         respond(Refusal(status: .badRequest, code: "unparsable", reason: "the request is not valid HTTP/1.1 (\(error))"),
                 version: .http1_1, context: context)
     }
 
-    private func finish(_ decision: UpgradeAdmission.Decision, head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func finish(_ decision: UpgradeAdmission.Decision, head: HTTPRequestHead, client: String, context: ChannelHandlerContext) {
         guard state == .judging else { return }
         switch decision {
         case .admit(let grant):
             state = .admitted
-            if let grant { grants.put(grant, for: context.channel) }
+            tickets.put(AdmissionTicket(grant: grant, client: client), for: context.channel)
             let parts = held
             held = []
             for part in parts { context.fireChannelRead(part) }
@@ -118,9 +135,10 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
             // The path is logged only up to a bound: it is whatever the client sent.
             admission.logger.warning("WebSocket upgrade refused", metadata: [
                 "status": "\(refusal.status.code)", "reason": "\(refusal.reason)",
-                "path": "\(head.uri.split(separator: "?").first?.prefix(128) ?? "")",
-                "remote": "\(context.channel.remoteAddress?.description ?? "unknown")",
+                "path": "\(head.uri.split(separator: "?").first?.prefix(128) ?? "")", "remote": "\(client)",
             ])
+            admission.audit?.record(.refused(what: "upgrade", path: head.uri, status: Int(refusal.status.code), code: refusal.code,
+                                             reason: refusal.reason, identity: .init(grant: nil, client: client)))
             respond(refusal, version: head.version, context: context)
         }
     }

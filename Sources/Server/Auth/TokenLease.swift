@@ -22,6 +22,7 @@ enum TokenEnd: Sendable, Equatable {
 /// pictures already flowing.
 final class TokenLease: Sendable {
     private let current: NIOLockedValueBox<AccessGrant>
+    private let endedWith = NIOLockedValueBox<TokenEnd?>(nil)
     private let ends: AsyncStream<TokenEnd>
     private let endContinuation: AsyncStream<TokenEnd>.Continuation
 
@@ -87,9 +88,13 @@ final class TokenLease: Sendable {
             }
             let first = await group.next() ?? nil
             group.cancelAll()
+            if let first { endedWith.withLockedValue { $0 = first } }
             return first
         }
     }
+
+    /// How the token ended the socket, once `run` has said so.
+    var ended: TokenEnd? { endedWith.withLockedValue { $0 } }
 
     /// The message that tells a client its token is about to expire.
     static func expiringMessage(_ grant: AccessGrant) -> String {

@@ -22,6 +22,8 @@ struct TokenRequiredMiddleware: RouterMiddleware {
     let requirement: TokenRequirement
     let authority: TokenAuthority?
     let metrics: RelayMetrics
+    var audit: AuditLog? = nil
+    var trustedProxies = TrustedProxies()
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let authority else { return try await next(request, context) }
@@ -34,6 +36,8 @@ struct TokenRequiredMiddleware: RouterMiddleware {
             try Self.check(grant, against: requirement)
         } catch {
             metrics.upgradeRefused(error.kind.rawValue)
+            audit?.record(.refused(what: "http", path: request.uri.string, status: Int(error.status.code), code: error.kind.rawValue,
+                                   reason: error.reason, identity: .init(grant: nil, client: context.client(of: request, trusted: trustedProxies))))
             return Refusal(error).response()
         }
         var context = context

@@ -31,16 +31,22 @@ final class RawWebSocket: Sendable {
         }
     }
 
-    static func connect(port: Int, path: String) async throws -> RawWebSocket {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    /// Upgrades a connection from `localAddress` (any 127.x address, to be
+    /// another client) with `headers` added to the request.
+    static func connect(port: Int, path: String, from localAddress: String? = nil,
+                        headers: [String: String] = [:]) async throws -> RawWebSocket {
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let localAddress { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: localAddress, port: 0)) }
+        let channel = try await bootstrap
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
         let socket = RawWebSocket(channel: channel)
-        try await socket.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-            + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"))
+        let extra = headers.map { "\($0): \($1)\r\n" }.joined()
+        try await socket.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" + extra + "\r\n"))
         let head = try await socket.readSome()
         guard String(buffer: head).hasPrefix("HTTP/1.1 101") else { throw Refused(response: String(buffer: head)) }
         return socket
