@@ -107,7 +107,7 @@ struct HTTPRoutes {
     func sessionJSON(_ grant: AccessGrant?) -> JSONValue {
         guard let grant else { return .object([("auth", .string("off"))]) }
         return .object([
-            ("auth", .string("on")), ("subject", .string(grant.subject)), ("role", .string(grant.role.rawValue)),
+            ("auth", .string("on")), ("subject", .string(grant.subject)), ("roles", .array(grant.roles.map(\.rawValue).sorted().map(JSONValue.string))),
             ("streams", .array(grant.scope.patterns.map(JSONValue.string))),
             ("expires", .number(grant.expires.timeIntervalSince1970.rounded())),
         ])

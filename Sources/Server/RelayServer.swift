@@ -64,7 +64,8 @@ public struct RelayServer: Sendable {
         }
         let hub = ViewerHub(logger: logger, metrics: metrics, cluster: cluster)
         cluster?.attach(hub)
-        let authority = configuration.auth.isEnabled ? try await TokenAuthority(settings: configuration.auth, revocations: revocations) : nil
+        let authority = configuration.auth.isEnabled
+            ? try await TokenAuthority(settings: configuration.auth, revocations: revocations, logger: logger) : nil
         if authority == nil {
             logger.notice("auth is off: anyone who can reach this address can watch and publish", metadata: ["host": "\(configuration.host)"])
         }
@@ -144,6 +145,9 @@ public struct RelayServer: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = audit.map { [.init(service: $0)] } ?? []
         services.append(.init(service: app))
         if let cluster { services.append(.init(service: cluster)) }
+        if let jwks = authority?.jwks {
+            services.append(.init(service: JWKSRefresher(keys: jwks, interval: configuration.auth.jwksRefresh)))
+        }
         if authority != nil, let file = configuration.auth.revocationFile {
             services.append(.init(service: RevocationFileWatcher(path: file, revocations: revocations, logger: logger)))
         }

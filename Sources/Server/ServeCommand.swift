@@ -45,6 +45,26 @@ struct ServeCommand: AsyncParsableCommand {
     var jwtSecretFile: String?
     @Option(help: "PEM P-256 public key ES256 tokens are verified with (FRAMEPIPE_JWT_PUBLIC_KEY).")
     var jwtPublicKey: String?
+    @Option(help: "An identity provider's signing keys (RS256/ES256) as a JWKS file; turns auth on (FRAMEPIPE_JWKS_FILE).")
+    var jwksFile: String?
+    @Option(help: "The same, fetched from the provider (https://.../certs) at start and every --jwks-refresh seconds; turns auth on (FRAMEPIPE_JWKS_URL).")
+    var jwksUrl: String?
+    @Option(help: "Seconds between JWKS fetches (FRAMEPIPE_JWKS_REFRESH). Default 600.")
+    var jwksRefresh: Double?
+    @Option(help: "Seconds after a JWKS fetch before a token naming an unknown key may cause another (FRAMEPIPE_JWKS_COOLDOWN). Default 30.")
+    var jwksCooldown: Double?
+    @Option(help: "The iss every token must carry (FRAMEPIPE_JWT_ISSUER).")
+    var jwtIssuer: String?
+    @Option(help: "A value the token's aud must contain (FRAMEPIPE_JWT_AUDIENCE).")
+    var jwtAudience: String?
+    @Option(help: "Dot path of the claim holding the role(s), e.g. realm_access.roles (FRAMEPIPE_JWT_ROLE_CLAIM). Default role.")
+    var jwtRoleClaim: String?
+    @Option(help: "The role claim's value that means viewer (FRAMEPIPE_JWT_VIEWER_ROLE). Default viewer.")
+    var jwtViewerRole: String?
+    @Option(help: "The role claim's value that means streamer (FRAMEPIPE_JWT_STREAMER_ROLE). Default streamer.")
+    var jwtStreamerRole: String?
+    @Option(help: "Dot path of the claim listing the streams (array, or space/comma-separated) (FRAMEPIPE_JWT_STREAMS_CLAIM). Default streams.")
+    var jwtStreamsClaim: String?
     @Option(help: "JSON-lines file of revoked tokens and subjects (framepipe revoke appends to it); reloaded within a second of a change (FRAMEPIPE_REVOCATION_FILE).")
     var revocationFile: String?
     @Option(help: "Seconds before a socket's token expires that it is sent token_expiring (FRAMEPIPE_TOKEN_EXPIRY_WARNING). Default 30.")
@@ -211,15 +231,29 @@ struct ServeCommand: AsyncParsableCommand {
         if let path = jwtPublicKey ?? env["FRAMEPIPE_JWT_PUBLIC_KEY"] {
             settings.ecdsaPublicKeyPEM = try KeyFile.text(at: path)
         }
-        settings.revocationFile = revocationFile ?? env["FRAMEPIPE_REVOCATION_FILE"]
-        if let raw = tokenExpiryWarning.map({ "\($0)" }) ?? env["FRAMEPIPE_TOKEN_EXPIRY_WARNING"] {
-            guard let s = Double(raw), s > 0, s.isFinite else {
-                throw ValidationError("--token-expiry-warning (FRAMEPIPE_TOKEN_EXPIRY_WARNING) must be a positive number of seconds, got \(raw)")
-            }
-            settings.expiryWarning = .milliseconds(Int64(s * 1000))
+        settings.jwksFile = jwksFile ?? env["FRAMEPIPE_JWKS_FILE"]
+        settings.jwksURL = jwksUrl ?? env["FRAMEPIPE_JWKS_URL"]
+        if settings.jwksFile != nil, settings.jwksURL != nil { throw ValidationError("give one of --jwks-file and --jwks-url") }
+        if let url = settings.jwksURL, !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
+            throw ValidationError("--jwks-url must be an http:// or https:// URL, got \(url)")
         }
+        func seconds(_ flag: Double?, _ name: String) throws -> Duration? {
+            guard let raw = flag.map({ "\($0)" }) ?? env[name] else { return nil }
+            guard let s = Double(raw), s > 0, s.isFinite else { throw ValidationError("\(flagName(name)) must be a positive number of seconds, got \(raw)") }
+            return .milliseconds(Int64(s * 1000))
+        }
+        settings.jwksRefresh = try seconds(jwksRefresh, "FRAMEPIPE_JWKS_REFRESH") ?? settings.jwksRefresh
+        settings.jwksCooldown = try seconds(jwksCooldown, "FRAMEPIPE_JWKS_COOLDOWN") ?? settings.jwksCooldown
+        settings.issuer = jwtIssuer ?? env["FRAMEPIPE_JWT_ISSUER"]
+        settings.audience = jwtAudience ?? env["FRAMEPIPE_JWT_AUDIENCE"]
+        settings.claims.role = jwtRoleClaim ?? env["FRAMEPIPE_JWT_ROLE_CLAIM"] ?? settings.claims.role
+        settings.claims.viewerRole = jwtViewerRole ?? env["FRAMEPIPE_JWT_VIEWER_ROLE"] ?? settings.claims.viewerRole
+        settings.claims.streamerRole = jwtStreamerRole ?? env["FRAMEPIPE_JWT_STREAMER_ROLE"] ?? settings.claims.streamerRole
+        settings.claims.streams = jwtStreamsClaim ?? env["FRAMEPIPE_JWT_STREAMS_CLAIM"] ?? settings.claims.streams
+        settings.revocationFile = revocationFile ?? env["FRAMEPIPE_REVOCATION_FILE"]
+        settings.expiryWarning = try seconds(tokenExpiryWarning, "FRAMEPIPE_TOKEN_EXPIRY_WARNING") ?? settings.expiryWarning
         if !settings.isEnabled, settings.revocationFile != nil {
-            throw ValidationError("--revocation-file needs auth (--jwt-secret-file or --jwt-public-key)")
+            throw ValidationError("--revocation-file needs auth (--jwt-secret-file, --jwt-public-key, --jwks-file or --jwks-url)")
         }
         return settings
     }

@@ -30,7 +30,7 @@ struct StreamerConnection {
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
         guard let channel = context.channel else { return }  // closed before it started
-        let lease = grant.flatMap { access?.lease($0) }
+        let lease = grant.flatMap { access?.lease($0, acting: .streamer) }
         defer { lease.map { access?.sessions.remove($0) } }
         var logger = logger
         logger[metadataKey: "stream_id"] = "\(streamID)"
@@ -44,7 +44,7 @@ struct StreamerConnection {
         }
         metrics.streamerConnected()
         defer { metrics.streamerDisconnected() }
-        let identity = AuditEvent.Identity(grant: grant, client: client)
+        let identity = AuditEvent.Identity(grant: grant, role: .streamer, client: client)
         let sessionName = "s-\(session.id)"
         let started = ContinuousClock.now
         var accepted = 0

@@ -32,7 +32,7 @@ struct ViewerConnection: Sendable {
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
         guard let channel = context.channel else { return }
-        let lease = grant.flatMap { access?.lease($0) }
+        let lease = grant.flatMap { access?.lease($0, acting: .viewer) }
         defer { lease.map { access?.sessions.remove($0) } }
         guard let viewer = hub.addViewer(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
                                          remoteAddress: client,
@@ -42,7 +42,7 @@ struct ViewerConnection: Sendable {
             return
         }
         let logger = logger.with(metadataKey: "viewer_id", value: "\(viewer.id)")
-        let identity = AuditEvent.Identity(grant: grant, client: client)
+        let identity = AuditEvent.Identity(grant: grant, role: .viewer, client: client)
         let requested = streams?.sorted()
         let started = ContinuousClock.now
         audit?.record(.sessionStarted(kind: .viewer, session: viewer.id, identity: identity, streams: requested))

@@ -120,6 +120,25 @@ struct ServeProcessTests {
         #expect(try await server.waitForExit() == 0)
     }
 
+    @Test func singleSignOnFlagsReadTheProvidersKeysAndClaims() async throws {
+        let key = try await ProviderKey.rsa(kid: "k1")
+        let file = try TemporaryFile("jwks.json")
+        defer { file.remove() }
+        try ProviderKey.jwks(key).write(toFile: file.path, atomically: true, encoding: .utf8)
+        let server = try ServeProcess(["--jwks-file", file.path, "--jwt-issuer", "https://sso.hospital.example/realms/ward",
+                                       "--jwt-audience", "framepipe", "--jwt-role-claim", "realm_access.roles",
+                                       "--jwt-viewer-role", "framepipe-viewer", "--jwt-streams-claim", "framepipe_streams"])
+        let relay = RelayHandle(port: try await server.port(), log: CapturedLog())
+        await (try await relay.viewer("token=\(try await key.token())")).close()
+        let wrongIssuer = try await key.token(issuer: "https://other.example")
+        #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(wrongIssuer)", upgrade: true).status == 401)
+        kill(server.process.processIdentifier, SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+        let bad = try ServeProcess(["--jwks-url", "ftp://sso.example/certs"])
+        #expect(try await bad.waitForExit() != 0)
+        #expect(bad.stderr.contains("--jwks-url must be an http:// or https:// URL"))
+    }
+
     @Test func environmentVariablesConfigureTheServer() async throws {
         let server = try ServeProcess([], environment: ["FRAMEPIPE_PIPELINE": "passthrough", "FRAMEPIPE_IDLE_WARNING": "0.2", "FRAMEPIPE_IDLE_TIMEOUT": "0.5"])
         let port = try await server.port()

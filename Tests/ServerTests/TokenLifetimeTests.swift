@@ -58,7 +58,7 @@ struct TokenLifetimeTests {
 
     @Test(arguments: [
         ("wider scope", TokenRole.viewer, ["*"], "refresh refused: the refresh token covers streams (*) that this socket's token (P-*) does not"),
-        ("other role", .streamer, ["P-1"], "refresh refused: the refresh token is for a streamer; this socket's is for a viewer"),
+        ("other role", .streamer, ["P-1"], "refresh refused: the refresh token does not grant the viewer role this socket has"),
     ])
     func aRefreshThatWidensOrChangesRoleIsRefusedAndTheSocketStillEnds(_ name: String, role: TokenRole, streams: [String], error: String) async throws {
         let short = try await TestTokens.hs256(.viewer, ["P-*"], ttl: .seconds(2))

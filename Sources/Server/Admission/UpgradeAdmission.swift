@@ -107,10 +107,10 @@ final class UpgradeAdmission: Sendable {
     static func authorize(_ grant: AccessGrant, for target: Target) throws(AuthFailure) {
         switch target {
         case .streamer(let id):
-            guard grant.role == .streamer else { throw AuthFailure(kind: .wrongRole, reason: "a viewer token cannot publish a stream") }
+            guard grant.roles.contains(.streamer) else { throw AuthFailure(kind: .wrongRole, reason: "a viewer token cannot publish a stream") }
             guard grant.scope.allows(id) else { throw AuthFailure(kind: .outOfScope, reason: "the token does not cover stream \(id)") }
         case .viewer(let requested):
-            guard grant.role == .viewer else { throw AuthFailure(kind: .wrongRole, reason: "a streamer token cannot watch") }
+            guard grant.roles.contains(.viewer) else { throw AuthFailure(kind: .wrongRole, reason: "a streamer token cannot watch") }
             if let outside = requested?.first(where: { !grant.scope.allows($0) }) {
                 throw AuthFailure(kind: .outOfScope, reason: "the token does not cover stream \(outside)")
             }

@@ -18,10 +18,11 @@ enum AuditEvent: Sendable {
         /// The real client address (behind a trusted proxy, the one it named).
         var client: String
 
-        init(grant: AccessGrant?, client: String) {
+        /// `role` is what the session did (a token may grant both roles).
+        init(grant: AccessGrant?, role: TokenRole? = nil, client: String) {
             subject = grant?.subject
             jti = grant?.jti
-            role = grant?.role
+            self.role = grant == nil ? nil : role
             self.client = client
         }
     }

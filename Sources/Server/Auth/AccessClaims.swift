@@ -7,7 +7,8 @@ public enum TokenRole: String, Codable, Sendable {
     case viewer
 }
 
-/// The JWT payload framepipe issues and accepts: who (`sub`), until when
+/// The JWT payload framepipe issues (it accepts it, and providers' tokens,
+/// through `TokenClaims`): who (`sub`), until when
 /// (`exp`, required), which role, and which streams (patterns as in
 /// `StreamScope`). `jti` names the token for per-token limits.
 struct AccessClaims: JWTPayload {
@@ -26,7 +27,8 @@ struct AccessClaims: JWTPayload {
 /// What a verified token grants, as the relay uses it.
 public struct AccessGrant: Sendable, Equatable {
     public let subject: String
-    public let role: TokenRole
+    /// What the token lets its holder do; an identity provider's token may grant both.
+    public let roles: Set<TokenRole>
     public let scope: StreamScope
     /// The token's `jti`, or its subject when it has none: per-token limits count by it.
     public let tokenID: String
@@ -36,9 +38,10 @@ public struct AccessGrant: Sendable, Equatable {
     /// `iat`, if present: revoking a subject revokes the tokens issued up to then.
     public let issuedAt: Date?
 
-    public init(subject: String, role: TokenRole, scope: StreamScope, tokenID: String, expires: Date, jti: String? = nil, issuedAt: Date? = nil) {
+    public init(subject: String, roles: Set<TokenRole>, scope: StreamScope, tokenID: String, expires: Date, jti: String? = nil,
+                issuedAt: Date? = nil) {
         self.subject = subject
-        self.role = role
+        self.roles = roles
         self.scope = scope
         self.tokenID = tokenID
         self.expires = expires

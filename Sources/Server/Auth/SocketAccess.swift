@@ -8,8 +8,8 @@ struct SocketAccess: Sendable {
 
     /// The lease of one socket's token, registered so a revocation finds
     /// it; the connection removes it from `sessions` when it ends.
-    func lease(_ grant: AccessGrant) -> TokenLease {
-        let lease = TokenLease(grant)
+    func lease(_ grant: AccessGrant, acting: TokenRole) -> TokenLease {
+        let lease = TokenLease(grant, acting: acting)
         sessions.add(lease)
         return lease
     }

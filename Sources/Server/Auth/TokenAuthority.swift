@@ -1,5 +1,7 @@
 import Foundation
 import JWTKit
+import Logging
+import Pipeline
 
 /// Verifies access tokens with the configured HS256 secret and/or ES256
 /// public key, and turns them into `AccessGrant`s.
@@ -8,9 +10,25 @@ import JWTKit
 /// are accepted, so a token can never pick a weaker algorithm or make a
 /// public key serve as an HMAC secret. jwt-kit does the signature and the
 /// claims; this type decides what its errors mean for a client (401/403).
+/// Verifies access tokens and turns them into `AccessGrant`s: framepipe's
+/// own (HS256 with the shared secret, ES256 with its public key) and an
+/// identity provider's (RS256 or ES256 with a key from its JWKS, chosen by
+/// the token's `kid`).
+///
+/// The key is chosen by the token's `alg` (and `kid`), and only HS256,
+/// RS256 and ES256 are accepted, each only with a key of its own kind, so a
+/// token can never pick a weaker algorithm or make a public key serve as an
+/// HMAC secret. jwt-kit does the signature; this type checks `iss`, `aud`,
+/// revocation, reads the role and streams through `ClaimMapping`, and
+/// decides what each failure means for a client (401/403).
 public final class TokenAuthority: Sendable {
     private let hs256: JWTKeyCollection?
     private let es256: JWTKeyCollection?
+    /// The identity provider's keys, when a JWKS is configured.
+    let jwks: JWKSKeys?
+    private let issuer: String?
+    private let audience: String?
+    private let claims: ClaimMapping
     /// Consulted on every verification, so a revoked token is refused everywhere a token is checked.
     let revocations: Revocations
 
@@ -18,8 +36,12 @@ public final class TokenAuthority: Sendable {
         public let description: String
     }
 
-    init(settings: AuthSettings, revocations: Revocations = Revocations()) async throws {
+    /// Loads every key; a JWKS that cannot be loaded at start stops the start (with the reason).
+    init(settings: AuthSettings, revocations: Revocations = Revocations(), logger: Logger = Logger(label: "framepipe")) async throws {
         self.revocations = revocations
+        issuer = settings.issuer
+        audience = settings.audience
+        claims = settings.claims
         if let secret = settings.hmacSecret {
             guard secret.count >= AuthSettings.minimumSecretBytes else {
                 throw InvalidKey(description: "the HS256 secret must be at least \(AuthSettings.minimumSecretBytes) bytes, got \(secret.count)")
@@ -37,56 +59,118 @@ public final class TokenAuthority: Sendable {
         } else {
             es256 = nil
         }
+        let source: JWKSKeys.Source? = settings.jwksURL.map { .url($0) } ?? settings.jwksFile.map { .file($0) }
+        if let source {
+            let keys = JWKSKeys(source: source, unknownKeyInterval: settings.jwksCooldown, logger: logger)
+            do {
+                try await keys.refresh()
+            } catch {
+                throw InvalidKey(description: "cannot load the JWKS from \(source): \(error)")
+            }
+            jwks = keys
+        } else {
+            jwks = nil
+        }
     }
 
     /// The grant a token carries, or why it carries none.
     public func verify(_ token: String) async throws(AuthFailure) -> AccessGrant {
-        let keys: JWTKeyCollection
-        switch Self.algorithm(of: token) {
-        case nil:
-            throw AuthFailure(kind: .malformed, reason: "token is not a JWT")
-        case "HS256"?:
-            guard let hs256 else { throw AuthFailure(kind: .unsupportedAlgorithm, reason: "HS256 tokens are not accepted here") }
-            keys = hs256
-        case "ES256"?:
-            guard let es256 else { throw AuthFailure(kind: .unsupportedAlgorithm, reason: "ES256 tokens are not accepted here") }
-            keys = es256
-        case let other?:
-            throw AuthFailure(kind: .unsupportedAlgorithm, reason: "token algorithm \(other) is not accepted (HS256 or ES256)")
-        }
-        let claims: AccessClaims
+        let verified: TokenClaims
         do {
-            claims = try await keys.verify(token, as: AccessClaims.self)
+            verified = try await keys(for: token).verify(token, as: TokenClaims.self)
+        } catch let failure as AuthFailure {
+            throw failure
         } catch let error as JWTError {
             switch error.errorType {
             case .claimVerificationFailure where error.failedClaim is ExpirationClaim:
                 throw AuthFailure(kind: .expired, reason: "token expired")
+            case .claimVerificationFailure where error.failedClaim is NotBeforeClaim:
+                throw AuthFailure(kind: .malformed, reason: "token is not valid yet (nbf)")
             case .signatureVerificationFailed:
                 throw AuthFailure(kind: .badSignature, reason: "token signature is not valid")
             default:
                 throw AuthFailure(kind: .malformed, reason: "token is not valid: \(error.reason ?? "\(error.errorType)")")
             }
         } catch {
-            throw AuthFailure(kind: .malformed, reason: "token claims are missing or of the wrong type (sub, exp, role, streams)")
+            throw AuthFailure(kind: .malformed, reason: "token is not valid: \(error)")
         }
-        guard claims.streams.allSatisfy(StreamScope.isValidPattern) else {
-            throw AuthFailure(kind: .malformed, reason: "token names an invalid stream pattern")
-        }
-        let grant = AccessGrant(subject: claims.sub.value, role: claims.role, scope: StreamScope(claims.streams),
-                                tokenID: claims.jti?.value ?? claims.sub.value, expires: claims.exp.value,
-                                jti: claims.jti?.value, issuedAt: claims.iat?.value)
+        let grant = try grant(from: verified)
         if revocations.isRevoked(grant) { throw AuthFailure(kind: .revoked, reason: "token revoked") }
         return grant
     }
 
-    /// The `alg` of a compact JWT's header, read without trusting anything else in it.
-    static func algorithm(of token: String) -> String? {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let header = Base64URL.decode(parts[0]),
-              let object = try? JSONSerialization.jsonObject(with: header) as? [String: Any]
-        else { return nil }
-        return object["alg"] as? String
+    /// The keys a token may be checked with, by its `alg` and `kid`.
+    private func keys(for token: String) async throws(AuthFailure) -> JWTKeyCollection {
+        guard let header = Self.header(of: token), let alg = header["alg"]?.stringValue else {
+            throw AuthFailure(kind: .malformed, reason: "token is not a JWT")
+        }
+        let kid = header["kid"]?.stringValue
+        switch alg {
+        case "HS256":
+            guard let hs256 else { throw AuthFailure(kind: .unsupportedAlgorithm, reason: "HS256 tokens are not accepted here") }
+            return hs256
+        case "RS256", "ES256":
+            // A provider's token names its key; framepipe's own ES256 tokens name none.
+            if let kid, let jwks {
+                guard let key = await jwks.key(kid) else {
+                    throw AuthFailure(kind: .badSignature, reason: "token is signed with key \(kid.prefix(64)), which the identity provider's key set does not have")
+                }
+                guard key.type == (alg == "RS256" ? .rsa : .ecdsa) else {
+                    throw AuthFailure(kind: .unsupportedAlgorithm, reason: "token algorithm \(alg) does not match key \(kid.prefix(64))")
+                }
+                return key.keys
+            }
+            guard alg == "ES256", let es256 else {
+                throw AuthFailure(kind: .unsupportedAlgorithm,
+                                  reason: jwks == nil ? "\(alg) tokens are not accepted here" : "\(alg) token names no key (kid)")
+            }
+            return es256
+        default:
+            throw AuthFailure(kind: .unsupportedAlgorithm, reason: "token algorithm \(alg) is not accepted (HS256, RS256 or ES256)")
+        }
     }
+
+    /// Checks the issuer and audience and reads who, what role and which streams.
+    private func grant(from token: TokenClaims) throws(AuthFailure) -> AccessGrant {
+        if let issuer, token.json["iss"]?.stringValue != issuer {
+            throw AuthFailure(kind: .malformed, reason: "token issuer is not \(issuer)")
+        }
+        if let audience {
+            let aud = token.strings(at: "aud") ?? []
+            guard aud.contains(audience) else { throw AuthFailure(kind: .malformed, reason: "token audience does not include \(audience)") }
+        }
+        guard let subject = token.json["sub"]?.stringValue, !subject.isEmpty else {
+            throw AuthFailure(kind: .malformed, reason: "token has no sub")
+        }
+        let roleValues = token.strings(at: claims.role) ?? []
+        var roles = Set<TokenRole>()
+        if roleValues.contains(claims.viewerRole) { roles.insert(.viewer) }
+        if roleValues.contains(claims.streamerRole) { roles.insert(.streamer) }
+        guard !roles.isEmpty else {
+            throw AuthFailure(kind: .wrongRole, reason: "token grants neither \(claims.viewerRole) nor \(claims.streamerRole) in \(claims.role)")
+        }
+        guard let streams = token.strings(at: claims.streams), !streams.isEmpty else {
+            throw AuthFailure(kind: .malformed, reason: "token has no \(claims.streams) claim naming its streams")
+        }
+        guard streams.allSatisfy(StreamScope.isValidPattern) else {
+            throw AuthFailure(kind: .malformed, reason: "token names an invalid stream pattern")
+        }
+        let jti = token.json["jti"]?.stringValue
+        return AccessGrant(subject: subject, roles: roles, scope: StreamScope(streams), tokenID: jti ?? subject,
+                           expires: token.date("exp") ?? .distantPast, jti: jti, issuedAt: token.date("iat"))
+    }
+
+    /// A compact JWT's header, read without trusting anything in it.
+    static func header(of token: String) -> JSONValue? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let data = Base64URL.decode(parts[0]),
+              let header = try? JSONParser.parse(String(decoding: data, as: UTF8.self)), case .object = header
+        else { return nil }
+        return header
+    }
+
+    /// The `alg` of a compact JWT's header.
+    static func algorithm(of token: String) -> String? { header(of: token)?["alg"]?.stringValue }
 }
 
 /// base64url without padding, as JWTs use it.

@@ -26,7 +26,11 @@ final class TokenLease: Sendable {
     private let ends: AsyncStream<TokenEnd>
     private let endContinuation: AsyncStream<TokenEnd>.Continuation
 
-    init(_ grant: AccessGrant) {
+    /// What the socket does: a refresh token must grant this role too.
+    let acting: TokenRole
+
+    init(_ grant: AccessGrant, acting: TokenRole) {
+        self.acting = acting
         current = NIOLockedValueBox(grant)
         (ends, endContinuation) = AsyncStream.makeStream(of: TokenEnd.self, bufferingPolicy: .bufferingOldest(1))
     }
@@ -42,8 +46,8 @@ final class TokenLease: Sendable {
     func refresh(with token: String, authority: TokenAuthority) async throws(AuthFailure) -> AccessGrant {
         let fresh = try await authority.verify(token)
         let old = grant
-        guard fresh.role == old.role else {
-            throw AuthFailure(kind: .wrongRole, reason: "the refresh token is for a \(fresh.role.rawValue); this socket's is for a \(old.role.rawValue)")
+        guard fresh.roles.contains(acting) else {
+            throw AuthFailure(kind: .wrongRole, reason: "the refresh token does not grant the \(acting.rawValue) role this socket has")
         }
         guard old.scope.covers(fresh.scope) else {
             throw AuthFailure(kind: .widens, reason: "the refresh token covers streams (\(fresh.scope)) that this socket's token (\(old.scope)) does not")

@@ -50,7 +50,7 @@ struct TokenRequiredMiddleware: RouterMiddleware {
         case .anyRole:
             return
         case .viewer, .viewerOfAllStreams:
-            guard grant.role == .viewer else { throw AuthFailure(kind: .wrongRole, reason: "a streamer token cannot read the API") }
+            guard grant.roles.contains(.viewer) else { throw AuthFailure(kind: .wrongRole, reason: "a streamer token cannot read the API") }
             if requirement == .viewerOfAllStreams, !grant.scope.coversAll {
                 throw AuthFailure(kind: .outOfScope, reason: "this needs a token covering all streams")
             }

@@ -27,8 +27,8 @@ export async function ensureSession(role) {
     try {
       const response = await apiFetch("/api/session");
       const body = await response.json();
-      if (response.ok && (body.auth === "off" || body.role === role)) return body;
-      problem = response.ok ? `This token is for a ${body.role}; this page needs a ${role} token.` : (body.reason || body.error);
+      if (response.ok && (body.auth === "off" || (body.roles || []).includes(role))) return body;
+      problem = response.ok ? `This token is for a ${(body.roles || []).join(" and ")}; this page needs a ${role} token.` : (body.reason || body.error);
     } catch (error) {
       // Relay unreachable: let the connection attempt fail and back off as usual.
       return null;
