@@ -25,12 +25,12 @@ func runFramepipe(_ arguments: [String], in directory: URL = packageRoot) throws
 
 @Suite("framepipe stages / check")
 struct CLITests {
-    @Test func readmeStageTableIsTheGeneratedOne() throws {
-        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+    @Test func documentedStageTableIsTheGeneratedOne() throws {
+        let readme = try String(contentsOf: packageRoot.appendingPathComponent("docs/pipelines.md"), encoding: .utf8)
         let begin = try #require(readme.range(of: "<!-- stages-table:begin -->\n"))
         let end = try #require(readme.range(of: "\n<!-- stages-table:end -->"))
         #expect(String(readme[begin.upperBound..<end.lowerBound]) == StageListing.markdown(.builtIn),
-                "README table is stale: regenerate it with `framepipe stages --markdown`")
+                "docs/pipelines.md's stage table is stale: regenerate it with `framepipe stages --markdown`")
     }
 
     @Test func checkAcceptsTheShippedFile() throws {

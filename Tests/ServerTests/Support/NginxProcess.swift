@@ -1,10 +1,9 @@
 import Foundation
 import NIOPosix
 
-/// Debian's nginx as a real reverse proxy in front of a test relay: the
-/// test writes its configuration (WebSocket upgrades proxied, the client
-/// named in X-Forwarded-For/-Host/-Proto, the relay's own Host not kept), runs
-/// it in the foreground on a free loopback port, and stops it.
+/// Debian's nginx as a real reverse proxy in front of a test relay, with
+/// the configuration docs/access.md recommends (read from the page): run
+/// in the foreground on a free loopback port, and stopped by the test.
 final class NginxProcess: Sendable {
     let port: Int
     let directory: URL
@@ -15,8 +14,25 @@ final class NginxProcess: Sendable {
         var description: String { reason }
     }
 
-    /// The configuration the README recommends, pointed at `upstreamPort`.
-    static func configuration(port: Int, upstreamPort: Int, directory: String) -> String {
+    /// The `map` line and `location` block docs/access.md recommends, read
+    /// from the page itself, so what is tested is what is documented.
+    static func documentedProxyBlock(upstreamPort: Int) throws -> String {
+        let page = try String(contentsOf: packageRoot.appendingPathComponent("docs/access.md"), encoding: .utf8)
+        guard let begin = page.range(of: "<!-- nginx:begin -->\n```nginx\n"), let end = page.range(of: "```\n<!-- nginx:end -->") else {
+            throw Unavailable(reason: "docs/access.md has no nginx block between its markers")
+        }
+        let lines = page[begin.upperBound..<end.lowerBound].split(separator: "\n", omittingEmptySubsequences: false)
+        guard let map = lines.first(where: { $0.hasPrefix("map ") }),
+              let start = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "location / {" }),
+              let stop = lines[start...].firstIndex(where: { $0 == "    }" })
+        else { throw Unavailable(reason: "docs/access.md's nginx block has no map line or location block") }
+        let location = lines[start...stop].joined(separator: "\n")
+            .replacingOccurrences(of: "http://127.0.0.1:8080", with: "http://127.0.0.1:\(upstreamPort)")
+        return map + "\n" + "server {\n    listen 127.0.0.1:PORT;\n" + location + "\n}\n"
+    }
+
+    /// A whole nginx.conf for a test: the documented block, on a loopback port, with its files in `directory`.
+    static func configuration(port: Int, upstreamPort: Int, directory: String) throws -> String {
         """
         worker_processes 1;
         daemon off;
@@ -30,22 +46,7 @@ final class NginxProcess: Sendable {
             fastcgi_temp_path \(directory)/fastcgi;
             uwsgi_temp_path \(directory)/uwsgi;
             scgi_temp_path \(directory)/scgi;
-            map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-            server {
-                listen 127.0.0.1:\(port);
-                location / {
-                    proxy_pass http://127.0.0.1:\(upstreamPort);
-                    proxy_http_version 1.1;
-                    proxy_set_header Upgrade $http_upgrade;
-                    proxy_set_header Connection $connection_upgrade;
-                    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-                    proxy_set_header X-Forwarded-Host $http_host;
-                    proxy_set_header X-Forwarded-Proto $scheme;
-                    proxy_read_timeout 1h;
-                    proxy_send_timeout 1h;
-                    proxy_buffering off;
-                }
-            }
+        \(try documentedProxyBlock(upstreamPort: upstreamPort).replacingOccurrences(of: "PORT", with: "\(port)"))
         }
         """
     }
