@@ -49,6 +49,12 @@ final class UpgradeAdmission: Sendable {
     /// the origin check compares with).
     func decide(head: HTTPRequestHead, client: ForwardedClient) async -> Decision {
         let address = client.address
+        // Every attempt counts, whatever path it names: a flood of bad
+        // spellings is throttled like any other.
+        guard ledger.takeUpgrade(from: address) else {
+            metrics.limitHit("upgrade_rate")
+            return .refuse(Refusal(status: .tooManyRequests, code: "upgrade_rate", reason: "too many WebSocket upgrades from \(address); slow down"))
+        }
         let target: Target
         do throws(Refusal) {
             target = try Self.target(of: head.uri)
@@ -60,10 +66,6 @@ final class UpgradeAdmission: Sendable {
                                              scheme: client.scheme) {
             metrics.upgradeRefused("origin")
             return .refuse(Refusal(status: .forbidden, code: "origin", reason: reason))
-        }
-        guard ledger.takeUpgrade(from: address) else {
-            metrics.limitHit("upgrade_rate")
-            return .refuse(Refusal(status: .tooManyRequests, code: "upgrade_rate", reason: "too many WebSocket upgrades from \(address); slow down"))
         }
         var grant: AccessGrant?
         if let authority {
