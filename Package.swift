@@ -125,9 +125,12 @@ let package = Package(
             ],
             path: "Sources/Bench"
         ),
+        // Helpers the test targets share (they link Swift Testing, so tests only).
+        .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(
             name: "PipelineTests",
             dependencies: [
+                "TestSupport",
                 "Pipeline",
                 "Stages",
                 "TestFixtures",
@@ -137,6 +140,7 @@ let package = Package(
         .testTarget(
             name: "StagesTests",
             dependencies: [
+                "TestSupport",
                 "Pipeline",
                 "Stages",
                 "TestFixtures",
@@ -146,6 +150,7 @@ let package = Package(
         .testTarget(
             name: "RESPTests",
             dependencies: [
+                "TestSupport",
                 "RESP",
                 "TestFixtures",
                 .product(name: "PropertyBased", package: "swift-property-based"),

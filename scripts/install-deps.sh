@@ -16,9 +16,13 @@ for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]} > 0)); then
-    echo "installing: ${missing[*]}"
     SUDO=""
-    if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+    if [[ $(id -u) -ne 0 ]]; then
+        SUDO="sudo"
+        echo "installing Debian packages with sudo (it may ask for your password): ${missing[*]}"
+    else
+        echo "installing Debian packages: ${missing[*]}"
+    fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

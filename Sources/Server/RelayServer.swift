@@ -91,12 +91,13 @@ public struct RelayServer: Sendable {
         // route carries its token check in its route group.
         let router = Router(context: RelayRequestContext.self)
         let trustedProxies = configuration.trustedProxies
-        router.add(middleware: CanonicalPathMiddleware(metrics: metrics, audit: audit, trustedProxies: trustedProxies))
+        router.add(middleware: CanonicalPathMiddleware(metrics: metrics, audit: audit, trustedProxies: trustedProxies, logger: logger))
         let routes = HTTPRoutes(hub: hub, metrics: metrics, pipelines: pipelines, active: pipeline, cluster: cluster)
         PublicRoutes(pages: try WebPages(), health: { routes.healthJSON() }).add(to: router)
-        routes.add(to: ProtectedRoutes(router: router, authority: authority, metrics: metrics, audit: audit, trustedProxies: trustedProxies))
+        routes.add(to: ProtectedRoutes(router: router, authority: authority, metrics: metrics, audit: audit,
+                                       trustedProxies: trustedProxies, logger: logger))
         let webSocketRouter = Router(context: RelayRequestContext.self)
-        webSocketRouter.add(middleware: CanonicalPathMiddleware(metrics: metrics, audit: audit, trustedProxies: trustedProxies))
+        webSocketRouter.add(middleware: CanonicalPathMiddleware(metrics: metrics, audit: audit, trustedProxies: trustedProxies, logger: logger))
         addWebSocketRoutes(to: webSocketRouter, hub: hub, metrics: metrics, tickets: tickets, access: access, audit: audit)
 
         // Both limits must follow the configured message size, or hummingbird-
@@ -192,11 +193,15 @@ public struct RelayServer: Sendable {
                 .run(inbound: inbound, outbound: outbound, context: context.requestContext)
         }
         router.ws("/ws/viewer") { request, _ in
-            _ = try ViewerQuery(request.uri.queryParameters)
+            do throws(ViewerOptions.Invalid) {
+                _ = try ViewerOptions(request.uri.queryItems)
+            } catch {
+                throw HTTPError(.badRequest, message: error.description)
+            }
             return .upgrade(upgradeHeaders(request))
         } onUpgrade: { inbound, outbound, context in
             context.requestContext.releaseWebSocketHandler()
-            guard let query = try? ViewerQuery(context.request.uri.queryParameters) else { return }
+            guard let query = try? ViewerOptions(context.request.uri.queryItems) else { return }
             guard let ticket = tickets.take(for: context.requestContext.channel), !authRequired || ticket.grant != nil else {
                 try? await outbound.close(.policyViolation, reason: "unauthorized")
                 return
@@ -207,31 +212,6 @@ public struct RelayServer: Sendable {
                                    limits: configuration.limits, grant: grant, access: access,
                                    client: ticket.client, audit: audit, logger: logger)
                 .run(inbound: inbound, outbound: outbound, context: context.requestContext)
-        }
-    }
-}
-
-/// `?streams=a,b&format=json|binary&quality=auto|full|low` on `/ws/viewer`.
-struct ViewerQuery {
-    var streams: Set<String>?
-    var format = ViewerFormat.json
-    var quality = QualityPreference.auto
-
-    init(_ parameters: Parameters) throws {
-        if let list = parameters["streams"], !list.isEmpty {
-            streams = Set(list.split(separator: ",").map(String.init))
-        }
-        if let raw = parameters["format"] {
-            guard let format = ViewerFormat(rawValue: String(raw)) else {
-                throw HTTPError(.badRequest, message: "format must be json or binary")
-            }
-            self.format = format
-        }
-        if let raw = parameters["quality"] {
-            guard let quality = QualityPreference(rawValue: String(raw)) else {
-                throw HTTPError(.badRequest, message: "quality must be auto, full or low")
-            }
-            self.quality = quality
         }
     }
 }

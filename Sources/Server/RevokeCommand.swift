@@ -14,7 +14,8 @@ struct RevokeCommand: AsyncParsableCommand {
         discussion: """
             Examples:
               framepipe revoke --file /var/lib/framepipe/revoked.jsonl --jti 3f1c…
-              framepipe revoke --file revoked.jsonl --redis redis://10.0.0.5:6379 --subject ward-3-station
+              framepipe revoke --file revoked.jsonl \\
+                  --redis redis://10.0.0.5:6379 --subject ward-3-station
             """)
 
     @Option(help: "The token's jti (framepipe token prints tokens with one).")

@@ -9,8 +9,10 @@ struct TokenCommand: AsyncParsableCommand {
         abstract: "Mint an access token (JWT) for streamers or viewers.",
         discussion: """
             Examples:
-              framepipe token --secret-file secret.key --role streamer --stream 'P-DHE-*' --ttl 8h
-              framepipe token --private-key es256.pem --role viewer --stream '*' --ttl 12h --subject ward-3-station
+              framepipe token --secret-file secret.key --role streamer \\
+                  --stream 'P-DHE-*' --ttl 8h
+              framepipe token --private-key es256.pem --role viewer \\
+                  --stream '*' --ttl 12h --subject ward-3-station
             """)
 
     @Option(help: "viewer (watch) or streamer (publish).")

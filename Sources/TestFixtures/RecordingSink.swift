@@ -18,6 +18,6 @@ public final class RecordingSink: FrameSink {
 
 extension StageContext {
     public static func test(_ sink: any FrameSink = RecordingSink(), stream: String = "S-1") -> StageContext {
-        StageContext(streamID: stream, logger: Logger(label: "test"), sink: sink)
+        StageContext(streamID: stream, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, sink: sink)
     }
 }

@@ -1,6 +1,7 @@
 import Pipeline
 import PropertyBased
 import Testing
+import TestSupport
 
 @Suite("JSON parser")
 struct JSONParserTests {
@@ -26,8 +27,9 @@ struct JSONParserTests {
         ("[1]\n x", "line 2, column 2: unexpected 'x' after the end of the document"),
         ("", "line 1, column 1: unexpected end of input, expected a value"),
         ("\"\\ud800\"", "line 1, column 8: lone surrogate in \\u escape"),
-    ])
-    func syntaxErrorsNameLineAndColumn(text: String, expected: String) {
+    ] as [(TestInput, String)])
+    func syntaxErrorsNameLineAndColumn(input: TestInput, expected: String) {
+        let text = input.text
         #expect(throws: JSONParser.SyntaxError.self) { try JSONParser.parse(text) }
         do { _ = try JSONParser.parse(text) } catch { #expect(error.description == expected) }
     }

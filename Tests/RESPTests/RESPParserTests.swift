@@ -2,6 +2,7 @@ import NIOCore
 import PropertyBased
 import RESP
 import Testing
+import TestSupport
 
 @Suite("RESP parser")
 struct RESPParserTests {
@@ -54,9 +55,9 @@ struct RESPParserTests {
         ("$3\r\nabcX\r\n", "not followed by CRLF"),
         ("+OK\rX", "CR not followed by LF"),
         ("*-2\r\n", "array length"),
-    ])
-    func malformedInputIsAnError(input: String, reason: String) {
-        var buffer = ByteBuffer(string: input)
+    ] as [(TestInput, String)])
+    func malformedInputIsAnError(input: TestInput, reason: String) {
+        var buffer = ByteBuffer(string: input.text)
         #expect { try parser.parse(&buffer) } throws: { error in
             (error as? RESPProtocolError)?.reason.contains(reason) == true
         }

@@ -1,5 +1,5 @@
 import Foundation
-import FramepipeServer
+@testable import FramepipeServer
 import Pipeline
 import Stages
 import Testing
@@ -31,6 +31,40 @@ struct CLITests {
         let end = try #require(readme.range(of: "\n<!-- stages-table:end -->"))
         #expect(String(readme[begin.upperBound..<end.lowerBound]) == StageListing.markdown(.builtIn),
                 "docs/pipelines.md's stage table is stale: regenerate it with `framepipe stages --markdown`")
+    }
+
+    /// Grouped, every default said, every variable named by the one rule, and no example split mid-command.
+    @Test func serveHelpIsGroupedAndNamesEachDefaultAndVariable() throws {
+        let help = try runFramepipe(["serve", "--help"]).out
+        for title in ["LISTENING AND TLS:", "PIPELINE:", "TIMEOUTS:", "LIMITS:", "ACCESS:", "CLUSTER:", "LOGGING:"] {
+            #expect(help.contains(title), "no group \(title)")
+        }
+        // Each option's entry: from its "--name" to the next option.
+        let entries = help.components(separatedBy: "\n  --").dropFirst().map { "--" + $0 }
+        #expect(entries.count > 40)
+        for entry in entries where !entry.hasPrefix("--help") {
+            let flag = String(entry.prefix { $0 != " " && $0 != "\n" }.dropFirst(2))
+            let variable = ServeEnvironment.variable(for: flag)
+            let text = entry.split(separator: "\n").joined(separator: " ").split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+            #expect(text.contains("[\(variable)]"), "--\(flag) does not name \(variable)")
+            #expect(text.contains("Default"), "--\(flag) does not say its default")
+        }
+    }
+
+    @Test(arguments: ["serve", "token", "revoke", "check", "stages"])
+    func helpNeverSplitsACommandMidLine(_ command: String) throws {
+        let help = try runFramepipe([command, "--help"]).out
+        #expect(!help.split(separator: "\n").contains { $0.hasPrefix("--") }, "\(help)")
+    }
+
+    @Test func environmentVariablesFollowOneRuleAndTheOldNamesStillWork() throws {
+        #expect(ServeEnvironment.variable(for: "max-viewers-per-token") == "FRAMEPIPE_MAX_VIEWERS_PER_TOKEN")
+        let old = ServeEnvironment(variables: ["FRAMEPIPE_REDIS_URL": "redis://a", "FRAMEPIPE_ALLOWED_ORIGINS": "https://a,https://b"])
+        #expect(old.string(nil, "redis") == "redis://a")
+        #expect(old.list([], "allowed-origin") == ["https://a", "https://b"])
+        let both = ServeEnvironment(variables: ["FRAMEPIPE_REDIS": "redis://new", "FRAMEPIPE_REDIS_URL": "redis://old"])
+        #expect(both.string(nil, "redis") == "redis://new")
+        #expect(both.string("redis://flag", "redis") == "redis://flag")
     }
 
     @Test func checkAcceptsTheShippedFile() throws {

@@ -337,7 +337,8 @@ struct ClusterTests {
                 let onB = try await b.viewer("token=\(token)")
                 let jti = TestTokens.claim("jti", of: token)!.stringValue!
                 let at = Date()
-                try await RevokeCommand.parse(["--redis", redis.urlString, "--jti", jti]).run()
+                let revoke = try runFramepipe(["revoke", "--redis", redis.urlString, "--jti", jti])
+                #expect(revoke.out == "revoked token \(jti) in the cluster (2 node(s) listening)\n", "\(revoke.err)")
                 for viewer in [onA, onB] {
                     try await viewer.waitUntilFinished(timeout: .seconds(2))
                     #expect(Date().timeIntervalSince(at) < 1.0)

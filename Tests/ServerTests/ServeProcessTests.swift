@@ -1,5 +1,5 @@
 import Foundation
-import FramepipeServer
+@testable import FramepipeServer
 import NIOCore
 import Pipeline
 import Synchronization
@@ -14,11 +14,11 @@ final class ServeProcess: Sendable {
     final class Output: Sendable { let text = Mutex("") }
     private let output = Output()
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    init(_ arguments: [String], environment: [String: String] = [:], directory: URL = packageRoot) throws {
         let process = Process()
         process.executableURL = packageRoot.appendingPathComponent(".build/debug/framepipe")
         process.arguments = ["serve", "--port", "0"] + arguments
-        process.currentDirectoryURL = packageRoot
+        process.currentDirectoryURL = directory
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let err = errorPipe
         process.standardError = err
@@ -168,6 +168,29 @@ struct ServeProcessTests {
         let badLimit = try ServeProcess(["--max-streams=-1"])
         #expect(try await badLimit.waitForExit() != 0)
         #expect(badLimit.stderr.contains("--max-streams (FRAMEPIPE_MAX_STREAMS) must be 0 or more, got -1"))
+    }
+
+    @Test func startedFromAnotherDirectoryItSaysWhereItLookedAndHowToPointIt() async throws {
+        let elsewhere = try TemporaryFile("unused")
+        defer { elsewhere.remove() }
+        let server = try ServeProcess([], directory: elsewhere.directory)
+        #expect(try await server.waitForExit() == 1)
+        #expect(server.stderr.contains("pipelines.json: 1 problem"))
+        #expect(server.stderr.contains("no such file in \(elsewhere.directory.path) (the working directory); give its full path with --config"))
+    }
+
+    @Test func theBannerSaysWhereToGoAndMatchesTheReadme() async throws {
+        let server = try ServeProcess([])
+        let port = try await server.port()
+        #expect(server.stderr.contains("framepipe is listening\n  dashboard   http://127.0.0.1:\(port)/\n  camera      http://127.0.0.1:\(port)/stream"))
+        #expect(server.stderr.contains("  auth        off: listening on this machine only"))
+        kill(server.process.processIdentifier, SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let begin = try #require(readme.range(of: "<!-- banner:begin -->\n```\n"))
+        let end = try #require(readme.range(of: "\n```\n<!-- banner:end -->"))
+        let banner = StartupBanner(configuration: RelayConfiguration(), port: 8080, pipeline: "standard").text
+        #expect(String(readme[begin.upperBound..<end.lowerBound]) == banner, "README's banner is not what serve prints on defaults")
     }
 
     @Test func withoutAuthItRefusesToListenBeyondLoopback() async throws {

@@ -100,7 +100,9 @@ struct TokenLifetimeTests {
             let kept = try await relay.viewer("token=\(other)")
             let jti = TestTokens.claim("jti", of: token)!.stringValue!
             let at = Date()
-            try await RevokeCommand.parse(["--file", file.path, "--jti", jti]).run()
+            let revoke = try runFramepipe(["revoke", "--file", file.path, "--jti", jti])
+            #expect(revoke.status == 0)
+            #expect(revoke.out == "revoked token \(jti) in \(file.path)\n")
             let late = try await Self.closedAfter(revoked, deadline: at, timeout: .seconds(3))
             #expect(late < 1.0, "closed \(late) s after the revocation")
             #expect(revoked.closeFrame?.code == 4003)
@@ -121,7 +123,7 @@ struct TokenLifetimeTests {
         let before = try await TestTokens.hs256(.viewer, ["*"], now: Date().addingTimeInterval(-5), subject: "ward-3")
         try await withRelay(Self.authed(revocationFile: file.path)) { relay in
             let viewer = try await relay.viewer("token=\(before)")
-            try await RevokeCommand.parse(["--file", file.path, "--subject", "ward-3"]).run()
+            #expect(try runFramepipe(["revoke", "--file", file.path, "--subject", "ward-3"]).status == 0)
             try await viewer.waitUntilFinished(timeout: .seconds(2))
             #expect(viewer.closeFrame?.code == 4003)
             let after = try await TestTokens.hs256(.viewer, ["*"], now: Date().addingTimeInterval(2), subject: "ward-3")

@@ -3,6 +3,7 @@ import NIOCore
 import Pipeline
 import Stages
 import Testing
+import TestSupport
 
 @Suite("base64-validation")
 struct Base64ValidationStageTests {
@@ -30,8 +31,9 @@ struct Base64ValidationStageTests {
         ("data:image/jpeg;base64,/9j/ 4AA", "bad_base64"),
         ("data:image/jpeg;base64,/9j/4AAQ\n", "bad_base64"),
         ("data:image/jpeg;base64,/9j-4AAQ", "bad_base64"),
-    ])
-    func rejectsMalformedDataURLs(text: String, code: String) {
+    ] as [(TestInput, String)])
+    func rejectsMalformedDataURLs(input: TestInput, code: String) {
+        let text = input.text
         var frame = textFrame(text)
         #expect(rejectionCode(makeStage(Base64ValidationStage.self).processed(&frame)) == code)
         #expect(frame.jpeg == nil)

@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 
 /// The only door through which the relay adds a route that is not public:
 /// each group it hands out carries a `TokenRequiredMiddleware`, so a route
@@ -11,10 +12,11 @@ struct ProtectedRoutes {
     let metrics: RelayMetrics
     var audit: AuditLog? = nil
     var trustedProxies = TrustedProxies()
+    var logger = Logger(label: "framepipe")
 
     /// A group whose every route needs a token meeting `requirement`.
     func requiring(_ requirement: TokenRequirement) -> RouterGroup<RelayRequestContext> {
         router.group().add(middleware: TokenRequiredMiddleware(requirement: requirement, authority: authority, metrics: metrics,
-                                                               audit: audit, trustedProxies: trustedProxies))
+                                                               audit: audit, trustedProxies: trustedProxies, logger: logger))
     }
 }

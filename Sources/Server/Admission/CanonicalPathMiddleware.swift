@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import WireProtocol
 
 /// First on both routers: a request whose target is not in `RequestPath`'s
@@ -12,14 +13,21 @@ struct CanonicalPathMiddleware: RouterMiddleware {
     let metrics: RelayMetrics
     var audit: AuditLog? = nil
     var trustedProxies = TrustedProxies()
+    var logger = Logger(label: "framepipe")
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do throws(RequestPath.Problem) {
             _ = try RequestPath(parsing: request.uri.string)
         } catch {
             metrics.badRequest("bad_path")
+            let client = context.client(of: request, trusted: trustedProxies)
+            // The path is whatever the client sent: logged escaped and cut short, without its query.
+            logger.info("request refused", metadata: [
+                "status": "400", "reason": "\(error.description)",
+                "path": "\(request.uri.string.split(separator: "?").first?.prefix(128).debugDescription ?? "")", "remote": "\(client)",
+            ])
             audit?.record(.refused(what: "http", path: request.uri.string, status: 400, code: "bad_path", reason: error.description,
-                                   identity: .init(grant: nil, client: context.client(of: request, trusted: trustedProxies))))
+                                   identity: .init(grant: nil, client: client)))
             return Refusal(error).response()
         }
         return try await next(request, context)

@@ -129,9 +129,13 @@ final class UpgradeAdmission: Sendable {
             throw Refusal(error)
         }
         if path.matches("ws", "viewer") {
-            let items = path.query.flatMap { URLComponents(string: "?" + $0)?.queryItems }
-            let list = items?.first { $0.name == "streams" }?.value
-            return .viewer(requested: list.flatMap { $0.isEmpty ? nil : $0.split(separator: ",").map(String.init) })
+            let items = (path.query.flatMap { URLComponents(string: "?" + $0)?.queryItems } ?? []).map { ($0.name, $0.value ?? "") }
+            do throws(ViewerOptions.Invalid) {
+                let options = try ViewerOptions(items)
+                return .viewer(requested: options.streams.map { $0.sorted() })
+            } catch {
+                throw Refusal(status: .badRequest, code: "bad_query", reason: error.description)
+            }
         }
         if path.segments.count == 3, path.segments[0] == "ws", path.segments[1] == "stream" {
             let id = path.segments[2]

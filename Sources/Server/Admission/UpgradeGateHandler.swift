@@ -133,7 +133,8 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
             state = .refusing
             held = []
             // The path is logged only up to a bound: it is whatever the client sent.
-            admission.logger.warning("WebSocket upgrade refused", metadata: [
+            // A refusal is the relay working as meant; info, not a warning.
+            admission.logger.info("WebSocket upgrade refused", metadata: [
                 "status": "\(refusal.status.code)", "reason": "\(refusal.reason)",
                 "path": "\(head.uri.split(separator: "?").first?.prefix(128) ?? "")", "remote": "\(client)",
             ])

@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 
 /// What a protected route asks of a token.
 enum TokenRequirement: Sendable {
@@ -24,6 +25,7 @@ struct TokenRequiredMiddleware: RouterMiddleware {
     let metrics: RelayMetrics
     var audit: AuditLog? = nil
     var trustedProxies = TrustedProxies()
+    var logger = Logger(label: "framepipe")
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let authority else { return try await next(request, context) }
@@ -36,8 +38,12 @@ struct TokenRequiredMiddleware: RouterMiddleware {
             try Self.check(grant, against: requirement)
         } catch {
             metrics.upgradeRefused(error.kind.rawValue)
+            let client = context.client(of: request, trusted: trustedProxies)
+            logger.info("request refused", metadata: [
+                "status": "\(error.status.code)", "reason": "\(error.reason)", "path": "\(request.uri.path.prefix(128))", "remote": "\(client)",
+            ])
             audit?.record(.refused(what: "http", path: request.uri.string, status: Int(error.status.code), code: error.kind.rawValue,
-                                   reason: error.reason, identity: .init(grant: nil, client: context.client(of: request, trusted: trustedProxies))))
+                                   reason: error.reason, identity: .init(grant: nil, client: client)))
             return Refusal(error).response()
         }
         var context = context

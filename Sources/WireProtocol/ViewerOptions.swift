@@ -1,0 +1,31 @@
+/// What a viewer asks for in its socket's query: `streams=a,b`,
+/// `format=json|binary`, `quality=auto|full|low`. Parsed by the upgrade
+/// gate, so a bad option is refused with its reason before the upgrade,
+/// and by the route, the same way.
+public struct ViewerOptions: Sendable, Equatable {
+    public var streams: Set<String>?
+    public var format = ViewerFormat.json
+    public var quality = QualityPreference.auto
+
+    public struct Invalid: Error, Sendable, Equatable, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init() {}
+
+    /// `items` are the query's decoded name/value pairs, in order; the first of a name counts.
+    public init(_ items: [(name: String, value: String)]) throws(Invalid) {
+        func first(_ name: String) -> String? { items.first { $0.name == name }?.value }
+        if let list = first("streams"), !list.isEmpty {
+            streams = Set(list.split(separator: ",").map(String.init))
+        }
+        if let raw = first("format") {
+            guard let format = ViewerFormat(rawValue: raw) else { throw Invalid(description: "format must be json or binary, got \"\(raw.prefix(32))\"") }
+            self.format = format
+        }
+        if let raw = first("quality") {
+            guard let quality = QualityPreference(rawValue: raw) else { throw Invalid(description: "quality must be auto, full or low, got \"\(raw.prefix(32))\"") }
+            self.quality = quality
+        }
+    }
+}
