@@ -55,7 +55,7 @@ struct HousekeepingService: Service {
             logger.warning("viewer accepts nothing, dropping it", metadata: [
                 "viewer_id": "\(id)", "send_timeout_ms": "\(configuration.viewerSendTimeout.milliseconds)",
             ])
-            hub.dropViewer(id, reason: "send_timeout")
+            hub.dropViewer(id, reason: .sendTimeout)
         }
     }
 
@@ -96,7 +96,7 @@ struct HousekeepingService: Service {
         }
         for id in silent {
             logger.warning("viewer did not answer ping, dropping it", metadata: ["viewer_id": "\(id)"])
-            hub.dropViewer(id, reason: "ping_timeout")
+            hub.dropViewer(id, reason: .pingTimeout)
         }
     }
 

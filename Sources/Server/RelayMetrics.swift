@@ -14,7 +14,7 @@ final class RelayMetrics: PipelineObserver, Sendable {
     private let framesReceived: Counter
     private let framesAccepted: Counter
     private let framesDelivered: Counter
-    private let framesReplaced: Counter
+    private let framesReplacedTotal: Counter
     private let openStreams: Gauge
     private let openViewers: Gauge
     private let stuckViewers: Counter
@@ -47,7 +47,7 @@ final class RelayMetrics: PipelineObserver, Sendable {
         framesReceived = Counter(label: "framepipe_frames_received_total", factory: factory)
         framesAccepted = Counter(label: "framepipe_frames_accepted_total", factory: factory)
         framesDelivered = Counter(label: "framepipe_frames_delivered_total", factory: factory)
-        framesReplaced = Counter(label: "framepipe_frames_replaced_total", factory: factory)
+        framesReplacedTotal = Counter(label: "framepipe_frames_replaced_total", factory: factory)
         openStreams = Gauge(label: "framepipe_open_connections", dimensions: [("kind", "streamer")], factory: factory)
         openViewers = Gauge(label: "framepipe_open_connections", dimensions: [("kind", "viewer")], factory: factory)
         stuckViewers = Counter(label: "framepipe_viewers_dropped_total", factory: factory)
@@ -65,7 +65,7 @@ final class RelayMetrics: PipelineObserver, Sendable {
     func frameReceived() { framesReceived.increment() }
     func frameAccepted(streamID: String) { framesAccepted.increment() }
     func frameDelivered() { framesDelivered.increment() }
-    func frameReplaced() { framesReplaced.increment() }
+    func framesReplaced(_ count: Int) { framesReplacedTotal.increment(by: count) }
     func viewerDropped() { stuckViewers.increment() }
 
     func streamerConnected() { openStreamsCount(+1) }

@@ -57,27 +57,27 @@ struct ViewerConnection: Sendable {
         do {
             try await channel.pipeline.addHandler(writer).get()
         } catch {
-            hub.removeViewer(viewer.id, reason: "closed")
+            hub.removeViewer(viewer.id, reason: .closed)
             return
         }
 
-        var reason: String = await withTaskGroup(of: String.self) { group in
+        var reason: ViewerLeaveReason = await withTaskGroup(of: ViewerLeaveReason.self) { group in
             group.addTask {
                 for await _ in drained {}
-                return "finished"
+                return .finished
             }
             if let lease, let access {
                 group.addTask {
                     let end = await lease.run(warningLead: access.expiryWarning) { grant in
                         hub.send(to: viewer, TokenLease.expiringMessage(grant))
                     }
-                    guard let end else { return "finished" }
+                    guard let end else { return .finished }
                     // Nothing queued for a viewer whose token ended is sent
                     // after the end; the close frame follows below, once the
                     // mailbox is finished and no frame can come after it.
                     viewer.mailbox.discardPending()
-                    hub.removeViewer(viewer.id, reason: end.reason)
-                    return end.reason
+                    hub.removeViewer(viewer.id, reason: ViewerLeaveReason(end))
+                    return ViewerLeaveReason(end)
                 }
             }
             group.addTask {
@@ -96,26 +96,26 @@ struct ViewerConnection: Sendable {
                         // Replies the viewer does not read would pile up without bound.
                         if limits.maxViewerBacklog.isReached(by: viewer.mailbox.controlBacklog) {
                             metrics.limitHit("viewer_backlog")
-                            return "backlog"
+                            return .backlog
                         }
                         await handle(message, viewer: viewer, lease: lease, logger: logger)
                     }
                 } catch {
-                    return "read_failed"
+                    return .readFailed
                 }
-                return "closed"
+                return .closed
             }
-            let first = await group.next() ?? "closed"
+            let first = await group.next() ?? .closed
             group.cancelAll()
             return first
         }
         if let end = lease?.ended {
-            reason = end.reason
+            reason = ViewerLeaveReason(end)
             try? await outbound.close(.unknown(end.closeCode), reason: end.reason)
         }
         hub.removeViewer(viewer.id, reason: reason)
         audit?.record(.sessionEnded(kind: .viewer, session: viewer.id, identity: identity, streams: requested,
-                                    duration: .now - started, frames: viewer.mailbox.statistics.delivered, reason: reason))
+                                    duration: .now - started, frames: viewer.mailbox.statistics.delivered, reason: reason.rawValue))
     }
 
     private func handle(_ message: WebSocketMessage, viewer: ViewerHub.Viewer, lease: TokenLease?, logger: Logger) async {

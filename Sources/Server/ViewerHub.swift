@@ -268,13 +268,17 @@ final class ViewerHub: FrameSink, Sendable {
 
         // 3. Under the lock again, so a stream_ended racing with this frame
         //    (timeout, replacement, shutdown) cannot be overtaken by it.
-        state.withLockedValue { s in
-            guard stillCurrent(s), !s.shuttingDown else { return }
-            for (viewer, rendition, bytes) in messages
-            where viewer.mailbox.offerFrame(streamID: id, rendition: rendition, bytes: bytes, isText: viewer.format == .json) {
-                drains.add(viewer)
+        let replaced: Int = state.withLockedValue { s in
+            guard stillCurrent(s), !s.shuttingDown else { return 0 }
+            var replaced = 0
+            for (viewer, rendition, bytes) in messages {
+                let offer = viewer.mailbox.offerFrame(streamID: id, rendition: rendition, bytes: bytes, isText: viewer.format == .json)
+                if offer.needsDrain { drains.add(viewer) }
+                if offer.replacedOlder { replaced += 1 }
             }
+            return replaced
         }
+        if replaced > 0 { metrics.framesReplaced(replaced) }
         // 4. One hop per event loop wakes every viewer's writer on it.
         drains.submit()
     }
@@ -336,7 +340,7 @@ final class ViewerHub: FrameSink, Sendable {
     }
 
     /// Removes a viewer, logging why and how many remain.
-    func removeViewer(_ id: String, reason: String) {
+    func removeViewer(_ id: String, reason: ViewerLeaveReason) {
         let removed: (Viewer, Int)? = state.withLockedValue { s in
             guard let viewer = s.viewers.removeValue(forKey: id) else { return nil }
             return (viewer, s.viewers.count)
@@ -347,9 +351,8 @@ final class ViewerHub: FrameSink, Sendable {
         viewer.writer.map { writer in viewer.eventLoop.execute { writer.drain() } }
         let stats = viewer.mailbox.statistics
         metrics.viewerDisconnected(id)
-        let level: Logger.Level = reason == "closed" || reason == "shutdown" ? .info : .warning
-        logger.log(level: level, "viewer removed", metadata: [
-            "viewer_id": "\(id)", "reason": "\(reason)", "delivered": "\(stats.delivered)",
+        logger.log(level: reason.logLevel, "viewer removed", metadata: [
+            "viewer_id": "\(id)", "reason": "\(reason.rawValue)", "delivered": "\(stats.delivered)",
             "replaced": "\(stats.replaced)", "viewers_remaining": "\(remaining)",
         ])
     }
@@ -388,7 +391,7 @@ final class ViewerHub: FrameSink, Sendable {
 
     /// Drops a viewer the server gave up on (stuck socket, no pong): it is
     /// removed, its pending messages discarded and its connection closed.
-    func dropViewer(_ id: String, reason: String) {
+    func dropViewer(_ id: String, reason: ViewerLeaveReason) {
         let viewer = state.withLockedValue { $0.viewers[id] }
         guard let viewer else { return }
         viewer.mailbox.discardPending()

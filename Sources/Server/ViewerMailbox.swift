@@ -76,20 +76,31 @@ final class ViewerMailbox: Sendable {
         }
     }
 
-    /// Puts the newest frame of `streamID` in its slot, replacing an unsent
-    /// one. True when the caller must request a drain.
-    func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool) -> Bool {
+    /// What became of an offered frame.
+    struct Offer {
+        /// The caller must request a drain (the outbox was idle).
+        var needsDrain = false
+        /// It took the place of an older frame of its stream that was never
+        /// written (latest wins): `framepipe_frames_replaced_total`.
+        var replacedOlder = false
+    }
+
+    /// Puts the newest frame of `streamID` in its slot, replacing an unsent one.
+    func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool) -> Offer {
         let item = OutboundItem(kind: .frame(streamID: streamID, rendition: rendition), bytes: bytes, isText: isText)
         return state.withLockedValue { s in
-            guard !s.finished else { return false }
+            guard !s.finished else { return Offer() }
             s.stats.windowOffered += 1
+            var offer = Offer()
             if s.slots.updateValue(item, forKey: streamID) != nil {
                 s.stats.replaced += 1
                 s.stats.windowReplaced += 1
+                offer.replacedOlder = true
             } else {
                 s.order.append(streamID)
             }
-            return Self.requestDrain(&s)
+            offer.needsDrain = Self.requestDrain(&s)
+            return offer
         }
     }
 

@@ -108,6 +108,59 @@ struct HTTPEndpointTests {
         }
     }
 
+    /// Every single-node metric in docs/protocol.md moves when its event
+    /// happens (`framepipe_frames_replaced_total` and
+    /// `framepipe_viewer_loss_percent` are driven exactly in ViewerHubTests;
+    /// the cluster's in ClusterTests).
+    @Test func everyDocumentedMetricMoves() async throws {
+        let configuration = RelayConfiguration.test {
+            $0.auth = TestTokens.settings
+            $0.auditLogPath = "/dev/full"
+            $0.pingInterval = .milliseconds(200)
+            $0.pingTimeout = .milliseconds(300)
+            $0.limits.maxViewersPerToken = 2
+        }
+        let watcher = try await TestTokens.hs256(.viewer, ["*"])
+        let publisher = try await TestTokens.hs256(.streamer, ["*"])
+        try await withRelay(configuration) { relay in
+            let viewer = try await relay.viewer("token=\(watcher)", answerPings: true)
+            let silent = try await relay.viewer("token=\(watcher)")  // never answers a ping: dropped
+            let streamer = try await relay.streamer("cam", token: publisher)
+            streamer.send(TestFrames.text(0))
+            try await viewer.waitFor(type: "frame")
+            streamer.send(#"{"type":"frame","frame":"nope"}"#)
+            try await streamer.waitFor(type: "error")
+            #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer", upgrade: true).status == 401)
+            #expect(try await RawHTTP.get(port: relay.port, path: "//api/streams").status == 400)
+            try await silent.waitUntilFinished(timeout: .seconds(3))
+            try await relay.eventually("the silent viewer removed") { relay.log.contains("viewer removed", ["reason": "ping_timeout"]) }
+            let extra = try await relay.viewer("token=\(watcher)", answerPings: true)
+            #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(watcher)", upgrade: true).status == 429)
+            try await Task.sleep(for: .milliseconds(1100))  // one sampling period for per-stream gauges
+            let text = try await RawHTTP.get(port: relay.port, path: "/metrics", headers: ["Authorization": "Bearer \(watcher)"]).text
+            let documented = try String(contentsOf: packageRoot.appendingPathComponent("docs/protocol.md"), encoding: .utf8)
+            let single = [
+                "framepipe_frames_received_total", "framepipe_frames_accepted_total", "framepipe_frames_dropped_total",
+                "framepipe_frames_delivered_total", "framepipe_stage_duration_seconds", "framepipe_stream_fps",
+                "framepipe_stream_viewers", "framepipe_viewer_loss_percent", "framepipe_open_connections",
+                "framepipe_viewers_dropped_total", "framepipe_limit_hits_total", "framepipe_auth_refusals_total",
+                "framepipe_bad_requests_total", "framepipe_audit_lines_lost_total",
+            ]
+            for name in single {
+                #expect(documented.contains("`\(name)"), "\(name) is not documented")
+                // Loss needs replaced frames, which ViewerHubTests drive exactly.
+                if name == "framepipe_viewer_loss_percent" { continue }
+                let moved = text.split(separator: "\n").contains { line in
+                    line.hasPrefix(name) && !(line.hasSuffix(" 0") || line.hasSuffix(" 0.0"))
+                }
+                #expect(moved, "\(name) did not move")
+            }
+            #expect(text.contains(#"framepipe_limit_hits_total{limit="viewers_per_token"} 1"#))
+            #expect(text.contains(#"framepipe_bad_requests_total{reason="bad_path"} 1"#))
+            await viewer.close(); await extra.close(); await streamer.close()
+        }
+    }
+
     @Test func progressLineEveryIntervalPerLiveStream() async throws {
         try await withRelay(.test { $0.progressInterval = .milliseconds(300) }) { relay in
             let streamer = try await relay.streamer("cam")

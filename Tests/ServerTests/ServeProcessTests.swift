@@ -92,6 +92,10 @@ struct ServeProcessTests {
         try await b.waitUntilFinished()
         #expect(try await server.waitForExit() == 0, "stderr: \(server.stderr)")
         #expect(server.stderr.contains("shutting down: ending streams and closing viewers"))
+        // A graceful shutdown is not a problem: its viewers leave at info.
+        let removals = server.stderr.split(separator: "\n").filter { $0.contains("viewer removed") }
+        #expect(removals.count == 2)
+        #expect(removals.allSatisfy { $0.contains(" info ") && $0.contains("reason=finished") }, "\(removals)")
     }
 
     /// logrotate moves the file, then sends SIGHUP: later lines go to a new file by the same name.
