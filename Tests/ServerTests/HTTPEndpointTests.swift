@@ -116,8 +116,9 @@ struct HTTPEndpointTests {
         let configuration = RelayConfiguration.test {
             $0.auth = TestTokens.settings
             $0.auditLogPath = "/dev/full"
-            $0.pingInterval = .milliseconds(200)
-            $0.pingTimeout = .milliseconds(300)
+            // Short enough to drop the silent viewer soon, long enough for an answering one on a loaded machine.
+            $0.pingInterval = .milliseconds(300)
+            $0.pingTimeout = .seconds(1)
             $0.limits.maxViewersPerToken = 2
         }
         let watcher = try await TestTokens.hs256(.viewer, ["*"])
@@ -132,11 +133,15 @@ struct HTTPEndpointTests {
             try await streamer.waitFor(type: "error")
             #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer", upgrade: true).status == 401)
             #expect(try await RawHTTP.get(port: relay.port, path: "//api/streams").status == 400)
-            try await silent.waitUntilFinished(timeout: .seconds(3))
+            try await silent.waitUntilFinished(timeout: .seconds(6))
             try await relay.eventually("the silent viewer removed") { relay.log.contains("viewer removed", ["reason": "ping_timeout"]) }
             let extra = try await relay.viewer("token=\(watcher)", answerPings: true)
             #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(watcher)", upgrade: true).status == 429)
-            try await Task.sleep(for: .milliseconds(1100))  // one sampling period for per-stream gauges
+            // Frames through a whole sampling period, so the fps gauge has something to count.
+            for i in 1...12 {
+                streamer.send(TestFrames.text(i))
+                try await Task.sleep(for: .milliseconds(100))
+            }
             let text = try await RawHTTP.get(port: relay.port, path: "/metrics", headers: ["Authorization": "Bearer \(watcher)"]).text
             let documented = try String(contentsOf: packageRoot.appendingPathComponent("docs/protocol.md"), encoding: .utf8)
             let single = [
