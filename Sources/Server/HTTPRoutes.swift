@@ -67,40 +67,35 @@ struct HTTPRoutes {
     func streamsJSON(scope: StreamScope = .all) -> JSONValue {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return hub.withState { view in
-            .array(view.streams.filter { $0.value.started && scope.allows($0.key) }.sorted { $0.key < $1.key }.map { id, s in
-                .object([
-                    ("id", .string(id)),
-                    ("started", s.startedAt.map { .string(formatter.string(from: $0)) } ?? .null),
-                    ("frames", .number(Double(s.frames))),
-                    ("fps", .number((s.fps * 10).rounded() / 10)),
-                    ("viewers", .number(Double(view.viewers.values.filter { $0.watches(id) }.count))),
-                    ("drops", .number(Double(s.drops))),
-                    ("errors", .number(Double(s.errors))),
-                    ("pipeline", .string(active.name)),
-                    ("node", s.owner.map(JSONValue.string) ?? cluster.map { .string($0.settings.nodeID) } ?? .null),
-                ])
-            })
-        }
+        return .array(hub.streamSnapshots(scope: scope).map { s in
+            .object([
+                ("id", .string(s.id)),
+                ("started", s.startedAt.map { .string(formatter.string(from: $0)) } ?? .null),
+                ("frames", .number(Double(s.frames))),
+                ("fps", .number((s.fps * 10).rounded() / 10)),
+                ("viewers", .number(Double(s.viewers))),
+                ("drops", .number(Double(s.drops))),
+                ("errors", .number(Double(s.errors))),
+                ("pipeline", .string(active.name)),
+                ("node", s.owner.map(JSONValue.string) ?? cluster.map { .string($0.settings.nodeID) } ?? .null),
+            ])
+        })
     }
 
     func viewersJSON() -> JSONValue {
-        hub.withState { view in
-            .array(view.viewers.values.sorted { $0.id.count == $1.id.count ? $0.id < $1.id : $0.id.count < $1.id.count }.map { v in
-                let stats = v.mailbox.statistics
-                return .object([
-                    ("id", .string(v.id)),
-                    ("streams", v.streams.map { .array($0.sorted().map(JSONValue.string)) } ?? .string("all")),
-                    ("format", .string(v.format.rawValue)),
-                    ("quality", .string(v.quality.rawValue)),
-                    ("receiving", .string(v.wantsLow ? "low" : "full")),
-                    ("slow", .bool(stats.slow)),
-                    ("delivered", .number(Double(stats.delivered))),
-                    ("replaced", .number(Double(stats.replaced))),
-                    ("loss_percent", .number((stats.lossPercent * 10).rounded() / 10)),
-                ])
-            })
-        }
+        .array(hub.viewerSnapshots().map { v in
+            .object([
+                ("id", .string(v.id)),
+                ("streams", v.streams.map { .array($0.sorted().map(JSONValue.string)) } ?? .string("all")),
+                ("format", .string(v.format.rawValue)),
+                ("quality", .string(v.quality.rawValue)),
+                ("receiving", .string(v.receivesLow ? "low" : "full")),
+                ("slow", .bool(v.slow)),
+                ("delivered", .number(Double(v.statistics.delivered))),
+                ("replaced", .number(Double(v.statistics.replaced))),
+                ("loss_percent", .number((v.statistics.lossPercent * 10).rounded() / 10)),
+            ])
+        })
     }
 
     /// Who the caller is, so a page knows whether to ask for a token.

@@ -48,10 +48,7 @@ struct HousekeepingService: Service {
     }
 
     func dropStuckViewers(now: ContinuousClock.Instant) {
-        let stuck = hub.withState { view in
-            view.viewers.values.filter { ($0.mailbox.blockedFor(now: now) ?? .zero) >= configuration.viewerSendTimeout }.map(\.id)
-        }
-        for id in stuck {
+        for id in hub.viewersBlocked(atLeast: configuration.viewerSendTimeout, now: now) {
             logger.warning("viewer accepts nothing, dropping it", metadata: [
                 "viewer_id": "\(id)", "send_timeout_ms": "\(configuration.viewerSendTimeout.milliseconds)",
             ])
@@ -60,28 +57,13 @@ struct HousekeepingService: Service {
     }
 
     func checkIdleStreams(now: ContinuousClock.Instant) {
-        let actions: [(String, StreamSessionHandle, Duration, Bool)] = hub.withState { view in
-            var actions: [(String, StreamSessionHandle, Duration, Bool)] = []
-            // Another node's streams are that node's to time out.
-            for (id, stream) in view.streams {
-                guard let session = stream.session else { continue }
-                let idle = now - stream.lastActivity
-                if idle >= configuration.idleTimeout {
-                    actions.append((id, session, idle, true))
-                } else if idle >= configuration.idleWarning, !stream.idleWarned {
-                    view.streams[id]?.idleWarned = true
-                    actions.append((id, session, idle, false))
-                }
-            }
-            return actions
-        }
-        for (id, session, idle, timedOut) in actions {
-            if timedOut {
-                logger.warning("stream idle too long, closing it", metadata: ["stream_id": "\(id)", "idle_ms": "\(idle.milliseconds)"])
-                session.close(.timeout)
+        for stream in hub.idleStreams(now: now, warnAfter: configuration.idleWarning, closeAfter: configuration.idleTimeout) {
+            if stream.timedOut {
+                logger.warning("stream idle too long, closing it", metadata: ["stream_id": "\(stream.id)", "idle_ms": "\(stream.idle.milliseconds)"])
+                stream.session.close(.timeout)
             } else {
-                logger.notice("stream idle, pinging it", metadata: ["stream_id": "\(id)", "idle_ms": "\(idle.milliseconds)"])
-                session.send(WireMessage.ping)
+                logger.notice("stream idle, pinging it", metadata: ["stream_id": "\(stream.id)", "idle_ms": "\(stream.idle.milliseconds)"])
+                stream.session.send(WireMessage.ping)
             }
         }
     }
@@ -91,53 +73,29 @@ struct HousekeepingService: Service {
     }
 
     func checkPingTimeouts(now: ContinuousClock.Instant) {
-        let silent = hub.withState { view in
-            view.viewers.values.filter { $0.pingSentAt.map { now - $0 >= configuration.pingTimeout } ?? false }.map(\.id)
-        }
-        for id in silent {
+        for id in hub.viewersWithUnansweredPing(olderThan: configuration.pingTimeout, now: now) {
             logger.warning("viewer did not answer ping, dropping it", metadata: ["viewer_id": "\(id)"])
             hub.dropViewer(id, reason: .pingTimeout)
         }
     }
 
     func sample(now: ContinuousClock.Instant, elapsed: Duration) {
-        let seconds = elapsed.seconds
-        let changes: [(String, Bool)] = hub.withState { view in
-            for (id, stream) in view.streams {
-                let viewers = view.viewers.values.filter { $0.watches(id) }.count
-                view.streams[id]?.fps = Double(stream.frames - stream.fpsSampleFrames) / seconds
-                view.streams[id]?.fpsSampleFrames = stream.frames
-                metrics.streamSample(id, fps: view.streams[id]!.fps, viewers: viewers)
-            }
-            var changes: [(String, Bool)] = []
-            for (id, viewer) in view.viewers {
-                if let slow = viewer.mailbox.updateSlowness(threshold: configuration.slowLossRatio) {
-                    viewer.slow = slow  // the hub's lock is held here
-                    changes.append((id, slow))
-                }
-                metrics.viewerSample(id, lossPercent: viewer.mailbox.statistics.lossPercent)
-            }
-            return changes
-        }
-        for (id, slow) in changes {
-            logger.info(slow ? "viewer is slow, sending it the low rendition" : "viewer keeps up again, sending it full frames",
-                        metadata: ["viewer_id": "\(id)"])
+        let sample = hub.sample(elapsed: elapsed, slowLossRatio: configuration.slowLossRatio)
+        for stream in sample.streams { metrics.streamSample(stream.id, fps: stream.fps, viewers: stream.viewers) }
+        for viewer in sample.viewers { metrics.viewerSample(viewer.id, lossPercent: viewer.lossPercent) }
+        for change in sample.slowChanges {
+            logger.info(change.slow ? "viewer is slow, sending it the low rendition" : "viewer keeps up again, sending it full frames",
+                        metadata: ["viewer_id": "\(change.id)"])
         }
     }
 
     func logProgress() {
-        let lines: [(String, Logger.Metadata)] = hub.withState { view in
-            view.streams.filter(\.value.started).sorted { $0.key < $1.key }.map { id, stream in
-                let viewers = view.viewers.values.filter { $0.watches(id) }.count
-                view.streams[id]?.lastProgressFrames = stream.frames
-                view.streams[id]?.lastProgressDrops = stream.drops + stream.errors
-                return (id, [
-                    "stream_id": "\(id)", "frames": "\(stream.frames)", "fps": "\(String(format: "%.1f", stream.fps))",
-                    "viewers": "\(viewers)", "drops": "\(stream.drops + stream.errors - stream.lastProgressDrops)",
-                ])
-            }
+        for stream in hub.progress() {
+            logger.info("stream progress", metadata: [
+                "stream_id": "\(stream.id)", "frames": "\(stream.frames)", "fps": "\(String(format: "%.1f", stream.fps))",
+                "viewers": "\(stream.viewers)", "drops": "\(stream.dropsSinceLast)",
+            ])
         }
-        for (_, metadata) in lines { logger.info("stream progress", metadata: metadata) }
     }
 }
 

@@ -15,8 +15,7 @@ extension ViewerHub {
             guard !s.shuttingDown else { return nil }
             var stream = s.streams[id] ?? LiveStream(owner: node, started: false)
             let old = stream.session
-            stream.session = nil
-            stream.owner = node
+            stream.location = .remote(node: node)
             if started, !stream.started { Self.markStarted(&stream, id, viewers: s.viewers, drains: &drains) }
             s.streams[id] = stream
             return old
@@ -149,8 +148,7 @@ extension ViewerHub {
                 if let session = stream.session {
                     if let entry {
                         var moved = stream
-                        moved.session = nil
-                        moved.owner = entry.owner
+                        moved.location = .remote(node: entry.owner)
                         s.streams[id] = moved
                         replaced.append((id, session, entry.owner))
                     } else {
@@ -158,7 +156,7 @@ extension ViewerHub {
                     }
                 } else if let entry {
                     var updated = stream
-                    updated.owner = entry.owner
+                    updated.location = .remote(node: entry.owner)
                     if entry.started, !updated.started { Self.markStarted(&updated, id, viewers: s.viewers, drains: &drains) }
                     s.streams[id] = updated
                 } else if liveNodes.contains(stream.owner ?? "") {

@@ -18,15 +18,24 @@ import NIOConcurrencyHelpers
 /// Mutex's futex and reports races inside correctly locked sections, which
 /// would leave it blind to real ones.
 final class ViewerHub: FrameSink, Sendable {
+    /// Where a stream is served: here, by a streamer's connection, or by
+    /// another node of the cluster. One fact, so a stream can never be both
+    /// or neither.
+    enum StreamLocation {
+        case local(StreamSessionHandle)
+        case remote(node: String)
+    }
+
     /// A stream known to the hub: connected, and `started` once its first
     /// valid frame arrived (only then do viewers hear of it). In a cluster,
-    /// a stream served by another node is here too, with no session and its
-    /// `owner`, so viewers see every stream the same way.
+    /// a stream served by another node is here too, so viewers see every
+    /// stream the same way.
     struct LiveStream {
+        var location: StreamLocation
         /// The streamer's connection; nil for another node's stream.
-        var session: StreamSessionHandle?
+        var session: StreamSessionHandle? { if case .local(let session) = location { session } else { nil } }
         /// The node serving it; nil for this node.
-        var owner: String?
+        var owner: String? { if case .remote(let node) = location { node } else { nil } }
         var started = false
         var startedAt: Date?
         var connectedAt = ContinuousClock.now
@@ -43,27 +52,24 @@ final class ViewerHub: FrameSink, Sendable {
         var latestFrame: Frame?
         /// For the fps figure: frames counted at the last sample.
         var fpsSampleFrames = 0
-        var fpsSampleAt = ContinuousClock.now
         var fps: Double = 0
-        var lastProgressFrames = 0
         var lastProgressDrops = 0
 
         var isLocal: Bool { session != nil }
 
         init(session: StreamSessionHandle) {
-            self.session = session
+            location = .local(session)
         }
 
         init(owner: String, started: Bool) {
-            self.owner = owner
+            location = .remote(node: owner)
             self.started = started
             self.startedAt = started ? Date() : nil
         }
 
         /// Continues after `lastSeq` when the stream moves here from another node.
         mutating func takeOver(session: StreamSessionHandle) {
-            self.session = session
-            owner = nil
+            location = .local(session)
             lastActivity = .now
             idleWarned = false
             nextSeq = max(nextSeq, (lastSeq ?? 0) + (lastSeq == nil ? 0 : 1))
@@ -86,8 +92,8 @@ final class ViewerHub: FrameSink, Sendable {
         let tokenID: String?
         var streams: Set<String>?
         var quality: QualityPreference
-        /// Set by housekeeping from the mailbox's loss figures.
-        var slow = false
+        /// Housekeeping's verdict from the mailbox's loss figures.
+        var slowness = SlowViewerVerdict()
         var pingSentAt: ContinuousClock.Instant?
         /// Set once the connection's handler is in the pipeline; drains go to it.
         var writer: ViewerChannelHandler?
@@ -112,7 +118,7 @@ final class ViewerHub: FrameSink, Sendable {
             switch quality {
             case .low: return true
             case .full: return false
-            case .auto: return slow
+            case .auto: return slowness.slow
             }
         }
     }
@@ -384,11 +390,6 @@ final class ViewerHub: FrameSink, Sendable {
         state.withLockedValue { s in s.viewers[viewerID]?.quality = quality }
     }
 
-    /// Records housekeeping's verdict on whether a viewer keeps up.
-    func setSlow(_ viewerID: String, _ slow: Bool) {
-        state.withLockedValue { s in s.viewers[viewerID]?.slow = slow }
-    }
-
     /// Drops a viewer the server gave up on (stuck socket, no pong): it is
     /// removed, its pending messages discarded and its connection closed.
     func dropViewer(_ id: String, reason: ViewerLeaveReason) {
@@ -416,29 +417,7 @@ final class ViewerHub: FrameSink, Sendable {
         state.withLockedValue { s in s.viewers[viewerID]?.pingSentAt = nil }
     }
 
-    // MARK: Snapshots for housekeeping and the HTTP API
-
-    func withState<T>(_ body: (inout StateView) -> T) -> T {
-        state.withLockedValue { s in
-            var view = StateView(streams: s.streams, viewers: s.viewers)
-            let result = body(&view)
-            // Write back the fields housekeeping may change.
-            for (id, stream) in view.streams where s.streams[id]?.session === stream.session {
-                s.streams[id]?.idleWarned = stream.idleWarned
-                s.streams[id]?.fps = stream.fps
-                s.streams[id]?.fpsSampleAt = stream.fpsSampleAt
-                s.streams[id]?.fpsSampleFrames = stream.fpsSampleFrames
-                s.streams[id]?.lastProgressFrames = stream.lastProgressFrames
-                s.streams[id]?.lastProgressDrops = stream.lastProgressDrops
-            }
-            return result
-        }
-    }
-
-    struct StateView {
-        var streams: [String: LiveStream]
-        var viewers: [String: Viewer]
-    }
+    // MARK: Snapshots
 
     /// The stream's latest accepted frame. `owner` names the node serving
     /// it when that is another one: its frames reach this node only while a

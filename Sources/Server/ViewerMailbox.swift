@@ -17,7 +17,8 @@ struct OutboundItem: Sendable {
 /// Control messages go out before frames, and `stream_ended` clears its
 /// stream's slot, so a viewer never sees a frame of a stream after its end.
 /// It also keeps the per-viewer delivery statistics and how long the socket
-/// has refused data, which the slow and dead-viewer decisions use.
+/// has refused data, which the slow (`SlowViewerVerdict`) and dead-viewer
+/// decisions use.
 final class ViewerMailbox: Sendable {
     struct Statistics: Sendable {
         var delivered = 0
@@ -25,9 +26,6 @@ final class ViewerMailbox: Sendable {
         /// Frames offered / replaced in the current measuring window.
         var windowOffered = 0
         var windowReplaced = 0
-        var slow = false
-        /// Consecutive windows with low loss while slow (hysteresis).
-        var goodWindows = 0
         var lossPercent: Double {
             let total = delivered + replaced
             return total == 0 ? 0 : Double(replaced) * 100 / Double(total)
@@ -165,28 +163,12 @@ final class ViewerMailbox: Sendable {
         }
     }
 
-    /// Closes the measuring window and updates the slow flag with hysteresis:
-    /// slow after one window losing more than `threshold` of its frames;
-    /// back to normal after three windows losing under a quarter of that.
-    /// Returns the new flag when it changed.
-    func updateSlowness(threshold: Double, minimumOffered: Int = 10) -> Bool? {
+    /// Ends the measuring window: what was offered and replaced in it (the
+    /// hub's `SlowViewerVerdict` judges it).
+    func takeWindow() -> (offered: Int, replaced: Int) {
         state.withLockedValue { s in
             defer { s.stats.windowOffered = 0; s.stats.windowReplaced = 0 }
-            guard s.stats.windowOffered >= minimumOffered else { return nil }
-            let loss = Double(s.stats.windowReplaced) / Double(s.stats.windowOffered)
-            if !s.stats.slow, loss > threshold {
-                s.stats.slow = true
-                s.stats.goodWindows = 0
-                return true
-            }
-            if s.stats.slow {
-                s.stats.goodWindows = loss < threshold / 4 ? s.stats.goodWindows + 1 : 0
-                if s.stats.goodWindows >= 3 {
-                    s.stats.slow = false
-                    return false
-                }
-            }
-            return nil
+            return (s.stats.windowOffered, s.stats.windowReplaced)
         }
     }
 

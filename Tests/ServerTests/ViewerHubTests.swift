@@ -38,3 +38,99 @@ struct ViewerHubTests {
         #expect(String(buffer: metrics.render()).contains(#"framepipe_viewer_loss_percent{viewer="v-1"} 100.0"#))
     }
 }
+
+extension ViewerHubTests {
+    /// A local stream on the hub, with its session's commands readable.
+    static func connect(_ hub: ViewerHub, _ id: String, session number: UInt64 = 1)
+        -> (session: StreamSessionHandle, commands: AsyncStream<StreamSessionHandle.Command>, firstSeq: UInt64)? {
+        let (commands, continuation) = AsyncStream.makeStream(of: StreamSessionHandle.Command.self)
+        let session = StreamSessionHandle(id: number, remoteAddress: "test", commands: continuation)
+        guard let connected = hub.connectStream(id, session: session) else { return nil }
+        return (session, commands, connected.firstSeq)
+    }
+
+    static func viewer(_ hub: ViewerHub, scope: StreamScope = .all) -> ViewerHub.Viewer? {
+        hub.addViewer(format: .json, streams: nil, quality: .auto, scope: scope, remoteAddress: "test", eventLoop: EmbeddedEventLoop(), close: {})
+    }
+
+    /// The control messages waiting in a viewer's mailbox, by type (frames skipped).
+    static func controlTypes(_ viewer: ViewerHub.Viewer) -> [String] {
+        var types: [String] = []
+        while let item = viewer.mailbox.poll() {
+            guard case .control = item.kind, let json = try? JSONParser.parse(String(buffer: item.bytes)) else { continue }
+            types.append([json["type"]?.stringValue, json["stream_id"]?.stringValue, json["reason"]?.stringValue]
+                .compactMap { $0 }.joined(separator: " "))
+        }
+        return types
+    }
+
+    @Test func seqKeepsCountingAcrossAReplacement() throws {
+        let (hub, _) = Self.hub()
+        let first = try #require(Self.connect(hub, "P-1", session: 1))
+        #expect(hub.streamActivity("P-1", isFrame: true) == 0)
+        #expect(hub.streamActivity("P-1", isFrame: true) == 1)
+        hub.streamActivity("P-1", isFrame: false)  // a ping takes no seq
+        let second = try #require(Self.connect(hub, "P-1", session: 2))
+        #expect(second.firstSeq == 2)
+        #expect(hub.streamActivity("P-1", isFrame: true) == 2)
+        // The replaced session's end does not end the stream.
+        hub.endStream("P-1", session: first.session, reason: .replaced)
+        #expect(hub.connectionCounts.streams == 1)
+    }
+
+    @Test func aViewerHearsOnlyOfStreamsItsTokenCovers() throws {
+        let (hub, _) = Self.hub()
+        let ward = try #require(Self.viewer(hub, scope: StreamScope(["P-A-*"])))
+        let all = try #require(Self.viewer(hub))
+        for id in ["P-A-1", "P-B-1"] {
+            _ = try #require(Self.connect(hub, id))
+            hub.publish(Self.frame(id, seq: 0))
+        }
+        #expect(Self.controlTypes(ward) == ["viewer_connected", "stream_started P-A-1"])
+        #expect(Self.controlTypes(all) == ["viewer_connected", "stream_started P-A-1", "stream_started P-B-1"])
+    }
+
+    @Test func shutdownEndsEveryStartedStreamForItsViewersThenClosesTheStreamers() async throws {
+        let (hub, _) = Self.hub()
+        let viewer = try #require(Self.viewer(hub))
+        let started = try #require(Self.connect(hub, "P-1"))
+        hub.publish(Self.frame("P-1", seq: 0))
+        let silent = try #require(Self.connect(hub, "P-2", session: 2))  // connected, no frame yet: viewers never heard of it
+        hub.beginShutdown()
+        #expect(Self.controlTypes(viewer) == ["viewer_connected", "stream_started P-1", "stream_ended P-1 shutdown"])
+        #expect(viewer.mailbox.isFinished)
+        for connection in [started, silent] {
+            var commands = connection.commands.makeAsyncIterator()
+            guard case .close(let reason)? = await commands.next() else { Issue.record("no close command"); continue }
+            #expect(reason == .shutdown)
+        }
+        #expect(Self.connect(hub, "P-3") == nil, "no new stream while shutting down")
+    }
+
+    @Test func anIdleStreamIsWarnedOnceThenClosed() throws {
+        let (hub, _) = Self.hub()
+        _ = try #require(Self.connect(hub, "P-1"))
+        let later = ContinuousClock.now + .seconds(11)
+        #expect(hub.idleStreams(now: later, warnAfter: .seconds(10), closeAfter: .seconds(15)).map(\.timedOut) == [false])
+        #expect(hub.idleStreams(now: later, warnAfter: .seconds(10), closeAfter: .seconds(15)).isEmpty, "warned once")
+        #expect(hub.idleStreams(now: later + .seconds(5), warnAfter: .seconds(10), closeAfter: .seconds(15)).map(\.timedOut) == [true])
+    }
+}
+
+/// The slow/fast hysteresis, window by window.
+@Suite("Slow viewer verdict")
+struct SlowViewerVerdictTests {
+    /// (offered, replaced) per window, and the verdict changes expected after each.
+    @Test(arguments: [
+        ("one lossy window makes it slow", [(20, 5)], [true]),
+        ("a window too small to judge says nothing", [(5, 5)], [nil]),
+        ("three good windows make it fast again", [(20, 5), (20, 0), (20, 0), (20, 0)], [true, nil, nil, false]),
+        ("a middling window restarts the count", [(20, 5), (20, 0), (20, 2), (20, 0), (20, 0)], [true, nil, nil, nil, nil]),
+        ("at the threshold is not over it", [(20, 4)], [nil]),
+    ] as [(String, [(Int, Int)], [Bool?])])
+    func verdicts(_ name: String, windows: [(Int, Int)], expected: [Bool?]) {
+        var verdict = SlowViewerVerdict()
+        let changes = windows.map { verdict.close(offered: $0.0, replaced: $0.1, threshold: 0.2) }
+        #expect(changes == expected, "\(name)")
+    }
+}
