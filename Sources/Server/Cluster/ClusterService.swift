@@ -30,9 +30,8 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
     /// Set once, right after the hub is made (the hub holds this as its link).
     private let hubBox = NIOLockedValueBox<ViewerHub?>(nil)
     private let state = NIOLockedValueBox(LinkState())
-    /// Per remote stream: the relay stages (downscale, fan-out) for its frames.
-    /// Used only from the subscriber connection's event loop.
-    private let relayRunners = NIOLockedValueBox<[String: (node: String, runner: PipelineRunner)]>([:])
+    /// Per remote stream, a task running the relay stages (downscale, fan-out) for its frames.
+    private let relays: RemoteStreamRelays
     private let loop = MultiThreadedEventLoopGroup.singleton.next()
     private let tls: TLSConfiguration?
 
@@ -67,6 +66,14 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
         var logger = logger
         logger[metadataKey: "node"] = "\(settings.nodeID)"
         self.logger = logger
+        let pipeline = pipeline
+        let nodeLogger = logger
+        relays = RemoteStreamRelays(logger: logger) { streamID, node, hub in
+            var streamLogger = nodeLogger
+            streamLogger[metadataKey: "stream_id"] = "\(streamID)"
+            let sink = RemoteFrameSink(hub: hub, node: node)
+            return pipeline.makeRelayRunner(context: StageContext(streamID: streamID, logger: streamLogger, sink: sink), observer: metrics)
+        }
     }
 
     func attach(_ hub: ViewerHub) { hubBox.withLockedValue { $0 = hub } }
@@ -81,10 +88,14 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
     // MARK: Running
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            await connectLoop()
-        } onGracefulShutdown: {
-            self.state.withLockedValue { $0.stopping = true }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.relays.run() }
+            await withGracefulShutdownHandler {
+                await connectLoop()
+            } onGracefulShutdown: {
+                self.state.withLockedValue { $0.stopping = true }
+            }
+            relays.finish()
         }
     }
 
@@ -147,7 +158,7 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
             subscriber?.close()
             metrics.brokerUp(false)
             metrics.clusterSubscriptions(0)
-            relayRunners.withLockedValue { $0.removeAll() }
+            relays.stopAll()
             if !outageLogged {
                 outageLogged = true
                 let error = state.withLockedValue { $0.lastError } ?? "connection closed"
@@ -380,7 +391,7 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
         }
         if !removed.isEmpty {
             subscriber.sendSubscription(RESPCommand(["UNSUBSCRIBE"] + removed.sorted().map { .string(ClusterKeys.frames($0)) }))
-            relayRunners.withLockedValue { runners in for id in removed { runners[id] = nil } }
+            relays.stop(removed)
         }
         if !added.isEmpty || !removed.isEmpty {
             logger.debug("frame subscriptions changed", metadata: [
@@ -472,21 +483,7 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
         guard envelope.node != me, let seq = hub.admitRemoteFrame(envelope.stream, from: envelope.node, seq: envelope.seq) else { return }
         metrics.clusterFrameReceived()
         let frame = Frame(streamID: envelope.stream, seq: seq, timestamp: envelope.timestamp, payload: .binary(envelope.jpeg))
-        let logger = logger
-        relayRunners.withLockedValue { runners in
-            if runners[envelope.stream]?.node != envelope.node {
-                var streamLogger = logger
-                streamLogger[metadataKey: "stream_id"] = "\(envelope.stream)"
-                let sink = RemoteFrameSink(hub: hub, node: envelope.node)
-                runners[envelope.stream] = (envelope.node, pipeline.makeRelayRunner(
-                    context: StageContext(streamID: envelope.stream, logger: streamLogger, sink: sink), observer: metrics))
-            }
-            let result = runners[envelope.stream]!.runner.run(frame)
-            if case .rejected(let rejection, _) = result {
-                logger.warning("frame from another node rejected by a relay stage", metadata: [
-                    "stream_id": "\(envelope.stream)", "from_node": "\(envelope.node)", "stage": "\(rejection.stage)", "reason": "\(rejection.code)"])
-            }
-        }
+        relays.submit(frame, from: envelope.node, to: hub)
     }
 
     /// Logged for the first few, counted always: a foreign writer on our
