@@ -31,33 +31,46 @@ public struct ParameterSpec: Sendable {
         }
     }
 
-    /// Checks a JSON value against this declaration; nil when it is valid,
-    /// otherwise the reason, phrased for a person reading their config.
-    public func problem(with value: JSONValue) -> String? {
+    /// What is wrong with a value: where inside it (`[1]` for a list's
+    /// second entry, empty for the value itself) and why, phrased for a
+    /// person reading their config. The loader appends `subPath` to the
+    /// parameter's JSON path.
+    public struct Problem: Sendable, Equatable {
+        public let subPath: String
+        public let reason: String
+
+        init(_ reason: String, at subPath: String = "") {
+            self.subPath = subPath
+            self.reason = reason
+        }
+    }
+
+    /// Checks a JSON value against this declaration; nil when it is valid.
+    public func problem(with value: JSONValue) -> Problem? {
         switch kind {
         case .integer(let range):
-            guard case .number(let n) = value else { return "expected an integer, got \(value.typeName) \(value.jsonText)" }
-            guard n == n.rounded(), abs(n) < 9e15 else { return "expected an integer, got \(value.jsonText)" }
+            guard case .number(let n) = value else { return Problem("expected an integer, got \(value.typeName) \(value.jsonText)") }
+            guard n == n.rounded(), abs(n) < 9e15 else { return Problem("expected an integer, got \(value.jsonText)") }
             guard range.contains(Int(n)) else {
-                return "must be between \(range.lowerBound) and \(range.upperBound), got \(value.jsonText)"
+                return Problem("must be between \(range.lowerBound) and \(range.upperBound), got \(value.jsonText)")
             }
         case .number(let range):
-            guard case .number(let n) = value else { return "expected a number, got \(value.typeName) \(value.jsonText)" }
+            guard case .number(let n) = value else { return Problem("expected a number, got \(value.typeName) \(value.jsonText)") }
             guard range.contains(n) else {
-                return "must be between \(JSONValue.number(range.lowerBound).jsonText) and \(JSONValue.number(range.upperBound).jsonText), got \(value.jsonText)"
+                return Problem("must be between \(JSONValue.number(range.lowerBound).jsonText) and \(JSONValue.number(range.upperBound).jsonText), got \(value.jsonText)")
             }
         case .boolean:
-            guard case .bool = value else { return "expected true or false, got \(value.typeName) \(value.jsonText)" }
+            guard case .bool = value else { return Problem("expected true or false, got \(value.typeName) \(value.jsonText)") }
         case .choice(let options):
             guard case .string(let s) = value, options.contains(s) else {
-                return "expected \(Self.alternatives(options)), got \(value.jsonText)"
+                return Problem("expected \(Self.alternatives(options)), got \(value.jsonText)")
             }
         case .stringList(let allowed):
-            guard case .array(let items) = value else { return "expected an array of strings, got \(value.typeName) \(value.jsonText)" }
-            guard !items.isEmpty else { return "expected at least one entry, got []" }
+            guard case .array(let items) = value else { return Problem("expected an array of strings, got \(value.typeName) \(value.jsonText)") }
+            guard !items.isEmpty else { return Problem("expected at least one entry, got []") }
             for (i, item) in items.enumerated() {
-                guard case .string(let s) = item else { return "[\(i)]: expected a string, got \(item.typeName) \(item.jsonText)" }
-                if let allowed, !allowed.contains(s) { return "[\(i)]: expected \(Self.alternatives(allowed)), got \(item.jsonText)" }
+                guard case .string(let s) = item else { return Problem("expected a string, got \(item.typeName) \(item.jsonText)", at: "[\(i)]") }
+                if let allowed, !allowed.contains(s) { return Problem("expected \(Self.alternatives(allowed)), got \(item.jsonText)", at: "[\(i)]") }
             }
         }
         return nil

@@ -141,13 +141,8 @@ public struct PipelineConfigLoader: Sendable {
                 continue
             }
             if let problem = spec.problem(with: member) {
-                // List problems name the element: `mimeTypes[1]: …`.
-                if problem.hasPrefix("[") {
-                    let close = problem.firstIndex(of: ":")!
-                    problems.append(.init(path: "\(path).\(key)\(problem[..<close])", reason: String(problem[problem.index(close, offsetBy: 2)...])))
-                } else {
-                    problems.append(.init(path: "\(path).\(key)", reason: problem))
-                }
+                // A list's problem names its entry: `mimeTypes[1]: …`.
+                problems.append(.init(path: "\(path).\(key)\(problem.subPath)", reason: problem.reason))
                 continue
             }
             values[key] = member

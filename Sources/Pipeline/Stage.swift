@@ -64,17 +64,41 @@ public enum StageOutcome: Sendable, Equatable {
 /// Why a frame was refused, in two forms: a short code for metrics labels
 /// and a sentence for the log.
 public struct Rejection: Sendable, Equatable, CustomStringConvertible {
-    /// Name of the stage that rejected it ("message" for frames that did not parse).
-    public var stage: String
+    /// Who refused it: a message that never became a frame (bad JSON, a
+    /// non-string `frame`), or a stage of the pipeline.
+    public enum Origin: Sendable, Equatable {
+        case message
+        case stage(String)
+    }
+
+    public var origin: Origin
     /// Stable, label-safe code such as `bad_base64` or `too_large`.
     public var code: String
     /// What exactly was wrong, for an operator reading the log.
     public var detail: String
 
+    /// A stage's rejection.
     public init(stage: String, code: String, detail: String) {
-        self.stage = stage
+        self.init(origin: .stage(stage), code: code, detail: detail)
+    }
+
+    public init(origin: Origin, code: String, detail: String) {
+        self.origin = origin
         self.code = code
         self.detail = detail
+    }
+
+    /// A message that could not be parsed into a frame.
+    public static func message(code: String, detail: String) -> Rejection {
+        Rejection(origin: .message, code: code, detail: detail)
+    }
+
+    /// The label logs and metrics use: the stage's name, or `message`.
+    public var stage: String {
+        switch origin {
+        case .message: "message"
+        case .stage(let name): name
+        }
     }
 
     public var description: String { "\(stage): \(code) (\(detail))" }

@@ -52,7 +52,7 @@ public final class RedisConnection: Sendable {
         let sslContext = url.useTLS ? try NIOSSLContext(configuration: tls ?? .makeClientConfiguration()) : nil
         let host = url.host
         var bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(.nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000))
+            .connectTimeout(TimeAmount(connectTimeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -136,7 +136,7 @@ public final class RedisConnection: Sendable {
     public func run(_ command: RESPCommand, timeout: Duration = .seconds(5)) async throws -> RESPValue {
         let promise = request(command)
         let channel = self.channel
-        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)) {
+        let timer = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
             // Failed here as well as through the pipeline: on a channel
             // already torn down no handler is left to fail it.
             let error = RedisConnectionError(reason: "redis did not answer \(command.name) within \(timeout)")

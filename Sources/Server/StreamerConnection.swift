@@ -204,7 +204,7 @@ struct StreamerConnection {
             return
         case .rejected(let rejection, let end):
             // The sender hears why, so a camera page can show it.
-            if rejection.stage != "message" { session.send(WireMessage.error("frame \(seq.map(String.init) ?? "-") rejected by \(rejection.stage): \(rejection.detail)")) }
+            if rejection.origin != .message { session.send(WireMessage.error("frame \(seq.map(String.init) ?? "-") rejected by \(rejection.stage): \(rejection.detail)")) }
             metrics.frameDropped(stage: rejection.stage, reason: rejection.code)
             hub.streamRejectedFrame(streamID, dropped: false)
             logger.warning("bad frame dropped", metadata: [

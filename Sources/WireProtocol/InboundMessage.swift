@@ -25,21 +25,21 @@ public enum InboundMessage: Sendable {
         do {
             json = try JSONParser.parse(text)
         } catch {
-            return .invalid(Rejection(stage: "message", code: "invalid_json", detail: "message is not JSON: \(error)"))
+            return .invalid(Rejection.message(code: "invalid_json", detail: "message is not JSON: \(error)"))
         }
         guard case .string(let type)? = json["type"] else {
-            return .invalid(Rejection(stage: "message", code: "no_type", detail: #"message has no "type" string"#))
+            return .invalid(Rejection.message(code: "no_type", detail: #"message has no "type" string"#))
         }
         switch type {
         case "frame":
             guard let payload = json["frame"] else {
-                return .invalid(Rejection(stage: "message", code: "no_frame", detail: #"frame message has no "frame" field"#))
+                return .invalid(Rejection.message(code: "no_frame", detail: #"frame message has no "frame" field"#))
             }
             guard case .string(let url) = payload else {
-                return .invalid(Rejection(stage: "message", code: "frame_not_string", detail: #""frame" is a \#(payload.typeName), not a data URL string"#))
+                return .invalid(Rejection.message(code: "frame_not_string", detail: #""frame" is a \#(payload.typeName), not a data URL string"#))
             }
             guard url.utf8.starts(with: "data:image".utf8) else {
-                return .invalid(Rejection(stage: "message", code: "not_data_url", detail: #""frame" does not start with "data:image""#))
+                return .invalid(Rejection.message(code: "not_data_url", detail: #""frame" does not start with "data:image""#))
             }
             var timestamp: Int64?
             if case .number(let t)? = json["timestamp"], t == t.rounded(), abs(t) < 9e15 { timestamp = Int64(t) }
@@ -58,7 +58,7 @@ public enum InboundMessage: Sendable {
     /// `{"type":"refresh","token":…}`, from either kind of client.
     static func refresh(_ json: JSONValue) -> InboundMessage {
         guard let token = json["token"]?.stringValue, !token.isEmpty else {
-            return .invalid(Rejection(stage: "message", code: "bad_refresh", detail: #""token" must be a non-empty string"#))
+            return .invalid(Rejection.message(code: "bad_refresh", detail: #""token" must be a non-empty string"#))
         }
         return .refresh(token: token)
     }
@@ -66,23 +66,23 @@ public enum InboundMessage: Sendable {
     /// Parses a viewer's text message.
     public static func viewer(text: String) -> InboundMessage {
         guard let json = try? JSONParser.parse(text), case .string(let type)? = json["type"] else {
-            return .invalid(Rejection(stage: "message", code: "invalid_json", detail: #"expected a JSON object with a "type""#))
+            return .invalid(Rejection.message(code: "invalid_json", detail: #"expected a JSON object with a "type""#))
         }
         switch type {
         case "ping": return .ping
         case "pong": return .pong
         case "subscribe":
             guard case .array(let items)? = json["streams"] else {
-                return .invalid(Rejection(stage: "message", code: "bad_subscribe", detail: #""streams" must be an array of stream ids"#))
+                return .invalid(Rejection.message(code: "bad_subscribe", detail: #""streams" must be an array of stream ids"#))
             }
             let ids = items.compactMap(\.stringValue)
             guard ids.count == items.count else {
-                return .invalid(Rejection(stage: "message", code: "bad_subscribe", detail: #""streams" must be an array of stream ids"#))
+                return .invalid(Rejection.message(code: "bad_subscribe", detail: #""streams" must be an array of stream ids"#))
             }
             return .subscribe(ids)
         case "set_quality":
             guard let raw = json["quality"]?.stringValue, let quality = QualityPreference(rawValue: raw) else {
-                return .invalid(Rejection(stage: "message", code: "bad_quality", detail: #""quality" must be "auto", "full" or "low""#))
+                return .invalid(Rejection.message(code: "bad_quality", detail: #""quality" must be "auto", "full" or "low""#))
             }
             return .setQuality(quality)
         case "refresh":

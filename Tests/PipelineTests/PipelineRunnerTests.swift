@@ -84,7 +84,7 @@ struct PipelineRunnerTests {
 
     @Test func malformedMessagesCountAsErrors() throws {
         var r = try runner(#"[{"stage": "error-counter", "maxErrors": 2}, {"stage": "fan-out"}]"#, registry: registry, sink: RecordingSink())
-        let invalid = Rejection(stage: "message", code: "invalid_json", detail: "x")
+        let invalid = Rejection.message(code: "invalid_json", detail: "x")
         #expect(r.reject(invalid) == .rejected(invalid, endStream: nil))
         #expect(r.reject(invalid) == .rejected(invalid, endStream: .errors))
     }

@@ -32,9 +32,7 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         guard handshakeTimeout > .zero else { return }
-        let timeout = TimeAmount.nanoseconds(Int64(handshakeTimeout.components.seconds) * 1_000_000_000
-            + Int64(handshakeTimeout.components.attoseconds / 1_000_000_000))
-        handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+        handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(handshakeTimeout)) { [self] in
             guard state == .waitingForHead else { return }
             admission.metrics.limitHit("handshake_timeout")
             admission.logger.info("connection closed: no request within the handshake timeout", metadata: [
