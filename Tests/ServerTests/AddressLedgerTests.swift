@@ -20,16 +20,22 @@ struct AddressLedgerTests {
     @Test func upgradesComeFromABucketOfTwiceTheRate() {
         var limits = RelayLimits()
         limits.upgradesPerSecondPerAddress = 3
-        let ledger = AddressLedger(limits: limits)
+        let clock = ManualClock()
+        let ledger = AddressLedger(limits: limits, now: clock.now)
         let allowed = (0..<10).filter { _ in ledger.takeUpgrade(from: "10.0.0.1") }.count
         #expect(allowed == 6)
         #expect(ledger.takeUpgrade(from: "10.0.0.2"))
+        // A third of a second later one more token is back, and only one.
+        clock.advance(by: .milliseconds(334))
+        #expect(ledger.takeUpgrade(from: "10.0.0.1"))
+        #expect(!ledger.takeUpgrade(from: "10.0.0.1"))
     }
 
-    @Test func remembersABoundedNumberOfIdleAddresses() async throws {
+    @Test func remembersABoundedNumberOfIdleAddresses() {
         var limits = RelayLimits()
         limits.upgradesPerSecondPerAddress = 100  // a used token is back in 10 ms
-        let ledger = AddressLedger(limits: limits)
+        let clock = ManualClock()
+        let ledger = AddressLedger(limits: limits, now: clock.now)
         // Three waves of strangers, each upgrading once and leaving with a
         // part-used bucket that nobody will look at again.
         for wave in 0..<3 {
@@ -39,7 +45,7 @@ struct AddressLedgerTests {
                 _ = ledger.takeUpgrade(from: address)
                 ledger.closeConnection(from: address)
             }
-            try await Task.sleep(for: .milliseconds(30))
+            clock.advance(by: .milliseconds(30))
         }
         #expect(ledger.trackedAddresses <= AddressLedger.sweepThreshold + 1, "\(ledger.trackedAddresses)")
     }

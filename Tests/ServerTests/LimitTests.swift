@@ -101,9 +101,8 @@ struct LimitTests {
             #expect(refused.reason == "too many WebSocket upgrades from 127.0.0.1; slow down")
             // Plain HTTP is not an upgrade and is not counted.
             #expect(try await RawHTTP.get(port: relay.port, path: "/healthz").status == 200)
-            try await Task.sleep(for: .milliseconds(2100))
-            #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer", upgrade: true).status == 101)
             #expect(try await Self.limitHits(relay, "upgrade_rate") == 1)
+            // That the bucket refills is AddressLedgerTests' to show, on a clock it moves itself.
         }
     }
 

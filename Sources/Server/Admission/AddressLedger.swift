@@ -14,10 +14,13 @@ final class AddressLedger: Sendable {
     static let sweepThreshold = 4096
     private let maxConnections: Int
     private let upgradeRate: Double
+    /// The time the buckets refill by; tests pass a clock they move themselves.
+    private let now: @Sendable () -> ContinuousClock.Instant
 
-    init(limits: RelayLimits) {
+    init(limits: RelayLimits, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         maxConnections = limits.maxConnectionsPerAddress
         upgradeRate = limits.upgradesPerSecondPerAddress
+        self.now = now
     }
 
     private func newEntry() -> Entry {
@@ -36,12 +39,13 @@ final class AddressLedger: Sendable {
     }
 
     func closeConnection(from address: String) {
+        let now = now()
         entries.withLockedValue { e in
             guard var entry = e[address] else { return }
             entry.connections -= 1
             // Forget an idle address only once its upgrade bucket is full
             // again, or reconnecting would refill it early.
-            if entry.connections <= 0, entry.upgrades.isFull() {
+            if entry.connections <= 0, entry.upgrades.isFull(at: now) {
                 e[address] = nil
             } else {
                 e[address] = entry
@@ -49,7 +53,7 @@ final class AddressLedger: Sendable {
             // Addresses that left with a part-used bucket are never touched
             // again; past a few thousand, drop those whose bucket has refilled.
             if e.count > Self.sweepThreshold {
-                e = e.filter { _, entry in var bucket = entry.upgrades; return entry.connections > 0 || !bucket.isFull() }
+                e = e.filter { _, entry in var bucket = entry.upgrades; return entry.connections > 0 || !bucket.isFull(at: now) }
             }
         }
     }
@@ -60,9 +64,10 @@ final class AddressLedger: Sendable {
     /// Takes one upgrade from the address's bucket; false when it is upgrading too fast.
     func takeUpgrade(from address: String) -> Bool {
         guard upgradeRate > 0 else { return true }
+        let now = now()
         return entries.withLockedValue { e in
             var entry = e[address] ?? newEntry()
-            let allowed = entry.upgrades.take()
+            let allowed = entry.upgrades.take(at: now)
             e[address] = entry
             return allowed
         }
