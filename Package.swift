@@ -81,12 +81,28 @@ let package = Package(
             name: "WireProtocol",
             dependencies: ["Pipeline", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // The relay's centre: streams, viewers, latest-wins mailboxes, frame
+        // encoding and the writer on each viewer's channel. No HTTP here.
+        .target(
+            name: "RelayCore",
+            dependencies: [
+                "Pipeline",
+                "WireProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "FramepipeServer",
             dependencies: [
                 "Pipeline",
                 "Stages",
                 "WireProtocol",
+                "RelayCore",
                 "RESP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -160,6 +176,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "FramepipeServer",
+                "RelayCore",
                 "WireProtocol",
                 "RESP",
                 "Stages",

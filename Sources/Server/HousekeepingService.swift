@@ -1,3 +1,4 @@
+import RelayCore
 import Logging
 import ServiceLifecycle
 
@@ -97,9 +98,4 @@ struct HousekeepingService: Service {
             ])
         }
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

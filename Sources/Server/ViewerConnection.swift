@@ -1,3 +1,4 @@
+import RelayCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore

@@ -1,3 +1,4 @@
+import RelayCore
 import Foundation
 @testable import FramepipeServer
 import Pipeline

@@ -1,3 +1,4 @@
+import RelayCore
 import FramepipeServer
 import NIOCore
 import Pipeline

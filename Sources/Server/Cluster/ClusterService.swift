@@ -1,3 +1,4 @@
+import RelayCore
 import WireProtocol
 import Foundation
 import Logging

@@ -3,7 +3,7 @@ import Logging
 /// Why a viewer's connection ended, as logs, metrics and the audit trail
 /// say it. One enum, so a reason cannot be misspelt on one side and
 /// compared against on the other.
-enum ViewerLeaveReason: String, Sendable {
+package enum ViewerLeaveReason: String, Sendable {
     /// The viewer closed its socket.
     case closed
     /// The relay finished the viewer's mailbox (a graceful shutdown) and it drained.
@@ -19,10 +19,8 @@ enum ViewerLeaveReason: String, Sendable {
     case tokenExpired = "token_expired"
     case tokenRevoked = "token_revoked"
 
-    init(_ end: TokenEnd) { self = end == .expired ? .tokenExpired : .tokenRevoked }
-
     /// Leaving as meant is info; being cut off is worth a warning.
-    var logLevel: Logger.Level {
+    package var logLevel: Logger.Level {
         switch self {
         case .closed, .finished, .tokenExpired: .info
         case .readFailed, .backlog, .sendTimeout, .pingTimeout, .tokenRevoked: .warning

@@ -8,8 +8,8 @@ import NIOConcurrencyHelpers
 
 /// The relay's Prometheus metrics, through swift-metrics with an explicit
 /// factory so every server instance (tests run several) has its own registry.
-final class RelayMetrics: PipelineObserver, Sendable {
-    let registry = PrometheusCollectorRegistry()
+package final class RelayMetrics: PipelineObserver, Sendable {
+    package let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
     private let framesReceived: Counter
     private let framesAccepted: Counter
@@ -27,17 +27,17 @@ final class RelayMetrics: PipelineObserver, Sendable {
     private let perKey = NIOLockedValueBox<PerKey>(PerKey())
 
     private struct PerKey {
-        var dropped: [String: Counter] = [:]
-        var labelled: [String: Counter] = [:]
-        var stageTimers: [String: Timer] = [:]
-        var streamFps: [String: Gauge] = [:]
-        var streamViewers: [String: Gauge] = [:]
-        var viewerLoss: [String: Gauge] = [:]
+        package var dropped: [String: Counter] = [:]
+        package var labelled: [String: Counter] = [:]
+        package var stageTimers: [String: Timer] = [:]
+        package var streamFps: [String: Gauge] = [:]
+        package var streamViewers: [String: Gauge] = [:]
+        package var viewerLoss: [String: Gauge] = [:]
         /// Drops per stage name, for `/api/pipelines`.
-        var dropsByStage: [String: Int] = [:]
+        package var dropsByStage: [String: Int] = [:]
     }
 
-    init(clustered: Bool = false) {
+    package init(clustered: Bool = false) {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
             .microseconds(10), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
@@ -62,17 +62,17 @@ final class RelayMetrics: PipelineObserver, Sendable {
         }
     }
 
-    func frameReceived() { framesReceived.increment() }
-    func frameAccepted(streamID: String) { framesAccepted.increment() }
-    func frameDelivered() { framesDelivered.increment() }
-    func framesReplaced(_ count: Int) { framesReplacedTotal.increment(by: count) }
-    func viewerDropped() { stuckViewers.increment() }
+    package func frameReceived() { framesReceived.increment() }
+    package func frameAccepted(streamID: String) { framesAccepted.increment() }
+    package func frameDelivered() { framesDelivered.increment() }
+    package func framesReplaced(_ count: Int) { framesReplacedTotal.increment(by: count) }
+    package func viewerDropped() { stuckViewers.increment() }
 
-    func streamerConnected() { openStreamsCount(+1) }
-    func streamerDisconnected() { openStreamsCount(-1) }
-    func viewerConnected() { openViewersCount(+1) }
+    package func streamerConnected() { openStreamsCount(+1) }
+    package func streamerDisconnected() { openStreamsCount(-1) }
+    package func viewerConnected() { openViewersCount(+1) }
 
-    func viewerDisconnected(_ id: String) {
+    package func viewerDisconnected(_ id: String) {
         openViewersCount(-1)
         if let gauge = perKey.withLockedValue({ $0.viewerLoss.removeValue(forKey: id) }) { gauge.destroy() }
     }
@@ -88,7 +88,7 @@ final class RelayMetrics: PipelineObserver, Sendable {
     }
 
     /// A frame that did not reach the sink, by stage and reason code.
-    func frameDropped(stage: String, reason: String) {
+    package func frameDropped(stage: String, reason: String) {
         let counter = perKey.withLockedValue { p -> Counter in
             p.dropsByStage[stage, default: 0] += 1
             let key = stage + "\u{0}" + reason
@@ -100,21 +100,21 @@ final class RelayMetrics: PipelineObserver, Sendable {
         counter.increment()
     }
 
-    var dropsByStage: [String: Int] { perKey.withLockedValue { $0.dropsByStage } }
+    package var dropsByStage: [String: Int] { perKey.withLockedValue { $0.dropsByStage } }
 
     /// A limit refused or dropped something: `framepipe_limit_hits_total{limit=...}`.
-    func limitHit(_ limit: String) { labelledCounter("framepipe_limit_hits_total", ("limit", limit)).increment() }
+    package func limitHit(_ limit: String) { labelledCounter("framepipe_limit_hits_total", ("limit", limit)).increment() }
 
     /// An upgrade or API request refused for its origin or token: `framepipe_auth_refusals_total{reason=...}`.
-    func upgradeRefused(_ reason: String) { labelledCounter("framepipe_auth_refusals_total", ("reason", reason)).increment() }
+    package func upgradeRefused(_ reason: String) { labelledCounter("framepipe_auth_refusals_total", ("reason", reason)).increment() }
 
     /// A request refused for its target (a non-canonical path, no such socket, a bad stream id):
     /// `framepipe_bad_requests_total{reason=...}`.
-    func badRequest(_ reason: String) { labelledCounter("framepipe_bad_requests_total", ("reason", reason)).increment() }
+    package func badRequest(_ reason: String) { labelledCounter("framepipe_bad_requests_total", ("reason", reason)).increment() }
 
     /// The audit log could not take or write a line: `framepipe_audit_lines_lost_total{why=queue_full|write_failed}`.
-    func auditLineDropped() { labelledCounter("framepipe_audit_lines_lost_total", ("why", "queue_full")).increment() }
-    func auditWriteFailed() { labelledCounter("framepipe_audit_lines_lost_total", ("why", "write_failed")).increment() }
+    package func auditLineDropped() { labelledCounter("framepipe_audit_lines_lost_total", ("why", "queue_full")).increment() }
+    package func auditWriteFailed() { labelledCounter("framepipe_audit_lines_lost_total", ("why", "write_failed")).increment() }
 
     private func labelledCounter(_ label: String, _ dimension: (String, String)) -> Counter {
         perKey.withLockedValue { p in
@@ -126,7 +126,7 @@ final class RelayMetrics: PipelineObserver, Sendable {
         }
     }
 
-    func stageFinished(stage: String, duration: Duration, outcome: StageOutcome) {
+    package func stageFinished(stage: String, duration: Duration, outcome: StageOutcome) {
         let timer = perKey.withLockedValue { p -> Timer in
             if let t = p.stageTimers[stage] { return t }
             let t = Timer(label: "framepipe_stage_duration_seconds", dimensions: [("stage", stage)], preferredDisplayUnit: .seconds, factory: factory)
@@ -136,7 +136,7 @@ final class RelayMetrics: PipelineObserver, Sendable {
         timer.record(duration: duration)
     }
 
-    func streamSample(_ id: String, fps: Double, viewers: Int) {
+    package func streamSample(_ id: String, fps: Double, viewers: Int) {
         let (fpsGauge, viewersGauge) = perKey.withLockedValue { p -> (Gauge, Gauge) in
             let f = p.streamFps[id] ?? Gauge(label: "framepipe_stream_fps", dimensions: [("stream", id)], factory: factory)
             let v = p.streamViewers[id] ?? Gauge(label: "framepipe_stream_viewers", dimensions: [("stream", id)], factory: factory)
@@ -148,12 +148,12 @@ final class RelayMetrics: PipelineObserver, Sendable {
         viewersGauge.record(viewers)
     }
 
-    func streamEnded(_ id: String) {
+    package func streamEnded(_ id: String) {
         let gauges = perKey.withLockedValue { p in [p.streamFps.removeValue(forKey: id), p.streamViewers.removeValue(forKey: id)] }
         for gauge in gauges.compactMap({ $0 }) { gauge.destroy() }
     }
 
-    func viewerSample(_ id: String, lossPercent: Double) {
+    package func viewerSample(_ id: String, lossPercent: Double) {
         let gauge = perKey.withLockedValue { p -> Gauge in
             let g = p.viewerLoss[id] ?? Gauge(label: "framepipe_viewer_loss_percent", dimensions: [("viewer", id)], factory: factory)
             p.viewerLoss[id] = g
@@ -165,18 +165,18 @@ final class RelayMetrics: PipelineObserver, Sendable {
     // MARK: Cluster
 
     /// 1 while both connections to Redis are up: `framepipe_cluster_broker_up`.
-    func brokerUp(_ up: Bool) { brokerUpGauge?.record(up ? 1 : 0) }
-    func brokerReconnected() { labelledCounter("framepipe_cluster_connects_total", ("result", "connected")).increment() }
-    func brokerConnectFailed() { labelledCounter("framepipe_cluster_connects_total", ("result", "failed")).increment() }
-    func clusterFramePublished() { clusterPublished?.increment() }
-    func clusterFrameReceived() { clusterReceived?.increment() }
+    package func brokerUp(_ up: Bool) { brokerUpGauge?.record(up ? 1 : 0) }
+    package func brokerReconnected() { labelledCounter("framepipe_cluster_connects_total", ("result", "connected")).increment() }
+    package func brokerConnectFailed() { labelledCounter("framepipe_cluster_connects_total", ("result", "failed")).increment() }
+    package func clusterFramePublished() { clusterPublished?.increment() }
+    package func clusterFrameReceived() { clusterReceived?.increment() }
     /// A local frame other nodes will not get: `broker_down` or `backpressure`.
-    func clusterFrameNotPublished(_ reason: String) { labelledCounter("framepipe_cluster_frames_not_published_total", ("reason", reason)).increment() }
-    func clusterBadMessage(_ kind: String) { labelledCounter("framepipe_cluster_bad_messages_total", ("kind", kind)).increment() }
-    func clusterSubscriptions(_ count: Int) { clusterSubscriptionsGauge?.record(count) }
+    package func clusterFrameNotPublished(_ reason: String) { labelledCounter("framepipe_cluster_frames_not_published_total", ("reason", reason)).increment() }
+    package func clusterBadMessage(_ kind: String) { labelledCounter("framepipe_cluster_bad_messages_total", ("kind", kind)).increment() }
+    package func clusterSubscriptions(_ count: Int) { clusterSubscriptionsGauge?.record(count) }
 
     /// The Prometheus text exposition.
-    func render() -> ByteBuffer {
+    package func render() -> ByteBuffer {
         var bytes: [UInt8] = []
         registry.emit(into: &bytes)
         return ByteBuffer(bytes: bytes)

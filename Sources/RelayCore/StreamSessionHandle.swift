@@ -4,29 +4,29 @@ import NIOConcurrencyHelpers
 /// The hub's and housekeeping's way to reach a streamer's connection from
 /// outside its task: send it a control message or ask it to close. The
 /// connection's own task owns the socket and carries the commands out.
-final class StreamSessionHandle: Sendable {
-    enum Command: Sendable {
+package final class StreamSessionHandle: Sendable {
+    package enum Command: Sendable {
         case send(String)
         case close(StreamEndReason)
     }
 
-    let id: UInt64
-    let remoteAddress: String
+    package let id: UInt64
+    package let remoteAddress: String
     private let commands: AsyncStream<Command>.Continuation
     private let requestedEnd = NIOLockedValueBox<StreamEndReason?>(nil)
 
-    init(id: UInt64, remoteAddress: String, commands: AsyncStream<Command>.Continuation) {
+    package init(id: UInt64, remoteAddress: String, commands: AsyncStream<Command>.Continuation) {
         self.id = id
         self.remoteAddress = remoteAddress
         self.commands = commands
     }
 
-    func send(_ text: String) {
+    package func send(_ text: String) {
         commands.yield(.send(text))
     }
 
     /// Asks the connection to close; the first reason given is the one reported.
-    func close(_ reason: StreamEndReason) {
+    package func close(_ reason: StreamEndReason) {
         let first = requestedEnd.withLockedValue { current -> Bool in
             guard current == nil else { return false }
             current = reason
@@ -36,5 +36,5 @@ final class StreamSessionHandle: Sendable {
     }
 
     /// Why the server closed it, or nil if the client went away by itself.
-    var endReason: StreamEndReason? { requestedEnd.withLockedValue { $0 } }
+    package var endReason: StreamEndReason? { requestedEnd.withLockedValue { $0 } }
 }

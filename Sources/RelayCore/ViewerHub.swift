@@ -17,11 +17,11 @@ import NIOConcurrencyHelpers
 /// not `Synchronization.Mutex`: on Linux, ThreadSanitizer cannot see
 /// Mutex's futex and reports races inside correctly locked sections, which
 /// would leave it blind to real ones.
-final class ViewerHub: FrameSink, Sendable {
+package final class ViewerHub: FrameSink, Sendable {
     /// Where a stream is served: here, by a streamer's connection, or by
     /// another node of the cluster. One fact, so a stream can never be both
     /// or neither.
-    enum StreamLocation {
+    package enum StreamLocation {
         case local(StreamSessionHandle)
         case remote(node: String)
     }
@@ -30,45 +30,45 @@ final class ViewerHub: FrameSink, Sendable {
     /// valid frame arrived (only then do viewers hear of it). In a cluster,
     /// a stream served by another node is here too, so viewers see every
     /// stream the same way.
-    struct LiveStream {
-        var location: StreamLocation
+    package struct LiveStream {
+        package var location: StreamLocation
         /// The streamer's connection; nil for another node's stream.
-        var session: StreamSessionHandle? { if case .local(let session) = location { session } else { nil } }
+        package var session: StreamSessionHandle? { if case .local(let session) = location { session } else { nil } }
         /// The node serving it; nil for this node.
-        var owner: String? { if case .remote(let node) = location { node } else { nil } }
-        var started = false
-        var startedAt: Date?
-        var connectedAt = ContinuousClock.now
-        var lastActivity = ContinuousClock.now
-        var idleWarned = false
-        var nextSeq: UInt64 = 0
+        package var owner: String? { if case .remote(let node) = location { node } else { nil } }
+        package var started = false
+        package var startedAt: Date?
+        package var connectedAt = ContinuousClock.now
+        package var lastActivity = ContinuousClock.now
+        package var idleWarned = false
+        package var nextSeq: UInt64 = 0
         /// Last seq sent to viewers, so a change of node never sends it backwards.
-        var lastSeq: UInt64?
-        var seqOffset: UInt64 = 0
-        var frames = 0
-        var drops = 0
-        var errors = 0
+        package var lastSeq: UInt64?
+        package var seqOffset: UInt64 = 0
+        package var frames = 0
+        package var drops = 0
+        package var errors = 0
         /// Kept for `snapshot.jpg`; its JPEG is decoded only when asked for.
-        var latestFrame: Frame?
+        package var latestFrame: Frame?
         /// For the fps figure: frames counted at the last sample.
-        var fpsSampleFrames = 0
-        var fps: Double = 0
-        var lastProgressDrops = 0
+        package var fpsSampleFrames = 0
+        package var fps: Double = 0
+        package var lastProgressDrops = 0
 
-        var isLocal: Bool { session != nil }
+        package var isLocal: Bool { session != nil }
 
-        init(session: StreamSessionHandle) {
+        package init(session: StreamSessionHandle) {
             location = .local(session)
         }
 
-        init(owner: String, started: Bool) {
+        package init(owner: String, started: Bool) {
             location = .remote(node: owner)
             self.started = started
             self.startedAt = started ? Date() : nil
         }
 
         /// Continues after `lastSeq` when the stream moves here from another node.
-        mutating func takeOver(session: StreamSessionHandle) {
+        package mutating func takeOver(session: StreamSessionHandle) {
             location = .local(session)
             lastActivity = .now
             idleWarned = false
@@ -78,27 +78,27 @@ final class ViewerHub: FrameSink, Sendable {
 
     /// A connected viewer. A class so the hub's lists share one reference;
     /// its `var`s are read and written only under the hub's lock.
-    final class Viewer: @unchecked Sendable {
-        let id: String
-        let mailbox = ViewerMailbox()
-        let format: ViewerFormat
-        let remoteAddress: String
-        let eventLoop: any EventLoop
-        let close: @Sendable () -> Void
+    package final class Viewer: @unchecked Sendable {
+        package let id: String
+        package let mailbox = ViewerMailbox()
+        package let format: ViewerFormat
+        package let remoteAddress: String
+        package let eventLoop: any EventLoop
+        package let close: @Sendable () -> Void
         /// What the viewer's token lets it see (everything when auth is off);
         /// a refresh may narrow it, never widen it.
-        var scope: StreamScope
+        package var scope: StreamScope
         /// The token it connected with, for per-token limits.
-        let tokenID: String?
-        var streams: Set<String>?
-        var quality: QualityPreference
+        package let tokenID: String?
+        package var streams: Set<String>?
+        package var quality: QualityPreference
         /// Housekeeping's verdict from the mailbox's loss figures.
-        var slowness = SlowViewerVerdict()
-        var pingSentAt: ContinuousClock.Instant?
+        package var slowness = SlowViewerVerdict()
+        package var pingSentAt: ContinuousClock.Instant?
         /// Set once the connection's handler is in the pipeline; drains go to it.
-        var writer: ViewerChannelHandler?
+        package var writer: ViewerChannelHandler?
 
-        init(id: String, format: ViewerFormat, remoteAddress: String, eventLoop: any EventLoop, streams: Set<String>?,
+        package init(id: String, format: ViewerFormat, remoteAddress: String, eventLoop: any EventLoop, streams: Set<String>?,
              quality: QualityPreference, scope: StreamScope, tokenID: String?, close: @escaping @Sendable () -> Void) {
             self.id = id
             self.scope = scope
@@ -112,9 +112,9 @@ final class ViewerHub: FrameSink, Sendable {
         }
 
         /// The one test of whether a stream's id, events and frames reach this viewer.
-        func watches(_ streamID: String) -> Bool { scope.allows(streamID) && (streams?.contains(streamID) ?? true) }
+        package func watches(_ streamID: String) -> Bool { scope.allows(streamID) && (streams?.contains(streamID) ?? true) }
 
-        var wantsLow: Bool {
+        package var wantsLow: Bool {
             switch quality {
             case .low: return true
             case .full: return false
@@ -123,23 +123,23 @@ final class ViewerHub: FrameSink, Sendable {
         }
     }
 
-    struct State {
-        var streams: [String: LiveStream] = [:]
-        var viewers: [String: Viewer] = [:]
-        var nextViewerNumber = 1
-        var nextSessionID: UInt64 = 1
-        var shuttingDown = false
+    package struct State {
+        package var streams: [String: LiveStream] = [:]
+        package var viewers: [String: Viewer] = [:]
+        package var nextViewerNumber = 1
+        package var nextSessionID: UInt64 = 1
+        package var shuttingDown = false
     }
 
     /// Touched only here and in ViewerHub+Cluster.swift.
-    let state = NIOLockedValueBox(State())
-    let logger: Logger
-    let metrics: RelayMetrics
+    package let state = NIOLockedValueBox(State())
+    package let logger: Logger
+    package let metrics: RelayMetrics
     /// Other nodes, when the relay runs in a cluster; told of every local
     /// stream's life and frames, always outside the hub's lock.
-    let cluster: (any ClusterLink)?
+    package let cluster: (any ClusterLink)?
 
-    init(logger: Logger, metrics: RelayMetrics, cluster: (any ClusterLink)? = nil) {
+    package init(logger: Logger, metrics: RelayMetrics, cluster: (any ClusterLink)? = nil) {
         self.logger = logger
         self.metrics = metrics
         self.cluster = cluster
@@ -147,7 +147,7 @@ final class ViewerHub: FrameSink, Sendable {
 
     // MARK: Streams
 
-    func makeSessionID() -> UInt64 {
+    package func makeSessionID() -> UInt64 {
         state.withLockedValue { s in
             defer { s.nextSessionID += 1 }
             return s.nextSessionID
@@ -158,7 +158,7 @@ final class ViewerHub: FrameSink, Sendable {
     /// replaces the old one, which is returned so the caller can close it
     /// with reason `replaced`; viewers see no `stream_ended` in between.
     /// Returns nil when the server is shutting down.
-    func connectStream(_ id: String, session: StreamSessionHandle) -> (replaced: StreamSessionHandle?, firstSeq: UInt64)? {
+    package func connectStream(_ id: String, session: StreamSessionHandle) -> (replaced: StreamSessionHandle?, firstSeq: UInt64)? {
         let connected: (replaced: StreamSessionHandle?, firstSeq: UInt64, started: Bool, fromNode: String?)? = state.withLockedValue { s in
             guard !s.shuttingDown else { return nil }
             if var existing = s.streams[id] {
@@ -183,7 +183,7 @@ final class ViewerHub: FrameSink, Sendable {
 
     /// Ends a stream if `session` is still the one serving it, telling its
     /// viewers why. A replaced session's end is ignored.
-    func endStream(_ id: String, session: StreamSessionHandle, reason: StreamEndReason) {
+    package func endStream(_ id: String, session: StreamSessionHandle, reason: StreamEndReason) {
         var drains = DrainRequests()
         let ended: (LiveStream, [Viewer])? = state.withLockedValue { s in
             guard let stream = s.streams[id], stream.session === session else { return nil }
@@ -207,7 +207,7 @@ final class ViewerHub: FrameSink, Sendable {
     /// Records a message from the streamer (for the idle timers); for a
     /// frame, returns its seq, which keeps increasing across replacements.
     @discardableResult
-    func streamActivity(_ id: String, isFrame: Bool) -> UInt64 {
+    package func streamActivity(_ id: String, isFrame: Bool) -> UInt64 {
         state.withLockedValue { s in
             guard s.streams[id] != nil else { return 0 }
             s.streams[id]!.lastActivity = .now
@@ -218,7 +218,7 @@ final class ViewerHub: FrameSink, Sendable {
         }
     }
 
-    func streamRejectedFrame(_ id: String, dropped: Bool) {
+    package func streamRejectedFrame(_ id: String, dropped: Bool) {
         state.withLockedValue { s in
             if dropped { s.streams[id]?.drops += 1 } else { s.streams[id]?.errors += 1 }
         }
@@ -226,7 +226,7 @@ final class ViewerHub: FrameSink, Sendable {
 
     // MARK: FrameSink
 
-    func publish(_ frame: Frame) {
+    package func publish(_ frame: Frame) {
         let id = frame.streamID
         // 1. Under the lock: start the stream if this is its first frame and
         //    take the list of viewers and what each wants.
@@ -258,7 +258,7 @@ final class ViewerHub: FrameSink, Sendable {
     /// Steps 2–4 of delivery, the same for this node's frames and other
     /// nodes': serialize, then offer to each mailbox unless `stillCurrent`
     /// says the stream ended or changed hands meanwhile, then wake writers.
-    func deliver(_ frame: Frame, to targets: [(Viewer, RenditionKind)], drains: inout DrainRequests,
+    package func deliver(_ frame: Frame, to targets: [(Viewer, RenditionKind)], drains: inout DrainRequests,
                          stillCurrent: (State) -> Bool) {
         let id = frame.streamID
         // 2. Outside the lock: serialize once per format and rendition.
@@ -289,7 +289,7 @@ final class ViewerHub: FrameSink, Sendable {
         drains.submit()
     }
 
-    func needsLowRendition(streamID: String) -> Bool {
+    package func needsLowRendition(streamID: String) -> Bool {
         state.withLockedValue { s in
             s.viewers.values.contains { $0.watches(streamID) && $0.wantsLow }
         }
@@ -299,7 +299,7 @@ final class ViewerHub: FrameSink, Sendable {
 
     /// Adds a viewer; its first message, queued atomically with the
     /// registration, is `viewer_connected` with the live streams it watches.
-    func addViewer(format: ViewerFormat, streams: Set<String>?, quality: QualityPreference, scope: StreamScope = .all,
+    package func addViewer(format: ViewerFormat, streams: Set<String>?, quality: QualityPreference, scope: StreamScope = .all,
                    tokenID: String? = nil, remoteAddress: String,
                    eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) -> Viewer? {
         let added: (Viewer, Int)? = state.withLockedValue { s in
@@ -324,7 +324,7 @@ final class ViewerHub: FrameSink, Sendable {
     }
 
     /// What admission needs to apply the stream and viewer limits.
-    func admissionCounts(streamID: String?, tokenID: String?) -> (streams: Int, streamIsLive: Bool, viewers: Int, tokenViewers: Int) {
+    package func admissionCounts(streamID: String?, tokenID: String?) -> (streams: Int, streamIsLive: Bool, viewers: Int, tokenViewers: Int) {
         state.withLockedValue { s in
             (s.streams.values.count(where: \.isLocal), streamID.map { s.streams[$0]?.isLocal == true } ?? false, s.viewers.count,
              tokenID.map { id in s.viewers.values.count { $0.tokenID == id } } ?? 0)
@@ -332,12 +332,12 @@ final class ViewerHub: FrameSink, Sendable {
     }
 
     /// Attaches the viewer's socket writer; from now on drains go to it.
-    func attachWriter(_ writer: ViewerChannelHandler, to viewerID: String) {
+    package func attachWriter(_ writer: ViewerChannelHandler, to viewerID: String) {
         state.withLockedValue { s in s.viewers[viewerID]?.writer = writer }
     }
 
     /// Queues a control message for one viewer and wakes its writer.
-    func send(to viewer: Viewer, _ text: String) {
+    package func send(to viewer: Viewer, _ text: String) {
         var drains = DrainRequests()
         state.withLockedValue { _ in
             if viewer.mailbox.enqueueControl(text) { drains.add(viewer) }
@@ -346,7 +346,7 @@ final class ViewerHub: FrameSink, Sendable {
     }
 
     /// Removes a viewer, logging why and how many remain.
-    func removeViewer(_ id: String, reason: ViewerLeaveReason) {
+    package func removeViewer(_ id: String, reason: ViewerLeaveReason) {
         let removed: (Viewer, Int)? = state.withLockedValue { s in
             guard let viewer = s.viewers.removeValue(forKey: id) else { return nil }
             return (viewer, s.viewers.count)
@@ -365,13 +365,13 @@ final class ViewerHub: FrameSink, Sendable {
 
     /// A refreshed token covers less than the one before: frames, events and
     /// lists follow the narrower scope from now on.
-    func narrowScope(_ viewerID: String, to scope: StreamScope) {
+    package func narrowScope(_ viewerID: String, to scope: StreamScope) {
         state.withLockedValue { s in s.viewers[viewerID]?.scope = scope }
     }
 
     /// Changes what a viewer watches; live streams it newly covers are
     /// announced with `stream_started`.
-    func subscribe(_ viewerID: String, to streams: Set<String>?) {
+    package func subscribe(_ viewerID: String, to streams: Set<String>?) {
         var drains = DrainRequests()
         state.withLockedValue { s in
             guard let viewer = s.viewers[viewerID] else { return }
@@ -386,13 +386,13 @@ final class ViewerHub: FrameSink, Sendable {
         cluster?.interestChanged()
     }
 
-    func setQuality(_ viewerID: String, _ quality: QualityPreference) {
+    package func setQuality(_ viewerID: String, _ quality: QualityPreference) {
         state.withLockedValue { s in s.viewers[viewerID]?.quality = quality }
     }
 
     /// Drops a viewer the server gave up on (stuck socket, no pong): it is
     /// removed, its pending messages discarded and its connection closed.
-    func dropViewer(_ id: String, reason: ViewerLeaveReason) {
+    package func dropViewer(_ id: String, reason: ViewerLeaveReason) {
         let viewer = state.withLockedValue { $0.viewers[id] }
         guard let viewer else { return }
         viewer.mailbox.discardPending()
@@ -402,7 +402,7 @@ final class ViewerHub: FrameSink, Sendable {
     }
 
     /// Sends `ping` to every viewer not already waiting to answer one.
-    func pingViewers(now: ContinuousClock.Instant) {
+    package func pingViewers(now: ContinuousClock.Instant) {
         var drains = DrainRequests()
         state.withLockedValue { s in
             for viewer in s.viewers.values where viewer.pingSentAt == nil {
@@ -413,7 +413,7 @@ final class ViewerHub: FrameSink, Sendable {
         drains.submit()
     }
 
-    func pongReceived(_ viewerID: String) {
+    package func pongReceived(_ viewerID: String) {
         state.withLockedValue { s in s.viewers[viewerID]?.pingSentAt = nil }
     }
 
@@ -422,7 +422,7 @@ final class ViewerHub: FrameSink, Sendable {
     /// The stream's latest accepted frame. `owner` names the node serving
     /// it when that is another one: its frames reach this node only while a
     /// viewer here watches it.
-    func latestJPEG(of streamID: String) -> (known: Bool, owner: String?, jpeg: ByteBuffer?) {
+    package func latestJPEG(of streamID: String) -> (known: Bool, owner: String?, jpeg: ByteBuffer?) {
         let latest: (Bool, String?, Frame?) = state.withLockedValue { s in
             guard let stream = s.streams[streamID] else { return (false, nil, nil) }
             return (true, stream.owner, stream.latestFrame)
@@ -436,7 +436,7 @@ final class ViewerHub: FrameSink, Sendable {
     /// Tells every viewer that every live stream ended with reason
     /// `shutdown`, closes the streamers, and lets the viewers' writers drain
     /// and close. New connections are refused from here on.
-    func beginShutdown() {
+    package func beginShutdown() {
         var drains = DrainRequests()
         let (streams, viewers): ([(String, LiveStream)], [Viewer]) = state.withLockedValue { s in
             s.shuttingDown = true
@@ -466,24 +466,24 @@ final class ViewerHub: FrameSink, Sendable {
     }
 
     /// This node's streamers and viewers (other nodes' streams not counted).
-    var connectionCounts: (streams: Int, viewers: Int) {
+    package var connectionCounts: (streams: Int, viewers: Int) {
         state.withLockedValue { ($0.streams.values.count(where: \.isLocal), $0.viewers.count) }
     }
 }
 
 /// Viewers whose writers must be woken, collected under the hub's lock and
 /// submitted after it: one `execute` per event loop, however many viewers.
-struct DrainRequests {
+package struct DrainRequests {
     private var byLoop: [ObjectIdentifier: (any EventLoop, [ViewerChannelHandler])] = [:]
 
-    mutating func add(_ viewer: ViewerHub.Viewer) {
+    package mutating func add(_ viewer: ViewerHub.Viewer) {
         guard let writer = viewer.writer else { return }  // its handler drains when added
         let key = ObjectIdentifier(viewer.eventLoop)
         if byLoop[key] == nil { byLoop[key] = (viewer.eventLoop, []) }
         byLoop[key]!.1.append(writer)
     }
 
-    func submit() {
+    package func submit() {
         for (loop, writers) in byLoop.values {
             loop.execute { for writer in writers { writer.drain() } }
         }

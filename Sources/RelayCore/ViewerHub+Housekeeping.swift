@@ -6,16 +6,16 @@ import Foundation
 /// is changed here, by the hub, not copied back by hand.
 extension ViewerHub {
     /// A local stream silent for too long: to ping (`warn`) or to close.
-    struct IdleStream {
-        let id: String
-        let session: StreamSessionHandle
-        let idle: Duration
-        let timedOut: Bool
+    package struct IdleStream {
+        package let id: String
+        package let session: StreamSessionHandle
+        package let idle: Duration
+        package let timedOut: Bool
     }
 
     /// Local streams silent past `warnAfter` (each warned once per silence) or `closeAfter`.
     /// Another node's streams are that node's to time out.
-    func idleStreams(now: ContinuousClock.Instant, warnAfter: Duration, closeAfter: Duration) -> [IdleStream] {
+    package func idleStreams(now: ContinuousClock.Instant, warnAfter: Duration, closeAfter: Duration) -> [IdleStream] {
         state.withLockedValue { s in
             var idle: [IdleStream] = []
             for (id, stream) in s.streams {
@@ -33,26 +33,26 @@ extension ViewerHub {
     }
 
     /// Viewers whose socket has accepted nothing for at least `limit` while frames waited.
-    func viewersBlocked(atLeast limit: Duration, now: ContinuousClock.Instant) -> [String] {
+    package func viewersBlocked(atLeast limit: Duration, now: ContinuousClock.Instant) -> [String] {
         state.withLockedValue { s in s.viewers.values.filter { ($0.mailbox.blockedFor(now: now) ?? .zero) >= limit }.map(\.id) }
     }
 
     /// Viewers that have not answered a ping sent at least `limit` ago.
-    func viewersWithUnansweredPing(olderThan limit: Duration, now: ContinuousClock.Instant) -> [String] {
+    package func viewersWithUnansweredPing(olderThan limit: Duration, now: ContinuousClock.Instant) -> [String] {
         state.withLockedValue { s in s.viewers.values.filter { $0.pingSentAt.map { now - $0 >= limit } ?? false }.map(\.id) }
     }
 
     /// One sampling period's figures, for metrics and logs.
-    struct Sample {
-        var streams: [(id: String, fps: Double, viewers: Int)] = []
-        var viewers: [(id: String, lossPercent: Double)] = []
+    package struct Sample {
+        package var streams: [(id: String, fps: Double, viewers: Int)] = []
+        package var viewers: [(id: String, lossPercent: Double)] = []
         /// Viewers whose slow verdict changed in this period, with the new verdict.
-        var slowChanges: [(id: String, slow: Bool)] = []
+        package var slowChanges: [(id: String, slow: Bool)] = []
     }
 
     /// Closes a sampling period of `elapsed`: each stream's fps over it and
     /// each viewer's slow verdict over its measuring window.
-    func sample(elapsed: Duration, slowLossRatio: Double) -> Sample {
+    package func sample(elapsed: Duration, slowLossRatio: Double) -> Sample {
         let seconds = elapsed.seconds
         return state.withLockedValue { s in
             var sample = Sample()
@@ -74,7 +74,7 @@ extension ViewerHub {
     }
 
     /// One progress line's figures per started stream, since the last call.
-    func progress() -> [(id: String, frames: Int, fps: Double, viewers: Int, dropsSinceLast: Int)] {
+    package func progress() -> [(id: String, frames: Int, fps: Double, viewers: Int, dropsSinceLast: Int)] {
         state.withLockedValue { s in
             s.streams.filter(\.value.started).sorted { $0.key < $1.key }.map { id, stream in
                 let dropped = stream.drops + stream.errors

@@ -9,7 +9,7 @@ extension ViewerHub {
     /// `node` now serves `id`. A streamer connected here for it is replaced
     /// (closed with `replaced`; viewers see no end); otherwise the stream is
     /// recorded, and announced if it has started.
-    func remoteClaimed(_ id: String, by node: String, started: Bool) {
+    package func remoteClaimed(_ id: String, by node: String, started: Bool) {
         var drains = DrainRequests()
         let replaced: StreamSessionHandle? = state.withLockedValue { s in
             guard !s.shuttingDown else { return nil }
@@ -30,7 +30,7 @@ extension ViewerHub {
     }
 
     /// `node`'s stream has its first valid frame.
-    func remoteStarted(_ id: String, by node: String) {
+    package func remoteStarted(_ id: String, by node: String) {
         var drains = DrainRequests()
         let changed: Bool = state.withLockedValue { s in
             guard !s.shuttingDown else { return false }
@@ -48,7 +48,7 @@ extension ViewerHub {
     }
 
     /// `node`'s stream ended; ignored if another node has taken it over since.
-    func remoteEnded(_ id: String, by node: String, reason: StreamEndReason) {
+    package func remoteEnded(_ id: String, by node: String, reason: StreamEndReason) {
         var drains = DrainRequests()
         let ended: LiveStream? = state.withLockedValue { s in
             guard let stream = s.streams[id], stream.owner == node else { return nil }
@@ -66,7 +66,7 @@ extension ViewerHub {
     /// The seq viewers here get for `node`'s frame: never lower than one
     /// they already had, even when the stream moved between nodes. Nil if
     /// `node` does not (or no longer) serve the stream.
-    func admitRemoteFrame(_ id: String, from node: String, seq: UInt64) -> UInt64? {
+    package func admitRemoteFrame(_ id: String, from node: String, seq: UInt64) -> UInt64? {
         state.withLockedValue { s in
             guard var stream = s.streams[id], stream.owner == node, stream.started, !s.shuttingDown else { return nil }
             var mapped = seq &+ stream.seqOffset
@@ -82,7 +82,7 @@ extension ViewerHub {
 
     /// Delivers another node's frame (after this node's relay stages) through
     /// the same latest-wins mailboxes as local frames.
-    func deliverRemote(_ frame: Frame, from node: String) {
+    package func deliverRemote(_ frame: Frame, from node: String) {
         let id = frame.streamID
         var drains = DrainRequests()
         let targets: [(Viewer, RenditionKind)]? = state.withLockedValue { s in
@@ -99,7 +99,7 @@ extension ViewerHub {
 
     /// Other nodes' streams some viewer here watches: the frame channels
     /// this node must be subscribed to (one per stream, never per viewer).
-    func watchedRemoteStreams() -> Set<String> {
+    package func watchedRemoteStreams() -> Set<String> {
         state.withLockedValue { s in
             let remote = Set(s.streams.lazy.filter { $0.value.owner != nil }.map(\.key))
             var wanted = Set<String>()
@@ -117,7 +117,7 @@ extension ViewerHub {
     }
 
     /// Other nodes' streams by the node serving them, for the liveness check.
-    func remoteStreamsByOwner() -> [String: [String]] {
+    package func remoteStreamsByOwner() -> [String: [String]] {
         state.withLockedValue { s in
             var owners: [String: [String]] = [:]
             for (id, stream) in s.streams { if let owner = stream.owner { owners[owner, default: []].append(id) } }
@@ -126,7 +126,7 @@ extension ViewerHub {
     }
 
     /// This node's streams, to announce again after Redis comes back.
-    func localStreams() -> [(id: String, started: Bool)] {
+    package func localStreams() -> [(id: String, started: Bool)] {
         state.withLockedValue { s in s.streams.filter(\.value.isLocal).map { ($0.key, $0.value.started) }.sorted { $0.id < $1.id } }
     }
 
@@ -136,7 +136,7 @@ extension ViewerHub {
     /// says `node_lost` if it never returns), new ones appear, and a local
     /// stream another live node claimed while this one was cut off is
     /// replaced. Returns the local streams that are still this node's.
-    func resync(registry: [String: (owner: String, started: Bool)], liveNodes: Set<String>, me: String) -> [(id: String, started: Bool)] {
+    package func resync(registry: [String: (owner: String, started: Bool)], liveNodes: Set<String>, me: String) -> [(id: String, started: Bool)] {
         var drains = DrainRequests()
         var replaced: [(String, StreamSessionHandle, String)] = []
         var ended: [(String, StreamEndReason)] = []
@@ -190,7 +190,7 @@ extension ViewerHub {
 
     /// Ends every other node's stream here: Redis has been away longer than
     /// a node may be silent, so nothing says they are still live.
-    func endRemoteStreams(reason: StreamEndReason) -> Int {
+    package func endRemoteStreams(reason: StreamEndReason) -> Int {
         var drains = DrainRequests()
         let ids: [String] = state.withLockedValue { s in
             let ids = s.streams.filter { $0.value.owner != nil }.map(\.key).sorted()
@@ -202,7 +202,7 @@ extension ViewerHub {
         return ids.count
     }
 
-    var remoteStreamCount: Int {
+    package var remoteStreamCount: Int {
         state.withLockedValue { s in s.streams.values.count { $0.owner != nil } }
     }
 

@@ -3,7 +3,7 @@ import Pipeline
 /// What the hub tells the rest of the cluster about this node's streams.
 /// Every call returns at once (it queues a write to Redis, or counts what
 /// could not be sent while Redis is away) and is made outside the hub's lock.
-protocol ClusterLink: Sendable {
+package protocol ClusterLink: Sendable {
     /// A streamer connected here; a node serving the same id must let go.
     func localStreamConnected(_ id: String, started: Bool)
     /// Its first valid frame arrived: viewers everywhere hear `stream_started`.

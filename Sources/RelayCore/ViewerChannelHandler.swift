@@ -9,42 +9,42 @@ import NIOWebSocket
 /// change resumes it. No task is woken per frame and no per-viewer await
 /// sits between a broadcast and the socket, so a broadcast costs one event
 /// loop hop per loop, not one task switch per viewer.
-final class ViewerChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = NIOAny
-    typealias OutboundOut = WebSocketFrame
+package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
+    package typealias InboundIn = NIOAny
+    package typealias OutboundOut = WebSocketFrame
 
-    let mailbox: ViewerMailbox
-    let metrics: RelayMetrics
+    package let mailbox: ViewerMailbox
+    package let metrics: RelayMetrics
     /// Called on the event loop when the mailbox is finished and empty.
-    let onDrained: @Sendable () -> Void
+    package let onDrained: @Sendable () -> Void
     private var context: ChannelHandlerContext?
 
-    init(mailbox: ViewerMailbox, metrics: RelayMetrics, onDrained: @escaping @Sendable () -> Void) {
+    package init(mailbox: ViewerMailbox, metrics: RelayMetrics, onDrained: @escaping @Sendable () -> Void) {
         self.mailbox = mailbox
         self.metrics = metrics
         self.onDrained = onDrained
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         drain()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         context.fireChannelRead(data)
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { drain() }
         context.fireChannelWritabilityChanged()
     }
 
     /// Writes what the mailbox holds while the socket takes it. Event loop only.
-    func drain() {
+    package func drain() {
         guard let context else { return }
         mailbox.drainStarted()
         var wrote = false

@@ -2,11 +2,11 @@ import NIOCore
 import NIOConcurrencyHelpers
 
 /// What a viewer's connection sends next.
-struct OutboundItem: Sendable {
-    enum Kind: Sendable { case control, frame(streamID: String, rendition: RenditionKind) }
-    let kind: Kind
-    let bytes: ByteBuffer
-    let isText: Bool
+package struct OutboundItem: Sendable {
+    package enum Kind: Sendable { case control, frame(streamID: String, rendition: RenditionKind) }
+    package let kind: Kind
+    package let bytes: ByteBuffer
+    package let isText: Bool
 }
 
 /// One viewer's outbox: a lossless, ordered queue for control messages and,
@@ -19,41 +19,41 @@ struct OutboundItem: Sendable {
 /// It also keeps the per-viewer delivery statistics and how long the socket
 /// has refused data, which the slow (`SlowViewerVerdict`) and dead-viewer
 /// decisions use.
-final class ViewerMailbox: Sendable {
-    struct Statistics: Sendable {
-        var delivered = 0
-        var replaced = 0
+package final class ViewerMailbox: Sendable {
+    package struct Statistics: Sendable {
+        package var delivered = 0
+        package var replaced = 0
         /// Frames offered / replaced in the current measuring window.
-        var windowOffered = 0
-        var windowReplaced = 0
-        var lossPercent: Double {
+        package var windowOffered = 0
+        package var windowReplaced = 0
+        package var lossPercent: Double {
             let total = delivered + replaced
             return total == 0 ? 0 : Double(replaced) * 100 / Double(total)
         }
     }
 
     private struct State {
-        var control = CircularBuffer<OutboundItem>()
-        var slots: [String: OutboundItem] = [:]
+        package var control = CircularBuffer<OutboundItem>()
+        package var slots: [String: OutboundItem] = [:]
         /// Streams with a pending frame, oldest first, so streams take turns.
-        var order: [String] = []
+        package var order: [String] = []
         /// A drain has been requested and has not started yet.
-        var drainRequested = false
-        var finished = false
+        package var drainRequested = false
+        package var finished = false
         /// Since when the socket has refused data while items wait.
-        var blockedSince: ContinuousClock.Instant?
-        var stats = Statistics()
+        package var blockedSince: ContinuousClock.Instant?
+        package var stats = Statistics()
     }
 
     private let state = NIOLockedValueBox(State())
 
     /// Control messages waiting to be written.
-    var controlBacklog: Int { state.withLockedValue { $0.control.count } }
+    package var controlBacklog: Int { state.withLockedValue { $0.control.count } }
 
     /// Queues a control message, never dropped. True when the caller must
     /// request a drain (the outbox was idle).
     @discardableResult
-    func enqueueControl(_ text: String) -> Bool {
+    package func enqueueControl(_ text: String) -> Bool {
         let item = OutboundItem(kind: .control, bytes: ByteBuffer(string: text), isText: true)
         return state.withLockedValue { s in
             guard !s.finished else { return false }
@@ -64,7 +64,7 @@ final class ViewerMailbox: Sendable {
 
     /// Queues `stream_ended` and forgets any frame of that stream not yet written.
     @discardableResult
-    func enqueueStreamEnded(_ streamID: String, text: String) -> Bool {
+    package func enqueueStreamEnded(_ streamID: String, text: String) -> Bool {
         let item = OutboundItem(kind: .control, bytes: ByteBuffer(string: text), isText: true)
         return state.withLockedValue { s in
             guard !s.finished else { return false }
@@ -75,16 +75,16 @@ final class ViewerMailbox: Sendable {
     }
 
     /// What became of an offered frame.
-    struct Offer {
+    package struct Offer {
         /// The caller must request a drain (the outbox was idle).
-        var needsDrain = false
+        package var needsDrain = false
         /// It took the place of an older frame of its stream that was never
         /// written (latest wins): `framepipe_frames_replaced_total`.
-        var replacedOlder = false
+        package var replacedOlder = false
     }
 
     /// Puts the newest frame of `streamID` in its slot, replacing an unsent one.
-    func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool) -> Offer {
+    package func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool) -> Offer {
         let item = OutboundItem(kind: .frame(streamID: streamID, rendition: rendition), bytes: bytes, isText: isText)
         return state.withLockedValue { s in
             guard !s.finished else { return Offer() }
@@ -109,12 +109,12 @@ final class ViewerMailbox: Sendable {
     }
 
     /// Called by the drain as it starts: later offers request a new one.
-    func drainStarted() {
+    package func drainStarted() {
         state.withLockedValue { $0.drainRequested = false }
     }
 
     /// The next item to write, or nil when nothing waits.
-    func poll() -> OutboundItem? {
+    package func poll() -> OutboundItem? {
         state.withLockedValue { s in
             if let item = s.control.popFirst() { return item }
             guard !s.order.isEmpty else { return nil }
@@ -127,7 +127,7 @@ final class ViewerMailbox: Sendable {
 
     /// Records whether the drain stopped because the socket is full; a
     /// drain that wrote something restarts the clock (the socket accepted data).
-    func drainStopped(blocked: Bool, wrote: Bool, now: ContinuousClock.Instant = .now) {
+    package func drainStopped(blocked: Bool, wrote: Bool, now: ContinuousClock.Instant = .now) {
         state.withLockedValue { s in
             if blocked {
                 if s.blockedSince == nil || wrote { s.blockedSince = now }
@@ -138,24 +138,24 @@ final class ViewerMailbox: Sendable {
     }
 
     /// How long the socket has accepted nothing while items wait.
-    func blockedFor(now: ContinuousClock.Instant = .now) -> Duration? {
+    package func blockedFor(now: ContinuousClock.Instant = .now) -> Duration? {
         state.withLockedValue { s in s.blockedSince.map { now - $0 } }
     }
 
     /// No more items are accepted; what is queued is still drained.
-    func finish() {
+    package func finish() {
         state.withLockedValue { $0.finished = true }
     }
 
-    var isFinished: Bool { state.withLockedValue { $0.finished } }
+    package var isFinished: Bool { state.withLockedValue { $0.finished } }
 
     /// True once finished and everything queued has been taken.
-    var isFinishedAndDrained: Bool {
+    package var isFinishedAndDrained: Bool {
         state.withLockedValue { $0.finished && $0.control.isEmpty && $0.order.isEmpty }
     }
 
     /// Discards everything pending (the viewer is being dropped).
-    func discardPending() {
+    package func discardPending() {
         state.withLockedValue { s in
             s.control.removeAll()
             s.slots.removeAll()
@@ -165,12 +165,12 @@ final class ViewerMailbox: Sendable {
 
     /// Ends the measuring window: what was offered and replaced in it (the
     /// hub's `SlowViewerVerdict` judges it).
-    func takeWindow() -> (offered: Int, replaced: Int) {
+    package func takeWindow() -> (offered: Int, replaced: Int) {
         state.withLockedValue { s in
             defer { s.stats.windowOffered = 0; s.stats.windowReplaced = 0 }
             return (s.stats.windowOffered, s.stats.windowReplaced)
         }
     }
 
-    var statistics: Statistics { state.withLockedValue { $0.stats } }
+    package var statistics: Statistics { state.withLockedValue { $0.stats } }
 }

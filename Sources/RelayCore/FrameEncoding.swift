@@ -3,7 +3,7 @@ import Pipeline
 import WireProtocol
 
 /// Which copy of a frame a viewer gets.
-enum RenditionKind: String, Sendable {
+package enum RenditionKind: String, Sendable {
     case full, low
 }
 
@@ -13,27 +13,27 @@ enum RenditionKind: String, Sendable {
 ///
 /// A text frame that arrived as a data URL goes to JSON viewers verbatim;
 /// binary bytes are base64-encoded once, only if some JSON viewer needs them.
-struct FrameEncoding {
-    let frame: Frame
+package struct FrameEncoding {
+    package let frame: Frame
     private(set) var cache: [Key: ByteBuffer?] = [:]
 
-    struct Key: Hashable {
-        var format: ViewerFormat
-        var rendition: RenditionKind
+    package struct Key: Hashable {
+        package var format: ViewerFormat
+        package var rendition: RenditionKind
     }
 
-    init(frame: Frame) {
+    package init(frame: Frame) {
         self.frame = frame
     }
 
     /// The rendition a viewer that asked for `low` can actually get.
-    func available(_ wanted: RenditionKind) -> RenditionKind {
+    package func available(_ wanted: RenditionKind) -> RenditionKind {
         wanted == .low && frame.lowRendition != nil ? .low : .full
     }
 
     /// The wire message, or nil if this frame cannot be sent in that form
     /// (a passthrough pipeline's undecodable data URL to a binary viewer).
-    mutating func message(format: ViewerFormat, rendition: RenditionKind) -> ByteBuffer? {
+    package mutating func message(format: ViewerFormat, rendition: RenditionKind) -> ByteBuffer? {
         let key = Key(format: format, rendition: rendition)
         if let cached = cache[key] { return cached }
         let built = build(key)

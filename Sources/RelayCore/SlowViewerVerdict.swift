@@ -6,15 +6,17 @@
 ///
 /// The hub holds one per viewer; it is the one truth `/api/viewers`,
 /// the `low` rendition and the logs all read.
-struct SlowViewerVerdict: Sendable, Equatable {
+package struct SlowViewerVerdict: Sendable, Equatable {
     private(set) var slow = false
     private var goodWindows = 0
 
     /// Windows with fewer offered frames than this say nothing.
-    static let minimumOffered = 10
+    package static let minimumOffered = 10
+
+    package init() {}
 
     /// Closes a window; returns the new verdict when it changed.
-    mutating func close(offered: Int, replaced: Int, threshold: Double) -> Bool? {
+    package mutating func close(offered: Int, replaced: Int, threshold: Double) -> Bool? {
         guard offered >= Self.minimumOffered else { return nil }
         let loss = Double(replaced) / Double(offered)
         if !slow, loss > threshold {

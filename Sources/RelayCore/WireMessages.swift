@@ -3,23 +3,23 @@ import Pipeline
 
 /// The JSON control messages of the wire contract, built as text once and
 /// shared as `ByteBuffer`s.
-enum WireMessage {
-    static func viewerConnected(viewerID: String, activeStreams: [String]) -> String {
+package enum WireMessage {
+    package static func viewerConnected(viewerID: String, activeStreams: [String]) -> String {
         #"{"type":"viewer_connected","viewer_id":\#(JSONValue.quoted(viewerID)),"active_streams":[\#(activeStreams.map(JSONValue.quoted).joined(separator: ","))]}"#
     }
 
-    static func streamStarted(_ id: String) -> String {
+    package static func streamStarted(_ id: String) -> String {
         #"{"type":"stream_started","stream_id":\#(JSONValue.quoted(id))}"#
     }
 
-    static func streamEnded(_ id: String, reason: StreamEndReason) -> String {
+    package static func streamEnded(_ id: String, reason: StreamEndReason) -> String {
         #"{"type":"stream_ended","stream_id":\#(JSONValue.quoted(id)),"reason":"\#(reason.rawValue)"}"#
     }
 
-    static let ping = #"{"type":"ping"}"#
-    static let pong = #"{"type":"pong"}"#
+    package static let ping = #"{"type":"ping"}"#
+    package static let pong = #"{"type":"pong"}"#
 
-    static func error(_ reason: String) -> String {
+    package static func error(_ reason: String) -> String {
         #"{"type":"error","reason":\#(JSONValue.quoted(reason))}"#
     }
 }

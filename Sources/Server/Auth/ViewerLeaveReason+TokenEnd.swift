@@ -1,0 +1,6 @@
+import RelayCore
+
+extension ViewerLeaveReason {
+    /// How a socket whose token ended leaves.
+    init(_ end: TokenEnd) { self = end == .expired ? .tokenExpired : .tokenRevoked }
+}
