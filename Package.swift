@@ -96,6 +96,26 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // Who may connect and what they may do: tokens (own keys and an
+        // identity provider's JWKS), their lifetime and revocation, the
+        // upgrade gate, origins, trusted proxies, limits, the audit trail.
+        .target(
+            name: "Access",
+            dependencies: [
+                "Pipeline",
+                "WireProtocol",
+                "RelayCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "FramepipeServer",
             dependencies: [
@@ -103,6 +123,7 @@ let package = Package(
                 "Stages",
                 "WireProtocol",
                 "RelayCore",
+                "Access",
                 "RESP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -177,6 +198,7 @@ let package = Package(
             dependencies: [
                 "FramepipeServer",
                 "RelayCore",
+                "Access",
                 "WireProtocol",
                 "RESP",
                 "Stages",

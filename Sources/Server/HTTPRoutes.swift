@@ -1,3 +1,4 @@
+import Access
 import RelayCore
 import Foundation
 import Hummingbird

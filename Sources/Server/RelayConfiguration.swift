@@ -1,3 +1,5 @@
+import Access
+
 /// Everything `framepipe serve` can be told, with every default in one
 /// place: the CLI's flags and environment variables, the tests and a user's
 /// own executable all build this struct.

@@ -1,3 +1,4 @@
+import Access
 import RelayCore
 import HummingbirdWebSocket
 import Logging

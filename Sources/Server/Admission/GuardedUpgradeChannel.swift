@@ -1,3 +1,4 @@
+import Access
 import HummingbirdCore
 import HummingbirdWebSocket
 import Logging

@@ -2,5 +2,5 @@ import RelayCore
 
 extension ViewerLeaveReason {
     /// How a socket whose token ended leaves.
-    init(_ end: TokenEnd) { self = end == .expired ? .tokenExpired : .tokenRevoked }
+    package init(_ end: TokenEnd) { self = end == .expired ? .tokenExpired : .tokenRevoked }
 }

@@ -40,5 +40,5 @@ public struct RelayLimits: Sendable {
 
 extension Int {
     /// `self` as a limit: true when `count` is already at it (0 means no limit).
-    func isReached(by count: Int) -> Bool { self > 0 && count >= self }
+    package func isReached(by count: Int) -> Bool { self > 0 && count >= self }
 }

@@ -5,18 +5,18 @@ import Pipeline
 /// Every claim of a token, kept as JSON so the role and the streams can be
 /// read from wherever an identity provider puts them (`ClaimMapping`).
 /// jwt-kit checks the signature; `verify` checks `exp` (required) and `nbf`.
-struct TokenClaims: JWTPayload {
-    let json: JSONValue
+package struct TokenClaims: JWTPayload {
+    package let json: JSONValue
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         json = try ClaimJSON(from: decoder).value
     }
 
-    func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         throw EncodingError.invalidValue(json, .init(codingPath: [], debugDescription: "claims are only ever read"))
     }
 
-    func verify(using algorithm: some JWTAlgorithm) async throws {
+    package func verify(using algorithm: some JWTAlgorithm) async throws {
         guard case .number(let exp)? = json["exp"] else {
             throw JWTError.claimVerificationFailure(failedClaim: nil, reason: "the token has no exp")
         }
@@ -27,12 +27,12 @@ struct TokenClaims: JWTPayload {
     }
 
     /// The value at a dot path (`realm_access.roles`), or nil.
-    func value(at path: String) -> JSONValue? {
+    package func value(at path: String) -> JSONValue? {
         path.split(separator: ".").reduce(Optional(json)) { node, key in node?[String(key)] }
     }
 
     /// Strings at a path: an array of strings, or one string of names separated by spaces or commas (as OAuth scopes are).
-    func strings(at path: String) -> [String]? {
+    package func strings(at path: String) -> [String]? {
         switch value(at: path) {
         case .string(let text)?: return text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
         case .array(let items)?: return items.compactMap(\.stringValue)
@@ -40,7 +40,7 @@ struct TokenClaims: JWTPayload {
         }
     }
 
-    func date(_ name: String) -> Date? {
+    package func date(_ name: String) -> Date? {
         if case .number(let seconds)? = json[name] { return Date(timeIntervalSince1970: seconds) }
         return nil
     }
@@ -48,16 +48,16 @@ struct TokenClaims: JWTPayload {
 
 /// Decodes any JSON into a `JSONValue`.
 private struct ClaimJSON: Decodable {
-    let value: JSONValue
+    package let value: JSONValue
 
     private struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
+        package var stringValue: String
+        package var intValue: Int? { nil }
+        package init(stringValue: String) { self.stringValue = stringValue }
+        package init?(intValue: Int) { nil }
     }
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         if let object = try? decoder.container(keyedBy: Key.self) {
             value = .object(try object.allKeys.map { ($0.stringValue, try object.decode(ClaimJSON.self, forKey: $0).value) })
         } else if var array = try? decoder.unkeyedContainer() {

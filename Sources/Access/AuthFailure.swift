@@ -14,6 +14,11 @@ public struct AuthFailure: Error, Sendable, Equatable, CustomStringConvertible {
     public let kind: Kind
     public let reason: String
 
+    public init(kind: Kind, reason: String) {
+        self.kind = kind
+        self.reason = reason
+    }
+
     public var status: HTTPResponse.Status {
         switch kind {
         case .wrongRole, .outOfScope, .widens: .forbidden

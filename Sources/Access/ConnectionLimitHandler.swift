@@ -7,8 +7,8 @@ import NIOCore
 /// address already has its maximum, before any byte is parsed. A trusted
 /// proxy's connections are not counted here: the upgrade gate counts each
 /// against the client the proxy names.
-final class ConnectionLimitHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
+package final class ConnectionLimitHandler: ChannelInboundHandler {
+    package typealias InboundIn = ByteBuffer
 
     private let ledger: AddressLedger
     private let trustedProxies: TrustedProxies
@@ -16,23 +16,23 @@ final class ConnectionLimitHandler: ChannelInboundHandler {
     private let logger: Logger
     private var address: String?
 
-    init(ledger: AddressLedger, trustedProxies: TrustedProxies, metrics: RelayMetrics, logger: Logger) {
+    package init(ledger: AddressLedger, trustedProxies: TrustedProxies, metrics: RelayMetrics, logger: Logger) {
         self.ledger = ledger
         self.trustedProxies = trustedProxies
         self.metrics = metrics
         self.logger = logger
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { count(context) }
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    package func channelActive(context: ChannelHandlerContext) {
         count(context)
         context.fireChannelActive()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         if let address { ledger.closeConnection(from: address) }
         address = nil
         context.fireChannelInactive()

@@ -11,18 +11,18 @@ import UnixSignals
 /// through a bounded queue to this service's own task, which does the file
 /// I/O. A full queue or a failing disk is logged and counted, never fatal —
 /// the relay keeps serving, and the operator hears about it.
-final class AuditLog: Service, Sendable {
+package final class AuditLog: Service, Sendable {
     private enum Input: Sendable { case line(String), reopen }
 
-    let path: String
+    package let path: String
     private let logger: Logger
     private let metrics: RelayMetrics
     private let inputs: AsyncStream<Input>
     private let queue: AsyncStream<Input>.Continuation
     /// Lines waiting beyond this are dropped, and counted.
-    static let queueLimit = 10_000
+    package static let queueLimit = 10_000
 
-    init(path: String, metrics: RelayMetrics, logger: Logger) {
+    package init(path: String, metrics: RelayMetrics, logger: Logger) {
         self.path = path
         self.metrics = metrics
         self.logger = logger
@@ -31,20 +31,20 @@ final class AuditLog: Service, Sendable {
 
     /// Fails at start when the file cannot be opened, so a relay told to
     /// keep an audit trail never runs without one.
-    func checkWritable() throws {
+    package func checkWritable() throws {
         let fd = Self.open(path)
         guard fd >= 0 else { throw AuditLogUnwritable(path: path, reason: String(cString: strerror(errno))) }
         close(fd)
     }
 
-    func record(_ event: AuditEvent) {
+    package func record(_ event: AuditEvent) {
         if case .dropped = queue.yield(.line(event.line(at: Date()))) {
             metrics.auditLineDropped()
             logger.error("audit log queue is full; an audit line was dropped", metadata: ["file": "\(path)"])
         }
     }
 
-    func run() async throws {
+    package func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let queue = queue
         // SIGHUP: close and reopen by name, so a rotated file is left alone.
@@ -113,8 +113,8 @@ final class AuditLog: Service, Sendable {
     }
 }
 
-struct AuditLogUnwritable: Error, CustomStringConvertible {
-    let path: String
-    let reason: String
-    var description: String { "cannot open the audit log \(path) for appending: \(reason)" }
+package struct AuditLogUnwritable: Error, CustomStringConvertible {
+    package let path: String
+    package let reason: String
+    package var description: String { "cannot open the audit log \(path) for appending: \(reason)" }
 }

@@ -9,16 +9,16 @@ import Foundation
 /// (anything left of it could have been written by the client itself).
 /// For a connection that is not from a trusted proxy, every one of these
 /// headers is ignored.
-struct ForwardedClient: Equatable, Sendable {
+package struct ForwardedClient: Equatable, Sendable {
     /// The client's IP address.
-    let address: String
+    package let address: String
     /// `X-Forwarded-Host` / `host=`: the host the browser connected to (for the origin check).
-    let host: String?
+    package let host: String?
     /// `X-Forwarded-Proto` / `proto=`: `http` or `https` as the browser used it.
-    let scheme: String?
+    package let scheme: String?
 
     /// Headers by lower-case name; `peer` is the TCP peer's IP address.
-    static func resolve(peer: String, header: (String) -> String?, trusted: TrustedProxies) -> ForwardedClient {
+    package static func resolve(peer: String, header: (String) -> String?, trusted: TrustedProxies) -> ForwardedClient {
         guard trusted.trusts(peer) else { return ForwardedClient(address: peer, host: nil, scheme: nil) }
         var chain: [String] = []
         var host: String?

@@ -1,4 +1,4 @@
-import Hummingbird
+import HTTPTypes
 import WireProtocol
 import NIOCore
 import Pipeline
@@ -7,32 +7,27 @@ import Pipeline
 /// fix it: the status, a short code (`missing`, `bad_path`, `not_found`,
 /// `origin`, …) and the sentence. Every refusal before or at the upgrade
 /// answers with the same JSON body, `{"error": code, "reason": sentence}`.
-struct Refusal: Error, Sendable, Equatable {
-    let status: HTTPResponse.Status
-    let code: String
-    let reason: String
+package struct Refusal: Error, Sendable, Equatable {
+    package let status: HTTPResponse.Status
+    package let code: String
+    package let reason: String
 
-    var jsonText: String {
+    package var jsonText: String {
         JSONValue.object([("error", .string(code)), ("reason", .string(reason))]).jsonText
     }
 
-    func response() -> Response {
-        var response = Response.json(.object([("error", .string(code)), ("reason", .string(reason))]), status: status)
-        if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
-        return response
-    }
 
-    init(status: HTTPResponse.Status, code: String, reason: String) {
+    package init(status: HTTPResponse.Status, code: String, reason: String) {
         self.status = status
         self.code = code
         self.reason = reason
     }
 
-    init(_ failure: AuthFailure) {
+    package init(_ failure: AuthFailure) {
         self.init(status: failure.status, code: failure.kind.rawValue, reason: failure.reason)
     }
 
-    init(_ problem: RequestPath.Problem) {
+    package init(_ problem: RequestPath.Problem) {
         self.init(status: .badRequest, code: "bad_path", reason: problem.description)
     }
 }

@@ -8,17 +8,17 @@ import Pipeline
 /// One JSON object per line in the revocation file and one message on the
 /// cluster's revocation channel, in the same form:
 /// `{"jti":"…","at":1732500000123}` or `{"sub":"…","at":1732500000123}`.
-struct Revocation: Sendable, Hashable {
-    enum Target: Sendable, Hashable {
+package struct Revocation: Sendable, Hashable {
+    package enum Target: Sendable, Hashable {
         case token(jti: String)
         case subject(String)
     }
 
-    let target: Target
+    package let target: Target
     /// When it was revoked (ms since epoch).
-    let at: Int64
+    package let at: Int64
 
-    func revokes(_ grant: AccessGrant) -> Bool {
+    package func revokes(_ grant: AccessGrant) -> Bool {
         switch target {
         case .token(let jti):
             return grant.jti == jti
@@ -29,7 +29,7 @@ struct Revocation: Sendable, Hashable {
         }
     }
 
-    var json: String {
+    package var json: String {
         switch target {
         case .token(let jti): JSONValue.object([("jti", .string(jti)), ("at", .number(Double(at)))]).jsonText
         case .subject(let sub): JSONValue.object([("sub", .string(sub)), ("at", .number(Double(at)))]).jsonText
@@ -37,24 +37,24 @@ struct Revocation: Sendable, Hashable {
     }
 
     /// What a log line says it is, without anything secret (a jti is a name, not a credential).
-    var description: String {
+    package var description: String {
         switch target {
         case .token(let jti): "token \(jti)"
         case .subject(let sub): "subject \(sub)"
         }
     }
 
-    struct Invalid: Error, CustomStringConvertible {
-        let reason: String
-        var description: String { reason }
+    package struct Invalid: Error, CustomStringConvertible {
+        package let reason: String
+        package var description: String { reason }
     }
 
-    init(target: Target, at: Int64) {
+    package init(target: Target, at: Int64) {
         self.target = target
         self.at = at
     }
 
-    init(json text: Substring) throws(Invalid) {
+    package init(json text: Substring) throws(Invalid) {
         let value: JSONValue
         do { value = try JSONParser.parse(String(text)) } catch { throw Invalid(reason: "not JSON: \(error)") }
         guard case .number(let at)? = value["at"], at == at.rounded(), at >= 0, at < 9e15 else {
@@ -68,7 +68,7 @@ struct Revocation: Sendable, Hashable {
     }
 
     /// The lines of a revocation file; a bad line is reported with its number and skipped, the rest kept.
-    static func parseFile(_ text: String) -> (revocations: Set<Revocation>, problems: [String]) {
+    package static func parseFile(_ text: String) -> (revocations: Set<Revocation>, problems: [String]) {
         var revocations = Set<Revocation>()
         var problems: [String] = []
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {

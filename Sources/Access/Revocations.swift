@@ -7,28 +7,28 @@ import NIOConcurrencyHelpers
 /// A change is told to `onChange` listeners outside the lock, so the open
 /// sockets of a newly revoked token are closed at once, not at their next
 /// message.
-final class Revocations: Sendable {
+package final class Revocations: Sendable {
     /// Where a revocation came from: the file is read whole each time it
     /// changes (an entry removed from it is lifted); the cluster only adds.
-    enum Source: Sendable { case file, cluster }
+    package enum Source: Sendable { case file, cluster }
 
     private struct State {
-        var file: Set<Revocation> = []
-        var cluster: Set<Revocation> = []
-        var listeners: [@Sendable () -> Void] = []
+        package var file: Set<Revocation> = []
+        package var cluster: Set<Revocation> = []
+        package var listeners: [@Sendable () -> Void] = []
     }
 
     private let state = NIOLockedValueBox(State())
 
-    init() {}
+    package init() {}
 
-    func isRevoked(_ grant: AccessGrant) -> Bool {
+    package func isRevoked(_ grant: AccessGrant) -> Bool {
         state.withLockedValue { s in s.file.contains { $0.revokes(grant) } || s.cluster.contains { $0.revokes(grant) } }
     }
 
     /// Replaces what the file said; returns how many entries are new.
     @discardableResult
-    func replaceFromFile(_ revocations: Set<Revocation>) -> Int {
+    package func replaceFromFile(_ revocations: Set<Revocation>) -> Int {
         let (added, listeners) = state.withLockedValue { s in
             let added = revocations.subtracting(s.file).count
             s.file = revocations
@@ -40,7 +40,7 @@ final class Revocations: Sendable {
 
     /// Adds what another node (or `framepipe revoke --redis`) published; true when it was new.
     @discardableResult
-    func addFromCluster(_ revocations: some Sequence<Revocation>) -> Bool {
+    package func addFromCluster(_ revocations: some Sequence<Revocation>) -> Bool {
         let (isNew, listeners) = state.withLockedValue { s in
             let before = s.cluster.count
             s.cluster.formUnion(revocations)
@@ -50,10 +50,10 @@ final class Revocations: Sendable {
         return isNew
     }
 
-    var count: Int { state.withLockedValue { $0.file.union($0.cluster).count } }
+    package var count: Int { state.withLockedValue { $0.file.union($0.cluster).count } }
 
     /// Called after every change that revokes something new.
-    func onChange(_ listener: @escaping @Sendable () -> Void) {
+    package func onChange(_ listener: @escaping @Sendable () -> Void) {
         state.withLockedValue { $0.listeners.append(listener) }
     }
 }

@@ -4,10 +4,10 @@ import Foundation
 /// query parameter, or — for browsers, which cannot set headers on a
 /// WebSocket — `Sec-WebSocket-Protocol: framepipe, <token>`, which the
 /// relay answers with the `framepipe` protocol.
-enum TokenLocation {
-    static let subprotocol = "framepipe"
+package enum TokenLocation {
+    package static let subprotocol = "framepipe"
 
-    static func token(authorization: String?, webSocketProtocols: String?, uri: String) -> String? {
+    package static func token(authorization: String?, webSocketProtocols: String?, uri: String) -> String? {
         if let authorization {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" {
@@ -29,7 +29,7 @@ enum TokenLocation {
     }
 
     /// True when the client offered the `framepipe` subprotocol, which the upgrade must then echo.
-    static func offersSubprotocol(_ webSocketProtocols: String?) -> Bool {
+    package static func offersSubprotocol(_ webSocketProtocols: String?) -> Bool {
         webSocketProtocols?.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == subprotocol } ?? false
     }
 }

@@ -1,17 +1,20 @@
+import RelayCore
 import Foundation
 import JWTKit
 
 /// Signs access tokens for `framepipe token`, with the HS256 secret or the
 /// ES256 private key the relay's verifying key belongs to.
-struct TokenMinter {
-    enum Key {
+package struct TokenMinter {
+    package enum Key {
         case hs256([UInt8])
         case es256(privateKeyPEM: String)
     }
 
-    let key: Key
+    package let key: Key
 
-    func mint(subject: String, role: TokenRole, streams: [String], ttl: Duration, now: Date = Date()) async throws -> String {
+    package init(key: Key) { self.key = key }
+
+    package func mint(subject: String, role: TokenRole, streams: [String], ttl: Duration, now: Date = Date()) async throws -> String {
         let keys = JWTKeyCollection()
         switch key {
         case .hs256(let secret):

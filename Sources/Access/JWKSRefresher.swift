@@ -1,3 +1,4 @@
+import RelayCore
 import Logging
 import ServiceLifecycle
 
@@ -5,11 +6,16 @@ import ServiceLifecycle
 /// the provider retires stops being accepted and a new one is there before
 /// the first token signed with it. After a failed fetch it tries again
 /// sooner, backing off from 5 s up to the interval.
-struct JWKSRefresher: Service {
-    let keys: JWKSKeys
-    let interval: Duration
+package struct JWKSRefresher: Service {
+    package let keys: JWKSKeys
+    package let interval: Duration
 
-    func run() async throws {
+    package init(keys: JWKSKeys, interval: Duration) {
+        self.keys = keys
+        self.interval = interval
+    }
+
+    package func run() async throws {
         await cancelWhenGracefulShutdown {
             var wait = interval
             while !Task.isCancelled {

@@ -16,7 +16,7 @@ public struct OriginPolicy: Sendable {
     /// nil when the upgrade may go ahead, otherwise the reason to refuse it.
     /// `host` is the host the browser connected to and `scheme`, when a
     /// trusted proxy said it, how (`https` in front of a plain-http relay).
-    func refusal(origin: String?, host: String?, scheme: String? = nil) -> String? {
+    package func refusal(origin: String?, host: String?, scheme: String? = nil) -> String? {
         guard let origin else { return nil }
         let normalized = origin.lowercased()
         // A browser sends its page's origin (http, https or "null"), and a
@@ -34,14 +34,14 @@ public struct OriginPolicy: Sendable {
     }
 
     /// A Host header value with the default port of `scheme` left out, as `authority(of:)` leaves it out.
-    static func withoutDefaultPort(_ host: String, scheme: String?) -> String {
+    package static func withoutDefaultPort(_ host: String, scheme: String?) -> String {
         if scheme == "https", host.hasSuffix(":443") { return String(host.dropLast(4)) }
         if scheme == "http", host.hasSuffix(":80") { return String(host.dropLast(3)) }
         return host
     }
 
     /// `host[:port]` of `scheme://host[:port]`, with the scheme's default port left out.
-    static func authority(of origin: String) -> String? {
+    package static func authority(of origin: String) -> String? {
         guard let range = origin.range(of: "://") else { return nil }
         let scheme = origin[..<range.lowerBound]
         var authority = String(origin[range.upperBound...])

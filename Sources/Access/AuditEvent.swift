@@ -1,3 +1,4 @@
+import RelayCore
 import Foundation
 import Pipeline
 
@@ -6,20 +7,20 @@ import Pipeline
 ///
 /// It never holds a token: a refused request's path is kept without its
 /// query (where a token may travel), and reasons are the relay's own words.
-enum AuditEvent: Sendable {
+package enum AuditEvent: Sendable {
     /// What a socket was: a viewer watching or a streamer publishing.
-    enum SessionKind: String, Sendable { case viewer, streamer }
+    package enum SessionKind: String, Sendable { case viewer, streamer }
 
     /// Who a session or refusal was, as far as the relay knows it.
-    struct Identity: Sendable {
-        var subject: String?
-        var jti: String?
-        var role: TokenRole?
+    package struct Identity: Sendable {
+        package var subject: String?
+        package var jti: String?
+        package var role: TokenRole?
         /// The real client address (behind a trusted proxy, the one it named).
-        var client: String
+        package var client: String
 
         /// `role` is what the session did (a token may grant both roles).
-        init(grant: AccessGrant?, role: TokenRole? = nil, client: String) {
+        package init(grant: AccessGrant?, role: TokenRole? = nil, client: String) {
             subject = grant?.subject
             jti = grant?.jti
             self.role = grant == nil ? nil : role
@@ -34,7 +35,7 @@ enum AuditEvent: Sendable {
     case refused(what: String, path: String, status: Int, code: String, reason: String, identity: Identity)
 
     /// The JSON line, without the newline.
-    func line(at time: Date) -> String {
+    package func line(at time: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         var members: [(key: String, value: JSONValue)] = [("time", .string(formatter.string(from: time)))]

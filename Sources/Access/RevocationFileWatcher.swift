@@ -1,3 +1,4 @@
+import RelayCore
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -9,19 +10,25 @@ import ServiceLifecycle
 ///
 /// A file that cannot be read keeps the list as it was and says why; a bad
 /// line is reported with its number and the other lines still count.
-struct RevocationFileWatcher: Service {
-    let path: String
-    let revocations: Revocations
-    let logger: Logger
-    static let interval = Duration.milliseconds(250)
+package struct RevocationFileWatcher: Service {
+    package let path: String
+    package let revocations: Revocations
+    package let logger: Logger
+    package static let interval = Duration.milliseconds(250)
 
-    private struct Stamp: Equatable {
-        let size: UInt64
-        let modified: Date
-        let inode: UInt64
+    package init(path: String, revocations: Revocations, logger: Logger) {
+        self.path = path
+        self.revocations = revocations
+        self.logger = logger
     }
 
-    func run() async throws {
+    private struct Stamp: Equatable {
+        package let size: UInt64
+        package let modified: Date
+        package let inode: UInt64
+    }
+
+    package func run() async throws {
         await cancelWhenGracefulShutdown {
             var loaded = false
             var last: Stamp?
@@ -38,7 +45,7 @@ struct RevocationFileWatcher: Service {
     }
 
     /// Reads the file once; used at start and on every change.
-    func load(exists: Bool) {
+    package func load(exists: Bool) {
         guard exists else {
             revocations.replaceFromFile([])
             logger.info("revocation file does not exist yet; nothing is revoked", metadata: ["file": "\(path)"])

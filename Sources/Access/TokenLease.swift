@@ -1,15 +1,16 @@
+import RelayCore
 import Foundation
 import NIOConcurrencyHelpers
 import Pipeline
 
 /// Why a socket's token stopped letting it in.
-enum TokenEnd: Sendable, Equatable {
+package enum TokenEnd: Sendable, Equatable {
     case expired, revoked
 
     /// The WebSocket close code and reason the client sees.
-    var closeCode: UInt16 { self == .expired ? 4001 : 4003 }
-    var reason: String { self == .expired ? "token_expired" : "token_revoked" }
-    var streamEndReason: StreamEndReason { self == .expired ? .tokenExpired : .tokenRevoked }
+    package var closeCode: UInt16 { self == .expired ? 4001 : 4003 }
+    package var reason: String { self == .expired ? "token_expired" : "token_revoked" }
+    package var streamEndReason: StreamEndReason { self == .expired ? .tokenExpired : .tokenRevoked }
 }
 
 /// One open socket's token, for as long as the socket is open: the socket
@@ -20,30 +21,30 @@ enum TokenEnd: Sendable, Equatable {
 /// A token checked only at the upgrade would let a socket outlive it by
 /// days; this is what makes `exp` and revocation mean something for the
 /// pictures already flowing.
-final class TokenLease: Sendable {
+package final class TokenLease: Sendable {
     private let current: NIOLockedValueBox<AccessGrant>
     private let endedWith = NIOLockedValueBox<TokenEnd?>(nil)
     private let ends: AsyncStream<TokenEnd>
     private let endContinuation: AsyncStream<TokenEnd>.Continuation
 
     /// What the socket does: a refresh token must grant this role too.
-    let acting: TokenRole
+    package let acting: TokenRole
 
-    init(_ grant: AccessGrant, acting: TokenRole) {
+    package init(_ grant: AccessGrant, acting: TokenRole) {
         self.acting = acting
         current = NIOLockedValueBox(grant)
         (ends, endContinuation) = AsyncStream.makeStream(of: TokenEnd.self, bufferingPolicy: .bufferingOldest(1))
     }
 
-    var grant: AccessGrant { current.withLockedValue { $0 } }
+    package var grant: AccessGrant { current.withLockedValue { $0 } }
 
     /// Ends the socket from outside (a revocation).
-    func end(_ reason: TokenEnd) { endContinuation.yield(reason) }
+    package func end(_ reason: TokenEnd) { endContinuation.yield(reason) }
 
     /// Takes a fresh token for the socket: it must be valid, of the same
     /// role, cover no stream the current one does not, and expire later.
     /// On any problem the current token stays.
-    func refresh(with token: String, authority: TokenAuthority) async throws(AuthFailure) -> AccessGrant {
+    package func refresh(with token: String, authority: TokenAuthority) async throws(AuthFailure) -> AccessGrant {
         let fresh = try await authority.verify(token)
         let old = grant
         guard fresh.roles.contains(acting) else {
@@ -62,7 +63,7 @@ final class TokenLease: Sendable {
     /// Waits until the token in force expires or is ended from outside.
     /// `warn` is called once per token `warningLead` before its `exp` (at
     /// once if less is left). Cancelling the task ends the wait.
-    func run(warningLead: Duration, warn: @escaping @Sendable (AccessGrant) -> Void) async -> TokenEnd? {
+    package func run(warningLead: Duration, warn: @escaping @Sendable (AccessGrant) -> Void) async -> TokenEnd? {
         await withTaskGroup(of: TokenEnd?.self) { group in
             group.addTask { [ends] in
                 for await end in ends { return end }
@@ -98,10 +99,10 @@ final class TokenLease: Sendable {
     }
 
     /// How the token ended the socket, once `run` has said so.
-    var ended: TokenEnd? { endedWith.withLockedValue { $0 } }
+    package var ended: TokenEnd? { endedWith.withLockedValue { $0 } }
 
     /// The message that tells a client its token is about to expire.
-    static func expiringMessage(_ grant: AccessGrant) -> String {
+    package static func expiringMessage(_ grant: AccessGrant) -> String {
         let left = max(0, grant.expires.timeIntervalSinceNow)
         return JSONValue.object([
             ("type", .string("token_expiring")),
@@ -110,7 +111,7 @@ final class TokenLease: Sendable {
         ]).jsonText
     }
 
-    static func refreshedMessage(_ grant: AccessGrant) -> String {
+    package static func refreshedMessage(_ grant: AccessGrant) -> String {
         JSONValue.object([
             ("type", .string("token_refreshed")),
             ("expires_at", .number((grant.expires.timeIntervalSince1970 * 1000).rounded())),

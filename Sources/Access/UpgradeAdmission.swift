@@ -9,30 +9,30 @@ import WireProtocol
 /// hummingbird-websocket sees it (it could only refuse with a bare 400):
 /// browser origin (403), upgrade rate per address (429), token (401/403),
 /// and the stream, viewer and per-token limits (503/429).
-final class UpgradeAdmission: Sendable {
-    enum Decision: Sendable {
+package final class UpgradeAdmission: Sendable {
+    package enum Decision: Sendable {
         case admit(AccessGrant?)
         case refuse(Refusal)
     }
 
     /// Which socket a request asks for. There is no "other": an upgrade to
     /// any other path is refused before anything else is looked at.
-    enum Target: Equatable {
+    package enum Target: Equatable {
         case streamer(String)
         case viewer(requested: [String]?)
     }
 
-    let originPolicy: OriginPolicy
-    let trustedProxies: TrustedProxies
-    let audit: AuditLog?
-    let authority: TokenAuthority?
-    let limits: RelayLimits
-    let ledger: AddressLedger
-    let hub: ViewerHub
-    let metrics: RelayMetrics
-    let logger: Logger
+    package let originPolicy: OriginPolicy
+    package let trustedProxies: TrustedProxies
+    package let audit: AuditLog?
+    package let authority: TokenAuthority?
+    package let limits: RelayLimits
+    package let ledger: AddressLedger
+    package let hub: ViewerHub
+    package let metrics: RelayMetrics
+    package let logger: Logger
 
-    init(originPolicy: OriginPolicy, trustedProxies: TrustedProxies = TrustedProxies(), audit: AuditLog? = nil,
+    package init(originPolicy: OriginPolicy, trustedProxies: TrustedProxies = TrustedProxies(), audit: AuditLog? = nil,
          authority: TokenAuthority?, limits: RelayLimits, ledger: AddressLedger, hub: ViewerHub, metrics: RelayMetrics, logger: Logger) {
         self.originPolicy = originPolicy
         self.trustedProxies = trustedProxies
@@ -48,7 +48,7 @@ final class UpgradeAdmission: Sendable {
     /// `client` is who sent it: the TCP peer, or behind a trusted proxy the
     /// client it names (whose upgrade rate counts, and whose host and scheme
     /// the origin check compares with).
-    func decide(head: HTTPRequestHead, client: ForwardedClient) async -> Decision {
+    package func decide(head: HTTPRequestHead, client: ForwardedClient) async -> Decision {
         let address = client.address
         // Every attempt counts, whatever path it names: a flood of bad
         // spellings is throttled like any other.
@@ -107,7 +107,7 @@ final class UpgradeAdmission: Sendable {
     }
 
     /// Whether a valid token covers what the request asks for.
-    static func authorize(_ grant: AccessGrant, for target: Target) throws(AuthFailure) {
+    package static func authorize(_ grant: AccessGrant, for target: Target) throws(AuthFailure) {
         switch target {
         case .streamer(let id):
             guard grant.roles.contains(.streamer) else { throw AuthFailure(kind: .wrongRole, reason: "a viewer token cannot publish a stream") }
@@ -122,7 +122,7 @@ final class UpgradeAdmission: Sendable {
 
     /// The socket a request target asks for, parsed with the same
     /// `RequestPath` the HTTP router's `CanonicalPathMiddleware` uses.
-    static func target(of uri: String) throws(Refusal) -> Target {
+    package static func target(of uri: String) throws(Refusal) -> Target {
         let path: RequestPath
         do throws(RequestPath.Problem) {
             path = try RequestPath(parsing: uri)

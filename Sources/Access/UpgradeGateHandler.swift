@@ -10,10 +10,10 @@ import NIOHTTP1
 ///
 /// It removes itself after the first request: an upgrade is only ever a
 /// connection's first request there.
-final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+package final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
+    package typealias InboundIn = HTTPServerRequestPart
+    package typealias InboundOut = HTTPServerRequestPart
+    package typealias OutboundOut = HTTPServerResponsePart
 
     private enum State { case waitingForHead, judging, refusing, admitted, removed }
 
@@ -24,13 +24,13 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var held: [NIOAny] = []
     private var handshakeTimer: Scheduled<Void>?
 
-    init(admission: UpgradeAdmission, tickets: AdmissionTickets, handshakeTimeout: Duration) {
+    package init(admission: UpgradeAdmission, tickets: AdmissionTickets, handshakeTimeout: Duration) {
         self.admission = admission
         self.tickets = tickets
         self.handshakeTimeout = handshakeTimeout
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         guard handshakeTimeout > .zero else { return }
         handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(handshakeTimeout)) { [self] in
             guard state == .waitingForHead else { return }
@@ -42,7 +42,7 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
         // A client gone while its upgrade was being judged: the verdict, when
         // it comes, has no connection left to act on.
@@ -50,7 +50,7 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
         held = []
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch state {
         case .waitingForHead:
             guard case .head(let head) = unwrapInboundIn(data) else {
@@ -101,7 +101,7 @@ final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// that silently closes. NIO's own `HTTPServerProtocolErrorHandler`
     /// cannot do this here: it would stay in the pipeline after an upgrade
     /// and meet WebSocket frames.
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard state == .waitingForHead, error is HTTPParserError else {
             context.fireErrorCaught(error)
             return

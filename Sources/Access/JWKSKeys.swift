@@ -1,3 +1,4 @@
+import RelayCore
 import AsyncHTTPClient
 import Foundation
 import JWTKit
@@ -12,12 +13,12 @@ import NIOCore
 /// hammer the provider. Never once per request.
 ///
 /// A fetch that fails keeps the keys already loaded.
-actor JWKSKeys {
-    enum Source: Sendable, CustomStringConvertible {
+package actor JWKSKeys {
+    package enum Source: Sendable, CustomStringConvertible {
         case file(String)
         case url(String)
 
-        var description: String {
+        package var description: String {
             switch self {
             case .file(let path): path
             case .url(let url): url
@@ -26,17 +27,17 @@ actor JWKSKeys {
     }
 
     /// RS256 needs an RSA key and ES256 a P-256 one; nothing else is used from a JWKS.
-    struct Key {
-        let keys: JWTKeyCollection
-        let type: JWK.KeyType
+    package struct Key {
+        package let keys: JWTKeyCollection
+        package let type: JWK.KeyType
     }
 
-    struct FetchFailed: Error, CustomStringConvertible {
-        let description: String
+    package struct FetchFailed: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    let source: Source
-    let unknownKeyInterval: Duration
+    package let source: Source
+    package let unknownKeyInterval: Duration
     private let logger: Logger
     private var byID: [String: Key] = [:]
     private var lastFetch: ContinuousClock.Instant?
@@ -44,7 +45,7 @@ actor JWKSKeys {
     /// How many keys the last good fetch held, for logs and health.
     private(set) var count = 0
 
-    init(source: Source, unknownKeyInterval: Duration = .seconds(30), logger: Logger) {
+    package init(source: Source, unknownKeyInterval: Duration = .seconds(30), logger: Logger) {
         self.source = source
         self.unknownKeyInterval = unknownKeyInterval
         self.logger = logger
@@ -52,7 +53,7 @@ actor JWKSKeys {
 
     /// The key for `kid`, fetching the set again first if it does not have
     /// it and the last fetch is old enough.
-    func key(_ kid: String) async -> Key? {
+    package func key(_ kid: String) async -> Key? {
         if let key = byID[kid] { return key }
         if let last = lastFetch, ContinuousClock.now - last < unknownKeyInterval, inFlight == nil { return nil }
         logger.info("token names an unknown key id; fetching the key set again", metadata: ["kid": "\(kid.prefix(64))", "jwks": "\(source)"])
@@ -61,7 +62,7 @@ actor JWKSKeys {
     }
 
     /// Fetches and installs the key set; concurrent callers share one fetch.
-    func refresh() async throws {
+    package func refresh() async throws {
         if let inFlight { return try await inFlight.value }
         let task = Task { try await self.fetchAndInstall() }
         inFlight = task
@@ -87,7 +88,7 @@ actor JWKSKeys {
     }
 
     /// One collection per key id, so a token is only ever checked against the key it names.
-    static func parse(_ text: String, source: Source) async throws -> [String: Key] {
+    package static func parse(_ text: String, source: Source) async throws -> [String: Key] {
         let jwks: JWKS
         do {
             jwks = try JSONDecoder().decode(JWKS.self, from: Data(text.utf8))
@@ -109,7 +110,7 @@ actor JWKSKeys {
         return keys
     }
 
-    static func fetch(_ source: Source) async throws -> String {
+    package static func fetch(_ source: Source) async throws -> String {
         switch source {
         case .file(let path):
             guard let data = FileManager.default.contents(atPath: path) else { throw FetchFailed(description: "cannot read \(path)") }

@@ -26,19 +26,19 @@ public final class TokenAuthority: Sendable {
     private let hs256: JWTKeyCollection?
     private let es256: JWTKeyCollection?
     /// The identity provider's keys, when a JWKS is configured.
-    let jwks: JWKSKeys?
+    package let jwks: JWKSKeys?
     private let issuer: String?
     private let audience: String?
     private let claims: ClaimMapping
     /// Consulted on every verification, so a revoked token is refused everywhere a token is checked.
-    let revocations: Revocations
+    package let revocations: Revocations
 
     public struct InvalidKey: Error, CustomStringConvertible {
         public let description: String
     }
 
     /// Loads every key; a JWKS that cannot be loaded at start stops the start (with the reason).
-    init(settings: AuthSettings, revocations: Revocations = Revocations(), logger: Logger = Logger(label: "framepipe")) async throws {
+    package init(settings: AuthSettings, revocations: Revocations = Revocations(), logger: Logger = Logger(label: "framepipe")) async throws {
         self.revocations = revocations
         issuer = settings.issuer
         audience = settings.audience
@@ -162,7 +162,7 @@ public final class TokenAuthority: Sendable {
     }
 
     /// A compact JWT's header, read without trusting anything in it.
-    static func header(of token: String) -> JSONValue? {
+    package static func header(of token: String) -> JSONValue? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let data = Base64URL.decode(parts[0]),
               let header = try? JSONParser.parse(String(decoding: data, as: UTF8.self)), case .object = header
@@ -171,12 +171,12 @@ public final class TokenAuthority: Sendable {
     }
 
     /// The `alg` of a compact JWT's header.
-    static func algorithm(of token: String) -> String? { header(of: token)?["alg"]?.stringValue }
+    package static func algorithm(of token: String) -> String? { header(of: token)?["alg"]?.stringValue }
 }
 
 /// base64url without padding, as JWTs use it.
-enum Base64URL {
-    static func decode(_ text: Substring) -> Data? {
+package enum Base64URL {
+    package static func decode(_ text: Substring) -> Data? {
         var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while s.count % 4 != 0 { s += "=" }
         return Data(base64Encoded: s)

@@ -4,20 +4,20 @@ import NIOConcurrencyHelpers
 /// Per client address: how many connections are open and how fast it has
 /// been upgrading, shared by every connection so one address cannot take
 /// the relay's sockets or flood it with handshakes.
-final class AddressLedger: Sendable {
+package final class AddressLedger: Sendable {
     private struct Entry {
-        var connections = 0
-        var upgrades: TokenBucket
+        package var connections = 0
+        package var upgrades: TokenBucket
     }
 
     private let entries = NIOLockedValueBox<[String: Entry]>([:])
-    static let sweepThreshold = 4096
+    package static let sweepThreshold = 4096
     private let maxConnections: Int
     private let upgradeRate: Double
     /// The time the buckets refill by; tests pass a clock they move themselves.
     private let now: @Sendable () -> ContinuousClock.Instant
 
-    init(limits: RelayLimits, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+    package init(limits: RelayLimits, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         maxConnections = limits.maxConnectionsPerAddress
         upgradeRate = limits.upgradesPerSecondPerAddress
         self.now = now
@@ -28,7 +28,7 @@ final class AddressLedger: Sendable {
     }
 
     /// Counts a new connection; false (and not counted) when the address already has its share.
-    func openConnection(from address: String) -> Bool {
+    package func openConnection(from address: String) -> Bool {
         entries.withLockedValue { e in
             var entry = e[address] ?? newEntry()
             if maxConnections.isReached(by: entry.connections) { return false }
@@ -38,7 +38,7 @@ final class AddressLedger: Sendable {
         }
     }
 
-    func closeConnection(from address: String) {
+    package func closeConnection(from address: String) {
         let now = now()
         entries.withLockedValue { e in
             guard var entry = e[address] else { return }
@@ -59,10 +59,10 @@ final class AddressLedger: Sendable {
     }
 
     /// Addresses currently remembered (for tests and debugging).
-    var trackedAddresses: Int { entries.withLockedValue { $0.count } }
+    package var trackedAddresses: Int { entries.withLockedValue { $0.count } }
 
     /// Takes one upgrade from the address's bucket; false when it is upgrading too fast.
-    func takeUpgrade(from address: String) -> Bool {
+    package func takeUpgrade(from address: String) -> Bool {
         guard upgradeRate > 0 else { return true }
         let now = now()
         return entries.withLockedValue { e in
