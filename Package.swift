@@ -116,6 +116,24 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // Nodes sharing streams through one Redis: feeds the core other
+        // nodes' streams and frames, and tells them about this node's.
+        .target(
+            name: "Cluster",
+            dependencies: [
+                "Pipeline",
+                "WireProtocol",
+                "RelayCore",
+                "Access",
+                "RESP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "FramepipeServer",
             dependencies: [
@@ -124,6 +142,7 @@ let package = Package(
                 "WireProtocol",
                 "RelayCore",
                 "Access",
+                "Cluster",
                 "RESP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -199,6 +218,7 @@ let package = Package(
                 "FramepipeServer",
                 "RelayCore",
                 "Access",
+                "Cluster",
                 "WireProtocol",
                 "RESP",
                 "Stages",

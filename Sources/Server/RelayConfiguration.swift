@@ -1,3 +1,4 @@
+import Cluster
 import Access
 
 /// Everything `framepipe serve` can be told, with every default in one

@@ -1,3 +1,4 @@
+import Cluster
 import Access
 import RelayCore
 import Hummingbird

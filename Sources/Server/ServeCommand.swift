@@ -1,3 +1,4 @@
+import Cluster
 import Access
 import ArgumentParser
 import RESP

@@ -1,4 +1,5 @@
 @testable import FramepipeServer
+import Cluster
 import Foundation
 import WireProtocol
 import NIOCore

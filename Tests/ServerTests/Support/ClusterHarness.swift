@@ -1,3 +1,4 @@
+import Cluster
 import FramepipeServer
 import Pipeline
 import RESP

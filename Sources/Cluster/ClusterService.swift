@@ -22,13 +22,13 @@ import ServiceLifecycle
 /// here watches it). Redis going away never touches local delivery: the
 /// node logs once, keeps serving its own streams, reconnects with backoff,
 /// then reads the registry again, re-announces its streams and resubscribes.
-final class ClusterService: Service, ClusterLink, @unchecked Sendable {
-    let settings: ClusterSettings
-    let pipeline: PipelineDefinition
-    let metrics: RelayMetrics
+package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
+    package let settings: ClusterSettings
+    package let pipeline: PipelineDefinition
+    package let metrics: RelayMetrics
     /// Revocations published by `framepipe revoke --redis` land here, on every node.
-    let revocations: Revocations
-    var logger: Logger
+    package let revocations: Revocations
+    package var logger: Logger
     /// Set once, right after the hub is made (the hub holds this as its link).
     private let hubBox = NIOLockedValueBox<ViewerHub?>(nil)
     private let state = NIOLockedValueBox(LinkState())
@@ -37,28 +37,28 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
     private let loop = MultiThreadedEventLoopGroup.singleton.next()
     private let tls: TLSConfiguration?
 
-    enum BrokerState: String, Sendable {
+    package enum BrokerState: String, Sendable {
         case connecting, connected, down
     }
 
-    struct LinkState {
-        var command: RedisConnection?
-        var subscriber: RedisConnection?
-        var broker = BrokerState.connecting
-        var since = Date()
-        var lastError: String?
-        var subscribed: Set<String> = []
-        var reconcileScheduled = false
-        var stopping = false
+    package struct LinkState {
+        package var command: RedisConnection?
+        package var subscriber: RedisConnection?
+        package var broker = BrokerState.connecting
+        package var since = Date()
+        package var lastError: String?
+        package var subscribed: Set<String> = []
+        package var reconcileScheduled = false
+        package var stopping = false
         /// Set when an outage outlasted the node timeout and other nodes' streams were ended here.
-        var remoteEndedForOutage = false
+        package var remoteEndedForOutage = false
         /// Until then, other nodes missing from Redis are not declared lost:
         /// after an outage they need a node timeout to reconnect and re-announce.
-        var graceUntil = ContinuousClock.now
-        var badMessagesLogged = 0
+        package var graceUntil = ContinuousClock.now
+        package var badMessagesLogged = 0
     }
 
-    init(settings: ClusterSettings, pipeline: PipelineDefinition, metrics: RelayMetrics, revocations: Revocations = Revocations(),
+    package init(settings: ClusterSettings, pipeline: PipelineDefinition, metrics: RelayMetrics, revocations: Revocations = Revocations(),
          logger: Logger) throws {
         self.settings = settings
         self.revocations = revocations
@@ -78,18 +78,18 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
         }
     }
 
-    func attach(_ hub: ViewerHub) { hubBox.withLockedValue { $0 = hub } }
+    package func attach(_ hub: ViewerHub) { hubBox.withLockedValue { $0 = hub } }
     private var hub: ViewerHub? { hubBox.withLockedValue { $0 } }
     private var me: String { settings.nodeID }
 
     /// For `/healthz`.
-    var status: (broker: BrokerState, since: Date, lastError: String?, subscriptions: Int) {
+    package var status: (broker: BrokerState, since: Date, lastError: String?, subscriptions: Int) {
         state.withLockedValue { ($0.broker, $0.since, $0.lastError, $0.subscribed.count) }
     }
 
     // MARK: Running
 
-    func run() async throws {
+    package func run() async throws {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.relays.run() }
             await withGracefulShutdownHandler {
@@ -331,22 +331,22 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
 
     // MARK: ClusterLink (called by the hub)
 
-    func localStreamConnected(_ id: String, started: Bool) {
+    package func localStreamConnected(_ id: String, started: Bool) {
         guard let command = commandConnection else { return }  // announced on reconnect
         claim(id, started: started, on: command)
     }
 
-    func localStreamStarted(_ id: String) {
+    package func localStreamStarted(_ id: String) {
         guard let command = commandConnection else { return }
         script(ClusterKeys.startScript, [id, me, ClusterEvent.started(stream: id, node: me).json], on: command)
     }
 
-    func localStreamEnded(_ id: String, reason: StreamEndReason) {
+    package func localStreamEnded(_ id: String, reason: StreamEndReason) {
         guard let command = commandConnection else { return }  // resync removes it
         script(ClusterKeys.endScript, [id, me, ClusterEvent.ended(stream: id, node: me, reason: reason).json], on: command)
     }
 
-    func localFrameAccepted(_ frame: Frame) {
+    package func localFrameAccepted(_ frame: Frame) {
         guard let command = commandConnection else {
             metrics.clusterFrameNotPublished("broker_down")
             return
@@ -366,7 +366,7 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
         metrics.clusterFramePublished()
     }
 
-    func interestChanged() {
+    package func interestChanged() {
         let schedule = state.withLockedValue { s -> Bool in
             guard !s.reconcileScheduled else { return false }
             s.reconcileScheduled = true
@@ -502,10 +502,10 @@ final class ClusterService: Service, ClusterLink, @unchecked Sendable {
 
 /// The relay runner's sink for another node's frames: delivers through the
 /// hub as that node's, and asks the hub whether a viewer here needs `low`.
-struct RemoteFrameSink: FrameSink {
-    let hub: ViewerHub
-    let node: String
+package struct RemoteFrameSink: FrameSink {
+    package let hub: ViewerHub
+    package let node: String
 
-    func publish(_ frame: Frame) { hub.deliverRemote(frame, from: node) }
-    func needsLowRendition(streamID: String) -> Bool { hub.needsLowRendition(streamID: streamID) }
+    package func publish(_ frame: Frame) { hub.deliverRemote(frame, from: node) }
+    package func needsLowRendition(streamID: String) -> Bool { hub.needsLowRendition(streamID: streamID) }
 }

@@ -3,31 +3,31 @@ import Pipeline
 
 /// The Redis names a cluster of framepipe nodes shares. One Redis database
 /// serves one cluster; `redis://host/N` keeps clusters apart.
-enum ClusterKeys {
+package enum ClusterKeys {
     /// Hash: stream id → "<owner node>\t<0|1 started>", the shared registry.
-    static let streams = "framepipe:streams"
+    package static let streams = "framepipe:streams"
     /// Channel for claims, starts and ends; every node subscribes always.
-    static let control = "framepipe:control"
+    package static let control = "framepipe:control"
     /// Channel carrying one stream's frames; subscribed while a node has a viewer for it.
-    static func frames(_ streamID: String) -> String { "framepipe:frames:" + streamID }
-    static let framesPrefix = "framepipe:frames:"
+    package static func frames(_ streamID: String) -> String { "framepipe:frames:" + streamID }
+    package static let framesPrefix = "framepipe:frames:"
     /// Hash: "jti:<id>" or "sub:<subject>" → the revocation as JSON; read whole on (re)connect.
-    static let revoked = "framepipe:revoked"
+    package static let revoked = "framepipe:revoked"
     /// Channel on which `framepipe revoke --redis` tells every node at once.
-    static let revocations = "framepipe:revocations"
+    package static let revocations = "framepipe:revocations"
     /// Key with a TTL, renewed by a live node's heartbeat.
-    static func node(_ nodeID: String) -> String { "framepipe:node:" + nodeID }
+    package static func node(_ nodeID: String) -> String { "framepipe:node:" + nodeID }
 
     /// The registry entry and its announcement change together (one script,
     /// so no node sees one without the other).
-    static let claimScript = """
+    package static let claimScript = """
         redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\t' .. ARGV[3])
         redis.call('PUBLISH', KEYS[2], ARGV[4])
         return 1
         """
     /// Starts or ends a stream only if `ARGV[2]` still owns it: a node that
     /// was replaced (or declared lost) cannot undo the new owner's entry.
-    static let startScript = """
+    package static let startScript = """
         local v = redis.call('HGET', KEYS[1], ARGV[1])
         if v and string.sub(v, 1, #ARGV[2] + 1) == ARGV[2] .. '\\t' then
           redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\t1')
@@ -36,7 +36,7 @@ enum ClusterKeys {
         end
         return 0
         """
-    static let endScript = """
+    package static let endScript = """
         local v = redis.call('HGET', KEYS[1], ARGV[1])
         if v and string.sub(v, 1, #ARGV[2] + 1) == ARGV[2] .. '\\t' then
           redis.call('HDEL', KEYS[1], ARGV[1])
@@ -47,7 +47,7 @@ enum ClusterKeys {
         """
 
     /// A registry value, or nil if it is not one framepipe wrote.
-    static func parseEntry(_ value: String) -> (owner: String, started: Bool)? {
+    package static func parseEntry(_ value: String) -> (owner: String, started: Bool)? {
         let parts = value.split(separator: "\t", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[1] == "0" || parts[1] == "1" else { return nil }
         return (String(parts[0]), parts[1] == "1")

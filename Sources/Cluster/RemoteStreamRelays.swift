@@ -12,20 +12,20 @@ import Pipeline
 /// A stream's queue keeps its newest frames (a relay that falls behind
 /// loses older frames, never newer ones), in order. The tasks are children
 /// of `run()`, which the cluster service runs for its whole life.
-final class RemoteStreamRelays: Sendable {
+package final class RemoteStreamRelays: Sendable {
     /// Frames waiting for a stream's relay task beyond this are the oldest dropped.
-    static let queueDepth = 8
+    package static let queueDepth = 8
 
     private struct Relay {
-        let node: String
-        let frames: AsyncStream<Frame>.Continuation
+        package let node: String
+        package let frames: AsyncStream<Frame>.Continuation
     }
 
     private struct Start: Sendable {
-        let streamID: String
-        let node: String
-        let hub: ViewerHub
-        let frames: AsyncStream<Frame>
+        package let streamID: String
+        package let node: String
+        package let hub: ViewerHub
+        package let frames: AsyncStream<Frame>
     }
 
     private let relays = NIOLockedValueBox<[String: Relay]>([:])
@@ -34,7 +34,7 @@ final class RemoteStreamRelays: Sendable {
     private let makeRunner: @Sendable (_ streamID: String, _ node: String, _ hub: ViewerHub) -> PipelineRunner
     private let logger: Logger
 
-    init(logger: Logger, makeRunner: @escaping @Sendable (_ streamID: String, _ node: String, _ hub: ViewerHub) -> PipelineRunner) {
+    package init(logger: Logger, makeRunner: @escaping @Sendable (_ streamID: String, _ node: String, _ hub: ViewerHub) -> PipelineRunner) {
         self.logger = logger
         self.makeRunner = makeRunner
         (starts, startContinuation) = AsyncStream.makeStream(of: Start.self)
@@ -42,7 +42,7 @@ final class RemoteStreamRelays: Sendable {
 
     /// Hands a frame to its stream's relay task, starting one for a stream
     /// new here or now served by another node. Never blocks.
-    func submit(_ frame: Frame, from node: String, to hub: ViewerHub) {
+    package func submit(_ frame: Frame, from node: String, to hub: ViewerHub) {
         let start: Start? = relays.withLockedValue { relays in
             if let relay = relays[frame.streamID], relay.node == node {
                 relay.frames.yield(frame)
@@ -58,13 +58,13 @@ final class RemoteStreamRelays: Sendable {
     }
 
     /// Ends the relay tasks of streams no longer subscribed here (their queued frames are still relayed).
-    func stop(_ streamIDs: some Sequence<String>) {
+    package func stop(_ streamIDs: some Sequence<String>) {
         relays.withLockedValue { relays in
             for id in streamIDs { relays.removeValue(forKey: id)?.frames.finish() }
         }
     }
 
-    func stopAll() {
+    package func stopAll() {
         relays.withLockedValue { relays in
             for relay in relays.values { relay.frames.finish() }
             relays.removeAll()
@@ -72,7 +72,7 @@ final class RemoteStreamRelays: Sendable {
     }
 
     /// Runs every relay task until `finish()`.
-    func run() async {
+    package func run() async {
         await withDiscardingTaskGroup { group in
             for await start in starts {
                 group.addTask { [makeRunner, logger] in
@@ -90,7 +90,7 @@ final class RemoteStreamRelays: Sendable {
     }
 
     /// Ends `run()` once every relay task has finished.
-    func finish() {
+    package func finish() {
         stopAll()
         startContinuation.finish()
     }

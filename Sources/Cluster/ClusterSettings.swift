@@ -32,7 +32,7 @@ public struct ClusterSettings: Sendable {
 
     /// The TLS settings for `rediss://`, read once at start so a bad CA file
     /// stops the node with the reason instead of failing every reconnect.
-    func tlsConfiguration() throws -> TLSConfiguration? {
+    package func tlsConfiguration() throws -> TLSConfiguration? {
         guard redis.useTLS else { return nil }
         var tls = TLSConfiguration.makeClientConfiguration()
         if let redisCAFile {
@@ -50,7 +50,7 @@ public struct ClusterSettings: Sendable {
     }
 
     /// Heartbeats go out three times per timeout, so one lost write does not lose a node.
-    var heartbeatInterval: Duration { nodeTimeout / 3 }
+    package var heartbeatInterval: Duration { nodeTimeout / 3 }
 
     /// `<hostname>-<4 hex>`: unique per process, readable in logs.
     public static func defaultNodeID() -> String {
