@@ -6,8 +6,8 @@ import NIOConcurrencyHelpers
 /// the relay's sockets or flood it with handshakes.
 package final class AddressLedger: Sendable {
     private struct Entry {
-        package var connections = 0
-        package var upgrades: TokenBucket
+        var connections = 0
+        var upgrades: TokenBucket
     }
 
     private let entries = NIOLockedValueBox<[String: Entry]>([:])

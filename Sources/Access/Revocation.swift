@@ -25,7 +25,7 @@ package struct Revocation: Sendable, Hashable {
         case .subject(let subject):
             guard grant.subject == subject else { return false }
             guard let issued = grant.issuedAt else { return true }
-            return Int64((issued.timeIntervalSince1970 * 1000).rounded()) <= at
+            return issued.millisecondsSince1970 <= at
         }
     }
 

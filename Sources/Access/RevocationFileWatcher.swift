@@ -23,9 +23,9 @@ package struct RevocationFileWatcher: Service {
     }
 
     private struct Stamp: Equatable {
-        package let size: UInt64
-        package let modified: Date
-        package let inode: UInt64
+        let size: UInt64
+        let modified: Date
+        let inode: UInt64
     }
 
     package func run() async throws {

@@ -13,9 +13,9 @@ package final class Revocations: Sendable {
     package enum Source: Sendable { case file, cluster }
 
     private struct State {
-        package var file: Set<Revocation> = []
-        package var cluster: Set<Revocation> = []
-        package var listeners: [@Sendable () -> Void] = []
+        var file: Set<Revocation> = []
+        var cluster: Set<Revocation> = []
+        var listeners: [@Sendable () -> Void] = []
     }
 
     private let state = NIOLockedValueBox(State())

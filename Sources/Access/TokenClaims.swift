@@ -48,16 +48,16 @@ package struct TokenClaims: JWTPayload {
 
 /// Decodes any JSON into a `JSONValue`.
 private struct ClaimJSON: Decodable {
-    package let value: JSONValue
+    let value: JSONValue
 
     private struct Key: CodingKey {
-        package var stringValue: String
-        package var intValue: Int? { nil }
-        package init(stringValue: String) { self.stringValue = stringValue }
-        package init?(intValue: Int) { nil }
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
-    package init(from decoder: any Decoder) throws {
+    init(from decoder: any Decoder) throws {
         if let object = try? decoder.container(keyedBy: Key.self) {
             value = .object(try object.allKeys.map { ($0.stringValue, try object.decode(ClaimJSON.self, forKey: $0).value) })
         } else if var array = try? decoder.unkeyedContainer() {

@@ -106,7 +106,7 @@ package final class TokenLease: Sendable {
         let left = max(0, grant.expires.timeIntervalSinceNow)
         return JSONValue.object([
             ("type", .string("token_expiring")),
-            ("expires_at", .number((grant.expires.timeIntervalSince1970 * 1000).rounded())),
+            ("expires_at", .number(Double(grant.expires.millisecondsSince1970))),
             ("seconds_left", .number(left.rounded())),
         ]).jsonText
     }
@@ -114,7 +114,7 @@ package final class TokenLease: Sendable {
     package static func refreshedMessage(_ grant: AccessGrant) -> String {
         JSONValue.object([
             ("type", .string("token_refreshed")),
-            ("expires_at", .number((grant.expires.timeIntervalSince1970 * 1000).rounded())),
+            ("expires_at", .number(Double(grant.expires.millisecondsSince1970))),
         ]).jsonText
     }
 }

@@ -24,7 +24,8 @@ package final class UpgradeAdmission: Sendable {
 
     package let originPolicy: OriginPolicy
     package let trustedProxies: TrustedProxies
-    package let audit: AuditLog?
+    /// Where refusals are logged and audited.
+    package let refusals: RefusalRecorder
     package let authority: TokenAuthority?
     package let limits: RelayLimits
     package let ledger: AddressLedger
@@ -32,11 +33,11 @@ package final class UpgradeAdmission: Sendable {
     package let metrics: RelayMetrics
     package let logger: Logger
 
-    package init(originPolicy: OriginPolicy, trustedProxies: TrustedProxies = TrustedProxies(), audit: AuditLog? = nil,
+    package init(originPolicy: OriginPolicy, trustedProxies: TrustedProxies = TrustedProxies(), refusals: RefusalRecorder,
          authority: TokenAuthority?, limits: RelayLimits, ledger: AddressLedger, hub: ViewerHub, metrics: RelayMetrics, logger: Logger) {
         self.originPolicy = originPolicy
         self.trustedProxies = trustedProxies
-        self.audit = audit
+        self.refusals = refusals
         self.authority = authority
         self.limits = limits
         self.ledger = ledger
@@ -130,9 +131,8 @@ package final class UpgradeAdmission: Sendable {
             throw Refusal(error)
         }
         if path.matches("ws", "viewer") {
-            let items = (path.query.flatMap { URLComponents(string: "?" + $0)?.queryItems } ?? []).map { ($0.name, $0.value ?? "") }
             do throws(ViewerOptions.Invalid) {
-                let options = try ViewerOptions(items)
+                let options = try ViewerOptions(query: path.query ?? "")
                 return .viewer(requested: options.streams.map { $0.sorted() })
             } catch {
                 throw Refusal(status: .badRequest, code: "bad_query", reason: error.description)

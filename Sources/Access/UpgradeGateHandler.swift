@@ -109,11 +109,9 @@ package final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelH
         handshakeTimer?.cancel()
         state = .refusing
         admission.metrics.badRequest("unparsable")
-        let peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
-        admission.audit?.record(.refused(what: "http", path: "", status: 400, code: "unparsable", reason: "\(error)",
-                                         identity: .init(grant: nil, client: peer)))
-        respond(Refusal(status: .badRequest, code: "unparsable", reason: "the request is not valid HTTP/1.1 (\(error))"),
-                version: .http1_1, context: context)
+        let refusal = Refusal(status: .badRequest, code: "unparsable", reason: "the request is not valid HTTP/1.1 (\(error))")
+        admission.refusals.record(refusal, upgrade: false, target: "", client: context.channel.remoteAddress?.ipAddress ?? "unknown")
+        respond(refusal, version: .http1_1, context: context)
     }
 
     private func finish(_ decision: UpgradeAdmission.Decision, head: HTTPRequestHead, client: String, context: ChannelHandlerContext) {
@@ -130,14 +128,7 @@ package final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelH
         case .refuse(let refusal):
             state = .refusing
             held = []
-            // The path is logged only up to a bound: it is whatever the client sent.
-            // A refusal is the relay working as meant; info, not a warning.
-            admission.logger.info("WebSocket upgrade refused", metadata: [
-                "status": "\(refusal.status.code)", "reason": "\(refusal.reason)",
-                "path": "\(head.uri.split(separator: "?").first?.prefix(128) ?? "")", "remote": "\(client)",
-            ])
-            admission.audit?.record(.refused(what: "upgrade", path: head.uri, status: Int(refusal.status.code), code: refusal.code,
-                                             reason: refusal.reason, identity: .init(grant: nil, client: client)))
+            admission.refusals.record(refusal, upgrade: true, target: head.uri, client: client)
             respond(refusal, version: head.version, context: context)
         }
     }

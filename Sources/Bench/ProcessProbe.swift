@@ -1,3 +1,4 @@
+import Pipeline
 import Foundation
 
 /// CPU time and memory of a process, read from /proc, so the load tool can
@@ -36,6 +37,3 @@ struct ProcessProbe {
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -17,15 +17,15 @@ package final class RemoteStreamRelays: Sendable {
     package static let queueDepth = 8
 
     private struct Relay {
-        package let node: String
-        package let frames: AsyncStream<Frame>.Continuation
+        let node: String
+        let frames: AsyncStream<Frame>.Continuation
     }
 
     private struct Start: Sendable {
-        package let streamID: String
-        package let node: String
-        package let hub: ViewerHub
-        package let frames: AsyncStream<Frame>
+        let streamID: String
+        let node: String
+        let hub: ViewerHub
+        let frames: AsyncStream<Frame>
     }
 
     private let relays = NIOLockedValueBox<[String: Relay]>([:])

@@ -31,9 +31,7 @@ public struct TokenBucket: Sendable {
 
     private mutating func refill(at now: ContinuousClock.Instant) {
         if let refilledAt {
-            let elapsed = now - refilledAt
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            tokens = min(burst, tokens + max(0, seconds) * rate)
+            tokens = min(burst, tokens + max(0, (now - refilledAt).seconds) * rate)
         }
         refilledAt = now
     }

@@ -27,14 +27,14 @@ package final class RelayMetrics: PipelineObserver, Sendable {
     private let perKey = NIOLockedValueBox<PerKey>(PerKey())
 
     private struct PerKey {
-        package var dropped: [String: Counter] = [:]
-        package var labelled: [String: Counter] = [:]
-        package var stageTimers: [String: Timer] = [:]
-        package var streamFps: [String: Gauge] = [:]
-        package var streamViewers: [String: Gauge] = [:]
-        package var viewerLoss: [String: Gauge] = [:]
+        var dropped: [String: Counter] = [:]
+        var labelled: [String: Counter] = [:]
+        var stageTimers: [String: Timer] = [:]
+        var streamFps: [String: Gauge] = [:]
+        var streamViewers: [String: Gauge] = [:]
+        var viewerLoss: [String: Gauge] = [:]
         /// Drops per stage name, for `/api/pipelines`.
-        package var dropsByStage: [String: Int] = [:]
+        var dropsByStage: [String: Int] = [:]
     }
 
     package init(clustered: Bool = false) {

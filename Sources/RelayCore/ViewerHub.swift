@@ -123,7 +123,7 @@ package final class ViewerHub: FrameSink, Sendable {
         }
     }
 
-    package struct State {
+    struct State {
         package var streams: [String: LiveStream] = [:]
         package var viewers: [String: Viewer] = [:]
         package var nextViewerNumber = 1
@@ -132,7 +132,7 @@ package final class ViewerHub: FrameSink, Sendable {
     }
 
     /// Touched only here and in ViewerHub+Cluster.swift.
-    package let state = NIOLockedValueBox(State())
+    let state = NIOLockedValueBox(State())
     package let logger: Logger
     package let metrics: RelayMetrics
     /// Other nodes, when the relay runs in a cluster; told of every local
@@ -258,8 +258,8 @@ package final class ViewerHub: FrameSink, Sendable {
     /// Steps 2–4 of delivery, the same for this node's frames and other
     /// nodes': serialize, then offer to each mailbox unless `stillCurrent`
     /// says the stream ended or changed hands meanwhile, then wake writers.
-    package func deliver(_ frame: Frame, to targets: [(Viewer, RenditionKind)], drains: inout DrainRequests,
-                         stillCurrent: (State) -> Bool) {
+    func deliver(_ frame: Frame, to targets: [(Viewer, RenditionKind)], drains: inout DrainRequests,
+                 stillCurrent: (State) -> Bool) {
         let id = frame.streamID
         // 2. Outside the lock: serialize once per format and rendition.
         var encoding = FrameEncoding(frame: frame)

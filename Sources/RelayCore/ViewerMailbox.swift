@@ -33,16 +33,16 @@ package final class ViewerMailbox: Sendable {
     }
 
     private struct State {
-        package var control = CircularBuffer<OutboundItem>()
-        package var slots: [String: OutboundItem] = [:]
+        var control = CircularBuffer<OutboundItem>()
+        var slots: [String: OutboundItem] = [:]
         /// Streams with a pending frame, oldest first, so streams take turns.
-        package var order: [String] = []
+        var order: [String] = []
         /// A drain has been requested and has not started yet.
-        package var drainRequested = false
-        package var finished = false
+        var drainRequested = false
+        var finished = false
         /// Since when the socket has refused data while items wait.
-        package var blockedSince: ContinuousClock.Instant?
-        package var stats = Statistics()
+        var blockedSince: ContinuousClock.Instant?
+        var stats = Statistics()
     }
 
     private let state = NIOLockedValueBox(State())

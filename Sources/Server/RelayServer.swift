@@ -83,9 +83,10 @@ public struct RelayServer: Sendable {
         }
         let audit = configuration.auditLogPath.map { AuditLog(path: $0, metrics: metrics, logger: self.logger) }
         try audit?.checkWritable()
+        let refusals = RefusalRecorder(logger: logger, audit: audit)
         let tickets = AdmissionTickets()
         let admission = UpgradeAdmission(
-            originPolicy: configuration.originPolicy, trustedProxies: configuration.trustedProxies, audit: audit,
+            originPolicy: configuration.originPolicy, trustedProxies: configuration.trustedProxies, refusals: refusals,
             authority: authority, limits: configuration.limits,
             ledger: AddressLedger(limits: configuration.limits), hub: hub, metrics: metrics, logger: logger)
 
@@ -94,13 +95,13 @@ public struct RelayServer: Sendable {
         // route carries its token check in its route group.
         let router = Router(context: RelayRequestContext.self)
         let trustedProxies = configuration.trustedProxies
-        router.add(middleware: CanonicalPathMiddleware(metrics: metrics, audit: audit, trustedProxies: trustedProxies, logger: logger))
+        router.add(middleware: CanonicalPathMiddleware(metrics: metrics, refusals: refusals, trustedProxies: trustedProxies))
         let routes = HTTPRoutes(hub: hub, metrics: metrics, pipelines: pipelines, active: pipeline, cluster: cluster)
         PublicRoutes(pages: try WebPages(), health: { routes.healthJSON() }).add(to: router)
-        routes.add(to: ProtectedRoutes(router: router, authority: authority, metrics: metrics, audit: audit,
-                                       trustedProxies: trustedProxies, logger: logger))
+        routes.add(to: ProtectedRoutes(router: router, authority: authority, metrics: metrics, refusals: refusals,
+                                       trustedProxies: trustedProxies))
         let webSocketRouter = Router(context: RelayRequestContext.self)
-        webSocketRouter.add(middleware: CanonicalPathMiddleware(metrics: metrics, audit: audit, trustedProxies: trustedProxies, logger: logger))
+        webSocketRouter.add(middleware: CanonicalPathMiddleware(metrics: metrics, refusals: refusals, trustedProxies: trustedProxies))
         addWebSocketRoutes(to: webSocketRouter, hub: hub, metrics: metrics, tickets: tickets, access: access, audit: audit)
 
         // Both limits must follow the configured message size, or hummingbird-
@@ -197,14 +198,14 @@ public struct RelayServer: Sendable {
         }
         router.ws("/ws/viewer") { request, _ in
             do throws(ViewerOptions.Invalid) {
-                _ = try ViewerOptions(request.uri.queryItems)
+                _ = try ViewerOptions(query: request.uri.query ?? "")
             } catch {
                 throw HTTPError(.badRequest, message: error.description)
             }
             return .upgrade(upgradeHeaders(request))
         } onUpgrade: { inbound, outbound, context in
             context.requestContext.releaseWebSocketHandler()
-            guard let query = try? ViewerOptions(context.request.uri.queryItems) else { return }
+            guard let query = try? ViewerOptions(query: context.request.uri.query ?? "") else { return }
             guard let ticket = tickets.take(for: context.requestContext.channel), !authRequired || ticket.grant != nil else {
                 try? await outbound.close(.policyViolation, reason: "unauthorized")
                 return

@@ -32,7 +32,7 @@ struct RevokeCommand: AsyncParsableCommand {
     var redisCa: String?
 
     func run() async throws {
-        let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+        let now = Date().millisecondsSince1970
         let revocation: Revocation
         switch (jti, subject) {
         case (let jti?, nil) where !jti.isEmpty: revocation = Revocation(target: .token(jti: jti), at: now)

@@ -104,7 +104,12 @@ struct StreamerConnection {
                         overLimit += 1
                         continue
                     }
-                    if await handle(message, runner: &runner, session: session, lease: lease, logger: logger) { accepted += 1 }
+                    // Frames stay synchronous; only a token refresh awaits (the authority).
+                    switch handle(message, runner: &runner, session: session, logger: logger) {
+                    case .delivered: accepted += 1
+                    case .refresh(let token): await refresh(with: token, lease: lease, session: session, logger: logger)
+                    case .done: break
+                    }
                 }
             } catch {
                 // swift-websocket stops reassembling as soon as a message
@@ -128,9 +133,18 @@ struct StreamerConnection {
                                     duration: .now - started, frames: accepted, reason: reason.rawValue))
     }
 
-    /// Handles one message; true when it was a frame the pipeline delivered.
-    private func handle(_ message: WebSocketMessage, runner: inout PipelineRunner, session: StreamSessionHandle, lease: TokenLease?,
-                        logger: Logger) async -> Bool {
+    /// What became of one message.
+    private enum Handled {
+        /// A frame the pipeline delivered.
+        case delivered
+        /// A token refresh, which needs the authority (an await).
+        case refresh(token: String)
+        case done
+    }
+
+    /// Handles one message, without waiting on anything.
+    private func handle(_ message: WebSocketMessage, runner: inout PipelineRunner, session: StreamSessionHandle,
+                        logger: Logger) -> Handled {
         let arrival = ContinuousClock.now
         let parsed: InboundMessage
         switch message {
@@ -153,7 +167,7 @@ struct StreamerConnection {
             metrics.frameReceived()
             let result = runner.run(frame)
             record(result, seq: frame.seq, session: session, logger: logger)
-            if case .delivered = result { return true }
+            if case .delivered = result { return .delivered }
         case .ping:
             session.send(WireMessage.pong)
         case .pong:
@@ -164,24 +178,29 @@ struct StreamerConnection {
         case .subscribe, .setQuality:
             session.send(WireMessage.error("subscribe and set_quality are viewer messages"))
         case .refresh(let token):
-            guard let lease, let access else {
-                session.send(WireMessage.error("auth is off; there is no token to refresh"))
-                return false
-            }
-            do throws(AuthFailure) {
-                let fresh = try await lease.refresh(with: token, authority: access.authority)
-                session.send(TokenLease.refreshedMessage(fresh))
-                logger.info("streamer token refreshed", metadata: ["subject": "\(fresh.subject)", "expires": "\(fresh.expires)"])
-            } catch {
-                session.send(WireMessage.error("refresh refused: \(error.reason)"))
-                logger.notice("streamer token refresh refused", metadata: ["reason": "\(error.reason)"])
-            }
+            return .refresh(token: token)
         case .invalid(let rejection):
             metrics.frameReceived()
             session.send(WireMessage.error(rejection.detail))
             record(runner.reject(rejection), seq: nil, session: session, logger: logger)
         }
-        return false
+        return .done
+    }
+
+    /// Takes a fresh token for the socket, or says why not (the old one stays).
+    private func refresh(with token: String, lease: TokenLease?, session: StreamSessionHandle, logger: Logger) async {
+        guard let lease, let access else {
+            session.send(WireMessage.error("auth is off; there is no token to refresh"))
+            return
+        }
+        do throws(AuthFailure) {
+            let fresh = try await lease.refresh(with: token, authority: access.authority)
+            session.send(TokenLease.refreshedMessage(fresh))
+            logger.info("streamer token refreshed", metadata: ["subject": "\(fresh.subject)", "expires": "\(fresh.expires)"])
+        } catch {
+            session.send(WireMessage.error("refresh refused: \(error.reason)"))
+            logger.notice("streamer token refresh refused", metadata: ["reason": "\(error.reason)"])
+        }
     }
 
     /// The WebSocket close code a streamer sees for each way the relay ends its stream.

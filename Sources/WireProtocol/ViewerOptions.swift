@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a viewer asks for in its socket's query: `streams=a,b`,
 /// `format=json|binary`, `quality=auto|full|low`. Parsed by the upgrade
 /// gate, so a bad option is refused with its reason before the upgrade,
@@ -13,9 +15,10 @@ public struct ViewerOptions: Sendable, Equatable {
 
     public init() {}
 
-    /// `items` are the query's decoded name/value pairs, in order; the first of a name counts.
-    public init(_ items: [(name: String, value: String)]) throws(Invalid) {
-        func first(_ name: String) -> String? { items.first { $0.name == name }?.value }
+    /// Reads the raw query after `?` (empty: none), percent-decoding it; the first of a name counts.
+    public init(query: some StringProtocol) throws(Invalid) {
+        let items = URLComponents(string: "?" + query)?.queryItems ?? []
+        func first(_ name: String) -> String? { items.first { $0.name == name }.map { $0.value ?? "" } }
         if let list = first("streams"), !list.isEmpty {
             streams = Set(list.split(separator: ",").map(String.init))
         }

@@ -1,7 +1,6 @@
 import Access
 import RelayCore
 import Hummingbird
-import Logging
 
 /// The only door through which the relay adds a route that is not public:
 /// each group it hands out carries a `TokenRequiredMiddleware`, so a route
@@ -12,13 +11,12 @@ struct ProtectedRoutes {
     let router: Router<RelayRequestContext>
     let authority: TokenAuthority?
     let metrics: RelayMetrics
-    var audit: AuditLog? = nil
+    let refusals: RefusalRecorder
     var trustedProxies = TrustedProxies()
-    var logger = Logger(label: "framepipe")
 
     /// A group whose every route needs a token meeting `requirement`.
     func requiring(_ requirement: TokenRequirement) -> RouterGroup<RelayRequestContext> {
         router.group().add(middleware: TokenRequiredMiddleware(requirement: requirement, authority: authority, metrics: metrics,
-                                                               audit: audit, trustedProxies: trustedProxies, logger: logger))
+                                                               refusals: refusals, trustedProxies: trustedProxies))
     }
 }

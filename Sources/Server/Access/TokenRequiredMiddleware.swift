@@ -1,7 +1,6 @@
 import Access
 import RelayCore
 import Hummingbird
-import Logging
 
 /// What a protected route asks of a token.
 enum TokenRequirement: Sendable {
@@ -25,9 +24,8 @@ struct TokenRequiredMiddleware: RouterMiddleware {
     let requirement: TokenRequirement
     let authority: TokenAuthority?
     let metrics: RelayMetrics
-    var audit: AuditLog? = nil
+    let refusals: RefusalRecorder
     var trustedProxies = TrustedProxies()
-    var logger = Logger(label: "framepipe")
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let authority else { return try await next(request, context) }
@@ -40,13 +38,9 @@ struct TokenRequiredMiddleware: RouterMiddleware {
             try Self.check(grant, against: requirement)
         } catch {
             metrics.upgradeRefused(error.kind.rawValue)
-            let client = context.client(of: request, trusted: trustedProxies)
-            logger.info("request refused", metadata: [
-                "status": "\(error.status.code)", "reason": "\(error.reason)", "path": "\(request.uri.path.prefix(128))", "remote": "\(client)",
-            ])
-            audit?.record(.refused(what: "http", path: request.uri.string, status: Int(error.status.code), code: error.kind.rawValue,
-                                   reason: error.reason, identity: .init(grant: nil, client: client)))
-            return Refusal(error).response()
+            let refusal = Refusal(error)
+            refusals.record(refusal, upgrade: false, target: request.uri.string, client: context.client(of: request, trusted: trustedProxies))
+            return refusal.response()
         }
         var context = context
         context.grant = grant
