@@ -22,15 +22,17 @@ import ServiceLifecycle
 /// here watches it). Redis going away never touches local delivery: the
 /// node logs once, keeps serving its own streams, reconnects with backoff,
 /// then reads the registry again, re-announces its streams and resubscribes.
-package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
+package final class ClusterService: Service, @unchecked Sendable {
     package let settings: ClusterSettings
     package let pipeline: PipelineDefinition
     package let metrics: RelayMetrics
     /// Revocations published by `framepipe revoke --redis` land here, on every node.
     package let revocations: Revocations
     package var logger: Logger
-    /// Set once, right after the hub is made (the hub holds this as its link).
-    private let hubBox = NIOLockedValueBox<ViewerHub?>(nil)
+    /// This node's relay state: the service feeds it what Redis says.
+    private let hub: ViewerHub
+    /// The hub's link out; the service hands it the command connection.
+    private let publisher: ClusterPublisher
     private let state = NIOLockedValueBox(LinkState())
     /// Per remote stream, a task running the relay stages (downscale, fan-out) for its frames.
     private let relays: RemoteStreamRelays
@@ -48,7 +50,6 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
         package var since = Date()
         package var lastError: String?
         package var subscribed: Set<String> = []
-        package var reconcileScheduled = false
         package var stopping = false
         /// Set when an outage outlasted the node timeout and other nodes' streams were ended here.
         package var remoteEndedForOutage = false
@@ -58,9 +59,11 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
         package var badMessagesLogged = 0
     }
 
-    package init(settings: ClusterSettings, pipeline: PipelineDefinition, metrics: RelayMetrics, revocations: Revocations = Revocations(),
-         logger: Logger) throws {
+    package init(settings: ClusterSettings, pipeline: PipelineDefinition, hub: ViewerHub, publisher: ClusterPublisher,
+                 metrics: RelayMetrics, revocations: Revocations = Revocations(), logger: Logger) throws {
         self.settings = settings
+        self.hub = hub
+        self.publisher = publisher
         self.revocations = revocations
         self.tls = try settings.tlsConfiguration()
         self.pipeline = pipeline
@@ -78,8 +81,6 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
         }
     }
 
-    package func attach(_ hub: ViewerHub) { hubBox.withLockedValue { $0 = hub } }
-    private var hub: ViewerHub? { hubBox.withLockedValue { $0 } }
     private var me: String { settings.nodeID }
 
     /// For `/healthz`.
@@ -92,12 +93,14 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
     package func run() async throws {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.relays.run() }
+            group.addTask { for await _ in self.publisher.interestChanges { self.reconcile() } }
             await withGracefulShutdownHandler {
                 await connectLoop()
             } onGracefulShutdown: {
                 self.state.withLockedValue { $0.stopping = true }
             }
             relays.finish()
+            publisher.finish()
         }
     }
 
@@ -124,6 +127,7 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
                     s.graceUntil = .now + settings.nodeTimeout
                     return downFor
                 }
+                publisher.use(command)
                 attempt = 0
                 outageLogged = false
                 metrics.brokerUp(true)
@@ -137,7 +141,7 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
                 try await heartbeat(command)
                 logger.notice(downFor == nil ? "joined the cluster through redis" : "redis is back; cluster delivery resumes", metadata: [
                     "redis": "\(settings.redis)", "local_streams_announced": "\(announced)",
-                    "remote_streams": "\(hub?.remoteStreamCount ?? 0)",
+                    "remote_streams": "\(hub.remoteStreamCount)",
                 ].merging(downFor.map { ["down_seconds": "\(String(format: "%.1f", $0))"] } ?? [:]) { a, _ in a })
                 reconcile()
                 try await stayConnected(command: command, subscriber: subscriber)
@@ -147,6 +151,7 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
             }
             let (command, subscriber) = state.withLockedValue { s -> (RedisConnection?, RedisConnection?) in
                 defer { s.command = nil; s.subscriber = nil; s.subscribed = [] }
+                publisher.use(nil)
                 if s.broker != .down { s.broker = .down; s.since = Date() }
                 return (s.command, s.subscriber)
             }
@@ -222,7 +227,6 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
     /// with `node_lost` (the script publishes it; every node, this one too,
     /// hears it on the control channel).
     private func endLostNodes(_ command: RedisConnection) async throws {
-        guard let hub else { return }
         let owners = hub.remoteStreamsByOwner()
         guard !owners.isEmpty, ContinuousClock.now >= state.withLockedValue({ $0.graceUntil }) else { return }
         let alive = try await liveNodes(Set(owners.keys), command)
@@ -250,7 +254,6 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
     /// nodes' streams, and the registry's view of this node's. Returns how
     /// many local streams were announced.
     private func resync(_ command: RedisConnection) async throws -> Int {
-        guard let hub else { return 0 }
         let raw = try await command.run(RESPCommand("HGETALL", .string(ClusterKeys.streams))).array ?? []
         var registry: [String: (owner: String, started: Bool)] = [:]
         for pair in stride(from: 0, to: raw.count - 1, by: 2) {
@@ -260,7 +263,7 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
         let owners = Set(registry.values.map(\.owner)).union(hub.remoteStreamsByOwner().keys)
         let alive = try await liveNodes(owners, command)
         let mine = hub.resync(registry: registry, liveNodes: alive, me: me)
-        for stream in mine { claim(stream.id, started: stream.started, on: command) }
+        for stream in mine { publisher.claim(stream.id, started: stream.started, on: command) }
         // Entries nobody serves any more: this node's from before the outage,
         // or a dead node's that no live node was there to clean up.
         let mineIDs = Set(mine.map(\.id))
@@ -285,7 +288,7 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
             s.remoteEndedForOutage = true
             return true
         }
-        guard due, let hub else { return }
+        guard due else { return }
         let count = hub.endRemoteStreams(reason: .nodeLost)
         if count > 0 {
             logger.warning("redis away longer than the node timeout: other nodes' streams ended here", metadata: [
@@ -295,93 +298,22 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
 
     // MARK: Registry scripts
 
-    private func claim(_ id: String, started: Bool, on command: RedisConnection) {
-        let event = ClusterEvent.claimed(stream: id, node: me, started: started)
-        script(ClusterKeys.claimScript, [id, me, started ? "1" : "0", event.json], on: command)
-    }
-
     private func endInRegistry(_ id: String, owner: String, reason: StreamEndReason, _ command: RedisConnection) async throws -> Bool {
         let event = ClusterEvent.ended(stream: id, node: owner, reason: reason)
-        let reply = try await command.run(evalCommand(ClusterKeys.endScript, [id, owner, event.json]))
+        let reply = try await command.run(ClusterPublisher.evalCommand(ClusterKeys.endScript, [id, owner, event.json]))
         return reply.integer == 1
-    }
-
-    private func evalCommand(_ source: String, _ arguments: [String]) -> RESPCommand {
-        RESPCommand(["EVAL", .string(source), "2", .string(ClusterKeys.streams), .string(ClusterKeys.control)] + arguments.map { .string($0) })
-    }
-
-    /// Sends a registry script without waiting; a refusal is logged.
-    private func script(_ source: String, _ arguments: [String], on command: RedisConnection) {
-        let logger = logger
-        command.send(evalCommand(source, arguments)).whenComplete { result in
-            switch result {
-            case .success(.error(let message)):
-                logger.error("redis refused a registry update", metadata: ["stream_id": "\(arguments[0])", "error": "\(message)"])
-            case .failure(let error):
-                logger.debug("registry update lost with the connection; resync repeats it", metadata: ["stream_id": "\(arguments[0])", "error": "\(error)"])
-            default:
-                break
-            }
-        }
     }
 
     private var commandConnection: RedisConnection? {
         state.withLockedValue { $0.broker == .connected ? $0.command : nil }
     }
 
-    // MARK: ClusterLink (called by the hub)
-
-    package func localStreamConnected(_ id: String, started: Bool) {
-        guard let command = commandConnection else { return }  // announced on reconnect
-        claim(id, started: started, on: command)
-    }
-
-    package func localStreamStarted(_ id: String) {
-        guard let command = commandConnection else { return }
-        script(ClusterKeys.startScript, [id, me, ClusterEvent.started(stream: id, node: me).json], on: command)
-    }
-
-    package func localStreamEnded(_ id: String, reason: StreamEndReason) {
-        guard let command = commandConnection else { return }  // resync removes it
-        script(ClusterKeys.endScript, [id, me, ClusterEvent.ended(stream: id, node: me, reason: reason).json], on: command)
-    }
-
-    package func localFrameAccepted(_ frame: Frame) {
-        guard let command = commandConnection else {
-            metrics.clusterFrameNotPublished("broker_down")
-            return
-        }
-        // Latest wins here too: a frame that would queue behind a full socket is skipped.
-        guard command.isWritable else {
-            metrics.clusterFrameNotPublished("backpressure")
-            return
-        }
-        var frame = frame
-        guard let jpeg = frame.resolveJPEG() else {
-            metrics.clusterFrameNotPublished("not_jpeg")
-            return
-        }
-        let envelope = ClusterFrameEnvelope(node: me, stream: frame.streamID, seq: frame.seq, timestamp: frame.timestamp, jpeg: jpeg)
-        command.sendIgnoringReply(RESPCommand("PUBLISH", .string(ClusterKeys.frames(frame.streamID)), .bytes(envelope.encode())))
-        metrics.clusterFramePublished()
-    }
-
-    package func interestChanged() {
-        let schedule = state.withLockedValue { s -> Bool in
-            guard !s.reconcileScheduled else { return false }
-            s.reconcileScheduled = true
-            return true
-        }
-        if schedule { loop.execute { self.reconcile() } }
-    }
-
     /// Subscribes to the frame channels of the remote streams watched here
     /// and unsubscribes from the rest: a set, so one subscription per stream
     /// however many viewers watch it.
     private func reconcile() {
-        let wanted = hub?.watchedRemoteStreams() ?? []
+        let wanted = hub.watchedRemoteStreams()
         let (subscriber, added, removed) = state.withLockedValue { s -> (RedisConnection?, Set<String>, Set<String>) in
-            s.reconcileScheduled = false
             guard s.broker == .connected, let subscriber = s.subscriber else { return (nil, [], []) }
             let added = wanted.subtracting(s.subscribed), removed = s.subscribed.subtracting(wanted)
             s.subscribed = wanted
@@ -445,7 +377,6 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
     }
 
     private func handleControl(_ text: String) {
-        guard let hub else { return }
         let event: ClusterEvent
         do {
             event = try ClusterEvent(json: text)
@@ -465,7 +396,7 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
                 // Declared lost while cut off, yet still serving it: say so again.
                 if reason == .nodeLost, let local = hub.localStreams().first(where: { $0.id == id }), let command = commandConnection {
                     logger.warning("another node declared this node lost; announcing its stream again", metadata: ["stream_id": "\(id)"])
-                    claim(id, started: local.started, on: command)
+                    publisher.claim(id, started: local.started, on: command)
                 }
                 return
             }
@@ -474,7 +405,6 @@ package final class ClusterService: Service, ClusterLink, @unchecked Sendable {
     }
 
     private func handleFrame(_ payload: ByteBuffer) {
-        guard let hub else { return }
         let envelope: ClusterFrameEnvelope
         do {
             envelope = try ClusterFrameEnvelope(decoding: payload)

@@ -7,7 +7,7 @@
 /// The hub holds one per viewer; it is the one truth `/api/viewers`,
 /// the `low` rendition and the logs all read.
 package struct SlowViewerVerdict: Sendable, Equatable {
-    private(set) var slow = false
+    package private(set) var slow = false
     private var goodWindows = 0
 
     /// Windows with fewer offered frames than this say nothing.

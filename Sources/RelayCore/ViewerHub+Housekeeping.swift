@@ -1,85 +1,96 @@
 import Foundation
+import NIOCore
+import Pipeline
+import WireProtocol
 
-/// What housekeeping asks of the hub, one short critical section each, with
-/// the answers returned as values: no caller's code runs under the lock, and
-/// what changes (idle warnings, fps samples, slow verdicts, progress marks)
-/// is changed here, by the hub, not copied back by hand.
+/// What housekeeping and the API ask of the hub, one short critical section
+/// each, answered with values: no caller's code runs under the lock.
 extension ViewerHub {
-    /// A local stream silent for too long: to ping (`warn`) or to close.
-    package struct IdleStream {
-        package let id: String
-        package let session: StreamSessionHandle
-        package let idle: Duration
-        package let timedOut: Bool
-    }
+    package typealias IdleStream = RelayState.IdleStream
+    package typealias StreamSnapshot = RelayState.StreamSnapshot
 
-    /// Local streams silent past `warnAfter` (each warned once per silence) or `closeAfter`.
-    /// Another node's streams are that node's to time out.
     package func idleStreams(now: ContinuousClock.Instant, warnAfter: Duration, closeAfter: Duration) -> [IdleStream] {
-        state.withLockedValue { s in
-            var idle: [IdleStream] = []
-            for (id, stream) in s.streams {
-                guard let session = stream.session else { continue }
-                let silence = now - stream.lastActivity
-                if silence >= closeAfter {
-                    idle.append(IdleStream(id: id, session: session, idle: silence, timedOut: true))
-                } else if silence >= warnAfter, !stream.idleWarned {
-                    s.streams[id]?.idleWarned = true
-                    idle.append(IdleStream(id: id, session: session, idle: silence, timedOut: false))
-                }
-            }
-            return idle
-        }
+        locked.withLockedValue { $0.relay.idleStreams(now: now, warnAfter: warnAfter, closeAfter: closeAfter) }
     }
 
     /// Viewers whose socket has accepted nothing for at least `limit` while frames waited.
     package func viewersBlocked(atLeast limit: Duration, now: ContinuousClock.Instant) -> [String] {
-        state.withLockedValue { s in s.viewers.values.filter { ($0.mailbox.blockedFor(now: now) ?? .zero) >= limit }.map(\.id) }
-    }
-
-    /// Viewers that have not answered a ping sent at least `limit` ago.
-    package func viewersWithUnansweredPing(olderThan limit: Duration, now: ContinuousClock.Instant) -> [String] {
-        state.withLockedValue { s in s.viewers.values.filter { $0.pingSentAt.map { now - $0 >= limit } ?? false }.map(\.id) }
-    }
-
-    /// One sampling period's figures, for metrics and logs.
-    package struct Sample {
-        package var streams: [(id: String, fps: Double, viewers: Int)] = []
-        package var viewers: [(id: String, lossPercent: Double)] = []
-        /// Viewers whose slow verdict changed in this period, with the new verdict.
-        package var slowChanges: [(id: String, slow: Bool)] = []
-    }
-
-    /// Closes a sampling period of `elapsed`: each stream's fps over it and
-    /// each viewer's slow verdict over its measuring window.
-    package func sample(elapsed: Duration, slowLossRatio: Double) -> Sample {
-        let seconds = elapsed.seconds
-        return state.withLockedValue { s in
-            var sample = Sample()
-            for (id, stream) in s.streams {
-                let fps = Double(stream.frames - stream.fpsSampleFrames) / seconds
-                s.streams[id]?.fps = fps
-                s.streams[id]?.fpsSampleFrames = stream.frames
-                sample.streams.append((id, fps, s.viewers.values.count { $0.watches(id) }))
-            }
-            for (id, viewer) in s.viewers {
-                let window = viewer.mailbox.takeWindow()
-                if let slow = viewer.slowness.close(offered: window.offered, replaced: window.replaced, threshold: slowLossRatio) {
-                    sample.slowChanges.append((id, slow))
-                }
-                sample.viewers.append((id, viewer.mailbox.statistics.lossPercent))
-            }
-            return sample
+        locked.withLockedValue { locked in
+            locked.connections.values.filter { ($0.mailbox.blockedFor(now: now) ?? .zero) >= limit }.map(\.id)
         }
     }
 
-    /// One progress line's figures per started stream, since the last call.
+    package func viewersWithUnansweredPing(olderThan limit: Duration, now: ContinuousClock.Instant) -> [String] {
+        read { $0.viewersWithUnansweredPing(olderThan: limit, now: now) }
+    }
+
+    /// One sampling period's figures: the state's, and each viewer's loss.
+    package struct Sample {
+        package var streams: [(id: String, fps: Double, viewers: Int)]
+        package var viewers: [(id: String, lossPercent: Double)]
+        package var slowChanges: [(id: String, slow: Bool)]
+    }
+
+    /// Closes a sampling period of `elapsed`: fps per stream, and each
+    /// viewer's measuring window handed to its slow verdict.
+    package func sample(elapsed: Duration, slowLossRatio: Double) -> Sample {
+        locked.withLockedValue { locked in
+            var windows: [String: RelayState.DeliveryWindow] = [:]
+            var losses: [(id: String, lossPercent: Double)] = []
+            for (id, viewer) in locked.connections {
+                let window = viewer.mailbox.takeWindow()
+                windows[id] = .init(offered: window.offered, replaced: window.replaced)
+                losses.append((id, viewer.mailbox.statistics.lossPercent))
+            }
+            let sample = locked.relay.sample(elapsed: elapsed, windows: windows, slowLossRatio: slowLossRatio)
+            return Sample(streams: sample.streams, viewers: losses, slowChanges: sample.slowChanges)
+        }
+    }
+
     package func progress() -> [(id: String, frames: Int, fps: Double, viewers: Int, dropsSinceLast: Int)] {
-        state.withLockedValue { s in
-            s.streams.filter(\.value.started).sorted { $0.key < $1.key }.map { id, stream in
-                let dropped = stream.drops + stream.errors
-                s.streams[id]?.lastProgressDrops = dropped
-                return (id, stream.frames, stream.fps, s.viewers.values.count { $0.watches(id) }, dropped - stream.lastProgressDrops)
+        locked.withLockedValue { $0.relay.progress() }
+    }
+
+    package func admissionCounts(streamID: String?, tokenID: String?) -> (streams: Int, streamIsLive: Bool, viewers: Int, tokenViewers: Int) {
+        read { $0.admissionCounts(streamID: streamID, tokenID: tokenID) }
+    }
+
+    /// This node's streamers and viewers (other nodes' streams not counted).
+    package var connectionCounts: (streams: Int, viewers: Int) { read(\.connectionCounts) }
+
+    /// The stream's latest accepted frame. `owner` names the node serving
+    /// it when that is another one: its frames reach this node only while a
+    /// viewer here watches it.
+    package func latestJPEG(of streamID: String) -> (known: Bool, owner: String?, jpeg: ByteBuffer?) {
+        let latest: (Bool, String?, Frame?) = read { s in
+            guard let stream = s.streams[streamID] else { return (false, nil, nil) }
+            return (true, stream.owner, stream.latestFrame)
+        }
+        guard var frame = latest.2 else { return (latest.0, latest.1, nil) }
+        return (true, latest.1, frame.resolveJPEG())
+    }
+
+    /// Started streams the scope allows, by id.
+    package func streamSnapshots(scope: StreamScope) -> [StreamSnapshot] { read { $0.streamSnapshots(scope: scope) } }
+
+    /// A viewer as `/api/viewers` shows it.
+    package struct ViewerSnapshot {
+        package let id: String
+        package let streams: Set<String>?
+        package let format: ViewerFormat
+        package let quality: QualityPreference
+        package let receivesLow: Bool
+        package let slow: Bool
+        package let statistics: ViewerMailbox.Statistics
+    }
+
+    /// Every viewer, in the order they connected.
+    package func viewerSnapshots() -> [ViewerSnapshot] {
+        locked.withLockedValue { locked in
+            locked.relay.viewers.keys.sorted(by: ViewerRecord.connectionOrder).compactMap { id -> ViewerSnapshot? in
+                guard let record = locked.relay.viewers[id], let viewer = locked.connections[id] else { return nil }
+                return ViewerSnapshot(id: id, streams: record.streams, format: record.format, quality: record.quality,
+                                      receivesLow: record.wantsLow, slow: record.slowness.slow, statistics: viewer.mailbox.statistics)
             }
         }
     }

@@ -5,79 +5,25 @@ import Pipeline
 import WireProtocol
 import NIOConcurrencyHelpers
 
-/// The state shared by every connection: which streams are live, which
-/// viewers are connected, and what each viewer wants. It is the `fan-out`
-/// stage's `FrameSink`.
+/// The relay's state (`RelayState`) under a lock, with what it decides
+/// carried out: mailboxes filled, writers woken, frames encoded, streamers
+/// closed, the cluster told, metrics counted and lines logged. It is the
+/// `fan-out` stage's `FrameSink`, and owns each viewer's mailbox and writer.
 ///
-/// A lock rather than an actor because `publish` is called from the
-/// frame path, which must not suspend; every critical section is short and
-/// never spans an `await`. Lock order is always hub, then mailbox.
+/// A lock rather than an actor because `publish` is called from the frame
+/// path, which must not suspend; every critical section is short and never
+/// spans an `await`. Lock order is always hub, then mailbox: the mailbox
+/// actions an event returns are applied before the hub's lock is released
+/// (see `RelayAction`), everything else after it.
 ///
 /// The relay's shared state uses NIO's pthread-based `NIOLockedValueBox`,
 /// not `Synchronization.Mutex`: on Linux, ThreadSanitizer cannot see
 /// Mutex's futex and reports races inside correctly locked sections, which
 /// would leave it blind to real ones.
 package final class ViewerHub: FrameSink, Sendable {
-    /// Where a stream is served: here, by a streamer's connection, or by
-    /// another node of the cluster. One fact, so a stream can never be both
-    /// or neither.
-    package enum StreamLocation {
-        case local(StreamSessionHandle)
-        case remote(node: String)
-    }
-
-    /// A stream known to the hub: connected, and `started` once its first
-    /// valid frame arrived (only then do viewers hear of it). In a cluster,
-    /// a stream served by another node is here too, so viewers see every
-    /// stream the same way.
-    package struct LiveStream {
-        package var location: StreamLocation
-        /// The streamer's connection; nil for another node's stream.
-        package var session: StreamSessionHandle? { if case .local(let session) = location { session } else { nil } }
-        /// The node serving it; nil for this node.
-        package var owner: String? { if case .remote(let node) = location { node } else { nil } }
-        package var started = false
-        package var startedAt: Date?
-        package var connectedAt = ContinuousClock.now
-        package var lastActivity = ContinuousClock.now
-        package var idleWarned = false
-        package var nextSeq: UInt64 = 0
-        /// Last seq sent to viewers, so a change of node never sends it backwards.
-        package var lastSeq: UInt64?
-        package var seqOffset: UInt64 = 0
-        package var frames = 0
-        package var drops = 0
-        package var errors = 0
-        /// Kept for `snapshot.jpg`; its JPEG is decoded only when asked for.
-        package var latestFrame: Frame?
-        /// For the fps figure: frames counted at the last sample.
-        package var fpsSampleFrames = 0
-        package var fps: Double = 0
-        package var lastProgressDrops = 0
-
-        package var isLocal: Bool { session != nil }
-
-        package init(session: StreamSessionHandle) {
-            location = .local(session)
-        }
-
-        package init(owner: String, started: Bool) {
-            location = .remote(node: owner)
-            self.started = started
-            self.startedAt = started ? Date() : nil
-        }
-
-        /// Continues after `lastSeq` when the stream moves here from another node.
-        package mutating func takeOver(session: StreamSessionHandle) {
-            location = .local(session)
-            lastActivity = .now
-            idleWarned = false
-            nextSeq = max(nextSeq, (lastSeq ?? 0) + (lastSeq == nil ? 0 : 1))
-        }
-    }
-
-    /// A connected viewer. A class so the hub's lists share one reference;
-    /// its `var`s are read and written only under the hub's lock.
+    /// A connected viewer's delivery side: its mailbox and the writer that
+    /// empties it onto the socket. What it wants and may see is its
+    /// `ViewerRecord` in the state.
     package final class Viewer: @unchecked Sendable {
         package let id: String
         package let mailbox = ViewerMailbox()
@@ -85,54 +31,25 @@ package final class ViewerHub: FrameSink, Sendable {
         package let remoteAddress: String
         package let eventLoop: any EventLoop
         package let close: @Sendable () -> Void
-        /// What the viewer's token lets it see (everything when auth is off);
-        /// a refresh may narrow it, never widen it.
-        package var scope: StreamScope
-        /// The token it connected with, for per-token limits.
-        package let tokenID: String?
-        package var streams: Set<String>?
-        package var quality: QualityPreference
-        /// Housekeeping's verdict from the mailbox's loss figures.
-        package var slowness = SlowViewerVerdict()
-        package var pingSentAt: ContinuousClock.Instant?
-        /// Set once the connection's handler is in the pipeline; drains go to it.
-        package var writer: ViewerChannelHandler?
+        /// Set once the connection's handler is in the pipeline; drains go
+        /// to it. Read and written only under the hub's lock.
+        fileprivate(set) var writer: ViewerChannelHandler?
 
-        package init(id: String, format: ViewerFormat, remoteAddress: String, eventLoop: any EventLoop, streams: Set<String>?,
-             quality: QualityPreference, scope: StreamScope, tokenID: String?, close: @escaping @Sendable () -> Void) {
+        init(id: String, format: ViewerFormat, remoteAddress: String, eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) {
             self.id = id
-            self.scope = scope
-            self.tokenID = tokenID
             self.format = format
             self.remoteAddress = remoteAddress
             self.eventLoop = eventLoop
-            self.streams = streams
-            self.quality = quality
             self.close = close
         }
-
-        /// The one test of whether a stream's id, events and frames reach this viewer.
-        package func watches(_ streamID: String) -> Bool { scope.allows(streamID) && (streams?.contains(streamID) ?? true) }
-
-        package var wantsLow: Bool {
-            switch quality {
-            case .low: return true
-            case .full: return false
-            case .auto: return slowness.slow
-            }
-        }
     }
 
-    struct State {
-        package var streams: [String: LiveStream] = [:]
-        package var viewers: [String: Viewer] = [:]
-        package var nextViewerNumber = 1
-        package var nextSessionID: UInt64 = 1
-        package var shuttingDown = false
+    struct Locked {
+        var relay = RelayState()
+        var connections: [String: Viewer] = [:]
     }
 
-    /// Touched only here and in ViewerHub+Cluster.swift.
-    let state = NIOLockedValueBox(State())
+    let locked = NIOLockedValueBox(Locked())
     package let logger: Logger
     package let metrics: RelayMetrics
     /// Other nodes, when the relay runs in a cluster; told of every local
@@ -145,123 +62,104 @@ package final class ViewerHub: FrameSink, Sendable {
         self.cluster = cluster
     }
 
-    // MARK: Streams
-
-    package func makeSessionID() -> UInt64 {
-        state.withLockedValue { s in
-            defer { s.nextSessionID += 1 }
-            return s.nextSessionID
-        }
-    }
-
-    /// Registers a streamer connection. If the id is live, the new connection
-    /// replaces the old one, which is returned so the caller can close it
-    /// with reason `replaced`; viewers see no `stream_ended` in between.
-    /// Returns nil when the server is shutting down.
-    package func connectStream(_ id: String, session: StreamSessionHandle) -> (replaced: StreamSessionHandle?, firstSeq: UInt64)? {
-        let connected: (replaced: StreamSessionHandle?, firstSeq: UInt64, started: Bool, fromNode: String?)? = state.withLockedValue { s in
-            guard !s.shuttingDown else { return nil }
-            if var existing = s.streams[id] {
-                // Another node's stream, or this node's: either way it is taken over.
-                let old = existing.session
-                let fromNode = existing.owner
-                existing.takeOver(session: session)
-                s.streams[id] = existing
-                return (old, existing.nextSeq, existing.started, fromNode)
-            }
-            s.streams[id] = LiveStream(session: session)
-            return (nil, 0, false, nil)
-        }
-        guard let connected else { return nil }
-        if let fromNode = connected.fromNode {
-            logger.info("stream taken over from another node", metadata: ["stream_id": "\(id)", "previous_node": "\(fromNode)"])
-        }
-        cluster?.localStreamConnected(id, started: connected.started)
-        if connected.fromNode != nil { cluster?.interestChanged() }
-        return (connected.replaced, connected.firstSeq)
-    }
-
-    /// Ends a stream if `session` is still the one serving it, telling its
-    /// viewers why. A replaced session's end is ignored.
-    package func endStream(_ id: String, session: StreamSessionHandle, reason: StreamEndReason) {
+    /// Runs one event on the state under the lock, applies its mailbox
+    /// actions before unlocking and carries out the rest after.
+    @discardableResult
+    func transition<Result>(_ event: (inout RelayState) -> (Result, [RelayAction])) -> Result {
         var drains = DrainRequests()
-        let ended: (LiveStream, [Viewer])? = state.withLockedValue { s in
-            guard let stream = s.streams[id], stream.session === session else { return nil }
-            s.streams[id] = nil
-            let viewers = stream.started ? s.viewers.values.filter { $0.watches(id) } : []
-            for viewer in viewers where viewer.mailbox.enqueueStreamEnded(id, text: WireMessage.streamEnded(id, reason: reason)) {
-                drains.add(viewer)
-            }
-            return (stream, viewers)
+        let (result, later): (Result, [Deferred]) = locked.withLockedValue { locked in
+            let (result, actions) = event(&locked.relay)
+            return (result, Self.applyUnderLock(actions, &locked, &drains))
         }
         drains.submit()
-        guard let (stream, viewers) = ended else { return }
-        cluster?.localStreamEnded(id, reason: reason)
-        metrics.streamEnded(id)
-        logger.info("stream ended", metadata: [
-            "stream_id": "\(id)", "reason": "\(reason.rawValue)", "frames": "\(stream.frames)",
-            "drops": "\(stream.drops)", "errors": "\(stream.errors)", "viewers_told": "\(viewers.count)",
-        ])
+        for work in later { perform(work) }
+        return result
     }
 
-    /// Records a message from the streamer (for the idle timers); for a
-    /// frame, returns its seq, which keeps increasing across replacements.
-    @discardableResult
-    package func streamActivity(_ id: String, isFrame: Bool) -> UInt64 {
-        state.withLockedValue { s in
-            guard s.streams[id] != nil else { return 0 }
-            s.streams[id]!.lastActivity = .now
-            s.streams[id]!.idleWarned = false
-            let seq = s.streams[id]!.nextSeq
-            if isFrame { s.streams[id]!.nextSeq += 1 }
-            return seq
-        }
+    func transition(_ event: (inout RelayState) -> [RelayAction]) {
+        transition { state -> (Void, [RelayAction]) in ((), event(&state)) }
     }
 
-    package func streamRejectedFrame(_ id: String, dropped: Bool) {
-        state.withLockedValue { s in
-            if dropped { s.streams[id]?.drops += 1 } else { s.streams[id]?.errors += 1 }
-        }
+    /// Reads the state under the lock.
+    func read<Result>(_ query: (RelayState) -> Result) -> Result {
+        locked.withLockedValue { query($0.relay) }
     }
 
-    // MARK: FrameSink
+    /// An action left for after unlocking, with the viewers it names
+    /// already looked up under the lock.
+    private enum Deferred {
+        case action(RelayAction)
+        case deliver(Frame, [(Viewer, RenditionKind)], DeliveryTicket)
+        case viewerLeft(Viewer, ViewerLeaveReason, remaining: Int, writer: ViewerChannelHandler?)
+    }
 
-    package func publish(_ frame: Frame) {
-        let id = frame.streamID
-        // 1. Under the lock: start the stream if this is its first frame and
-        //    take the list of viewers and what each wants.
-        var drains = DrainRequests()
-        var justStarted = false
-        let prepared: (targets: [(Viewer, RenditionKind)], session: StreamSessionHandle)? = state.withLockedValue { s in
-            guard var stream = s.streams[id], let session = stream.session, !s.shuttingDown else { return nil }
-            let watchers = s.viewers.values.filter { $0.watches(id) }
-            if !stream.started {
-                justStarted = true
-                stream.started = true
-                stream.startedAt = Date()
-                for viewer in watchers where viewer.mailbox.enqueueControl(WireMessage.streamStarted(id)) { drains.add(viewer) }
-                logger.info("stream started", metadata: ["stream_id": "\(id)", "viewers": "\(watchers.count)"])
+    private static func applyUnderLock(_ actions: [RelayAction], _ locked: inout Locked, _ drains: inout DrainRequests) -> [Deferred] {
+        var later: [Deferred] = []
+        for action in actions {
+            switch action {
+            case .control(let id, let text):
+                if let viewer = locked.connections[id], viewer.mailbox.enqueueControl(text) { drains.add(viewer) }
+            case .streamEnded(let id, let stream, let text):
+                if let viewer = locked.connections[id], viewer.mailbox.enqueueStreamEnded(stream, text: text) { drains.add(viewer) }
+            case .finish(let id):
+                guard let viewer = locked.connections[id] else { break }
+                viewer.mailbox.finish()
+                drains.add(viewer)  // to flush what is queued, then close
+            case .deliver(let frame, let targets, let ticket):
+                let connections = locked.connections
+                later.append(.deliver(frame, targets.compactMap { target in connections[target.viewer].map { ($0, target.rendition) } }, ticket))
+            case .viewerLeft(let id, let reason, let remaining):
+                guard let viewer = locked.connections.removeValue(forKey: id) else { break }
+                later.append(.viewerLeft(viewer, reason, remaining: remaining, writer: viewer.writer))
+            case .closeSession, .cluster, .metric, .log:
+                later.append(.action(action))
             }
-            stream.frames += 1
-            stream.lastSeq = frame.seq
-            stream.latestFrame = frame
-            s.streams[id] = stream
-            return (watchers.map { ($0, $0.wantsLow ? RenditionKind.low : .full) }, session)
         }
-        guard let prepared else { return }
-        metrics.frameAccepted(streamID: id)
-        deliver(frame, to: prepared.targets, drains: &drains) { s in s.streams[id]?.session === prepared.session }
-        if justStarted { cluster?.localStreamStarted(id) }
-        cluster?.localFrameAccepted(frame)
+        return later
     }
 
-    /// Steps 2–4 of delivery, the same for this node's frames and other
-    /// nodes': serialize, then offer to each mailbox unless `stillCurrent`
-    /// says the stream ended or changed hands meanwhile, then wake writers.
-    func deliver(_ frame: Frame, to targets: [(Viewer, RenditionKind)], drains: inout DrainRequests,
-                 stillCurrent: (State) -> Bool) {
-        let id = frame.streamID
-        // 2. Outside the lock: serialize once per format and rendition.
+    private func perform(_ work: Deferred) {
+        switch work {
+        case .deliver(let frame, let targets, let ticket):
+            deliver(frame, to: targets, ticket: ticket)
+        case .viewerLeft(let viewer, let reason, let remaining, let writer):
+            viewer.mailbox.finish()
+            writer.map { writer in viewer.eventLoop.execute { writer.drain() } }
+            let stats = viewer.mailbox.statistics
+            metrics.viewerDisconnected(viewer.id)
+            logger.log(level: reason.logLevel, "viewer removed", metadata: [
+                "viewer_id": "\(viewer.id)", "reason": "\(reason.rawValue)", "delivered": "\(stats.delivered)",
+                "replaced": "\(stats.replaced)", "viewers_remaining": "\(remaining)",
+            ])
+        case .action(.closeSession(let session, let reason)):
+            session.close(reason)
+        case .action(.cluster(let notice)):
+            guard let cluster else { break }
+            switch notice {
+            case .streamConnected(let id, let started): cluster.localStreamConnected(id, started: started)
+            case .streamStarted(let id): cluster.localStreamStarted(id)
+            case .streamEnded(let id, let reason): cluster.localStreamEnded(id, reason: reason)
+            case .frameAccepted(let frame): cluster.localFrameAccepted(frame)
+            case .interestChanged: cluster.interestChanged()
+            }
+        case .action(.metric(let event)):
+            switch event {
+            case .frameAccepted(let stream): metrics.frameAccepted(streamID: stream)
+            case .streamEnded(let id): metrics.streamEnded(id)
+            case .viewerConnected: metrics.viewerConnected()
+            }
+        case .action(.log(let level, let message, let metadata)):
+            logger.log(level: level, message, metadata: metadata)
+        case .action:
+            break  // mailbox actions are applied under the lock
+        }
+    }
+
+    /// Encodes a frame once per format and rendition outside the lock, then
+    /// offers it under the lock if the stream is still served by the holder
+    /// it came from: a `stream_ended` racing with it (timeout, replacement,
+    /// shutdown) cannot be overtaken by it.
+    private func deliver(_ frame: Frame, to targets: [(Viewer, RenditionKind)], ticket: DeliveryTicket) {
         var encoding = FrameEncoding(frame: frame)
         var messages: [(Viewer, RenditionKind, ByteBuffer)] = []
         messages.reserveCapacity(targets.count)
@@ -271,28 +169,60 @@ package final class ViewerHub: FrameSink, Sendable {
                 messages.append((viewer, rendition, bytes))
             }
         }
-
-        // 3. Under the lock again, so a stream_ended racing with this frame
-        //    (timeout, replacement, shutdown) cannot be overtaken by it.
-        let replaced: Int = state.withLockedValue { s in
-            guard stillCurrent(s), !s.shuttingDown else { return 0 }
+        var drains = DrainRequests()
+        let replaced: Int = locked.withLockedValue { locked in
+            guard locked.relay.isCurrent(ticket) else { return 0 }
             var replaced = 0
             for (viewer, rendition, bytes) in messages {
-                let offer = viewer.mailbox.offerFrame(streamID: id, rendition: rendition, bytes: bytes, isText: viewer.format == .json)
+                let offer = viewer.mailbox.offerFrame(streamID: frame.streamID, rendition: rendition, bytes: bytes, isText: viewer.format == .json)
                 if offer.needsDrain { drains.add(viewer) }
                 if offer.replacedOlder { replaced += 1 }
             }
             return replaced
         }
         if replaced > 0 { metrics.framesReplaced(replaced) }
-        // 4. One hop per event loop wakes every viewer's writer on it.
         drains.submit()
     }
 
+    // MARK: Streams
+
+    package func makeSessionID() -> UInt64 {
+        locked.withLockedValue { $0.relay.makeSessionID() }
+    }
+
+    /// Registers a streamer connection (see `RelayState.connectStream`); the
+    /// replaced connection is returned so the caller closes it with
+    /// `replaced`. Nil when the server is shutting down.
+    package func connectStream(_ id: String, session: StreamSessionHandle) -> (replaced: StreamSessionHandle?, firstSeq: UInt64)? {
+        let now = ContinuousClock.now
+        return transition { $0.connectStream(id, session: session, now: now) }.map { ($0.replaced, $0.firstSeq) }
+    }
+
+    /// Ends a stream if `session` is still the one serving it, telling its viewers why.
+    package func endStream(_ id: String, session: StreamSessionHandle, reason: StreamEndReason) {
+        transition { $0.endStream(id, session: session, reason: reason) }
+    }
+
+    /// Records a message from the streamer (for the idle timers); for a
+    /// frame, returns its seq, which keeps increasing across replacements.
+    @discardableResult
+    package func streamActivity(_ id: String, isFrame: Bool) -> UInt64 {
+        let now = ContinuousClock.now
+        return locked.withLockedValue { $0.relay.streamActivity(id, isFrame: isFrame, now: now) }
+    }
+
+    package func streamRejectedFrame(_ id: String, dropped: Bool) {
+        locked.withLockedValue { $0.relay.streamRejectedFrame(id, dropped: dropped) }
+    }
+
+    // MARK: FrameSink
+
+    package func publish(_ frame: Frame) {
+        transition { $0.frameAccepted(frame) }
+    }
+
     package func needsLowRendition(streamID: String) -> Bool {
-        state.withLockedValue { s in
-            s.viewers.values.contains { $0.watches(streamID) && $0.wantsLow }
-        }
+        read { $0.needsLowRendition(streamID: streamID) }
     }
 
     // MARK: Viewers
@@ -300,46 +230,32 @@ package final class ViewerHub: FrameSink, Sendable {
     /// Adds a viewer; its first message, queued atomically with the
     /// registration, is `viewer_connected` with the live streams it watches.
     package func addViewer(format: ViewerFormat, streams: Set<String>?, quality: QualityPreference, scope: StreamScope = .all,
-                   tokenID: String? = nil, remoteAddress: String,
-                   eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) -> Viewer? {
-        let added: (Viewer, Int)? = state.withLockedValue { s in
-            guard !s.shuttingDown else { return nil }
-            let id = "v-\(s.nextViewerNumber)"
-            s.nextViewerNumber += 1
-            let viewer = Viewer(id: id, format: format, remoteAddress: remoteAddress, eventLoop: eventLoop,
-                                streams: streams, quality: quality, scope: scope, tokenID: tokenID, close: close)
-            let active = s.streams.filter { $0.value.started && viewer.watches($0.key) }.map(\.key).sorted()
-            viewer.mailbox.enqueueControl(WireMessage.viewerConnected(viewerID: id, activeStreams: active))
-            s.viewers[id] = viewer
-            return (viewer, s.viewers.count)
+                           tokenID: String? = nil, remoteAddress: String,
+                           eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) -> Viewer? {
+        let wants = ViewerRecord.Wants(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
+                                       remoteAddress: remoteAddress)
+        var drains = DrainRequests()
+        let (viewer, later): (Viewer?, [Deferred]) = locked.withLockedValue { locked in
+            let (record, actions) = locked.relay.addViewer(wants)
+            guard let record else { return (nil, []) }
+            let viewer = Viewer(id: record.id, format: format, remoteAddress: remoteAddress, eventLoop: eventLoop, close: close)
+            locked.connections[record.id] = viewer
+            return (viewer, Self.applyUnderLock(actions, &locked, &drains))
         }
-        guard let (viewer, count) = added else { return nil }
-        metrics.viewerConnected()
-        logger.info("viewer connected", metadata: [
-            "viewer_id": "\(viewer.id)", "format": "\(format.rawValue)", "streams": "\(streams.map { $0.sorted().joined(separator: ",") } ?? "all")",
-            "remote": "\(remoteAddress)", "viewers": "\(count)",
-        ])
-        cluster?.interestChanged()
+        drains.submit()
+        for action in later { perform(action) }
         return viewer
-    }
-
-    /// What admission needs to apply the stream and viewer limits.
-    package func admissionCounts(streamID: String?, tokenID: String?) -> (streams: Int, streamIsLive: Bool, viewers: Int, tokenViewers: Int) {
-        state.withLockedValue { s in
-            (s.streams.values.count(where: \.isLocal), streamID.map { s.streams[$0]?.isLocal == true } ?? false, s.viewers.count,
-             tokenID.map { id in s.viewers.values.count { $0.tokenID == id } } ?? 0)
-        }
     }
 
     /// Attaches the viewer's socket writer; from now on drains go to it.
     package func attachWriter(_ writer: ViewerChannelHandler, to viewerID: String) {
-        state.withLockedValue { s in s.viewers[viewerID]?.writer = writer }
+        locked.withLockedValue { $0.connections[viewerID]?.writer = writer }
     }
 
     /// Queues a control message for one viewer and wakes its writer.
     package func send(to viewer: Viewer, _ text: String) {
         var drains = DrainRequests()
-        state.withLockedValue { _ in
+        locked.withLockedValue { _ in
             if viewer.mailbox.enqueueControl(text) { drains.add(viewer) }
         }
         drains.submit()
@@ -347,53 +263,28 @@ package final class ViewerHub: FrameSink, Sendable {
 
     /// Removes a viewer, logging why and how many remain.
     package func removeViewer(_ id: String, reason: ViewerLeaveReason) {
-        let removed: (Viewer, Int)? = state.withLockedValue { s in
-            guard let viewer = s.viewers.removeValue(forKey: id) else { return nil }
-            return (viewer, s.viewers.count)
-        }
-        guard let (viewer, remaining) = removed else { return }
-        cluster?.interestChanged()
-        viewer.mailbox.finish()
-        viewer.writer.map { writer in viewer.eventLoop.execute { writer.drain() } }
-        let stats = viewer.mailbox.statistics
-        metrics.viewerDisconnected(id)
-        logger.log(level: reason.logLevel, "viewer removed", metadata: [
-            "viewer_id": "\(id)", "reason": "\(reason.rawValue)", "delivered": "\(stats.delivered)",
-            "replaced": "\(stats.replaced)", "viewers_remaining": "\(remaining)",
-        ])
+        transition { $0.removeViewer(id, reason: reason) }
     }
 
-    /// A refreshed token covers less than the one before: frames, events and
-    /// lists follow the narrower scope from now on.
+    /// A refreshed token covers less than the one before.
     package func narrowScope(_ viewerID: String, to scope: StreamScope) {
-        state.withLockedValue { s in s.viewers[viewerID]?.scope = scope }
+        locked.withLockedValue { $0.relay.narrowScope(viewerID, to: scope) }
     }
 
     /// Changes what a viewer watches; live streams it newly covers are
     /// announced with `stream_started`.
     package func subscribe(_ viewerID: String, to streams: Set<String>?) {
-        var drains = DrainRequests()
-        state.withLockedValue { s in
-            guard let viewer = s.viewers[viewerID] else { return }
-            let before = viewer.streams
-            viewer.streams = streams
-            for (id, stream) in s.streams.sorted(by: { $0.key < $1.key })
-            where stream.started && viewer.watches(id) && !(before?.contains(id) ?? true) {
-                if viewer.mailbox.enqueueControl(WireMessage.streamStarted(id)) { drains.add(viewer) }
-            }
-        }
-        drains.submit()
-        cluster?.interestChanged()
+        transition { $0.subscribe(viewerID, to: streams) }
     }
 
     package func setQuality(_ viewerID: String, _ quality: QualityPreference) {
-        state.withLockedValue { s in s.viewers[viewerID]?.quality = quality }
+        locked.withLockedValue { $0.relay.setQuality(viewerID, quality) }
     }
 
     /// Drops a viewer the server gave up on (stuck socket, no pong): it is
     /// removed, its pending messages discarded and its connection closed.
     package func dropViewer(_ id: String, reason: ViewerLeaveReason) {
-        let viewer = state.withLockedValue { $0.viewers[id] }
+        let viewer = locked.withLockedValue { $0.connections[id] }
         guard let viewer else { return }
         viewer.mailbox.discardPending()
         removeViewer(id, reason: reason)
@@ -403,32 +294,11 @@ package final class ViewerHub: FrameSink, Sendable {
 
     /// Sends `ping` to every viewer not already waiting to answer one.
     package func pingViewers(now: ContinuousClock.Instant) {
-        var drains = DrainRequests()
-        state.withLockedValue { s in
-            for viewer in s.viewers.values where viewer.pingSentAt == nil {
-                viewer.pingSentAt = now
-                if viewer.mailbox.enqueueControl(WireMessage.ping) { drains.add(viewer) }
-            }
-        }
-        drains.submit()
+        transition { $0.pingViewers(now: now) }
     }
 
     package func pongReceived(_ viewerID: String) {
-        state.withLockedValue { s in s.viewers[viewerID]?.pingSentAt = nil }
-    }
-
-    // MARK: Snapshots
-
-    /// The stream's latest accepted frame. `owner` names the node serving
-    /// it when that is another one: its frames reach this node only while a
-    /// viewer here watches it.
-    package func latestJPEG(of streamID: String) -> (known: Bool, owner: String?, jpeg: ByteBuffer?) {
-        let latest: (Bool, String?, Frame?) = state.withLockedValue { s in
-            guard let stream = s.streams[streamID] else { return (false, nil, nil) }
-            return (true, stream.owner, stream.latestFrame)
-        }
-        guard var frame = latest.2 else { return (latest.0, latest.1, nil) }
-        return (true, latest.1, frame.resolveJPEG())
+        locked.withLockedValue { $0.relay.pongReceived(viewerID) }
     }
 
     // MARK: Shutdown
@@ -437,37 +307,7 @@ package final class ViewerHub: FrameSink, Sendable {
     /// `shutdown`, closes the streamers, and lets the viewers' writers drain
     /// and close. New connections are refused from here on.
     package func beginShutdown() {
-        var drains = DrainRequests()
-        let (streams, viewers): ([(String, LiveStream)], [Viewer]) = state.withLockedValue { s in
-            s.shuttingDown = true
-            let streams = s.streams.sorted { $0.key < $1.key }
-            for (id, stream) in streams where stream.started {
-                for viewer in s.viewers.values where viewer.watches(id) {
-                    viewer.mailbox.enqueueStreamEnded(id, text: WireMessage.streamEnded(id, reason: .shutdown))
-                }
-            }
-            s.streams.removeAll()
-            for viewer in s.viewers.values {
-                viewer.mailbox.finish()
-                drains.add(viewer)  // to flush what is queued, then close
-            }
-            return (streams, Array(s.viewers.values))
-        }
-        drains.submit()
-        logger.notice("shutting down: ending streams and closing viewers", metadata: [
-            "streams": "\(streams.count)", "viewers": "\(viewers.count)",
-        ])
-        for (id, stream) in streams {
-            metrics.streamEnded(id)
-            guard let session = stream.session else { continue }
-            session.close(.shutdown)
-            cluster?.localStreamEnded(id, reason: .shutdown)
-        }
-    }
-
-    /// This node's streamers and viewers (other nodes' streams not counted).
-    package var connectionCounts: (streams: Int, viewers: Int) {
-        state.withLockedValue { ($0.streams.values.count(where: \.isLocal), $0.viewers.count) }
+        transition { $0.beginShutdown() }
     }
 }
 

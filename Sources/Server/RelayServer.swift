@@ -62,11 +62,13 @@ public struct RelayServer: Sendable {
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let metrics = RelayMetrics(clustered: configuration.cluster != nil)
         let revocations = Revocations()
+        // Publisher, then hub, then service: each is made with what it uses.
+        let publisher = configuration.cluster.map { ClusterPublisher(nodeID: $0.nodeID, metrics: metrics, logger: self.logger) }
+        let hub = ViewerHub(logger: logger, metrics: metrics, cluster: publisher)
         let cluster = try configuration.cluster.map {
-            try ClusterService(settings: $0, pipeline: self.pipeline, metrics: metrics, revocations: revocations, logger: self.logger)
+            try ClusterService(settings: $0, pipeline: self.pipeline, hub: hub, publisher: publisher!, metrics: metrics,
+                               revocations: revocations, logger: self.logger)
         }
-        let hub = ViewerHub(logger: logger, metrics: metrics, cluster: cluster)
-        cluster?.attach(hub)
         let authority = configuration.auth.isEnabled
             ? try await TokenAuthority(settings: configuration.auth, revocations: revocations, logger: logger) : nil
         if authority == nil {

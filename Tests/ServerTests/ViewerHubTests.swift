@@ -65,32 +65,6 @@ extension ViewerHubTests {
         return types
     }
 
-    @Test func seqKeepsCountingAcrossAReplacement() throws {
-        let (hub, _) = Self.hub()
-        let first = try #require(Self.connect(hub, "P-1", session: 1))
-        #expect(hub.streamActivity("P-1", isFrame: true) == 0)
-        #expect(hub.streamActivity("P-1", isFrame: true) == 1)
-        hub.streamActivity("P-1", isFrame: false)  // a ping takes no seq
-        let second = try #require(Self.connect(hub, "P-1", session: 2))
-        #expect(second.firstSeq == 2)
-        #expect(hub.streamActivity("P-1", isFrame: true) == 2)
-        // The replaced session's end does not end the stream.
-        hub.endStream("P-1", session: first.session, reason: .replaced)
-        #expect(hub.connectionCounts.streams == 1)
-    }
-
-    @Test func aViewerHearsOnlyOfStreamsItsTokenCovers() throws {
-        let (hub, _) = Self.hub()
-        let ward = try #require(Self.viewer(hub, scope: StreamScope(["P-A-*"])))
-        let all = try #require(Self.viewer(hub))
-        for id in ["P-A-1", "P-B-1"] {
-            _ = try #require(Self.connect(hub, id))
-            hub.publish(Self.frame(id, seq: 0))
-        }
-        #expect(Self.controlTypes(ward) == ["viewer_connected", "stream_started P-A-1"])
-        #expect(Self.controlTypes(all) == ["viewer_connected", "stream_started P-A-1", "stream_started P-B-1"])
-    }
-
     @Test func shutdownEndsEveryStartedStreamForItsViewersThenClosesTheStreamers() async throws {
         let (hub, _) = Self.hub()
         let viewer = try #require(Self.viewer(hub))
@@ -108,14 +82,6 @@ extension ViewerHubTests {
         #expect(Self.connect(hub, "P-3") == nil, "no new stream while shutting down")
     }
 
-    @Test func anIdleStreamIsWarnedOnceThenClosed() throws {
-        let (hub, _) = Self.hub()
-        _ = try #require(Self.connect(hub, "P-1"))
-        let later = ContinuousClock.now + .seconds(11)
-        #expect(hub.idleStreams(now: later, warnAfter: .seconds(10), closeAfter: .seconds(15)).map(\.timedOut) == [false])
-        #expect(hub.idleStreams(now: later, warnAfter: .seconds(10), closeAfter: .seconds(15)).isEmpty, "warned once")
-        #expect(hub.idleStreams(now: later + .seconds(5), warnAfter: .seconds(10), closeAfter: .seconds(15)).map(\.timedOut) == [true])
-    }
 }
 
 /// The slow/fast hysteresis, window by window.

@@ -1,0 +1,61 @@
+import Foundation
+import Pipeline
+
+/// Where a stream is served: here, by a streamer's connection, or by
+/// another node of the cluster. One fact, so a stream can never be both
+/// or neither.
+package enum StreamLocation {
+    case local(StreamSessionHandle)
+    case remote(node: String)
+}
+
+/// A stream known to the relay: connected, and `started` once its first
+/// valid frame arrived (only then do viewers hear of it). In a cluster, a
+/// stream served by another node is here too, so viewers see every stream
+/// the same way.
+package struct LiveStream {
+    package var location: StreamLocation
+    /// The streamer's connection; nil for another node's stream.
+    package var session: StreamSessionHandle? { if case .local(let session) = location { session } else { nil } }
+    /// The node serving it; nil for this node.
+    package var owner: String? { if case .remote(let node) = location { node } else { nil } }
+    package var isLocal: Bool { session != nil }
+    package var started = false
+    package var startedAt: Date?
+    package var lastActivity: ContinuousClock.Instant
+    package var idleWarned = false
+    package var nextSeq: UInt64 = 0
+    /// Last seq sent to viewers, so a change of node never sends it backwards.
+    package var lastSeq: UInt64?
+    /// Added to another node's seq so numbering continues where it was.
+    package var seqOffset: UInt64 = 0
+    package var frames = 0
+    package var drops = 0
+    package var errors = 0
+    /// Kept for `snapshot.jpg`; its JPEG is decoded only when asked for.
+    package var latestFrame: Frame?
+    /// For the fps figure: frames counted at the last sample.
+    package var fpsSampleFrames = 0
+    package var fps: Double = 0
+    package var lastProgressDrops = 0
+
+    package init(session: StreamSessionHandle, now: ContinuousClock.Instant) {
+        location = .local(session)
+        lastActivity = now
+    }
+
+    package init(owner: String, started: Bool, now: ContinuousClock.Instant = .now) {
+        location = .remote(node: owner)
+        lastActivity = now
+        self.started = started
+        self.startedAt = started ? Date() : nil
+    }
+
+    /// Continues after `lastSeq` when the stream moves here from another node.
+    package mutating func takeOver(session: StreamSessionHandle, now: ContinuousClock.Instant) {
+        location = .local(session)
+        lastActivity = now
+        idleWarned = false
+        if let lastSeq { nextSeq = max(nextSeq, lastSeq + 1) }
+    }
+}

@@ -1,0 +1,71 @@
+import Logging
+import Pipeline
+
+/// What a `RelayState` event asks of the world. The state decides and
+/// returns these; `ViewerHub` carries them out, so every rule of the relay
+/// can be tested by reading the list an event returns, without sockets.
+///
+/// Mailbox actions (`control`, `streamEnded`, `finish`) are the exception to
+/// "after unlocking": the hub applies them inside the same critical section
+/// as the state change that produced them. A frame's offer is checked
+/// against the state under that lock too, so a `stream_ended` decided by
+/// one thread can never be overtaken in a viewer's mailbox by a frame of
+/// the same stream published by another. Everything else (encoding, logs,
+/// metrics, the cluster, closing connections) happens after unlocking.
+package enum RelayAction {
+    /// Queue a control message for a viewer (lossless, in order).
+    case control(viewer: String, text: String)
+    /// Queue `stream_ended` for a viewer and forget its unsent frame of that stream.
+    case streamEnded(viewer: String, stream: String, text: String)
+    /// Let the viewer's writer flush what is queued, then close (shutdown).
+    case finish(viewer: String)
+    /// Encode the frame once per format and rendition, then offer it to
+    /// these viewers' mailboxes if `ticket` is still current.
+    case deliver(Frame, targets: [FrameTarget], ticket: DeliveryTicket)
+    /// Ask a streamer's connection to close.
+    case closeSession(StreamSessionHandle, StreamEndReason)
+    /// A viewer left the registry: finish its mailbox, count and log it.
+    case viewerLeft(viewer: String, reason: ViewerLeaveReason, remaining: Int)
+    /// Tell the other nodes.
+    case cluster(ClusterNotice)
+    case metric(RelayMetricEvent)
+    case log(Logger.Level, Logger.Message, Logger.Metadata)
+}
+
+/// One viewer a frame goes to, and in which rendition.
+package struct FrameTarget: Equatable, Sendable {
+    package let viewer: String
+    package let rendition: RenditionKind
+}
+
+/// Which holder of a stream a frame was accepted from: the frame is offered
+/// only while that holder still serves the stream.
+package struct DeliveryTicket: Equatable, Sendable {
+    package enum Holder: Equatable, Sendable {
+        case session(UInt64)
+        case node(String)
+    }
+    package let stream: String
+    package let holder: Holder
+
+    package init(stream: String, holder: Holder) {
+        self.stream = stream
+        self.holder = holder
+    }
+}
+
+/// What the cluster hears from this node (see `ClusterLink`).
+package enum ClusterNotice {
+    case streamConnected(String, started: Bool)
+    case streamStarted(String)
+    case streamEnded(String, StreamEndReason)
+    case frameAccepted(Frame)
+    case interestChanged
+}
+
+/// The counters the state's events move.
+package enum RelayMetricEvent: Equatable {
+    case frameAccepted(stream: String)
+    case streamEnded(String)
+    case viewerConnected
+}

@@ -1,0 +1,116 @@
+import Foundation
+import WireProtocol
+
+/// What housekeeping asks of the state: timers, samples and the figures
+/// the API shows, each returned as plain values.
+extension RelayState {
+    /// A local stream silent for too long: to ping (`warn`) or to close.
+    package struct IdleStream: Equatable {
+        package let id: String
+        package let session: StreamSessionHandle
+        package let idle: Duration
+        package let timedOut: Bool
+
+        package static func == (a: IdleStream, b: IdleStream) -> Bool {
+            a.id == b.id && a.session === b.session && a.idle == b.idle && a.timedOut == b.timedOut
+        }
+    }
+
+    /// Local streams silent past `warnAfter` (each warned once per silence)
+    /// or `closeAfter`. Another node's streams are that node's to time out.
+    package mutating func idleStreams(now: ContinuousClock.Instant, warnAfter: Duration, closeAfter: Duration) -> [IdleStream] {
+        var idle: [IdleStream] = []
+        for (id, stream) in streams.sorted(by: { $0.key < $1.key }) {
+            guard let session = stream.session else { continue }
+            let silence = now - stream.lastActivity
+            if silence >= closeAfter {
+                idle.append(IdleStream(id: id, session: session, idle: silence, timedOut: true))
+            } else if silence >= warnAfter, !stream.idleWarned {
+                update(id) { $0.idleWarned = true }
+                idle.append(IdleStream(id: id, session: session, idle: silence, timedOut: false))
+            }
+        }
+        return idle
+    }
+
+    /// Viewers that have not answered a ping sent at least `limit` ago.
+    package func viewersWithUnansweredPing(olderThan limit: Duration, now: ContinuousClock.Instant) -> [String] {
+        viewers.values.filter { $0.pingSentAt.map { now - $0 >= limit } ?? false }.map(\.id).sorted(by: ViewerRecord.connectionOrder)
+    }
+
+    /// What a viewer's mailbox counted in one measuring window.
+    package struct DeliveryWindow {
+        package var offered: Int
+        package var replaced: Int
+        package init(offered: Int, replaced: Int) { self.offered = offered; self.replaced = replaced }
+    }
+
+    /// One sampling period's figures, for metrics and logs.
+    package struct Sample {
+        package var streams: [(id: String, fps: Double, viewers: Int)] = []
+        /// Viewers whose slow verdict changed in this period, with the new verdict.
+        package var slowChanges: [(id: String, slow: Bool)] = []
+    }
+
+    /// Closes a sampling period of `elapsed`: each stream's fps over it, and
+    /// each viewer's slow verdict from what its mailbox counted.
+    package mutating func sample(elapsed: Duration, windows: [String: DeliveryWindow], slowLossRatio: Double) -> Sample {
+        let seconds = elapsed.seconds
+        var sample = Sample()
+        for id in streams.keys.sorted() {
+            let frames = streams[id]!.frames
+            let fps = Double(frames - streams[id]!.fpsSampleFrames) / seconds
+            update(id) { $0.fps = fps; $0.fpsSampleFrames = frames }
+            sample.streams.append((id, fps, watchers(of: id).count))
+        }
+        for (id, window) in windows.sorted(by: { ViewerRecord.connectionOrder($0.key, $1.key) }) {
+            guard viewers[id] != nil,
+                  let slow = viewers[id]!.slowness.close(offered: window.offered, replaced: window.replaced, threshold: slowLossRatio)
+            else { continue }
+            sample.slowChanges.append((id, slow))
+        }
+        return sample
+    }
+
+    /// One progress line's figures per started stream, since the last call.
+    package mutating func progress() -> [(id: String, frames: Int, fps: Double, viewers: Int, dropsSinceLast: Int)] {
+        streams.filter(\.value.started).keys.sorted().map { id in
+            let stream = streams[id]!
+            let dropped = stream.drops + stream.errors
+            update(id) { $0.lastProgressDrops = dropped }
+            return (id, stream.frames, stream.fps, watchers(of: id).count, dropped - stream.lastProgressDrops)
+        }
+    }
+
+    /// What admission needs to apply the stream and viewer limits.
+    package func admissionCounts(streamID: String?, tokenID: String?) -> (streams: Int, streamIsLive: Bool, viewers: Int, tokenViewers: Int) {
+        (streams.values.count(where: \.isLocal), streamID.map { streams[$0]?.isLocal == true } ?? false, viewers.count,
+         tokenID.map { id in viewers.values.count { $0.tokenID == id } } ?? 0)
+    }
+
+    /// This node's streamers and viewers (other nodes' streams not counted).
+    package var connectionCounts: (streams: Int, viewers: Int) {
+        (streams.values.count(where: \.isLocal), viewers.count)
+    }
+
+    /// A stream as `/api/streams` shows it.
+    package struct StreamSnapshot {
+        package let id: String
+        package let startedAt: Date?
+        package let frames: Int
+        package let fps: Double
+        package let viewers: Int
+        package let drops: Int
+        package let errors: Int
+        /// The node serving it when that is another one.
+        package let owner: String?
+    }
+
+    /// Started streams the scope allows, by id.
+    package func streamSnapshots(scope: StreamScope) -> [StreamSnapshot] {
+        streams.filter { $0.value.started && scope.allows($0.key) }.sorted { $0.key < $1.key }.map { id, stream in
+            StreamSnapshot(id: id, startedAt: stream.startedAt, frames: stream.frames, fps: stream.fps,
+                           viewers: watchers(of: id).count, drops: stream.drops, errors: stream.errors, owner: stream.owner)
+        }
+    }
+}

@@ -1,0 +1,257 @@
+import Foundation
+import Logging
+import Pipeline
+import WireProtocol
+
+/// The relay's rules as a value: which streams are live and where each is
+/// served, which viewers are connected and what each wants, and how frames
+/// are numbered. Each event is a mutating method that returns the actions
+/// it calls for (`RelayAction`); nothing here touches a socket, a lock, a
+/// clock or a logger, so the rules are tested by feeding events and reading
+/// actions. `ViewerHub` holds one under its lock and carries the actions out.
+///
+/// Modelled on swift-nio's typed HTTP upgrader: a state machine that says
+/// what to do, and a handler that does it.
+package struct RelayState {
+    package internal(set) var streams: [String: LiveStream] = [:]
+    package internal(set) var viewers: [String: ViewerRecord] = [:]
+    package private(set) var shuttingDown = false
+    private var nextViewerNumber = 1
+    private var nextSessionID: UInt64 = 1
+
+    package init() {}
+
+    // MARK: Streams on this node
+
+    package mutating func makeSessionID() -> UInt64 {
+        defer { nextSessionID += 1 }
+        return nextSessionID
+    }
+
+    package struct Connected {
+        /// The connection this one replaces, to be closed with `replaced`.
+        package let replaced: StreamSessionHandle?
+        /// The seq of the stream's next frame: numbering continues across replacements and moves.
+        package let firstSeq: UInt64
+    }
+
+    /// A streamer connected for `id`. A connection already serving it here,
+    /// or another node serving it, is taken over: viewers see no
+    /// `stream_ended` in between. Nil while shutting down.
+    package mutating func connectStream(_ id: String, session: StreamSessionHandle, now: ContinuousClock.Instant)
+        -> (Connected?, [RelayAction]) {
+        guard !shuttingDown else { return (nil, []) }
+        guard var stream = streams[id] else {
+            streams[id] = LiveStream(session: session, now: now)
+            return (Connected(replaced: nil, firstSeq: 0), [.cluster(.streamConnected(id, started: false))])
+        }
+        let replaced = stream.session
+        let fromNode = stream.owner
+        stream.takeOver(session: session, now: now)
+        streams[id] = stream
+        var actions: [RelayAction] = []
+        if let fromNode {
+            actions.append(.log(.info, "stream taken over from another node", ["stream_id": "\(id)", "previous_node": "\(fromNode)"]))
+        }
+        actions.append(.cluster(.streamConnected(id, started: stream.started)))
+        if fromNode != nil { actions.append(.cluster(.interestChanged)) }
+        return (Connected(replaced: replaced, firstSeq: stream.nextSeq), actions)
+    }
+
+    /// The connection `session` ended. Ignored when it no longer serves the
+    /// stream (it was replaced, or the stream moved to another node).
+    package mutating func endStream(_ id: String, session: StreamSessionHandle, reason: StreamEndReason) -> [RelayAction] {
+        guard let stream = streams[id], stream.session === session else { return [] }
+        var actions = remove(id, reason: reason)
+        actions += [
+            .cluster(.streamEnded(id, reason)),
+            .metric(.streamEnded(id)),
+            .log(.info, "stream ended", [
+                "stream_id": "\(id)", "reason": "\(reason.rawValue)", "frames": "\(stream.frames)",
+                "drops": "\(stream.drops)", "errors": "\(stream.errors)",
+                "viewers_told": "\(stream.started ? watchers(of: id).count : 0)",
+            ]),
+        ]
+        return actions
+    }
+
+    /// A message from the streamer (it resets the idle timers); for a frame,
+    /// the seq it gets.
+    package mutating func streamActivity(_ id: String, isFrame: Bool, now: ContinuousClock.Instant) -> UInt64 {
+        guard var stream = streams[id] else { return 0 }
+        stream.lastActivity = now
+        stream.idleWarned = false
+        let seq = stream.nextSeq
+        if isFrame { stream.nextSeq += 1 }
+        streams[id] = stream
+        return seq
+    }
+
+    package mutating func streamRejectedFrame(_ id: String, dropped: Bool) {
+        if dropped { streams[id]?.drops += 1 } else { streams[id]?.errors += 1 }
+    }
+
+    /// This node's pipeline accepted a frame: the stream starts with its
+    /// first one, and the frame goes to every viewer watching, in the
+    /// rendition each wants, and to the cluster.
+    package mutating func frameAccepted(_ frame: Frame) -> [RelayAction] {
+        let id = frame.streamID
+        guard var stream = streams[id], let session = stream.session, !shuttingDown else { return [] }
+        var actions: [RelayAction] = []
+        let justStarted = !stream.started
+        if justStarted { actions += markStarted(&stream, id) }
+        stream.frames += 1
+        stream.lastSeq = frame.seq
+        stream.latestFrame = frame
+        streams[id] = stream
+        actions.append(.metric(.frameAccepted(stream: id)))
+        actions.append(.deliver(frame, targets: targets(of: id), ticket: DeliveryTicket(stream: id, holder: .session(session.id))))
+        if justStarted { actions.append(.cluster(.streamStarted(id))) }
+        actions.append(.cluster(.frameAccepted(frame)))
+        return actions
+    }
+
+    /// Whether a frame accepted under `ticket` may still be offered to viewers.
+    package func isCurrent(_ ticket: DeliveryTicket) -> Bool {
+        guard !shuttingDown, let stream = streams[ticket.stream] else { return false }
+        switch (ticket.holder, stream.location) {
+        case (.session(let id), .local(let session)): return session.id == id
+        case (.node(let node), .remote(let owner)): return node == owner
+        default: return false
+        }
+    }
+
+    /// Whether the `low` rendition of this stream is worth making.
+    package func needsLowRendition(streamID: String) -> Bool {
+        viewers.values.contains { $0.watches(streamID) && $0.wantsLow }
+    }
+
+    // MARK: Viewers
+
+    /// Registers a viewer; its first message is `viewer_connected` with the
+    /// live streams it may see. Nil while shutting down.
+    package mutating func addViewer(_ wants: ViewerRecord.Wants) -> (ViewerRecord?, [RelayAction]) {
+        guard !shuttingDown else { return (nil, []) }
+        let id = "v-\(nextViewerNumber)"
+        nextViewerNumber += 1
+        let viewer = ViewerRecord(id: id, wants: wants)
+        viewers[id] = viewer
+        let active = streams.filter { $0.value.started && viewer.watches($0.key) }.map(\.key).sorted()
+        return (viewer, [
+            .control(viewer: id, text: WireMessage.viewerConnected(viewerID: id, activeStreams: active)),
+            .log(.info, "viewer connected", [
+                "viewer_id": "\(id)", "format": "\(wants.format.rawValue)",
+                "streams": "\(wants.streams.map { $0.sorted().joined(separator: ",") } ?? "all")",
+                "remote": "\(wants.remoteAddress)", "viewers": "\(viewers.count)",
+            ]),
+            .metric(.viewerConnected),
+            .cluster(.interestChanged),
+        ])
+    }
+
+    package mutating func removeViewer(_ id: String, reason: ViewerLeaveReason) -> [RelayAction] {
+        guard viewers.removeValue(forKey: id) != nil else { return [] }
+        return [.viewerLeft(viewer: id, reason: reason, remaining: viewers.count), .cluster(.interestChanged)]
+    }
+
+    /// Changes which streams a viewer watches; live streams it newly covers
+    /// are announced with `stream_started`.
+    package mutating func subscribe(_ id: String, to list: Set<String>?) -> [RelayAction] {
+        guard var viewer = viewers[id] else { return [] }
+        let before = viewer.streams
+        viewer.streams = list
+        viewers[id] = viewer
+        var actions: [RelayAction] = streams.keys.sorted().compactMap { stream in
+            guard streams[stream]!.started, viewer.watches(stream), !(before?.contains(stream) ?? true) else { return nil }
+            return .control(viewer: id, text: WireMessage.streamStarted(stream))
+        }
+        actions.append(.cluster(.interestChanged))
+        return actions
+    }
+
+    /// A refreshed token covers less than the one before (never more: the
+    /// caller checked); frames, events and lists follow the narrower scope.
+    package mutating func narrowScope(_ id: String, to scope: StreamScope) {
+        viewers[id]?.scope = scope
+    }
+
+    package mutating func setQuality(_ id: String, _ quality: QualityPreference) {
+        viewers[id]?.quality = quality
+    }
+
+    /// Pings every viewer not already waiting to answer one.
+    package mutating func pingViewers(now: ContinuousClock.Instant) -> [RelayAction] {
+        var actions: [RelayAction] = []
+        for id in viewers.keys.sorted() where viewers[id]!.pingSentAt == nil {
+            viewers[id]!.pingSentAt = now
+            actions.append(.control(viewer: id, text: WireMessage.ping))
+        }
+        return actions
+    }
+
+    package mutating func pongReceived(_ id: String) {
+        viewers[id]?.pingSentAt = nil
+    }
+
+    // MARK: Shutdown
+
+    /// Every live stream ends with `shutdown` for its viewers, every viewer's
+    /// mailbox is finished (it flushes, then closes), this node's streamers
+    /// are closed; new streams and viewers are refused from here on.
+    package mutating func beginShutdown() -> [RelayAction] {
+        shuttingDown = true
+        let ended = streams.sorted { $0.key < $1.key }
+        var actions: [RelayAction] = []
+        for (id, stream) in ended where stream.started {
+            for viewer in watchers(of: id) {
+                actions.append(.streamEnded(viewer: viewer, stream: id, text: WireMessage.streamEnded(id, reason: .shutdown)))
+            }
+        }
+        streams.removeAll()
+        actions += viewers.keys.sorted().map { .finish(viewer: $0) }
+        actions.append(.log(.notice, "shutting down: ending streams and closing viewers", [
+            "streams": "\(ended.count)", "viewers": "\(viewers.count)"]))
+        for (id, stream) in ended {
+            actions.append(.metric(.streamEnded(id)))
+            guard let session = stream.session else { continue }
+            actions.append(.closeSession(session, .shutdown))
+            actions.append(.cluster(.streamEnded(id, .shutdown)))
+        }
+        return actions
+    }
+
+    // MARK: Shared by local and remote events
+
+    /// Viewers watching `id`, by id, sorted so actions come in a stable order.
+    func watchers(of id: String) -> [String] {
+        viewers.values.filter { $0.watches(id) }.map(\.id).sorted(by: ViewerRecord.connectionOrder)
+    }
+
+    func targets(of id: String) -> [FrameTarget] {
+        viewers.values.filter { $0.watches(id) }.map { FrameTarget(viewer: $0.id, rendition: $0.wantsLow ? .low : .full) }
+    }
+
+    mutating func markStarted(_ stream: inout LiveStream, _ id: String) -> [RelayAction] {
+        stream.started = true
+        stream.startedAt = stream.startedAt ?? Date()
+        var actions: [RelayAction] = watchers(of: id).map { .control(viewer: $0, text: WireMessage.streamStarted(id)) }
+        if stream.isLocal {
+            actions.append(.log(.info, "stream started", ["stream_id": "\(id)", "viewers": "\(actions.count)"]))
+        }
+        return actions
+    }
+
+    /// Forgets a stream; if it had started, its viewers hear `stream_ended`.
+    mutating func remove(_ id: String, reason: StreamEndReason) -> [RelayAction] {
+        guard let stream = streams.removeValue(forKey: id), stream.started else { return [] }
+        return watchers(of: id).map { .streamEnded(viewer: $0, stream: id, text: WireMessage.streamEnded(id, reason: reason)) }
+    }
+
+    mutating func update(_ id: String, _ change: (inout LiveStream) -> Void) {
+        guard var stream = streams[id] else { return }
+        change(&stream)
+        streams[id] = stream
+    }
+
+    mutating func insert(_ id: String, _ stream: LiveStream) { streams[id] = stream }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import Pipeline
+
+/// The cluster's events and questions, passed to the state under the hub's
+/// lock (see `RelayState+Cluster.swift` for the rules).
+extension ViewerHub {
+    package func remoteClaimed(_ id: String, by node: String, started: Bool) {
+        transition { $0.remoteClaimed(id, by: node, started: started) }
+    }
+
+    package func remoteStarted(_ id: String, by node: String) {
+        transition { $0.remoteStarted(id, by: node) }
+    }
+
+    package func remoteEnded(_ id: String, by node: String, reason: StreamEndReason) {
+        transition { $0.remoteEnded(id, by: node, reason: reason) }
+    }
+
+    package func admitRemoteFrame(_ id: String, from node: String, seq: UInt64) -> UInt64? {
+        locked.withLockedValue { $0.relay.admitRemoteFrame(id, from: node, seq: seq) }
+    }
+
+    /// Delivers another node's frame (after this node's relay stages).
+    package func deliverRemote(_ frame: Frame, from node: String) {
+        let now = ContinuousClock.now
+        transition { $0.remoteFrameRelayed(frame, from: node, now: now) }
+    }
+
+    package func watchedRemoteStreams() -> Set<String> { read { $0.watchedRemoteStreams() } }
+    package func remoteStreamsByOwner() -> [String: [String]] { read { $0.remoteStreamsByOwner() } }
+    package func localStreams() -> [(id: String, started: Bool)] { read { $0.localStreams() } }
+    package var remoteStreamCount: Int { read(\.remoteStreamCount) }
+
+    package func resync(registry: [String: (owner: String, started: Bool)], liveNodes: Set<String>, me: String) -> [(id: String, started: Bool)] {
+        transition { $0.resync(registry: registry, liveNodes: liveNodes, me: me) }
+    }
+
+    /// Ends every other node's stream here; returns how many.
+    package func endRemoteStreams(reason: StreamEndReason) -> Int {
+        transition { $0.endRemoteStreams(reason: reason) }.count
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import NIOCore
+import Pipeline
+import RelayCore
+
+/// Actions as one readable line each, so a test states the expected
+/// outcome of an event as a short list a reader can check by eye.
+enum ActionTranscript {
+    static func lines(_ actions: [RelayAction], logs: Bool = false) -> [String] {
+        actions.compactMap { action in
+            switch action {
+            case .control(let viewer, let text): return "\(viewer) ← \(summary(of: text))"
+            case .streamEnded(let viewer, _, let text): return "\(viewer) ← \(summary(of: text))"
+            case .finish(let viewer): return "finish \(viewer)"
+            case .deliver(let frame, let targets, _):
+                return "deliver \(frame.streamID)#\(frame.seq) → " + targets.map { "\($0.viewer):\($0.rendition.rawValue)" }.sorted().joined(separator: ",")
+            case .closeSession(let session, let reason): return "close session \(session.id) \(reason.rawValue)"
+            case .viewerLeft(let viewer, let reason, let remaining): return "left \(viewer) \(reason.rawValue), \(remaining) remain"
+            case .cluster(let notice):
+                switch notice {
+                case .streamConnected(let id, let started): return "cluster: connected \(id)\(started ? " started" : "")"
+                case .streamStarted(let id): return "cluster: started \(id)"
+                case .streamEnded(let id, let reason): return "cluster: ended \(id) \(reason.rawValue)"
+                case .frameAccepted(let frame): return "cluster: frame \(frame.streamID)#\(frame.seq)"
+                case .interestChanged: return "cluster: interest"
+                }
+            case .metric(let event):
+                switch event {
+                case .frameAccepted(let stream): return "metric: frame \(stream)"
+                case .streamEnded(let id): return "metric: ended \(id)"
+                case .viewerConnected: return "metric: viewer"
+                }
+            case .log(let level, let message, _): return logs ? "log \(level): \(message)" : nil
+            }
+        }
+    }
+
+    /// "stream_ended P-1 node_lost" from the message's JSON.
+    static func summary(of text: String) -> String {
+        guard let json = try? JSONParser.parse(text) else { return text }
+        var parts = [json["type"]?.stringValue, json["stream_id"]?.stringValue, json["reason"]?.stringValue].compactMap { $0 }
+        if let active = json["active_streams"]?.arrayValue { parts.append("[" + active.compactMap(\.stringValue).joined(separator: ",") + "]") }
+        return parts.joined(separator: " ")
+    }
+
+    static func frame(_ stream: String, seq: UInt64) -> Frame {
+        Frame(streamID: stream, seq: seq, arrival: .now, payload: .binary(ByteBuffer(bytes: [0xFF, 0xD8, 0xFF, 0xD9])))
+    }
+
+    /// A streamer's connection whose commands nobody reads.
+    static func session(_ id: UInt64) -> StreamSessionHandle {
+        StreamSessionHandle(id: id, remoteAddress: "test", commands: AsyncStream.makeStream(of: StreamSessionHandle.Command.self).continuation)
+    }
+}
