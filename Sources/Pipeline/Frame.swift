@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// One video frame on its way from a streamer to the viewers.
@@ -14,6 +15,11 @@ public struct Frame: Sendable {
     public let arrival: ContinuousClock.Instant
     /// The sender's `timestamp` (ms since epoch, its own clock), forwarded as is.
     public let timestamp: Int64?
+    /// When the relay received it (ms since epoch, the relay's clock; for
+    /// another node's stream, that node's): sent to viewers as
+    /// `received_at`, so a picture's true age can be shown and measured
+    /// whatever the sender's clock says, or if it sends none.
+    public let receivedAt: Int64
     /// The payload exactly as it arrived.
     public let payload: FramePayload
     /// The JPEG bytes, once known: at once for binary messages, after base64
@@ -29,8 +35,10 @@ public struct Frame: Sendable {
         seq: UInt64,
         arrival: ContinuousClock.Instant = .now,
         timestamp: Int64? = nil,
+        receivedAt: Int64 = Int64((Date().timeIntervalSince1970 * 1000).rounded()),
         payload: FramePayload
     ) {
+        self.receivedAt = receivedAt
         self.streamID = streamID
         self.seq = seq
         self.arrival = arrival
@@ -75,11 +83,17 @@ public struct JPEGHeader: Sendable, Equatable {
     public var height: Int
     /// Chroma subsampling as libturbojpeg names it ("4:2:0", "gray", ...).
     public var subsampling: String
-    public init(width: Int, height: Int, subsampling: String) {
+    /// The JPEG's colour space ("YCbCr", "gray", "RGB", "CMYK", "YCCK").
+    public var colorspace: String
+    public init(width: Int, height: Int, subsampling: String, colorspace: String = "YCbCr") {
         self.width = width
         self.height = height
         self.subsampling = subsampling
+        self.colorspace = colorspace
     }
+
+    /// Four-channel JPEGs are valid, but have no YUV planes to scale in.
+    public var isFourChannel: Bool { colorspace == "CMYK" || colorspace == "YCCK" }
 }
 
 /// A re-encoded copy of a frame for viewers that cannot take the full one.

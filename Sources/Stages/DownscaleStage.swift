@@ -5,8 +5,11 @@ import Pipeline
 /// `slow-viewers` it works only while the sink says some viewer of the
 /// stream needs it; under `always`, for every frame.
 ///
-/// A frame that cannot be decoded is rejected (code `corrupt_jpeg`). Per
-/// stream it keeps a libturbojpeg handle and scratch planes.
+/// A frame that cannot be decoded is rejected (code `corrupt_jpeg`). A
+/// valid frame it cannot shrink (a four-channel CMYK/YCCK JPEG, which has
+/// no YUV planes to scale) goes on at full size: a slow viewer gets it
+/// full rather than not at all. Per stream it keeps a libturbojpeg handle
+/// and scratch planes.
 public struct DownscaleStage: Stage {
     public struct Configuration: Sendable {
         public var always: Bool
@@ -26,7 +29,8 @@ public struct DownscaleStage: Stage {
     public static let declaration = StageDeclaration(
         name: "downscale",
         summary: "Make a smaller low rendition for slow viewers, once per frame",
-        details: "Adds the low rendition to the frame; rejects undecodable frames with corrupt_jpeg. Keeps a libturbojpeg handle per stream. "
+        details: "Adds the low rendition to the frame; rejects undecodable frames with corrupt_jpeg; passes a valid frame it cannot shrink (CMYK) at full size. "
+            + "Keeps a libturbojpeg handle per stream. "
             + "In a cluster it also runs on frames from other nodes, on the node whose viewers need the low rendition.",
         parameters: [when, scale, quality],
         runsOnRelayedFrames: true)
@@ -39,6 +43,8 @@ public struct DownscaleStage: Stage {
     let configuration: Configuration
     let context: StageContext
     let codec = TurboJPEG()
+    /// Said once per stream, not per frame.
+    var reportedUnshrinkable = false
 
     public init(configuration: Configuration, context: StageContext) {
         self.configuration = configuration
@@ -58,6 +64,13 @@ public struct DownscaleStage: Stage {
             case .failure(let failure): return .reject(Rejection(stage: Self.declaration.name, code: failure.code, detail: failure.message))
             case .success(let h): header = h; frame.header = h
             }
+        }
+        if header.isFourChannel {
+            if !reportedUnshrinkable {
+                reportedUnshrinkable = true
+                context.logger.notice("frames are \(header.colorspace) JPEGs, which cannot be downscaled; viewers that need low get them at full size")
+            }
+            return .pass
         }
         switch codec.downscale(jpeg, header: header, scale: configuration.scale, quality: configuration.quality) {
         case .failure(let failure):

@@ -54,7 +54,8 @@ public final class TurboJPEG {
         guard width > 0, height > 0, Int(width) * Int(height) <= Self.maxPixels else {
             return .failure(Failure(code: "too_many_pixels", message: "declares \(width)x\(height), over the \(Self.maxPixels)-pixel limit"))
         }
-        return .success(JPEGHeader(width: Int(width), height: Int(height), subsampling: Self.subsamplingName(subsamp)))
+        return .success(JPEGHeader(width: Int(width), height: Int(height), subsampling: Self.subsamplingName(subsamp),
+                                   colorspace: Self.colorspaceName(colorspace)))
     }
 
     /// Decompresses the whole image (to YUV planes, the cheapest target) and
@@ -78,6 +79,16 @@ public final class TurboJPEG {
 
     /// Compresses packed RGB pixels; used by tests and the bench to make real frames.
     public func compressRGB(_ pixels: [UInt8], width: Int, height: Int, quality: Int, subsampling: Int32 = Int32(TJSAMP_420.rawValue)) -> ByteBuffer {
+        compress(pixels, format: Int32(TJPF_RGB.rawValue), width: width, height: height, quality: quality, subsampling: subsampling)
+    }
+
+    /// Compresses packed CMYK pixels into a four-channel (YCCK) JPEG, as some
+    /// cameras and print tools make: valid, and shown by browsers.
+    public func compressCMYK(_ pixels: [UInt8], width: Int, height: Int, quality: Int) -> ByteBuffer {
+        compress(pixels, format: Int32(TJPF_CMYK.rawValue), width: width, height: height, quality: quality, subsampling: Int32(TJSAMP_444.rawValue))
+    }
+
+    private func compress(_ pixels: [UInt8], format: Int32, width: Int, height: Int, quality: Int, subsampling: Int32) -> ByteBuffer {
         let handle = compressHandle()
         let capacity = Int(tjBufSize(Int32(width), Int32(height), subsampling))
         var out = ByteBufferAllocator().buffer(capacity: capacity)
@@ -85,7 +96,7 @@ public final class TurboJPEG {
             var dst: UnsafeMutablePointer<UInt8>? = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
             var size = UInt(capacity)
             let rc = pixels.withUnsafeBufferPointer { src in
-                tjCompress2(handle, src.baseAddress, Int32(width), 0, Int32(height), Int32(TJPF_RGB.rawValue),
+                tjCompress2(handle, src.baseAddress, Int32(width), 0, Int32(height), format,
                             &dst, &size, subsampling, Int32(quality), TJFLAG_NOREALLOC)
             }
             precondition(rc == 0, "tjCompress2 failed: \(errorText(handle))")
@@ -156,6 +167,16 @@ public final class TurboJPEG {
     }
 
     static let subsamplingNames = ["4:4:4", "4:2:2", "4:2:0", "gray", "4:4:0", "4:1:1"]
+
+    static func colorspaceName(_ code: Int32) -> String {
+        switch code {
+        case Int32(TJCS_RGB.rawValue): "RGB"
+        case Int32(TJCS_GRAY.rawValue): "gray"
+        case Int32(TJCS_CMYK.rawValue): "CMYK"
+        case Int32(TJCS_YCCK.rawValue): "YCCK"
+        default: "YCbCr"
+        }
+    }
 
     static func subsamplingName(_ code: Int32) -> String {
         code >= 0 && Int(code) < subsamplingNames.count ? subsamplingNames[Int(code)] : "unknown"

@@ -40,6 +40,21 @@ struct DownscaleAndFanOutTests {
         #expect(rejectionCode(makeStage(DownscaleStage.self, ["when": .string("always")]).processed(&png)) == "not_jpeg")
     }
 
+    /// decode-check accepts a CMYK JPEG; downscale cannot shrink it, so it
+    /// goes on at full size instead of being dropped for everybody.
+    @Test func aValidFrameThatCannotBeShrunkPassesAtFullSize() {
+        let cmyk = TurboJPEG().compressCMYK([UInt8](repeating: 90, count: 64 * 48 * 4), width: 64, height: 48, quality: 80)
+        var checked = binaryFrame(cmyk)
+        #expect(makeStage(DecodeCheckStage.self).processed(&checked) == .pass)
+        #expect(checked.header?.colorspace == "YCCK" || checked.header?.colorspace == "CMYK")
+        for when in ["always", "slow-viewers"] {
+            var frame = binaryFrame(cmyk)
+            let stage = makeStage(DownscaleStage.self, ["when": .string(when)], sink: RecordingSink(wantsLow: true))
+            #expect(stage.processed(&frame) == .pass, "\(when)")
+            #expect(frame.lowRendition == nil)
+        }
+    }
+
     @Test func fanOutHandsEveryFrameToTheSinkInOrder() {
         let sink = RecordingSink()
         var stage = makeStage(FanOutStage.self, sink: sink)
