@@ -8,347 +8,352 @@ import Testing
 
 /// Two or more relays sharing a real redis-server, with real WebSocket
 /// streamers and viewers on each.
-@Suite("Cluster through Redis", .serialized, .timeLimit(.minutes(2)))
-struct ClusterTests {
-    @Test func aStreamOnNodeAReachesViewersOnBothNodesInOrder() async throws {
-        let redis = try await RedisServerProcess()
-        try await withRelay(.node("node-a", redis)) { a in
-            try await withRelay(.node("node-b", redis)) { b in
-                try await a.waitForBroker()
-                try await b.waitForBroker()
-                let onA = try await a.viewer()
-                let onB = try await b.viewer()
-                let binaryOnB = try await b.viewer("format=binary")
-                #expect(try await redis.frameSubscribers("ward-1") == 0)
+extension OneAtATime {
+    @Suite("Cluster through Redis", .serialized, .timeLimit(.minutes(2)))
+    struct ClusterTests {
+        @Test func aStreamOnNodeAReachesViewersOnBothNodesInOrder() async throws {
+            let redis = try await RedisServerProcess()
+            // A 3 s node timeout (heartbeat replies awaited 1 s): this test is
+            // about every frame arriving in order, and with 1 s a Redis slow
+            // to answer on a loaded machine read as an outage, losing frames.
+            try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(3))) { a in
+                try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(3))) { b in
+                    try await a.waitForBroker()
+                    try await b.waitForBroker()
+                    let onA = try await a.viewer()
+                    let onB = try await b.viewer()
+                    let binaryOnB = try await b.viewer("format=binary")
+                    #expect(try await redis.frameSubscribers("ward-1") == 0)
 
-                let streamer = try await a.streamer("ward-1")
-                // B subscribes once it hears of the stream: one subscription for its two viewers.
-                try await b.eventually("B subscribed") { try await redis.frameSubscribers("ward-1") == 1 }
-                // Paced by the viewers, as in the single-node lifecycle test:
-                // a viewer that keeps up must get every frame, while one
-                // behind by a frame gets the newer one (latest wins), which a
-                // loaded machine caused twice with a fixed 15 ms pace.
-                for i in 0..<20 {
-                    streamer.send(TestFrames.text(i, timestamp: 1_732_500_000_000 + Int64(i)))
+                    let streamer = try await a.streamer("ward-1")
+                    // B subscribes once it hears of the stream: one subscription for its two viewers.
+                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("ward-1") == 1 }
+                    // Paced by the viewers, as in the single-node lifecycle test:
+                    // a viewer that keeps up must get every frame, while one
+                    // behind by a frame gets the newer one (latest wins), which a
+                    // loaded machine caused twice with a fixed 15 ms pace.
+                    for i in 0..<20 {
+                        streamer.send(TestFrames.text(i, timestamp: 1_732_500_000_000 + Int64(i)))
+                        for viewer in [onA, onB] {
+                            try await viewer.waitFor("frame \(i)") { $0["type"] == .string("frame") && $0["seq"] == .number(Double(i)) }
+                        }
+                        try await b.eventually("binary frame \(i)") { binaryOnB.binaryFrames.last?.header["seq"] == .number(Double(i)) }
+                    }
                     for viewer in [onA, onB] {
-                        try await viewer.waitFor("frame \(i)") { $0["type"] == .string("frame") && $0["seq"] == .number(Double(i)) }
+                        try await viewer.waitFor("frame 19") { $0["type"] == .string("frame") && $0["seq"] == .number(19) }
+                        let frames = viewer.json(type: "frame")
+                        #expect(frames.compactMap { $0["seq"]?.numberValue } == (0..<20).map(Double.init))
+                        #expect(frames.compactMap { $0["timestamp"]?.numberValue } == (0..<20).map { 1_732_500_000_000 + Double($0) })
+                        #expect(frames[3]["frame"] == .string(TestPattern.dataURL(TestFrames.jpeg(3))))
+                        #expect(viewer.json(type: "stream_started").count == 1)
                     }
-                    try await b.eventually("binary frame \(i)") { binaryOnB.binaryFrames.last?.header["seq"] == .number(Double(i)) }
-                }
-                for viewer in [onA, onB] {
-                    try await viewer.waitFor("frame 19") { $0["type"] == .string("frame") && $0["seq"] == .number(19) }
-                    let frames = viewer.json(type: "frame")
-                    #expect(frames.compactMap { $0["seq"]?.numberValue } == (0..<20).map(Double.init))
-                    #expect(frames.compactMap { $0["timestamp"]?.numberValue } == (0..<20).map { 1_732_500_000_000 + Double($0) })
-                    #expect(frames[3]["frame"] == .string(TestPattern.dataURL(TestFrames.jpeg(3))))
-                    #expect(viewer.json(type: "stream_started").count == 1)
-                }
-                try await b.eventually("binary frame 19") { binaryOnB.binaryFrames.last?.header["seq"] == .number(19) }
-                #expect(binaryOnB.binaryFrames.map { $0.header["seq"]?.numberValue } == (0..<20).map(Double.init))
-                #expect(binaryOnB.binaryFrames[5].jpeg == TestFrames.jpeg(5))
+                    try await b.eventually("binary frame 19") { binaryOnB.binaryFrames.last?.header["seq"] == .number(19) }
+                    #expect(binaryOnB.binaryFrames.map { $0.header["seq"]?.numberValue } == (0..<20).map(Double.init))
+                    #expect(binaryOnB.binaryFrames[5].jpeg == TestFrames.jpeg(5))
 
-                // A viewer joining B later sees A's stream in its first message.
-                let late = try await b.viewer()
-                #expect(late.json.first?["active_streams"] == .array([.string("ward-1")]))
-                let listed = try await b.api("/api/streams")
-                #expect(listed.arrayValue?.first?["id"] == .string("ward-1"))
-                #expect(listed.arrayValue?.first?["node"] == .string("node-a"))
+                    // A viewer joining B later sees A's stream in its first message.
+                    let late = try await b.viewer()
+                    #expect(late.json.first?["active_streams"] == .array([.string("ward-1")]))
+                    let listed = try await b.api("/api/streams")
+                    #expect(listed.arrayValue?.first?["id"] == .string("ward-1"))
+                    #expect(listed.arrayValue?.first?["node"] == .string("node-a"))
 
-                await streamer.close()
-                for viewer in [onA, onB, late] {
-                    #expect(try await viewer.waitFor(type: "stream_ended", stream: "ward-1")["reason"] == .string("closed"))
+                    await streamer.close()
+                    for viewer in [onA, onB, late] {
+                        #expect(try await viewer.waitFor(type: "stream_ended", stream: "ward-1")["reason"] == .string("closed"))
+                    }
+                    // Nobody watches a stream that is gone: B lets go of the channel.
+                    try await b.eventually("B unsubscribed") { try await redis.frameSubscribers("ward-1") == 0 }
+                    #expect(try await redis.command("HLEN", "framepipe:streams") == .integer(0))
                 }
-                // Nobody watches a stream that is gone: B lets go of the channel.
-                try await b.eventually("B unsubscribed") { try await redis.frameSubscribers("ward-1") == 0 }
+            }
+        }
+
+        @Test func nodesTalkToRedisOverTLSWithTheirOwnCA() async throws {
+            let redis = try await RedisServerProcess(tls: true)
+            let ca = try #require(redis.certificateFile)
+            func node(_ id: String) -> RelayConfiguration { .node(id, redis) { $0.cluster?.redisCAFile = ca } }
+            try await withRelay(node("node-a")) { a in
+                try await withRelay(node("node-b")) { b in
+                    try await a.waitForBroker()
+                    try await b.waitForBroker()
+                    let viewer = try await b.viewer()
+                    let streamer = try await a.streamer("secure-1")
+                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("secure-1") == 1 }
+                    streamer.send(TestFrames.text(0))
+                    try await viewer.waitFor(type: "frame", stream: "secure-1")
+                    #expect(try await b.api("/healthz")["cluster"]?["redis"] == .string("rediss://127.0.0.1:\(redis.port)/0"))
+                }
+            }
+        }
+
+        @Test func aNodeSubscribesOnlyWhileAViewerThereWatchesTheStream() async throws {
+            let redis = try await RedisServerProcess()
+            try await withRelay(.node("node-a", redis)) { a in
+                try await withRelay(.node("node-b", redis)) { b in
+                    try await a.waitForBroker()
+                    try await b.waitForBroker()
+                    let streamer = try await a.streamer("cam-7")
+                    streamer.send(TestFrames.text(0))
+                    let otherStream = try await b.viewer("streams=cam-9")
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(try await redis.frameSubscribers("cam-7") == 0)
+                    let first = try await b.viewer("streams=cam-7")
+                    let second = try await b.viewer()
+                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam-7") == 1 }
+                    streamer.send(TestFrames.text(1))
+                    try await first.waitFor(type: "frame", stream: "cam-7")
+                    try await second.waitFor(type: "frame", stream: "cam-7")
+                    #expect(otherStream.json(type: "frame").isEmpty)
+                    await first.close()
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(try await redis.frameSubscribers("cam-7") == 1)  // `second` still watches
+                    await second.close()
+                    try await b.eventually("B unsubscribed") { try await redis.frameSubscribers("cam-7") == 0 }
+                    // Only node B's subscriber ever subscribed: A serves the stream itself.
+                    #expect(try await redis.frameSubscribers("cam-9") == 0)
+                }
+            }
+        }
+
+        @Test func theSameStreamReconnectingToTheOtherNodeReplacesTheFirstClusterWide() async throws {
+            let redis = try await RedisServerProcess()
+            try await withRelay(.node("node-a", redis)) { a in
+                try await withRelay(.node("node-b", redis)) { b in
+                    try await a.waitForBroker()
+                    try await b.waitForBroker()
+                    let onA = try await a.viewer()
+                    let onB = try await b.viewer()
+                    let first = try await a.streamer("bed-3")
+                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("bed-3") == 1 }
+                    for i in 0..<3 {
+                        first.send(TestFrames.text(i))
+                        try await onB.waitFor("frame \(i) on B") { $0["type"] == .string("frame") && $0["seq"] == .number(Double(i)) }
+                    }
+                    let second = try await b.streamer("bed-3")
+                    try await first.waitUntilFinished()
+                    #expect(a.log.contains("stream taken over by another node, closing the connection here", ["stream_id": "bed-3"]))
+                    // A now relays B's frames to its viewer: it subscribes.
+                    try await a.eventually("A subscribed") { try await redis.frameSubscribers("bed-3") == 1 }
+                    for i in 3..<6 {
+                        second.send(TestFrames.text(i))
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    for viewer in [onA, onB] {
+                        try await viewer.waitFor("3 frames from B") { $0["type"] == .string("frame") && $0["seq"] == .number(5) }
+                        let seqs = viewer.json(type: "frame").compactMap { $0["seq"]?.numberValue }
+                        #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count, "seq never goes back: \(seqs)")
+                        #expect(viewer.json(type: "stream_ended").isEmpty)
+                        #expect(viewer.json(type: "stream_started").count == 1)
+                    }
+                    #expect(try await a.api("/api/streams").arrayValue?.first?["node"] == .string("node-b"))
+                    #expect(try await redis.command("HGET", "framepipe:streams", "bed-3").string == "node-b\t1")
+                    await second.close()
+                    for viewer in [onA, onB] {
+                        #expect(try await viewer.waitFor(type: "stream_ended", stream: "bed-3")["reason"] == .string("closed"))
+                    }
+                }
+            }
+        }
+
+        @Test func aSlowViewerOnTheReceivingNodeGetsTheLowRenditionMadeThere() async throws {
+            let redis = try await RedisServerProcess()
+            try await withRelay(.node("node-a", redis)) { a in
+                try await withRelay(.node("node-b", redis)) { b in
+                    try await a.waitForBroker()
+                    try await b.waitForBroker()
+                    let low = try await b.viewer("quality=low&format=binary")
+                    let full = try await a.viewer("format=binary")
+                    let streamer = try await a.streamer("cam")
+                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam") == 1 }
+                    streamer.send(TestFrames.text(0))
+                    try await b.eventually("a low frame") { !low.binaryFrames.isEmpty }
+                    try await a.eventually("a full frame") { !full.binaryFrames.isEmpty }
+                    let frame = low.binaryFrames[0]
+                    #expect(frame.header["quality"] == .string("low"))
+                    #expect(frame.jpeg.readableBytes < TestFrames.jpeg(0).readableBytes)
+                    #expect(frame.jpeg.getBytes(at: frame.jpeg.readerIndex, length: 2) == [0xFF, 0xD8])
+                    // A's own viewer wants full frames, so A made no low rendition; B made it from the full frame it received.
+                    #expect(full.binaryFrames[0].header["quality"] == .string("full"))
+                    #expect(full.binaryFrames[0].jpeg == TestFrames.jpeg(0))
+                    let metrics = try await RawHTTP.get(port: b.port, path: "/metrics").text
+                    #expect(metrics.contains(#"framepipe_stage_duration_seconds_count{stage="downscale"} 1"#), "B ran downscale once")
+                    #expect(!metrics.contains(#"stage="decode-check""#), "B did not validate again what A had validated")
+                }
+            }
+        }
+
+        @Test func nodeShutdownEndsItsStreamsWithShutdownOnOtherNodes() async throws {
+            let redis = try await RedisServerProcess()
+            let a = try ServeProcess(["--redis", redis.urlString, "--node-id", "node-a", "--node-timeout", "1"])
+            let aPort = try await a.port()
+            let relayA = RelayHandle(port: aPort, log: CapturedLog())
+            try await relayA.waitForBroker()
+            try await withRelay(.node("node-b", redis)) { b in
+                try await b.waitForBroker()
+                let viewer = try await b.viewer()
+                let streamer = try await relayA.streamer("ward-2")
+                streamer.send(TestFrames.text(0))
+                try await viewer.waitFor(type: "stream_started", stream: "ward-2")
+                a.process.interrupt()
+                #expect(try await a.waitForExit() == 0)
+                #expect(try await viewer.waitFor(type: "stream_ended", stream: "ward-2")["reason"] == .string("shutdown"))
+                #expect(try await redis.command("EXISTS", "framepipe:node:node-a") == .integer(0))
+            }
+        }
+
+        @Test func aNodeKilledWithoutGoodbyeHasItsStreamsEndedAsNodeLostWithinTheTimeout() async throws {
+            let redis = try await RedisServerProcess()
+            let a = try ServeProcess(["--redis", redis.urlString, "--node-id", "node-a", "--node-timeout", "1"])
+            let aPort = try await a.port()
+            let relayA = RelayHandle(port: aPort, log: CapturedLog())
+            try await relayA.waitForBroker()
+            try await withRelay(.node("node-b", redis)) { b in
+                try await b.waitForBroker()
+                let viewer = try await b.viewer()
+                let streamer = try await relayA.streamer("ward-3")
+                streamer.send(TestFrames.text(0))
+                try await viewer.waitFor(type: "frame", stream: "ward-3")
+                kill(a.process.processIdentifier, SIGKILL)  // no goodbye, no cleanup
+                let killedAt = ContinuousClock.now
+                // Bound: the key's TTL (1 s) plus one heartbeat interval (1/3 s) of the survivor.
+                let ended = try await viewer.waitFor(type: "stream_ended", stream: "ward-3", timeout: .seconds(4))
+                let took = ContinuousClock.now - killedAt
+                #expect(ended["reason"] == .string("node_lost"))
+                #expect(took < .milliseconds(1334 + 500), "ended after \(took)")
+                #expect(b.log.contains("node lost: no heartbeat within the node timeout, ending its streams", ["lost_node": "node-a"]))
                 #expect(try await redis.command("HLEN", "framepipe:streams") == .integer(0))
+                // A new viewer does not see the lost stream.
+                #expect(try await b.viewer().json.first?["active_streams"] == .array([]))
             }
         }
-    }
 
-    @Test func nodesTalkToRedisOverTLSWithTheirOwnCA() async throws {
-        let redis = try await RedisServerProcess(tls: true)
-        let ca = try #require(redis.certificateFile)
-        func node(_ id: String) -> RelayConfiguration { .node(id, redis) { $0.cluster?.redisCAFile = ca } }
-        try await withRelay(node("node-a")) { a in
-            try await withRelay(node("node-b")) { b in
-                try await a.waitForBroker()
-                try await b.waitForBroker()
-                let viewer = try await b.viewer()
-                let streamer = try await a.streamer("secure-1")
-                try await b.eventually("B subscribed") { try await redis.frameSubscribers("secure-1") == 1 }
-                streamer.send(TestFrames.text(0))
-                try await viewer.waitFor(type: "frame", stream: "secure-1")
-                #expect(try await b.api("/healthz")["cluster"]?["redis"] == .string("rediss://127.0.0.1:\(redis.port)/0"))
-            }
-        }
-    }
-
-    @Test func aNodeSubscribesOnlyWhileAViewerThereWatchesTheStream() async throws {
-        let redis = try await RedisServerProcess()
-        try await withRelay(.node("node-a", redis)) { a in
-            try await withRelay(.node("node-b", redis)) { b in
-                try await a.waitForBroker()
-                try await b.waitForBroker()
-                let streamer = try await a.streamer("cam-7")
-                streamer.send(TestFrames.text(0))
-                let otherStream = try await b.viewer("streams=cam-9")
-                try await Task.sleep(for: .milliseconds(300))
-                #expect(try await redis.frameSubscribers("cam-7") == 0)
-                let first = try await b.viewer("streams=cam-7")
-                let second = try await b.viewer()
-                try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam-7") == 1 }
-                streamer.send(TestFrames.text(1))
-                try await first.waitFor(type: "frame", stream: "cam-7")
-                try await second.waitFor(type: "frame", stream: "cam-7")
-                #expect(otherStream.json(type: "frame").isEmpty)
-                await first.close()
-                try await Task.sleep(for: .milliseconds(300))
-                #expect(try await redis.frameSubscribers("cam-7") == 1)  // `second` still watches
-                await second.close()
-                try await b.eventually("B unsubscribed") { try await redis.frameSubscribers("cam-7") == 0 }
-                // Only node B's subscriber ever subscribed: A serves the stream itself.
-                #expect(try await redis.frameSubscribers("cam-9") == 0)
-            }
-        }
-    }
-
-    @Test func theSameStreamReconnectingToTheOtherNodeReplacesTheFirstClusterWide() async throws {
-        let redis = try await RedisServerProcess()
-        try await withRelay(.node("node-a", redis)) { a in
-            try await withRelay(.node("node-b", redis)) { b in
-                try await a.waitForBroker()
-                try await b.waitForBroker()
-                let onA = try await a.viewer()
-                let onB = try await b.viewer()
-                let first = try await a.streamer("bed-3")
-                try await b.eventually("B subscribed") { try await redis.frameSubscribers("bed-3") == 1 }
-                for i in 0..<3 {
-                    first.send(TestFrames.text(i))
-                    try await onB.waitFor("frame \(i) on B") { $0["type"] == .string("frame") && $0["seq"] == .number(Double(i)) }
-                }
-                let second = try await b.streamer("bed-3")
-                try await first.waitUntilFinished()
-                #expect(a.log.contains("stream taken over by another node, closing the connection here", ["stream_id": "bed-3"]))
-                // A now relays B's frames to its viewer: it subscribes.
-                try await a.eventually("A subscribed") { try await redis.frameSubscribers("bed-3") == 1 }
-                for i in 3..<6 {
-                    second.send(TestFrames.text(i))
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-                for viewer in [onA, onB] {
-                    try await viewer.waitFor("3 frames from B") { $0["type"] == .string("frame") && $0["seq"] == .number(5) }
-                    let seqs = viewer.json(type: "frame").compactMap { $0["seq"]?.numberValue }
-                    #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count, "seq never goes back: \(seqs)")
-                    #expect(viewer.json(type: "stream_ended").isEmpty)
-                    #expect(viewer.json(type: "stream_started").count == 1)
-                }
-                #expect(try await a.api("/api/streams").arrayValue?.first?["node"] == .string("node-b"))
-                #expect(try await redis.command("HGET", "framepipe:streams", "bed-3").string == "node-b\t1")
-                await second.close()
-                for viewer in [onA, onB] {
-                    #expect(try await viewer.waitFor(type: "stream_ended", stream: "bed-3")["reason"] == .string("closed"))
-                }
-            }
-        }
-    }
-
-    @Test func aSlowViewerOnTheReceivingNodeGetsTheLowRenditionMadeThere() async throws {
-        let redis = try await RedisServerProcess()
-        try await withRelay(.node("node-a", redis)) { a in
-            try await withRelay(.node("node-b", redis)) { b in
-                try await a.waitForBroker()
-                try await b.waitForBroker()
-                let low = try await b.viewer("quality=low&format=binary")
-                let full = try await a.viewer("format=binary")
-                let streamer = try await a.streamer("cam")
-                try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam") == 1 }
-                streamer.send(TestFrames.text(0))
-                try await b.eventually("a low frame") { !low.binaryFrames.isEmpty }
-                try await a.eventually("a full frame") { !full.binaryFrames.isEmpty }
-                let frame = low.binaryFrames[0]
-                #expect(frame.header["quality"] == .string("low"))
-                #expect(frame.jpeg.readableBytes < TestFrames.jpeg(0).readableBytes)
-                #expect(frame.jpeg.getBytes(at: frame.jpeg.readerIndex, length: 2) == [0xFF, 0xD8])
-                // A's own viewer wants full frames, so A made no low rendition; B made it from the full frame it received.
-                #expect(full.binaryFrames[0].header["quality"] == .string("full"))
-                #expect(full.binaryFrames[0].jpeg == TestFrames.jpeg(0))
-                let metrics = try await RawHTTP.get(port: b.port, path: "/metrics").text
-                #expect(metrics.contains(#"framepipe_stage_duration_seconds_count{stage="downscale"} 1"#), "B ran downscale once")
-                #expect(!metrics.contains(#"stage="decode-check""#), "B did not validate again what A had validated")
-            }
-        }
-    }
-
-    @Test func nodeShutdownEndsItsStreamsWithShutdownOnOtherNodes() async throws {
-        let redis = try await RedisServerProcess()
-        let a = try ServeProcess(["--redis", redis.urlString, "--node-id", "node-a", "--node-timeout", "1"])
-        let aPort = try await a.port()
-        let relayA = RelayHandle(port: aPort, log: CapturedLog())
-        try await relayA.waitForBroker()
-        try await withRelay(.node("node-b", redis)) { b in
-            try await b.waitForBroker()
-            let viewer = try await b.viewer()
-            let streamer = try await relayA.streamer("ward-2")
-            streamer.send(TestFrames.text(0))
-            try await viewer.waitFor(type: "stream_started", stream: "ward-2")
-            a.process.interrupt()
-            #expect(try await a.waitForExit() == 0)
-            #expect(try await viewer.waitFor(type: "stream_ended", stream: "ward-2")["reason"] == .string("shutdown"))
-            #expect(try await redis.command("EXISTS", "framepipe:node:node-a") == .integer(0))
-        }
-    }
-
-    @Test func aNodeKilledWithoutGoodbyeHasItsStreamsEndedAsNodeLostWithinTheTimeout() async throws {
-        let redis = try await RedisServerProcess()
-        let a = try ServeProcess(["--redis", redis.urlString, "--node-id", "node-a", "--node-timeout", "1"])
-        let aPort = try await a.port()
-        let relayA = RelayHandle(port: aPort, log: CapturedLog())
-        try await relayA.waitForBroker()
-        try await withRelay(.node("node-b", redis)) { b in
-            try await b.waitForBroker()
-            let viewer = try await b.viewer()
-            let streamer = try await relayA.streamer("ward-3")
-            streamer.send(TestFrames.text(0))
-            try await viewer.waitFor(type: "frame", stream: "ward-3")
-            kill(a.process.processIdentifier, SIGKILL)  // no goodbye, no cleanup
-            let killedAt = ContinuousClock.now
-            // Bound: the key's TTL (1 s) plus one heartbeat interval (1/3 s) of the survivor.
-            let ended = try await viewer.waitFor(type: "stream_ended", stream: "ward-3", timeout: .seconds(4))
-            let took = ContinuousClock.now - killedAt
-            #expect(ended["reason"] == .string("node_lost"))
-            #expect(took < .milliseconds(1334 + 500), "ended after \(took)")
-            #expect(b.log.contains("node lost: no heartbeat within the node timeout, ending its streams", ["lost_node": "node-a"]))
-            #expect(try await redis.command("HLEN", "framepipe:streams") == .integer(0))
-            // A new viewer does not see the lost stream.
-            #expect(try await b.viewer().json.first?["active_streams"] == .array([]))
-        }
-    }
-
-    @Test func aRedisOutageNeverStopsLocalDeliveryAndCrossNodeDeliveryResumes() async throws {
-        let redis = try await RedisServerProcess()
-        try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(10))) { a in
-            try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(10))) { b in
-                try await a.waitForBroker()
-                try await b.waitForBroker()
-                let local = try await a.viewer()
-                let remote = try await b.viewer()
-                let streamer = try await a.streamer("icu-1")
-                try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-1") == 1 }
-                var seq = 0
-                func send(_ n: Int) async throws {
-                    for _ in 0..<n {
-                        streamer.send(TestFrames.text(seq))
-                        seq += 1
-                        try await Task.sleep(for: .milliseconds(30))
+        @Test func aRedisOutageNeverStopsLocalDeliveryAndCrossNodeDeliveryResumes() async throws {
+            let redis = try await RedisServerProcess()
+            try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(10))) { a in
+                try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(10))) { b in
+                    try await a.waitForBroker()
+                    try await b.waitForBroker()
+                    let local = try await a.viewer()
+                    let remote = try await b.viewer()
+                    let streamer = try await a.streamer("icu-1")
+                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-1") == 1 }
+                    var seq = 0
+                    func send(_ n: Int) async throws {
+                        for _ in 0..<n {
+                            streamer.send(TestFrames.text(seq))
+                            seq += 1
+                            try await Task.sleep(for: .milliseconds(30))
+                        }
                     }
+                    try await send(5)
+                    try await remote.waitFor("frame 4 on B") { $0["seq"] == .number(4) }
+
+                    await redis.stop()
+                    try await a.waitForBroker("down")
+                    let beforeOutage = local.json(type: "frame").count
+                    try await send(60)  // ~2 s with Redis gone
+                    try await local.waitFor("frame \(seq - 1) on A") { $0["seq"] == .number(Double(seq - 1)) }
+                    #expect(local.json(type: "frame").count - beforeOutage == 60, "local viewer got every frame during the outage")
+                    #expect(try await a.api("/healthz")["status"] == .string("degraded"))
+                    let metrics = try await RawHTTP.get(port: a.port, path: "/metrics").text
+                    #expect(metrics.contains("framepipe_cluster_broker_up 0"))
+                    #expect(metrics.contains(#"framepipe_cluster_frames_not_published_total{reason="broker_down"}"#))
+
+                    try await redis.start()
+                    try await a.waitForBroker(timeout: .seconds(15))
+                    try await b.waitForBroker(timeout: .seconds(15))
+                    try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-1") == 1 }
+                    try await send(5)
+                    try await remote.waitFor("a frame after the outage on B") { $0["seq"] == .number(Double(seq - 1)) }
+                    #expect(remote.json(type: "stream_ended").isEmpty, "the outage was shorter than the node timeout")
+                    #expect(try await redis.command("HGET", "framepipe:streams", "icu-1").string == "node-a\t1", "A announced its stream again")
+                    // One line for the outage, not one per retry.
+                    #expect(a.log.all.filter { $0.message.hasPrefix("lost redis") }.count == 1)
+                    #expect(a.log.contains("redis is back; cluster delivery resumes"))
                 }
-                try await send(5)
-                try await remote.waitFor("frame 4 on B") { $0["seq"] == .number(4) }
-
-                await redis.stop()
-                try await a.waitForBroker("down")
-                let beforeOutage = local.json(type: "frame").count
-                try await send(60)  // ~2 s with Redis gone
-                try await local.waitFor("frame \(seq - 1) on A") { $0["seq"] == .number(Double(seq - 1)) }
-                #expect(local.json(type: "frame").count - beforeOutage == 60, "local viewer got every frame during the outage")
-                #expect(try await a.api("/healthz")["status"] == .string("degraded"))
-                let metrics = try await RawHTTP.get(port: a.port, path: "/metrics").text
-                #expect(metrics.contains("framepipe_cluster_broker_up 0"))
-                #expect(metrics.contains(#"framepipe_cluster_frames_not_published_total{reason="broker_down"}"#))
-
-                try await redis.start()
-                try await a.waitForBroker(timeout: .seconds(15))
-                try await b.waitForBroker(timeout: .seconds(15))
-                try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-1") == 1 }
-                try await send(5)
-                try await remote.waitFor("a frame after the outage on B") { $0["seq"] == .number(Double(seq - 1)) }
-                #expect(remote.json(type: "stream_ended").isEmpty, "the outage was shorter than the node timeout")
-                #expect(try await redis.command("HGET", "framepipe:streams", "icu-1").string == "node-a\t1", "A announced its stream again")
-                // One line for the outage, not one per retry.
-                #expect(a.log.all.filter { $0.message.hasPrefix("lost redis") }.count == 1)
-                #expect(a.log.contains("redis is back; cluster delivery resumes"))
             }
         }
-    }
 
-    @Test func anOutageLongerThanTheNodeTimeoutEndsRemoteStreamsUntilRedisReturns() async throws {
-        let redis = try await RedisServerProcess()
-        try await withRelay(.node("node-a", redis)) { a in
-            try await withRelay(.node("node-b", redis)) { b in
-                try await a.waitForBroker()
-                try await b.waitForBroker()
-                let remote = try await b.viewer()
-                let streamer = try await a.streamer("icu-2")
-                try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-2") == 1 }
-                streamer.send(TestFrames.text(0))
-                try await remote.waitFor(type: "frame", stream: "icu-2")
-                await redis.stop()
-                // Nothing says A's stream is still live: after the node timeout (1 s) B ends it.
-                #expect(try await remote.waitFor(type: "stream_ended", stream: "icu-2", timeout: .seconds(3))["reason"] == .string("node_lost"))
-                #expect(b.log.contains("redis away longer than the node timeout: other nodes' streams ended here"))
-                try await redis.start()
-                try await a.waitForBroker(timeout: .seconds(15))
-                try await b.waitForBroker(timeout: .seconds(15))
-                // A re-announces; B's viewer hears the stream start again and gets frames.
-                try await remote.waitFor("stream_started again", timeout: .seconds(5)) { _ in remote.json(type: "stream_started").count == 2 }
-                try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-2") == 1 }
-                streamer.send(TestFrames.text(1))
-                try await remote.waitFor("a frame after the outage") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
-            }
-        }
-    }
-
-    @Test func aSubscriberRedisClosesForFallingBehindReconnectsAndResubscribes() async throws {
-        let redis = try await RedisServerProcess()
-        try await withRelay(.node("node-a", redis)) { a in
-            try await withRelay(.node("node-b", redis)) { b in
-                try await a.waitForBroker()
-                try await b.waitForBroker()
-                let viewer = try await b.viewer()
-                let streamer = try await a.streamer("cam")
-                try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam") == 1 }
-                // A pub/sub output buffer limit below one frame: Redis closes B's
-                // subscriber at the next frame, as it does a subscriber that fell behind.
-                // (Redis counts only what overflows a client's 16 KB reply buffer, so the frame is a large one.)
-                _ = try await redis.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 1024 0 0")
-                let large = TestPattern.jpeg(width: 640, height: 480, frame: 0, quality: 85)
-                #expect((20_000..<200_000).contains(large.readableBytes), "\(large.readableBytes) bytes")
-                streamer.send(large)
-                try await b.eventually("B lost its subscriber") { b.log.contains("lost redis; local viewers keep their local streams, reconnecting") }
-                _ = try await redis.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 32mb 8mb 60")
-                try await b.waitForBroker()
-                try await b.eventually("B subscribed again") { try await redis.frameSubscribers("cam") == 1 }
-                streamer.send(TestFrames.text(1))
-                try await viewer.waitFor("a frame after the reconnect") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
-                #expect(viewer.json(type: "stream_ended").isEmpty)
-            }
-        }
-    }
-
-    @Test func aTokenRevokedThroughRedisClosesItsSocketsOnEveryNodeWithinASecond() async throws {
-        let redis = try await RedisServerProcess()
-        let token = try await TestTokens.hs256(.viewer, ["*"])
-        let authed: (inout RelayConfiguration) -> Void = { $0.auth = TestTokens.settings }
-        try await withRelay(.node("node-a", redis, authed)) { a in
-            try await withRelay(.node("node-b", redis, authed)) { b in
-                try await a.waitForBroker()
-                try await b.waitForBroker()
-                let onA = try await a.viewer("token=\(token)")
-                let onB = try await b.viewer("token=\(token)")
-                let jti = TestTokens.claim("jti", of: token)!.stringValue!
-                let at = Date()
-                let revoke = try runFramepipe(["revoke", "--redis", redis.urlString, "--jti", jti])
-                #expect(revoke.out == "revoked token \(jti) in the cluster (2 node(s) listening)\n", "\(revoke.err)")
-                for viewer in [onA, onB] {
-                    try await viewer.waitUntilFinished(timeout: .seconds(2))
-                    #expect(Date().timeIntervalSince(at) < 1.0)
-                    #expect(viewer.closeFrame?.code == 4003)
+        @Test func anOutageLongerThanTheNodeTimeoutEndsRemoteStreamsUntilRedisReturns() async throws {
+            let redis = try await RedisServerProcess()
+            try await withRelay(.node("node-a", redis)) { a in
+                try await withRelay(.node("node-b", redis)) { b in
+                    try await a.waitForBroker()
+                    try await b.waitForBroker()
+                    let remote = try await b.viewer()
+                    let streamer = try await a.streamer("icu-2")
+                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-2") == 1 }
+                    streamer.send(TestFrames.text(0))
+                    try await remote.waitFor(type: "frame", stream: "icu-2")
+                    await redis.stop()
+                    // Nothing says A's stream is still live: after the node timeout (1 s) B ends it.
+                    #expect(try await remote.waitFor(type: "stream_ended", stream: "icu-2", timeout: .seconds(3))["reason"] == .string("node_lost"))
+                    #expect(b.log.contains("redis away longer than the node timeout: other nodes' streams ended here"))
+                    try await redis.start()
+                    try await a.waitForBroker(timeout: .seconds(15))
+                    try await b.waitForBroker(timeout: .seconds(15))
+                    // A re-announces; B's viewer hears the stream start again and gets frames.
+                    try await remote.waitFor("stream_started again", timeout: .seconds(5)) { _ in remote.json(type: "stream_started").count == 2 }
+                    try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-2") == 1 }
+                    streamer.send(TestFrames.text(1))
+                    try await remote.waitFor("a frame after the outage") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
                 }
-                // A node that joins later reads the revocation from Redis.
-                try await withRelay(.node("node-c", redis, authed)) { c in
-                    try await c.waitForBroker()
-                    try await c.eventually("revocation loaded") { c.log.contains("cluster revocations loaded") }
-                    #expect(try await RawHTTP.get(port: c.port, path: "/ws/viewer?token=\(token)", upgrade: true).status == 401)
+            }
+        }
+
+        @Test func aSubscriberRedisClosesForFallingBehindReconnectsAndResubscribes() async throws {
+            let redis = try await RedisServerProcess()
+            try await withRelay(.node("node-a", redis)) { a in
+                try await withRelay(.node("node-b", redis)) { b in
+                    try await a.waitForBroker()
+                    try await b.waitForBroker()
+                    let viewer = try await b.viewer()
+                    let streamer = try await a.streamer("cam")
+                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam") == 1 }
+                    // A pub/sub output buffer limit below one frame: Redis closes B's
+                    // subscriber at the next frame, as it does a subscriber that fell behind.
+                    // (Redis counts only what overflows a client's 16 KB reply buffer, so the frame is a large one.)
+                    _ = try await redis.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 1024 0 0")
+                    let large = TestPattern.jpeg(width: 640, height: 480, frame: 0, quality: 85)
+                    #expect((20_000..<200_000).contains(large.readableBytes), "\(large.readableBytes) bytes")
+                    streamer.send(large)
+                    try await b.eventually("B lost its subscriber") { b.log.contains("lost redis; local viewers keep their local streams, reconnecting") }
+                    _ = try await redis.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 32mb 8mb 60")
+                    try await b.waitForBroker()
+                    try await b.eventually("B subscribed again") { try await redis.frameSubscribers("cam") == 1 }
+                    streamer.send(TestFrames.text(1))
+                    try await viewer.waitFor("a frame after the reconnect") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
+                    #expect(viewer.json(type: "stream_ended").isEmpty)
+                }
+            }
+        }
+
+        @Test func aTokenRevokedThroughRedisClosesItsSocketsOnEveryNodeWithinASecond() async throws {
+            let redis = try await RedisServerProcess()
+            let token = try await TestTokens.hs256(.viewer, ["*"])
+            let authed: (inout RelayConfiguration) -> Void = { $0.auth = TestTokens.settings }
+            try await withRelay(.node("node-a", redis, authed)) { a in
+                try await withRelay(.node("node-b", redis, authed)) { b in
+                    try await a.waitForBroker()
+                    try await b.waitForBroker()
+                    let onA = try await a.viewer("token=\(token)")
+                    let onB = try await b.viewer("token=\(token)")
+                    let jti = TestTokens.claim("jti", of: token)!.stringValue!
+                    let at = Date()
+                    let revoke = try runFramepipe(["revoke", "--redis", redis.urlString, "--jti", jti])
+                    #expect(revoke.out == "revoked token \(jti) in the cluster (2 node(s) listening)\n", "\(revoke.err)")
+                    for viewer in [onA, onB] {
+                        try await viewer.waitUntilFinished(timeout: .seconds(2))
+                        #expect(Date().timeIntervalSince(at) < 1.0)
+                        #expect(viewer.closeFrame?.code == 4003)
+                    }
+                    // A node that joins later reads the revocation from Redis.
+                    try await withRelay(.node("node-c", redis, authed)) { c in
+                        try await c.waitForBroker()
+                        try await c.eventually("revocation loaded") { c.log.contains("cluster revocations loaded") }
+                        #expect(try await RawHTTP.get(port: c.port, path: "/ws/viewer?token=\(token)", upgrade: true).status == 401)
+                    }
                 }
             }
         }
