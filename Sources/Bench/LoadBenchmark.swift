@@ -23,7 +23,7 @@ struct LoadBenchmark: AsyncParsableCommand {
     @Option(help: "Frames per second per streamer.") var fps = 30.0
     @Option(help: "Approximate JPEG size in bytes.") var frameBytes = 60_000
     @Option(help: "Frame width (height follows 4:3).") var width = 640
-    @Option(help: "How streamers send: binary or json.") var ingest = "binary"
+    @Option(help: "How streamers send: binary or json (json carries the sender's timestamp, for `watch` to age frames by).") var ingest = "binary"
     @Option(help: "Normal viewers.") var viewers = 1
     @Option(help: "Viewers that connect and never read.") var stuck = 0
     @Option(help: "Viewers that read one message a second.") var slow = 0
@@ -39,7 +39,7 @@ struct LoadBenchmark: AsyncParsableCommand {
         let viewerNode = viewerPid.map(ProcessProbe.init)
         let own = ProcessProbe(pid: getpid())
         let frames = (0..<8).map { TestPattern.jpeg(width: width, height: width * 3 / 4, targetBytes: frameBytes, frame: $0) }
-        let texts = frames.map { #"{"type":"frame","frame":"\#(TestPattern.dataURL($0))"}"# }
+        let texts = frames.map { #","frame":"\#(TestPattern.dataURL($0))"}"# }
         let streamIDs = (0..<streams).map { "load-\($0)" }
         let logs = Dictionary(uniqueKeysWithValues: streamIDs.map { ($0, SendLog()) })
         let clock = ContinuousClock()
@@ -114,7 +114,8 @@ struct LoadBenchmark: AsyncParsableCommand {
                         while clock.now - start < total {
                             log.record(clock.now)
                             if ingest == "json" {
-                                try await outbound.write(.text(texts[(n + s) % texts.count]))
+                                let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+                                try await outbound.write(.text(#"{"type":"frame","timestamp":\#(now)"# + texts[(n + s) % texts.count]))
                             } else {
                                 try await outbound.write(.binary(frames[(n + s) % frames.count]))
                             }
