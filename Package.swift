@@ -83,9 +83,12 @@ let package = Package(
         ),
         // The relay's centre: streams, viewers, latest-wins mailboxes, frame
         // encoding and the writer on each viewer's channel. No HTTP here.
+        // The head of Linux's tcp_info, which glibc's header lacks (bytes_acked, notsent_bytes).
+        .target(name: "CTCPInfo"),
         .target(
             name: "RelayCore",
             dependencies: [
+                "CTCPInfo",
                 "Pipeline",
                 "WireProtocol",
                 .product(name: "Logging", package: "swift-log"),

@@ -71,7 +71,8 @@ package final class ClusterPublisher: ClusterLink, Sendable {
             metrics.clusterFrameNotPublished("not_jpeg")
             return
         }
-        let envelope = ClusterFrameEnvelope(node: nodeID, stream: frame.streamID, seq: frame.seq, timestamp: frame.timestamp, jpeg: jpeg)
+        let envelope = ClusterFrameEnvelope(node: nodeID, stream: frame.streamID, seq: frame.seq, timestamp: frame.timestamp,
+                                            receivedAt: frame.receivedAt, jpeg: jpeg)
         command.sendIgnoringReply(RESPCommand("PUBLISH", .string(ClusterKeys.frames(frame.streamID)), .bytes(envelope.encode())))
         metrics.clusterFramePublished()
     }

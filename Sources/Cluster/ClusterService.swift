@@ -414,7 +414,8 @@ package final class ClusterService: Service, @unchecked Sendable {
         }
         guard envelope.node != me, let seq = hub.admitRemoteFrame(envelope.stream, from: envelope.node, seq: envelope.seq) else { return }
         metrics.clusterFrameReceived()
-        let frame = Frame(streamID: envelope.stream, seq: seq, timestamp: envelope.timestamp, payload: .binary(envelope.jpeg))
+        let frame = Frame(streamID: envelope.stream, seq: seq, timestamp: envelope.timestamp,
+                          receivedAt: envelope.receivedAt ?? Date().millisecondsSince1970, payload: .binary(envelope.jpeg))
         relays.submit(frame, from: envelope.node, to: hub)
     }
 

@@ -80,10 +80,11 @@ package struct FrameEncoding {
         }
     }
 
-    /// `"stream_id":…,"seq":…,"timestamp":…,"quality":…` in contract order.
+    /// `"stream_id":…,"seq":…,"timestamp":…,"received_at":…,"quality":…` in contract order.
     private func headerFields(rendition: RenditionKind) -> String {
         var s = #""stream_id":\#(JSONValue.quoted(frame.streamID)),"seq":\#(frame.seq)"#
         if let timestamp = frame.timestamp { s += #","timestamp":\#(timestamp)"# }
+        s += #","received_at":\#(frame.receivedAt)"#
         s += #","quality":"\#(rendition.rawValue)""#
         return s
     }

@@ -32,7 +32,7 @@ package final class RelayMetrics: PipelineObserver, Sendable {
         var stageTimers: [String: Timer] = [:]
         var streamFps: [String: Gauge] = [:]
         var streamViewers: [String: Gauge] = [:]
-        var viewerLoss: [String: Gauge] = [:]
+        var viewerGauges: [String: ViewerGauges] = [:]
         /// Drops per stage name, for `/api/pipelines`.
         var dropsByStage: [String: Int] = [:]
     }
@@ -74,7 +74,7 @@ package final class RelayMetrics: PipelineObserver, Sendable {
 
     package func viewerDisconnected(_ id: String) {
         openViewersCount(-1)
-        if let gauge = perKey.withLockedValue({ $0.viewerLoss.removeValue(forKey: id) }) { gauge.destroy() }
+        perKey.withLockedValue { $0.viewerGauges.removeValue(forKey: id) }?.destroy()
     }
 
     private let counts = NIOLockedValueBox<(streams: Int, viewers: Int)>((0, 0))
@@ -153,13 +153,40 @@ package final class RelayMetrics: PipelineObserver, Sendable {
         for gauge in gauges.compactMap({ $0 }) { gauge.destroy() }
     }
 
-    package func viewerSample(_ id: String, lossPercent: Double) {
-        let gauge = perKey.withLockedValue { p -> Gauge in
-            let g = p.viewerLoss[id] ?? Gauge(label: "framepipe_viewer_loss_percent", dimensions: [("viewer", id)], factory: factory)
-            p.viewerLoss[id] = g
+    /// One viewer's figures for a sampling period.
+    package struct ViewerFigures {
+        package var lossPercent: Double
+        /// Bytes per second its link acknowledged; nil without TCP readings.
+        package var goodput: Double?
+        package var rtt: Duration?
+        /// The 95th percentile age of the frames written to it (ms).
+        package var ageP95: Int?
+    }
+
+    private struct ViewerGauges {
+        let loss, goodput, rtt, age: Gauge
+
+        init(_ id: String, _ factory: PrometheusMetricsFactory) {
+            func gauge(_ label: String) -> Gauge { Gauge(label: label, dimensions: [("viewer", id)], factory: factory) }
+            loss = gauge("framepipe_viewer_loss_percent")
+            goodput = gauge("framepipe_viewer_goodput_bytes_per_second")
+            rtt = gauge("framepipe_viewer_rtt_seconds")
+            age = gauge("framepipe_viewer_frame_age_p95_seconds")
+        }
+
+        func destroy() { for gauge in [loss, goodput, rtt, age] { gauge.destroy() } }
+    }
+
+    package func viewerSample(_ id: String, _ figures: ViewerFigures) {
+        let gauges = perKey.withLockedValue { p -> ViewerGauges in
+            let g = p.viewerGauges[id] ?? ViewerGauges(id, factory)
+            p.viewerGauges[id] = g
             return g
         }
-        gauge.record(lossPercent)
+        gauges.loss.record(figures.lossPercent)
+        if let goodput = figures.goodput { gauges.goodput.record(goodput) }
+        if let rtt = figures.rtt { gauges.rtt.record(rtt.seconds) }
+        if let age = figures.ageP95 { gauges.age.record(Double(age) / 1000) }
     }
 
     // MARK: Cluster

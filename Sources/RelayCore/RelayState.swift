@@ -179,7 +179,8 @@ package struct RelayState {
         viewers[id]?.quality = quality
     }
 
-    /// Pings every viewer not already waiting to answer one.
+    /// Pings every viewer not already waiting to answer one. The ping stays
+    /// `{"type":"ping"}` exactly: clients in the field compare it as a string.
     package mutating func pingViewers(now: ContinuousClock.Instant) -> [RelayAction] {
         var actions: [RelayAction] = []
         for id in viewers.keys.sorted() where viewers[id]!.pingSentAt == nil {

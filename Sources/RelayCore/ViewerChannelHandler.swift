@@ -1,5 +1,8 @@
+import CTCPInfo
+import Foundation
 import NIOCore
 import NIOWebSocket
+import Pipeline
 
 /// Writes a viewer's mailbox into its socket on the socket's own event loop.
 ///
@@ -9,6 +12,14 @@ import NIOWebSocket
 /// change resumes it. No task is woken per frame and no per-viewer await
 /// sits between a broadcast and the socket, so a broadcast costs one event
 /// loop hop per loop, not one task switch per viewer.
+///
+/// Frames wait in the mailbox, where a newer one replaces them, not in the
+/// kernel: the socket's unsent bytes are capped with `TCP_NOTSENT_LOWAT`
+/// and NIO's own buffer with small water marks, so a slow link shows as an
+/// unwritable channel within about one frame instead of seconds of old
+/// frames queued under it (`docs/design.md`, "Delivery to a slow viewer").
+/// The handler also reads the socket's `TCP_INFO` a few times a second into
+/// the mailbox (`ViewerLink`): goodput, RTT, progress.
 package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     package typealias InboundIn = NIOAny
     package typealias OutboundOut = WebSocketFrame
@@ -18,6 +29,16 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     /// Called on the event loop when the mailbox is finished and empty.
     package let onDrained: @Sendable () -> Void
     private var context: ChannelHandlerContext?
+    private var sampling: RepeatedTask?
+
+    /// Unsent bytes TCP may hold for a viewer (`TCP_NOTSENT_LOWAT`): 16 KiB,
+    /// about 65 ms of a 2 Mbit/s link, and far less than one full frame, so
+    /// the next frame waits in the mailbox, where a newer one replaces it.
+    package static let unsentLimit = 16 * 1024
+    /// NIO's buffer above the socket: unwritable once more than this waits.
+    package static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 8 * 1024, high: 16 * 1024)
+    /// How often the link is read.
+    package static let samplingInterval = TimeAmount.milliseconds(250)
 
     package init(mailbox: ViewerMailbox, metrics: RelayMetrics, onDrained: @escaping @Sendable () -> Void) {
         self.mailbox = mailbox
@@ -27,11 +48,45 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
 
     package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        let channel = context.channel
+        channel.setOption(ChannelOptions.writeBufferWaterMark, value: Self.writeBufferWaterMark).whenComplete { _ in }
+        // Only a TCP socket has these; a test's embedded channel has neither.
+        if channel is SocketOptionProvider {
+            let lowat = ChannelOptions.Types.SocketOption(level: .tcp, name: .init(rawValue: CInt(TCP_NOTSENT_LOWAT)))
+            channel.setOption(lowat, value: Self.unsentLimit).whenComplete { _ in }
+            sampling = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: Self.samplingInterval) { [weak self] _ in
+                self?.sampleLink()
+            }
+        }
         drain()
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
+        sampling?.cancel()
+        sampling = nil
         self.context = nil
+    }
+
+    /// Reads TCP_INFO into the mailbox's `ViewerLink`. Event loop only.
+    private func sampleLink() {
+        guard let provider = context?.channel as? SocketOptionProvider else { return }
+        let mailbox = mailbox
+        provider.unsafeGetSocketOption(level: .tcp, name: .tcp_info).whenSuccess { (info: framepipe_tcp_info) in
+            mailbox.recordLink(ViewerLink.Sample(
+                bytesAcked: info.bytes_acked, notSentBytes: Int(info.notsent_bytes), unackedSegments: Int(info.unacked),
+                rtt: .microseconds(Int64(info.rtt)), at: .now))
+        }
+    }
+
+    /// Closes at once, discarding what the kernel still holds for the
+    /// viewer (SO_LINGER 0: a reset): a viewer the relay gave up on is sent
+    /// nothing stale after the decision. Event loop only.
+    package func abort() {
+        guard let context else { return }
+        if let provider = context.channel as? SocketOptionProvider {
+            provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in }
+        }
+        context.close(promise: nil)
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -48,7 +103,8 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
         guard let context else { return }
         mailbox.drainStarted()
         var wrote = false
-        while context.channel.isWritable, let item = mailbox.poll() {
+        let now = Date().millisecondsSince1970
+        while context.channel.isWritable, let item = mailbox.poll(nowMilliseconds: now) {
             let frame = WebSocketFrame(fin: true, opcode: item.isText ? .text : .binary, data: item.bytes)
             context.write(wrapOutboundOut(frame), promise: nil)
             if case .frame = item.kind { metrics.frameDelivered() }

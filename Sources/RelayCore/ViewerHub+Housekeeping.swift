@@ -13,10 +13,25 @@ extension ViewerHub {
         locked.withLockedValue { $0.relay.idleStreams(now: now, warnAfter: warnAfter, closeAfter: closeAfter) }
     }
 
-    /// Viewers whose socket has accepted nothing for at least `limit` while frames waited.
-    package func viewersBlocked(atLeast limit: Duration, now: ContinuousClock.Instant) -> [String] {
-        locked.withLockedValue { locked in
-            locked.connections.values.filter { ($0.mailbox.blockedFor(now: now) ?? .zero) >= limit }.map(\.id)
+    /// A viewer whose link made no progress for longer than it may.
+    package struct StalledViewer {
+        package let id: String
+        package let stalled: Duration
+        package let limit: Duration
+    }
+
+    /// How many round trips without progress a link is allowed beyond `--viewer-send-timeout`.
+    package static let stallRoundTrips = 10
+
+    /// Viewers whose link has made no progress while frames waited for
+    /// max(`sendTimeout`, `stallRoundTrips` × its RTT): only those are dead.
+    /// A slow link that keeps taking bytes is never here.
+    package func viewersStalled(sendTimeout: Duration, now: ContinuousClock.Instant) -> [StalledViewer] {
+        let connections = locked.withLockedValue { Array($0.connections.values) }
+        return connections.compactMap { viewer in
+            guard let (stalled, rtt) = viewer.mailbox.stalledFor(now: now) else { return nil }
+            let limit = max(sendTimeout, (rtt ?? .zero) * Self.stallRoundTrips)
+            return stalled >= limit ? StalledViewer(id: viewer.id, stalled: stalled, limit: limit) : nil
         }
     }
 
@@ -27,7 +42,7 @@ extension ViewerHub {
     /// One sampling period's figures: the state's, and each viewer's loss.
     package struct Sample {
         package var streams: [(id: String, fps: Double, viewers: Int)]
-        package var viewers: [(id: String, lossPercent: Double)]
+        package var viewers: [(id: String, figures: RelayMetrics.ViewerFigures)]
         package var slowChanges: [(id: String, slow: Bool)]
     }
 
@@ -36,11 +51,13 @@ extension ViewerHub {
     package func sample(elapsed: Duration, slowLossRatio: Double) -> Sample {
         locked.withLockedValue { locked in
             var windows: [String: RelayState.DeliveryWindow] = [:]
-            var losses: [(id: String, lossPercent: Double)] = []
+            var losses: [(id: String, figures: RelayMetrics.ViewerFigures)] = []
             for (id, viewer) in locked.connections {
                 let window = viewer.mailbox.takeWindow()
                 windows[id] = .init(offered: window.offered, replaced: window.replaced)
-                losses.append((id, viewer.mailbox.statistics.lossPercent))
+                let stats = viewer.mailbox.statistics
+                losses.append((id, .init(lossPercent: stats.lossPercent, goodput: stats.link.last == nil ? nil : stats.link.goodput,
+                                         rtt: stats.link.rtt, ageP95: stats.ages.p95)))
             }
             let sample = locked.relay.sample(elapsed: elapsed, windows: windows, slowLossRatio: slowLossRatio)
             return Sample(streams: sample.streams, viewers: losses, slowChanges: sample.slowChanges)

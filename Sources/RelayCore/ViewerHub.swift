@@ -174,7 +174,8 @@ package final class ViewerHub: FrameSink, Sendable {
             guard locked.relay.isCurrent(ticket) else { return 0 }
             var replaced = 0
             for (viewer, rendition, bytes) in messages {
-                let offer = viewer.mailbox.offerFrame(streamID: frame.streamID, rendition: rendition, bytes: bytes, isText: viewer.format == .json)
+                let offer = viewer.mailbox.offerFrame(streamID: frame.streamID, rendition: rendition, bytes: bytes,
+                                                     isText: viewer.format == .json, receivedAt: frame.receivedAt)
                 if offer.needsDrain { drains.add(viewer) }
                 if offer.replacedOlder { replaced += 1 }
             }
@@ -281,15 +282,20 @@ package final class ViewerHub: FrameSink, Sendable {
         locked.withLockedValue { $0.relay.setQuality(viewerID, quality) }
     }
 
-    /// Drops a viewer the server gave up on (stuck socket, no pong): it is
-    /// removed, its pending messages discarded and its connection closed.
+    /// Drops a viewer the server gave up on (a stalled link, no pong): it is
+    /// removed, its pending messages discarded and its connection reset, so
+    /// nothing queued for it, in the mailbox or the kernel, is sent after.
     package func dropViewer(_ id: String, reason: ViewerLeaveReason) {
-        let viewer = locked.withLockedValue { $0.connections[id] }
-        guard let viewer else { return }
+        let found = locked.withLockedValue { locked in locked.connections[id].map { ($0, $0.writer) } }
+        guard let (viewer, writer) = found else { return }
         viewer.mailbox.discardPending()
         removeViewer(id, reason: reason)
         metrics.viewerDropped()
-        viewer.close()
+        if let writer {
+            viewer.eventLoop.execute { writer.abort() }
+        } else {
+            viewer.close()
+        }
     }
 
     /// Sends `ping` to every viewer not already waiting to answer one.

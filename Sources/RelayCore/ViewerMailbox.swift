@@ -1,4 +1,6 @@
+import Foundation
 import NIOCore
+import Pipeline
 import NIOConcurrencyHelpers
 
 /// What a viewer's connection sends next.
@@ -7,6 +9,8 @@ package struct OutboundItem: Sendable {
     package let kind: Kind
     package let bytes: ByteBuffer
     package let isText: Bool
+    /// For a frame: when the relay received it (ms since epoch), to measure its age when written.
+    package var receivedAt: Int64? = nil
 }
 
 /// One viewer's outbox: a lossless, ordered queue for control messages and,
@@ -26,6 +30,12 @@ package final class ViewerMailbox: Sendable {
         /// Frames offered / replaced in the current measuring window.
         package var windowOffered = 0
         package var windowReplaced = 0
+        /// Bytes handed to the socket.
+        package var bytesWritten = 0
+        /// Ages of the frames most recently written (now − `received_at`).
+        package var ages = FrameAges()
+        /// The link under the socket, as TCP reports it.
+        package var link = ViewerLink()
         package var lossPercent: Double {
             let total = delivered + replaced
             return total == 0 ? 0 : Double(replaced) * 100 / Double(total)
@@ -84,8 +94,8 @@ package final class ViewerMailbox: Sendable {
     }
 
     /// Puts the newest frame of `streamID` in its slot, replacing an unsent one.
-    package func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool) -> Offer {
-        let item = OutboundItem(kind: .frame(streamID: streamID, rendition: rendition), bytes: bytes, isText: isText)
+    package func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool, receivedAt: Int64) -> Offer {
+        let item = OutboundItem(kind: .frame(streamID: streamID, rendition: rendition), bytes: bytes, isText: isText, receivedAt: receivedAt)
         return state.withLockedValue { s in
             guard !s.finished else { return Offer() }
             s.stats.windowOffered += 1
@@ -113,16 +123,27 @@ package final class ViewerMailbox: Sendable {
         state.withLockedValue { $0.drainRequested = false }
     }
 
-    /// The next item to write, or nil when nothing waits.
-    package func poll() -> OutboundItem? {
+    /// The next item to write, or nil when nothing waits; a frame's age
+    /// at `nowMilliseconds` (the wall clock, as `received_at`) is recorded.
+    package func poll(nowMilliseconds: Int64 = Date().millisecondsSince1970) -> OutboundItem? {
         state.withLockedValue { s in
-            if let item = s.control.popFirst() { return item }
+            if let item = s.control.popFirst() {
+                s.stats.bytesWritten += item.bytes.readableBytes
+                return item
+            }
             guard !s.order.isEmpty else { return nil }
             let id = s.order.removeFirst()
-            let item = s.slots.removeValue(forKey: id)
-            if item != nil { s.stats.delivered += 1 }
+            guard let item = s.slots.removeValue(forKey: id) else { return nil }
+            s.stats.delivered += 1
+            s.stats.bytesWritten += item.bytes.readableBytes
+            if let receivedAt = item.receivedAt { s.stats.ages.record(milliseconds: nowMilliseconds - receivedAt) }
             return item
         }
+    }
+
+    /// A reading of the socket's TCP state (see `ViewerLink`).
+    package func recordLink(_ sample: ViewerLink.Sample) {
+        state.withLockedValue { $0.stats.link.record(sample) }
     }
 
     /// Records whether the drain stopped because the socket is full; a
@@ -140,6 +161,18 @@ package final class ViewerMailbox: Sendable {
     /// How long the socket has accepted nothing while items wait.
     package func blockedFor(now: ContinuousClock.Instant = .now) -> Duration? {
         state.withLockedValue { s in s.blockedSince.map { now - $0 } }
+    }
+
+    /// How long the viewer has made no progress while items waited: the
+    /// socket refused more, and the link under it acknowledged nothing
+    /// either. A large frame crossing a slow link is progress; without TCP
+    /// readings (not a TCP socket), the refusal alone counts.
+    package func stalledFor(now: ContinuousClock.Instant = .now) -> (stalled: Duration, rtt: Duration?)? {
+        state.withLockedValue { s in
+            guard let blockedSince = s.blockedSince else { return nil }
+            let since = max(blockedSince, s.stats.link.lastProgress ?? blockedSince)
+            return (now - since, s.stats.link.rtt)
+        }
     }
 
     /// No more items are accepted; what is queued is still drained.

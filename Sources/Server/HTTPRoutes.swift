@@ -97,6 +97,12 @@ struct HTTPRoutes {
                 ("delivered", .number(Double(v.statistics.delivered))),
                 ("replaced", .number(Double(v.statistics.replaced))),
                 ("loss_percent", .number((v.statistics.lossPercent * 10).rounded() / 10)),
+                ("bytes_written", .number(Double(v.statistics.bytesWritten))),
+                // What the link under the socket does (TCP_INFO); null where there is no TCP socket.
+                ("goodput_bytes_per_second", v.statistics.link.last == nil ? .null : .number(v.statistics.link.goodput.rounded())),
+                ("rtt_ms", v.statistics.link.rtt.map { .number(($0.seconds * 10_000).rounded() / 10) } ?? .null),
+                ("unsent_bytes", .number(Double(v.statistics.link.notSentBytes))),
+                ("frame_age_p95_ms", v.statistics.ages.p95.map { .number(Double($0)) } ?? .null),
             ])
         })
     }

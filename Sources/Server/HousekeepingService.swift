@@ -49,11 +49,11 @@ struct HousekeepingService: Service {
     }
 
     func dropStuckViewers(now: ContinuousClock.Instant) {
-        for id in hub.viewersBlocked(atLeast: configuration.viewerSendTimeout, now: now) {
-            logger.warning("viewer accepts nothing, dropping it", metadata: [
-                "viewer_id": "\(id)", "send_timeout_ms": "\(configuration.viewerSendTimeout.milliseconds)",
+        for viewer in hub.viewersStalled(sendTimeout: configuration.viewerSendTimeout, now: now) {
+            logger.warning("viewer's link made no progress, dropping it", metadata: [
+                "viewer_id": "\(viewer.id)", "stalled_ms": "\(viewer.stalled.milliseconds)", "limit_ms": "\(viewer.limit.milliseconds)",
             ])
-            hub.dropViewer(id, reason: .sendTimeout)
+            hub.dropViewer(viewer.id, reason: .sendTimeout)
         }
     }
 
@@ -83,7 +83,7 @@ struct HousekeepingService: Service {
     func sample(now: ContinuousClock.Instant, elapsed: Duration) {
         let sample = hub.sample(elapsed: elapsed, slowLossRatio: configuration.slowLossRatio)
         for stream in sample.streams { metrics.streamSample(stream.id, fps: stream.fps, viewers: stream.viewers) }
-        for viewer in sample.viewers { metrics.viewerSample(viewer.id, lossPercent: viewer.lossPercent) }
+        for viewer in sample.viewers { metrics.viewerSample(viewer.id, viewer.figures) }
         for change in sample.slowChanges {
             logger.info(change.slow ? "viewer is slow, sending it the low rendition" : "viewer keeps up again, sending it full frames",
                         metadata: ["viewer_id": "\(change.id)"])

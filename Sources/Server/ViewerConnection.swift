@@ -1,4 +1,5 @@
 import Access
+import Foundation
 import RelayCore
 import HummingbirdWebSocket
 import Logging
@@ -127,7 +128,7 @@ struct ViewerConnection: Sendable {
         }
         switch InboundMessage.viewer(text: text) {
         case .ping:
-            hub.send(to: viewer, WireMessage.pong)
+            hub.send(to: viewer, WireMessage.viewerPong(serverTime: Date().millisecondsSince1970))
         case .pong:
             hub.pongReceived(viewer.id)
         case .subscribe(let ids):

@@ -225,7 +225,10 @@ struct RelayStateTests {
         var state = RelayState()
         _ = state.addViewer(.init(format: .json, remoteAddress: "a"))
         _ = state.addViewer(.init(format: .json, remoteAddress: "b"))
-        #expect(T.lines(state.pingViewers(now: t0)) == ["v-1 ← ping", "v-2 ← ping"])
+        let first = state.pingViewers(now: t0)
+        #expect(T.lines(first) == ["v-1 ← ping", "v-2 ← ping"])
+        guard case .control(_, let text)? = first.first else { Issue.record("no ping"); return }
+        #expect(text == #"{"type":"ping"}"#, "unchanged: clients compare it as a string")
         state.pongReceived("v-2")
         #expect(T.lines(state.pingViewers(now: t0 + .seconds(5))) == ["v-2 ← ping"])
         #expect(state.viewersWithUnansweredPing(olderThan: .seconds(10), now: t0 + .seconds(9)).isEmpty)

@@ -13,18 +13,35 @@ struct ClusterWireTests {
     @Test func frameEnvelopeRoundTripsWithTheJPEGUntouched() throws {
         let jpeg = TestFrames.jpeg(1)
         for timestamp in [nil, Int64(1_732_500_000_123), Int64(-5)] {
-            let envelope = ClusterFrameEnvelope(node: "node-a", stream: "P-DHE-001", seq: 913, timestamp: timestamp, jpeg: jpeg)
+            let envelope = ClusterFrameEnvelope(node: "node-a", stream: "P-DHE-001", seq: 913, timestamp: timestamp,
+                                                receivedAt: 1_732_500_000_456, jpeg: jpeg)
             let decoded = try ClusterFrameEnvelope(decoding: envelope.encode())
             #expect(decoded == envelope)
         }
     }
 
+    /// A node not yet upgraded sends version 1, without `received_at`: its
+    /// frames are still relayed (and count as received on arrival).
+    @Test func aVersion1EnvelopeIsStillRead() throws {
+        var buffer = ByteBuffer(bytes: [0x46, 0x50, 0x46, 0x01, 1, 0x61, 1, 0x62])
+        buffer.writeInteger(UInt64(7))
+        buffer.writeInteger(UInt8(1))
+        buffer.writeInteger(Int64(1_732_500_000_123))
+        buffer.writeString("JPEG")
+        let decoded = try ClusterFrameEnvelope(decoding: buffer)
+        #expect(decoded == ClusterFrameEnvelope(node: "a", stream: "b", seq: 7, timestamp: 1_732_500_000_123, receivedAt: nil,
+                                                jpeg: ByteBuffer(string: "JPEG")))
+    }
+
     @Test(arguments: [
         ("", "bad magic"),
-        ("FPF\u{02}", "bad magic"),  // a future version is not guessed at
+        ("FPF\u{03}", "bad magic"),  // a future version is not guessed at
         ("FPF\u{01}\u{00}", "bad node id"),
         ("FPF\u{01}\u{01}a\u{00}", "bad stream id"),
         ("FPF\u{01}\u{01}a\u{01}b\u{00}\u{00}", "truncated header"),
+        // Version 2 without its received_at, or with none.
+        ("FPF\u{02}\u{01}a\u{01}b" + String(repeating: "\u{00}", count: 8) + "\u{00}" + String(repeating: "\u{00}", count: 8) + "\u{00}", "truncated header"),
+        ("FPF\u{02}\u{01}a\u{01}b" + String(repeating: "\u{00}", count: 8) + "\u{00}" + String(repeating: "\u{00}", count: 16) + "J", "bad received_at"),
         // Found by fuzz-cluster-wire: a timestamp beside a "no timestamp" flag, and a flag that is neither.
         ("FPF\u{01}\u{01}a\u{01}b" + String(repeating: "\u{00}", count: 8) + "\u{00}" + String(repeating: "\u{00}", count: 7) + "\u{07}J", "bad timestamp flag"),
         ("FPF\u{01}\u{01}a\u{01}b" + String(repeating: "\u{00}", count: 8) + "\u{02}" + String(repeating: "\u{00}", count: 8) + "J", "bad timestamp flag"),
@@ -34,13 +51,13 @@ struct ClusterWireTests {
     }
 
     @Test func anEnvelopeWithoutAJPEGIsRefused() {
-        var buffer = ClusterFrameEnvelope(node: "n", stream: "s", seq: 1, timestamp: nil, jpeg: ByteBuffer(string: "x")).encode()
+        var buffer = ClusterFrameEnvelope(node: "n", stream: "s", seq: 1, timestamp: nil, receivedAt: 1, jpeg: ByteBuffer(string: "x")).encode()
         buffer.moveWriterIndex(to: buffer.writerIndex - 1)
         #expect { try ClusterFrameEnvelope(decoding: buffer) } throws: { "\($0)".contains("no JPEG") }
     }
 
     @Test func truncatedOrMutatedEnvelopesNeverCrash() async {
-        let whole = ClusterFrameEnvelope(node: "node-a", stream: "cam", seq: 7, timestamp: 1, jpeg: TestFrames.jpeg(0)).encode()
+        let whole = ClusterFrameEnvelope(node: "node-a", stream: "cam", seq: 7, timestamp: 1, receivedAt: 2, jpeg: TestFrames.jpeg(0)).encode()
         let bytes = Array(whole.readableBytesView)
         await propertyCheck(count: 500, input: Gen<Int>.int(in: 0...bytes.count), Gen<Int>.int(in: 0...40), Gen<UInt8>.value(in: 0...255)) { cut, position, value in
             var mutated = Array(bytes[..<cut])

@@ -34,64 +34,75 @@ private func streamUntil(_ streamer: TestSocket, _ happened: () -> Bool) async t
     return (sent, happenedAt, ContinuousClock.now - start)
 }
 
-@Suite("Slow and stuck viewers", .timeLimit(.minutes(2)), .serialized)
-struct SlowViewerTests {
-    @Test func stuckViewerIsClosedAndNeverSlowsTheOthers() async throws {
-        #expect(bigFrames[0].readableBytes > 100_000)
-        try await withRelay(.test { $0.viewerSendTimeout = .seconds(1) }, pipelinesJSON: bigFramePipelines) { relay in
-            let normal = try await relay.viewer("format=binary")
-            let stuck = try await relay.viewer("format=binary", reading: false)
-            try await normal.waitFor(type: "viewer_connected")
-            let streamer = try await relay.streamer("cam")
-            // Until the stuck viewer is gone: its socket buffers fill, then
-            // viewerSendTimeout passes with nothing accepted while frames wait.
-            let (sent, droppedAt, elapsed) = try await streamUntil(streamer) {
-                relay.log.contains("viewer removed", ["viewer_id": "v-2", "reason": "send_timeout", "viewers_remaining": "1"])
+extension OneAtATime {
+    @Suite("Slow and stuck viewers", .timeLimit(.minutes(2)), .serialized)
+    struct SlowViewerTests {
+        @Test func stuckViewerIsClosedAndNeverSlowsTheOthers() async throws {
+            #expect(bigFrames[0].readableBytes > 100_000)
+            try await withRelay(.test { $0.viewerSendTimeout = .seconds(1) }, pipelinesJSON: bigFramePipelines) { relay in
+                let normal = try await relay.viewer("format=binary")
+                let stuck = try await relay.viewer("format=binary", reading: false)
+                try await normal.waitFor(type: "viewer_connected")
+                let streamer = try await relay.streamer("cam")
+                // Until the stuck viewer is gone: its socket buffers fill, then
+                // viewerSendTimeout passes with nothing accepted while frames wait.
+                let (sent, droppedAt, elapsed) = try await streamUntil(streamer) {
+                    relay.log.contains("viewer removed", ["viewer_id": "v-2", "reason": "send_timeout", "viewers_remaining": "1"])
+                }
+                #expect(droppedAt != nil, "the stuck viewer was never dropped")
+                try await relay.eventually("normal viewer has the last frame") {
+                    normal.binaryFrames.last?.header["seq"] == .number(Double(sent - 1))
+                }
+                // Latest wins with small socket buffers: a normal viewer the
+                // machine's load holds up for a moment loses a frame to a newer
+                // one rather than falling behind, so it is judged by how fresh
+                // its pictures were, and by getting most of them.
+                let received = normal.binaryFrames.count
+                let ages = normal.binaryFrameAges.sorted()
+                #expect(Double(received) >= Double(sent) * 0.5, "normal viewer got \(received) of \(sent)")
+                #expect(ages.count == received && ages[ages.count * 95 / 100] < 500, "normal viewer's frame ages (ms): \(ages)")
+                #expect(elapsed < .milliseconds(Int64(sent) * 1000 / 30 + 1000), "the streamer was never slowed: \(sent) frames in \(elapsed)")
+                #expect(relay.log.contains("viewer's link made no progress, dropping it", ["viewer_id": "v-2"]))
+                let viewers = try await relay.api("/api/viewers")
+                #expect(viewers == .array([try #require({ if case .array(let a) = viewers { a.first } else { nil } }())]))
+                _ = stuck
             }
-            #expect(droppedAt != nil, "the stuck viewer was never dropped")
-            try await relay.eventually("normal viewer has the last frame") {
-                normal.binaryFrames.last?.header["seq"] == .number(Double(sent - 1))
-            }
-            let received = normal.binaryFrames.count
-            #expect(Double(received) >= Double(sent) * 0.95, "normal viewer got \(received) of \(sent)")
-            #expect(elapsed < .milliseconds(Int64(sent) * 1000 / 30 + 1000), "the streamer was never slowed: \(sent) frames in \(elapsed)")
-            #expect(relay.log.contains("viewer accepts nothing, dropping it", ["viewer_id": "v-2"]))
-            let viewers = try await relay.api("/api/viewers")
-            #expect(viewers == .array([try #require({ if case .array(let a) = viewers { a.first } else { nil } }())]))
-            _ = stuck
         }
-    }
 
-    @Test func slowViewerGetsLowFramesWhileTheFastOneGetsFull() async throws {
-        try await withRelay(.test { $0.viewerSendTimeout = .seconds(5) }, pipelinesJSON: bigFramePipelines) { relay in
-            let fast = try await relay.viewer("format=binary")
-            let slow = try await relay.viewer("format=binary", readDelay: .milliseconds(150))
-            try await fast.waitFor(type: "viewer_connected")
-            let streamer = try await relay.streamer("cam")
-            let (sent, markedAt, _) = try await streamUntil(streamer) {
-                relay.log.contains("viewer is slow, sending it the low rendition", ["viewer_id": "v-2"])
+        @Test func slowViewerGetsLowFramesWhileTheFastOneGetsFull() async throws {
+            try await withRelay(.test { $0.viewerSendTimeout = .seconds(5) }, pipelinesJSON: bigFramePipelines) { relay in
+                let fast = try await relay.viewer("format=binary")
+                let slow = try await relay.viewer("format=binary", readDelay: .milliseconds(150))
+                try await fast.waitFor(type: "viewer_connected")
+                let streamer = try await relay.streamer("cam")
+                let (sent, markedAt, _) = try await streamUntil(streamer) {
+                    relay.log.contains("viewer is slow, sending it the low rendition", ["viewer_id": "v-2"])
+                }
+                #expect(markedAt != nil, "the slow viewer was never marked slow")
+                // Frames wait in the relay's mailbox, not in the kernel, so the
+                // first low frame follows the verdict within a few frames (it
+                // took 8 to 14 s when megabytes of full frames sat in the socket).
+                try await relay.eventually("slow viewer receives a low frame", timeout: .seconds(10)) {
+                    slow.binaryFrames.contains { $0.header["quality"] == .string("low") }
+                }
+                try await relay.eventually("fast viewer has the last frame") {
+                    fast.binaryFrames.last?.header["seq"] == .number(Double(sent - 1))
+                }
+                let lowFrame = try #require(slow.binaryFrames.first { $0.header["quality"] == .string("low") })
+                #expect(lowFrame.jpeg.readableBytes < bigFrames[0].readableBytes / 4)
+                #expect(fast.binaryFrames.allSatisfy { $0.header["quality"] == .string("full") })
+                // Judged by freshness and most frames, as the normal viewer above.
+                let fastAges = fast.binaryFrameAges.sorted()
+                #expect(Double(fast.binaryFrames.count) >= Double(sent) * 0.5, "fast viewer got \(fast.binaryFrames.count) of \(sent)")
+                #expect(fastAges[fastAges.count * 95 / 100] < 500, "fast viewer's frame ages (ms): \(fastAges)")
+                let slowSeqs = slow.binaryFrames.compactMap { $0.header["seq"]?.numberValue }
+                #expect(slowSeqs == slowSeqs.sorted(), "a slow viewer loses older frames, never order")
+                #expect(slowSeqs.count < sent, "the slow viewer lost frames instead of slowing anyone")
+                let viewers = try await relay.api("/api/viewers")
+                guard case .array(let list) = viewers else { Issue.record("no viewers"); return }
+                let slowEntry = try #require(list.first { $0["id"] == .string("v-2") })
+                #expect((slowEntry["loss_percent"]?.numberValue ?? 0) > 0)
             }
-            #expect(markedAt != nil, "the slow viewer was never marked slow")
-            // Full frames already in the socket buffers come first, at 150 ms
-            // each: 8 to 14 s here, as the kernel grows the buffers of a
-            // reader that keeps reading.
-            try await relay.eventually("slow viewer receives a low frame", timeout: .seconds(45)) {
-                slow.binaryFrames.contains { $0.header["quality"] == .string("low") }
-            }
-            try await relay.eventually("fast viewer has the last frame") {
-                fast.binaryFrames.last?.header["seq"] == .number(Double(sent - 1))
-            }
-            let lowFrame = try #require(slow.binaryFrames.first { $0.header["quality"] == .string("low") })
-            #expect(lowFrame.jpeg.readableBytes < bigFrames[0].readableBytes / 4)
-            #expect(fast.binaryFrames.allSatisfy { $0.header["quality"] == .string("full") })
-            #expect(Double(fast.binaryFrames.count) >= Double(sent) * 0.95, "fast viewer got \(fast.binaryFrames.count) of \(sent)")
-            let slowSeqs = slow.binaryFrames.compactMap { $0.header["seq"]?.numberValue }
-            #expect(slowSeqs == slowSeqs.sorted(), "a slow viewer loses older frames, never order")
-            #expect(slowSeqs.count < sent, "the slow viewer lost frames instead of slowing anyone")
-            let viewers = try await relay.api("/api/viewers")
-            guard case .array(let list) = viewers else { Issue.record("no viewers"); return }
-            let slowEntry = try #require(list.first { $0["id"] == .string("v-2") })
-            #expect((slowEntry["loss_percent"]?.numberValue ?? 0) > 0)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import FramepipeServer
 import TestFixtures
 import NIOCore
@@ -67,11 +68,16 @@ struct ViewerOptionsTests {
             let viewer = try await relay.viewer("format=binary")
             try await viewer.waitFor(type: "viewer_connected")
             let streamer = try await relay.streamer("cam")
+            let before = Date().millisecondsSince1970
             streamer.send(TestFrames.text(2, timestamp: 42))
             try await relay.eventually("binary frame") { !viewer.binaryFrames.isEmpty }
+            let after = Date().millisecondsSince1970
             let (header, jpeg) = viewer.binaryFrames[0]
+            // The relay's own arrival stamp, beside the sender's timestamp.
+            let receivedAt = try #require(header["received_at"]?.numberValue)
+            #expect((Double(before)...Double(after)).contains(receivedAt))
             #expect(header == .object([("type", .string("frame")), ("stream_id", .string("cam")), ("seq", .number(0)),
-                                       ("timestamp", .number(42)), ("quality", .string("full"))]))
+                                       ("timestamp", .number(42)), ("received_at", .number(receivedAt)), ("quality", .string("full"))]))
             #expect(jpeg == TestFrames.jpeg(2))
             #expect(viewer.json(type: "stream_started").count == 1, "control messages stay text")
         }

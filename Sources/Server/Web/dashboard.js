@@ -6,7 +6,35 @@ import { ReconnectingSocket, socketURL, describeState } from "./connection.js";
 import { ensureSession, handleTokenMessage, protocols } from "./auth.js";
 
 const STALLED_AFTER_MS = 3000;
+// A picture older than this is marked delayed even while frames keep coming.
+const DELAYED_AFTER_MS = 2000;
 const ENDED_NOTICE_MS = 2500;
+const CLOCK_PING_MS = 10000;
+
+// The relay's clock minus ours, from our pings' round trips: a frame's
+// true age is (our clock + offset) − its received_at. The sample with the
+// shortest round trip is the best one (least queueing either way).
+const relayClock = {
+  offset: 0,
+  bestRTT: Infinity,
+  sentAt: 0,
+  ping(send) {
+    this.sentAt = Date.now();
+    send(JSON.stringify({ type: "ping" }));
+  },
+  pong(message) {
+    if (typeof message.server_time !== "number" || !this.sentAt) return;
+    const now = Date.now();
+    const rtt = now - this.sentAt;
+    this.sentAt = 0;
+    if (rtt <= this.bestRTT) {
+      this.bestRTT = rtt;
+      this.offset = message.server_time + rtt / 2 - now;
+      document.body.dataset.clockOffsetMs = String(Math.round(this.offset));
+    }
+  },
+  now() { return Date.now() + this.offset; },
+};
 
 const grid = document.getElementById("grid");
 const empty = document.getElementById("empty");
@@ -36,6 +64,7 @@ class Tile {
     this.el.append(this.canvas, this.notice, label);
     this.el.addEventListener("click", () => toggleLarge(this));
     this.lastFrameAt = 0;
+    this.pictureReceivedAt = 0; // the drawn frame's received_at (relay clock)
     this.frameTimes = [];
     this.frames = 0;
     this.decoding = false;
@@ -80,6 +109,8 @@ class Tile {
   drawn(header) {
     const now = Date.now();
     this.lastFrameAt = now;
+    // An older relay sends no received_at: age then counts from arrival here.
+    this.pictureReceivedAt = typeof header.received_at === "number" ? header.received_at : relayClock.now();
     this.frames += 1;
     this.frameTimes.push(now);
     this.el.classList.remove("waiting", "stalled");
@@ -97,19 +128,26 @@ class Tile {
     this.fpsEl.textContent = `${this.frameTimes.length} fps`;
     if (this.el.classList.contains("ended")) return;
     if (this.lastFrameAt) {
-      const age = now - this.lastFrameAt;
+      // The picture's true age: since the relay received it, not since it arrived here.
+      const age = Math.max(0, Math.round(relayClock.now() - this.pictureReceivedAt));
+      const silence = now - this.lastFrameAt;
+      this.el.dataset.ageMs = String(age);
       this.ageEl.textContent = age < 1000 ? `${age} ms` : `${(age / 1000).toFixed(1)} s`;
-      if (age > STALLED_AFTER_MS && !this.el.classList.contains("stalled")) {
+      if (silence > STALLED_AFTER_MS) {
+        this.el.classList.remove("delayed");
         this.el.classList.add("stalled");
-        this.notice.textContent = `stalled: no frame for ${Math.round(age / 1000)} s`;
-      } else if (this.el.classList.contains("stalled")) {
-        this.notice.textContent = `stalled: no frame for ${Math.round(age / 1000)} s`;
+        this.notice.textContent = `stalled: no frame for ${Math.round(silence / 1000)} s`;
+      } else if (age > DELAYED_AFTER_MS) {
+        this.el.classList.add("delayed");
+        this.notice.textContent = `delayed: picture is ${(age / 1000).toFixed(1)} s old`;
+      } else {
+        this.el.classList.remove("delayed");
       }
     }
   }
 
   end(reason) {
-    this.el.classList.remove("waiting", "stalled");
+    this.el.classList.remove("waiting", "stalled", "delayed");
     this.el.classList.add("ended");
     this.el.dataset.endedReason = reason;
     this.notice.textContent = `stream ended (${reason})`;
@@ -165,6 +203,7 @@ function handleControl(message) {
       for (const id of [...tiles.keys()]) if (!live.has(id)) removeTile(id);
       for (const id of live) addTile(id);
       document.body.dataset.viewerId = message.viewer_id;
+      relayClock.ping((text) => socket.send(text));
       if (largeTile) socket.send(JSON.stringify({ type: "set_quality", quality: "full" }));
       break;
     }
@@ -176,6 +215,9 @@ function handleControl(message) {
       break;
     case "ping":
       socket.send(JSON.stringify({ type: "pong" }));
+      break;
+    case "pong":
+      relayClock.pong(message);
       break;
     case "error":
       console.warn("server:", message.reason);
@@ -213,6 +255,10 @@ setInterval(() => {
   const now = Date.now();
   for (const tile of tiles.values()) tile.tick(now);
 }, 250);
+
+setInterval(() => {
+  if (connection.dataset.state === "live") relayClock.ping((text) => socket.send(text));
+}, CLOCK_PING_MS);
 
 updateEmpty();
 socket.start();

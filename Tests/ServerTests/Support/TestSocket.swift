@@ -1,3 +1,4 @@
+import Foundation
 import HummingbirdWSClient
 import NIOSSL
 import Logging
@@ -13,6 +14,8 @@ final class TestSocket: Sendable {
 
     private struct State {
         var messages: [WebSocketMessage] = []
+        /// When each message was read (ms since epoch), for frame ages.
+        var readAt: [Int64] = []
         var connected = false
         var finished = false
         var error: (any Error)?
@@ -61,7 +64,8 @@ final class TestSocket: Sendable {
                         if reading {
                             do {
                                 for try await message in inbound.messages(maxSize: 32 << 20) {
-                                    socket.state.withLock { $0.messages.append(message) }
+                                    let now = Date().millisecondsSince1970
+                                    socket.state.withLock { $0.messages.append(message); $0.readAt.append(now) }
                                     if answerPings, message == .text(#"{"type":"ping"}"#) { socket.send(#"{"type":"pong"}"#) }
                                     if let readDelay { try await Task.sleep(for: readDelay) }
                                 }
@@ -136,6 +140,17 @@ final class TestSocket: Sendable {
                   let header = bytes.readString(length: Int(n)), let json = try? JSONParser.parse(header)
             else { return nil }
             return (json, bytes)
+        }
+    }
+
+    /// Each binary frame's age when it was read: read time − its `received_at` (ms).
+    var binaryFrameAges: [Int64] {
+        let (messages, readAt) = state.withLock { ($0.messages, $0.readAt) }
+        return zip(messages, readAt).compactMap { message, at in
+            guard case .binary(var bytes) = message, let n = bytes.readInteger(endianness: .big, as: UInt16.self),
+                  let header = bytes.readString(length: Int(n)), let json = try? JSONParser.parse(header),
+                  let receivedAt = json["received_at"]?.numberValue else { return nil }
+            return at - Int64(receivedAt)
         }
     }
 

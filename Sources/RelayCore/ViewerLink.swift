@@ -1,0 +1,86 @@
+/// What TCP says about one viewer's link, sampled a few times a second on
+/// the viewer's event loop (`TCP_INFO`): how fast the link really takes
+/// data, its round trip, and when it last made progress. The relay judges a
+/// viewer by this, not by whether one write finished within a second: a
+/// slow link that keeps taking bytes is slow, not dead.
+package struct ViewerLink: Sendable, Equatable {
+    /// One reading of the socket.
+    package struct Sample: Sendable, Equatable {
+        package var bytesAcked: UInt64
+        /// Written by the relay, not yet sent by TCP (bounded by `TCP_NOTSENT_LOWAT`).
+        package var notSentBytes: Int
+        /// Sent, not yet acknowledged.
+        package var unackedSegments: Int
+        package var rtt: Duration
+        package var at: ContinuousClock.Instant
+
+        package init(bytesAcked: UInt64, notSentBytes: Int, unackedSegments: Int, rtt: Duration, at: ContinuousClock.Instant) {
+            self.bytesAcked = bytesAcked
+            self.notSentBytes = notSentBytes
+            self.unackedSegments = unackedSegments
+            self.rtt = rtt
+            self.at = at
+        }
+    }
+
+    package private(set) var last: Sample?
+    /// Bytes per second the link acknowledged, smoothed over about two seconds.
+    package private(set) var goodput: Double = 0
+    /// When the link last acknowledged new bytes, or had nothing to send.
+    package private(set) var lastProgress: ContinuousClock.Instant?
+
+    package init() {}
+
+    package var rtt: Duration? { last?.rtt }
+    package var notSentBytes: Int { last?.notSentBytes ?? 0 }
+
+    package mutating func record(_ sample: Sample) {
+        defer { last = sample }
+        let idle = sample.notSentBytes == 0 && sample.unackedSegments == 0
+        guard let previous = last else {
+            lastProgress = sample.at
+            return
+        }
+        let acked = sample.bytesAcked &- previous.bytesAcked
+        if acked > 0 || idle { lastProgress = sample.at }
+        let seconds = (sample.at - previous.at).seconds
+        guard seconds > 0 else { return }
+        // An exponential average with a ~2 s time constant: steady enough to
+        // pick a rendition by, quick enough to follow a link that changes.
+        let weight = min(1, seconds / 2)
+        goodput += (Double(acked) / seconds - goodput) * weight
+    }
+
+    /// How long the link has taken nothing while data waited for it.
+    package func stalledFor(now: ContinuousClock.Instant) -> Duration? {
+        lastProgress.map { now - $0 }
+    }
+}
+
+/// The age of the last frames written to a viewer (now minus the frame's
+/// `received_at`), for its p95: a bounded ring, so a viewer costs the same
+/// memory however long it stays.
+package struct FrameAges: Sendable, Equatable {
+    private var ages: [Int32] = []
+    private var next = 0
+    package static let capacity = 128
+
+    package init() {}
+
+    package mutating func record(milliseconds: Int64) {
+        let value = Int32(clamping: max(0, milliseconds))
+        if ages.count < Self.capacity {
+            ages.append(value)
+        } else {
+            ages[next] = value
+        }
+        next = (next + 1) % Self.capacity
+    }
+
+    /// The 95th percentile of the recorded ages, in ms; nil before the first frame.
+    package var p95: Int? {
+        guard !ages.isEmpty else { return nil }
+        let sorted = ages.sorted()
+        return Int(sorted[min(sorted.count - 1, (sorted.count * 95 + 99) / 100 - 1)])
+    }
+}
