@@ -32,10 +32,15 @@ package enum RelayAction {
     case log(Logger.Level, Logger.Message, Logger.Metadata)
 }
 
-/// One viewer a frame goes to, and in which rendition.
+/// One viewer a frame goes to, and in which rendition. `delivery` is the
+/// hub's handle for the viewer, carried through so the frame path needs no
+/// lookup per viewer; the rules never look at it.
 package struct FrameTarget: Equatable, Sendable {
     package let viewer: String
     package let rendition: RenditionKind
+    package var delivery: ViewerHub.Viewer? = nil
+
+    package static func == (a: FrameTarget, b: FrameTarget) -> Bool { a.viewer == b.viewer && a.rendition == b.rendition }
 }
 
 /// Which holder of a stream a frame was accepted from: the frame is offered

@@ -149,6 +149,11 @@ package struct RelayState {
         ])
     }
 
+    /// The hub's handle for a viewer, carried in `FrameTarget`s.
+    package mutating func attach(_ delivery: ViewerHub.Viewer, to id: String) {
+        viewers[id]?.delivery = delivery
+    }
+
     package mutating func removeViewer(_ id: String, reason: ViewerLeaveReason) -> [RelayAction] {
         guard viewers.removeValue(forKey: id) != nil else { return [] }
         return [.viewerLeft(viewer: id, reason: reason, remaining: viewers.count), .cluster(.interestChanged)]
@@ -229,7 +234,7 @@ package struct RelayState {
     }
 
     func targets(of id: String) -> [FrameTarget] {
-        viewers.values.filter { $0.watches(id) }.map { FrameTarget(viewer: $0.id, rendition: $0.wantsLow ? .low : .full) }
+        viewers.values.filter { $0.watches(id) }.map { FrameTarget(viewer: $0.id, rendition: $0.wantsLow ? .low : .full, delivery: $0.delivery) }
     }
 
     mutating func markStarted(_ stream: inout LiveStream, _ id: String) -> [RelayAction] {

@@ -26,7 +26,7 @@ package final class ViewerHub: FrameSink, Sendable {
     /// `ViewerRecord` in the state.
     package final class Viewer: @unchecked Sendable {
         package let id: String
-        package let mailbox = ViewerMailbox()
+        package let mailbox: ViewerMailbox
         package let format: ViewerFormat
         package let remoteAddress: String
         package let eventLoop: any EventLoop
@@ -35,8 +35,10 @@ package final class ViewerHub: FrameSink, Sendable {
         /// to it. Read and written only under the hub's lock.
         fileprivate(set) var writer: ViewerChannelHandler?
 
-        init(id: String, format: ViewerFormat, remoteAddress: String, eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) {
+        init(id: String, format: ViewerFormat, credits: Int?, remoteAddress: String, eventLoop: any EventLoop,
+             close: @escaping @Sendable () -> Void) {
             self.id = id
+            self.mailbox = ViewerMailbox(creditLimit: credits)
             self.format = format
             self.remoteAddress = remoteAddress
             self.eventLoop = eventLoop
@@ -107,7 +109,9 @@ package final class ViewerHub: FrameSink, Sendable {
                 drains.add(viewer)  // to flush what is queued, then close
             case .deliver(let frame, let targets, let ticket):
                 let connections = locked.connections
-                later.append(.deliver(frame, targets.compactMap { target in connections[target.viewer].map { ($0, target.rendition) } }, ticket))
+                later.append(.deliver(frame, targets.compactMap { target in
+                    (target.delivery ?? connections[target.viewer]).map { ($0, target.rendition) }
+                }, ticket))
             case .viewerLeft(let id, let reason, let remaining):
                 guard let viewer = locked.connections.removeValue(forKey: id) else { break }
                 later.append(.viewerLeft(viewer, reason, remaining: remaining, writer: viewer.writer))
@@ -175,7 +179,7 @@ package final class ViewerHub: FrameSink, Sendable {
             var replaced = 0
             for (viewer, rendition, bytes) in messages {
                 let offer = viewer.mailbox.offerFrame(streamID: frame.streamID, rendition: rendition, bytes: bytes,
-                                                     isText: viewer.format == .json, receivedAt: frame.receivedAt)
+                                                     isText: viewer.format == .json, receivedAt: frame.receivedAt, seq: frame.seq)
                 if offer.needsDrain { drains.add(viewer) }
                 if offer.replacedOlder { replaced += 1 }
             }
@@ -231,7 +235,7 @@ package final class ViewerHub: FrameSink, Sendable {
     /// Adds a viewer; its first message, queued atomically with the
     /// registration, is `viewer_connected` with the live streams it watches.
     package func addViewer(format: ViewerFormat, streams: Set<String>?, quality: QualityPreference, scope: StreamScope = .all,
-                           tokenID: String? = nil, remoteAddress: String,
+                           tokenID: String? = nil, credits: Int? = nil, remoteAddress: String,
                            eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) -> Viewer? {
         let wants = ViewerRecord.Wants(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
                                        remoteAddress: remoteAddress)
@@ -239,8 +243,9 @@ package final class ViewerHub: FrameSink, Sendable {
         let (viewer, later): (Viewer?, [Deferred]) = locked.withLockedValue { locked in
             let (record, actions) = locked.relay.addViewer(wants)
             guard let record else { return (nil, []) }
-            let viewer = Viewer(id: record.id, format: format, remoteAddress: remoteAddress, eventLoop: eventLoop, close: close)
+            let viewer = Viewer(id: record.id, format: format, credits: credits, remoteAddress: remoteAddress, eventLoop: eventLoop, close: close)
             locked.connections[record.id] = viewer
+            locked.relay.attach(viewer, to: record.id)
             return (viewer, Self.applyUnderLock(actions, &locked, &drains))
         }
         drains.submit()
@@ -258,6 +263,16 @@ package final class ViewerHub: FrameSink, Sendable {
         var drains = DrainRequests()
         locked.withLockedValue { _ in
             if viewer.mailbox.enqueueControl(text) { drains.add(viewer) }
+        }
+        drains.submit()
+    }
+
+    /// A credit viewer drew a stream's frames up to `seq`; a frame that
+    /// waited for the credit goes out now.
+    package func ack(_ viewer: Viewer, streamID: String, seq: UInt64) {
+        var drains = DrainRequests()
+        locked.withLockedValue { _ in
+            if viewer.mailbox.ack(streamID: streamID, seq: seq) { drains.add(viewer) }
         }
         drains.submit()
     }

@@ -11,6 +11,8 @@ package struct OutboundItem: Sendable {
     package let isText: Bool
     /// For a frame: when the relay received it (ms since epoch), to measure its age when written.
     package var receivedAt: Int64? = nil
+    /// For a frame: its seq, which a credit viewer's ack names.
+    package var seq: UInt64? = nil
 }
 
 /// One viewer's outbox: a lossless, ordered queue for control messages and,
@@ -52,10 +54,22 @@ package final class ViewerMailbox: Sendable {
         var finished = false
         /// Since when the socket has refused data while items wait.
         var blockedSince: ContinuousClock.Instant?
+        /// With credits: per stream, the seqs written and not yet acknowledged.
+        var unacked: [String: [UInt64]] = [:]
         var stats = Statistics()
     }
 
     private let state = NIOLockedValueBox(State())
+    /// With `flow=credit`, how many frames of a stream may be unacknowledged;
+    /// nil: frames go as fast as the socket takes them.
+    package let creditLimit: Int?
+
+    /// Two: one being drawn while the next crosses the link.
+    package static let defaultCredits = 2
+
+    package init(creditLimit: Int? = nil) {
+        self.creditLimit = creditLimit
+    }
 
     /// Control messages waiting to be written.
     package var controlBacklog: Int { state.withLockedValue { $0.control.count } }
@@ -79,6 +93,7 @@ package final class ViewerMailbox: Sendable {
         return state.withLockedValue { s in
             guard !s.finished else { return false }
             if s.slots.removeValue(forKey: streamID) != nil { s.order.removeAll { $0 == streamID } }
+            s.unacked[streamID] = nil
             s.control.append(item)
             return Self.requestDrain(&s)
         }
@@ -94,8 +109,9 @@ package final class ViewerMailbox: Sendable {
     }
 
     /// Puts the newest frame of `streamID` in its slot, replacing an unsent one.
-    package func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool, receivedAt: Int64) -> Offer {
-        let item = OutboundItem(kind: .frame(streamID: streamID, rendition: rendition), bytes: bytes, isText: isText, receivedAt: receivedAt)
+    package func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool, receivedAt: Int64, seq: UInt64) -> Offer {
+        let item = OutboundItem(kind: .frame(streamID: streamID, rendition: rendition), bytes: bytes, isText: isText,
+                                receivedAt: receivedAt, seq: seq)
         return state.withLockedValue { s in
             guard !s.finished else { return Offer() }
             s.stats.windowOffered += 1
@@ -131,13 +147,33 @@ package final class ViewerMailbox: Sendable {
                 s.stats.bytesWritten += item.bytes.readableBytes
                 return item
             }
-            guard !s.order.isEmpty else { return nil }
-            let id = s.order.removeFirst()
+            // The oldest waiting stream that may be sent: with credits, one
+            // whose viewer has acknowledged enough; the others keep waiting
+            // in their slots, where newer frames replace them.
+            // A finished mailbox flushes what waits, credit or not.
+            let limit = s.finished ? .max : creditLimit ?? .max
+            guard let index = s.order.firstIndex(where: { (s.unacked[$0]?.count ?? 0) < limit }) else { return nil }
+            let id = s.order.remove(at: index)
             guard let item = s.slots.removeValue(forKey: id) else { return nil }
+            if creditLimit != nil, let seq = item.seq { s.unacked[id, default: []].append(seq) }
             s.stats.delivered += 1
             s.stats.bytesWritten += item.bytes.readableBytes
             if let receivedAt = item.receivedAt { s.stats.ages.record(milliseconds: nowMilliseconds - receivedAt) }
             return item
+        }
+    }
+
+    /// The viewer has drawn `streamID`'s frames up to `seq`: their credits
+    /// return. True when the caller must request a drain (a frame waited
+    /// for that credit).
+    package func ack(streamID: String, seq: UInt64) -> Bool {
+        guard creditLimit != nil else { return false }
+        return state.withLockedValue { s in
+            guard let pending = s.unacked[streamID] else { return false }
+            let remaining = pending.filter { $0 > seq }
+            s.unacked[streamID] = remaining.isEmpty ? nil : remaining
+            guard remaining.count < pending.count, s.slots[streamID] != nil, !s.finished else { return false }
+            return Self.requestDrain(&s)
         }
     }
 

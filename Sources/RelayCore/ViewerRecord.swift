@@ -37,6 +37,8 @@ package struct ViewerRecord {
     /// the `low` rendition, `/api/viewers` and the logs read.
     package var slowness = SlowViewerVerdict()
     package var pingSentAt: ContinuousClock.Instant?
+    /// The hub's side of the viewer (mailbox, writer); opaque to the rules.
+    package var delivery: ViewerHub.Viewer?
 
     init(id: String, wants: Wants) {
         self.id = id

@@ -22,6 +22,7 @@ struct ViewerConnection: Sendable {
     let format: ViewerFormat
     let streams: Set<String>?
     let quality: QualityPreference
+    let flow: FlowControl
     let scope: StreamScope
     let tokenID: String?
     let limits: RelayLimits
@@ -38,7 +39,7 @@ struct ViewerConnection: Sendable {
         let lease = grant.flatMap { access?.lease($0, acting: .viewer) }
         defer { lease.map { access?.sessions.remove($0) } }
         guard let viewer = hub.addViewer(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
-                                         remoteAddress: client,
+                                         credits: flow == .credit ? ViewerMailbox.defaultCredits : nil, remoteAddress: client,
                                          eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })
         else {
             try? await outbound.close(.goingAway, reason: StreamEndReason.shutdown.rawValue)
@@ -131,6 +132,8 @@ struct ViewerConnection: Sendable {
             hub.send(to: viewer, WireMessage.viewerPong(serverTime: Date().millisecondsSince1970))
         case .pong:
             hub.pongReceived(viewer.id)
+        case .ack(let stream, let seq):
+            hub.ack(viewer, streamID: stream, seq: seq)
         case .subscribe(let ids):
             hub.subscribe(viewer.id, to: ids.map(Set.init))
             logger.info("viewer subscribed", metadata: ["streams": "\(ids?.joined(separator: ",") ?? "all")"])

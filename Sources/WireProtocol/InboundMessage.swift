@@ -11,6 +11,8 @@ public enum InboundMessage: Sendable {
     case pong
     case subscribe([String]?)
     case setQuality(QualityPreference)
+    /// A viewer with `flow=credit` has drawn this stream's frames up to `seq`.
+    case ack(streamID: String, seq: UInt64)
     /// A fresh token for the open socket, before the one it connected with expires.
     case refresh(token: String)
     /// Valid JSON with a `type` this endpoint does not know.
@@ -87,6 +89,14 @@ public enum InboundMessage: Sendable {
             return .setQuality(quality)
         case "refresh":
             return refresh(json)
+        case "ack":
+            guard let stream = json["stream_id"]?.stringValue, StreamID.isValid(Substring(stream)) else {
+                return .invalid(Rejection.message(code: "bad_ack", detail: #""stream_id" must be a stream id"#))
+            }
+            guard let seq = json["seq"]?.numberValue, seq >= 0, seq == seq.rounded(), seq < 9e15 else {
+                return .invalid(Rejection.message(code: "bad_ack", detail: #""seq" must be a whole number ≥ 0"#))
+            }
+            return .ack(streamID: stream, seq: UInt64(seq))
         default:
             return .unknownType(type)
         }

@@ -1,13 +1,14 @@
 import Foundation
 
 /// What a viewer asks for in its socket's query: `streams=a,b`,
-/// `format=json|binary`, `quality=auto|full|low`. Parsed by the upgrade
+/// `format=json|binary`, `quality=auto|full|low`, `flow=push|credit`. Parsed by the upgrade
 /// gate, so a bad option is refused with its reason before the upgrade,
 /// and by the route, the same way.
 public struct ViewerOptions: Sendable, Equatable {
     public var streams: Set<String>?
     public var format = ViewerFormat.json
     public var quality = QualityPreference.auto
+    public var flow = FlowControl.push
 
     public struct Invalid: Error, Sendable, Equatable, CustomStringConvertible {
         public let description: String
@@ -30,5 +31,19 @@ public struct ViewerOptions: Sendable, Equatable {
             guard let quality = QualityPreference(rawValue: raw) else { throw Invalid(description: "quality must be auto, full or low, got \"\(raw.prefix(32))\"") }
             self.quality = quality
         }
+        if let raw = first("flow") {
+            guard let flow = FlowControl(rawValue: raw) else { throw Invalid(description: "flow must be push or credit, got \"\(raw.prefix(32))\"") }
+            self.flow = flow
+        }
     }
+}
+
+/// How frames are paced to a viewer.
+public enum FlowControl: String, Sendable {
+    /// As fast as its link takes them (latest wins when it cannot).
+    case push
+    /// At most a few unacknowledged frames per stream: the viewer sends
+    /// `{"type":"ack","stream_id":…,"seq":…}` for each frame it has drawn,
+    /// so a slow device, not only a slow link, gets fresh frames.
+    case credit
 }

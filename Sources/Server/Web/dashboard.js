@@ -102,6 +102,10 @@ class Tile {
       } catch (error) {
         console.warn(`stream ${this.id}: frame ${header.seq} did not decode`, error);
       }
+      // Credit flow: the relay sends this stream's next frame once this one
+      // is done with, so a slow device is never fed a queue of old pictures.
+      // The ack covers any frame dropped here for a newer one.
+      socket.send(JSON.stringify({ type: "ack", stream_id: this.id, seq: header.seq }));
     }
     this.decoding = false;
   }
@@ -234,7 +238,7 @@ function handleFrame(data) {
   tile.frame(header, new Uint8Array(data, 2 + length));
 }
 
-const socket = new ReconnectingSocket(socketURL("/ws/viewer?format=binary"), {
+const socket = new ReconnectingSocket(socketURL("/ws/viewer?format=binary&flow=credit"), {
   beforeConnect: () => ensureSession("viewer"),
   protocols,
   onMessage(data) {

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Delivery to a viewer behind a real slow link: a network namespace joined
+# to this host by a veth pair, its host end shaped with `tc ... tbf`. One
+# 30 fps stream (JSON ingest, so every frame carries the sender's
+# timestamp), a loopback viewer beside the shaped one, and the shaped viewer
+# running inside the namespace (`framepipe-bench watch`). Appends each
+# result's JSON lines to Benchmarks/slow-link.jsonl.
+#
+# Usage: Benchmarks/run-slow-link.sh [RELAY_DIR] [LABEL]
+#   RELAY_DIR holds the framepipe binary to measure (default .build/release);
+#   the clients always come from .build/release (or $BENCH_DIR).
+# Needs root (ip netns, tc). Not part of CI: it takes minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RELAY_DIR=${1:-.build/release}
+LABEL=${2:-$(git rev-parse --short HEAD)}
+BENCH_DIR=${BENCH_DIR:-.build/release}
+DURATION=${DURATION:-20}
+PORT=${PORT:-8191}
+OUT=Benchmarks/slow-link.jsonl
+NS=fp-slow-$$
+HOST_IF=fps$$h
+NS_IF=fps$$n
+HOST_IP=10.251.0.1
+NS_IP=10.251.0.2
+
+cleanup() {
+    [[ -n ${SERVER:-} ]] && kill -TERM "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true
+    ip link del "$HOST_IF" 2>/dev/null || true
+    ip netns del "$NS" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+if ! ip netns add "$NS" 2>/dev/null; then
+    echo "cannot create a network namespace here (needs root and CAP_NET_ADMIN): no slow link to measure" >&2
+    exit 2
+fi
+ip link add "$HOST_IF" type veth peer name "$NS_IF"
+ip link set "$NS_IF" netns "$NS"
+ip addr add "$HOST_IP/30" dev "$HOST_IF"
+ip link set "$HOST_IF" up
+ip netns exec "$NS" ip addr add "$NS_IP/30" dev "$NS_IF"
+ip netns exec "$NS" ip link set "$NS_IF" up
+ip netns exec "$NS" ip link set lo up
+
+# scenario NAME RATE FRAME_BYTES [watch options...]
+scenario() {
+    local name=$1 rate=$2 bytes=$3; shift 3
+    tc qdisc replace dev "$HOST_IF" root tbf rate "$rate" burst 16kb latency 200ms
+    "$RELAY_DIR/framepipe" serve --host "$HOST_IP" --port "$PORT" --insecure --log-level warning \
+        --max-connections-per-address 0 --upgrade-rate-per-address 0 2>>/tmp/framepipe-slow-link.log &
+    SERVER=$!
+    for _ in $(seq 100); do curl -sf "http://$HOST_IP:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+    echo "== $name ($rate, ~$((bytes / 1000)) KB frames) on $LABEL"
+    ip netns exec "$NS" "$BENCH_DIR/framepipe-bench" watch --url "ws://$HOST_IP:$PORT" --duration "$DURATION" \
+        --label "$LABEL $name shaped" "$@" > /tmp/framepipe-slow-watch.txt &
+    local watcher=$!
+    sleep 0.5
+    "$BENCH_DIR/framepipe-bench" load --url "ws://$HOST_IP:$PORT" --ingest json --frame-bytes "$bytes" --fps 30 \
+        --viewers 1 --format binary --warmup 3 --duration $((DURATION - 4)) --label "$LABEL $name loopback" \
+        > /tmp/framepipe-slow-load.txt
+    wait "$watcher" || true
+    grep -E "^viewer" /tmp/framepipe-slow-watch.txt
+    grep -E "delivered fps|added latency" /tmp/framepipe-slow-load.txt | sed 's/^/  loopback viewer: /'
+    tail -1 /tmp/framepipe-slow-watch.txt >> "$OUT"
+    tail -1 /tmp/framepipe-slow-load.txt >> "$OUT"
+    kill -TERM "$SERVER"; wait "$SERVER" || true
+    SERVER=
+}
+
+want() { [[ ${#SELECTED[@]} -eq 0 ]] || [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
+SELECTED=(${SCENARIOS:-})
+
+want 2mbit && scenario 2mbit-27k 2mbit 27000
+want 500kbit && scenario 500kbit-27k 500kbit 27000
+want 20mbit && scenario 20mbit-150k 20mbit 150000
+want reader && scenario reader-2-per-s 100mbit 27000 --read-rate 2
+want credits && scenario reader-2-per-s-credits 100mbit 27000 --read-rate 2 --ack --query flow=credit
+exit 0

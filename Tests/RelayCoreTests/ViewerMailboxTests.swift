@@ -1,0 +1,109 @@
+import Foundation
+import NIOCore
+import RelayCore
+import Testing
+
+/// A viewer's outbox: latest wins, credits, frame ages, and what the link
+/// readings make of progress. Plain calls, time passed in.
+@Suite("Viewer mailbox")
+struct ViewerMailboxTests {
+    static func offer(_ mailbox: ViewerMailbox, _ stream: String, seq: UInt64, receivedAt: Int64 = 0) -> ViewerMailbox.Offer {
+        mailbox.offerFrame(streamID: stream, rendition: .full, bytes: ByteBuffer(string: "\(stream)#\(seq)"), isText: false,
+                           receivedAt: receivedAt, seq: seq)
+    }
+
+    /// What the writer would take now, as "stream#seq".
+    static func takeAll(_ mailbox: ViewerMailbox, now: Int64 = 0) -> [String] {
+        var taken: [String] = []
+        mailbox.drainStarted()
+        while let item = mailbox.poll(nowMilliseconds: now) { taken.append(String(buffer: item.bytes)) }
+        return taken
+    }
+
+    @Test func withoutCreditsTheNewestUnsentFrameOfEachStreamGoes() {
+        let mailbox = ViewerMailbox()
+        for seq in 0..<3 as Range<UInt64> { _ = Self.offer(mailbox, "A", seq: seq) }
+        _ = Self.offer(mailbox, "B", seq: 7)
+        #expect(Self.takeAll(mailbox) == ["A#2", "B#7"])
+        #expect(mailbox.statistics.replaced == 2)
+    }
+
+    /// Each row: frames offered (stream A), acks, and what goes out after.
+    @Test func withCreditsAtMostTwoFramesOfAStreamAreUnacknowledged() {
+        let mailbox = ViewerMailbox(creditLimit: 2)
+        _ = Self.offer(mailbox, "A", seq: 0)
+        #expect(Self.takeAll(mailbox) == ["A#0"])
+        _ = Self.offer(mailbox, "A", seq: 1)
+        #expect(Self.takeAll(mailbox) == ["A#1"])
+        _ = Self.offer(mailbox, "A", seq: 2)
+        _ = Self.offer(mailbox, "B", seq: 0)
+        #expect(Self.takeAll(mailbox) == ["B#0"], "A has two unacknowledged frames; B is not held up by them")
+        _ = Self.offer(mailbox, "A", seq: 3)  // replaces 2 while it waits
+        #expect(Self.takeAll(mailbox).isEmpty, "the drain the offer asked for finds no credit")
+        #expect(mailbox.ack(streamID: "A", seq: 0), "the freed credit asks for a drain: a frame waits")
+        #expect(Self.takeAll(mailbox) == ["A#3"])
+        #expect(!mailbox.ack(streamID: "A", seq: 0), "an old ack frees nothing more")
+        #expect(!mailbox.ack(streamID: "A", seq: 3), "nothing waits, so no drain is needed")
+        _ = Self.offer(mailbox, "A", seq: 4)
+        #expect(Self.takeAll(mailbox) == ["A#4"])
+    }
+
+    @Test func aStreamsEndClearsItsCreditsAndAFinishedMailboxFlushesWhatWaits() {
+        let mailbox = ViewerMailbox(creditLimit: 1)
+        _ = Self.offer(mailbox, "A", seq: 0)
+        #expect(Self.takeAll(mailbox) == ["A#0"])
+        mailbox.enqueueStreamEnded("A", text: "ended")
+        _ = Self.offer(mailbox, "A", seq: 1)  // the stream id started again
+        #expect(Self.takeAll(mailbox) == ["ended", "A#1"])
+        _ = Self.offer(mailbox, "A", seq: 2)
+        #expect(Self.takeAll(mailbox).isEmpty)
+        mailbox.finish()
+        #expect(Self.takeAll(mailbox) == ["A#2"])
+        #expect(mailbox.isFinishedAndDrained)
+    }
+
+    @Test func eachFramesAgeIsTakenWhenItIsWritten() {
+        let mailbox = ViewerMailbox()
+        for (seq, age) in [(0, 40), (1, 20), (2, 900)] as [(UInt64, Int64)] {
+            _ = Self.offer(mailbox, "A", seq: seq, receivedAt: 10_000)
+            _ = Self.takeAll(mailbox, now: 10_000 + age)
+        }
+        #expect(mailbox.statistics.ages.p95 == 900)
+        #expect(mailbox.statistics.bytesWritten == 9)
+    }
+
+    @Test func framesAgesP95IsOverTheLast128() {
+        var ages = FrameAges()
+        #expect(ages.p95 == nil)
+        for age in 1...100 { ages.record(milliseconds: Int64(age)) }
+        #expect(ages.p95 == 95)
+        for _ in 0..<FrameAges.capacity { ages.record(milliseconds: 7) }
+        #expect(ages.p95 == 7, "older ages have left the window")
+    }
+
+    /// Each row: seconds since start, bytes acknowledged so far, unsent and
+    /// unacknowledged data, and the stall the link shows after it.
+    @Test func aLinkThatKeepsAcknowledgingIsNotStalledHoweverSlow() {
+        let t0 = ContinuousClock.now
+        var link = ViewerLink()
+        let rows: [(at: Double, acked: UInt64, notSent: Int, unacked: Int, stalledFor: Double)] = [
+            (0, 0, 16_000, 10, 0),
+            (0.5, 31_250, 16_000, 10, 0),    // 0.5 Mbit/s: slow, but taking bytes
+            (1.0, 62_500, 16_000, 10, 0),
+            (1.5, 62_500, 16_000, 10, 0.5),  // nothing acknowledged for half a second
+            (3.0, 62_500, 16_000, 10, 2.0),
+            (3.5, 62_500, 0, 0, 0),          // idle: nothing to send is not a stall
+        ]
+        var goodputs: [Double] = []
+        for row in rows {
+            let at = t0 + .seconds(row.at)
+            link.record(.init(bytesAcked: row.acked, notSentBytes: row.notSent, unackedSegments: row.unacked, rtt: .milliseconds(80), at: at))
+            #expect(link.stalledFor(now: at) == .seconds(row.stalledFor), "at \(row.at) s")
+            goodputs.append(link.goodput)
+        }
+        // A ~2 s average: rising towards the 62.5 KB/s the link ran at, then falling while it took nothing.
+        #expect(goodputs[1] > 10_000 && goodputs[2] > goodputs[1] && goodputs[2] < 62_500, "\(goodputs)")
+        #expect(goodputs[4] < goodputs[2], "\(goodputs)")
+        #expect(link.rtt == .milliseconds(80))
+    }
+}
