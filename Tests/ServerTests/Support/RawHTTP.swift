@@ -17,23 +17,23 @@ enum RawHTTP {
         var errorCode: String? { (try? JSONParser.parse(text))?["error"]?.stringValue }
     }
 
-    static func get(port: Int, path: String, upgrade: Bool = false, headers extra: [String: String] = [:]) async throws -> Response {
-        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+    static func get(host: String = "127.0.0.1", port: Int, path: String, upgrade: Bool = false, headers extra: [String: String] = [:]) async throws -> Response {
+        var request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
         if upgrade {
-            request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
                 + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
         }
         for (k, v) in extra { request += "\(k): \(v)\r\n" }
         request += "\r\n"
-        let raw = try await exchange(port: port, send: request)
+        let raw = try await exchange(host: host, port: port, send: request)
         return parse(raw)
     }
 
     /// Writes `send`, then reads until one response is complete (or, with
     /// `untilComplete: false`, until the server closes), or 2 s pass.
-    static func exchange(port: Int, send: String, untilComplete: Bool = true) async throws -> ByteBuffer {
+    static func exchange(host: String = "127.0.0.1", port: Int, send: String, untilComplete: Bool = true) async throws -> ByteBuffer {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: "127.0.0.1", port: port) { channel in
+            .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }

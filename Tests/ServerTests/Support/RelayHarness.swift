@@ -44,7 +44,9 @@ final class CapturedLog: Sendable {
 struct RelayHandle: Sendable {
     let port: Int
     let log: CapturedLog
-    var ws: String { "ws://127.0.0.1:\(port)" }
+    /// Where the relay listens: loopback, except behind a test's shaped link.
+    var host = "127.0.0.1"
+    var ws: String { "ws://\(host):\(port)" }
 
     func streamer(_ id: String, token: String? = nil) async throws -> TestSocket {
         try await TestSocket.connect("\(ws)/ws/stream/\(id)\(token.map { "?token=" + $0 } ?? "")")
@@ -60,7 +62,7 @@ struct RelayHandle: Sendable {
 
     /// GETs a JSON API path and parses the body.
     func api(_ path: String) async throws -> JSONValue {
-        try JSONParser.parse(try await RawHTTP.get(port: port, path: path).text)
+        try JSONParser.parse(try await RawHTTP.get(host: host, port: port, path: path).text)
     }
 
     /// Waits until `condition` holds, polling; fails the test after `timeout`.
@@ -118,7 +120,7 @@ func withRelay(_ configuration: RelayConfiguration = .test(), pipelinesJSON: Str
         throw RelayHandle.TimedOut(what: "server start")
     }
     defer { task.cancel() }
-    try await body(RelayHandle(port: port, log: log))
+    try await body(RelayHandle(port: port, log: log, host: configuration.host))
     task.cancel()
     _ = await task.result
 }

@@ -1,0 +1,72 @@
+import FramepipeServer
+import Foundation
+import NIOCore
+import Pipeline
+import TestFixtures
+import Testing
+
+/// ~27 KB frames, as a 640×480 camera sends: at 30 fps about 6.5 Mbit/s,
+/// three times what the shaped link below carries.
+private let cameraFrames: [String] = (0..<4).map {
+    TestPattern.dataURL(TestPattern.jpeg(width: 640, height: 480, targetBytes: 27_000, frame: $0))
+}
+
+extension OneAtATime {
+    /// A viewer behind a real 2 Mbit/s link (a network namespace, tc tbf)
+    /// beside a loopback viewer, one 30 fps stream: the slow viewer stays
+    /// connected and is sent fresh pictures, not seconds-old ones from a
+    /// kernel buffer; the fast one keeps getting every frame in full.
+    @Suite("Behind a slow link", .timeLimit(.minutes(2)),
+           .enabled(if: ShapedLink.unavailableReason == nil, "\(ShapedLink.unavailableReason ?? "")"))
+    struct SlowLinkTests {
+        @Test func aViewerBehind2MbitStaysConnectedAndSeesFreshPictures() async throws {
+            let link = try ShapedLink(rate: "2mbit")
+            defer { link.remove() }
+            let configuration = RelayConfiguration.test {
+                $0.host = link.hostAddress
+                $0.insecure = true
+                $0.viewerSendTimeout = .seconds(1)
+            }
+            try await withRelay(configuration) { relay in
+                let local = try await relay.viewer("format=binary")
+                // The shaped viewer: framepipe-bench watch inside the namespace.
+                let bench = packageRoot.appendingPathComponent(".build/debug/framepipe-bench").path
+                let watcher = link.inNamespace([bench, "watch", "--url", relay.ws, "--duration", "14", "--warmup", "4", "--label", "shaped"])
+                let output = Pipe()
+                watcher.standardOutput = output
+                try watcher.run()
+                try await relay.eventually("the shaped viewer connected") {
+                    if case .array(let viewers) = try await relay.api("/api/viewers") { viewers.count == 2 } else { false }
+                }
+                let streamer = try await relay.streamer("bed-1")
+                let start = ContinuousClock.now
+                var sent = 0
+                var shaped: JSONValue?
+                while ContinuousClock.now - start < .seconds(13) {
+                    let now = Date().millisecondsSince1970
+                    streamer.send(#"{"type":"frame","timestamp":\#(now),"frame":"\#(cameraFrames[sent % cameraFrames.count])"}"#)
+                    sent += 1
+                    if sent == 300, case .array(let viewers) = try await relay.api("/api/viewers") { shaped = viewers.first { $0["id"] == .string("v-2") } }
+                    try await Task.sleep(until: start + .milliseconds(1000 * sent / 30))
+                }
+                watcher.waitUntilExit()
+                let lines = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+                let result = try #require(lines.last.flatMap { try? JSONParser.parse(String($0)) }, "watch printed: \(lines)")
+                #expect(result["connected"] == .bool(true), "the shaped viewer was dropped: \(lines)")
+                #expect((result["fps"]?.numberValue ?? 0) >= 5, "\(lines)")
+                #expect((result["age_p95_ms"]?.numberValue ?? .infinity) <= 1000, "pictures behind the slow link are stale: \(lines)")
+                // The relay measured the link: about 250 KB/s, a real round trip, little left unsent.
+                let figures = try #require(shaped, "no /api/viewers entry for the shaped viewer")
+                let goodput = figures["goodput_bytes_per_second"]?.numberValue ?? 0
+                #expect((100_000...320_000).contains(goodput), "goodput \(goodput) B/s for a 2 Mbit/s link: \(figures)")
+                #expect((figures["rtt_ms"]?.numberValue ?? 0) > 1, "\(figures)")
+                #expect((figures["unsent_bytes"]?.numberValue ?? .infinity) < 150_000, "\(figures)")
+                // The loopback viewer beside it lost nothing to the slow one.
+                #expect(Double(local.binaryFrames.count) >= Double(sent) * 0.9, "loopback viewer got \(local.binaryFrames.count) of \(sent)")
+                #expect(local.binaryFrames.allSatisfy { $0.header["quality"] == .string("full") })
+                await streamer.close()
+            }
+            #expect(throws: Never.self) { try ShapedLink.run(["ip", "netns", "list"]) }
+        }
+    }
+}
