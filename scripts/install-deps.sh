@@ -7,8 +7,9 @@ packages=(libturbojpeg0-dev pkg-config)
 if [[ "${1:-run}" == "test" ]]; then
     # openssl makes the TLS test's certificate; chromium drives the browser
     # tests; the cluster tests start their own redis-server on free ports;
-    # the reverse-proxy tests run their own nginx in front of the relay.
-    packages+=(openssl chromium chromium-driver python3-venv redis-server nginx)
+    # the reverse-proxy tests run their own nginx in front of the relay;
+    # the slow-link test shapes a veth pair with ip and tc (iproute2).
+    packages+=(openssl chromium chromium-driver python3-venv redis-server nginx iproute2)
 fi
 
 missing=()
