@@ -51,6 +51,22 @@ package struct ViewerLink: Sendable, Equatable {
         goodput += (Double(acked) / seconds - goodput) * weight
     }
 
+    /// The socket send buffer this link needs: one round trip of what it
+    /// carries, and at least 100 ms of it (the kernel doubles what is set),
+    /// so TCP never idles for want of data and a reader's hiccup is
+    /// absorbed, but a slow link does not hold seconds of frames in flight:
+    /// what waits below the mailbox is bounded in time, whatever the rate.
+    /// Nil until the link has been measured.
+    package var sendBufferSize: Int? {
+        guard let rtt, last != nil, goodput > 0 else { return nil }
+        let bdp = goodput * max(rtt.seconds, Self.minimumBufferedTime)
+        return min(Self.maximumSendBuffer, max(Self.minimumSendBuffer, Int(bdp)))
+    }
+
+    package static let minimumBufferedTime = 0.1
+    package static let minimumSendBuffer = 8 * 1024
+    package static let maximumSendBuffer = 4 * 1024 * 1024
+
     /// How long the link has taken nothing while data waited for it.
     package func stalledFor(now: ContinuousClock.Instant) -> Duration? {
         lastProgress.map { now - $0 }

@@ -178,8 +178,12 @@ package final class ViewerMailbox: Sendable {
     }
 
     /// A reading of the socket's TCP state (see `ViewerLink`).
-    package func recordLink(_ sample: ViewerLink.Sample) {
-        state.withLockedValue { $0.stats.link.record(sample) }
+    @discardableResult
+    package func recordLink(_ sample: ViewerLink.Sample) -> ViewerLink {
+        state.withLockedValue { s in
+            s.stats.link.record(sample)
+            return s.stats.link
+        }
     }
 
     /// Records whether the drain stopped because the socket is full; a

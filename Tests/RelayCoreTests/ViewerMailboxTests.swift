@@ -106,4 +106,26 @@ struct ViewerMailboxTests {
         #expect(goodputs[4] < goodputs[2], "\(goodputs)")
         #expect(link.rtt == .milliseconds(80))
     }
+
+    /// One round trip of what the link carries, within bounds: a slow link
+    /// is not given seconds of buffer, a fast long one is not starved.
+    @Test(arguments: [
+        (250_000.0, 100, 25_000),        // 2 Mbit/s, 100 ms
+        (62_500.0, 200, 12_500),         // 0.5 Mbit/s, 200 ms
+        (1_000_000.0, 0, 100_000),       // loopback: at least 100 ms of it
+        (1_000.0, 50, 8 * 1024),         // never under the minimum
+        (500_000_000.0, 100, 4 << 20),   // never over the maximum
+    ])
+    func theSendBufferFollowsTheLinksBandwidthDelayProduct(goodput: Double, rttMs: Int, expected: Int) {
+        let t0 = ContinuousClock.now
+        var link = ViewerLink()
+        link.record(.init(bytesAcked: 0, notSentBytes: 1, unackedSegments: 1, rtt: .milliseconds(rttMs), at: t0))
+        // Long enough at a steady rate for the average to settle.
+        for step in 1...40 {
+            link.record(.init(bytesAcked: UInt64(goodput * Double(step) * 0.25), notSentBytes: 1, unackedSegments: 1,
+                              rtt: .milliseconds(rttMs), at: t0 + .milliseconds(250 * step)))
+        }
+        guard let size = link.sendBufferSize else { Issue.record("no send buffer size after measuring"); return }
+        #expect(abs(size - expected) <= expected / 50, "\(size) for \(goodput) B/s at \(rttMs) ms")
+    }
 }
