@@ -68,12 +68,11 @@ extension RelayState {
     /// through the same latest-wins mailboxes as local frames.
     package mutating func remoteFrameRelayed(_ frame: Frame, from node: String, now: ContinuousClock.Instant) -> [RelayAction] {
         let id = frame.streamID
-        guard var stream = streams[id], stream.owner == node, !shuttingDown else { return [] }
-        stream.frames += 1
-        stream.latestFrame = frame
-        stream.lastActivity = now
-        insert(id, stream)
-        return [.deliver(frame, targets: targets(of: id), ticket: DeliveryTicket(stream: id, holder: .node(node)))]
+        guard streams[id]?.owner == node, !shuttingDown else { return [] }
+        streams[id]!.frames += 1
+        streams[id]!.latestFrame = frame
+        streams[id]!.lastActivity = now
+        return [.deliver(frame, targets: plan(for: id).targets, ticket: DeliveryTicket(stream: id, holder: .node(node)))]
     }
 
     /// Other nodes' streams some viewer here watches: the frame channels

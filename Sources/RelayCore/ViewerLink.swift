@@ -28,6 +28,11 @@ package struct ViewerLink: Sendable, Equatable {
     package private(set) var goodput: Double = 0
     /// When the link last acknowledged new bytes, or had nothing to send.
     package private(set) var lastProgress: ContinuousClock.Instant?
+    /// The last reading found data waiting in the kernel: the link, not the
+    /// relay, set the pace, so `goodput` is the link's capacity. Otherwise
+    /// it is only what the relay happened to send (a viewer on the `low`
+    /// rendition sends less), which says nothing about the link.
+    package private(set) var linkLimited = false
 
     package init() {}
 
@@ -36,6 +41,7 @@ package struct ViewerLink: Sendable, Equatable {
 
     package mutating func record(_ sample: Sample) {
         defer { last = sample }
+        linkLimited = sample.notSentBytes > 0
         let idle = sample.notSentBytes == 0 && sample.unackedSegments == 0
         guard let previous = last else {
             lastProgress = sample.at
@@ -56,9 +62,11 @@ package struct ViewerLink: Sendable, Equatable {
     /// so TCP never idles for want of data and a reader's hiccup is
     /// absorbed, but a slow link does not hold seconds of frames in flight:
     /// what waits below the mailbox is bounded in time, whatever the rate.
-    /// Nil until the link has been measured.
+    /// Nil while the link is not what limits delivery: sizing the buffer on
+    /// what the relay chose to send would shrink a fast viewer's buffer
+    /// (and keep a viewer on `low` there).
     package var sendBufferSize: Int? {
-        guard let rtt, last != nil, goodput > 0 else { return nil }
+        guard linkLimited, let rtt, last != nil, goodput > 0 else { return nil }
         let bdp = goodput * max(rtt.seconds, Self.minimumBufferedTime)
         return min(Self.maximumSendBuffer, max(Self.minimumSendBuffer, Int(bdp)))
     }

@@ -147,8 +147,34 @@ def test_admin_lists_the_stream_and_the_viewers(relay, browser):
     assert int(row[3]) > 0 and int(row[4]) == 1 and row[7] == "standard"
     viewers = wait_until("viewer row", lambda: rows("viewers") if rows("viewers") and rows("viewers")[0][0].startswith("v-") else None)
     assert viewers[0][2] == "binary" and viewers[0][4].startswith("full") and int(viewers[0][5]) > 0
+    # The viewer's link as TCP measures it, and how old its frames were when written.
+    measured = wait_until("link figures", lambda: next((r for r in rows("viewers") if r[7].endswith("Mbit/s") and r[10].endswith(" ms")), None))
+    assert measured[8].endswith(" ms") and measured[9].endswith("KiB"), measured
     stages = rows("pipeline")
     assert [r[1] for r in stages] == ["size-limit", "base64-validation", "decode-check", "error-counter", "downscale", "fan-out"]
+
+
+def test_each_tile_shows_its_pictures_true_age_from_received_at(relay, browser):
+    dashboard = Dashboard(browser, relay.url)
+    Camera(browser, relay.url, "cam").start()
+    wait_until("tile with frames", lambda: (dashboard.tile("cam") or {}).get("frames", 0) > 5)
+    dashboard.focus()
+    # The clock offset comes from the dashboard's own ping; relay and browser share a clock here.
+    offset = wait_until("clock offset", lambda: browser.execute_script("return document.body.dataset.clockOffsetMs"))
+    assert abs(int(offset)) < 100, offset
+    # What the tile says is its age since the relay received the picture: under a
+    # second on loopback, and what the label shows.
+    def age():
+        return browser.execute_script("const t = document.querySelector('.tile'); return [Number(t.dataset.ageMs), t.querySelector('.age').textContent, t.className]")
+    ms, text, classes = wait_until("an age", lambda: age() if age()[0] == age()[0] else None)
+    assert 0 <= ms < 1000 and text.endswith("ms") and "delayed" not in classes, (ms, text, classes)
+    # Pictures that keep arriving but are 5 s old (here: the page's clock moved 5 s ahead
+    # of the offset it measured, which is how such pictures look to the tile) are marked
+    # delayed, not shown as live.
+    browser.execute_script("Date.now = ((now) => () => now() + 5000)(Date.now.bind(Date))")
+    wait_until("tile marked delayed", lambda: "delayed" in age()[2], timeout=5)
+    notice = browser.execute_script("return document.querySelector('.tile .notice').textContent")
+    assert notice.startswith("delayed: picture is 5.") or notice.startswith("delayed: picture is 4."), notice
 
 
 def test_denied_camera_is_explained(relay):

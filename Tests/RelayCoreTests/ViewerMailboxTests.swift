@@ -127,5 +127,9 @@ struct ViewerMailboxTests {
         }
         guard let size = link.sendBufferSize else { Issue.record("no send buffer size after measuring"); return }
         #expect(abs(size - expected) <= expected / 50, "\(size) for \(goodput) B/s at \(rttMs) ms")
+        // Nothing waiting in the kernel: the relay set the pace, not the link, so the buffer is left alone.
+        link.record(.init(bytesAcked: UInt64(goodput * 10.25), notSentBytes: 0, unackedSegments: 1, rtt: .milliseconds(rttMs),
+                          at: t0 + .milliseconds(250 * 41)))
+        #expect(link.sendBufferSize == nil)
     }
 }

@@ -83,12 +83,13 @@ struct LimitTests {
             // The relay closes it without a word (the client may see a reset).
             _ = try? await fourth.closeFuture.get()
             #expect(!fourth.isActive)
-            try await held.removeFirst().close()
+            // `try?`: on a slow run the relay's handshake timeout may have closed it already.
+            try? await held.removeFirst().close()
             try await relay.eventually("a connection slot frees up") {
                 (try? await RawHTTP.get(port: relay.port, path: "/healthz").status) == 200
             }
             #expect(try await Self.limitHits(relay, "connections_per_address") >= 1)
-            for channel in held { try await channel.close() }
+            for channel in held { try? await channel.close() }
         }
     }
 

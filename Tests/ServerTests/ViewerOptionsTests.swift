@@ -142,4 +142,46 @@ struct ViewerOptionsTests {
             #expect(low.binaryFrames[0].jpeg.getBytes(at: low.binaryFrames[0].jpeg.readerIndex, length: 2) == [0xFF, 0xD8])
         }
     }
+
+    /// `flow=credit`: a viewer that has acknowledged nothing holds at most
+    /// two frames of a stream; each ack lets the newest waiting one go, so
+    /// a slow device draws fresh pictures, not a queue of old ones.
+    @Test func aCreditViewerGetsTheNextFrameOnlyAfterItsAck() async throws {
+        try await withRelay { relay in
+            let viewer = try await relay.viewer("format=binary&flow=credit")
+            let streamer = try await relay.streamer("cam")
+            for i in 0..<2 {
+                streamer.send(TestFrames.text(i))
+                try await relay.eventually("frame \(i)") { viewer.binaryFrames.count == i + 1 }
+            }
+            for i in 2..<5 {
+                streamer.send(TestFrames.text(i))
+                try await Task.sleep(for: .milliseconds(30))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(viewer.binaryFrames.map { $0.header["seq"]?.numberValue } == [0, 1], "no third frame before an ack")
+            viewer.send(#"{"type":"ack","stream_id":"cam","seq":0}"#)
+            try await relay.eventually("the newest waiting frame") { viewer.binaryFrames.count == 3 }
+            #expect(viewer.binaryFrames.last?.header["seq"] == .number(4), "the newest, not the next in line")
+            viewer.send(#"{"type":"ack","stream_id":"cam","seq":"five"}"#)
+            let error = try await viewer.waitFor(type: "error")
+            #expect(error["reason"] == .string(#""seq" must be a whole number ≥ 0"#))
+            // A viewer without credits is sent every frame as its link takes them.
+            let plain = try await relay.viewer("format=binary")
+            for i in 5..<8 {
+                streamer.send(TestFrames.text(i))
+                try await Task.sleep(for: .milliseconds(30))
+            }
+            try await relay.eventually("plain viewer gets the last") { plain.binaryFrames.last?.header["seq"] == .number(7) }
+            #expect(plain.binaryFrames.count >= 2, "without credits nothing waits for an ack")
+        }
+    }
+
+    @Test func anUnknownFlowIsRefusedBeforeTheUpgrade() async throws {
+        try await withRelay { relay in
+            let response = try await RawHTTP.get(port: relay.port, path: "/ws/viewer?flow=pull", upgrade: true)
+            #expect(response.status == 400)
+            #expect(response.text.contains("flow must be push or credit"))
+        }
+    }
 }

@@ -33,7 +33,12 @@ async function refresh() {
   try {
     const [streams, viewers, pipelines] = await Promise.all([getJSON("/api/streams"), getJSON("/api/viewers"), getJSON("/api/pipelines")]);
     fill("streams", streams.map((s) => [s.id, new Date(s.started).toLocaleTimeString(), s.fps.toFixed(1), s.frames, s.viewers, s.drops, s.errors, s.pipeline, s.node ?? "—"]), "no live streams");
-    fill("viewers", viewers.map((v) => [v.id, Array.isArray(v.streams) ? v.streams.join(", ") : v.streams, v.format, v.quality, v.receiving + (v.slow ? " (slow)" : ""), v.delivered, v.loss_percent.toFixed(1)]), "no viewers");
+    fill("viewers", viewers.map((v) => [v.id, Array.isArray(v.streams) ? v.streams.join(", ") : v.streams, v.format, v.quality,
+      v.receiving + (v.slow ? " (slow)" : ""), v.delivered, v.loss_percent.toFixed(1),
+      // The link under the socket (TCP_INFO) and how old frames were when written.
+      v.goodput_bytes_per_second == null ? "—" : `${(v.goodput_bytes_per_second * 8 / 1e6).toFixed(2)} Mbit/s`,
+      v.rtt_ms == null ? "—" : `${v.rtt_ms} ms`, `${Math.round(v.unsent_bytes / 1024)} KiB`,
+      v.frame_age_p95_ms == null ? "—" : `${v.frame_age_p95_ms} ms`]), "no viewers");
     const active = pipelines.pipelines.find((p) => p.name === pipelines.active);
     document.getElementById("pipeline-title").textContent = `Pipeline “${active.name}” — ${active.description}`;
     fill("pipeline", active.stages.map((stage, i) => {
