@@ -5,7 +5,8 @@ import ServiceLifecycle
 /// The relay's clock: a tick every 100 ms that enforces every timeout in the
 /// contract and produces the periodic figures.
 ///
-/// - viewers whose current write has waited `viewerSendTimeout` are dropped;
+/// - viewers whose link has made no progress for max(`viewerSendTimeout`,
+///   10 × RTT) while frames waited are dropped;
 /// - viewers are pinged every `pingInterval` and dropped after `pingTimeout`
 ///   without a pong;
 /// - each viewer's loss over the last second updates its slow flag;

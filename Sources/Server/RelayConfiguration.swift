@@ -10,7 +10,8 @@ public struct RelayConfiguration: Sendable {
     public var port: Int
     /// Name of the pipeline to run; nil means the file's default.
     public var pipeline: String?
-    /// A viewer whose socket accepts nothing for this long while frames wait is closed.
+    /// A viewer whose link acknowledges nothing for this long (or 10 of its
+    /// round trips, if longer) while frames wait is dropped.
     public var viewerSendTimeout: Duration
     /// A stream silent this long is logged and pinged.
     public var idleWarning: Duration

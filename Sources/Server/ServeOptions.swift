@@ -23,7 +23,7 @@ struct PipelineOptions: ParsableArguments {
 }
 
 struct TimeoutOptions: ParsableArguments {
-    @Option(help: "Seconds a viewer's socket may accept nothing while frames wait before it is dropped. Default 1. [FRAMEPIPE_VIEWER_SEND_TIMEOUT]")
+    @Option(help: "Seconds a viewer's link may make no progress while frames wait before it is dropped (at least 10 of its round trips). Default 1. [FRAMEPIPE_VIEWER_SEND_TIMEOUT]")
     var viewerSendTimeout: Double?
     @Option(help: "Seconds of streamer silence before it is logged and pinged. Default 10. [FRAMEPIPE_IDLE_WARNING]")
     var idleWarning: Double?
