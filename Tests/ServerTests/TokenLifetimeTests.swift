@@ -76,14 +76,17 @@ struct TokenLifetimeTests {
     }
 
     @Test func aStreamerWhoseTokenExpiresEndsItsStreamForViewers() async throws {
-        let short = try await TestTokens.hs256(.streamer, ["P-1"], ttl: .seconds(2))
         let watcher = try await TestTokens.hs256(.viewer, ["*"])
         try await withRelay(Self.authed()) { relay in
             let viewer = try await relay.viewer("token=\(watcher)")
+            // Minted once the relay is up: its 3 s start counting now, not
+            // before a loaded machine has started the server (it once
+            // expired before the first frame, which then never started).
+            let short = try await TestTokens.hs256(.streamer, ["P-1"], ttl: .seconds(3))
             let streamer = try await relay.streamer("P-1", token: short)
             streamer.send(TestFrames.jpeg(0))
             try await viewer.waitFor(type: "stream_started", stream: "P-1")
-            try await streamer.waitFor(type: "token_expiring", timeout: .seconds(3))
+            try await streamer.waitFor(type: "token_expiring", timeout: .seconds(4))
             let ended = try await viewer.waitFor(type: "stream_ended", stream: "P-1", timeout: .seconds(4))
             #expect(ended["reason"] == .string("token_expired"))
             try await streamer.waitUntilFinished()
