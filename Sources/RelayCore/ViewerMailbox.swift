@@ -198,11 +198,6 @@ package final class ViewerMailbox: Sendable {
         }
     }
 
-    /// How long the socket has accepted nothing while items wait.
-    package func blockedFor(now: ContinuousClock.Instant = .now) -> Duration? {
-        state.withLockedValue { s in s.blockedSince.map { now - $0 } }
-    }
-
     /// How long the viewer has made no progress while items waited: the
     /// socket refused more, and the link under it acknowledged nothing
     /// either. A large frame crossing a slow link is progress; without TCP

@@ -9,8 +9,13 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 
 /// Runs the built `framepipe` executable, returning exit code, stdout and stderr.
 func runFramepipe(_ arguments: [String], in directory: URL = packageRoot) throws -> (status: Int32, out: String, err: String) {
+    try runProcess(packageRoot.appendingPathComponent(".build/debug/framepipe"), arguments, in: directory)
+}
+
+/// Runs a program to its end, returning exit code, stdout and stderr.
+func runProcess(_ executable: URL, _ arguments: [String], in directory: URL = packageRoot) throws -> (status: Int32, out: String, err: String) {
     let process = Process()
-    process.executableURL = packageRoot.appendingPathComponent(".build/debug/framepipe")
+    process.executableURL = executable
     process.arguments = arguments
     process.currentDirectoryURL = directory
     let out = Pipe(), err = Pipe()

@@ -51,8 +51,8 @@ final class ShapedLink: Sendable {
     deinit { remove() }
 
     func remove() {
-        _ = try? Self.run(["ip", "link", "del", hostInterface], quiet: true)
-        _ = try? Self.run(["ip", "netns", "del", namespace], quiet: true)
+        _ = try? Self.run(["ip", "link", "del", hostInterface])
+        _ = try? Self.run(["ip", "netns", "del", namespace])
     }
 
     /// A process run inside the namespace, behind the shaped link.
@@ -64,20 +64,11 @@ final class ShapedLink: Sendable {
     }
 
     @discardableResult
-    static func run(_ arguments: [String], quiet: Bool = false) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failed(description: "\(arguments.joined(separator: " ")) failed: \(String(decoding: errors, as: UTF8.self))")
+    static func run(_ arguments: [String]) throws -> String {
+        let result = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), arguments)
+        guard result.status == 0 else {
+            throw Failed(description: "\(arguments.joined(separator: " ")) failed: \(result.err)")
         }
-        return String(decoding: output, as: UTF8.self)
+        return result.out
     }
 }
