@@ -439,4 +439,7 @@ package struct RemoteFrameSink: FrameSink {
 
     package func publish(_ frame: Frame) { hub.deliverRemote(frame, from: node) }
     package func needsLowRendition(streamID: String) -> Bool { hub.needsLowRendition(streamID: streamID) }
+    package func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
+        hub.wantedRenditions(streamID: streamID, ladder: ladder)
+    }
 }

@@ -27,8 +27,12 @@ public struct Frame: Sendable {
     public var jpeg: ByteBuffer?
     /// Dimensions and subsampling, once a stage has read the JPEG header.
     public var header: JPEGHeader?
-    /// The `low` rendition, made at most once per frame by `downscale`.
-    public var lowRendition: Rendition?
+    /// The rungs `downscale` could make for this stream (nil when the
+    /// pipeline has no `downscale`: full only).
+    public var ladder: RenditionLadder?
+    /// Smaller copies made for this frame, at most one per rung, each once
+    /// however many viewers get it; only the rungs some viewer is being sent.
+    public var renditions: [Rendition] = []
 
     public init(
         streamID: String,
@@ -45,6 +49,21 @@ public struct Frame: Sendable {
         self.timestamp = timestamp
         self.payload = payload
         if case .binary(let bytes) = payload { self.jpeg = bytes }
+    }
+
+    /// The copy made for `rung`, if it was made.
+    public func rendition(rung: Int) -> Rendition? {
+        renditions.first { $0.rung == rung }
+    }
+
+    /// The first step below full (rung 1), as pipelines with a single
+    /// `low` rendition know it.
+    public var lowRendition: Rendition? {
+        get { rendition(rung: 1) }
+        set {
+            renditions.removeAll { $0.rung == 1 }
+            if let newValue { renditions.insert(newValue, at: 0) }
+        }
     }
 
     /// Size of the payload as it arrived, in bytes (the data URL's length for text).
@@ -96,14 +115,18 @@ public struct JPEGHeader: Sendable, Equatable {
     public var isFourChannel: Bool { colorspace == "CMYK" || colorspace == "YCCK" }
 }
 
-/// A re-encoded copy of a frame for viewers that cannot take the full one.
+/// A re-encoded, smaller copy of a frame: one rung of the stream's
+/// `RenditionLadder`, for viewers that cannot take or do not need the full one.
 public struct Rendition: Sendable {
     public var jpeg: ByteBuffer
     public var width: Int
     public var height: Int
-    public init(jpeg: ByteBuffer, width: Int, height: Int) {
+    /// Its place on the ladder (1 = the first step below full).
+    public var rung: Int
+    public init(jpeg: ByteBuffer, width: Int, height: Int, rung: Int = 1) {
         self.jpeg = jpeg
         self.width = width
         self.height = height
+        self.rung = rung
     }
 }

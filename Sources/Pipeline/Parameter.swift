@@ -9,6 +9,10 @@ public struct ParameterSpec: Sendable {
         case choice([String])
         /// A non-empty array of strings, each matching `allowed` when given.
         case stringList(allowed: [String]?)
+        /// A non-empty array of objects, each checked against `fields`
+        /// (a rendition ladder's steps); problems name the entry and field.
+        /// A field with no default must be given in every entry.
+        case objectList(fields: [ParameterSpec])
     }
 
     public let name: String
@@ -28,6 +32,8 @@ public struct ParameterSpec: Sendable {
         case .stringList(let allowed):
             guard let allowed else { return "array of strings" }
             return "array of " + allowed.map { "\"\($0)\"" }.joined(separator: " | ")
+        case .objectList(let fields):
+            return "array of {" + fields.map { "\($0.name): \($0.typeDescription)" }.joined(separator: ", ") + "}"
         }
     }
 
@@ -39,7 +45,7 @@ public struct ParameterSpec: Sendable {
         public let subPath: String
         public let reason: String
 
-        init(_ reason: String, at subPath: String = "") {
+        public init(_ reason: String, at subPath: String = "") {
             self.subPath = subPath
             self.reason = reason
         }
@@ -71,6 +77,23 @@ public struct ParameterSpec: Sendable {
             for (i, item) in items.enumerated() {
                 guard case .string(let s) = item else { return Problem("expected a string, got \(item.typeName) \(item.jsonText)", at: "[\(i)]") }
                 if let allowed, !allowed.contains(s) { return Problem("expected \(Self.alternatives(allowed)), got \(item.jsonText)", at: "[\(i)]") }
+            }
+        case .objectList(let fields):
+            guard case .array(let items) = value else { return Problem("expected an array of objects, got \(value.typeName) \(value.jsonText)") }
+            guard !items.isEmpty else { return Problem("expected at least one entry, got []") }
+            for (i, item) in items.enumerated() {
+                guard case .object(let members) = item else { return Problem("expected an object, got \(item.typeName) \(item.jsonText)", at: "[\(i)]") }
+                for (key, member) in members {
+                    guard let field = fields.first(where: { $0.name == key }) else {
+                        let names = fields.map(\.name)
+                        let hint = Suggestion.didYouMean(key, among: names)
+                        return Problem("unknown field" + (hint.isEmpty ? "; known: \(names.joined(separator: ", "))" : hint), at: "[\(i)].\(key)")
+                    }
+                    if let problem = field.problem(with: member) { return Problem(problem.reason, at: "[\(i)].\(key)\(problem.subPath)") }
+                }
+                for field in fields where field.defaultValue == nil && members.first(where: { $0.key == field.name }) == nil {
+                    return Problem("missing \"\(field.name)\" (\(field.help))", at: "[\(i)]")
+                }
             }
         }
         return nil
@@ -150,6 +173,20 @@ extension Parameter where Value == [String] {
         Self(spec: .init(name: name, kind: .stringList(allowed: allowed), defaultValue: .array(value.map(JSONValue.string)), help: help)) { json in
             guard case .array(let items) = json else { return value }
             return items.compactMap(\.stringValue)
+        }
+    }
+}
+
+extension Parameter where Value == [StageParameters]? {
+    /// An array of objects whose fields are `fields`; absent reads as nil.
+    /// Each entry reads back like a stage's parameters: `entry[field]`.
+    public static func objectList(_ name: String, fields: [any AnyParameter], help: String) -> Self {
+        Self(spec: .init(name: name, kind: .objectList(fields: fields.map(\.spec)), defaultValue: nil, help: help)) { json in
+            guard case .array(let items) = json else { return nil }
+            return items.compactMap { item in
+                guard case .object(let members) = item else { return nil }
+                return StageParameters(Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }))
+            }
         }
     }
 }

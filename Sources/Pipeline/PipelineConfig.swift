@@ -4,6 +4,14 @@ public struct PipelineConfig: Sendable {
     public let defaultPipeline: String
     /// In file order.
     public let pipelines: [PipelineDefinition]
+    /// The `"delivery"` object: which policy picks each viewer's renditions.
+    public let delivery: ConfiguredPolicy
+
+    public init(defaultPipeline: String, pipelines: [PipelineDefinition], delivery: ConfiguredPolicy = .standard) {
+        self.defaultPipeline = defaultPipeline
+        self.pipelines = pipelines
+        self.delivery = delivery
+    }
 
     public func pipeline(named name: String) -> PipelineDefinition? {
         pipelines.first { $0.name == name }

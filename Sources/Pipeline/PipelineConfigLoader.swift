@@ -32,9 +32,12 @@ public struct PipelineConfigLoader: Sendable {
             problems.append(.init(path: "(root)", reason: "expected an object with \"default\" and \"pipelines\", got \(root.typeName)"))
             return nil
         }
-        for (key, _) in members where key != "default" && key != "pipelines" {
-            problems.append(.init(path: key, reason: "unknown field" + Suggestion.didYouMean(key, among: ["default", "pipelines"])))
+        let topLevel = ["default", "pipelines", "delivery"]
+        for (key, _) in members where !topLevel.contains(key) {
+            problems.append(.init(path: key, reason: "unknown field" + Suggestion.didYouMean(key, among: topLevel)))
         }
+        var delivery: ConfiguredPolicy? = .standard
+        if let given = root["delivery"] { delivery = checkDelivery(given, problems: &problems) }
 
         var pipelines: [PipelineDefinition] = []
         var names: [String] = []
@@ -65,7 +68,42 @@ public struct PipelineConfigLoader: Sendable {
         case let other?:
             problems.append(.init(path: "default", reason: "expected a pipeline name (string), got \(other.typeName)"))
         }
-        return problems.isEmpty ? PipelineConfig(defaultPipeline: defaultName, pipelines: pipelines) : nil
+        return problems.isEmpty ? PipelineConfig(defaultPipeline: defaultName, pipelines: pipelines, delivery: delivery ?? .standard) : nil
+    }
+
+    /// `"delivery": {"policy": "goodput", "headroom": 1.5}`: the policy by
+    /// name, its parameters checked against its declaration.
+    func checkDelivery(_ value: JSONValue, problems: inout [ConfigProblem]) -> ConfiguredPolicy? {
+        guard case .object(let members) = value else {
+            problems.append(.init(path: "delivery", reason: "expected an object such as {\"policy\": \"goodput\"}, got \(value.typeName)"))
+            return nil
+        }
+        let known = registry.policies.map(\.declaration.name)
+        let registered: RegisteredPolicy
+        switch value["policy"] {
+        case nil:
+            guard let standard = registry.lookupPolicy(GoodputPolicy.declaration.name) ?? registry.policies.first else {
+                problems.append(.init(path: "delivery.policy", reason: "missing, and no delivery policy is registered"))
+                return nil
+            }
+            registered = standard
+        case .string(let name)?:
+            guard let found = registry.lookupPolicy(name) else {
+                let list = known.isEmpty ? "none is registered" : "known: \(known.joined(separator: ", "))"
+                let hint = Suggestion.didYouMean(name, among: known)
+                problems.append(.init(path: "delivery.policy", reason: "unknown delivery policy \"\(name)\"" + (hint.isEmpty ? "; \(list)" : hint)))
+                return nil
+            }
+            registered = found
+        case let other?:
+            problems.append(.init(path: "delivery.policy", reason: "expected a policy name (string), got \(other.typeName)"))
+            return nil
+        }
+        let declaration = registered.declaration
+        guard let parameters = checkParameters(members, skipping: "policy", of: "policy \"\(declaration.name)\"", named: declaration.name,
+                                               specs: declaration.parameters, path: "delivery", problems: &problems)
+        else { return nil }
+        return ConfiguredPolicy(declaration: declaration, parameters: parameters, makePolicy: registered.prepare(parameters))
     }
 
     func checkPipeline(name: String, value: JSONValue, problems: inout [ConfigProblem]) -> PipelineDefinition? {
@@ -131,13 +169,30 @@ public struct PipelineConfigLoader: Sendable {
         }
         let declaration = registered.declaration
         let before = problems.count
+        guard let parameters = checkParameters(members, skipping: "stage", of: "\"\(name)\"", named: name, specs: declaration.parameters,
+                                               path: path, problems: &problems)
+        else { return nil }
+        for problem in declaration.crossCheck?(parameters) ?? [] {
+            problems.append(.init(path: "\(path).\(problem.subPath)", reason: problem.reason))
+        }
+        guard problems.count == before else { return nil }
+        return ConfiguredStage(declaration: declaration, parameters: parameters, makeInstance: registered.prepare(parameters))
+    }
+}
+
+extension PipelineConfigLoader {
+    /// Checks an object's members (but `skipping`, its name field) against
+    /// the parameter declarations of a stage or policy; nil when any is wrong.
+    func checkParameters(_ members: [(key: String, value: JSONValue)], skipping: String, of owner: String, named name: String,
+                         specs: [ParameterSpec], path: String, problems: inout [ConfigProblem]) -> StageParameters? {
+        let before = problems.count
         var values: [String: JSONValue] = [:]
-        for (key, member) in members where key != "stage" {
-            guard let spec = declaration.parameter(named: key) else {
-                let known = declaration.parameters.map(\.name)
+        for (key, member) in members where key != skipping {
+            guard let spec = specs.first(where: { $0.name == key }) else {
+                let known = specs.map(\.name)
                 let hint = Suggestion.didYouMean(key, among: known)
                 let list = known.isEmpty ? "; \"\(name)\" takes no parameters" : hint.isEmpty ? "; known: \(known.joined(separator: ", "))" : hint
-                problems.append(.init(path: "\(path).\(key)", reason: "unknown parameter of \"\(name)\"\(list)"))
+                problems.append(.init(path: "\(path).\(key)", reason: "unknown parameter of \(owner)\(list)"))
                 continue
             }
             if let problem = spec.problem(with: member) {
@@ -147,9 +202,7 @@ public struct PipelineConfigLoader: Sendable {
             }
             values[key] = member
         }
-        guard problems.count == before else { return nil }
-        let parameters = StageParameters(values)
-        return ConfiguredStage(declaration: declaration, parameters: parameters, makeInstance: registered.prepare(parameters))
+        return problems.count == before ? StageParameters(values) : nil
     }
 }
 

@@ -136,4 +136,15 @@ public protocol FrameSink: Sendable {
     func publish(_ frame: Frame)
     /// Whether some viewer of `streamID` currently needs the `low` rendition.
     func needsLowRendition(streamID: String) -> Bool
+    /// The rungs of `ladder` (the stream's, as its `downscale` declares it)
+    /// some viewer is being sent, full included when any viewer gets it:
+    /// `downscale` makes these and no others.
+    func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet
+}
+
+extension FrameSink {
+    /// A sink that only knows `low` wants rung 1 when it needs it.
+    public func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
+        needsLowRendition(streamID: streamID) ? RenditionSet([0, 1]) : RenditionSet([0])
+    }
 }

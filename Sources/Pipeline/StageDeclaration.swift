@@ -14,9 +14,14 @@ public struct StageDeclaration: Sendable {
     /// validators already; only stages that shape what viewers get (making
     /// a rendition, delivering) run on them again. Off by default.
     public let runsOnRelayedFrames: Bool
+    /// Rules that span parameters (two that exclude each other, a list
+    /// that must be in order), checked once every parameter is valid on
+    /// its own. A problem's `subPath` starts with the parameter's name.
+    public let crossCheck: (@Sendable (StageParameters) -> [ParameterSpec.Problem])?
 
     public init(name: String, summary: String, details: String = "", parameters: [any AnyParameter] = [], isSink: Bool = false,
-                runsOnRelayedFrames: Bool = false) {
+                runsOnRelayedFrames: Bool = false, crossCheck: (@Sendable (StageParameters) -> [ParameterSpec.Problem])? = nil) {
+        self.crossCheck = crossCheck
         self.name = name
         self.summary = summary
         self.details = details

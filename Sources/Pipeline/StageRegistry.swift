@@ -6,19 +6,25 @@
 /// A name can be registered once; a second registration fails.
 public struct StageRegistry: Sendable {
     public private(set) var stages: [RegisteredStage] = []
+    /// Delivery policies (`register(policy:)`).
+    public internal(set) var policies: [RegisteredPolicy] = []
 
     public init() {}
 
     public mutating func register<S: Stage>(_ stage: S.Type) throws(StageRegistryError) {
         let declaration = S.declaration
-        guard !declaration.name.isEmpty,
-              declaration.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
-        else { throw .invalidName(declaration.name) }
-        guard lookup(declaration.name) == nil else { throw .duplicateName(declaration.name) }
+        try checkNewName(declaration.name)
         stages.append(RegisteredStage(declaration: declaration) { parameters in
             let configuration = S.configuration(from: parameters)
             return { context in S(configuration: configuration, context: context) }
         })
+    }
+
+    /// A stage's or policy's name: ASCII letters, digits, '-' or '_', not yet taken by either.
+    func checkNewName(_ name: String) throws(StageRegistryError) {
+        guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+        else { throw .invalidName(name) }
+        guard lookup(name) == nil, policies.first(where: { $0.declaration.name == name }) == nil else { throw .duplicateName(name) }
     }
 
     public func lookup(_ name: String) -> RegisteredStage? {
@@ -41,8 +47,8 @@ public enum StageRegistryError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .duplicateName(let name): return "a stage named \"\(name)\" is already registered"
-        case .invalidName(let name): return "stage name \"\(name)\" must be non-empty ASCII letters, digits, '-' or '_'"
+        case .duplicateName(let name): return "a stage or policy named \"\(name)\" is already registered"
+        case .invalidName(let name): return "stage or policy name \"\(name)\" must be non-empty ASCII letters, digits, '-' or '_'"
         }
     }
 }

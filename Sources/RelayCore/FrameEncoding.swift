@@ -2,9 +2,18 @@ import NIOCore
 import Pipeline
 import WireProtocol
 
-/// Which copy of a frame a viewer gets.
-package enum RenditionKind: String, Sendable {
-    case full, low
+/// Which copy of a frame a viewer gets: a rung of the stream's rendition
+/// ladder, 0 being the frame as it arrived.
+package struct RenditionKind: Hashable, Sendable, CustomStringConvertible {
+    package let rung: Int
+    package init(rung: Int) { self.rung = rung }
+    package static let full = RenditionKind(rung: 0)
+    /// The first step below full.
+    package static let low = RenditionKind(rung: 1)
+    /// The contract's `quality`: "full", or "low" for any smaller rung.
+    package var quality: String { rung == 0 ? "full" : "low" }
+    /// "full", "low", "low2", …: short, for logs and test transcripts.
+    package var description: String { rung <= 1 ? quality : "low\(rung)" }
 }
 
 /// A frame serialized for the wire: one buffer per format and rendition,
@@ -15,6 +24,8 @@ package enum RenditionKind: String, Sendable {
 /// binary bytes are base64-encoded once, only if some JSON viewer needs them.
 package struct FrameEncoding {
     package let frame: Frame
+    /// Sent again from the relay's cache (a tile that became visible), not as it arrived: `"cached": true`.
+    package let cached: Bool
     private(set) var cache: [Key: ByteBuffer?] = [:]
 
     package struct Key: Hashable {
@@ -22,13 +33,29 @@ package struct FrameEncoding {
         package var rendition: RenditionKind
     }
 
-    package init(frame: Frame) {
+    package init(frame: Frame, cached: Bool = false) {
         self.frame = frame
+        self.cached = cached
     }
 
-    /// The rendition a viewer that asked for `low` can actually get.
+    /// The rendition a viewer can actually get: the one it is due if this
+    /// frame has it, else the nearest one made (the smaller on a tie: the
+    /// policy had just stepped down), else full. A rendition chosen a
+    /// moment ago may not be made until the next frame.
     package func available(_ wanted: RenditionKind) -> RenditionKind {
-        wanted == .low && frame.lowRendition != nil ? .low : .full
+        guard wanted.rung > 0, !frame.renditions.isEmpty else { return .full }
+        var best: Int?
+        for made in frame.renditions {
+            if made.rung == wanted.rung { return wanted }
+            let distance = abs(made.rung - wanted.rung)
+            if let current = best {
+                let currentDistance = abs(current - wanted.rung)
+                if distance < currentDistance || (distance == currentDistance && made.rung > current) { best = made.rung }
+            } else {
+                best = made.rung
+            }
+        }
+        return best.map(RenditionKind.init(rung:)) ?? .full
     }
 
     /// The wire message, or nil if this frame cannot be sent in that form
@@ -49,9 +76,9 @@ package struct FrameEncoding {
             buffer.writeString(#"{"type":"frame","#)
             buffer.writeString(header)
             buffer.writeString(#","frame":""#)
-            if key.rendition == .low, let low = frame.lowRendition {
+            if let smaller = rendition(key.rendition) {
                 buffer.writeString("data:image/jpeg;base64,")
-                buffer.writeString(Base64.encode(low.jpeg))
+                buffer.writeString(Base64.encode(smaller.jpeg))
             } else {
                 switch frame.payload {
                 case .dataURL(let url): buffer.writeString(url)
@@ -64,8 +91,8 @@ package struct FrameEncoding {
             return buffer
         case .binary:
             let jpeg: ByteBuffer
-            if key.rendition == .low, let low = frame.lowRendition {
-                jpeg = low.jpeg
+            if let smaller = rendition(key.rendition) {
+                jpeg = smaller.jpeg
             } else {
                 var copy = frame
                 guard let bytes = copy.resolveJPEG() else { return nil }
@@ -80,12 +107,23 @@ package struct FrameEncoding {
         }
     }
 
-    /// `"stream_id":…,"seq":…,"timestamp":…,"received_at":…,"quality":…` in contract order.
-    private func headerFields(rendition: RenditionKind) -> String {
+    private func rendition(_ kind: RenditionKind) -> Rendition? {
+        kind.rung == 0 ? nil : frame.rendition(rung: kind.rung)
+    }
+
+    /// `"stream_id":…,"seq":…,"timestamp":…,"received_at":…,"quality":…` in
+    /// contract order; a smaller rendition adds its scale and size, a
+    /// replayed frame `"cached":true`.
+    private func headerFields(rendition kind: RenditionKind) -> String {
         var s = #""stream_id":\#(JSONValue.quoted(frame.streamID)),"seq":\#(frame.seq)"#
         if let timestamp = frame.timestamp { s += #","timestamp":\#(timestamp)"# }
         s += #","received_at":\#(frame.receivedAt)"#
-        s += #","quality":"\#(rendition.rawValue)""#
+        s += #","quality":"\#(kind.quality)""#
+        if let smaller = rendition(kind) {
+            let label = frame.ladder?.label(ofRung: kind.rung) ?? "low"
+            s += #","rendition":"\#(label)","width":\#(smaller.width),"height":\#(smaller.height)"#
+        }
+        if cached { s += #","cached":true"# }
         return s
     }
 }

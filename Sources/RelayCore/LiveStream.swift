@@ -32,8 +32,11 @@ package struct LiveStream {
     package var frames = 0
     package var drops = 0
     package var errors = 0
-    /// Kept for `snapshot.jpg`; its JPEG is decoded only when asked for.
+    /// Kept for `snapshot.jpg` and for a tile that becomes visible; its
+    /// JPEG is decoded only when asked for.
     package var latestFrame: Frame?
+    /// Its ladder and what each rung costs, for the delivery policy.
+    package var pictures = PictureFigures()
     /// For the fps figure: frames counted at the last sample.
     package var fpsSampleFrames = 0
     package var fps: Double = 0

@@ -52,10 +52,15 @@ package struct DeliveryTicket: Equatable, Sendable {
     }
     package let stream: String
     package let holder: Holder
+    /// Set when the stream's latest frame is sent again (a tile became
+    /// visible): offered only while it is still the latest, so a viewer
+    /// never gets it after a newer one.
+    package var replayOf: UInt64?
 
-    package init(stream: String, holder: Holder) {
+    package init(stream: String, holder: Holder, replayOf: UInt64? = nil) {
         self.stream = stream
         self.holder = holder
+        self.replayOf = replayOf
     }
 }
 

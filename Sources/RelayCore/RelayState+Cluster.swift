@@ -72,7 +72,8 @@ extension RelayState {
         streams[id]!.frames += 1
         streams[id]!.latestFrame = frame
         streams[id]!.lastActivity = now
-        return [.deliver(frame, targets: plan(for: id).targets, ticket: DeliveryTicket(stream: id, holder: .node(node)))]
+        let learned = learnPictures(of: frame)
+        return learned + [.deliver(frame, targets: plan(for: id).targets, ticket: DeliveryTicket(stream: id, holder: .node(node)))]
     }
 
     /// Other nodes' streams some viewer here watches: the frame channels

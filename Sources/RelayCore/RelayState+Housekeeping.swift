@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 import WireProtocol
 
 /// What housekeeping asks of the state: timers, samples and the figures
@@ -50,11 +51,15 @@ extension RelayState {
         package var streams: [(id: String, fps: Double, viewers: Int)] = []
         /// Viewers whose slow verdict changed in this period, with the new verdict.
         package var slowChanges: [(id: String, slow: Bool)] = []
+        /// Renditions the viewers' policies changed.
+        package var renditionChanges: [RenditionChange] = []
     }
 
-    /// Closes a sampling period of `elapsed`: each stream's fps over it, and
-    /// each viewer's slow verdict from what its mailbox counted.
-    package mutating func sample(elapsed: Duration, windows: [String: DeliveryWindow], slowLossRatio: Double) -> Sample {
+    /// Closes a sampling period of `elapsed`: each stream's fps over it,
+    /// each viewer's slow verdict from what its mailbox counted, and each
+    /// viewer's policy run on that window and its link (`links`, by viewer).
+    package mutating func sample(elapsed: Duration, windows: [String: DeliveryWindow], slowLossRatio: Double,
+                                 links: [String: LinkFigures] = [:], now: ContinuousClock.Instant) -> Sample {
         let seconds = elapsed.seconds
         var sample = Sample()
         for id in streams.keys.sorted() {
@@ -68,6 +73,11 @@ extension RelayState {
                   let slow = viewers[id]!.slowness.close(offered: window.offered, replaced: window.replaced, threshold: slowLossRatio)
             else { continue }
             sample.slowChanges.append((id, slow))
+        }
+        for id in viewers.keys.sorted(by: ViewerRecord.connectionOrder) {
+            if let link = links[id] { viewers[id]!.link = link }
+            let window = windows[id].map { LossWindow(offered: $0.offered, replaced: $0.replaced) }
+            sample.renditionChanges += chooseRenditions(for: id, now: now, window: window)
         }
         return sample
     }

@@ -21,17 +21,22 @@ package struct RelayState {
     /// once after any viewer changes rather than by walking every viewer
     /// per frame (copying each record cost ~15% of the relay's CPU per
     /// delivered frame at 200 viewers).
-    private var deliveryPlans: [String: DeliveryPlan] = [:]
+    var deliveryPlans: [String: DeliveryPlan] = [:]
 
     struct DeliveryPlan {
         var targets: [FrameTarget]
-        var needsLow: Bool
+        /// The rungs those viewers are sent: what `downscale` makes.
+        var wanted: RenditionSet
     }
     package private(set) var shuttingDown = false
     private var nextViewerNumber = 1
     private var nextSessionID: UInt64 = 1
+    /// Makes each new viewer's own instance of the configured delivery policy.
+    let makePolicy: @Sendable () -> any DeliveryPolicy
 
-    package init() {}
+    package init(makePolicy: @escaping @Sendable () -> any DeliveryPolicy = { GoodputPolicy() }) {
+        self.makePolicy = makePolicy
+    }
 
     // MARK: Streams on this node
 
@@ -116,6 +121,7 @@ package struct RelayState {
         streams[id]!.frames += 1
         streams[id]!.lastSeq = frame.seq
         streams[id]!.latestFrame = frame
+        actions += learnPictures(of: frame)
         actions.append(.metric(.frameAccepted(stream: id)))
         actions.append(.deliver(frame, targets: plan(for: id).targets, ticket: DeliveryTicket(stream: id, holder: .session(session.id))))
         if justStarted { actions.append(.cluster(.streamStarted(id))) }
@@ -123,9 +129,11 @@ package struct RelayState {
         return actions
     }
 
-    /// Whether a frame accepted under `ticket` may still be offered to viewers.
+    /// Whether a frame accepted under `ticket` may still be offered to
+    /// viewers; a replayed frame only while no newer one was accepted.
     package func isCurrent(_ ticket: DeliveryTicket) -> Bool {
         guard !shuttingDown, let stream = streams[ticket.stream] else { return false }
+        if let replayed = ticket.replayOf, stream.latestFrame?.seq != replayed { return false }
         switch (ticket.holder, stream.location) {
         case (.session(let id), .local(let session)): return session.id == id
         case (.node(let node), .remote(let owner)): return node == owner
@@ -133,19 +141,33 @@ package struct RelayState {
         }
     }
 
-    /// Whether the `low` rendition of this stream is worth making.
-    package func needsLowRendition(streamID: String) -> Bool {
-        deliveryPlans[streamID]?.needsLow ?? viewers.values.contains { $0.watches(streamID) && $0.wantsLow }
+    /// The rungs of this stream some viewer is sent, so only those are
+    /// made; `ladder` is the one its `downscale` declares, which the state
+    /// learns only from the frames after it (so the first frame is sized right too).
+    package func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
+        if ladder == streams[streamID]?.pictures.ladder, let plan = deliveryPlans[streamID] { return plan.wanted }
+        return makePlan(for: streamID, ladder: ladder).wanted
     }
 
-    /// Who gets `id`'s frames, from the cache while no viewer changed.
+    /// Who gets `id`'s frames and in which rendition, from the cache while no viewer changed.
     mutating func plan(for id: String) -> DeliveryPlan {
         if let plan = deliveryPlans[id] { return plan }
-        let targets = viewers.values.filter { $0.watches(id) }
-            .map { FrameTarget(viewer: $0.id, rendition: $0.wantsLow ? .low : .full, delivery: $0.delivery) }
-        let plan = DeliveryPlan(targets: targets, needsLow: targets.contains { $0.rendition == .low })
+        let plan = makePlan(for: id)
         deliveryPlans[id] = plan
         return plan
+    }
+
+    /// Viewers that watch `id` and show it; a hidden tile gets nothing.
+    private func makePlan(for id: String, ladder known: RenditionLadder? = nil) -> DeliveryPlan {
+        let ladder = known ?? streams[id]?.pictures.ladder ?? .fullOnly
+        var wanted = RenditionSet()
+        var targets: [FrameTarget] = []
+        for viewer in viewers.values where viewer.watches(id) && viewer.shows(id) {
+            let rung = viewer.rung(for: id, ladder: ladder)
+            wanted.insert(rung)
+            targets.append(FrameTarget(viewer: viewer.id, rendition: RenditionKind(rung: rung), delivery: viewer.delivery))
+        }
+        return DeliveryPlan(targets: targets, wanted: wanted)
     }
 
     // MARK: Viewers
@@ -156,7 +178,7 @@ package struct RelayState {
         guard !shuttingDown else { return (nil, []) }
         let id = "v-\(nextViewerNumber)"
         nextViewerNumber += 1
-        let viewer = ViewerRecord(id: id, wants: wants)
+        let viewer = ViewerRecord(id: id, wants: wants, policy: makePolicy())
         viewers[id] = viewer
         let active = streams.filter { $0.value.started && viewer.watches($0.key) }.map(\.key).sorted()
         return (viewer, [
@@ -202,8 +224,10 @@ package struct RelayState {
         viewers[id]?.scope = scope
     }
 
-    package mutating func setQuality(_ id: String, _ quality: QualityPreference) {
+    /// A new preference applies at once: the policy chooses again within it.
+    package mutating func setQuality(_ id: String, _ quality: QualityPreference, now: ContinuousClock.Instant) -> [RenditionChange] {
         viewers[id]?.quality = quality
+        return chooseRenditions(for: id, now: now, window: nil)
     }
 
     /// Pings every viewer not already waiting to answer one. The ping stays
@@ -277,6 +301,12 @@ package struct RelayState {
 
     /// Forgets a stream; if it had started, its viewers hear `stream_ended`.
     mutating func remove(_ id: String, reason: StreamEndReason) -> [RelayAction] {
+        // What viewers said they show of it ends with it: a stream of that id
+        // started later is a new one, visible until they say otherwise.
+        for viewer in viewers.keys where viewers[viewer]!.views[id] != nil || viewers[viewer]!.rungs[id] != nil {
+            viewers[viewer]!.views[id] = nil
+            viewers[viewer]!.rungs[id] = nil
+        }
         guard let stream = streams.removeValue(forKey: id), stream.started else { return [] }
         return watchers(of: id).map { .streamEnded(viewer: $0, stream: id, text: WireMessage.streamEnded(id, reason: reason)) }
     }

@@ -44,23 +44,28 @@ extension ViewerHub {
         package var streams: [(id: String, fps: Double, viewers: Int)]
         package var viewers: [(id: String, figures: RelayMetrics.ViewerFigures)]
         package var slowChanges: [(id: String, slow: Bool)]
+        package var renditionChanges: [RelayState.RenditionChange]
     }
 
     /// Closes a sampling period of `elapsed`: fps per stream, and each
     /// viewer's measuring window handed to its slow verdict.
-    package func sample(elapsed: Duration, slowLossRatio: Double) -> Sample {
+    package func sample(elapsed: Duration, slowLossRatio: Double, now: ContinuousClock.Instant = .now) -> Sample {
         locked.withLockedValue { locked in
             var windows: [String: RelayState.DeliveryWindow] = [:]
+            var links: [String: LinkFigures] = [:]
             var losses: [(id: String, figures: RelayMetrics.ViewerFigures)] = []
             for (id, viewer) in locked.connections {
                 let window = viewer.mailbox.takeWindow()
                 windows[id] = .init(offered: window.offered, replaced: window.replaced)
                 let stats = viewer.mailbox.statistics
+                let link = stats.link
+                links[id] = LinkFigures(goodput: link.last == nil ? nil : link.goodput, linkLimited: link.linkLimited, rtt: link.rtt,
+                                        unsentBytes: link.notSentBytes)
                 losses.append((id, .init(lossPercent: stats.lossPercent, goodput: stats.link.last == nil ? nil : stats.link.goodput,
                                          rtt: stats.link.rtt, ageP95: stats.ages.p95)))
             }
-            let sample = locked.relay.sample(elapsed: elapsed, windows: windows, slowLossRatio: slowLossRatio)
-            return Sample(streams: sample.streams, viewers: losses, slowChanges: sample.slowChanges)
+            let sample = locked.relay.sample(elapsed: elapsed, windows: windows, slowLossRatio: slowLossRatio, links: links, now: now)
+            return Sample(streams: sample.streams, viewers: losses, slowChanges: sample.slowChanges, renditionChanges: sample.renditionChanges)
         }
     }
 
@@ -98,6 +103,8 @@ extension ViewerHub {
         package let quality: QualityPreference
         package let receivesLow: Bool
         package let slow: Bool
+        /// Per stream it watches: what it shows and the rendition it is sent.
+        package let views: [StreamViewSnapshot]
         package let statistics: ViewerMailbox.Statistics
     }
 
@@ -106,8 +113,10 @@ extension ViewerHub {
         locked.withLockedValue { locked in
             locked.relay.viewers.keys.sorted(by: ViewerRecord.connectionOrder).compactMap { id -> ViewerSnapshot? in
                 guard let record = locked.relay.viewers[id], let viewer = locked.connections[id] else { return nil }
+                let views = locked.relay.viewSnapshots(of: record)
                 return ViewerSnapshot(id: id, streams: record.streams, format: record.format, quality: record.quality,
-                                      receivesLow: record.wantsLow, slow: record.slowness.slow, statistics: viewer.mailbox.statistics)
+                                      receivesLow: views.contains { $0.rung > 0 }, slow: record.slowness.slow, views: views,
+                                      statistics: viewer.mailbox.statistics)
             }
         }
     }

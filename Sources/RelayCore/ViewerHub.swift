@@ -47,18 +47,21 @@ package final class ViewerHub: FrameSink, Sendable {
     }
 
     struct Locked {
-        var relay = RelayState()
+        var relay: RelayState
         var connections: [String: Viewer] = [:]
     }
 
-    let locked = NIOLockedValueBox(Locked())
+    let locked: NIOLockedValueBox<Locked>
     package let logger: Logger
     package let metrics: RelayMetrics
     /// Other nodes, when the relay runs in a cluster; told of every local
     /// stream's life and frames, always outside the hub's lock.
     package let cluster: (any ClusterLink)?
 
-    package init(logger: Logger, metrics: RelayMetrics, cluster: (any ClusterLink)? = nil) {
+    /// `makePolicy` makes each viewer's delivery policy (the config's `"delivery"`).
+    package init(logger: Logger, metrics: RelayMetrics, cluster: (any ClusterLink)? = nil,
+                 makePolicy: @escaping @Sendable () -> any DeliveryPolicy = { GoodputPolicy() }) {
+        self.locked = NIOLockedValueBox(Locked(relay: RelayState(makePolicy: makePolicy)))
         self.logger = logger
         self.metrics = metrics
         self.cluster = cluster
@@ -164,7 +167,7 @@ package final class ViewerHub: FrameSink, Sendable {
     /// it came from: a `stream_ended` racing with it (timeout, replacement,
     /// shutdown) cannot be overtaken by it.
     private func deliver(_ frame: Frame, to targets: [(Viewer, RenditionKind)], ticket: DeliveryTicket) {
-        var encoding = FrameEncoding(frame: frame)
+        var encoding = FrameEncoding(frame: frame, cached: ticket.replayOf != nil)
         var messages: [(Viewer, RenditionKind, ByteBuffer)] = []
         messages.reserveCapacity(targets.count)
         for (viewer, wanted) in targets {
@@ -227,7 +230,11 @@ package final class ViewerHub: FrameSink, Sendable {
     }
 
     package func needsLowRendition(streamID: String) -> Bool {
-        read { $0.needsLowRendition(streamID: streamID) }
+        read { $0.wantedRenditions(streamID: streamID, ladder: $0.streams[streamID]?.pictures.ladder ?? .fullOnly) }.needsDownscaled
+    }
+
+    package func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
+        read { $0.wantedRenditions(streamID: streamID, ladder: ladder) }
     }
 
     // MARK: Viewers
@@ -294,7 +301,15 @@ package final class ViewerHub: FrameSink, Sendable {
     }
 
     package func setQuality(_ viewerID: String, _ quality: QualityPreference) {
-        locked.withLockedValue { $0.relay.setQuality(viewerID, quality) }
+        let now = ContinuousClock.now
+        transition { $0.setQuality(viewerID, quality, now: now).map(RelayState.logged) }
+    }
+
+    /// What a viewer shows of a stream: a hidden tile gets no frames, one
+    /// that becomes visible gets the latest at once, its size steers the rendition.
+    package func setView(_ viewerID: String, stream: String, _ view: StreamView) {
+        let now = ContinuousClock.now
+        transition { $0.setView(viewerID, stream: stream, view, now: now) }
     }
 
     /// Drops a viewer the server gave up on (a stalled link, no pong): it is

@@ -1,4 +1,17 @@
+import Pipeline
 import WireProtocol
+
+/// What a viewer shows of one stream, from its `view` hints.
+package struct StreamView: Equatable, Sendable {
+    package var width: Int?
+    package var height: Int?
+    package var visible: Bool
+    package init(width: Int? = nil, height: Int? = nil, visible: Bool = true) {
+        self.width = width
+        self.height = height
+        self.visible = visible
+    }
+}
 
 /// A connected viewer as the relay's rules see it: what it asked for, what
 /// its token allows, and the verdicts about it. Its mailbox and socket are
@@ -36,12 +49,22 @@ package struct ViewerRecord {
     /// Housekeeping's verdict from the mailbox's loss figures: the one truth
     /// the `low` rendition, `/api/viewers` and the logs read.
     package var slowness = SlowViewerVerdict()
+    /// What the viewer said it shows of each stream (`view`): drawn size
+    /// and visibility. A stream it said nothing of is visible, size unknown.
+    package var views: [String: StreamView] = [:]
+    /// The rung of each stream's ladder the policy picked for it.
+    package var rungs: [String: Int] = [:]
+    /// Its own instance of the configured delivery policy.
+    package var policy: any DeliveryPolicy
+    /// The link as last measured, for choices made between samples.
+    package var link = LinkFigures()
     package var pingSentAt: ContinuousClock.Instant?
     /// The hub's side of the viewer (mailbox, writer); opaque to the rules.
     package var delivery: ViewerHub.Viewer?
 
-    init(id: String, wants: Wants) {
+    init(id: String, wants: Wants, policy: any DeliveryPolicy) {
         self.id = id
+        self.policy = policy
         format = wants.format
         tokenID = wants.tokenID
         scope = wants.scope
@@ -52,12 +75,24 @@ package struct ViewerRecord {
     /// The one test of whether a stream's id, events and frames reach this viewer.
     package func watches(_ streamID: String) -> Bool { scope.allows(streamID) && (streams?.contains(streamID) ?? true) }
 
-    package var wantsLow: Bool {
+    /// Whether it shows `streamID` now: a hidden tile or tab gets no frames.
+    package func shows(_ streamID: String) -> Bool { views[streamID]?.visible ?? true }
+
+    /// The rungs this viewer may be sent of a stream with `ladder`: its
+    /// own `full` or `low` is never overridden by a policy.
+    package func allowedRungs(_ ladder: RenditionLadder) -> ClosedRange<Int> {
+        let lowest = ladder.lowestRung
         switch quality {
-        case .low: true
-        case .full: false
-        case .auto: slowness.slow
+        case .full: return 0...0
+        case .low: return min(1, lowest)...lowest
+        case .auto: return (ladder.fullForAuto ? 0 : min(1, lowest))...lowest
         }
+    }
+
+    /// The rung it is sent of a stream with `ladder`.
+    package func rung(for streamID: String, ladder: RenditionLadder) -> Int {
+        let allowed = allowedRungs(ladder)
+        return min(max(rungs[streamID] ?? allowed.lowerBound, allowed.lowerBound), allowed.upperBound)
     }
 
     /// v-2 before v-10: the order viewers connected in.

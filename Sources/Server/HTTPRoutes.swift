@@ -103,6 +103,18 @@ struct HTTPRoutes {
                 ("rtt_ms", v.statistics.link.rtt.map { .number(($0.seconds * 10_000).rounded() / 10) } ?? .null),
                 ("unsent_bytes", .number(Double(v.statistics.link.notSentBytes))),
                 ("frame_age_p95_ms", v.statistics.ages.p95.map { .number(Double($0)) } ?? .null),
+                // Per stream: what the viewer says it shows, and the rendition the policy sends it.
+                ("views", .array(v.views.map { view in
+                    .object([
+                        ("stream_id", .string(view.stream)),
+                        ("visible", .bool(view.view?.visible ?? true)),
+                        ("width", view.view?.width.map { .number(Double($0)) } ?? .null),
+                        ("height", view.view?.height.map { .number(Double($0)) } ?? .null),
+                        ("rendition", .string(view.rendition)),
+                        ("rendition_width", view.width.map { .number(Double($0)) } ?? .null),
+                        ("rendition_height", view.height.map { .number(Double($0)) } ?? .null),
+                    ])
+                })),
             ])
         })
     }
@@ -119,9 +131,15 @@ struct HTTPRoutes {
 
     func pipelinesJSON() -> JSONValue {
         let drops = metrics.dropsByStage
+        let delivery = pipelines.delivery
+        var policy: [(key: String, value: JSONValue)] = [("policy", .string(delivery.declaration.name))]
+        for spec in delivery.declaration.parameters {
+            if let value = delivery.parameters.values[spec.name] ?? spec.defaultValue { policy.append((spec.name, value)) }
+        }
         return .object([
             ("default", .string(pipelines.defaultPipeline)),
             ("active", .string(active.name)),
+            ("delivery", .object(policy)),
             ("pipelines", .array(pipelines.pipelines.map { p in
                 .object([
                     ("name", .string(p.name)),

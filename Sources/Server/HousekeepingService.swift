@@ -9,7 +9,8 @@ import ServiceLifecycle
 ///   10 × RTT) while frames waited are dropped;
 /// - viewers are pinged every `pingInterval` and dropped after `pingTimeout`
 ///   without a pong;
-/// - each viewer's loss over the last second updates its slow flag;
+/// - each viewer's loss over the last second updates its slow flag, and
+///   its delivery policy picks its renditions from that and its link;
 /// - streams silent for `idleWarning` are logged and pinged, and closed with
 ///   reason `timeout` after `idleTimeout`;
 /// - each live stream logs a progress line every `progressInterval`.
@@ -86,8 +87,12 @@ struct HousekeepingService: Service {
         for stream in sample.streams { metrics.streamSample(stream.id, fps: stream.fps, viewers: stream.viewers) }
         for viewer in sample.viewers { metrics.viewerSample(viewer.id, viewer.figures) }
         for change in sample.slowChanges {
-            logger.info(change.slow ? "viewer is slow, sending it the low rendition" : "viewer keeps up again, sending it full frames",
+            logger.info(change.slow ? "viewer is slow: it loses frames to newer ones" : "viewer keeps up again",
                         metadata: ["viewer_id": "\(change.id)"])
+        }
+        for change in sample.renditionChanges {
+            logger.info("viewer's rendition changed", metadata: [
+                "viewer_id": "\(change.viewer)", "stream_id": "\(change.stream)", "from": "\(change.from)", "to": "\(change.to)"])
         }
     }
 

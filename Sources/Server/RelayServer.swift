@@ -64,7 +64,7 @@ public struct RelayServer: Sendable {
         let revocations = Revocations()
         // Publisher, then hub, then service: each is made with what it uses.
         let publisher = configuration.cluster.map { ClusterPublisher(nodeID: $0.nodeID, metrics: metrics, logger: self.logger) }
-        let hub = ViewerHub(logger: logger, metrics: metrics, cluster: publisher)
+        let hub = ViewerHub(logger: logger, metrics: metrics, cluster: publisher, makePolicy: pipelines.delivery.makePolicy)
         let cluster = try configuration.cluster.map {
             try ClusterService(settings: $0, pipeline: self.pipeline, hub: hub, publisher: publisher!, metrics: metrics,
                                revocations: revocations, logger: self.logger)

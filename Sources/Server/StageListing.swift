@@ -16,7 +16,32 @@ public enum StageListing {
             }
             out.append("")
         }
+        if !registry.policies.isEmpty {
+            out.append("Delivery policies (pipelines.json \"delivery\": {\"policy\": NAME, …}):")
+            out.append("")
+        }
+        for policy in registry.policies.map(\.declaration) {
+            out.append("\(policy.name) (delivery policy) — \(policy.summary)")
+            if !policy.details.isEmpty { out.append("    \(policy.details)") }
+            for p in policy.parameters {
+                out.append("    \(p.name): \(p.typeDescription), \(defaultText(p))")
+                out.append("        \(p.help)")
+            }
+            out.append("")
+        }
         return out.joined(separator: "\n")
+    }
+
+    /// The README's table of delivery policies.
+    public static func policiesMarkdown(_ registry: StageRegistry) -> String {
+        var rows = ["| policy | what it does | parameter | type | default | meaning |", "|---|---|---|---|---|---|"]
+        for policy in registry.policies.map(\.declaration) {
+            let what = escape(policy.summary + (policy.details.isEmpty ? "" : ". " + policy.details))
+            for (i, p) in policy.parameters.enumerated() {
+                rows.append("| \(i == 0 ? "`\(policy.name)`" : "") | \(i == 0 ? what : "") | `\(p.name)` | \(escape(p.typeDescription)) | \(escape(defaultText(p))) | \(escape(p.help)) |")
+            }
+        }
+        return rows.joined(separator: "\n")
     }
 
     public static func markdown(_ registry: StageRegistry) -> String {
@@ -38,6 +63,7 @@ public enum StageListing {
         let stages: [JSONValue] = registry.stages.map(\.declaration).map { stage in
             .object([
                 ("name", .string(stage.name)),
+                ("kind", .string("stage")),
                 ("summary", .string(stage.summary)),
                 ("details", .string(stage.details)),
                 ("sink", .bool(stage.isSink)),
@@ -51,7 +77,19 @@ public enum StageListing {
                 })),
             ])
         }
-        return JSONValue.array(stages).jsonText
+        let policies: [JSONValue] = registry.policies.map(\.declaration).map { policy in
+            .object([
+                ("name", .string(policy.name)),
+                ("kind", .string("delivery-policy")),
+                ("summary", .string(policy.summary)),
+                ("details", .string(policy.details)),
+                ("parameters", .array(policy.parameters.map { p in
+                    .object([("name", .string(p.name)), ("type", .string(p.typeDescription)), ("default", p.defaultValue ?? .null),
+                             ("help", .string(p.help))])
+                })),
+            ])
+        }
+        return JSONValue.array(stages + policies).jsonText
     }
 
     static func defaultText(_ p: ParameterSpec) -> String {

@@ -175,8 +175,8 @@ struct StreamerConnection {
         case .unknownType(let type):
             session.send(WireMessage.error("unknown message type \"\(type)\""))
             logger.notice("unknown message type from streamer", metadata: ["type": "\(type.prefix(64))"])
-        case .subscribe, .setQuality, .ack:
-            session.send(WireMessage.error("subscribe, set_quality and ack are viewer messages"))
+        case .subscribe, .setQuality, .ack, .view:
+            session.send(WireMessage.error("subscribe, set_quality, ack and view are viewer messages"))
         case .refresh(let token):
             return .refresh(token: token)
         case .invalid(let rejection):

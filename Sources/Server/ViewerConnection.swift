@@ -11,7 +11,7 @@ import WireProtocol
 /// Serves one viewer's WebSocket: registers the viewer, puts a
 /// `ViewerChannelHandler` on its channel to write the mailbox out on the
 /// event loop, and reads the viewer's own messages (ping, pong, subscribe,
-/// set_quality) until the viewer leaves or the server finishes with it.
+/// set_quality, view, ack, refresh) until the viewer leaves or the server finishes with it.
 ///
 /// Nothing here waits on the viewer's socket; housekeeping watches how long
 /// the socket has refused data and cuts the viewer off after
@@ -134,6 +134,8 @@ struct ViewerConnection: Sendable {
             hub.pongReceived(viewer.id)
         case .ack(let stream, let seq):
             hub.ack(viewer, streamID: stream, seq: seq)
+        case .view(let stream, let width, let height, let visible):
+            hub.setView(viewer.id, stream: stream, StreamView(width: width, height: height, visible: visible))
         case .subscribe(let ids):
             hub.subscribe(viewer.id, to: ids.map(Set.init))
             logger.info("viewer subscribed", metadata: ["streams": "\(ids?.joined(separator: ",") ?? "all")"])

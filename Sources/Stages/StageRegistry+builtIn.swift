@@ -1,7 +1,7 @@
 import Pipeline
 
 extension StageRegistry {
-    /// Every stage framepipe ships, in the order they usually appear in a pipeline.
+    /// Every stage and delivery policy framepipe ships, in the order they usually appear in a pipeline.
     /// Start from this to add your own: `var r = StageRegistry.builtIn; try r.register(MyStage.self)`.
     public static var builtIn: StageRegistry {
         var registry = StageRegistry()
@@ -13,6 +13,7 @@ extension StageRegistry {
         try! registry.register(ErrorCounterStage.self)
         try! registry.register(DownscaleStage.self)
         try! registry.register(FanOutStage.self)
+        try! registry.register(policy: GoodputPolicy.self)
         return registry
     }
 }

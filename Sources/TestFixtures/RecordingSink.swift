@@ -4,14 +4,18 @@ import Synchronization
 
 /// An in-memory `FrameSink` that keeps what it is given, for tests.
 public final class RecordingSink: FrameSink {
-    private let state = Mutex<(frames: [Frame], wantsLow: Bool)>(([], false))
+    private let state = Mutex<(frames: [Frame], wantsLow: Bool, wanted: RenditionSet?)>(([], false, nil))
 
-    public init(wantsLow: Bool = false) {
-        state.withLock { $0.wantsLow = wantsLow }
+    /// `wanted`: the rungs it says viewers are sent; without it, rung 1 while `wantsLow`.
+    public init(wantsLow: Bool = false, wanted: RenditionSet? = nil) {
+        state.withLock { $0.wantsLow = wantsLow; $0.wanted = wanted }
     }
 
     public func publish(_ frame: Frame) { state.withLock { $0.frames.append(frame) } }
     public func needsLowRendition(streamID: String) -> Bool { state.withLock { $0.wantsLow } }
+    public func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
+        state.withLock { $0.wanted ?? ($0.wantsLow ? RenditionSet([0, 1]) : RenditionSet([0])) }
+    }
     public func setWantsLow(_ value: Bool) { state.withLock { $0.wantsLow = value } }
     public var frames: [Frame] { state.withLock { $0.frames } }
 }

@@ -13,6 +13,9 @@ public enum InboundMessage: Sendable {
     case setQuality(QualityPreference)
     /// A viewer with `flow=credit` has drawn this stream's frames up to `seq`.
     case ack(streamID: String, seq: UInt64)
+    /// What a viewer shows of a stream: its drawn size in device pixels
+    /// (nil when not said) and whether it is visible at all.
+    case view(streamID: String, width: Int?, height: Int?, visible: Bool)
     /// A fresh token for the open socket, before the one it connected with expires.
     case refresh(token: String)
     /// Valid JSON with a `type` this endpoint does not know.
@@ -65,6 +68,30 @@ public enum InboundMessage: Sendable {
         return .refresh(token: token)
     }
 
+    /// `{"type":"view","stream_id":…,"width":…,"height":…,"visible":…}`;
+    /// every field but `stream_id` may be left out (visible by default).
+    static func view(_ json: JSONValue) -> InboundMessage {
+        guard let stream = json["stream_id"]?.stringValue, StreamID.isValid(Substring(stream)) else {
+            return .invalid(Rejection.message(code: "bad_view", detail: #""stream_id" must be a stream id"#))
+        }
+        var size: [Int?] = []
+        for field in ["width", "height"] {
+            switch json[field] {
+            case nil, .null?: size.append(nil)
+            case .number(let n)? where n >= 0 && n <= 65_535 && n == n.rounded(): size.append(Int(n))
+            default:
+                return .invalid(Rejection.message(code: "bad_view", detail: #""\#(field)" must be a whole number of device pixels, 0 to 65535"#))
+            }
+        }
+        var visible = true
+        switch json["visible"] {
+        case nil: break
+        case .bool(let b)?: visible = b
+        default: return .invalid(Rejection.message(code: "bad_view", detail: #""visible" must be true or false"#))
+        }
+        return .view(streamID: stream, width: size[0], height: size[1], visible: visible)
+    }
+
     /// Parses a viewer's text message.
     public static func viewer(text: String) -> InboundMessage {
         guard let json = try? JSONParser.parse(text), case .string(let type)? = json["type"] else {
@@ -97,16 +124,12 @@ public enum InboundMessage: Sendable {
                 return .invalid(Rejection.message(code: "bad_ack", detail: #""seq" must be a whole number ≥ 0"#))
             }
             return .ack(streamID: stream, seq: UInt64(seq))
+        case "view":
+            return view(json)
         default:
             return .unknownType(type)
         }
     }
-}
-
-/// What a viewer asked to receive.
-public enum QualityPreference: String, Sendable {
-    /// Full frames, or `low` while the viewer cannot keep up.
-    case auto, full, low
 }
 
 /// How a viewer receives frames.

@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 
 /// What a viewer asks for in its socket's query: `streams=a,b`,
 /// `format=json|binary`, `quality=auto|full|low`, `flow=push|credit`. Parsed by the upgrade

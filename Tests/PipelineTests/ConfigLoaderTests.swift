@@ -4,7 +4,7 @@ import Testing
 
 /// Loads `text` with the built-in stages, returning the problems as
 /// `path: reason` lines (empty when the file is valid).
-private func problems(_ text: String) -> [String] {
+func problems(_ text: String) -> [String] {
     do {
         _ = try PipelineConfigLoader(registry: .builtIn).load(text: text)
         return []

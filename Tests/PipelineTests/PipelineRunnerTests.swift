@@ -36,7 +36,7 @@ struct PipelineRunnerTests {
     @Test func duplicateRegistrationFailsClearly() {
         var r = StageRegistry.builtIn
         #expect(throws: StageRegistryError.duplicateName("fan-out")) { try r.register(FanOutStage.self) }
-        #expect(StageRegistryError.duplicateName("fan-out").description == #"a stage named "fan-out" is already registered"#)
+        #expect(StageRegistryError.duplicateName("fan-out").description == #"a stage or policy named "fan-out" is already registered"#)
     }
 
     @Test func builtInNamesAreTheDocumentedOnes() {

@@ -36,6 +36,10 @@ struct CLITests {
         let end = try #require(readme.range(of: "\n<!-- stages-table:end -->"))
         #expect(String(readme[begin.upperBound..<end.lowerBound]) == StageListing.markdown(.builtIn),
                 "docs/pipelines.md's stage table is stale: regenerate it with `framepipe stages --markdown`")
+        let policies = try #require(readme.range(of: "<!-- policies-table:begin -->\n"))
+        let policiesEnd = try #require(readme.range(of: "\n<!-- policies-table:end -->"))
+        #expect(String(readme[policies.upperBound..<policiesEnd.lowerBound]) == StageListing.policiesMarkdown(.builtIn),
+                "docs/pipelines.md's policy table is stale: regenerate it with `framepipe stages --policies-markdown`")
     }
 
     /// Grouped, every default said, every variable named by the one rule, and no example split mid-command.
@@ -105,7 +109,9 @@ struct CLITests {
         guard case .array(let stages) = try JSONParser.parse(result.out.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             Issue.record("not a JSON array"); return
         }
-        #expect(stages.compactMap { $0["name"]?.stringValue } == StageRegistry.builtIn.names)
+        #expect(stages.filter { $0["kind"] == .string("stage") }.compactMap { $0["name"]?.stringValue } == StageRegistry.builtIn.names)
+        #expect(stages.filter { $0["kind"] == .string("delivery-policy") }.compactMap { $0["name"]?.stringValue } == ["goodput"],
+                "delivery policies are listed too, with their parameters")
         let decodeCheck = try #require(stages.first { $0["name"] == .string("decode-check") })
         #expect(decodeCheck["parameters"].map { if case .array(let p) = $0 { p.count } else { 0 } } == 4)
     }

@@ -76,7 +76,7 @@ extension OneAtATime {
                 try await fast.waitFor(type: "viewer_connected")
                 let streamer = try await relay.streamer("cam")
                 let (sent, markedAt, _) = try await streamUntil(streamer) {
-                    relay.log.contains("viewer is slow, sending it the low rendition", ["viewer_id": "v-2"])
+                    relay.log.contains("viewer is slow: it loses frames to newer ones", ["viewer_id": "v-2"])
                 }
                 #expect(markedAt != nil, "the slow viewer was never marked slow")
                 // Frames wait in the relay's mailbox, not in the kernel, so the

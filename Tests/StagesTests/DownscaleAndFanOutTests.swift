@@ -33,6 +33,29 @@ struct DownscaleAndFanOutTests {
         #expect(frame.lowRendition?.height == height)
     }
 
+    /// A ladder of three steps; viewers are sent full and 1/4 only, so only
+    /// 1/4 is made: a rung nobody is sent costs nothing.
+    @Test func aLadderMakesOnlyTheRungsViewersAreSent() throws {
+        let steps: JSONValue = .array([
+            .object([("scale", .string("1/2")), ("quality", .number(70))]),
+            .object([("scale", .string("3/8"))]),
+            .object([("scale", .string("1/4")), ("quality", .number(40))]),
+        ])
+        var frame = binaryFrame(Fixtures.jpeg)
+        let stage = makeStage(DownscaleStage.self, ["renditions": steps], sink: RecordingSink(wanted: RenditionSet([0, 3])))
+        #expect(stage.processed(&frame) == .pass)
+        #expect(frame.ladder?.steps.map(\.label) == ["1/2", "3/8", "1/4"], "the ladder is declared on every frame")
+        #expect(frame.renditions.map(\.rung) == [3])
+        let quarter = try #require(frame.rendition(rung: 3))
+        #expect((quarter.width, quarter.height) == (80, 60))
+
+        var everything = binaryFrame(Fixtures.jpeg)
+        #expect(makeStage(DownscaleStage.self, ["renditions": steps, "when": .string("always")]).processed(&everything) == .pass)
+        #expect(everything.renditions.map(\.width) == [160, 120, 80], "always: every step, largest first")
+        #expect(everything.ladder?.fullForAuto == false, "always: viewers that did not ask for full get a smaller one")
+        #expect(everything.renditions[0].jpeg.readableBytes > everything.renditions[2].jpeg.readableBytes)
+    }
+
     @Test func rejectsUndecodableFrames() {
         var frame = binaryFrame(Fixtures.flipped())
         #expect(rejectionCode(makeStage(DownscaleStage.self, ["when": .string("always")]).processed(&frame)) == "corrupt_jpeg")

@@ -42,6 +42,47 @@ const connection = document.getElementById("connection");
 const tiles = new Map(); // stream id -> Tile
 let largeTile = null;
 
+// What each tile shows, told to the relay ({"type":"view"}): the picture's
+// drawn size in device pixels, so it sends a rendition no larger than
+// that, and whether it can be seen at all (on screen, tab shown, not
+// under the tile opened large), so a hidden tile costs no bytes.
+const views = {
+  sent: new Map(), // stream id -> last message text sent
+  timer: null,
+  schedule() {
+    if (this.timer) return;
+    this.timer = setTimeout(() => { this.timer = null; this.flush(); }, 100);
+  },
+  flush(force = false) {
+    if (!socket.isOpen) return;
+    for (const tile of tiles.values()) {
+      const text = JSON.stringify({ type: "view", stream_id: tile.id, ...tile.view() });
+      if (!force && this.sent.get(tile.id) === text) continue;
+      this.sent.set(tile.id, text);
+      socket.send(text);
+    }
+  },
+  resendAll() {
+    this.sent.clear();
+    this.flush(true);
+  },
+};
+const sizes = new ResizeObserver((entries) => {
+  for (const entry of entries) {
+    const tile = tiles.get(entry.target.parentElement?.dataset.streamId);
+    if (tile) tile.box = entry.contentRect;
+  }
+  views.schedule();
+});
+const onScreen = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    const tile = tiles.get(entry.target.dataset.streamId);
+    if (tile) tile.onScreen = entry.isIntersecting;
+  }
+  views.schedule();
+});
+document.addEventListener("visibilitychange", () => views.schedule());
+
 class Tile {
   constructor(id) {
     this.id = id;
@@ -71,6 +112,26 @@ class Tile {
     this.pending = null; // latest frame waiting for the decoder: older ones are dropped
     this.removeTimer = null;
     this.appearedAt = Date.now();
+    this.box = null; // the canvas's CSS box, from the ResizeObserver
+    this.onScreen = true;
+    sizes.observe(this.canvas);
+    onScreen.observe(this.el);
+  }
+
+  get visible() {
+    return this.onScreen && document.visibilityState === "visible" && (!largeTile || largeTile === this) && !this.el.classList.contains("ended");
+  }
+
+  // The picture's drawn size in device pixels: the canvas box, narrowed to
+  // the picture's shape (object-fit: contain).
+  view() {
+    if (!this.visible) return { visible: false };
+    if (!this.box) return { visible: true };
+    const ratio = window.devicePixelRatio || 1;
+    const aspect = this.canvas.width / this.canvas.height;
+    const width = Math.min(this.box.width, this.box.height * aspect);
+    const height = Math.min(this.box.height, this.box.width / aspect);
+    return { visible: true, width: Math.round(width * ratio), height: Math.round(height * ratio) };
   }
 
   revive() {
@@ -93,8 +154,10 @@ class Tile {
       try {
         const bitmap = await createImageBitmap(new Blob([jpeg], { type: "image/jpeg" }));
         if (this.canvas.width !== bitmap.width || this.canvas.height !== bitmap.height) {
+          const shapeChanged = this.canvas.width * bitmap.height !== this.canvas.height * bitmap.width;
           this.canvas.width = bitmap.width;
           this.canvas.height = bitmap.height;
+          if (shapeChanged) views.schedule(); // the drawn size follows the picture's shape
         }
         this.canvas.getContext("2d").drawImage(bitmap, 0, 0);
         bitmap.close();
@@ -122,15 +185,20 @@ class Tile {
     this.el.dataset.seq = String(header.seq);
     if (!this.el.dataset.firstFrameAt) this.el.dataset.firstFrameAt = String(now);
     const low = header.quality === "low";
-    this.qualityEl.textContent = low ? "low" : "full";
+    // A smaller rendition says its scale ("1/2"); an older relay only "low".
+    this.qualityEl.textContent = low ? header.rendition || "low" : "full";
     this.qualityEl.classList.toggle("low", low);
     this.el.dataset.quality = header.quality;
+    this.el.dataset.rendition = header.rendition || header.quality;
+    this.el.dataset.pictureWidth = String(this.canvas.width);
   }
 
   tick(now) {
     while (this.frameTimes.length && now - this.frameTimes[0] > 1000) this.frameTimes.shift();
     this.fpsEl.textContent = `${this.frameTimes.length} fps`;
     if (this.el.classList.contains("ended")) return;
+    // A hidden tile is sent nothing on purpose: silence there is not a stall.
+    if (!this.visible) return;
     if (this.lastFrameAt) {
       // The picture's true age: since the relay received it, not since it arrived here.
       const age = Math.max(0, Math.round(relayClock.now() - this.pictureReceivedAt));
@@ -180,8 +248,11 @@ function removeTile(id) {
   if (!tile) return;
   clearTimeout(tile.removeTimer);
   if (largeTile === tile) toggleLarge(tile);
+  sizes.unobserve(tile.canvas);
+  onScreen.unobserve(tile.el);
   tile.el.remove();
   tiles.delete(id);
+  views.sent.delete(id);
   updateEmpty();
 }
 
@@ -194,8 +265,9 @@ function toggleLarge(tile) {
   const large = largeTile !== tile;
   tile.el.classList.toggle("large", large);
   largeTile = large ? tile : null;
-  // A stream opened large is worth its full quality; otherwise let the server decide.
-  socket.send(JSON.stringify({ type: "set_quality", quality: large ? "full" : "auto" }));
+  // Its new size asks for a rendition fit for it, for this stream only;
+  // the tiles under it are hidden until it closes.
+  views.schedule();
 }
 
 function handleControl(message) {
@@ -208,11 +280,13 @@ function handleControl(message) {
       for (const id of live) addTile(id);
       document.body.dataset.viewerId = message.viewer_id;
       relayClock.ping((text) => socket.send(text));
-      if (largeTile) socket.send(JSON.stringify({ type: "set_quality", quality: "full" }));
+      views.resendAll(); // a new connection knows nothing of what we show
       break;
     }
     case "stream_started":
       addTile(message.stream_id);
+      views.sent.delete(message.stream_id); // the relay forgot what we showed of the stream before
+      views.schedule();
       break;
     case "stream_ended":
       tiles.get(message.stream_id)?.end(message.reason);

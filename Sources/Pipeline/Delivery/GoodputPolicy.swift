@@ -1,0 +1,154 @@
+/// The built-in delivery policy: each tile gets the smallest rendition at
+/// least as wide as it is drawn, and a viewer whose link falls behind
+/// steps down the ladder until what it is sent fits what its link carries.
+///
+/// Per viewer it keeps a byte budget (bytes per second, none at first):
+///
+/// - A second in which more than `congestedLoss` of the offered frames were
+///   replaced unsent, or in which more than `maxQueueMs` of data waited in
+///   the kernel, is *congested*: the budget drops to the link's measured
+///   goodput divided by `headroom`.
+/// - After `stepUpAfter` seconds without congestion the budget grows by
+///   half, to try one step larger; a step up that congests at once doubles
+///   the wait before the next try (up to 8×), so a viewer on the edge of a
+///   rung does not flap.
+///
+/// Choosing: every visible stream starts at its display fit (or full); while
+/// the streams' bytes × fps exceed the budget, the costliest stream that
+/// can go one step lower does. Hidden streams cost nothing.
+public struct GoodputPolicy: DeliveryPolicy {
+    public struct Configuration: Sendable {
+        public var headroom: Double
+        public var congestedLoss: Double
+        public var maxQueueMs: Int
+        public var stepUpAfter: Double
+        public var fitToDisplay: Bool
+
+        public init(headroom: Double = 1.25, congestedLoss: Double = 0.25, maxQueueMs: Int = 200, stepUpAfter: Double = 4,
+                    fitToDisplay: Bool = true) {
+            self.headroom = headroom
+            self.congestedLoss = congestedLoss
+            self.maxQueueMs = maxQueueMs
+            self.stepUpAfter = stepUpAfter
+            self.fitToDisplay = fitToDisplay
+        }
+    }
+
+    static let headroom = Parameter.number(
+        "headroom", default: 1.25, in: 1...4,
+        help: "After congestion, what the viewer is sent (bytes × fps) may use at most goodput ÷ headroom")
+    static let congestedLoss = Parameter.number(
+        "congestedLoss", default: 0.25, in: 0.01...1,
+        help: "Share of a second's offered frames replaced unsent (latest wins) that marks the link as behind")
+    static let maxQueueMs = Parameter.integer(
+        "maxQueueMs", default: 200, in: 10...10_000,
+        help: "Unsent bytes worth more than this many ms of goodput also mark the link as behind")
+    static let stepUpAfter = Parameter.number(
+        "stepUpAfter", default: 4, in: 0.5...600,
+        help: "Seconds without congestion before trying one rendition larger (doubled after a failed try, up to 8×)")
+    static let fitToDisplay = Parameter.boolean(
+        "fitToDisplay", default: true,
+        help: "Send a tile the smallest rendition at least as wide as it is drawn, not more")
+
+    public static let declaration = PolicyDeclaration(
+        name: "goodput",
+        summary: "Fit each tile's rendition to its drawn size, step down while the link falls behind",
+        details: "Starts every visible stream at the smallest rendition at least as wide as its tile (full without a view hint). "
+            + "A congested second caps what the viewer is sent at goodput ÷ headroom; the costliest streams step down first. "
+            + "Probes one step up after stepUpAfter calm seconds. Hidden tiles get nothing.",
+        parameters: [headroom, congestedLoss, maxQueueMs, stepUpAfter, fitToDisplay])
+
+    public static func configuration(from parameters: StageParameters) -> Configuration {
+        Configuration(headroom: parameters[headroom], congestedLoss: parameters[congestedLoss], maxQueueMs: parameters[maxQueueMs],
+                      stepUpAfter: parameters[stepUpAfter], fitToDisplay: parameters[fitToDisplay])
+    }
+
+    public let configuration: Configuration
+    /// Bytes per second the viewer may be sent; nil: no limit seen yet.
+    public private(set) var budget: Double?
+    private var calmSince: ContinuousClock.Instant?
+    private var lastStepUp: ContinuousClock.Instant?
+    private var backoff: Double = 1
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    public init() { self.init(configuration: Configuration()) }
+
+    public mutating func choose(_ input: DeliveryInput) -> [String: Int] {
+        if let window = input.window { judge(window, link: input.link, streams: input.streams, now: input.now) }
+        return pick(input.streams)
+    }
+
+    /// Whether the second just ended was congested, and what that does to the budget.
+    private mutating func judge(_ window: LossWindow, link: LinkFigures, streams: [StreamOffer], now: ContinuousClock.Instant) {
+        let lossy = window.offered >= 5 && Double(window.replaced) > Double(window.offered) * configuration.congestedLoss
+        let goodput = link.goodput ?? 0
+        let queued = goodput > 0 && Double(link.unsentBytes) / goodput * 1000 > Double(configuration.maxQueueMs)
+        if (lossy || queued), goodput > 0 {
+            let fits = goodput / configuration.headroom
+            budget = min(budget ?? .infinity, fits)
+            if let lastStepUp, (now - lastStepUp).seconds < configuration.stepUpAfter * backoff * 2 {
+                backoff = min(backoff * 2, 8)
+            }
+            calmSince = now
+            return
+        }
+        guard let current = budget else { return }
+        let calm = calmSince ?? now
+        calmSince = calm
+        let wait = configuration.stepUpAfter * backoff
+        guard (now - calm).seconds >= wait else { return }
+        if let lastStepUp, (now - lastStepUp).seconds >= wait * 4 { backoff = 1 }
+        calmSince = now
+        lastStepUp = now
+        let grown = current * 1.5
+        // Once the budget covers every visible stream at its fit, it limits nothing.
+        budget = grown >= demand(streams, rungs: fits(streams)) ? nil : grown
+    }
+
+    private func pick(_ streams: [StreamOffer]) -> [String: Int] {
+        var chosen = fits(streams)
+        guard let budget else { return chosen }
+        var total = demand(streams, rungs: chosen)
+        while total > budget {
+            // The costliest visible stream that can still go lower steps down once.
+            // On a tie the first in id order goes, so the choice is the same every time.
+            var costliest: StreamOffer?
+            for stream in streams where stream.visible && chosen[stream.id]! < stream.allowed.upperBound {
+                if costliest == nil || cost(stream, chosen[stream.id]!) > cost(costliest!, chosen[costliest!.id]!) { costliest = stream }
+            }
+            guard let costliest else { break }
+            let before = cost(costliest, chosen[costliest.id]!)
+            chosen[costliest.id]! += 1
+            total += cost(costliest, chosen[costliest.id]!) - before
+        }
+        return chosen
+    }
+
+    /// Each stream's largest allowed rung, or with `fitToDisplay` the smallest one still as wide as its tile.
+    private func fits(_ streams: [StreamOffer]) -> [String: Int] {
+        var rungs: [String: Int] = [:]
+        for stream in streams {
+            var rung = stream.allowed.lowerBound
+            if configuration.fitToDisplay, let drawn = stream.displayWidth {
+                for candidate in stream.allowed where candidate < stream.rungs.count {
+                    guard let width = stream.rungs[candidate].width, width >= drawn else { break }
+                    rung = candidate
+                }
+            }
+            rungs[stream.id] = rung
+        }
+        return rungs
+    }
+
+    private func demand(_ streams: [StreamOffer], rungs: [String: Int]) -> Double {
+        streams.reduce(0) { $0 + cost($1, rungs[$1.id] ?? $1.current) }
+    }
+
+    private func cost(_ stream: StreamOffer, _ rung: Int) -> Double {
+        guard stream.visible, stream.rungs.indices.contains(rung) else { return 0 }
+        return stream.rungs[rung].bytesPerFrame * stream.fps
+    }
+}

@@ -1,0 +1,113 @@
+import Pipeline
+import WireProtocol
+
+/// Which picture each viewer gets of each stream: the viewers' `view`
+/// hints (drawn size, visibility), the delivery policy's choices, and what
+/// the streams' pictures cost.
+extension RelayState {
+    /// One viewer moved to another rung of one stream.
+    package struct RenditionChange: Equatable {
+        package let viewer: String
+        package let stream: String
+        package let from: String
+        package let to: String
+
+        package init(viewer: String, stream: String, from: String, to: String) {
+            self.viewer = viewer
+            self.stream = stream
+            self.from = from
+            self.to = to
+        }
+    }
+
+    /// Learns a stream's ladder and picture costs from an accepted frame.
+    /// When the ladder or the picture size first becomes known, its viewers'
+    /// policies choose again at once instead of at the next sample.
+    mutating func learnPictures(of frame: Frame) -> [RelayAction] {
+        let id = frame.streamID
+        let before = streams[id]!.pictures
+        streams[id]!.pictures.record(frame)
+        let after = streams[id]!.pictures
+        guard after.ladder != before.ladder || after.width != before.width else { return [] }
+        deliveryPlans[id] = nil
+        return watchers(of: id).flatMap { chooseRenditions(for: $0, now: frame.arrival, window: nil) }.map(Self.logged)
+    }
+
+    /// What a viewer shows of a stream (`view`). A tile that becomes
+    /// visible is sent the stream's latest frame at once (`"cached": true`)
+    /// instead of waiting for the next one; its policy chooses again for
+    /// the new size.
+    package mutating func setView(_ id: String, stream streamID: String, _ view: StreamView, now: ContinuousClock.Instant) -> [RelayAction] {
+        guard let viewer = viewers[id], viewer.watches(streamID) else { return [] }
+        let wasShown = viewer.shows(streamID)
+        guard viewer.views[streamID] != view else { return [] }
+        viewers[id]!.views[streamID] = view
+        var actions = chooseRenditions(for: id, now: now, window: nil).map(Self.logged)
+        if view.visible, !wasShown, let stream = streams[streamID], stream.started, let latest = stream.latestFrame {
+            let holder: DeliveryTicket.Holder = stream.session.map { .session($0.id) } ?? .node(stream.owner ?? "")
+            let ladder = stream.pictures.ladder
+            let target = FrameTarget(viewer: id, rendition: RenditionKind(rung: viewers[id]!.rung(for: streamID, ladder: ladder)),
+                                     delivery: viewer.delivery)
+            actions.append(.deliver(latest, targets: [target], ticket: DeliveryTicket(stream: streamID, holder: holder, replayOf: latest.seq)))
+        }
+        return actions
+    }
+
+    /// Runs a viewer's policy over the started streams it watches; `window`
+    /// is the measuring window just closed, nil between samples.
+    mutating func chooseRenditions(for id: String, now: ContinuousClock.Instant, window: LossWindow?) -> [RenditionChange] {
+        guard var viewer = viewers[id] else { return [] }
+        let json = viewer.format == .json
+        let offers: [StreamOffer] = streams.keys.sorted().compactMap { streamID in
+            let stream = streams[streamID]!
+            guard stream.started, viewer.watches(streamID) else { return nil }
+            let ladder = stream.pictures.ladder
+            let view = viewer.views[streamID]
+            return StreamOffer(id: streamID, visible: view?.visible ?? true, displayWidth: view?.width, displayHeight: view?.height,
+                               fps: stream.fps, rungs: stream.pictures.options(json: json), allowed: viewer.allowedRungs(ladder),
+                               current: viewer.rung(for: streamID, ladder: ladder))
+        }
+        let chosen = viewer.policy.choose(DeliveryInput(now: now, preference: viewer.quality, link: viewer.link, window: window, streams: offers))
+        var changes: [RenditionChange] = []
+        var rungs: [String: Int] = [:]
+        for offer in offers {
+            let rung = min(max(chosen[offer.id] ?? offer.current, offer.allowed.lowerBound), offer.allowed.upperBound)
+            rungs[offer.id] = rung
+            if rung != offer.current {
+                changes.append(RenditionChange(viewer: id, stream: offer.id, from: offer.rungs[offer.current].label, to: offer.rungs[rung].label))
+            }
+        }
+        viewer.rungs = rungs
+        viewers[id] = viewer
+        return changes
+    }
+
+    static func logged(_ change: RenditionChange) -> RelayAction {
+        .log(.info, "viewer's rendition changed", [
+            "viewer_id": "\(change.viewer)", "stream_id": "\(change.stream)", "from": "\(change.from)", "to": "\(change.to)"])
+    }
+}
+
+/// One stream as `/api/viewers` shows it for one viewer.
+package struct StreamViewSnapshot: Equatable {
+    package let stream: String
+    package let view: StreamView?
+    package let rung: Int
+    package let rendition: String
+    package let width: Int?
+    package let height: Int?
+}
+
+extension RelayState {
+    /// The started streams a viewer watches, with its view and rendition of each.
+    package func viewSnapshots(of viewer: ViewerRecord) -> [StreamViewSnapshot] {
+        streams.keys.sorted().compactMap { id in
+            guard let stream = streams[id], stream.started, viewer.watches(id) else { return nil }
+            let ladder = stream.pictures.ladder
+            let rung = viewer.rung(for: id, ladder: ladder)
+            let option = stream.pictures.options(json: false)[rung]
+            return StreamViewSnapshot(stream: id, view: viewer.views[id], rung: rung, rendition: option.label,
+                                      width: option.width, height: option.height)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Pipeline
+import Testing
+
+/// The built-in delivery policy as plain calls: a viewer's streams and
+/// link in, a rung per stream out.
+@Suite("goodput delivery policy")
+struct GoodputPolicyTests {
+    let t0 = ContinuousClock.now
+
+    /// A 1280×720 stream at 30 fps: full 40 KB, 1/2 10 KB, 1/4 2.5 KB.
+    func stream(_ id: String, visible: Bool = true, width: Int? = nil) -> StreamOffer {
+        StreamOffer(id: id, visible: visible, displayWidth: width, fps: 30, rungs: [
+            RungOption(label: "full", width: 1280, height: 720, bytesPerFrame: 40_000),
+            RungOption(label: "1/2", width: 640, height: 360, bytesPerFrame: 10_000),
+            RungOption(label: "1/4", width: 320, height: 180, bytesPerFrame: 2_500),
+        ], allowed: 0...2, current: 0)
+    }
+
+    func input(_ streams: [StreamOffer], at second: Int, lost: Int? = nil, goodput: Double = 0, unsent: Int = 0) -> DeliveryInput {
+        DeliveryInput(now: t0 + .seconds(second), preference: .auto, link: LinkFigures(goodput: goodput, linkLimited: unsent > 0, unsentBytes: unsent),
+                      window: lost.map { LossWindow(offered: 30, replaced: $0) }, streams: streams)
+    }
+
+    @Test func theCostliestVisibleStreamStepsDownFirstAndAHiddenOneCostsNothing() {
+        var policy = GoodputPolicy()
+        // 500 KB/s ÷ 1.25 = 400 KB/s for two full streams of 1.2 MB/s each, and a hidden third:
+        // A → 1/2, B → 1/2 (600 KB/s), A → 1/4 (375 KB/s) fits.
+        let chosen = policy.choose(input([stream("A"), stream("B"), stream("C", visible: false)], at: 1, lost: 20, goodput: 500_000, unsent: 100_000))
+        #expect(chosen == ["A": 2, "B": 1, "C": 0])
+        #expect(policy.budget == 400_000)
+    }
+
+    @Test func aStepUpThatCongestsAtOnceDoublesTheWaitBeforeTheNextTry() {
+        var policy = GoodputPolicy()
+        let streams = [stream("A")]
+        // Congested: 250 KB/s ÷ 1.25 = 200 KB/s → 1/4 (75 KB/s); 1/2 needs 300 KB/s.
+        #expect(policy.choose(input(streams, at: 0, lost: 20, goodput: 250_000, unsent: 50_000)) == ["A": 2])
+        var larger: [Int] = []
+        for second in 1...20 {
+            // The step up after 4 calm seconds congests at once (5 s): the next try waits 8 s, not 4.
+            let lost = second == 5 ? 20 : 0
+            let rung = policy.choose(input(streams, at: second, lost: lost, goodput: 250_000, unsent: lost > 0 ? 50_000 : 0))["A"]
+            if rung == 1 { larger.append(second) }
+        }
+        #expect(larger == [4] + Array(13...20))
+    }
+
+    @Test func withoutCongestionEveryTileGetsItsDisplayFit() {
+        var policy = GoodputPolicy()
+        #expect(policy.choose(input([stream("A", width: 300), stream("B", width: 600), stream("C", width: 2000), stream("D")], at: 0, lost: 0))
+                == ["A": 2, "B": 1, "C": 0, "D": 0])
+        var unfitted = GoodputPolicy(configuration: .init(fitToDisplay: false))
+        #expect(unfitted.choose(input([stream("A", width: 300)], at: 0, lost: 0)) == ["A": 0])
+    }
+}

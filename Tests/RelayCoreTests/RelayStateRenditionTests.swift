@@ -1,0 +1,134 @@
+import Foundation
+import NIOCore
+import Pipeline
+import RelayCore
+import Testing
+import WireProtocol
+
+/// Which picture a viewer gets of each stream: `view` hints (visibility,
+/// drawn size), the viewer's own preference, and the delivery policy, as
+/// events on a `RelayState` and the deliveries they produce.
+@Suite("Relay state: renditions and views")
+struct RelayStateRenditionTests {
+    typealias T = ActionTranscript
+    let t0 = ContinuousClock.now
+    static let ladder = RenditionLadder(steps: [
+        RenditionStep(numerator: 1, denominator: 2, quality: 60),
+        RenditionStep(numerator: 3, denominator: 8, quality: 55),
+        RenditionStep(numerator: 1, denominator: 4, quality: 50),
+    ])
+
+    /// A 1280×720 frame of `bytes` whose pipeline declared `ladder` and made `rungs`.
+    static func frame(_ stream: String, seq: UInt64, ladder: RenditionLadder = ladder, rungs: [Int] = [], bytes: Int = 40_000) -> Frame {
+        var frame = Frame(streamID: stream, seq: seq, arrival: .now, payload: .binary(ByteBuffer(repeating: 0xAB, count: bytes)))
+        frame.header = JPEGHeader(width: 1280, height: 720, subsampling: "4:2:0")
+        frame.ladder = ladder
+        for rung in rungs {
+            let step = ladder.steps[rung - 1]
+            frame.renditions.append(Rendition(jpeg: ByteBuffer(repeating: 1, count: Int(Double(bytes) * step.factor * step.factor)),
+                                              width: step.scaled(1280), height: step.scaled(720), rung: rung))
+        }
+        return frame
+    }
+
+    /// One live stream P-1 at 30 fps with a known ladder, and `viewers` viewers.
+    func live(viewers: [ViewerRecord.Wants]) -> RelayState {
+        var state = RelayState()
+        _ = state.connectStream("P-1", session: T.session(1), now: t0)
+        for (i, wants) in viewers.enumerated() {
+            _ = state.addViewer(wants)
+            _ = i
+        }
+        for seq in 0..<30 { _ = state.frameAccepted(Self.frame("P-1", seq: UInt64(seq), rungs: [1, 2, 3])) }
+        _ = state.sample(elapsed: .seconds(1), windows: [:], slowLossRatio: 0.2, now: t0)
+        return state
+    }
+
+    func deliveries(_ state: inout RelayState, seq: UInt64) -> [String] {
+        T.lines(state.frameAccepted(Self.frame("P-1", seq: seq, rungs: [1, 2, 3]))).filter { $0.hasPrefix("deliver") }
+    }
+
+    @Test func aHiddenTileGetsNoFramesAndTheLatestOneTheMomentItIsVisibleAgain() throws {
+        var state = live(viewers: [.init(format: .binary, remoteAddress: "a"), .init(format: .binary, remoteAddress: "b")])
+        #expect(T.lines(state.setView("v-1", stream: "P-1", StreamView(visible: false), now: t0)).isEmpty)
+        #expect(deliveries(&state, seq: 30) == ["deliver P-1#30 → v-2:full"], "control messages still flow; frames do not")
+        let shown = state.setView("v-1", stream: "P-1", StreamView(visible: true), now: t0)
+        #expect(T.lines(shown) == ["deliver P-1#30 → v-1:full"], "the newest frame at once, not after the next one")
+        guard case .deliver(_, _, let ticket)? = shown.last else { Issue.record("no delivery"); return }
+        #expect(ticket.replayOf == 30)
+        #expect(state.isCurrent(ticket))
+        #expect(deliveries(&state, seq: 31) == ["deliver P-1#31 → v-1:full,v-2:full"])
+        #expect(!state.isCurrent(ticket), "once a newer frame is accepted the replay is not offered: it could overtake it")
+        #expect(T.lines(state.setView("v-1", stream: "P-1", StreamView(visible: true), now: t0)).isEmpty, "the same view again changes nothing")
+    }
+
+    /// Rows: a tile's drawn width in device pixels, and the rung it is sent
+    /// of a 1280×720 stream with steps 1/2 (640), 3/8 (480), 1/4 (320).
+    @Test func aTileGetsTheSmallestRenditionAtLeastAsWideAsItIsDrawn() {
+        var state = live(viewers: [.init(format: .binary, remoteAddress: "a")])
+        let rows: [(width: Int, sent: String)] = [
+            (1400, "full"), (641, "full"), (640, "low"), (481, "low"), (480, "low2"), (330, "low2"), (320, "low3"), (100, "low3"),
+        ]
+        for (number, row) in rows.enumerated() {
+            _ = state.setView("v-1", stream: "P-1", StreamView(width: row.width, height: row.width * 9 / 16), now: t0)
+            #expect(deliveries(&state, seq: UInt64(40 + number)) == ["deliver P-1#\(40 + number) → v-1:\(row.sent)"], "width \(row.width)")
+            #expect(state.wantedRenditions(streamID: "P-1", ladder: Self.ladder) == RenditionSet([RenditionKind(rung: ["full": 0, "low": 1, "low2": 2, "low3": 3][row.sent]!).rung]),
+                    "only the rung being sent is made")
+        }
+    }
+
+    @Test func sizesAreChosenPerStreamAndThePreferenceOfTheViewerAlwaysWins() {
+        var state = live(viewers: [
+            .init(format: .binary, quality: .full, remoteAddress: "a"),
+            .init(format: .binary, quality: .low, remoteAddress: "b"),
+            .init(format: .binary, remoteAddress: "c"),
+        ])
+        _ = state.connectStream("P-2", session: T.session(2), now: t0)
+        _ = state.frameAccepted(Self.frame("P-2", seq: 0, rungs: [1]))
+        for viewer in ["v-1", "v-2", "v-3"] {
+            _ = state.setView(viewer, stream: "P-1", StreamView(width: 200, height: 112), now: t0)
+            _ = state.setView(viewer, stream: "P-2", StreamView(width: 1920, height: 1080), now: t0)
+        }
+        #expect(deliveries(&state, seq: 50) == ["deliver P-1#50 → v-1:full,v-2:low3,v-3:low3"], "full is never sent smaller")
+        #expect(T.lines(state.frameAccepted(Self.frame("P-2", seq: 1, rungs: [1]))).filter { $0.hasPrefix("deliver") }
+                == ["deliver P-2#1 → v-1:full,v-2:low,v-3:full"], "a tile opened large gets full for that stream only; low never full")
+    }
+
+    @Test func aPipelineThatAlwaysDownscalesSendsFullOnlyToViewersWhoAskForIt() {
+        let always = RenditionLadder(steps: [RenditionStep(numerator: 1, denominator: 4, quality: 50)], fullForAuto: false)
+        var state = RelayState()
+        _ = state.connectStream("P-1", session: T.session(1), now: t0)
+        _ = state.addViewer(.init(format: .binary, remoteAddress: "a"))
+        _ = state.addViewer(.init(format: .binary, quality: .full, remoteAddress: "b"))
+        _ = state.frameAccepted(Self.frame("P-1", seq: 0, ladder: always, rungs: [1]))
+        #expect(T.lines(state.frameAccepted(Self.frame("P-1", seq: 1, ladder: always, rungs: [1]))).filter { $0.hasPrefix("deliver") }
+                == ["deliver P-1#1 → v-1:low,v-2:full"])
+    }
+
+    /// A link that falls behind steps the viewer down until what it is sent
+    /// fits its goodput; calm seconds later it tries one step up again.
+    @Test func aCongestedLinkStepsDownAndACalmOneStepsBackUp() {
+        var state = live(viewers: [.init(format: .binary, remoteAddress: "a")])
+        // 30 fps × 40 KB = 1.2 MB/s at full; the link carries 200 KB/s.
+        let slowLink = LinkFigures(goodput: 200_000, linkLimited: true, rtt: .milliseconds(50), unsentBytes: 60_000)
+        var seq: UInt64 = 100
+        func aSecondOfFrames() {
+            for _ in 0..<30 { seq += 1; _ = state.frameAccepted(Self.frame("P-1", seq: seq, rungs: [1, 2, 3])) }
+        }
+        aSecondOfFrames()
+        let congested = state.sample(elapsed: .seconds(1), windows: ["v-1": .init(offered: 30, replaced: 20)], slowLossRatio: 0.2,
+                                     links: ["v-1": slowLink], now: t0 + .seconds(1))
+        // 200 KB/s ÷ 1.25 = 160 KB/s: 1/4 (2.5 KB × 30 = 75 KB/s) fits, 3/8 (5.6 KB × 30 = 169 KB/s) does not.
+        #expect(congested.renditionChanges == [.init(viewer: "v-1", stream: "P-1", from: "full", to: "1/4")])
+        let calmLink = LinkFigures(goodput: 80_000, linkLimited: false, rtt: .milliseconds(50), unsentBytes: 0)
+        var changes: [String] = []
+        for second in 2...22 {
+            aSecondOfFrames()
+            let sample = state.sample(elapsed: .seconds(1), windows: ["v-1": .init(offered: 30, replaced: 0)], slowLossRatio: 0.2,
+                                      links: ["v-1": calmLink], now: t0 + .seconds(second))
+            changes += sample.renditionChanges.map { "\(second)s: \($0.from) → \($0.to)" }
+        }
+        // The budget grows by half every 4 calm seconds (stepUpAfter): 240, 360, 540, 810 KB/s, then past full's 1.2 MB/s.
+        #expect(changes == ["5s: 1/4 → 3/8", "9s: 3/8 → 1/2", "21s: 1/2 → full"])
+    }
+}
