@@ -22,7 +22,8 @@ struct LoadBenchmark: AsyncParsableCommand {
     @Option(help: "Streamers.") var streams = 1
     @Option(help: "Frames per second per streamer.") var fps = 30.0
     @Option(help: "Approximate JPEG size in bytes.") var frameBytes = 60_000
-    @Option(help: "Frame width (height follows 4:3).") var width = 640
+    @Option(help: "Frame width.") var width = 640
+    @Option(help: "Frame height (default: 4:3 to the width).") var height: Int?
     @Option(help: "How streamers send: binary or json (json carries the sender's timestamp, for `watch` to age frames by).") var ingest = "binary"
     @Option(help: "Normal viewers.") var viewers = 1
     @Option(help: "Viewers that connect and never read.") var stuck = 0
@@ -38,7 +39,7 @@ struct LoadBenchmark: AsyncParsableCommand {
         let probe = pid.map(ProcessProbe.init)
         let viewerNode = viewerPid.map(ProcessProbe.init)
         let own = ProcessProbe(pid: getpid())
-        let frames = (0..<8).map { TestPattern.jpeg(width: width, height: width * 3 / 4, targetBytes: frameBytes, frame: $0) }
+        let frames = (0..<8).map { TestPattern.jpeg(width: width, height: height ?? width * 3 / 4, targetBytes: frameBytes, frame: $0) }
         let texts = frames.map { #","frame":"\#(TestPattern.dataURL($0))"}"# }
         let streamIDs = (0..<streams).map { "load-\($0)" }
         let logs = Dictionary(uniqueKeysWithValues: streamIDs.map { ($0, SendLog()) })

@@ -38,9 +38,13 @@ package enum RelayAction {
 package struct FrameTarget: Equatable, Sendable {
     package let viewer: String
     package let rendition: RenditionKind
+    /// The policy's frame-rate cap for this viewer and stream, if any.
+    package var maxFPS: Double? = nil
     package var delivery: ViewerHub.Viewer? = nil
 
-    package static func == (a: FrameTarget, b: FrameTarget) -> Bool { a.viewer == b.viewer && a.rendition == b.rendition }
+    package static func == (a: FrameTarget, b: FrameTarget) -> Bool {
+        a.viewer == b.viewer && a.rendition == b.rendition && a.maxFPS == b.maxFPS
+    }
 }
 
 /// Which holder of a stream a frame was accepted from: the frame is offered

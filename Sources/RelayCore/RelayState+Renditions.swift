@@ -47,7 +47,7 @@ extension RelayState {
             let holder: DeliveryTicket.Holder = stream.session.map { .session($0.id) } ?? .node(stream.owner ?? "")
             let ladder = stream.pictures.ladder
             let target = FrameTarget(viewer: id, rendition: RenditionKind(rung: viewers[id]!.rung(for: streamID, ladder: ladder)),
-                                     delivery: viewer.delivery)
+                                     delivery: viewer.delivery)  // uncapped: the one frame it has been waiting for
             actions.append(.deliver(latest, targets: [target], ticket: DeliveryTicket(stream: streamID, holder: holder, replayOf: latest.seq)))
         }
         return actions
@@ -70,14 +70,17 @@ extension RelayState {
         let chosen = viewer.policy.choose(DeliveryInput(now: now, preference: viewer.quality, link: viewer.link, window: window, streams: offers))
         var changes: [RenditionChange] = []
         var rungs: [String: Int] = [:]
+        var caps: [String: Double] = [:]
         for offer in offers {
-            let rung = min(max(chosen[offer.id] ?? offer.current, offer.allowed.lowerBound), offer.allowed.upperBound)
+            let rung = min(max(chosen[offer.id]?.rung ?? offer.current, offer.allowed.lowerBound), offer.allowed.upperBound)
             rungs[offer.id] = rung
+            if let cap = chosen[offer.id]?.maxFPS, cap > 0 { caps[offer.id] = cap }
             if rung != offer.current {
                 changes.append(RenditionChange(viewer: id, stream: offer.id, from: offer.rungs[offer.current].label, to: offer.rungs[rung].label))
             }
         }
         viewer.rungs = rungs
+        viewer.fpsCaps = caps
         viewers[id] = viewer
         return changes
     }
@@ -96,6 +99,7 @@ package struct StreamViewSnapshot: Equatable {
     package let rendition: String
     package let width: Int?
     package let height: Int?
+    package let maxFPS: Double?
 }
 
 extension RelayState {
@@ -107,7 +111,7 @@ extension RelayState {
             let rung = viewer.rung(for: id, ladder: ladder)
             let option = stream.pictures.options(json: false)[rung]
             return StreamViewSnapshot(stream: id, view: viewer.views[id], rung: rung, rendition: option.label,
-                                      width: option.width, height: option.height)
+                                      width: option.width, height: option.height, maxFPS: viewer.fpsCaps[id])
         }
     }
 }

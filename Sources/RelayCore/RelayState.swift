@@ -165,7 +165,8 @@ package struct RelayState {
         for viewer in viewers.values where viewer.watches(id) && viewer.shows(id) {
             let rung = viewer.rung(for: id, ladder: ladder)
             wanted.insert(rung)
-            targets.append(FrameTarget(viewer: viewer.id, rendition: RenditionKind(rung: rung), delivery: viewer.delivery))
+            targets.append(FrameTarget(viewer: viewer.id, rendition: RenditionKind(rung: rung), maxFPS: viewer.fpsCaps[id],
+                                       delivery: viewer.delivery))
         }
         return DeliveryPlan(targets: targets, wanted: wanted)
     }
@@ -303,9 +304,11 @@ package struct RelayState {
     mutating func remove(_ id: String, reason: StreamEndReason) -> [RelayAction] {
         // What viewers said they show of it ends with it: a stream of that id
         // started later is a new one, visible until they say otherwise.
-        for viewer in viewers.keys where viewers[viewer]!.views[id] != nil || viewers[viewer]!.rungs[id] != nil {
+        for viewer in viewers.keys where viewers[viewer]!.views[id] != nil || viewers[viewer]!.rungs[id] != nil
+            || viewers[viewer]!.fpsCaps[id] != nil {
             viewers[viewer]!.views[id] = nil
             viewers[viewer]!.rungs[id] = nil
+            viewers[viewer]!.fpsCaps[id] = nil
         }
         guard let stream = streams.removeValue(forKey: id), stream.started else { return [] }
         return watchers(of: id).map { .streamEnded(viewer: $0, stream: id, text: WireMessage.streamEnded(id, reason: reason)) }

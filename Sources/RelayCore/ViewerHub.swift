@@ -94,7 +94,7 @@ package final class ViewerHub: FrameSink, Sendable {
     /// already looked up under the lock.
     private enum Deferred {
         case action(RelayAction)
-        case deliver(Frame, [(Viewer, RenditionKind)], DeliveryTicket)
+        case deliver(Frame, [(Viewer, FrameTarget)], DeliveryTicket)
         case viewerLeft(Viewer, ViewerLeaveReason, remaining: Int, writer: ViewerChannelHandler?)
     }
 
@@ -113,7 +113,7 @@ package final class ViewerHub: FrameSink, Sendable {
             case .deliver(let frame, let targets, let ticket):
                 let connections = locked.connections
                 later.append(.deliver(frame, targets.compactMap { target in
-                    (target.delivery ?? connections[target.viewer]).map { ($0, target.rendition) }
+                    (target.delivery ?? connections[target.viewer]).map { ($0, target) }
                 }, ticket))
             case .viewerLeft(let id, let reason, let remaining):
                 guard let viewer = locked.connections.removeValue(forKey: id) else { break }
@@ -166,23 +166,24 @@ package final class ViewerHub: FrameSink, Sendable {
     /// offers it under the lock if the stream is still served by the holder
     /// it came from: a `stream_ended` racing with it (timeout, replacement,
     /// shutdown) cannot be overtaken by it.
-    private func deliver(_ frame: Frame, to targets: [(Viewer, RenditionKind)], ticket: DeliveryTicket) {
+    private func deliver(_ frame: Frame, to targets: [(Viewer, FrameTarget)], ticket: DeliveryTicket) {
         var encoding = FrameEncoding(frame: frame, cached: ticket.replayOf != nil)
-        var messages: [(Viewer, RenditionKind, ByteBuffer)] = []
+        var messages: [(Viewer, RenditionKind, ByteBuffer, Duration?)] = []
         messages.reserveCapacity(targets.count)
-        for (viewer, wanted) in targets {
-            let rendition = encoding.available(wanted)
+        for (viewer, target) in targets {
+            let rendition = encoding.available(target.rendition)
             if let bytes = encoding.message(format: viewer.format, rendition: rendition) {
-                messages.append((viewer, rendition, bytes))
+                messages.append((viewer, rendition, bytes, target.maxFPS.map { .seconds(1 / $0) }))
             }
         }
         var drains = DrainRequests()
         let replaced: Int = locked.withLockedValue { locked in
             guard locked.relay.isCurrent(ticket) else { return 0 }
             var replaced = 0
-            for (viewer, rendition, bytes) in messages {
+            for (viewer, rendition, bytes, interval) in messages {
                 let offer = viewer.mailbox.offerFrame(streamID: frame.streamID, rendition: rendition, bytes: bytes,
-                                                     isText: viewer.format == .json, receivedAt: frame.receivedAt, seq: frame.seq)
+                                                     isText: viewer.format == .json, receivedAt: frame.receivedAt, seq: frame.seq,
+                                                     pacing: interval.map { ($0, frame.arrival) })
                 if offer.needsDrain { drains.add(viewer) }
                 if offer.replacedOlder { replaced += 1 }
             }

@@ -56,6 +56,8 @@ package final class ViewerMailbox: Sendable {
         var blockedSince: ContinuousClock.Instant?
         /// With credits: per stream, the seqs written and not yet acknowledged.
         var unacked: [String: [UInt64]] = [:]
+        /// Per stream with a frame-rate cap: when its next frame is due.
+        var nextDue: [String: ContinuousClock.Instant] = [:]
         var stats = Statistics()
     }
 
@@ -94,6 +96,7 @@ package final class ViewerMailbox: Sendable {
             guard !s.finished else { return false }
             if s.slots.removeValue(forKey: streamID) != nil { s.order.removeAll { $0 == streamID } }
             s.unacked[streamID] = nil
+            s.nextDue[streamID] = nil
             s.control.append(item)
             return Self.requestDrain(&s)
         }
@@ -108,12 +111,24 @@ package final class ViewerMailbox: Sendable {
         package var replacedOlder = false
     }
 
-    /// Puts the newest frame of `streamID` in its slot, replacing an unsent one.
-    package func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool, receivedAt: Int64, seq: UInt64) -> Offer {
+    /// Puts the newest frame of `streamID` in its slot, replacing an unsent
+    /// one. With `pacing` (the policy capped this stream's frame rate: the
+    /// interval, and the frame's arrival), a frame that comes before the
+    /// stream's next one is due is not offered at all: the next due one is
+    /// fresh, and nothing piles up in front of a link that cannot carry more.
+    package func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool, receivedAt: Int64, seq: UInt64,
+                            pacing: (interval: Duration, at: ContinuousClock.Instant)? = nil) -> Offer {
         let item = OutboundItem(kind: .frame(streamID: streamID, rendition: rendition), bytes: bytes, isText: isText,
                                 receivedAt: receivedAt, seq: seq)
         return state.withLockedValue { s in
             guard !s.finished else { return Offer() }
+            if let pacing {
+                if let due = s.nextDue[streamID], pacing.at < due { return Offer() }
+                // A tenth early still counts, so 30 fps capped at 10 takes every third frame, not every fourth.
+                s.nextDue[streamID] = pacing.at + pacing.interval * 0.9
+            } else if !s.nextDue.isEmpty {
+                s.nextDue[streamID] = nil
+            }
             s.stats.windowOffered += 1
             var offer = Offer()
             if s.slots.updateValue(item, forKey: streamID) != nil {

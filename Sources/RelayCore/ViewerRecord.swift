@@ -54,6 +54,8 @@ package struct ViewerRecord {
     package var views: [String: StreamView] = [:]
     /// The rung of each stream's ladder the policy picked for it.
     package var rungs: [String: Int] = [:]
+    /// Per stream, the policy's frame-rate cap, where it set one.
+    package var fpsCaps: [String: Double] = [:]
     /// Its own instance of the configured delivery policy.
     package var policy: any DeliveryPolicy
     /// The link as last measured, for choices made between samples.

@@ -113,6 +113,8 @@ struct HTTPRoutes {
                         ("rendition", .string(view.rendition)),
                         ("rendition_width", view.width.map { .number(Double($0)) } ?? .null),
                         ("rendition_height", view.height.map { .number(Double($0)) } ?? .null),
+                        // The policy's frame-rate cap, where even the smallest rendition is more than the link carries.
+                        ("max_fps", view.maxFPS.map(JSONValue.number) ?? .null),
                     ])
                 })),
             ])

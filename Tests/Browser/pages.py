@@ -57,12 +57,14 @@ class Dashboard:
 
 
 class Camera:
-    """A camera tab streaming the fake device's moving test pattern."""
+    """A camera page streaming the fake device's moving test pattern, in a
+    window of its own: a tab over the dashboard would hide it, and a hidden
+    dashboard is sent no frames."""
 
-    def __init__(self, driver, base, stream_id, fps=15, new_tab=True):
+    def __init__(self, driver, base, stream_id, fps=15, new_tab=True, resolution=None):
         self.driver = driver
         if new_tab:
-            driver.switch_to.new_window("tab")
+            driver.switch_to.new_window("window")
         driver.get(base + "/stream")
         self.handle = driver.current_window_handle
         self.stream_id = stream_id
@@ -72,6 +74,8 @@ class Camera:
         fps_field = driver.find_element(By.ID, "fps")
         fps_field.clear()
         fps_field.send_keys(str(fps))
+        if resolution:
+            driver.execute_script("document.getElementById('resolution').value = arguments[0]", resolution)
 
     def focus(self):
         self.driver.switch_to.window(self.handle)

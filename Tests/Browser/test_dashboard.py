@@ -41,7 +41,7 @@ def test_two_streams_start_a_start_b_stop_a_stop_b(relay, browser):
 
 def test_two_dashboards_close_one_the_other_keeps_updating(relay, browser):
     first = Dashboard(browser, relay.url)
-    browser.switch_to.new_window("tab")
+    browser.switch_to.new_window("window")
     second = Dashboard(browser, relay.url)
     Camera(browser, relay.url, "cam").start()
     for dashboard in (first, second):
@@ -131,7 +131,7 @@ def test_lost_server_never_leaves_a_live_looking_frozen_tile(relay, browser):
 def test_admin_lists_the_stream_and_the_viewers(relay, browser):
     Dashboard(browser, relay.url)
     Camera(browser, relay.url, "P-DHE-007", fps=10).start()
-    browser.switch_to.new_window("tab")
+    browser.switch_to.new_window("window")
     browser.get(relay.url + "/admin")
 
     def rows(table):
@@ -229,3 +229,60 @@ def test_dashboard_memory_stays_flat_while_streaming(relay, browser):
     # Warm-up (JIT, first bitmaps) happens in the first samples; after that, flat.
     assert max(heaps[2:]) - min(heaps[2:]) < 1_000_000
     assert samples[-1]["nodes"] == samples[0]["nodes"]
+
+
+def viewer_views(relay):
+    """Each viewer's per-stream view and rendition, as /api/viewers reports them."""
+    with urllib.request.urlopen(relay.url + "/api/viewers") as response:
+        return {v["id"]: {view["stream_id"]: view for view in v["views"]} for v in json.load(response)}
+
+
+def test_tile_sizes_and_visibility_change_what_the_relay_sends(relay, browser):
+    browser.set_window_size(1400, 1000)
+    dashboard = Dashboard(browser, relay.url)
+    for name in ("A", "B"):
+        Camera(browser, relay.url, name, fps=10, resolution="1280x720").start()
+    for name in ("A", "B"):
+        wait_until(f"tile {name} with frames", lambda: (dashboard.tile(name) or {}).get("frames", 0) > 3)
+    dashboard.focus()
+    viewer = browser.execute_script("return document.body.dataset.viewerId")
+    drawn = browser.execute_script("return document.querySelector('.tile canvas').getBoundingClientRect().width * devicePixelRatio")
+
+    def views():
+        return viewer_views(relay).get(viewer, {})
+
+    # Four tiles of ~330 device pixels to a row: 1/4 (320 px) is too narrow, 3/8 (480 px) fits.
+    small = wait_until("tiles sized and visible", lambda: views() if all(
+        v["visible"] and v["width"] and v["rendition"] == "3/8" for v in views().values()) and len(views()) == 2 else None)
+    for view in small.values():
+        assert abs(view["width"] - drawn) <= 2, (view, drawn)
+        assert view["rendition_width"] >= view["width"], view
+    wait_until("the tiles draw the 3/8 rendition", lambda: all(
+        browser.execute_script("return document.querySelector(`.tile[data-stream-id='${arguments[0]}']`).dataset.rendition", n) == "3/8"
+        for n in ("A", "B")))
+
+    # Opened large, A gets full (no step is as wide as ~1370 px) and B, under it, nothing.
+    browser.execute_script("document.querySelector(`.tile[data-stream-id='A']`).click()")
+    large = wait_until("A large, B hidden", lambda: views() if views()["A"]["rendition"] == "full" and not views()["B"]["visible"] else None)
+    assert large["A"]["width"] > 1200, large
+    frames_of_b = dashboard.tile("B")["frames"]
+    time.sleep(1.5)
+    assert dashboard.tile("B")["frames"] == frames_of_b, "a tile under the large one is sent nothing"
+    # Closed again: B is visible and gets the newest frame at once, A its small rendition again.
+    browser.execute_script("document.querySelector(`.tile[data-stream-id='A']`).click()")
+    wait_until("B drawn again", lambda: dashboard.tile("B")["frames"] > frames_of_b, timeout=3)
+    wait_until("both small again", lambda: all(v["visible"] and v["rendition"] == "3/8" for v in views().values()))
+
+    # A hidden tab (the page's own visibility event) is sent no frames at all. The
+    # suite's flags keep background tabs "visible" in headless Chromium (the camera
+    # pages need their timers), so the page is told it is hidden as a browser would.
+    set_hidden = ("Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => arguments[0]});"
+                  "document.dispatchEvent(new Event('visibilitychange'))")
+    browser.execute_script(set_hidden, "hidden")
+    wait_until("every tile hidden", lambda: all(not v["visible"] for v in views().values()))
+    frames = {n: dashboard.tile(n)["frames"] for n in ("A", "B")}
+    time.sleep(1.5)
+    assert {n: dashboard.tile(n)["frames"] for n in ("A", "B")} == frames, "a hidden tab is sent no frames"
+    browser.execute_script(set_hidden, "visible")
+    wait_until("shown again, with a picture at once", lambda: all(dashboard.tile(n)["frames"] > frames[n] for n in ("A", "B")), timeout=3)
+    assert all(v["visible"] for v in views().values())

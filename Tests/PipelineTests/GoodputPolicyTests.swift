@@ -26,7 +26,8 @@ struct GoodputPolicyTests {
         // 500 KB/s ÷ 1.25 = 400 KB/s for two full streams of 1.2 MB/s each, and a hidden third:
         // A → 1/2, B → 1/2 (600 KB/s), A → 1/4 (375 KB/s) fits.
         let chosen = policy.choose(input([stream("A"), stream("B"), stream("C", visible: false)], at: 1, lost: 20, goodput: 500_000, unsent: 100_000))
-        #expect(chosen == ["A": 2, "B": 1, "C": 0])
+        #expect(chosen.mapValues(\.rung) == ["A": 2, "B": 1, "C": 0])
+        #expect(chosen.values.allSatisfy { $0.maxFPS == nil }, "it fits: no frame-rate cap")
         #expect(policy.budget == 400_000)
     }
 
@@ -34,12 +35,12 @@ struct GoodputPolicyTests {
         var policy = GoodputPolicy()
         let streams = [stream("A")]
         // Congested: 250 KB/s ÷ 1.25 = 200 KB/s → 1/4 (75 KB/s); 1/2 needs 300 KB/s.
-        #expect(policy.choose(input(streams, at: 0, lost: 20, goodput: 250_000, unsent: 50_000)) == ["A": 2])
+        #expect(policy.choose(input(streams, at: 0, lost: 20, goodput: 250_000, unsent: 50_000)) == ["A": DeliveryChoice(rung: 2)])
         var larger: [Int] = []
         for second in 1...20 {
             // The step up after 4 calm seconds congests at once (5 s): the next try waits 8 s, not 4.
             let lost = second == 5 ? 20 : 0
-            let rung = policy.choose(input(streams, at: second, lost: lost, goodput: 250_000, unsent: lost > 0 ? 50_000 : 0))["A"]
+            let rung = policy.choose(input(streams, at: second, lost: lost, goodput: 250_000, unsent: lost > 0 ? 50_000 : 0))["A"]?.rung
             if rung == 1 { larger.append(second) }
         }
         #expect(larger == [4] + Array(13...20))
@@ -48,8 +49,18 @@ struct GoodputPolicyTests {
     @Test func withoutCongestionEveryTileGetsItsDisplayFit() {
         var policy = GoodputPolicy()
         #expect(policy.choose(input([stream("A", width: 300), stream("B", width: 600), stream("C", width: 2000), stream("D")], at: 0, lost: 0))
-                == ["A": 2, "B": 1, "C": 0, "D": 0])
+                == ["A": 2, "B": 1, "C": 0, "D": 0].mapValues { DeliveryChoice(rung: $0) })
         var unfitted = GoodputPolicy(configuration: .init(fitToDisplay: false))
-        #expect(unfitted.choose(input([stream("A", width: 300)], at: 0, lost: 0)) == ["A": 0])
+        #expect(unfitted.choose(input([stream("A", width: 300)], at: 0, lost: 0)) == ["A": DeliveryChoice(rung: 0)])
+    }
+
+    /// 50 KB/s ÷ 1.25 = 40 KB/s, and the smallest rung costs 75 KB/s at
+    /// 30 fps: 1/4 at 16 fps, so frames do not queue in front of the link.
+    @Test func whenEvenTheSmallestRungIsTooMuchTheFrameRateIsCapped() {
+        var policy = GoodputPolicy()
+        let chosen = policy.choose(input([stream("A")], at: 0, lost: 20, goodput: 50_000, unsent: 20_000))
+        #expect(chosen == ["A": DeliveryChoice(rung: 2, maxFPS: 16)])
+        var tiny = GoodputPolicy()
+        #expect(tiny.choose(input([stream("A")], at: 0, lost: 20, goodput: 1_000, unsent: 20_000))["A"]?.maxFPS == 1, "never below 1 fps")
     }
 }

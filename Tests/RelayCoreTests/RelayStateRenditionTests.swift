@@ -131,4 +131,17 @@ struct RelayStateRenditionTests {
         // The budget grows by half every 4 calm seconds (stepUpAfter): 240, 360, 540, 810 KB/s, then past full's 1.2 MB/s.
         #expect(changes == ["5s: 1/4 → 3/8", "9s: 3/8 → 1/2", "21s: 1/2 → full"])
     }
+
+    /// A link that cannot carry even the smallest rung at the stream's rate
+    /// is sent fewer frames, each the newest, rather than a queue of them.
+    @Test func aLinkTooSlowForTheSmallestRungGetsFewerFramesNotOlderOnes() {
+        var state = live(viewers: [.init(format: .binary, remoteAddress: "a")])
+        for seq in 100..<130 { _ = state.frameAccepted(Self.frame("P-1", seq: UInt64(seq), rungs: [1, 2, 3])) }
+        // The 1/4 rung costs 2.5 KB × 30 fps = 75 KB/s; the link carries 25 KB/s, ÷ 1.25 = 20 KB/s: 8 fps.
+        let tooSlow = LinkFigures(goodput: 25_000, linkLimited: true, rtt: .milliseconds(80), unsentBytes: 30_000)
+        _ = state.sample(elapsed: .seconds(1), windows: ["v-1": .init(offered: 30, replaced: 25)], slowLossRatio: 0.2,
+                         links: ["v-1": tooSlow], now: t0 + .seconds(1))
+        #expect(deliveries(&state, seq: 200) == ["deliver P-1#200 → v-1:low3@8.0fps"])
+        #expect(state.viewSnapshots(of: state.viewers["v-1"]!).first?.maxFPS == 8)
+    }
 }

@@ -133,3 +133,21 @@ struct ViewerMailboxTests {
         #expect(link.sendBufferSize == nil)
     }
 }
+
+extension ViewerMailboxTests {
+    /// Capped at 10 fps, a 30 fps stream's frames are offered every third
+    /// one; the others are never queued, so what is written is always fresh.
+    @Test func aFrameRateCapOffersOnlyTheFramesThatAreDue() {
+        let mailbox = ViewerMailbox()
+        let start = ContinuousClock.now
+        var written: [UInt64] = []
+        for seq in 0..<12 {
+            _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "f\(seq)"), isText: false, receivedAt: 0,
+                                   seq: UInt64(seq), pacing: (.milliseconds(100), start + .milliseconds(33 * seq)))
+            while let item = mailbox.poll() { written.append(item.seq!) }
+        }
+        #expect(written == [0, 3, 6, 9])
+        _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "x"), isText: false, receivedAt: 0, seq: 12)
+        #expect(mailbox.poll()?.seq == 12, "without a cap, every frame is offered again")
+    }
+}

@@ -26,10 +26,25 @@ public protocol DeliveryPolicy: Sendable {
     static func configuration(from parameters: StageParameters) -> Configuration
     init(configuration: Configuration)
 
-    /// The rung for each stream of `input.streams`, by id. A stream left
+    /// What each stream of `input.streams` is sent, by id. A stream left
     /// out keeps its current rung; a rung outside the stream's `allowed`
     /// range is moved into it (the viewer's own `full`/`low` always wins).
-    mutating func choose(_ input: DeliveryInput) -> [String: Int]
+    mutating func choose(_ input: DeliveryInput) -> [String: DeliveryChoice]
+}
+
+/// What a policy picked for one stream of one viewer.
+public struct DeliveryChoice: Sendable, Equatable {
+    /// The rung of the stream's ladder (0 = full).
+    public var rung: Int
+    /// At most this many frames a second (the newest when one is due);
+    /// nil: every frame the link takes. For a link that cannot carry even
+    /// the smallest rung at the stream's rate, so frames do not queue.
+    public var maxFPS: Double?
+
+    public init(rung: Int, maxFPS: Double? = nil) {
+        self.rung = rung
+        self.maxFPS = maxFPS
+    }
 }
 
 /// A policy's name, summary and parameters, as `framepipe stages` lists them.

@@ -15,7 +15,10 @@
 ///
 /// Choosing: every visible stream starts at its display fit (or full); while
 /// the streams' bytes × fps exceed the budget, the costliest stream that
-/// can go one step lower does. Hidden streams cost nothing.
+/// can go one step lower does. If even the lowest rungs exceed it, each
+/// visible stream's frame rate is capped in proportion (at least 1 fps), so
+/// what the link is sent stays under what it carries and frames do not
+/// queue in front of it. Hidden streams cost nothing.
 public struct GoodputPolicy: DeliveryPolicy {
     public struct Configuration: Sendable {
         public var headroom: Double
@@ -76,7 +79,7 @@ public struct GoodputPolicy: DeliveryPolicy {
 
     public init() { self.init(configuration: Configuration()) }
 
-    public mutating func choose(_ input: DeliveryInput) -> [String: Int] {
+    public mutating func choose(_ input: DeliveryInput) -> [String: DeliveryChoice] {
         if let window = input.window { judge(window, link: input.link, streams: input.streams, now: input.now) }
         return pick(input.streams)
     }
@@ -108,9 +111,9 @@ public struct GoodputPolicy: DeliveryPolicy {
         budget = grown >= demand(streams, rungs: fits(streams)) ? nil : grown
     }
 
-    private func pick(_ streams: [StreamOffer]) -> [String: Int] {
+    private func pick(_ streams: [StreamOffer]) -> [String: DeliveryChoice] {
         var chosen = fits(streams)
-        guard let budget else { return chosen }
+        guard let budget else { return chosen.mapValues { DeliveryChoice(rung: $0) } }
         var total = demand(streams, rungs: chosen)
         while total > budget {
             // The costliest visible stream that can still go lower steps down once.
@@ -124,7 +127,16 @@ public struct GoodputPolicy: DeliveryPolicy {
             chosen[costliest.id]! += 1
             total += cost(costliest, chosen[costliest.id]!) - before
         }
-        return chosen
+        guard total > budget, total > 0 else { return chosen.mapValues { DeliveryChoice(rung: $0) } }
+        // Even the lowest rungs are more than the link carries: fewer frames, each fresh.
+        let share = budget / total
+        var choices: [String: DeliveryChoice] = [:]
+        for stream in streams {
+            // Whole and half frames a second, so a cap does not change with every fps reading.
+            let cap = stream.visible ? max(1, (stream.fps * share * 2).rounded(.down) / 2) : nil
+            choices[stream.id] = DeliveryChoice(rung: chosen[stream.id]!, maxFPS: cap)
+        }
+        return choices
     }
 
     /// Each stream's largest allowed rung, or with `fitToDisplay` the smallest one still as wide as its tile.
