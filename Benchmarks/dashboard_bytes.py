@@ -4,9 +4,9 @@ wrote to that viewer's socket (/api/viewers bytes_written), with each tile's
 drawn width and the rendition it is sent.
 
 Usage (from the repository root, with the browser tests' virtualenv):
-  .build/browser-venv/bin/python Benchmarks/dashboard_bytes.py --relay DIR [--bench DIR] [--label L]
+  .build/browser-venv/bin/python Benchmarks/dashboard_bytes.py --relay DIR [--config FILE] [--bench DIR] [--label L]
 DIR holds the `framepipe` binary to measure; the load tool comes from --bench
-(default .build/release). Appends one JSON line to Benchmarks/dashboard-bytes.jsonl.
+(default .build-release/release, from `swift build -c release --scratch-path .build-release`). Appends one JSON line to Benchmarks/dashboard-bytes.jsonl.
 Not part of CI: it takes about a minute per run.
 """
 
@@ -44,8 +44,9 @@ def wait_for(what, condition, timeout=30):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--relay", required=True)
-    parser.add_argument("--bench", default=str(ROOT / ".build" / "release"))
+    parser.add_argument("--bench", default=str(ROOT / ".build-release" / "release"))
     parser.add_argument("--label", default="")
+    parser.add_argument("--config", default=str(ROOT / "pipelines.json"), help="the pipelines file the relay runs (an older build: its own)")
     parser.add_argument("--streams", type=int, default=16)
     parser.add_argument("--fps", type=float, default=10)
     parser.add_argument("--frame-bytes", type=int, default=100_000)
@@ -53,12 +54,12 @@ def main():
     args = parser.parse_args()
 
     log = tempfile.NamedTemporaryFile("w+", prefix="framepipe-dashboard-bytes-", suffix=".log", delete=False)
-    relay = subprocess.Popen([f"{args.relay}/framepipe", "serve", "--port", "0", "--log-level", "warning",
+    relay = subprocess.Popen([f"{args.relay}/framepipe", "serve", "--port", "0", "--log-level", "warning", "--config", args.config,
                               "--max-connections-per-address", "0", "--upgrade-rate-per-address", "0"],
                              cwd=ROOT, stdout=log, stderr=log)
     load = driver = None
     try:
-        port = wait_for("the relay", lambda: (re.findall(r"dashboard=http://127\.0\.0\.1:(\d+)/", Path(log.name).read_text()) or [None])[-1])
+        port = wait_for("the relay", lambda: (re.findall(r"dashboard[= ]+http://127\.0\.0\.1:(\d+)/", Path(log.name).read_text()) or [None])[-1])
         base = f"http://127.0.0.1:{port}"
         load = subprocess.Popen([f"{args.bench}/framepipe-bench", "load", "--url", f"ws://127.0.0.1:{port}", "--streams", str(args.streams),
                                  "--width", "1280", "--height", "720", "--frame-bytes", str(args.frame_bytes), "--fps", str(args.fps),

@@ -6,7 +6,7 @@
 # running inside the namespace (`framepipe-bench watch`). Appends each
 # result's JSON lines to Benchmarks/slow-link.jsonl.
 #
-# Usage: Benchmarks/run-slow-link.sh [RELAY_DIR] [LABEL]
+# Usage: [CONFIG=FILE] [SCENARIOS="2mbit 500kbit …"] Benchmarks/run-slow-link.sh [RELAY_DIR] [LABEL]
 #   RELAY_DIR holds the framepipe binary to measure (default .build/release);
 #   the clients always come from .build/release (or $BENCH_DIR).
 # Needs root (ip netns, tc). Not part of CI: it takes minutes.
@@ -17,6 +17,9 @@ LABEL=${2:-$(git rev-parse --short HEAD)}
 BENCH_DIR=${BENCH_DIR:-.build/release}
 DURATION=${DURATION:-20}
 PORT=${PORT:-8191}
+# The pipelines file the relay runs: an older build needs its own (CONFIG=…/pipelines.json).
+CONFIG=${CONFIG:-pipelines.json}
+LOG_LEVEL=${LOG_LEVEL:-warning}
 OUT=Benchmarks/slow-link.jsonl
 NS=fp-slow-$$
 HOST_IF=fps$$h
@@ -47,7 +50,7 @@ ip netns exec "$NS" ip link set lo up
 scenario() {
     local name=$1 rate=$2 bytes=$3; shift 3
     tc qdisc replace dev "$HOST_IF" root tbf rate "$rate" burst 16kb latency 200ms
-    "$RELAY_DIR/framepipe" serve --host "$HOST_IP" --port "$PORT" --insecure --log-level warning \
+    "$RELAY_DIR/framepipe" serve --host "$HOST_IP" --port "$PORT" --insecure --log-level "$LOG_LEVEL" --config "$CONFIG" \
         --max-connections-per-address 0 --upgrade-rate-per-address 0 2>>/tmp/framepipe-slow-link.log &
     SERVER=$!
     for _ in $(seq 100); do curl -sf "http://$HOST_IP:$PORT/healthz" >/dev/null && break; sleep 0.1; done

@@ -74,12 +74,24 @@ extension RelayState {
             else { continue }
             sample.slowChanges.append((id, slow))
         }
+        sample.renditionChanges = reviewDelivery(windows: windows, links: links, now: now)
+        return sample
+    }
+
+    /// Runs every viewer's delivery policy on its link and its frames
+    /// offered and replaced (`windows`): each second with the window just
+    /// closed, and half-way through it with the window so far, so a link
+    /// that cannot carry what it is sent is stepped down within half a
+    /// second of its first frames instead of a whole one.
+    package mutating func reviewDelivery(windows: [String: DeliveryWindow], links: [String: LinkFigures],
+                                         now: ContinuousClock.Instant) -> [RenditionChange] {
+        var changes: [RenditionChange] = []
         for id in viewers.keys.sorted(by: ViewerRecord.connectionOrder) {
             if let link = links[id] { viewers[id]!.link = link }
             let window = windows[id].map { LossWindow(offered: $0.offered, replaced: $0.replaced) }
-            sample.renditionChanges += chooseRenditions(for: id, now: now, window: window)
+            changes += chooseRenditions(for: id, now: now, window: window)
         }
-        return sample
+        return changes
     }
 
     /// One progress line's figures per started stream, since the last call.

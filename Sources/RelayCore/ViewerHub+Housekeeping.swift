@@ -58,14 +58,31 @@ extension ViewerHub {
                 let window = viewer.mailbox.takeWindow()
                 windows[id] = .init(offered: window.offered, replaced: window.replaced)
                 let stats = viewer.mailbox.statistics
-                let link = stats.link
-                links[id] = LinkFigures(goodput: link.last == nil ? nil : link.goodput, linkLimited: link.linkLimited, rtt: link.rtt,
-                                        unsentBytes: link.notSentBytes)
+                links[id] = Self.figures(stats.link)
                 losses.append((id, .init(lossPercent: stats.lossPercent, goodput: stats.link.last == nil ? nil : stats.link.goodput,
                                          rtt: stats.link.rtt, ageP95: stats.ages.p95)))
             }
             let sample = locked.relay.sample(elapsed: elapsed, windows: windows, slowLossRatio: slowLossRatio, links: links, now: now)
             return Sample(streams: sample.streams, viewers: losses, slowChanges: sample.slowChanges, renditionChanges: sample.renditionChanges)
+        }
+    }
+
+    private static func figures(_ link: ViewerLink) -> LinkFigures {
+        LinkFigures(goodput: link.last == nil ? nil : link.goodput, linkLimited: link.linkLimited, rtt: link.rtt, unsentBytes: link.notSentBytes)
+    }
+
+    /// Half-way through a sampling period: every viewer's policy judges the
+    /// window so far (see `RelayState.reviewDelivery`).
+    package func reviewDelivery(now: ContinuousClock.Instant = .now) -> [RelayState.RenditionChange] {
+        locked.withLockedValue { locked in
+            var windows: [String: RelayState.DeliveryWindow] = [:]
+            var links: [String: LinkFigures] = [:]
+            for (id, viewer) in locked.connections {
+                let window = viewer.mailbox.peekWindow()
+                windows[id] = .init(offered: window.offered, replaced: window.replaced)
+                links[id] = Self.figures(viewer.mailbox.statistics.link)
+            }
+            return locked.relay.reviewDelivery(windows: windows, links: links, now: now)
         }
     }
 

@@ -276,13 +276,18 @@ package final class ViewerHub: FrameSink, Sendable {
     }
 
     /// A credit viewer drew a stream's frames up to `seq`; a frame that
-    /// waited for the credit goes out now.
-    package func ack(_ viewer: Viewer, streamID: String, seq: UInt64) {
+    /// waited for the credit goes out now. False when it acknowledged
+    /// nothing the relay wrote.
+    @discardableResult
+    package func ack(_ viewer: Viewer, streamID: String, seq: UInt64) -> Bool {
         var drains = DrainRequests()
-        locked.withLockedValue { _ in
-            if viewer.mailbox.ack(streamID: streamID, seq: seq) { drains.add(viewer) }
+        let result = locked.withLockedValue { _ in
+            let result = viewer.mailbox.ack(streamID: streamID, seq: seq)
+            if result.needsDrain { drains.add(viewer) }
+            return result
         }
         drains.submit()
+        return result.acknowledged
     }
 
     /// Removes a viewer, logging why and how many remain.

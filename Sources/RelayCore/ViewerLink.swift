@@ -33,6 +33,7 @@ package struct ViewerLink: Sendable, Equatable {
     /// it is only what the relay happened to send (a viewer on the `low`
     /// rendition sends less), which says nothing about the link.
     package private(set) var linkLimited = false
+    private var firstSampleAt: ContinuousClock.Instant?
 
     package init() {}
 
@@ -44,6 +45,7 @@ package struct ViewerLink: Sendable, Equatable {
         linkLimited = sample.notSentBytes > 0
         let idle = sample.notSentBytes == 0 && sample.unackedSegments == 0
         guard let previous = last else {
+            firstSampleAt = sample.at
             lastProgress = sample.at
             return
         }
@@ -53,7 +55,9 @@ package struct ViewerLink: Sendable, Equatable {
         guard seconds > 0 else { return }
         // An exponential average with a ~2 s time constant: steady enough to
         // pick a rendition by, quick enough to follow a link that changes.
-        let weight = min(1, seconds / 2)
+        // The first interval is taken as it is: ramping up from zero would
+        // read a 2 Mbit/s link as a quarter of that for its first second.
+        let weight = previous.at == firstSampleAt ? 1 : min(1, seconds / 2)
         goodput += (Double(acked) / seconds - goodput) * weight
     }
 

@@ -114,15 +114,18 @@ package final class ViewerMailbox: Sendable {
     /// Puts the newest frame of `streamID` in its slot, replacing an unsent
     /// one. With `pacing` (the policy capped this stream's frame rate: the
     /// interval, and the frame's arrival), a frame that comes before the
-    /// stream's next one is due is not offered at all: the next due one is
-    /// fresh, and nothing piles up in front of a link that cannot carry more.
+    /// stream's next one is due is not offered at all while the slot is
+    /// empty: the next due one is fresh, and nothing piles up in front of a
+    /// link that cannot carry more. One that finds a frame still waiting
+    /// replaces it, due or not, so what is written is always the newest.
     package func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool, receivedAt: Int64, seq: UInt64,
                             pacing: (interval: Duration, at: ContinuousClock.Instant)? = nil) -> Offer {
         let item = OutboundItem(kind: .frame(streamID: streamID, rendition: rendition), bytes: bytes, isText: isText,
                                 receivedAt: receivedAt, seq: seq)
         return state.withLockedValue { s in
             guard !s.finished else { return Offer() }
-            if let pacing {
+            if let pacing, s.slots[streamID] == nil {
+                // A frame still waiting in the slot is replaced whether due or not: the one written is always the newest.
                 if let due = s.nextDue[streamID], pacing.at < due { return Offer() }
                 // A tenth early still counts, so 30 fps capped at 10 takes every third frame, not every fourth.
                 s.nextDue[streamID] = pacing.at + pacing.interval * 0.9
@@ -178,17 +181,29 @@ package final class ViewerMailbox: Sendable {
         }
     }
 
-    /// The viewer has drawn `streamID`'s frames up to `seq`: their credits
-    /// return. True when the caller must request a drain (a frame waited
-    /// for that credit).
-    package func ack(streamID: String, seq: UInt64) -> Bool {
-        guard creditLimit != nil else { return false }
+    /// What an ack did.
+    package struct AckResult: Equatable {
+        /// It returned at least one credit: a frame the relay wrote was drawn.
+        package var acknowledged = false
+        /// The caller must request a drain (a frame waited for that credit).
+        package var needsDrain = false
+
+        package init(acknowledged: Bool = false, needsDrain: Bool = false) {
+            self.acknowledged = acknowledged
+            self.needsDrain = needsDrain
+        }
+    }
+
+    /// The viewer has drawn `streamID`'s frames up to `seq`: their credits return.
+    package func ack(streamID: String, seq: UInt64) -> AckResult {
+        guard creditLimit != nil else { return AckResult() }
         return state.withLockedValue { s in
-            guard let pending = s.unacked[streamID] else { return false }
+            guard let pending = s.unacked[streamID] else { return AckResult() }
             let remaining = pending.filter { $0 > seq }
             s.unacked[streamID] = remaining.isEmpty ? nil : remaining
-            guard remaining.count < pending.count, s.slots[streamID] != nil, !s.finished else { return false }
-            return Self.requestDrain(&s)
+            guard remaining.count < pending.count else { return AckResult() }
+            guard s.slots[streamID] != nil, !s.finished else { return AckResult(acknowledged: true) }
+            return AckResult(acknowledged: true, needsDrain: Self.requestDrain(&s))
         }
     }
 
@@ -253,6 +268,11 @@ package final class ViewerMailbox: Sendable {
             defer { s.stats.windowOffered = 0; s.stats.windowReplaced = 0 }
             return (s.stats.windowOffered, s.stats.windowReplaced)
         }
+    }
+
+    /// The measuring window so far, left open.
+    package func peekWindow() -> (offered: Int, replaced: Int) {
+        state.withLockedValue { ($0.stats.windowOffered, $0.stats.windowReplaced) }
     }
 
     package var statistics: Statistics { state.withLockedValue { $0.stats } }

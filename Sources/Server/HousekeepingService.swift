@@ -10,7 +10,8 @@ import ServiceLifecycle
 /// - viewers are pinged every `pingInterval` and dropped after `pingTimeout`
 ///   without a pong;
 /// - each viewer's loss over the last second updates its slow flag, and
-///   its delivery policy picks its renditions from that and its link;
+///   its delivery policy picks its renditions from that and its link (and
+///   half-way through each second from the loss so far);
 /// - streams silent for `idleWarning` are logged and pinged, and closed with
 ///   reason `timeout` after `idleTimeout`;
 /// - each live stream logs a progress line every `progressInterval`.
@@ -29,6 +30,7 @@ struct HousekeepingService: Service {
         var lastPing = ContinuousClock.now
         var lastSample = ContinuousClock.now
         var lastProgress = ContinuousClock.now
+        var reviewedHalfway = false
         while !Task.isCancelled {
             try? await Task.sleep(for: Self.tick)
             let now = ContinuousClock.now
@@ -42,6 +44,10 @@ struct HousekeepingService: Service {
             if now - lastSample >= .seconds(1) {
                 sample(now: now, elapsed: now - lastSample)
                 lastSample = now
+                reviewedHalfway = false
+            } else if !reviewedHalfway, now - lastSample >= .milliseconds(500) {
+                reviewedHalfway = true
+                logRenditionChanges(hub.reviewDelivery(now: now))
             }
             if now - lastProgress >= configuration.progressInterval {
                 lastProgress = now
@@ -90,7 +96,11 @@ struct HousekeepingService: Service {
             logger.info(change.slow ? "viewer is slow: it loses frames to newer ones" : "viewer keeps up again",
                         metadata: ["viewer_id": "\(change.id)"])
         }
-        for change in sample.renditionChanges {
+        logRenditionChanges(sample.renditionChanges)
+    }
+
+    func logRenditionChanges(_ changes: [RelayState.RenditionChange]) {
+        for change in changes {
             logger.info("viewer's rendition changed", metadata: [
                 "viewer_id": "\(change.viewer)", "stream_id": "\(change.stream)", "from": "\(change.from)", "to": "\(change.to)"])
         }

@@ -90,6 +90,12 @@ struct ViewerConnection: Sendable {
                 var ignored = 0
                 do {
                     for try await message in inbound.messages(maxSize: 64 * 1024) {
+                        let parsed = Self.parse(message)
+                        // An ack that returns a credit is as frequent as the frames the relay
+                        // sent (a 16-tile dashboard at 30 fps acks 480 a second): it is not
+                        // judged by the message limit, or the limiter would freeze the picture.
+                        // An ack of nothing counts like any other message.
+                        if case .ack(let stream, let seq)? = parsed, hub.ack(viewer, streamID: stream, seq: seq) { continue }
                         if allowance?.take() == false {
                             // A flood is ignored, not answered: answering is what would pile up.
                             metrics.limitHit("viewer_messages")
@@ -102,7 +108,7 @@ struct ViewerConnection: Sendable {
                             metrics.limitHit("viewer_backlog")
                             return .backlog
                         }
-                        await handle(message, viewer: viewer, lease: lease, logger: logger)
+                        await handle(parsed, viewer: viewer, lease: lease, logger: logger)
                     }
                 } catch {
                     return .readFailed
@@ -122,18 +128,24 @@ struct ViewerConnection: Sendable {
                                     duration: .now - started, frames: viewer.mailbox.statistics.delivered, reason: reason.rawValue))
     }
 
-    private func handle(_ message: WebSocketMessage, viewer: ViewerHub.Viewer, lease: TokenLease?, logger: Logger) async {
-        guard case .text(let text) = message else {
+    /// A text message parsed; nil for a binary one, which viewers do not send.
+    private static func parse(_ message: WebSocketMessage) -> InboundMessage? {
+        guard case .text(let text) = message else { return nil }
+        return InboundMessage.viewer(text: text)
+    }
+
+    private func handle(_ parsed: InboundMessage?, viewer: ViewerHub.Viewer, lease: TokenLease?, logger: Logger) async {
+        guard let parsed else {
             hub.send(to: viewer, WireMessage.error("viewers send JSON text messages only"))
             return
         }
-        switch InboundMessage.viewer(text: text) {
+        switch parsed {
         case .ping:
             hub.send(to: viewer, WireMessage.viewerPong(serverTime: Date().millisecondsSince1970))
         case .pong:
             hub.pongReceived(viewer.id)
-        case .ack(let stream, let seq):
-            hub.ack(viewer, streamID: stream, seq: seq)
+        case .ack:
+            break  // it acknowledged nothing the relay wrote (a real one was taken above)
         case .view(let stream, let width, let height, let visible):
             hub.setView(viewer.id, stream: stream, StreamView(width: width, height: height, visible: visible))
         case .subscribe(let ids):

@@ -36,14 +36,14 @@ struct GoodputPolicyTests {
         let streams = [stream("A")]
         // Congested: 250 KB/s ÷ 1.25 = 200 KB/s → 1/4 (75 KB/s); 1/2 needs 300 KB/s.
         #expect(policy.choose(input(streams, at: 0, lost: 20, goodput: 250_000, unsent: 50_000)) == ["A": DeliveryChoice(rung: 2)])
-        var larger: [Int] = []
-        for second in 1...20 {
-            // The step up after 4 calm seconds congests at once (5 s): the next try waits 8 s, not 4.
-            let lost = second == 5 ? 20 : 0
-            let rung = policy.choose(input(streams, at: second, lost: lost, goodput: 250_000, unsent: lost > 0 ? 50_000 : 0))["A"]?.rung
-            if rung == 1 { larger.append(second) }
+        var rungs: [Int] = []
+        for second in 1...16 {
+            // The try after 2 calm seconds congests at once (3 s): the next one waits 4 s, not 2.
+            let lost = second == 3 ? 20 : 0
+            rungs.append(policy.choose(input(streams, at: second, lost: lost, goodput: 250_000, unsent: lost > 0 ? 50_000 : 0))["A"]!.rung)
         }
-        #expect(larger == [4] + Array(13...20))
+        // 2 s: 400 KB/s (1/2 fits); 3 s: congested, back to 200; 7 s: 400; 11 s: 800; 15 s: 1.6 MB/s covers full, the cap is lifted.
+        #expect(rungs == [2, 1, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0])
     }
 
     @Test func withoutCongestionEveryTileGetsItsDisplayFit() {

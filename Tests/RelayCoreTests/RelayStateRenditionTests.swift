@@ -128,8 +128,8 @@ struct RelayStateRenditionTests {
                                       links: ["v-1": calmLink], now: t0 + .seconds(second))
             changes += sample.renditionChanges.map { "\(second)s: \($0.from) → \($0.to)" }
         }
-        // The budget grows by half every 4 calm seconds (stepUpAfter): 240, 360, 540, 810 KB/s, then past full's 1.2 MB/s.
-        #expect(changes == ["5s: 1/4 → 3/8", "9s: 3/8 → 1/2", "21s: 1/2 → full"])
+        // The budget doubles every 2 calm seconds (stepUpAfter): 320 KB/s (1/2 fits), 640 KB/s, then past full's 1.2 MB/s.
+        #expect(changes == ["3s: 1/4 → 1/2", "7s: 1/2 → full"])
     }
 
     /// A link that cannot carry even the smallest rung at the stream's rate

@@ -164,6 +164,26 @@ struct LimitTests {
         }
     }
 
+    /// A dashboard of many tiles acks every frame it draws, far more than the
+    /// message limit: acks of frames the relay wrote are never ignored (that
+    /// froze a 16-tile dashboard), acks of nothing count like any message.
+    @Test func aCreditViewersAcksOfWrittenFramesAreNotCountedAgainstTheMessageLimit() async throws {
+        try await withRelay(Self.limited { $0.maxViewerMessagesPerSecond = 5 }) { relay in
+            let viewer = try await relay.viewer("format=binary&flow=credit")
+            let streamer = try await relay.streamer("cam")
+            for i in 0..<40 {
+                streamer.send(TestFrames.jpeg(i))
+                try await relay.eventually("frame \(i)") { viewer.binaryFrames.count == i + 1 }
+                let seq = Int(viewer.binaryFrames[i].header["seq"]!.numberValue!)
+                viewer.send(#"{"type":"ack","stream_id":"cam","seq":\#(seq)}"#)
+            }
+            #expect(viewer.binaryFrames.count == 40)
+            #expect(try await Self.limitHits(relay, "viewer_messages") == 0, "40 acks in well under the 8 s a 5/s limit allows")
+            for _ in 0..<100 { viewer.send(#"{"type":"ack","stream_id":"cam","seq":0}"#) }
+            try await relay.eventually("acks of nothing are limited") { try await Self.limitHits(relay, "viewer_messages") >= 50 }
+        }
+    }
+
     @Test func anEndlessMessageIsCutOffAtTheSizeLimit() async throws {
         try await withRelay(.test { $0.maxMessageBytes = 64 * 1024 }) { relay in
             let viewer = try await relay.viewer()

@@ -55,11 +55,12 @@ extension OneAtATime {
                 #expect(result["connected"] == .bool(true), "the shaped viewer was dropped: \(lines)")
                 #expect((result["fps"]?.numberValue ?? 0) >= 5, "\(lines)")
                 #expect((result["age_p95_ms"]?.numberValue ?? .infinity) <= 1000, "pictures behind the slow link are stale: \(lines)")
-                // The relay measured the link: about 250 KB/s, a real round trip, little left unsent.
+                // The relay measured the link: up to its 250 KB/s (the policy sends it less than
+                // it carries), a round trip (short: nothing queues in the shaper), little left unsent.
                 let figures = try #require(shaped, "no /api/viewers entry for the shaped viewer")
                 let goodput = figures["goodput_bytes_per_second"]?.numberValue ?? 0
                 #expect((100_000...320_000).contains(goodput), "goodput \(goodput) B/s for a 2 Mbit/s link: \(figures)")
-                #expect((figures["rtt_ms"]?.numberValue ?? 0) > 1, "\(figures)")
+                #expect((figures["rtt_ms"]?.numberValue ?? 0) > 0, "\(figures)")
                 #expect((figures["unsent_bytes"]?.numberValue ?? .infinity) < 150_000, "\(figures)")
                 // The loopback viewer beside it lost nothing to the slow one.
                 #expect(Double(local.binaryFrames.count) >= Double(sent) * 0.9, "loopback viewer got \(local.binaryFrames.count) of \(sent)")

@@ -4,14 +4,16 @@
 ///
 /// Per viewer it keeps a byte budget (bytes per second, none at first):
 ///
-/// - A second in which more than `congestedLoss` of the offered frames were
-///   replaced unsent, or in which more than `maxQueueMs` of data waited in
-///   the kernel, is *congested*: the budget drops to the link's measured
-///   goodput divided by `headroom`.
-/// - After `stepUpAfter` seconds without congestion the budget grows by
-///   half, to try one step larger; a step up that congests at once doubles
-///   the wait before the next try (up to 8×), so a viewer on the edge of a
-///   rung does not flap.
+/// - A window (about a second) in which more than `congestedLoss` of the
+///   offered frames were replaced unsent, or in which more than
+///   `maxQueueMs` of data waited in the kernel, is *congested*: the budget
+///   becomes the link's measured goodput divided by `headroom` (while
+///   congested, the link sets the pace, so goodput is what it carries).
+/// - After `stepUpAfter` seconds without congestion the budget doubles, to
+///   try larger pictures (a budget first measured during TCP's slow start
+///   is too low, and must not take long to recover); a try that congests
+///   at once doubles the wait before the next one (up to 8×), so a viewer
+///   on the edge of a rung does not flap.
 ///
 /// Choosing: every visible stream starts at its display fit (or full); while
 /// the streams' bytes × fps exceed the budget, the costliest stream that
@@ -27,7 +29,7 @@ public struct GoodputPolicy: DeliveryPolicy {
         public var stepUpAfter: Double
         public var fitToDisplay: Bool
 
-        public init(headroom: Double = 1.25, congestedLoss: Double = 0.25, maxQueueMs: Int = 200, stepUpAfter: Double = 4,
+        public init(headroom: Double = 1.25, congestedLoss: Double = 0.25, maxQueueMs: Int = 200, stepUpAfter: Double = 2,
                     fitToDisplay: Bool = true) {
             self.headroom = headroom
             self.congestedLoss = congestedLoss
@@ -47,8 +49,8 @@ public struct GoodputPolicy: DeliveryPolicy {
         "maxQueueMs", default: 200, in: 10...10_000,
         help: "Unsent bytes worth more than this many ms of goodput also mark the link as behind")
     static let stepUpAfter = Parameter.number(
-        "stepUpAfter", default: 4, in: 0.5...600,
-        help: "Seconds without congestion before trying one rendition larger (doubled after a failed try, up to 8×)")
+        "stepUpAfter", default: 2, in: 0.5...600,
+        help: "Seconds without congestion before doubling what the viewer may be sent (the wait doubles after a failed try, up to 8×)")
     static let fitToDisplay = Parameter.boolean(
         "fitToDisplay", default: true,
         help: "Send a tile the smallest rendition at least as wide as it is drawn, not more")
@@ -58,7 +60,8 @@ public struct GoodputPolicy: DeliveryPolicy {
         summary: "Fit each tile's rendition to its drawn size, step down while the link falls behind",
         details: "Starts every visible stream at the smallest rendition at least as wide as its tile (full without a view hint). "
             + "A congested second caps what the viewer is sent at goodput ÷ headroom; the costliest streams step down first. "
-            + "Probes one step up after stepUpAfter calm seconds. Hidden tiles get nothing.",
+            + "If even the smallest rungs are too much, caps each stream's fps in proportion (at least 1). "
+            + "Doubles the cap after stepUpAfter calm seconds. Hidden tiles get nothing.",
         parameters: [headroom, congestedLoss, maxQueueMs, stepUpAfter, fitToDisplay])
 
     public static func configuration(from parameters: StageParameters) -> Configuration {
@@ -90,8 +93,8 @@ public struct GoodputPolicy: DeliveryPolicy {
         let goodput = link.goodput ?? 0
         let queued = goodput > 0 && Double(link.unsentBytes) / goodput * 1000 > Double(configuration.maxQueueMs)
         if (lossy || queued), goodput > 0 {
-            let fits = goodput / configuration.headroom
-            budget = min(budget ?? .infinity, fits)
+            // While congested the link sets the pace, so goodput is what it carries: the cap follows it, up or down.
+            budget = goodput / configuration.headroom
             if let lastStepUp, (now - lastStepUp).seconds < configuration.stepUpAfter * backoff * 2 {
                 backoff = min(backoff * 2, 8)
             }
@@ -106,7 +109,7 @@ public struct GoodputPolicy: DeliveryPolicy {
         if let lastStepUp, (now - lastStepUp).seconds >= wait * 4 { backoff = 1 }
         calmSince = now
         lastStepUp = now
-        let grown = current * 1.5
+        let grown = current * 2
         // Once the budget covers every visible stream at its fit, it limits nothing.
         budget = grown >= demand(streams, rungs: fits(streams)) ? nil : grown
     }

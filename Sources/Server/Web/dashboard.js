@@ -51,7 +51,7 @@ const views = {
   timer: null,
   schedule() {
     if (this.timer) return;
-    this.timer = setTimeout(() => { this.timer = null; this.flush(); }, 100);
+    this.timer = setTimeout(() => { this.timer = null; this.flush(); }, 250); // a resize sends each tile's size once, not per pixel
   },
   flush(force = false) {
     if (!socket.isOpen) return;
