@@ -87,7 +87,7 @@ extension RelayState {
                                          now: ContinuousClock.Instant) -> [RenditionChange] {
         var changes: [RenditionChange] = []
         for id in viewers.keys.sorted(by: ViewerRecord.connectionOrder) {
-            if let link = links[id] { viewers[id]!.link = link }
+            if let link = links[id] { delivery[id]?.link = link }
             let window = windows[id].map { LossWindow(offered: $0.offered, replaced: $0.replaced) }
             changes += chooseRenditions(for: id, now: now, window: window)
         }

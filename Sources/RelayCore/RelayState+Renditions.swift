@@ -56,7 +56,7 @@ extension RelayState {
     /// Runs a viewer's policy over the started streams it watches; `window`
     /// is the measuring window just closed, nil between samples.
     mutating func chooseRenditions(for id: String, now: ContinuousClock.Instant, window: LossWindow?) -> [RenditionChange] {
-        guard var viewer = viewers[id] else { return [] }
+        guard let viewer = viewers[id], var state = delivery[id] else { return [] }
         let json = viewer.format == .json
         let offers: [StreamOffer] = streams.keys.sorted().compactMap { streamID in
             let stream = streams[streamID]!
@@ -67,7 +67,8 @@ extension RelayState {
                                fps: stream.fps, rungs: stream.pictures.options(json: json), allowed: viewer.allowedRungs(ladder),
                                current: viewer.rung(for: streamID, ladder: ladder))
         }
-        let chosen = viewer.policy.choose(DeliveryInput(now: now, preference: viewer.quality, link: viewer.link, window: window, streams: offers))
+        let chosen = state.policy.choose(DeliveryInput(now: now, preference: viewer.quality, link: state.link, window: window, streams: offers))
+        delivery[id] = state
         var changes: [RenditionChange] = []
         var rungs: [String: Int] = [:]
         var caps: [String: Double] = [:]
@@ -79,9 +80,9 @@ extension RelayState {
                 changes.append(RenditionChange(viewer: id, stream: offer.id, from: offer.rungs[offer.current].label, to: offer.rungs[rung].label))
             }
         }
-        viewer.rungs = rungs
-        viewer.fpsCaps = caps
-        viewers[id] = viewer
+        // Only a real change touches the record (and so the cached delivery plans).
+        if viewer.rungs != rungs { viewers[id]!.rungs = rungs }
+        if viewer.fpsCaps != caps { viewers[id]!.fpsCaps = caps }
         return changes
     }
 

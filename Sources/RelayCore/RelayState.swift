@@ -33,6 +33,15 @@ package struct RelayState {
     private var nextSessionID: UInt64 = 1
     /// Makes each new viewer's own instance of the configured delivery policy.
     let makePolicy: @Sendable () -> any DeliveryPolicy
+    /// Each viewer's policy and its link as last measured, kept beside the
+    /// records: they change at every review, and a change to `viewers`
+    /// would throw away every delivery plan twice a second.
+    var delivery: [String: ViewerDelivery] = [:]
+
+    struct ViewerDelivery {
+        var policy: any DeliveryPolicy
+        var link = LinkFigures()
+    }
 
     package init(makePolicy: @escaping @Sendable () -> any DeliveryPolicy = { GoodputPolicy() }) {
         self.makePolicy = makePolicy
@@ -179,7 +188,8 @@ package struct RelayState {
         guard !shuttingDown else { return (nil, []) }
         let id = "v-\(nextViewerNumber)"
         nextViewerNumber += 1
-        let viewer = ViewerRecord(id: id, wants: wants, policy: makePolicy())
+        let viewer = ViewerRecord(id: id, wants: wants)
+        delivery[id] = ViewerDelivery(policy: makePolicy())
         viewers[id] = viewer
         let active = streams.filter { $0.value.started && viewer.watches($0.key) }.map(\.key).sorted()
         return (viewer, [
@@ -201,6 +211,7 @@ package struct RelayState {
 
     package mutating func removeViewer(_ id: String, reason: ViewerLeaveReason) -> [RelayAction] {
         guard viewers.removeValue(forKey: id) != nil else { return [] }
+        delivery[id] = nil
         return [.viewerLeft(viewer: id, reason: reason, remaining: viewers.count), .cluster(.interestChanged)]
     }
 

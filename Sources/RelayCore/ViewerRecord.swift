@@ -56,17 +56,12 @@ package struct ViewerRecord {
     package var rungs: [String: Int] = [:]
     /// Per stream, the policy's frame-rate cap, where it set one.
     package var fpsCaps: [String: Double] = [:]
-    /// Its own instance of the configured delivery policy.
-    package var policy: any DeliveryPolicy
-    /// The link as last measured, for choices made between samples.
-    package var link = LinkFigures()
     package var pingSentAt: ContinuousClock.Instant?
     /// The hub's side of the viewer (mailbox, writer); opaque to the rules.
     package var delivery: ViewerHub.Viewer?
 
-    init(id: String, wants: Wants, policy: any DeliveryPolicy) {
+    init(id: String, wants: Wants) {
         self.id = id
-        self.policy = policy
         format = wants.format
         tokenID = wants.tokenID
         scope = wants.scope
