@@ -50,3 +50,49 @@ struct DeliveryConfigTests {
                 == [#"pipelines.p.stages[0].scale: "renditions" replaces "scale" and "quality"; give one or the other"#])
     }
 }
+
+/// A user's own policy: every visible stream at the ladder's smallest rung.
+struct SmallestPolicy: DeliveryPolicy {
+    struct Configuration: Sendable { var maxFPS: Double }
+    static let maxFPS = Parameter.number("maxFPS", default: 5, in: 1...60, help: "frames a second per stream")
+    static let declaration = PolicyDeclaration(name: "smallest", summary: "Always the smallest picture", parameters: [maxFPS])
+    static func configuration(from parameters: StageParameters) -> Configuration { Configuration(maxFPS: parameters[maxFPS]) }
+    let configuration: Configuration
+    init(configuration: Configuration) { self.configuration = configuration }
+    mutating func choose(_ input: DeliveryInput) -> [String: DeliveryChoice] {
+        Dictionary(uniqueKeysWithValues: input.streams.map { ($0.id, DeliveryChoice(rung: $0.allowed.upperBound, maxFPS: configuration.maxFPS)) })
+    }
+}
+
+@Suite("Custom delivery policy")
+struct CustomDeliveryPolicyTests {
+    @Test func aUsersPolicyIsRegisteredNamedInTheFileAndCheckedLikeABuiltIn() throws {
+        var registry = StageRegistry.builtIn
+        try registry.register(policy: SmallestPolicy.self)
+        #expect(throws: StageRegistryError.duplicateName("smallest")) { try registry.register(policy: SmallestPolicy.self) }
+        #expect(throws: StageRegistryError.duplicateName("downscale")) { try registry.register(policy: NamedLikeAStage.self) }
+        let loader = PipelineConfigLoader(registry: registry)
+        let text = #"{"default": "p", "delivery": {"policy": "smallest", "maxFPS": 2}, "pipelines": {"p": {"stages": [{"stage": "fan-out"}]}}}"#
+        let config = try loader.load(text: text)
+        #expect(config.delivery.declaration.name == "smallest")
+        var policy = config.delivery.makePolicy()
+        let offer = StreamOffer(id: "A", fps: 30, rungs: [RungOption(label: "full", bytesPerFrame: 1), RungOption(label: "1/2", bytesPerFrame: 1)],
+                                allowed: 0...1, current: 0)
+        #expect(policy.choose(DeliveryInput(now: .now, preference: .auto, link: LinkFigures(), window: nil, streams: [offer]))
+                == ["A": DeliveryChoice(rung: 1, maxFPS: 2)], "built from the file's parameters")
+        do {
+            _ = try loader.load(text: #"{"default": "p", "delivery": {"policy": "smallest", "maxFPS": 0}, "pipelines": {"p": {"stages": [{"stage": "fan-out"}]}}}"#)
+            Issue.record("a bad parameter of a custom policy was accepted")
+        } catch {
+            #expect(error.problems.map(\.description) == ["delivery.maxFPS: must be between 1 and 60, got 0"])
+        }
+    }
+}
+
+/// A policy whose name a stage already has.
+struct NamedLikeAStage: DeliveryPolicy {
+    static let declaration = PolicyDeclaration(name: "downscale", summary: "clashes")
+    static func configuration(from parameters: StageParameters) {}
+    init(configuration: Void) {}
+    mutating func choose(_ input: DeliveryInput) -> [String: DeliveryChoice] { [:] }
+}

@@ -88,6 +88,25 @@ struct ViewHintTests {
         }
     }
 
+    /// The file's `"delivery"` reaches every viewer: with `fitToDisplay` off,
+    /// a small tile is sent full frames while its link keeps up.
+    @Test func theConfiguredPolicyIsTheOneThatChooses() async throws {
+        let unfitted = Self.ladderPipelines.replacingOccurrences(of: #"{"default": "ladder","#,
+                                                                 with: #"{"default": "ladder", "delivery": {"policy": "goodput", "fitToDisplay": false},"#)
+        try await withRelay(pipelinesJSON: unfitted) { relay in
+            let viewer = try await relay.viewer("format=binary")
+            let id = try await viewer.waitFor(type: "viewer_connected")["viewer_id"]!.stringValue!
+            let streamer = try await relay.streamer("cam")
+            streamer.send(TestFrames.jpeg(0))
+            try await viewer.waitFor(type: "stream_started", stream: "cam")
+            viewer.send(#"{"type":"view","stream_id":"cam","width":40,"height":30}"#)
+            try await relay.eventually("view applied") { try await view(relay, viewer: id, stream: "cam")?["width"] == .number(40) }
+            #expect(try await view(relay, viewer: id, stream: "cam")?["rendition"] == .string("full"))
+            let pipelines = try await relay.api("/api/pipelines")
+            #expect(pipelines["delivery"]?["policy"] == .string("goodput") && pipelines["delivery"]?["fitToDisplay"] == .bool(false))
+        }
+    }
+
     @Test func aMalformedViewIsAnsweredWithItsReason() async throws {
         try await withRelay { relay in
             let viewer = try await relay.viewer()
