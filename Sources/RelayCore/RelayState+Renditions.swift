@@ -25,10 +25,10 @@ extension RelayState {
     /// policies choose again at once instead of at the next sample.
     mutating func learnPictures(of frame: Frame) -> [RelayAction] {
         let id = frame.streamID
-        let before = streams[id]!.pictures
+        // Only what is compared is kept aside: holding the whole figures would copy their array on every frame.
+        let (ladder, width) = (streams[id]!.pictures.ladder, streams[id]!.pictures.width)
         streams[id]!.pictures.record(frame)
-        let after = streams[id]!.pictures
-        guard after.ladder != before.ladder || after.width != before.width else { return [] }
+        guard streams[id]!.pictures.ladder != ladder || streams[id]!.pictures.width != width else { return [] }
         deliveryPlans[id] = nil
         return watchers(of: id).flatMap { chooseRenditions(for: $0, now: frame.arrival, window: nil) }.map(Self.logged)
     }

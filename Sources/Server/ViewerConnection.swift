@@ -23,6 +23,8 @@ struct ViewerConnection: Sendable {
     let streams: Set<String>?
     let quality: QualityPreference
     let flow: FlowControl
+    /// With `flow=credit`: what the viewer asked for, or the default.
+    let credits: Int?
     let scope: StreamScope
     let tokenID: String?
     let limits: RelayLimits
@@ -39,7 +41,7 @@ struct ViewerConnection: Sendable {
         let lease = grant.flatMap { access?.lease($0, acting: .viewer) }
         defer { lease.map { access?.sessions.remove($0) } }
         guard let viewer = hub.addViewer(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
-                                         credits: flow == .credit ? ViewerMailbox.defaultCredits : nil, remoteAddress: client,
+                                         credits: flow == .credit ? credits ?? ViewerMailbox.defaultCredits : nil, remoteAddress: client,
                                          eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })
         else {
             try? await outbound.close(.goingAway, reason: StreamEndReason.shutdown.rawValue)

@@ -2,7 +2,8 @@ import Foundation
 import Pipeline
 
 /// What a viewer asks for in its socket's query: `streams=a,b`,
-/// `format=json|binary`, `quality=auto|full|low`, `flow=push|credit`. Parsed by the upgrade
+/// `format=json|binary`, `quality=auto|full|low`, `flow=push|credit`,
+/// `credits=1…8` (with `flow=credit`). Parsed by the upgrade
 /// gate, so a bad option is refused with its reason before the upgrade,
 /// and by the route, the same way.
 public struct ViewerOptions: Sendable, Equatable {
@@ -10,6 +11,10 @@ public struct ViewerOptions: Sendable, Equatable {
     public var format = ViewerFormat.json
     public var quality = QualityPreference.auto
     public var flow = FlowControl.push
+    /// With `flow=credit`: unacknowledged frames per stream it allows (nil: the relay's default, 2).
+    /// One halves a slow device's picture age (one read interval, not two) and costs a round trip per frame.
+    public var credits: Int?
+    public static let creditRange = 1...8
 
     public struct Invalid: Error, Sendable, Equatable, CustomStringConvertible {
         public let description: String
@@ -35,6 +40,13 @@ public struct ViewerOptions: Sendable, Equatable {
         if let raw = first("flow") {
             guard let flow = FlowControl(rawValue: raw) else { throw Invalid(description: "flow must be push or credit, got \"\(raw.prefix(32))\"") }
             self.flow = flow
+        }
+        if let raw = first("credits") {
+            guard let n = Int(raw), Self.creditRange.contains(n) else {
+                throw Invalid(description: "credits must be a whole number from 1 to 8, got \"\(raw.prefix(32))\"")
+            }
+            guard flow == .credit else { throw Invalid(description: "credits applies to flow=credit only") }
+            credits = n
         }
     }
 }

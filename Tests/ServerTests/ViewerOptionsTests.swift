@@ -177,6 +177,31 @@ struct ViewerOptionsTests {
         }
     }
 
+    /// `credits=1`: one frame of a stream in flight, so a device that draws
+    /// two a second sees pictures one read old, not two.
+    @Test func aViewerMayAskForOneCredit() async throws {
+        try await withRelay { relay in
+            let viewer = try await relay.viewer("format=binary&flow=credit&credits=1")
+            let streamer = try await relay.streamer("cam")
+            streamer.send(TestFrames.text(0))
+            try await relay.eventually("frame 0") { viewer.binaryFrames.count == 1 }
+            for i in 1..<4 {
+                streamer.send(TestFrames.text(i))
+                try await Task.sleep(for: .milliseconds(30))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(viewer.binaryFrames.count == 1, "no second frame before an ack")
+            viewer.send(#"{"type":"ack","stream_id":"cam","seq":0}"#)
+            try await relay.eventually("the newest waiting frame") { viewer.binaryFrames.count == 2 }
+            #expect(viewer.binaryFrames.last?.header["seq"] == .number(3))
+            for (query, reason) in [("flow=credit&credits=0", "credits must be a whole number from 1 to 8, got \"0\""),
+                                    ("credits=2", "credits applies to flow=credit only")] {
+                let response = try await RawHTTP.get(port: relay.port, path: "/ws/viewer?\(query)", upgrade: true)
+                #expect(response.status == 400 && response.reason == reason, "\(query): \(response.text)")
+            }
+        }
+    }
+
     @Test func anUnknownFlowIsRefusedBeforeTheUpgrade() async throws {
         try await withRelay { relay in
             let response = try await RawHTTP.get(port: relay.port, path: "/ws/viewer?flow=pull", upgrade: true)

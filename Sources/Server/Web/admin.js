@@ -20,6 +20,22 @@ function fill(tableId, rows, emptyText) {
   }
 }
 
+// What a viewer is sent, per rendition: "full", "3/8 ×16", "1/4 ×2 at 8 fps, 3 hidden".
+function sent(viewer) {
+  const views = viewer.views || [];
+  if (views.length === 0) return viewer.receiving;
+  const counts = new Map();
+  let hidden = 0;
+  for (const view of views) {
+    if (!view.visible) { hidden += 1; continue; }
+    const key = view.rendition + (view.max_fps ? ` at ${view.max_fps} fps` : "");
+    counts.set(key, (counts.get(key) || 0) + 1);
+  }
+  const parts = [...counts].map(([key, n]) => (n > 1 ? `${key} ×${n}` : key));
+  if (hidden) parts.push(`${hidden} hidden`);
+  return parts.join(", ");
+}
+
 async function getJSON(path) {
   const response = await apiFetch(path);
   if (!response.ok) {
@@ -34,7 +50,7 @@ async function refresh() {
     const [streams, viewers, pipelines] = await Promise.all([getJSON("/api/streams"), getJSON("/api/viewers"), getJSON("/api/pipelines")]);
     fill("streams", streams.map((s) => [s.id, new Date(s.started).toLocaleTimeString(), s.fps.toFixed(1), s.frames, s.viewers, s.drops, s.errors, s.pipeline, s.node ?? "—"]), "no live streams");
     fill("viewers", viewers.map((v) => [v.id, Array.isArray(v.streams) ? v.streams.join(", ") : v.streams, v.format, v.quality,
-      v.receiving + (v.slow ? " (slow)" : ""), v.delivered, v.loss_percent.toFixed(1),
+      sent(v) + (v.slow ? " (slow)" : ""), v.delivered, v.loss_percent.toFixed(1),
       // The link under the socket (TCP_INFO) and how old frames were when written.
       v.goodput_bytes_per_second == null ? "—" : `${(v.goodput_bytes_per_second * 8 / 1e6).toFixed(2)} Mbit/s`,
       v.rtt_ms == null ? "—" : `${v.rtt_ms} ms`, `${Math.round(v.unsent_bytes / 1024)} KiB`,
