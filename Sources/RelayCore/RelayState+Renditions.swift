@@ -43,14 +43,23 @@ extension RelayState {
         guard viewer.views[streamID] != view else { return [] }
         viewers[id]!.views[streamID] = view
         var actions = chooseRenditions(for: id, now: now, window: nil).map(Self.logged)
-        if view.visible, !wasShown, let stream = streams[streamID], stream.started, let latest = stream.latestFrame {
-            let holder: DeliveryTicket.Holder = stream.session.map { .session($0.id) } ?? .node(stream.owner ?? "")
-            let ladder = stream.pictures.ladder
-            let target = FrameTarget(viewer: id, rendition: RenditionKind(rung: viewers[id]!.rung(for: streamID, ladder: ladder)),
-                                     delivery: viewer.delivery)  // uncapped: the one frame it has been waiting for
-            actions.append(.deliver(latest, targets: [target], ticket: DeliveryTicket(stream: streamID, holder: holder, replayOf: latest.seq)))
-        }
+        if view.visible, !wasShown, let replay = replayLatest(of: streamID, to: id) { actions.append(replay) }
         return actions
+    }
+
+    /// The stream's latest frame, sent again to one viewer that has just
+    /// come to show it (connected, subscribed, its tile visible again), so a
+    /// slow camera's tile is not blank until its next frame: `"cached": true`,
+    /// offered only while it is still the latest (its ticket names its seq),
+    /// so it never follows a newer one. Nil when there is none here (another
+    /// node's stream no viewer here watched yet).
+    func replayLatest(of streamID: String, to id: String) -> RelayAction? {
+        guard let viewer = viewers[id], viewer.shows(streamID), let stream = streams[streamID], stream.started,
+              let latest = stream.latestFrame else { return nil }
+        let holder: DeliveryTicket.Holder = stream.session.map { .session($0.id) } ?? .node(stream.owner ?? "")
+        let target = FrameTarget(viewer: id, rendition: RenditionKind(rung: viewer.rung(for: streamID, ladder: stream.pictures.ladder)),
+                                 delivery: viewer.delivery)  // uncapped: the one frame it has been waiting for
+        return .deliver(latest, targets: [target], ticket: DeliveryTicket(stream: streamID, holder: holder, replayOf: latest.seq))
     }
 
     /// Runs a viewer's policy over the started streams it watches; `window`

@@ -183,7 +183,8 @@ package struct RelayState {
     // MARK: Viewers
 
     /// Registers a viewer; its first message is `viewer_connected` with the
-    /// live streams it may see. Nil while shutting down.
+    /// live streams it may see, then each one's latest frame (cached), so no
+    /// tile is blank until its camera's next frame. Nil while shutting down.
     package mutating func addViewer(_ wants: ViewerRecord.Wants) -> (ViewerRecord?, [RelayAction]) {
         guard !shuttingDown else { return (nil, []) }
         let id = "v-\(nextViewerNumber)"
@@ -194,6 +195,7 @@ package struct RelayState {
         let active = streams.filter { $0.value.started && viewer.watches($0.key) }.map(\.key).sorted()
         return (viewer, [
             .control(viewer: id, text: WireMessage.viewerConnected(viewerID: id, activeStreams: active)),
+        ] + active.compactMap { replayLatest(of: $0, to: id) } + [
             .log(.info, "viewer connected", [
                 "viewer_id": "\(id)", "format": "\(wants.format.rawValue)",
                 "streams": "\(wants.streams.map { $0.sorted().joined(separator: ",") } ?? "all")",
@@ -216,15 +218,15 @@ package struct RelayState {
     }
 
     /// Changes which streams a viewer watches; live streams it newly covers
-    /// are announced with `stream_started`.
+    /// are announced with `stream_started`, then sent their latest frame (cached).
     package mutating func subscribe(_ id: String, to list: Set<String>?) -> [RelayAction] {
         guard var viewer = viewers[id] else { return [] }
         let before = viewer.streams
         viewer.streams = list
         viewers[id] = viewer
-        var actions: [RelayAction] = streams.keys.sorted().compactMap { stream in
-            guard streams[stream]!.started, viewer.watches(stream), !(before?.contains(stream) ?? true) else { return nil }
-            return .control(viewer: id, text: WireMessage.streamStarted(stream))
+        var actions: [RelayAction] = streams.keys.sorted().flatMap { stream -> [RelayAction] in
+            guard streams[stream]!.started, viewer.watches(stream), !(before?.contains(stream) ?? true) else { return [] }
+            return [.control(viewer: id, text: WireMessage.streamStarted(stream))] + [replayLatest(of: stream, to: id)].compactMap { $0 }
         }
         actions.append(.cluster(.interestChanged))
         return actions

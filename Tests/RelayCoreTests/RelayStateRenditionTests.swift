@@ -48,6 +48,16 @@ struct RelayStateRenditionTests {
         T.lines(state.frameAccepted(Self.frame("P-1", seq: seq, rungs: [1, 2, 3]))).filter { $0.hasPrefix("deliver") }
     }
 
+    @Test func aNewViewerGetsEachLiveStreamsLatestFrameRightAfterViewerConnected() throws {
+        var state = live(viewers: [])
+        _ = state.connectStream("P-2", session: T.session(2), now: t0)
+        _ = state.frameAccepted(Self.frame("P-2", seq: 7))
+        let (_, actions) = state.addViewer(.init(format: .binary, remoteAddress: "a"))
+        #expect(Array(T.lines(actions).prefix(3)) == ["v-1 ← viewer_connected [P-1,P-2]", "deliver P-1#29 → v-1:full", "deliver P-2#7 → v-1:full"])
+        let tickets = actions.compactMap { if case .deliver(_, _, let ticket) = $0 { ticket } else { nil } }
+        #expect(tickets.map(\.replayOf) == [29, 7], "replays: sent as cached, and only while still the latest")
+    }
+
     @Test func aHiddenTileGetsNoFramesAndTheLatestOneTheMomentItIsVisibleAgain() throws {
         var state = live(viewers: [.init(format: .binary, remoteAddress: "a"), .init(format: .binary, remoteAddress: "b")])
         #expect(T.lines(state.setView("v-1", stream: "P-1", StreamView(visible: false), now: t0)).isEmpty)

@@ -161,7 +161,8 @@ struct RelayStateTests {
         #expect(T.lines(state.frameAccepted(T.frame("W-1", seq: 1))).contains("deliver W-1#1 → v-2:full"))
         // Subscribing announces only live streams newly covered, and never one outside the scope.
         #expect(T.lines(state.subscribe("v-1", to: ["P-2", "W-1"])) == ["cluster: interest"])
-        #expect(T.lines(state.subscribe("v-1", to: nil)) == ["v-1 ← stream_started P-1", "cluster: interest"])
+        #expect(T.lines(state.subscribe("v-1", to: nil)) == ["v-1 ← stream_started P-1", "deliver P-1#0 → v-1:full", "cluster: interest"],
+                "and its latest frame, so the new tile is not blank")
         state.narrowScope("v-1", to: StreamScope(["P-1"]))
         #expect(T.lines(state.frameAccepted(T.frame("P-2", seq: 2))).contains("deliver P-2#2 → "), "after narrowing, P-2 goes to no one")
         #expect(state.streamSnapshots(scope: StreamScope(["W-*"])).map(\.id) == ["W-1"])

@@ -54,6 +54,24 @@ struct ViewHintTests {
         }
     }
 
+    /// A 1 fps camera's tile is not blank for a second: a viewer that joins
+    /// gets the newest frame at once, marked cached.
+    @Test func aViewerJoiningALiveStreamGetsItsNewestFrameAtOnce() async throws {
+        try await withRelay(pipelinesJSON: Self.ladderPipelines) { relay in
+            let first = try await relay.viewer("format=binary")
+            let streamer = try await relay.streamer("cam")
+            streamer.send(TestFrames.jpeg(0))
+            streamer.send(TestFrames.jpeg(1))
+            try await relay.eventually("both frames") { first.binaryFrames.last?.header["seq"] == .number(1) }
+            let late = try await relay.viewer("format=binary")
+            try await relay.eventually("the cached frame") { late.binaryFrames.count == 1 }
+            #expect(late.binaryFrames[0].header["seq"] == .number(1) && late.binaryFrames[0].header["cached"] == .bool(true))
+            #expect(late.binaryFrames[0].jpeg == TestFrames.jpeg(1))
+            #expect(late.messages.first.map { if case .text(let t) = $0 { t.contains("viewer_connected") } else { false } } == true,
+                    "viewer_connected still comes first")
+        }
+    }
+
     @Test func eachTileGetsARenditionFitForItsOwnSize() async throws {
         try await withRelay(pipelinesJSON: Self.ladderPipelines) { relay in
             let viewer = try await relay.viewer("format=binary")
