@@ -19,7 +19,7 @@ let pipeline: PipelineDefinition = {
       {"stage": "size-limit", "maxBytes": 4000000}, {"stage": "base64-validation"},
       {"stage": "decode-check", "mode": "header", "maxWidth": 4096, "maxHeight": 4096},
       {"stage": "decode-check", "mode": "full"}, {"stage": "error-counter", "maxErrors": 1000000},
-      {"stage": "downscale", "when": "always", "scale": "1/4"}, {"stage": "fan-out"}]}}}
+      {"stage": "downscale", "when": "always", "renditions": [{"scale": "1/2"}, {"scale": "1/4", "quality": 40}]}, {"stage": "fan-out"}]}}}
     """#
     let config = try! PipelineConfigLoader(registry: .builtIn).load(text: json)
     return config.pipeline(named: "fuzz")!
