@@ -43,19 +43,10 @@ package struct FrameEncoding {
     /// policy had just stepped down), else full. A rendition chosen a
     /// moment ago may not be made until the next frame.
     package func available(_ wanted: RenditionKind) -> RenditionKind {
-        guard wanted.rung > 0, !frame.renditions.isEmpty else { return .full }
-        var best: Int?
-        for made in frame.renditions {
-            if made.rung == wanted.rung { return wanted }
-            let distance = abs(made.rung - wanted.rung)
-            if let current = best {
-                let currentDistance = abs(current - wanted.rung)
-                if distance < currentDistance || (distance == currentDistance && made.rung > current) { best = made.rung }
-            } else {
-                best = made.rung
-            }
-        }
-        return best.map(RenditionKind.init(rung:)) ?? .full
+        guard wanted.rung > 0 else { return .full }
+        // Nearest first; on a tie the higher rung (the smaller picture).
+        let nearest = frame.renditions.map(\.rung).min { (abs($0 - wanted.rung), -$0) < (abs($1 - wanted.rung), -$1) }
+        return nearest.map(RenditionKind.init(rung:)) ?? .full
     }
 
     /// The wire message, or nil if this frame cannot be sent in that form

@@ -40,11 +40,7 @@ extension RelayState {
     }
 
     /// What a viewer's mailbox counted in one measuring window.
-    package struct DeliveryWindow {
-        package var offered: Int
-        package var replaced: Int
-        package init(offered: Int, replaced: Int) { self.offered = offered; self.replaced = replaced }
-    }
+    package typealias DeliveryWindow = LossWindow
 
     /// One sampling period's figures, for metrics and logs.
     package struct Sample {
@@ -86,10 +82,10 @@ extension RelayState {
     package mutating func reviewDelivery(windows: [String: DeliveryWindow], links: [String: LinkFigures],
                                          now: ContinuousClock.Instant) -> [RenditionChange] {
         var changes: [RenditionChange] = []
+        let menu = renditionMenu()
         for id in viewers.keys.sorted(by: ViewerRecord.connectionOrder) {
             if let link = links[id] { delivery[id]?.link = link }
-            let window = windows[id].map { LossWindow(offered: $0.offered, replaced: $0.replaced) }
-            changes += chooseRenditions(for: id, now: now, window: window)
+            changes += chooseRenditions(for: id, now: now, window: windows[id], menu: menu)
         }
         return changes
     }

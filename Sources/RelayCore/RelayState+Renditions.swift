@@ -30,7 +30,8 @@ extension RelayState {
         streams[id]!.pictures.record(frame)
         guard streams[id]!.pictures.ladder != ladder || streams[id]!.pictures.width != width else { return [] }
         deliveryPlans[id] = nil
-        return watchers(of: id).flatMap { chooseRenditions(for: $0, now: frame.arrival, window: nil) }.map(Self.logged)
+        let menu = renditionMenu()
+        return watchers(of: id).flatMap { chooseRenditions(for: $0, now: frame.arrival, window: nil, menu: menu) }.map(Self.logged)
     }
 
     /// What a viewer shows of a stream (`view`). A tile that becomes
@@ -62,36 +63,52 @@ extension RelayState {
         return .deliver(latest, targets: [target], ticket: DeliveryTicket(stream: streamID, holder: holder, replayOf: latest.seq))
     }
 
+    /// The started streams, by id, with what their rungs cost each format:
+    /// worked out once per review, not once per viewer and stream.
+    struct MenuEntry {
+        let id: String
+        let ladder: RenditionLadder
+        let fps: Double
+        let binary: [RungOption]
+        let json: [RungOption]
+    }
+
+    func renditionMenu() -> [MenuEntry] {
+        streams.keys.sorted().compactMap { id in
+            let stream = streams[id]!
+            guard stream.started else { return nil }
+            return MenuEntry(id: id, ladder: stream.pictures.ladder, fps: stream.fps,
+                             binary: stream.pictures.options(json: false), json: stream.pictures.options(json: true))
+        }
+    }
+
     /// Runs a viewer's policy over the started streams it watches; `window`
-    /// is the measuring window just closed, nil between samples.
-    mutating func chooseRenditions(for id: String, now: ContinuousClock.Instant, window: LossWindow?) -> [RenditionChange] {
+    /// is the measuring window just closed, nil between samples; `menu`, when
+    /// the caller reviews many viewers at once.
+    mutating func chooseRenditions(for id: String, now: ContinuousClock.Instant, window: LossWindow?,
+                                   menu given: [MenuEntry]? = nil) -> [RenditionChange] {
         guard let viewer = viewers[id], var state = delivery[id] else { return [] }
         let json = viewer.format == .json
-        let offers: [StreamOffer] = streams.keys.sorted().compactMap { streamID in
-            let stream = streams[streamID]!
-            guard stream.started, viewer.watches(streamID) else { return nil }
-            let ladder = stream.pictures.ladder
-            let view = viewer.views[streamID]
-            return StreamOffer(id: streamID, visible: view?.visible ?? true, displayWidth: view?.width, displayHeight: view?.height,
-                               fps: stream.fps, rungs: stream.pictures.options(json: json), allowed: viewer.allowedRungs(ladder),
-                               current: viewer.rung(for: streamID, ladder: ladder))
+        let offers: [StreamOffer] = (given ?? renditionMenu()).compactMap { entry in
+            guard viewer.watches(entry.id) else { return nil }
+            let view = viewer.views[entry.id]
+            return StreamOffer(id: entry.id, visible: view?.visible ?? true, displayWidth: view?.width, displayHeight: view?.height,
+                               fps: entry.fps, rungs: json ? entry.json : entry.binary, allowed: viewer.allowedRungs(entry.ladder),
+                               current: viewer.rung(for: entry.id, ladder: entry.ladder))
         }
         let chosen = state.policy.choose(DeliveryInput(now: now, preference: viewer.quality, link: state.link, window: window, streams: offers))
         delivery[id] = state
         var changes: [RenditionChange] = []
-        var rungs: [String: Int] = [:]
-        var caps: [String: Double] = [:]
+        var choices: [String: DeliveryChoice] = [:]
         for offer in offers {
             let rung = min(max(chosen[offer.id]?.rung ?? offer.current, offer.allowed.lowerBound), offer.allowed.upperBound)
-            rungs[offer.id] = rung
-            if let cap = chosen[offer.id]?.maxFPS, cap > 0 { caps[offer.id] = cap }
+            choices[offer.id] = DeliveryChoice(rung: rung, maxFPS: chosen[offer.id]?.maxFPS.flatMap { $0 > 0 ? $0 : nil })
             if rung != offer.current {
                 changes.append(RenditionChange(viewer: id, stream: offer.id, from: offer.rungs[offer.current].label, to: offer.rungs[rung].label))
             }
         }
         // Only a real change touches the record (and so the cached delivery plans).
-        if viewer.rungs != rungs { viewers[id]!.rungs = rungs }
-        if viewer.fpsCaps != caps { viewers[id]!.fpsCaps = caps }
+        if viewer.choices != choices { viewers[id]!.choices = choices }
         return changes
     }
 
@@ -121,7 +138,7 @@ extension RelayState {
             let rung = viewer.rung(for: id, ladder: ladder)
             let option = stream.pictures.options(json: false)[rung]
             return StreamViewSnapshot(stream: id, view: viewer.views[id], rung: rung, rendition: option.label,
-                                      width: option.width, height: option.height, maxFPS: viewer.fpsCaps[id])
+                                      width: option.width, height: option.height, maxFPS: viewer.choices[id]?.maxFPS)
         }
     }
 }

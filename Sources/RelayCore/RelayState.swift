@@ -153,9 +153,11 @@ package struct RelayState {
     /// The rungs of this stream some viewer is sent, so only those are
     /// made; `ladder` is the one its `downscale` declares, which the state
     /// learns only from the frames after it (so the first frame is sized right too).
-    package func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
-        if ladder == streams[streamID]?.pictures.ladder, let plan = deliveryPlans[streamID] { return plan.wanted }
-        return makePlan(for: streamID, ladder: ladder).wanted
+    /// A plan made for the known ladder is kept, so the frame's own
+    /// delivery right after reuses it instead of walking the viewers again.
+    package mutating func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
+        guard ladder == streams[streamID]?.pictures.ladder else { return makePlan(for: streamID, ladder: ladder).wanted }
+        return plan(for: streamID).wanted
     }
 
     /// Who gets `id`'s frames and in which rendition, from the cache while no viewer changed.
@@ -174,7 +176,7 @@ package struct RelayState {
         for viewer in viewers.values where viewer.watches(id) && viewer.shows(id) {
             let rung = viewer.rung(for: id, ladder: ladder)
             wanted.insert(rung)
-            targets.append(FrameTarget(viewer: viewer.id, rendition: RenditionKind(rung: rung), maxFPS: viewer.fpsCaps[id],
+            targets.append(FrameTarget(viewer: viewer.id, rendition: RenditionKind(rung: rung), maxFPS: viewer.choices[id]?.maxFPS,
                                        delivery: viewer.delivery))
         }
         return DeliveryPlan(targets: targets, wanted: wanted)
@@ -317,11 +319,9 @@ package struct RelayState {
     mutating func remove(_ id: String, reason: StreamEndReason) -> [RelayAction] {
         // What viewers said they show of it ends with it: a stream of that id
         // started later is a new one, visible until they say otherwise.
-        for viewer in viewers.keys where viewers[viewer]!.views[id] != nil || viewers[viewer]!.rungs[id] != nil
-            || viewers[viewer]!.fpsCaps[id] != nil {
+        for viewer in viewers.keys where viewers[viewer]!.views[id] != nil || viewers[viewer]!.choices[id] != nil {
             viewers[viewer]!.views[id] = nil
-            viewers[viewer]!.rungs[id] = nil
-            viewers[viewer]!.fpsCaps[id] = nil
+            viewers[viewer]!.choices[id] = nil
         }
         guard let stream = streams.removeValue(forKey: id), stream.started else { return [] }
         return watchers(of: id).map { .streamEnded(viewer: $0, stream: id, text: WireMessage.streamEnded(id, reason: reason)) }

@@ -2,10 +2,11 @@
 /// many of the frames offered to it were replaced before they were written:
 /// slow after one window losing more than `threshold` of its frames, back
 /// to normal after three windows in a row losing under a quarter of that
-/// (hysteresis, so a viewer near the line does not flap between renditions).
+/// (hysteresis, so a viewer near the line does not flap between verdicts).
 ///
-/// The hub holds one per viewer; it is the one truth `/api/viewers`,
-/// the `low` rendition and the logs all read.
+/// The hub holds one per viewer; it is the one truth `/api/viewers` and
+/// the logs read. Which rendition a viewer gets is its delivery policy's
+/// choice, from the same loss figures and its link.
 package struct SlowViewerVerdict: Sendable, Equatable {
     package private(set) var slow = false
     private var goodWindows = 0

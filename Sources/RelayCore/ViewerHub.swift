@@ -231,11 +231,13 @@ package final class ViewerHub: FrameSink, Sendable {
     }
 
     package func needsLowRendition(streamID: String) -> Bool {
-        read { $0.wantedRenditions(streamID: streamID, ladder: $0.streams[streamID]?.pictures.ladder ?? .fullOnly) }.needsDownscaled
+        locked.withLockedValue { locked in
+            locked.relay.wantedRenditions(streamID: streamID, ladder: locked.relay.streams[streamID]?.pictures.ladder ?? .fullOnly)
+        }.needsDownscaled
     }
 
     package func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
-        read { $0.wantedRenditions(streamID: streamID, ladder: ladder) }
+        locked.withLockedValue { $0.relay.wantedRenditions(streamID: streamID, ladder: ladder) }
     }
 
     // MARK: Viewers

@@ -47,15 +47,13 @@ package struct ViewerRecord {
     package var streams: Set<String>?
     package var quality: QualityPreference
     /// Housekeeping's verdict from the mailbox's loss figures: the one truth
-    /// the `low` rendition, `/api/viewers` and the logs read.
+    /// `/api/viewers` and the logs read.
     package var slowness = SlowViewerVerdict()
     /// What the viewer said it shows of each stream (`view`): drawn size
     /// and visibility. A stream it said nothing of is visible, size unknown.
     package var views: [String: StreamView] = [:]
-    /// The rung of each stream's ladder the policy picked for it.
-    package var rungs: [String: Int] = [:]
-    /// Per stream, the policy's frame-rate cap, where it set one.
-    package var fpsCaps: [String: Double] = [:]
+    /// Per stream: the rung the policy picked for it, and a frame-rate cap where it set one.
+    package var choices: [String: DeliveryChoice] = [:]
     package var pingSentAt: ContinuousClock.Instant?
     /// The hub's side of the viewer (mailbox, writer); opaque to the rules.
     package var delivery: ViewerHub.Viewer?
@@ -89,7 +87,7 @@ package struct ViewerRecord {
     /// The rung it is sent of a stream with `ladder`.
     package func rung(for streamID: String, ladder: RenditionLadder) -> Int {
         let allowed = allowedRungs(ladder)
-        return min(max(rungs[streamID] ?? allowed.lowerBound, allowed.lowerBound), allowed.upperBound)
+        return min(max(choices[streamID]?.rung ?? allowed.lowerBound, allowed.lowerBound), allowed.upperBound)
     }
 
     /// v-2 before v-10: the order viewers connected in.

@@ -1,19 +1,16 @@
 import Pipeline
 
-/// Renders stage declarations for people (text, the README's Markdown
-/// table) and tools (JSON). The README table is checked against
-/// `markdown(_:)` by a test, so the docs cannot drift from the code.
+/// Renders stage and delivery-policy declarations for people (text, the
+/// Markdown tables in docs/pipelines.md) and tools (JSON). The tables are
+/// checked against `markdown(_:)` and `policiesMarkdown(_:)` by a test, so
+/// the docs cannot drift from the code.
 public enum StageListing {
     public static func text(_ registry: StageRegistry) -> String {
         var out: [String] = []
         for stage in registry.stages.map(\.declaration) {
             out.append("\(stage.name)\(stage.isSink ? " (sink)" : "") — \(stage.summary)")
-            if !stage.details.isEmpty { out.append("    \(stage.details)") }
+            out += details(stage.details, stage.parameters)
             if stage.parameters.isEmpty { out.append("    (no parameters)") }
-            for p in stage.parameters {
-                out.append("    \(p.name): \(p.typeDescription), \(defaultText(p))")
-                out.append("        \(p.help)")
-            }
             out.append("")
         }
         if !registry.policies.isEmpty {
@@ -22,41 +19,19 @@ public enum StageListing {
         }
         for policy in registry.policies.map(\.declaration) {
             out.append("\(policy.name) (delivery policy) — \(policy.summary)")
-            if !policy.details.isEmpty { out.append("    \(policy.details)") }
-            for p in policy.parameters {
-                out.append("    \(p.name): \(p.typeDescription), \(defaultText(p))")
-                out.append("        \(p.help)")
-            }
+            out += details(policy.details, policy.parameters)
             out.append("")
         }
         return out.joined(separator: "\n")
     }
 
-    /// The README's table of delivery policies.
-    public static func policiesMarkdown(_ registry: StageRegistry) -> String {
-        var rows = ["| policy | what it does | parameter | type | default | meaning |", "|---|---|---|---|---|---|"]
-        for policy in registry.policies.map(\.declaration) {
-            let what = escape(policy.summary + (policy.details.isEmpty ? "" : ". " + policy.details))
-            for (i, p) in policy.parameters.enumerated() {
-                rows.append("| \(i == 0 ? "`\(policy.name)`" : "") | \(i == 0 ? what : "") | `\(p.name)` | \(escape(p.typeDescription)) | \(escape(defaultText(p))) | \(escape(p.help)) |")
-            }
-        }
-        return rows.joined(separator: "\n")
+    public static func markdown(_ registry: StageRegistry) -> String {
+        table("stage", registry.stages.map(\.declaration).map { ($0.name, $0.summary, $0.details, $0.parameters) })
     }
 
-    public static func markdown(_ registry: StageRegistry) -> String {
-        var rows = ["| stage | what it does | parameter | type | default | meaning |", "|---|---|---|---|---|---|"]
-        for stage in registry.stages.map(\.declaration) {
-            let what = escape(stage.summary + (stage.details.isEmpty ? "" : ". " + stage.details))
-            let name = "`\(stage.name)`"
-            if stage.parameters.isEmpty {
-                rows.append("| \(name) | \(what) | — | | | |")
-            }
-            for (i, p) in stage.parameters.enumerated() {
-                rows.append("| \(i == 0 ? name : "") | \(i == 0 ? what : "") | `\(p.name)` | \(escape(p.typeDescription)) | \(escape(defaultText(p))) | \(escape(p.help)) |")
-            }
-        }
-        return rows.joined(separator: "\n")
+    /// The table of delivery policies.
+    public static func policiesMarkdown(_ registry: StageRegistry) -> String {
+        table("policy", registry.policies.map(\.declaration).map { ($0.name, $0.summary, $0.details, $0.parameters) })
     }
 
     public static func json(_ registry: StageRegistry) -> String {
@@ -67,14 +42,7 @@ public enum StageListing {
                 ("summary", .string(stage.summary)),
                 ("details", .string(stage.details)),
                 ("sink", .bool(stage.isSink)),
-                ("parameters", .array(stage.parameters.map { p in
-                    .object([
-                        ("name", .string(p.name)),
-                        ("type", .string(p.typeDescription)),
-                        ("default", p.defaultValue ?? .null),
-                        ("help", .string(p.help)),
-                    ])
-                })),
+                ("parameters", parametersJSON(stage.parameters)),
             ])
         }
         let policies: [JSONValue] = registry.policies.map(\.declaration).map { policy in
@@ -83,13 +51,42 @@ public enum StageListing {
                 ("kind", .string("delivery-policy")),
                 ("summary", .string(policy.summary)),
                 ("details", .string(policy.details)),
-                ("parameters", .array(policy.parameters.map { p in
-                    .object([("name", .string(p.name)), ("type", .string(p.typeDescription)), ("default", p.defaultValue ?? .null),
-                             ("help", .string(p.help))])
-                })),
+                ("parameters", parametersJSON(policy.parameters)),
             ])
         }
         return JSONValue.array(stages + policies).jsonText
+    }
+
+    /// The indented details and parameter lines under a name in `text`.
+    static func details(_ details: String, _ parameters: [ParameterSpec]) -> [String] {
+        var lines = details.isEmpty ? [] : ["    \(details)"]
+        for p in parameters {
+            lines.append("    \(p.name): \(p.typeDescription), \(defaultText(p))")
+            lines.append("        \(p.help)")
+        }
+        return lines
+    }
+
+    /// One row per parameter (or one saying there are none), the name and summary on the first.
+    static func table(_ kind: String, _ entries: [(name: String, summary: String, details: String, parameters: [ParameterSpec])]) -> String {
+        var rows = ["| \(kind) | what it does | parameter | type | default | meaning |", "|---|---|---|---|---|---|"]
+        for entry in entries {
+            let what = escape(entry.summary + (entry.details.isEmpty ? "" : ". " + entry.details))
+            let name = "`\(entry.name)`"
+            if entry.parameters.isEmpty {
+                rows.append("| \(name) | \(what) | — | | | |")
+            }
+            for (i, p) in entry.parameters.enumerated() {
+                rows.append("| \(i == 0 ? name : "") | \(i == 0 ? what : "") | `\(p.name)` | \(escape(p.typeDescription)) | \(escape(defaultText(p))) | \(escape(p.help)) |")
+            }
+        }
+        return rows.joined(separator: "\n")
+    }
+
+    static func parametersJSON(_ parameters: [ParameterSpec]) -> JSONValue {
+        .array(parameters.map { p in
+            .object([("name", .string(p.name)), ("type", .string(p.typeDescription)), ("default", p.defaultValue ?? .null), ("help", .string(p.help))])
+        })
     }
 
     static func defaultText(_ p: ParameterSpec) -> String {
