@@ -6,6 +6,8 @@ import JWTKit
 public enum TokenRole: String, Codable, Sendable {
     case streamer
     case viewer
+    /// Operations on the relay itself (`POST /api/reload`); it watches and publishes nothing.
+    case admin
 }
 
 /// The JWT payload framepipe issues (it accepts it, and providers' tokens,

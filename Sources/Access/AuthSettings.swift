@@ -59,12 +59,15 @@ public struct ClaimMapping: Sendable, Equatable {
     public var role: String
     public var viewerRole: String
     public var streamerRole: String
+    public var adminRole: String
     public var streams: String
 
-    public init(role: String = "role", viewerRole: String = "viewer", streamerRole: String = "streamer", streams: String = "streams") {
+    public init(role: String = "role", viewerRole: String = "viewer", streamerRole: String = "streamer", adminRole: String = "admin",
+                streams: String = "streams") {
         self.role = role
         self.viewerRole = viewerRole
         self.streamerRole = streamerRole
+        self.adminRole = adminRole
         self.streams = streams
     }
 }

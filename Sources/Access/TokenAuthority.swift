@@ -147,8 +147,9 @@ public final class TokenAuthority: Sendable {
         var roles = Set<TokenRole>()
         if roleValues.contains(claims.viewerRole) { roles.insert(.viewer) }
         if roleValues.contains(claims.streamerRole) { roles.insert(.streamer) }
+        if roleValues.contains(claims.adminRole) { roles.insert(.admin) }
         guard !roles.isEmpty else {
-            throw AuthFailure(kind: .wrongRole, reason: "token grants neither \(claims.viewerRole) nor \(claims.streamerRole) in \(claims.role)")
+            throw AuthFailure(kind: .wrongRole, reason: "token grants none of \(claims.viewerRole), \(claims.streamerRole), \(claims.adminRole) in \(claims.role)")
         }
         guard let streams = token.strings(at: claims.streams), !streams.isEmpty else {
             throw AuthFailure(kind: .malformed, reason: "token has no \(claims.streams) claim naming its streams")

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Pipeline
 import WireProtocol
 
 /// Decides whether a WebSocket upgrade may go ahead, before

@@ -24,7 +24,8 @@ import ServiceLifecycle
 /// then reads the registry again, re-announces its streams and resubscribes.
 package final class ClusterService: Service, @unchecked Sendable {
     package let settings: ClusterSettings
-    package let pipeline: PipelineDefinition
+    /// Relayed frames run the relayed stages of the pipeline this node's file routes their stream to.
+    package let live: LiveConfiguration
     package let metrics: RelayMetrics
     /// Revocations published by `framepipe revoke --redis` land here, on every node.
     package let revocations: Revocations
@@ -59,25 +60,24 @@ package final class ClusterService: Service, @unchecked Sendable {
         package var badMessagesLogged = 0
     }
 
-    package init(settings: ClusterSettings, pipeline: PipelineDefinition, hub: ViewerHub, publisher: ClusterPublisher,
+    package init(settings: ClusterSettings, live: LiveConfiguration, hub: ViewerHub, publisher: ClusterPublisher,
                  metrics: RelayMetrics, revocations: Revocations = Revocations(), logger: Logger) throws {
         self.settings = settings
         self.hub = hub
         self.publisher = publisher
         self.revocations = revocations
         self.tls = try settings.tlsConfiguration()
-        self.pipeline = pipeline
+        self.live = live
         self.metrics = metrics
         var logger = logger
         logger[metadataKey: "node"] = "\(settings.nodeID)"
         self.logger = logger
-        let pipeline = pipeline
         let nodeLogger = logger
         relays = RemoteStreamRelays(logger: logger) { streamID, node, hub in
             var streamLogger = nodeLogger
             streamLogger[metadataKey: "stream_id"] = "\(streamID)"
-            let sink = RemoteFrameSink(hub: hub, node: node)
-            return pipeline.makeRelayRunner(context: StageContext(streamID: streamID, logger: streamLogger, sink: sink), observer: metrics)
+            let context = StageContext(streamID: streamID, logger: streamLogger, sink: RemoteFrameSink(hub: hub, node: node))
+            return ReloadFollowingRunner(streamID: streamID, live: live) { $0.makeRelayRunner(context: context, observer: metrics) }
         }
     }
 

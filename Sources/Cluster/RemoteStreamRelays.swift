@@ -31,10 +31,10 @@ package final class RemoteStreamRelays: Sendable {
     private let relays = NIOLockedValueBox<[String: Relay]>([:])
     private let starts: AsyncStream<Start>
     private let startContinuation: AsyncStream<Start>.Continuation
-    private let makeRunner: @Sendable (_ streamID: String, _ node: String, _ hub: ViewerHub) -> PipelineRunner
+    private let makeRunner: @Sendable (_ streamID: String, _ node: String, _ hub: ViewerHub) -> ReloadFollowingRunner
     private let logger: Logger
 
-    package init(logger: Logger, makeRunner: @escaping @Sendable (_ streamID: String, _ node: String, _ hub: ViewerHub) -> PipelineRunner) {
+    package init(logger: Logger, makeRunner: @escaping @Sendable (_ streamID: String, _ node: String, _ hub: ViewerHub) -> ReloadFollowingRunner) {
         self.logger = logger
         self.makeRunner = makeRunner
         (starts, startContinuation) = AsyncStream.makeStream(of: Start.self)
@@ -77,7 +77,9 @@ package final class RemoteStreamRelays: Sendable {
             for await start in starts {
                 group.addTask { [makeRunner, logger] in
                     var runner = makeRunner(start.streamID, start.node, start.hub)
+                    start.hub.streamRunsPipeline(start.streamID, runner.pipelineName)
                     for await frame in start.frames {
+                        if let move = runner.followReload() { start.hub.streamRunsPipeline(start.streamID, move.to) }
                         if case .rejected(let rejection, _) = runner.run(frame) {
                             logger.warning("frame from another node rejected by a relay stage", metadata: [
                                 "stream_id": "\(start.streamID)", "from_node": "\(start.node)",

@@ -6,15 +6,27 @@ public struct PipelineConfig: Sendable {
     public let pipelines: [PipelineDefinition]
     /// The `"delivery"` object: which policy picks each viewer's renditions.
     public let delivery: ConfiguredPolicy
+    /// `"routes"`, in file order: the first that matches a stream picks its pipeline.
+    public let routes: [PipelineRoute]
 
-    public init(defaultPipeline: String, pipelines: [PipelineDefinition], delivery: ConfiguredPolicy = .standard) {
+    public init(defaultPipeline: String, pipelines: [PipelineDefinition], delivery: ConfiguredPolicy = .standard,
+                routes: [PipelineRoute] = []) {
         self.defaultPipeline = defaultPipeline
         self.pipelines = pipelines
         self.delivery = delivery
+        self.routes = routes
     }
 
     public func pipeline(named name: String) -> PipelineDefinition? {
         pipelines.first { $0.name == name }
+    }
+
+    /// The pipeline a stream runs: the first route that matches it, else
+    /// `fallback` (the relay's `--pipeline`) or the file's default. The
+    /// loader has checked every name, so this always finds one.
+    public func pipeline(forStream streamID: String, fallback: String? = nil) -> PipelineDefinition {
+        let name = routes.first { $0.matches(streamID) }?.pipeline ?? fallback ?? defaultPipeline
+        return pipeline(named: name) ?? pipeline(named: defaultPipeline) ?? pipelines[0]
     }
 }
 

@@ -32,7 +32,7 @@ public struct PipelineConfigLoader: Sendable {
             problems.append(.init(path: "(root)", reason: "expected an object with \"default\" and \"pipelines\", got \(root.typeName)"))
             return nil
         }
-        let topLevel = ["default", "pipelines", "delivery"]
+        let topLevel = ["default", "pipelines", "delivery", "routes"]
         for (key, _) in members where !topLevel.contains(key) {
             problems.append(.init(path: key, reason: "unknown field" + Suggestion.didYouMean(key, among: topLevel)))
         }
@@ -68,7 +68,60 @@ public struct PipelineConfigLoader: Sendable {
         case let other?:
             problems.append(.init(path: "default", reason: "expected a pipeline name (string), got \(other.typeName)"))
         }
-        return problems.isEmpty ? PipelineConfig(defaultPipeline: defaultName, pipelines: pipelines, delivery: delivery ?? .standard) : nil
+        let routes = root["routes"].map { checkRoutes($0, pipelines: names, problems: &problems) } ?? []
+        return problems.isEmpty
+            ? PipelineConfig(defaultPipeline: defaultName, pipelines: pipelines, delivery: delivery ?? .standard, routes: routes) : nil
+    }
+
+    /// `"routes": [{"match": "P-ICU-*", "pipeline": "strict"}, …]`: each
+    /// pattern well formed, each pipeline defined, and none hidden behind
+    /// an earlier route that already takes every stream it would.
+    func checkRoutes(_ value: JSONValue, pipelines names: [String], problems: inout [ConfigProblem]) -> [PipelineRoute] {
+        guard case .array(let items) = value else {
+            problems.append(.init(path: "routes", reason: "expected an array such as [{\"match\": \"P-ICU-*\", \"pipeline\": \"strict\"}], got \(value.typeName)"))
+            return []
+        }
+        var routes: [(index: Int, route: PipelineRoute)] = []
+        for (index, item) in items.enumerated() {
+            let path = "routes[\(index)]"
+            guard case .object(let members) = item else {
+                problems.append(.init(path: path, reason: "expected an object with \"match\" and \"pipeline\", got \(item.typeName)"))
+                continue
+            }
+            for (key, _) in members where key != "match" && key != "pipeline" {
+                problems.append(.init(path: "\(path).\(key)", reason: "unknown field" + Suggestion.didYouMean(key, among: ["match", "pipeline"])))
+            }
+            var match: String?
+            switch item["match"] {
+            case nil: problems.append(.init(path: "\(path).match", reason: "missing; a stream id, a prefix ending in * (\"P-ICU-*\"), or *"))
+            case .string(let pattern)?:
+                if let problem = PipelineRoute.problem(with: pattern) {
+                    problems.append(.init(path: "\(path).match", reason: "\"\(pattern)\": \(problem)"))
+                } else {
+                    match = pattern
+                }
+            case let other?: problems.append(.init(path: "\(path).match", reason: "expected a pattern (string), got \(other.typeName)"))
+            }
+            var pipeline: String?
+            switch item["pipeline"] {
+            case nil: problems.append(.init(path: "\(path).pipeline", reason: "missing; name the pipeline these streams run"))
+            case .string(let name)?:
+                if names.contains(name) {
+                    pipeline = name
+                } else {
+                    problems.append(.init(path: "\(path).pipeline", reason: "no pipeline named \"\(name)\"" + Suggestion.didYouMean(name, among: names)))
+                }
+            case let other?: problems.append(.init(path: "\(path).pipeline", reason: "expected a pipeline name (string), got \(other.typeName)"))
+            }
+            guard let match, let pipeline else { continue }
+            let route = PipelineRoute(match: match, pipeline: pipeline)
+            if let earlier = routes.first(where: { $0.route.covers(route) }) {
+                problems.append(.init(path: "\(path).match", reason:
+                    "never matches: routes[\(earlier.index)] (\"\(earlier.route.match)\") already takes every stream \"\(match)\" would; put the narrower route first"))
+            }
+            routes.append((index, route))
+        }
+        return routes.map(\.route)
     }
 
     /// `"delivery": {"policy": "goodput", "headroom": 1.5}`: the policy by

@@ -41,6 +41,9 @@ package struct LiveStream {
     package var fpsSampleFrames = 0
     package var fps: Double = 0
     package var lastProgressDrops = 0
+    /// The pipeline its frames run through here (for another node's stream,
+    /// the relayed stages of it); nil until its first frame ran.
+    package var pipeline: String?
 
     package init(session: StreamSessionHandle, now: ContinuousClock.Instant) {
         location = .local(session)

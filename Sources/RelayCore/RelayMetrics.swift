@@ -18,6 +18,7 @@ package final class RelayMetrics: PipelineObserver, Sendable {
     private let openStreams: Gauge
     private let openViewers: Gauge
     private let stuckViewers: Counter
+    private let configGeneration: Gauge
     // Only a node in a cluster has these (a standalone node's
     // "broker_up 0" would read as an outage).
     private let brokerUpGauge: Gauge?
@@ -51,6 +52,8 @@ package final class RelayMetrics: PipelineObserver, Sendable {
         openStreams = Gauge(label: "framepipe_open_connections", dimensions: [("kind", "streamer")], factory: factory)
         openViewers = Gauge(label: "framepipe_open_connections", dimensions: [("kind", "viewer")], factory: factory)
         stuckViewers = Counter(label: "framepipe_viewers_dropped_total", factory: factory)
+        configGeneration = Gauge(label: "framepipe_config_generation", factory: factory)
+        configGeneration.record(1)
         if clustered {
             brokerUpGauge = Gauge(label: "framepipe_cluster_broker_up", factory: factory)
             clusterPublished = Counter(label: "framepipe_cluster_frames_published_total", factory: factory)
@@ -192,6 +195,15 @@ package final class RelayMetrics: PipelineObserver, Sendable {
     // MARK: Cluster
 
     /// 1 while both connections to Redis are up: `framepipe_cluster_broker_up`.
+    /// A reload by SIGHUP or the API: applied or refused (the old configuration kept).
+    package func configReload(applied: Bool, generation: Int) {
+        labelledCounter("framepipe_config_reloads_total", ("result", applied ? "applied" : "refused")).increment()
+        if applied { configGeneration.record(generation) }
+    }
+
+    /// An event webhook's delivery: `sent`, `failed` (an attempt that will be retried or given up), `dropped` (queue full or out of attempts).
+    package func webhook(_ result: String) { labelledCounter("framepipe_webhook_deliveries_total", ("result", result)).increment() }
+
     package func brokerUp(_ up: Bool) { brokerUpGauge?.record(up ? 1 : 0) }
     package func brokerReconnected() { labelledCounter("framepipe_cluster_connects_total", ("result", "connected")).increment() }
     package func brokerConnectFailed() { labelledCounter("framepipe_cluster_connects_total", ("result", "failed")).increment() }

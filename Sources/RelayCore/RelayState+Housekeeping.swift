@@ -122,13 +122,15 @@ extension RelayState {
         package let errors: Int
         /// The node serving it when that is another one.
         package let owner: String?
+        package let pipeline: String?
     }
 
     /// Started streams the scope allows, by id.
     package func streamSnapshots(scope: StreamScope) -> [StreamSnapshot] {
         streams.filter { $0.value.started && scope.allows($0.key) }.sorted { $0.key < $1.key }.map { id, stream in
             StreamSnapshot(id: id, startedAt: stream.startedAt, frames: stream.frames, fps: stream.fps,
-                           viewers: watchers(of: id).count, drops: stream.drops, errors: stream.errors, owner: stream.owner)
+                           viewers: watchers(of: id).count, drops: stream.drops, errors: stream.errors, owner: stream.owner,
+                           pipeline: stream.pipeline)
         }
     }
 }

@@ -32,7 +32,7 @@ package struct RelayState {
     private var nextViewerNumber = 1
     private var nextSessionID: UInt64 = 1
     /// Makes each new viewer's own instance of the configured delivery policy.
-    let makePolicy: @Sendable () -> any DeliveryPolicy
+    private(set) var makePolicy: @Sendable () -> any DeliveryPolicy
     /// Each viewer's policy and its link as last measured, kept beside the
     /// records: they change at every review, and a change to `viewers`
     /// would throw away every delivery plan twice a second.
@@ -45,6 +45,19 @@ package struct RelayState {
 
     package init(makePolicy: @escaping @Sendable () -> any DeliveryPolicy = { GoodputPolicy() }) {
         self.makePolicy = makePolicy
+    }
+
+    /// A reload's delivery policy: every viewer gets a fresh instance, which
+    /// starts from its view hints as a new viewer's does (its measured link
+    /// is kept), and the next review applies it.
+    package mutating func replaceDeliveryPolicy(_ make: @escaping @Sendable () -> any DeliveryPolicy) {
+        makePolicy = make
+        for id in delivery.keys { delivery[id]?.policy = make() }
+    }
+
+    /// Which pipeline a stream's frames run through here, for the API.
+    package mutating func setPipeline(_ name: String, of streamID: String) {
+        streams[streamID]?.pipeline = name
     }
 
     // MARK: Streams on this node

@@ -1,3 +1,4 @@
+import Pipeline
 import WireProtocol
 /// The stream ids a token covers: exact ids, prefixes ending in `*`
 /// (`P-DHE-*`), or `*` for every stream.

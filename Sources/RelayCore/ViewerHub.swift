@@ -220,6 +220,16 @@ package final class ViewerHub: FrameSink, Sendable {
         return locked.withLockedValue { $0.relay.streamActivity(id, isFrame: isFrame, now: now) }
     }
 
+    /// Records which pipeline a stream runs (at its first frame and after a reload moves it).
+    package func streamRunsPipeline(_ id: String, _ name: String) {
+        locked.withLockedValue { $0.relay.setPipeline(name, of: id) }
+    }
+
+    /// Gives every viewer, and every later one, the reloaded delivery policy.
+    package func replaceDeliveryPolicy(_ make: @escaping @Sendable () -> any DeliveryPolicy) {
+        locked.withLockedValue { $0.relay.replaceDeliveryPolicy(make) }
+    }
+
     package func streamRejectedFrame(_ id: String, dropped: Bool) {
         locked.withLockedValue { $0.relay.streamRejectedFrame(id, dropped: dropped) }
     }
@@ -353,6 +363,9 @@ package final class ViewerHub: FrameSink, Sendable {
     package func beginShutdown() {
         transition { $0.beginShutdown() }
     }
+
+    /// True from `beginShutdown()` on (readiness says "draining").
+    package var isShuttingDown: Bool { locked.withLockedValue { $0.relay.shuttingDown } }
 }
 
 /// Viewers whose writers must be woken, collected under the hub's lock and

@@ -11,8 +11,8 @@ import Pipeline
 struct HTTPRoutes {
     let hub: ViewerHub
     let metrics: RelayMetrics
-    let pipelines: PipelineConfig
-    let active: PipelineDefinition
+    let live: LiveConfiguration
+    let reloader: ConfigurationReloader
     var cluster: ClusterService? = nil
 
     /// Every route here needs a token (with auth on): they are added only
@@ -28,6 +28,11 @@ struct HTTPRoutes {
         let viewer = routes.requiring(.viewer)
         viewer.get("/api/streams") { _, context in json(streamsJSON(scope: context.grant?.scope ?? .all)) }
         viewer.get("/api/pipelines") { _, _ in json(pipelinesJSON()) }
+        // A POST only: a reload changes the relay, so a link or a prefetch must not set one off.
+        routes.requiring(.admin).post("/api/reload") { _, _ in
+            let outcome = reloader.reload(trigger: "api")
+            return json(reloadJSON(outcome), status: outcome.applied ? .ok : .unprocessableContent)
+        }
         viewer.get("/api/streams/{id}/snapshot.jpg") { _, context in
             let id = context.parameters.get("id") ?? ""
             // A stream the token does not cover does not exist, as far as its holder can tell.
@@ -48,7 +53,7 @@ struct HTTPRoutes {
     func healthJSON() -> JSONValue {
         let counts = hub.connectionCounts
         var members: [(key: String, value: JSONValue)] = [
-            ("status", .string("ok")), ("pipeline", .string(active.name)),
+            ("status", .string("ok")), ("pipeline", .string(live.current.fallbackPipeline.name)),
             ("streams", .number(Double(counts.streams))), ("viewers", .number(Double(counts.viewers))),
         ]
         if let cluster {
@@ -68,6 +73,7 @@ struct HTTPRoutes {
     }
 
     func streamsJSON(scope: StreamScope = .all) -> JSONValue {
+        let generation = live.current
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return .array(hub.streamSnapshots(scope: scope).map { s in
@@ -79,7 +85,7 @@ struct HTTPRoutes {
                 ("viewers", .number(Double(s.viewers))),
                 ("drops", .number(Double(s.drops))),
                 ("errors", .number(Double(s.errors))),
-                ("pipeline", .string(active.name)),
+                ("pipeline", .string(s.pipeline ?? generation.pipeline(forStream: s.id).name)),
                 ("node", s.owner.map(JSONValue.string) ?? cluster.map { .string($0.settings.nodeID) } ?? .null),
             ])
         })
@@ -133,14 +139,23 @@ struct HTTPRoutes {
 
     func pipelinesJSON() -> JSONValue {
         let drops = metrics.dropsByStage
+        let generation = live.current
+        let pipelines = generation.config
+        let active = generation.fallbackPipeline
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let delivery = pipelines.delivery
         var policy: [(key: String, value: JSONValue)] = [("policy", .string(delivery.declaration.name))]
         for spec in delivery.declaration.parameters {
             if let value = delivery.parameters.values[spec.name] ?? spec.defaultValue { policy.append((spec.name, value)) }
         }
         return .object([
+            ("generation", .number(Double(generation.number))),
+            ("loaded_at", .string(formatter.string(from: generation.loadedAt))),
+            ("source", .string(generation.source)),
             ("default", .string(pipelines.defaultPipeline)),
             ("active", .string(active.name)),
+            ("routes", .array(pipelines.routes.map { .object([("match", .string($0.match)), ("pipeline", .string($0.pipeline))]) })),
             ("delivery", .object(policy)),
             ("pipelines", .array(pipelines.pipelines.map { p in
                 .object([
@@ -156,6 +171,17 @@ struct HTTPRoutes {
                     })),
                 ])
             })),
+        ])
+    }
+
+    /// What `POST /api/reload` answers: the generation running now and, when refused, every problem with its JSON path.
+    func reloadJSON(_ outcome: ConfigurationReloader.Outcome) -> JSONValue {
+        .object([
+            ("applied", .bool(outcome.applied)),
+            ("generation", .number(Double(outcome.generation))),
+            ("source", .string(live.current.source)),
+            ("tls_reloaded", .bool(outcome.tlsReloaded)),
+            ("problems", .array(outcome.problems.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
         ])
     }
 

@@ -44,6 +44,11 @@ public struct RelayConfiguration: Sendable {
     /// Redis and this node's name when the relay runs as one of several
     /// nodes; nil runs it alone.
     public var cluster: ClusterSettings?
+    /// After SIGTERM, how long `/readyz` says 503 while everything keeps
+    /// streaming, before streams end with `shutdown` (a load balancer's check interval).
+    public var drainDelay: Duration = .zero
+    /// In a cluster, `/readyz` stays 200 while Redis is away (the node's own streams still work).
+    public var readyWithoutRedis: Bool
 
     public init(
         host: String = "127.0.0.1",
@@ -65,7 +70,8 @@ public struct RelayConfiguration: Sendable {
         trustedProxies: TrustedProxies = TrustedProxies(),
         auditLogPath: String? = nil,
         limits: RelayLimits = RelayLimits(),
-        cluster: ClusterSettings? = nil
+        cluster: ClusterSettings? = nil,
+        readyWithoutRedis: Bool = false
     ) {
         self.host = host
         self.port = port
@@ -87,6 +93,7 @@ public struct RelayConfiguration: Sendable {
         self.auditLogPath = auditLogPath
         self.limits = limits
         self.cluster = cluster
+        self.readyWithoutRedis = readyWithoutRedis
     }
 
     public var usesTLS: Bool { tlsCertificatePath != nil && tlsKeyPath != nil }

@@ -24,9 +24,14 @@ import ServiceLifecycle
 /// ```
 public struct RelayServer: Sendable {
     public let configuration: RelayConfiguration
-    public let pipelines: PipelineConfig
-    public let pipeline: PipelineDefinition
+    /// The pipelines file it runs, replaced whole by each reload.
+    public let live: LiveConfiguration
+    /// Where a reload re-reads the file; nil for pipelines given in code.
+    public let source: PipelineSource?
     let logger: Logger
+
+    /// The pipeline of streams no route matches (`--pipeline`, or the file's default).
+    public var pipeline: PipelineDefinition { live.current.fallbackPipeline }
 
     public struct UnknownPipeline: Error, CustomStringConvertible {
         public let name: String
@@ -43,17 +48,20 @@ public struct RelayServer: Sendable {
         }
     }
 
-    public init(configuration: RelayConfiguration, pipelines: PipelineConfig, logger: Logger = Logger(label: "framepipe")) throws {
+    /// `source`, when given, is the file `pipelines` was read from: SIGHUP
+    /// and `POST /api/reload` read it again.
+    public init(configuration: RelayConfiguration, pipelines: PipelineConfig, source: PipelineSource? = nil,
+                logger: Logger = Logger(label: "framepipe")) throws {
         if !configuration.auth.isEnabled, !configuration.insecure, !configuration.listensOnLoopbackOnly {
             throw InsecureListen(host: configuration.host)
         }
         let name = configuration.pipeline ?? pipelines.defaultPipeline
-        guard let pipeline = pipelines.pipeline(named: name) else {
+        guard pipelines.pipeline(named: name) != nil else {
             throw UnknownPipeline(name: name, known: pipelines.pipelines.map(\.name))
         }
         self.configuration = configuration
-        self.pipelines = pipelines
-        self.pipeline = pipeline
+        self.live = LiveConfiguration(pipelines, source: source?.path ?? "(given in code)", fallback: configuration.pipeline)
+        self.source = source
         self.logger = logger
     }
 
@@ -64,9 +72,9 @@ public struct RelayServer: Sendable {
         let revocations = Revocations()
         // Publisher, then hub, then service: each is made with what it uses.
         let publisher = configuration.cluster.map { ClusterPublisher(nodeID: $0.nodeID, metrics: metrics, logger: self.logger) }
-        let hub = ViewerHub(logger: logger, metrics: metrics, cluster: publisher, makePolicy: pipelines.delivery.makePolicy)
+        let hub = ViewerHub(logger: logger, metrics: metrics, cluster: publisher, makePolicy: live.current.config.delivery.makePolicy)
         let cluster = try configuration.cluster.map {
-            try ClusterService(settings: $0, pipeline: self.pipeline, hub: hub, publisher: publisher!, metrics: metrics,
+            try ClusterService(settings: $0, live: self.live, hub: hub, publisher: publisher!, metrics: metrics,
                                revocations: revocations, logger: self.logger)
         }
         let authority = configuration.auth.isEnabled
@@ -98,8 +106,14 @@ public struct RelayServer: Sendable {
         let router = Router(context: RelayRequestContext.self)
         let trustedProxies = configuration.trustedProxies
         router.add(middleware: CanonicalPathMiddleware(metrics: metrics, refusals: refusals, trustedProxies: trustedProxies))
-        let routes = HTTPRoutes(hub: hub, metrics: metrics, pipelines: pipelines, active: pipeline, cluster: cluster)
-        PublicRoutes(pages: try WebPages(), health: { routes.healthJSON() }).add(to: router)
+        var tls: TLSFiles?
+        if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
+            tls = try TLSFiles(certificate: certificate, key: key)
+        }
+        let reloader = ConfigurationReloader(live: live, source: source, tls: tls, hub: hub, metrics: metrics, logger: logger)
+        let readiness = Readiness(hub: hub, cluster: cluster, readyWithoutRedis: configuration.readyWithoutRedis)
+        let routes = HTTPRoutes(hub: hub, metrics: metrics, live: live, reloader: reloader, cluster: cluster)
+        PublicRoutes(pages: try WebPages(), health: { routes.healthJSON() }, readiness: readiness).add(to: router)
         routes.add(to: ProtectedRoutes(router: router, authority: authority, metrics: metrics, refusals: refusals,
                                        trustedProxies: trustedProxies))
         let webSocketRouter = Router(context: RelayRequestContext.self)
@@ -118,15 +132,15 @@ public struct RelayServer: Sendable {
                 admission: admission, tickets: tickets)
         }
         let server: HTTPServerBuilder
-        if configuration.usesTLS {
-            server = try .tls(upgrade, tlsConfiguration: try TLSFiles.configuration(
-                certificate: configuration.tlsCertificatePath!, key: configuration.tlsKeyPath!))
+        if let tls {
+            server = try .tls(upgrade, tlsConfiguration: tls.configuration())
         } else {
             server = upgrade
         }
         let configuration = configuration
         let logger = logger
         let pipelineName = pipeline.name
+        let routeCount = live.current.config.routes.count
         let app = Application(
             router: router,
             server: server,
@@ -138,10 +152,12 @@ public struct RelayServer: Sendable {
                 logger.notice("framepipe listening", metadata: [
                     "dashboard": "\(http)://\(configuration.host):\(port)/",
                     "pipeline": "\(pipelineName)",
+                    "routes": "\(routeCount)",
                     "streamers": "\(ws)://\(configuration.host):\(port)/ws/stream/{stream_id}",
                     "viewers": "\(ws)://\(configuration.host):\(port)/ws/viewer",
                     "api": "\(http)://\(configuration.host):\(port)/api/streams",
                 ])
+                readiness.markListening()
                 await onListening(port)
             },
             logger: logger)
@@ -159,7 +175,8 @@ public struct RelayServer: Sendable {
             services.append(.init(service: RevocationFileWatcher(path: file, revocations: revocations, logger: logger)))
         }
         services += [
-            .init(service: ShutdownCoordinator(hub: hub, logger: logger)),
+            .init(service: ReloadOnHangup(reloader: reloader)),
+            .init(service: ShutdownCoordinator(hub: hub, readiness: readiness, logger: logger, drainDelay: configuration.drainDelay)),
             .init(service: HousekeepingService(hub: hub, metrics: metrics, configuration: configuration, logger: logger)),
         ]
         let group = ServiceGroup(configuration: .init(
@@ -173,7 +190,7 @@ public struct RelayServer: Sendable {
                                     tickets: AdmissionTickets, access: SocketAccess?, audit: AuditLog?) {
         let authRequired = access != nil
         let configuration = configuration
-        let pipeline = pipeline
+        let live = live
         let logger = logger
         // A browser that sent its token as a subprotocol needs one echoed, or it drops the socket.
         let upgradeHeaders: @Sendable (Request) -> HTTPFields = { request in
@@ -193,7 +210,7 @@ public struct RelayServer: Sendable {
                 try? await outbound.close(.policyViolation, reason: "unauthorized")
                 return
             }
-            await StreamerConnection(streamID: id, hub: hub, pipeline: pipeline, metrics: metrics,
+            await StreamerConnection(streamID: id, hub: hub, live: live, metrics: metrics,
                                      configuration: configuration, grant: ticket.grant, access: access,
                                      client: ticket.client, audit: audit, logger: logger)
                 .run(inbound: inbound, outbound: outbound, context: context.requestContext)

@@ -42,10 +42,18 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("\(ServeEnvironment.name("log-level")) must be trace, debug, info, notice, warning, error or critical, got \(levelName)")
         }
 
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        let formatName = env.string(logging.logFormat, "log-format") ?? "text"
+        switch formatName {
+        case "text":
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case "json":
+            LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        default:
+            throw ValidationError("\(ServeEnvironment.name("log-format")) must be text or json, got \(formatName)")
         }
         let logger = Logger(label: "framepipe")
         let file = env.string(pipelineOptions.config, "config") ?? "pipelines.json"
@@ -58,7 +66,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         do {
             let configuration = c
-            let server = try RelayServer(configuration: configuration, pipelines: pipelines, logger: logger)
+            let server = try RelayServer(configuration: configuration, pipelines: pipelines,
+                                         source: PipelineSource(path: file, registry: Framepipe.registry), logger: logger)
             try await server.run { port in
                 ConsoleOutput.err(StartupBanner(configuration: configuration, port: port, pipeline: server.pipeline.name).text)
             }
@@ -96,6 +105,7 @@ struct ServeCommand: AsyncParsableCommand {
         c.pingInterval = try env.seconds(timeouts.pingInterval, "ping-interval") ?? c.pingInterval
         c.pingTimeout = try env.seconds(timeouts.pingTimeout, "ping-timeout") ?? c.pingTimeout
         c.limits.handshakeTimeout = try env.seconds(timeouts.handshakeTimeout, "handshake-timeout") ?? c.limits.handshakeTimeout
+        c.drainDelay = try env.seconds(timeouts.drainDelay, "drain-delay") ?? c.drainDelay
     }
 
     private func configureLimits(_ c: inout RelayConfiguration, _ env: ServeEnvironment) throws {
@@ -144,6 +154,7 @@ struct ServeCommand: AsyncParsableCommand {
         settings.claims.role = env.string(access.jwtRoleClaim, "jwt-role-claim") ?? settings.claims.role
         settings.claims.viewerRole = env.string(access.jwtViewerRole, "jwt-viewer-role") ?? settings.claims.viewerRole
         settings.claims.streamerRole = env.string(access.jwtStreamerRole, "jwt-streamer-role") ?? settings.claims.streamerRole
+        settings.claims.adminRole = env.string(access.jwtAdminRole, "jwt-admin-role") ?? settings.claims.adminRole
         settings.claims.streams = env.string(access.jwtStreamsClaim, "jwt-streams-claim") ?? settings.claims.streams
         settings.revocationFile = env.string(access.revocationFile, "revocation-file")
         settings.expiryWarning = try env.seconds(access.tokenExpiryWarning, "token-expiry-warning") ?? settings.expiryWarning
@@ -155,8 +166,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     private func configureCluster(_ c: inout RelayConfiguration, _ env: ServeEnvironment) throws {
         guard let url = env.string(cluster.redis, "redis") else {
-            if cluster.nodeId != nil || cluster.nodeTimeout != nil || cluster.redisCa != nil {
-                throw ValidationError("--node-id, --node-timeout and --redis-ca need --redis")
+            if cluster.nodeId != nil || cluster.nodeTimeout != nil || cluster.redisCa != nil || cluster.readyWithoutRedis {
+                throw ValidationError("--node-id, --node-timeout, --redis-ca and --ready-without-redis need --redis")
             }
             return
         }
@@ -173,5 +184,6 @@ struct ServeCommand: AsyncParsableCommand {
             _ = try settings.tlsConfiguration()
         }
         c.cluster = settings
+        c.readyWithoutRedis = env.flag(cluster.readyWithoutRedis, "ready-without-redis")
     }
 }

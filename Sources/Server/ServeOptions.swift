@@ -33,6 +33,8 @@ struct TimeoutOptions: ParsableArguments {
     var pingInterval: Double?
     @Option(help: "Seconds a viewer has to answer a ping. Default 15. [FRAMEPIPE_PING_TIMEOUT]")
     var pingTimeout: Double?
+    @Option(help: "Seconds after SIGTERM that /readyz answers 503 while streams still flow, before they end with shutdown. Default 0. [FRAMEPIPE_DRAIN_DELAY]")
+    var drainDelay: Double?
     @Option(help: "Seconds a connection has to send its request headers. Default 10. [FRAMEPIPE_HANDSHAKE_TIMEOUT]")
     var handshakeTimeout: Double?
 }
@@ -77,6 +79,8 @@ struct AccessOptions: ParsableArguments {
     var jwtViewerRole: String?
     @Option(help: "The role claim's value that means streamer. Default streamer. [FRAMEPIPE_JWT_STREAMER_ROLE]")
     var jwtStreamerRole: String?
+    @Option(help: "The role claim's value that means admin (may POST /api/reload). Default admin. [FRAMEPIPE_JWT_ADMIN_ROLE]")
+    var jwtAdminRole: String?
     @Option(help: "Dot path of the claim listing the streams (an array, or space/comma-separated). Default streams. [FRAMEPIPE_JWT_STREAMS_CLAIM]")
     var jwtStreamsClaim: String?
     @Option(help: "JSON-lines file of revoked tokens and subjects (framepipe revoke appends); reloaded on change. Default: none. [FRAMEPIPE_REVOCATION_FILE]")
@@ -102,11 +106,15 @@ struct ClusterOptions: ParsableArguments {
     var nodeTimeout: Double?
     @Option(help: "PEM CA certificate(s) a rediss:// server is verified against. Default: the system's roots. [FRAMEPIPE_REDIS_CA]")
     var redisCa: String?
+    @Flag(help: "Keep /readyz at 200 while Redis is away (the node's own streams still work; the variable: 1). Default: 503 until Redis is back. [FRAMEPIPE_READY_WITHOUT_REDIS]")
+    var readyWithoutRedis = false
 }
 
 struct LoggingOptions: ParsableArguments {
     @Option(help: "trace, debug, info, notice, warning, error or critical. Default info. [FRAMEPIPE_LOG_LEVEL]")
     var logLevel: String?
+    @Option(help: "text (one line for a person) or json (one JSON object a line, metadata as fields, for a log shipper). Default text. [FRAMEPIPE_LOG_FORMAT]")
+    var logFormat: String?
     @Option(help: "Seconds between per-stream progress log lines. Default 10. [FRAMEPIPE_PROGRESS_INTERVAL]")
     var progressInterval: Double?
 }

@@ -7,11 +7,17 @@ import ServiceLifecycle
 /// stream, streamers are closed with that reason, viewers' writers drain and
 /// close, and only then does the server stop accepting and exit.
 ///
+/// With a `drainDelay`, `/readyz` turns 503 at once and everything keeps
+/// streaming for that long first, so a load balancer stops sending new
+/// clients before the old ones are closed.
+///
 /// It sits after the server in the service group, and a group shuts down
 /// in reverse order, so this runs first.
 struct ShutdownCoordinator: Service {
     let hub: ViewerHub
+    let readiness: Readiness
     let logger: Logger
+    var drainDelay: Duration = .zero
     var drainTimeout: Duration = .seconds(3)
 
     func run() async throws {
@@ -19,6 +25,11 @@ struct ShutdownCoordinator: Service {
             try await gracefulShutdown()
         } catch {
             return  // cancelled: nothing to coordinate
+        }
+        readiness.beginDraining()
+        if drainDelay > .zero {
+            logger.notice("draining: not ready, still streaming until the drain delay ends", metadata: ["drain_delay_s": "\(drainDelay.seconds)"])
+            try? await Task.sleep(for: drainDelay)
         }
         hub.beginShutdown()
         let deadline = ContinuousClock.now + drainTimeout

@@ -12,6 +12,9 @@ import WireProtocol
 /// the stream with the right reason when the socket closes or the server
 /// closes it (timeout, errors, replaced, shutdown).
 ///
+/// After a reload the stream moves to the pipeline the new file routes it
+/// to at its next frame, with fresh stage state (`ReloadFollowingRunner`).
+///
 /// The pipeline runner lives in this connection's task only, so the stages'
 /// per-stream state needs no locking. Commands from outside (a ping from
 /// housekeeping, a close on replacement) arrive through the session handle
@@ -19,7 +22,7 @@ import WireProtocol
 struct StreamerConnection {
     let streamID: String
     let hub: ViewerHub
-    let pipeline: PipelineDefinition
+    let live: LiveConfiguration
     let metrics: RelayMetrics
     let configuration: RelayConfiguration
     /// With auth on: the token the socket was let in with; it ends the stream when it expires or is revoked.
@@ -51,14 +54,17 @@ struct StreamerConnection {
         let started = ContinuousClock.now
         var accepted = 0
         audit?.record(.sessionStarted(kind: .streamer, session: sessionName, identity: identity, streams: [streamID]))
+        let stageContext = StageContext(streamID: streamID, logger: logger, sink: hub)
+        var runner = ReloadFollowingRunner(streamID: streamID, live: live) { [metrics] pipeline in
+            pipeline.makeRunner(context: stageContext, observer: metrics)
+        }
+        hub.streamRunsPipeline(streamID, runner.pipelineName)
         if let replaced {
             logger.info("stream connection replaced by a new one", metadata: ["remote": "\(session.remoteAddress)", "previous_remote": "\(replaced.remoteAddress)"])
             replaced.close(.replaced)
         } else {
-            logger.info("streamer connected", metadata: ["remote": "\(session.remoteAddress)", "pipeline": "\(pipeline.name)"])
+            logger.info("streamer connected", metadata: ["remote": "\(session.remoteAddress)", "pipeline": "\(runner.pipelineName)"])
         }
-        var runner = pipeline.makeRunner(
-            context: StageContext(streamID: streamID, logger: logger, sink: hub), observer: metrics)
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -143,9 +149,14 @@ struct StreamerConnection {
     }
 
     /// Handles one message, without waiting on anything.
-    private func handle(_ message: WebSocketMessage, runner: inout PipelineRunner, session: StreamSessionHandle,
+    private func handle(_ message: WebSocketMessage, runner: inout ReloadFollowingRunner, session: StreamSessionHandle,
                         logger: Logger) -> Handled {
         let arrival = ContinuousClock.now
+        if let move = runner.followReload() {
+            hub.streamRunsPipeline(streamID, move.to)
+            logger.notice("stream follows the reloaded configuration with fresh stage state", metadata: [
+                "from_pipeline": "\(move.from)", "pipeline": "\(move.to)", "generation": "\(move.generation)"])
+        }
         let parsed: InboundMessage
         switch message {
         case .binary(let bytes):

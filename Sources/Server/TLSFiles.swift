@@ -1,14 +1,63 @@
 import HummingbirdTLS
+import NIOConcurrencyHelpers
+import NIOCore
 import NIOSSL
 
-/// Loads a PEM certificate chain and private key into a server TLS
-/// configuration, with errors that name the file.
-enum TLSFiles {
+/// The relay's certificate chain and key, read from their PEM files at
+/// start and again at each reload.
+///
+/// It exists for certificate rotation without a restart: every TLS
+/// handshake takes the credentials held here now (NIOSSL's context
+/// callback), so a renewed certificate serves new connections at once and
+/// open ones keep the session they negotiated.
+final class TLSFiles: Sendable {
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
-    static func configuration(certificate: String, key: String) throws -> TLSConfiguration {
+    struct Credentials: Sendable {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+    }
+
+    let certificatePath: String
+    let keyPath: String
+    private let current: NIOLockedValueBox<Credentials>
+
+    init(certificate: String, key: String) throws {
+        certificatePath = certificate
+        keyPath = key
+        current = NIOLockedValueBox(try Self.read(certificate: certificate, key: key))
+    }
+
+    /// Reads both files; on success they serve every later handshake.
+    func load() throws {
+        try install(read())
+    }
+
+    /// Reads both files without using them: a reload checks everything before it changes anything.
+    func read() throws -> Credentials { try Self.read(certificate: certificatePath, key: keyPath) }
+
+    func install(_ credentials: Credentials) { current.withLockedValue { $0 = credentials } }
+
+    /// The server configuration: the credentials at start, overridden at
+    /// each handshake by whatever is held then.
+    func configuration() -> TLSConfiguration {
+        let initial = current.withLockedValue { $0 }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: initial.chain.map { .certificate($0) }, privateKey: .privateKey(initial.key))
+        let current = current
+        configuration.sslContextCallback = { _, promise in
+            let now = current.withLockedValue { $0 }
+            var override = NIOSSLContextConfigurationOverride()
+            override.certificateChain = now.chain.map { .certificate($0) }
+            override.privateKey = .privateKey(now.key)
+            promise.succeed(override)
+        }
+        return configuration
+    }
+
+    private static func read(certificate: String, key: String) throws -> Credentials {
         let chain: [NIOSSLCertificate]
         do {
             chain = try NIOSSLCertificate.fromPEMFile(certificate)
@@ -22,6 +71,6 @@ enum TLSFiles {
         } catch {
             throw Failure(description: "cannot load TLS key \(key): \(error)")
         }
-        return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        return Credentials(chain: chain, key: privateKey)
     }
 }

@@ -1,3 +1,4 @@
+import Pipeline
 import NIOCore
 
 /// A frame as one node publishes it to the others: binary, never base64.

@@ -1,3 +1,4 @@
+import Pipeline
 /// A cluster node's name: the same alphabet as stream ids, so it can sit in
 /// Redis keys, channel names and logs as it is.
 public enum NodeID {

@@ -231,9 +231,10 @@ extension OneAtATime {
         @Test func aRedisOutageNeverStopsLocalDeliveryAndCrossNodeDeliveryResumes() async throws {
             let redis = try await RedisServerProcess()
             try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(10))) { a in
-                try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(10))) { b in
+                try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(10)) { $0.readyWithoutRedis = true }) { b in
                     try await a.waitForBroker()
                     try await b.waitForBroker()
+                    #expect(try await RawHTTP.get(port: a.port, path: "/readyz").status == 200)
                     let local = try await a.viewer()
                     let remote = try await b.viewer()
                     let streamer = try await a.streamer("icu-1")
@@ -256,6 +257,13 @@ extension OneAtATime {
                     try await local.waitFor("frame \(seq - 1) on A") { $0["seq"] == .number(Double(seq - 1)) }
                     #expect(local.json(type: "frame").count - beforeOutage == 60, "local viewer got every frame during the outage")
                     #expect(try await a.api("/healthz")["status"] == .string("degraded"))
+                    // Alive, but not ready: a load balancer sends new clients to a node that has Redis.
+                    let notReady = try await RawHTTP.get(port: a.port, path: "/readyz")
+                    let reason = try JSONParser.parse(notReady.text)
+                    #expect(notReady.status == 503 && reason["state"] == .string("redis_unreachable"))
+                    #expect(reason["reason"]?.stringValue?.hasPrefix("Redis (\(redis.url)) unreachable since") == true)
+                    try await b.waitForBroker("down")
+                    #expect(try await RawHTTP.get(port: b.port, path: "/readyz").status == 200, "--ready-without-redis")
                     let metrics = try await RawHTTP.get(port: a.port, path: "/metrics").text
                     #expect(metrics.contains("framepipe_cluster_broker_up 0"))
                     #expect(metrics.contains(#"framepipe_cluster_frames_not_published_total{reason="broker_down"}"#))
@@ -263,6 +271,7 @@ extension OneAtATime {
                     try await redis.start()
                     try await a.waitForBroker(timeout: .seconds(15))
                     try await b.waitForBroker(timeout: .seconds(15))
+                    #expect(try await RawHTTP.get(port: a.port, path: "/readyz").status == 200)
                     try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-1") == 1 }
                     try await send(5)
                     try await remote.waitFor("a frame after the outage on B") { $0["seq"] == .number(Double(seq - 1)) }

@@ -98,7 +98,7 @@ struct ClusterWireTests {
             (["--redis", "http://x"], "must start with redis:// or rediss://"),
             (["--redis", "redis://:pw@host:99999"], "port must be 1-65535"),
             (["--redis", "redis://h", "--node-id", "a b"], "node id must be 1-64 characters"),
-            (["--node-id", "a"], "--node-id, --node-timeout and --redis-ca need --redis"),
+            (["--node-id", "a"], "--node-id, --node-timeout, --redis-ca and --ready-without-redis need --redis"),
             (["--redis", "redis://h", "--redis-ca", "/etc/hostname"], "--redis-ca needs a rediss:// URL"),
             (["--redis", "rediss://h", "--redis-ca", "/nonexistent.pem"], "cannot use redis CA file /nonexistent.pem"),
             (["--redis", "redis://h", "--node-timeout", "0.1"], "node-timeout must be at least 0.3 seconds"),

@@ -125,6 +125,56 @@ struct ServeProcessTests {
         #expect(try await server.waitForExit() == 0)
     }
 
+    /// `systemctl reload` sends SIGHUP: the pipelines file is read again,
+    /// a bad one is refused; `/readyz` is 503 from SIGTERM until exit.
+    @Test func sighupReloadsThePipelinesFileAndReadinessFollowsTheLifecycle() async throws {
+        let file = try TemporaryFile("pipelines.json")
+        defer { file.remove() }
+        let original = try String(contentsOf: packageRoot.appendingPathComponent("pipelines.json"), encoding: .utf8)
+        try original.write(toFile: file.path, atomically: true, encoding: .utf8)
+        let server = try ServeProcess(["--config", file.path, "--log-format", "json", "--drain-delay", "1"])
+        let port = try await server.port()
+        let relay = RelayHandle(port: port, log: CapturedLog())
+        let ready = try await RawHTTP.get(port: port, path: "/readyz")
+        #expect(ready.status == 200 && ready.text == #"{"ready": true, "state": "ready"}"#)
+
+        let routed = original.replacingOccurrences(of: #""default": "standard","#,
+                                                   with: #""default": "standard", "routes": [{"match": "P-ICU-*", "pipeline": "strict"}],"#)
+        try routed.write(toFile: file.path, atomically: true, encoding: .utf8)
+        kill(server.process.processIdentifier, SIGHUP)
+        try await relay.eventually("generation 2") { try await relay.api("/api/pipelines")["generation"] == .number(2) }
+        let streamer = try await relay.streamer("P-ICU-4")
+        streamer.send(TestFrames.text(0))
+        try await relay.eventually("the routed stream") {
+            try await relay.api("/api/streams").arrayValue?.first?["pipeline"] == .string("strict")
+        }
+        try "{".write(toFile: file.path, atomically: true, encoding: .utf8)
+        kill(server.process.processIdentifier, SIGHUP)
+        try await relay.eventually("refused") { server.stderr.contains("reload refused; the running configuration stays") }
+        #expect(try await relay.api("/api/pipelines")["generation"] == .number(2))
+        // --log-format json: every line one object, the metadata as fields.
+        let lines = server.stderr.split(separator: "\n").filter { $0.hasPrefix("{") }
+        let reloaded = try #require(lines.compactMap { try? JSONParser.parse(String($0)) }.first { $0["message"] == .string("configuration reloaded") })
+        #expect(reloaded["level"] == .string("notice") && reloaded["trigger"] == .string("SIGHUP") && reloaded["generation"] == .string("2"))
+        #expect(lines.allSatisfy { (try? JSONParser.parse(String($0))) != nil }, "\(lines.filter { (try? JSONParser.parse(String($0))) == nil })")
+
+        // With --drain-delay, not ready at once while the stream still flows.
+        let viewer = try await relay.viewer()
+        kill(server.process.processIdentifier, SIGTERM)
+        try await relay.eventually("draining, and still alive") {
+            let response = try? await RawHTTP.get(port: port, path: "/readyz")
+            let draining = response?.status == 503 && (try? JSONParser.parse(response!.text))?["state"] == .string("draining")
+            let alive = try? await RawHTTP.get(port: port, path: "/healthz").status == 200
+            return draining && alive == true
+        }
+        let framesBefore = viewer.json(type: "frame").count
+        streamer.send(TestFrames.text(1))
+        try await viewer.waitFor("a frame while draining") { _ in viewer.json(type: "frame").count > framesBefore }
+        #expect(viewer.json(type: "stream_ended").isEmpty)
+        #expect(try await viewer.waitFor(type: "stream_ended", stream: "P-ICU-4")["reason"] == .string("shutdown"))
+        #expect(try await server.waitForExit() == 0)
+    }
+
     @Test func singleSignOnFlagsReadTheProvidersKeysAndClaims() async throws {
         let key = try await ProviderKey.rsa(kid: "k1")
         let file = try TemporaryFile("jwks.json")

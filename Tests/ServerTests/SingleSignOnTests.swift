@@ -41,7 +41,7 @@ struct SingleSignOnTests {
     @Test(arguments: [
         ("another issuer", "iss", "token issuer is not https://sso.hospital.example/realms/ward"),
         ("another audience", "aud", "token audience does not include framepipe"),
-        ("no framepipe role", "role", "token grants neither framepipe-viewer nor framepipe-streamer in realm_access.roles"),
+        ("no framepipe role", "role", "token grants none of framepipe-viewer, framepipe-streamer, admin in realm_access.roles"),
     ])
     func aTokenForSomethingElseIsRefusedWithTheReason(_ name: String, change: String, reason: String) async throws {
         let provider = try await JWKSServer()

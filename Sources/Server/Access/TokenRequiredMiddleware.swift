@@ -10,6 +10,8 @@ enum TokenRequirement: Sendable {
     case viewer
     /// A viewer token covering every stream (`/metrics`, `/api/viewers` span all streams).
     case viewerOfAllStreams
+    /// An admin token: operations that change the relay (`POST /api/reload`).
+    case admin
 }
 
 /// Attached to a route group, so every route in the group needs a valid
@@ -51,6 +53,8 @@ struct TokenRequiredMiddleware: RouterMiddleware {
         switch requirement {
         case .anyRole:
             return
+        case .admin:
+            guard grant.roles.contains(.admin) else { throw AuthFailure(kind: .wrongRole, reason: "this needs an admin token (framepipe token --role admin)") }
         case .viewer, .viewerOfAllStreams:
             guard grant.roles.contains(.viewer) else { throw AuthFailure(kind: .wrongRole, reason: "a streamer token cannot read the API") }
             if requirement == .viewerOfAllStreams, !grant.scope.coversAll {

@@ -1,6 +1,7 @@
 import NIOCore
 import Foundation
 import NIOPosix
+import NIOSSL
 import Pipeline
 
 /// Plain HTTP/1.1 over a NIO socket: GETs for the JSON API and raw upgrade
@@ -29,13 +30,25 @@ enum RawHTTP {
         return parse(raw)
     }
 
+    /// With `tls`, over TLS without verifying the certificate (the TLS tests check certificates with WebSocket clients).
+    static func post(host: String = "127.0.0.1", port: Int, path: String, body: String = "", headers extra: [String: String] = [:],
+                     tls: Bool = false) async throws -> Response {
+        var request = "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n"
+        for (k, v) in extra { request += "\(k): \(v)\r\n" }
+        return parse(try await exchange(host: host, port: port, send: request + "\r\n" + body, tls: tls))
+    }
+
     /// Writes `send`, then reads until one response is complete (or, with
     /// `untilComplete: false`, until the server closes), or 2 s pass.
-    static func exchange(host: String = "127.0.0.1", port: Int, send: String, untilComplete: Bool = true) async throws -> ByteBuffer {
+    static func exchange(host: String = "127.0.0.1", port: Int, send: String, untilComplete: Bool = true, tls: Bool = false) async throws -> ByteBuffer {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .none
+        let context = tls ? try NIOSSLContext(configuration: configuration) : nil
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    if let context { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil)) }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in

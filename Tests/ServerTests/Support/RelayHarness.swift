@@ -102,13 +102,15 @@ let testPipelines = #"""
 }}
 """#
 
-/// Runs `body` against a real relay, then stops it.
-func withRelay(_ configuration: RelayConfiguration = .test(), pipelinesJSON: String = testPipelines,
+/// Runs `body` against a real relay, then stops it. With `pipelinesFile`
+/// the pipelines are read from that file, which a reload reads again.
+func withRelay(_ configuration: RelayConfiguration = .test(), pipelinesJSON: String = testPipelines, pipelinesFile: String? = nil,
                _ body: (RelayHandle) async throws -> Void) async throws {
     let log = CapturedLog()
     let logger = Logger(label: "framepipe-test") { _ in CapturedLog.Handler(log: log) }
-    let pipelines = try PipelineConfigLoader(registry: .builtIn).load(text: pipelinesJSON)
-    let server = try RelayServer(configuration: configuration, pipelines: pipelines, logger: logger)
+    let source = pipelinesFile.map { PipelineSource(path: $0, registry: .builtIn) }
+    let pipelines = try source?.load() ?? PipelineConfigLoader(registry: .builtIn).load(text: pipelinesJSON)
+    let server = try RelayServer(configuration: configuration, pipelines: pipelines, source: source, logger: logger)
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
     let task = Task {
         defer { portContinuation.finish() }

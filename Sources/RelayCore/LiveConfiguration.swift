@@ -1,0 +1,53 @@
+import Foundation
+import NIOConcurrencyHelpers
+import Pipeline
+
+/// The pipelines file the relay runs now, swapped whole by a reload.
+///
+/// It exists so a reload is one atomic step that every reader sees the same
+/// way: a streamer's connection compares generations at each frame and
+/// moves to the new pipeline there, the cluster builds relayed runners from
+/// it, and the API reports which file, when and which generation.
+public final class LiveConfiguration: Sendable {
+    /// One loaded file.
+    public struct Generation: Sendable {
+        /// 1 for the file read at start, then one more per applied reload.
+        public let number: Int
+        public let config: PipelineConfig
+        public let loadedAt: Date
+        /// Where it was read from (a path, or "(inline)" for a user's own text).
+        public let source: String
+        /// `--pipeline`: the pipeline for streams no route matches, instead of the file's default.
+        public let fallback: String?
+
+        /// The pipeline `streamID` runs under this generation.
+        public func pipeline(forStream streamID: String) -> PipelineDefinition {
+            config.pipeline(forStream: streamID, fallback: fallback)
+        }
+
+        /// The pipeline for streams no route matches.
+        public var fallbackPipeline: PipelineDefinition {
+            config.pipeline(named: fallback ?? config.defaultPipeline) ?? config.pipeline(forStream: "", fallback: nil)
+        }
+    }
+
+    private let box: NIOLockedValueBox<Generation>
+
+    public init(_ config: PipelineConfig, source: String, fallback: String? = nil, loadedAt: Date = Date()) {
+        box = NIOLockedValueBox(Generation(number: 1, config: config, loadedAt: loadedAt, source: source, fallback: fallback))
+    }
+
+    public var current: Generation { box.withLockedValue { $0 } }
+
+    /// The generation number alone: read on every frame, so it copies nothing else.
+    public var number: Int { box.withLockedValue { $0.number } }
+
+    /// Makes `config` the running configuration; returns its generation.
+    @discardableResult
+    public func replace(with config: PipelineConfig, source: String, loadedAt: Date = Date()) -> Generation {
+        box.withLockedValue { current in
+            current = Generation(number: current.number + 1, config: config, loadedAt: loadedAt, source: source, fallback: current.fallback)
+            return current
+        }
+    }
+}
