@@ -57,6 +57,23 @@ package final class ClusterPublisher: ClusterLink, Sendable {
     }
 
     package func localFrameAccepted(_ frame: Frame) {
+        publish(frame, on: ClusterKeys.frames(frame.streamID))
+    }
+
+    /// A stream's latest frame again, for `node`, which has just begun to watch it.
+    package func replay(_ frame: Frame, to node: String) {
+        publish(frame, on: ClusterKeys.replay(node))
+    }
+
+    /// Asks the owner of each stream for its latest frame (this node has just subscribed to them).
+    package func askForReplays(of streams: some Sequence<String>) {
+        guard let command = command.withLockedValue({ $0 }) else { return }
+        for id in streams {
+            command.sendIgnoringReply(RESPCommand("PUBLISH", .string(ClusterKeys.control), .string(ClusterEvent.replayWanted(stream: id, node: nodeID).json)))
+        }
+    }
+
+    private func publish(_ frame: Frame, on channel: String) {
         guard let command = command.withLockedValue({ $0 }) else {
             metrics.clusterFrameNotPublished("broker_down")
             return
@@ -73,7 +90,7 @@ package final class ClusterPublisher: ClusterLink, Sendable {
         }
         let envelope = ClusterFrameEnvelope(node: nodeID, stream: frame.streamID, seq: frame.seq, timestamp: frame.timestamp,
                                             receivedAt: frame.receivedAt, jpeg: jpeg)
-        command.sendIgnoringReply(RESPCommand("PUBLISH", .string(ClusterKeys.frames(frame.streamID)), .bytes(envelope.encode())))
+        command.sendIgnoringReply(RESPCommand("PUBLISH", .string(channel), .bytes(envelope.encode())))
         metrics.clusterFramePublished()
     }
 

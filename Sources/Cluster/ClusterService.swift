@@ -132,7 +132,8 @@ package final class ClusterService: Service, @unchecked Sendable {
                 outageLogged = false
                 metrics.brokerUp(true)
                 metrics.brokerReconnected()
-                subscriber.sendSubscription(RESPCommand("SUBSCRIBE", .string(ClusterKeys.control), .string(ClusterKeys.revocations)))
+                subscriber.sendSubscription(RESPCommand("SUBSCRIBE", .string(ClusterKeys.control), .string(ClusterKeys.revocations),
+                                                        .string(ClusterKeys.replay(me))))
                 try await loadRevocations(command)
                 // Streams are claimed before the first heartbeat, so a node that
                 // sees this one alive also sees its streams (a restarted,
@@ -322,6 +323,8 @@ package final class ClusterService: Service, @unchecked Sendable {
         guard let subscriber else { return }
         if !added.isEmpty {
             subscriber.sendSubscription(RESPCommand(["SUBSCRIBE"] + added.sorted().map { .string(ClusterKeys.frames($0)) }))
+            // Instant tiles: the owner sends its latest frame at once, not at the camera's next one.
+            publisher.askForReplays(of: added.sorted())
         }
         if !removed.isEmpty {
             subscriber.sendSubscription(RESPCommand(["UNSUBSCRIBE"] + removed.sorted().map { .string(ClusterKeys.frames($0)) }))
@@ -345,6 +348,8 @@ package final class ClusterService: Service, @unchecked Sendable {
             handleRevocation(String(buffer: payload))
         } else if channel.hasPrefix(ClusterKeys.framesPrefix) {
             handleFrame(payload)
+        } else if channel == ClusterKeys.replay(me) {
+            handleFrame(payload, replay: true)
         }
     }
 
@@ -401,10 +406,13 @@ package final class ClusterService: Service, @unchecked Sendable {
                 return
             }
             hub.remoteEnded(id, by: node, reason: reason)
+        case .replayWanted(let id, let node):
+            guard node != me, let frame = hub.latestLocalFrame(of: id) else { return }
+            publisher.replay(frame, to: node)
         }
     }
 
-    private func handleFrame(_ payload: ByteBuffer) {
+    private func handleFrame(_ payload: ByteBuffer, replay: Bool = false) {
         let envelope: ClusterFrameEnvelope
         do {
             envelope = try ClusterFrameEnvelope(decoding: payload)
@@ -412,10 +420,12 @@ package final class ClusterService: Service, @unchecked Sendable {
             badMessage("frame", "\(error)")
             return
         }
-        guard envelope.node != me, let seq = hub.admitRemoteFrame(envelope.stream, from: envelope.node, seq: envelope.seq) else { return }
+        guard envelope.node != me, let seq = hub.admitRemoteFrame(envelope.stream, from: envelope.node, seq: envelope.seq, replay: replay)
+        else { return }
         metrics.clusterFrameReceived()
-        let frame = Frame(streamID: envelope.stream, seq: seq, timestamp: envelope.timestamp,
+        var frame = Frame(streamID: envelope.stream, seq: seq, timestamp: envelope.timestamp,
                           receivedAt: envelope.receivedAt ?? Date().millisecondsSince1970, payload: .binary(envelope.jpeg))
+        frame.isReplay = replay
         relays.submit(frame, from: envelope.node, to: hub)
     }
 

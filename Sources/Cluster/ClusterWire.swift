@@ -11,6 +11,9 @@ package enum ClusterKeys {
     /// Channel carrying one stream's frames; subscribed while a node has a viewer for it.
     package static func frames(_ streamID: String) -> String { "framepipe:frames:" + streamID }
     package static let framesPrefix = "framepipe:frames:"
+    /// Channel of one node's own: the latest frames other nodes send it on
+    /// request, so a new viewer's tile is never blank until the next frame.
+    package static func replay(_ nodeID: String) -> String { "framepipe:replay:" + nodeID }
     /// Hash: "jti:<id>" or "sub:<subject>" → the revocation as JSON; read whole on (re)connect.
     package static let revoked = "framepipe:revoked"
     /// Channel on which `framepipe revoke --redis` tells every node at once.

@@ -33,6 +33,9 @@ public struct Frame: Sendable {
     /// Smaller copies made for this frame, at most one per rung, each once
     /// however many viewers get it; only the rungs some viewer is being sent.
     public var renditions: [Rendition] = []
+    /// Another node's latest frame sent again for a node that just began
+    /// to watch the stream: viewers get it as `"cached": true`.
+    public var isReplay = false
 
     public init(
         streamID: String,

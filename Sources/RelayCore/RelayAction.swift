@@ -29,6 +29,8 @@ package enum RelayAction {
     /// Tell the other nodes.
     case cluster(ClusterNotice)
     case metric(RelayMetricEvent)
+    /// Tell the event listener (the webhooks).
+    case event(RelayEvent)
     case log(Logger.Level, Logger.Message, Logger.Metadata)
 }
 

@@ -43,6 +43,8 @@ extension RelayState {
         guard let stream = streams[id], stream.owner == node else { return [] }
         var actions = remove(id, reason: reason)
         actions.append(.metric(.streamEnded(id)))
+        // Its own node cannot report a stream it lost with itself.
+        if reason == .nodeLost, stream.started { actions.append(.event(.streamEnded(stream: id, reason: reason, frames: stream.frames))) }
         actions.append(.log(reason == .nodeLost ? .warning : .info, "stream ended on another node", [
             "stream_id": "\(id)", "node": "\(node)", "reason": "\(reason.rawValue)", "frames_here": "\(stream.frames)"]))
         actions.append(.cluster(.interestChanged))
@@ -52,8 +54,11 @@ extension RelayState {
     /// The seq viewers here get for `node`'s frame: never lower than one
     /// they already had, even when the stream moved between nodes. Nil if
     /// `node` does not (or no longer) serve the stream.
-    package mutating func admitRemoteFrame(_ id: String, from node: String, seq: UInt64) -> UInt64? {
+    /// A `replay` (the owner's latest frame, sent again) that is not newer
+    /// than one viewers here already had is dropped instead.
+    package mutating func admitRemoteFrame(_ id: String, from node: String, seq: UInt64, replay: Bool = false) -> UInt64? {
         guard var stream = streams[id], stream.owner == node, stream.started, !shuttingDown else { return nil }
+        if replay, let last = stream.lastSeq, seq &+ stream.seqOffset <= last { return nil }
         var mapped = seq &+ stream.seqOffset
         if let last = stream.lastSeq, mapped <= last {
             stream.seqOffset = last &+ 1 &- seq
@@ -73,7 +78,8 @@ extension RelayState {
         streams[id]!.latestFrame = frame
         streams[id]!.lastActivity = now
         let learned = learnPictures(of: frame)
-        return learned + [.deliver(frame, targets: plan(for: id).targets, ticket: DeliveryTicket(stream: id, holder: .node(node)))]
+        let ticket = DeliveryTicket(stream: id, holder: .node(node), replayOf: frame.isReplay ? frame.seq : nil)
+        return learned + [.deliver(frame, targets: plan(for: id).targets, ticket: ticket)]
     }
 
     /// Other nodes' streams some viewer here watches: the frame channels

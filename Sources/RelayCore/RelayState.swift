@@ -102,6 +102,7 @@ package struct RelayState {
     package mutating func endStream(_ id: String, session: StreamSessionHandle, reason: StreamEndReason) -> [RelayAction] {
         guard let stream = streams[id], stream.session === session else { return [] }
         var actions = remove(id, reason: reason)
+        if stream.started { actions.append(.event(.streamEnded(stream: id, reason: reason, frames: stream.frames))) }
         actions += [
             .cluster(.streamEnded(id, reason)),
             .metric(.streamEnded(id)),
@@ -146,7 +147,7 @@ package struct RelayState {
         actions += learnPictures(of: frame)
         actions.append(.metric(.frameAccepted(stream: id)))
         actions.append(.deliver(frame, targets: plan(for: id).targets, ticket: DeliveryTicket(stream: id, holder: .session(session.id))))
-        if justStarted { actions.append(.cluster(.streamStarted(id))) }
+        if justStarted { actions += [.cluster(.streamStarted(id)), .event(.streamStarted(stream: id))] }
         actions.append(.cluster(.frameAccepted(frame)))
         return actions
     }
@@ -230,6 +231,7 @@ package struct RelayState {
         guard viewers.removeValue(forKey: id) != nil else { return [] }
         delivery[id] = nil
         return [.viewerLeft(viewer: id, reason: reason, remaining: viewers.count), .cluster(.interestChanged)]
+            + (reason.isDrop ? [.event(.viewerDropped(viewer: id, reason: reason))] : [])
     }
 
     /// Changes which streams a viewer watches; live streams it newly covers
@@ -297,6 +299,7 @@ package struct RelayState {
             guard let session = stream.session else { continue }
             actions.append(.closeSession(session, .shutdown))
             actions.append(.cluster(.streamEnded(id, .shutdown)))
+            if stream.started { actions.append(.event(.streamEnded(stream: id, reason: .shutdown, frames: stream.frames))) }
         }
         return actions
     }

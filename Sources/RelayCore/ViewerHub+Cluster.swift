@@ -16,8 +16,13 @@ extension ViewerHub {
         transition { $0.remoteEnded(id, by: node, reason: reason) }
     }
 
-    package func admitRemoteFrame(_ id: String, from node: String, seq: UInt64) -> UInt64? {
-        locked.withLockedValue { $0.relay.admitRemoteFrame(id, from: node, seq: seq) }
+    package func admitRemoteFrame(_ id: String, from node: String, seq: UInt64, replay: Bool = false) -> UInt64? {
+        locked.withLockedValue { $0.relay.admitRemoteFrame(id, from: node, seq: seq, replay: replay) }
+    }
+
+    /// The newest frame of a started stream served here, for a node that asks for it.
+    package func latestLocalFrame(of id: String) -> Frame? {
+        read { state in state.streams[id].flatMap { $0.isLocal && $0.started ? $0.latestFrame : nil } }
     }
 
     /// Delivers another node's frame (after this node's relay stages).

@@ -57,15 +57,22 @@ package final class ViewerHub: FrameSink, Sendable {
     /// Other nodes, when the relay runs in a cluster; told of every local
     /// stream's life and frames, always outside the hub's lock.
     package let cluster: (any ClusterLink)?
+    /// Told of each `RelayEvent` (the webhooks), always outside the hub's lock.
+    package let events: (any RelayEventListener)?
 
     /// `makePolicy` makes each viewer's delivery policy (the config's `"delivery"`).
     package init(logger: Logger, metrics: RelayMetrics, cluster: (any ClusterLink)? = nil,
-                 makePolicy: @escaping @Sendable () -> any DeliveryPolicy = { GoodputPolicy() }) {
+                 makePolicy: @escaping @Sendable () -> any DeliveryPolicy = { GoodputPolicy() },
+                 events: (any RelayEventListener)? = nil) {
         self.locked = NIOLockedValueBox(Locked(relay: RelayState(makePolicy: makePolicy)))
         self.logger = logger
         self.metrics = metrics
         self.cluster = cluster
+        self.events = events
     }
+
+    /// Raises an event the state machine does not see (a stream silent past the idle warning).
+    package func raise(_ event: RelayEvent) { events?.relayEvent(event) }
 
     /// Runs one event on the state under the lock, applies its mailbox
     /// actions before unlocking and carries out the rest after.
@@ -118,7 +125,7 @@ package final class ViewerHub: FrameSink, Sendable {
             case .viewerLeft(let id, let reason, let remaining):
                 guard let viewer = locked.connections.removeValue(forKey: id) else { break }
                 later.append(.viewerLeft(viewer, reason, remaining: remaining, writer: viewer.writer))
-            case .closeSession, .cluster, .metric, .log:
+            case .closeSession, .cluster, .metric, .log, .event:
                 later.append(.action(action))
             }
         }
@@ -155,6 +162,8 @@ package final class ViewerHub: FrameSink, Sendable {
             case .streamEnded(let id): metrics.streamEnded(id)
             case .viewerConnected: metrics.viewerConnected()
             }
+        case .action(.event(let event)):
+            events?.relayEvent(event)
         case .action(.log(let level, let message, let metadata)):
             logger.log(level: level, message, metadata: metadata)
         case .action:

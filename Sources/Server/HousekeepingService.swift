@@ -72,6 +72,7 @@ struct HousekeepingService: Service {
                 stream.session.close(.timeout)
             } else {
                 logger.notice("stream idle, pinging it", metadata: ["stream_id": "\(stream.id)", "idle_ms": "\(stream.idle.milliseconds)"])
+                hub.raise(.streamIdle(stream: stream.id, silentFor: stream.idle))
                 stream.session.send(WireMessage.ping)
             }
         }

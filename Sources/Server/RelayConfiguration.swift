@@ -44,6 +44,8 @@ public struct RelayConfiguration: Sendable {
     /// Redis and this node's name when the relay runs as one of several
     /// nodes; nil runs it alone.
     public var cluster: ClusterSettings?
+    /// Where events are posted; nil posts none.
+    public var webhooks: WebhookSettings?
     /// After SIGTERM, how long `/readyz` says 503 while everything keeps
     /// streaming, before streams end with `shutdown` (a load balancer's check interval).
     public var drainDelay: Duration = .zero

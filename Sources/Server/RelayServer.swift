@@ -1,4 +1,5 @@
 import Cluster
+import Foundation
 import Access
 import RelayCore
 import Hummingbird
@@ -72,7 +73,10 @@ public struct RelayServer: Sendable {
         let revocations = Revocations()
         // Publisher, then hub, then service: each is made with what it uses.
         let publisher = configuration.cluster.map { ClusterPublisher(nodeID: $0.nodeID, metrics: metrics, logger: self.logger) }
-        let hub = ViewerHub(logger: logger, metrics: metrics, cluster: publisher, makePolicy: live.current.config.delivery.makePolicy)
+        let node = self.configuration.cluster?.nodeID ?? ProcessInfo.processInfo.hostName
+        let webhooks = self.configuration.webhooks.map { EventWebhooks(settings: $0, node: node, metrics: metrics, logger: self.logger) }
+        let hub = ViewerHub(logger: logger, metrics: metrics, cluster: publisher, makePolicy: live.current.config.delivery.makePolicy,
+                            events: webhooks)
         let cluster = try configuration.cluster.map {
             try ClusterService(settings: $0, live: self.live, hub: hub, publisher: publisher!, metrics: metrics,
                                revocations: revocations, logger: self.logger)
@@ -163,9 +167,11 @@ public struct RelayServer: Sendable {
             logger: logger)
         // A group stops in reverse order: housekeeping, then the shutdown
         // sequence (which queues the cluster's goodbyes), then the cluster
-        // link (which flushes them), then the HTTP server, then the audit log.
+        // link (which flushes them), then the HTTP server, then the webhooks, then the audit log.
         // The audit log stops last, so the connections' closing lines are written.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = audit.map { [.init(service: $0)] } ?? []
+        // Webhooks stop after the shutdown sequence, whose stream_ended events they still post.
+        if let webhooks { services.append(.init(service: webhooks)) }
         services.append(.init(service: app))
         if let cluster { services.append(.init(service: cluster)) }
         if let jwks = authority?.jwks {

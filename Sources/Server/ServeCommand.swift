@@ -25,6 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup(title: "Limits") var limits: LimitOptions
     @OptionGroup(title: "Access") var access: AccessOptions
     @OptionGroup(title: "Cluster") var cluster: ClusterOptions
+    @OptionGroup(title: "Events") var events: EventOptions
     @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func run() async throws {
@@ -35,6 +36,7 @@ struct ServeCommand: AsyncParsableCommand {
         try configureLimits(&c, env)
         try configureAccess(&c, env)
         try configureCluster(&c, env)
+        try configureWebhooks(&c, env)
         c.pipeline = env.string(pipelineOptions.pipeline, "pipeline")
         c.progressInterval = try env.seconds(logging.progressInterval, "progress-interval") ?? c.progressInterval
         let levelName = env.string(logging.logLevel, "log-level") ?? "info"
@@ -162,6 +164,24 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--revocation-file needs auth (--jwt-secret-file, --jwt-public-key, --jwks-file or --jwks-url)")
         }
         c.auth = settings
+    }
+
+    private func configureWebhooks(_ c: inout RelayConfiguration, _ env: ServeEnvironment) throws {
+        let urls = env.list(events.webhook, "webhook")
+        let secretFile = env.string(events.webhookSecretFile, "webhook-secret-file")
+        guard !urls.isEmpty else {
+            if secretFile != nil { throw ValidationError("--webhook-secret-file needs --webhook") }
+            return
+        }
+        for url in urls {
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host?.isEmpty == false else {
+                throw ValidationError("\(ServeEnvironment.name("webhook")) must be an http:// or https:// URL, got \"\(url)\"")
+            }
+        }
+        guard let secretFile else {
+            throw ValidationError("--webhook needs --webhook-secret-file: receivers must be able to tell the relay's events from forgeries")
+        }
+        c.webhooks = WebhookSettings(urls: urls, secret: try KeyFile.secret(at: secretFile))
     }
 
     private func configureCluster(_ c: inout RelayConfiguration, _ env: ServeEnvironment) throws {

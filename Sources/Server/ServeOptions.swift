@@ -110,6 +110,13 @@ struct ClusterOptions: ParsableArguments {
     var readyWithoutRedis = false
 }
 
+struct EventOptions: ParsableArguments {
+    @Option(help: "POST signed JSON to this URL on stream_started, stream_ended, stream_idle and viewer_dropped; repeatable (the variable: comma-separated). Needs --webhook-secret-file. Default: none. [FRAMEPIPE_WEBHOOK]")
+    var webhook: [String] = []
+    @Option(help: "File holding the secret (at least 32 bytes) webhooks are signed with (X-Framepipe-Signature: t=…,v1=HMAC-SHA256). Default: none. [FRAMEPIPE_WEBHOOK_SECRET_FILE]")
+    var webhookSecretFile: String?
+}
+
 struct LoggingOptions: ParsableArguments {
     @Option(help: "trace, debug, info, notice, warning, error or critical. Default info. [FRAMEPIPE_LOG_LEVEL]")
     var logLevel: String?

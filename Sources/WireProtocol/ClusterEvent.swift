@@ -8,6 +8,8 @@ public enum ClusterEvent: Equatable, Sendable {
     case started(stream: String, node: String)
     /// `node`'s stream ended (for `node_lost`, another node said so).
     case ended(stream: String, node: String, reason: StreamEndReason)
+    /// `node` began to watch `stream`: its owner sends `node` its latest frame.
+    case replayWanted(stream: String, node: String)
 
     public var json: String {
         switch self {
@@ -17,6 +19,8 @@ public enum ClusterEvent: Equatable, Sendable {
             return #"{"type":"started","stream":\#(JSONValue.quoted(s)),"node":\#(JSONValue.quoted(n))}"#
         case .ended(let s, let n, let reason):
             return #"{"type":"ended","stream":\#(JSONValue.quoted(s)),"node":\#(JSONValue.quoted(n)),"reason":"\#(reason.rawValue)"}"#
+        case .replayWanted(let s, let n):
+            return #"{"type":"replay","stream":\#(JSONValue.quoted(s)),"node":\#(JSONValue.quoted(n))}"#
         }
     }
 
@@ -42,6 +46,8 @@ public enum ClusterEvent: Equatable, Sendable {
                 throw Invalid(reason: "ended: unknown reason")
             }
             self = .ended(stream: stream, node: node, reason: reason)
+        case "replay":
+            self = .replayWanted(stream: stream, node: node)
         default:
             throw Invalid(reason: "unknown type \"\(type.prefix(32))\"")
         }

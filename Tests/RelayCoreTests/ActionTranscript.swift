@@ -6,7 +6,7 @@ import RelayCore
 /// Actions as one readable line each, so a test states the expected
 /// outcome of an event as a short list a reader can check by eye.
 enum ActionTranscript {
-    static func lines(_ actions: [RelayAction], logs: Bool = false) -> [String] {
+    static func lines(_ actions: [RelayAction], logs: Bool = false, events: Bool = false) -> [String] {
         actions.compactMap { action in
             switch action {
             case .control(let viewer, let text): return "\(viewer) ← \(summary(of: text))"
@@ -31,7 +31,17 @@ enum ActionTranscript {
                 case .viewerConnected: return "metric: viewer"
                 }
             case .log(let level, let message, _): return logs ? "log \(level): \(message)" : nil
+            case .event(let event): return events ? "event: \(event.type) \(eventSubject(event))" : nil
             }
+        }
+    }
+
+    static func eventSubject(_ event: RelayEvent) -> String {
+        switch event {
+        case .streamStarted(let stream): stream
+        case .streamEnded(let stream, let reason, _): "\(stream) \(reason.rawValue)"
+        case .streamIdle(let stream, _): stream
+        case .viewerDropped(let viewer, let reason): "\(viewer) \(reason.rawValue)"
         }
     }
 

@@ -11,6 +11,40 @@ import Testing
 extension OneAtATime {
     @Suite("Cluster through Redis", .serialized, .timeLimit(.minutes(2)))
     struct ClusterTests {
+        /// Instant tiles across nodes: B has no frame of A's 1 fps camera
+        /// until a viewer there wants it, then asks A for its latest at once.
+        @Test func aViewerOnAnotherNodeGetsASlowCamerasLatestFrameAtOnce() async throws {
+            let redis = try await RedisServerProcess()
+            try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(3))) { a in
+                try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(3))) { b in
+                    try await a.waitForBroker()
+                    try await b.waitForBroker()
+                    let streamer = try await a.streamer("bed-9")
+                    streamer.send(TestFrames.text(0))
+                    try await b.eventually("B knows the stream") { try await b.api("/api/streams").arrayValue?.count == 1 }
+                    #expect(try await redis.frameSubscribers("bed-9") == 0, "no viewer on B yet: B receives none of its frames")
+
+                    let connected = ContinuousClock.now
+                    let viewer = try await b.viewer()
+                    #expect(viewer.json.first?["active_streams"] == .array([.string("bed-9")]))
+                    // Well inside the camera's next second: the latest frame, marked cached, after viewer_connected.
+                    let cached = try await viewer.waitFor("the cached frame", timeout: .milliseconds(900)) { $0["type"] == .string("frame") }
+                    #expect(ContinuousClock.now - connected < .milliseconds(900))
+                    #expect(cached["cached"] == .bool(true) && cached["seq"] == .number(0) && cached["stream_id"] == .string("bed-9"))
+                    #expect(viewer.json.firstIndex { $0["type"] == .string("viewer_connected") } == 0)
+
+                    streamer.send(TestFrames.text(1))
+                    let live = try await viewer.waitFor("the next frame") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
+                    #expect(live["cached"] == nil)
+                    // A second viewer on B: B now has the frames itself and replays its own latest.
+                    let second = try await b.viewer()
+                    let again = try await second.waitFor("its cached frame", timeout: .milliseconds(900)) { $0["type"] == .string("frame") }
+                    #expect(again["cached"] == .bool(true) && again["seq"] == .number(1))
+                    #expect(viewer.json(type: "frame").count == 2, "the first viewer got no replay twice")
+                }
+            }
+        }
+
         @Test func aStreamOnNodeAReachesViewersOnBothNodesInOrder() async throws {
             let redis = try await RedisServerProcess()
             // A 3 s node timeout (heartbeat replies awaited 1 s): this test is

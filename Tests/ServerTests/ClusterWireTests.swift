@@ -69,7 +69,7 @@ struct ClusterWireTests {
     @Test func controlEventsRoundTrip() throws {
         for event in [ClusterEvent.claimed(stream: "a", node: "n1", started: true), .claimed(stream: "b.c", node: "n_2", started: false),
                       .started(stream: "a", node: "n1"), .ended(stream: "a", node: "n1", reason: .nodeLost),
-                      .ended(stream: "a", node: "n1", reason: .shutdown)] {
+                      .ended(stream: "a", node: "n1", reason: .shutdown), .replayWanted(stream: "bed-9", node: "n-b")] {
             #expect(try ClusterEvent(json: event.json) == event)
         }
     }

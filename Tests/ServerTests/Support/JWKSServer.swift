@@ -16,14 +16,7 @@ final class JWKSServer: Sendable {
 
     init() async throws {
         let state = self.state
-        channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(Handler(state: state))
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
+        channel = try await LoopbackHTTPServer.bind { Handler(state: state) }
     }
 
     func stop() async { try? await channel.close() }

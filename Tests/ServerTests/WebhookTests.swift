@@ -1,0 +1,117 @@
+import Foundation
+@testable import FramepipeServer
+import Pipeline
+import Testing
+
+/// Event webhooks against a real local HTTP receiver: signed, in order,
+/// retried with backoff, bounded, and never in a frame's way.
+@Suite("Event webhooks", .timeLimit(.minutes(1)))
+struct WebhookTests {
+    static let secret = Array("webhook-test-secret-0123456789-abcdefgh".utf8)
+
+    static func settings(_ urls: [String], _ change: (inout WebhookSettings) -> Void = { _ in }) -> WebhookSettings {
+        var settings = WebhookSettings(urls: urls, secret: secret, firstRetryDelay: .milliseconds(40))
+        change(&settings)
+        return settings
+    }
+
+    @Test func aStreamsLifeAndADroppedViewerArePostedSignedAndRetriedUntilAccepted() async throws {
+        let receiver = try await WebhookReceiver(failFirst: 2)
+        defer { Task { await receiver.stop() } }
+        let configuration = RelayConfiguration.test {
+            $0.webhooks = Self.settings([receiver.url])
+            $0.idleWarning = .milliseconds(300)
+            $0.idleTimeout = .milliseconds(700)
+            $0.pingInterval = .milliseconds(200)
+            $0.pingTimeout = .milliseconds(300)
+        }
+        try await withRelay(configuration) { relay in
+            let viewer = try await relay.viewer()  // answers no ping: dropped with ping_timeout
+            let streamer = try await relay.streamer("P-ICU-4")
+            streamer.send(TestFrames.text(0))
+            try await viewer.waitFor(type: "frame", stream: "P-ICU-4")
+            // Then the camera goes silent: idle, then ended with timeout.
+            try await relay.eventually("four events accepted", timeout: .seconds(10)) { receiver.accepted.count == 4 }
+            let accepted = receiver.accepted.map { try! JSONParser.parse($0.body) }
+            let streamEvents = accepted.filter { $0["stream_id"] != nil }
+            #expect(streamEvents.map { $0["type"] } == [.string("stream_started"), .string("stream_idle"), .string("stream_ended")])
+            #expect(streamEvents.allSatisfy { $0["stream_id"] == .string("P-ICU-4") })
+            #expect(streamEvents[2]["reason"] == .string("timeout") && streamEvents[2]["frames"] == .number(1))
+            #expect((streamEvents[1]["silent_ms"]?.numberValue ?? 0) >= 300)
+            let dropped = try #require(accepted.first { $0["type"] == .string("viewer_dropped") })
+            #expect(dropped["viewer_id"] == .string("v-1") && dropped["reason"] == .string("ping_timeout"))
+            #expect(accepted.allSatisfy { $0["node"]?.stringValue?.isEmpty == false && $0["at"]?.stringValue != nil })
+
+            // Every request is signed over its timestamp and body, and says what it carries.
+            let now = Int(Date().timeIntervalSince1970)
+            for request in receiver.requests {
+                let signature = try #require(request.headers["x-framepipe-signature"])
+                #expect(WebhookSignature.verify(header: signature, body: request.body, secret: Self.secret, now: now))
+                #expect(!WebhookSignature.verify(header: signature, body: request.body, secret: TestTokens.secret, now: now))
+                #expect(request.headers["content-type"] == "application/json")
+                #expect(request.headers["x-framepipe-event"] == (try JSONParser.parse(request.body))["type"]?.stringValue)
+            }
+            // The first event failed twice (503), then got through: three tries, one delivery id.
+            let first = receiver.requests.prefix(3)
+            #expect(first.map(\.status) == [503, 503, 204])
+            #expect(Set(first.map { $0.headers["x-framepipe-delivery"] }).count == 1)
+            #expect(Set(first.map(\.body)).count == 1)
+            let metrics = try await RawHTTP.get(port: relay.port, path: "/metrics").text
+            #expect(metrics.contains(#"framepipe_webhook_deliveries_total{result="sent"} 4"#))
+            #expect(metrics.contains(#"framepipe_webhook_deliveries_total{result="failed"} 2"#))
+            #expect(relay.log.contains("webhook delivered after retries", ["event": "stream_started", "attempts": "3"]))
+        }
+    }
+
+    @Test func aDeadReceiverIsGivenUpAndAFullQueueDropsWithoutDelayingAFrame() async throws {
+        // Nothing listens here: every attempt is refused.
+        let dead = try await WebhookReceiver()
+        let deadURL = dead.url
+        await dead.stop()
+        let alive = try await WebhookReceiver()
+        defer { Task { await alive.stop() } }
+        let configuration = RelayConfiguration.test {
+            $0.webhooks = Self.settings([deadURL, alive.url]) {
+                $0.queueDepth = 2; $0.maxAttempts = 2; $0.firstRetryDelay = .milliseconds(100); $0.timeout = .milliseconds(500)
+            }
+        }
+        try await withRelay(configuration) { relay in
+            let viewer = try await relay.viewer()
+            let started = ContinuousClock.now
+            var streamers: [TestSocket] = []
+            for i in 0..<6 {
+                let streamer = try await relay.streamer("cam-\(i)")
+                streamer.send(TestFrames.text(i))
+                streamers.append(streamer)
+            }
+            for i in 0..<6 { try await viewer.waitFor(type: "frame", stream: "cam-\(i)") }
+            #expect(ContinuousClock.now - started < .seconds(2), "frames never wait for a receiver")
+            // The live receiver has its own queue: it gets every event, the dead one's troubles aside.
+            try await relay.eventually("six starts at the live receiver") { alive.accepted.count == 6 }
+            try await relay.eventually("the dead receiver's events given up or dropped", timeout: .seconds(15)) {
+                let metrics = (try? await RawHTTP.get(port: relay.port, path: "/metrics").text) ?? ""
+                return metrics.contains(#"framepipe_webhook_deliveries_total{result="dropped"} 6"#)
+            }
+            #expect(relay.log.all.contains { $0.message == "webhook queue full; event dropped" && $0.metadata["url"] == deadURL })
+            #expect(relay.log.all.contains { $0.message == "webhook given up; event lost" && $0.metadata["attempts"] == "2" })
+            for streamer in streamers { await streamer.close() }
+        }
+    }
+
+    @Test func aSignatureIsRefusedWhenAnythingDiffers() {
+        let body = #"{"type": "stream_ended"}"#
+        let header = WebhookSignature.sign(body: body, timestamp: 1_800_000_000, secret: Self.secret)
+        #expect(header.hasPrefix("t=1800000000,v1=") && header.count == "t=1800000000,v1=".count + 64)
+        #expect(WebhookSignature.verify(header: header, body: body, secret: Self.secret, now: 1_800_000_100))
+        #expect(!WebhookSignature.verify(header: header, body: body + " ", secret: Self.secret, now: 1_800_000_100))
+        #expect(!WebhookSignature.verify(header: header, body: body, secret: Self.secret, now: 1_800_000_301), "replayed too late")
+        #expect(!WebhookSignature.verify(header: header.replacingOccurrences(of: "t=1800000000", with: "t=1800000001"), body: body,
+                                         secret: Self.secret, now: 1_800_000_100))
+        #expect(!WebhookSignature.verify(header: "v1=abc", body: body, secret: Self.secret, now: 1_800_000_000))
+    }
+
+    @Test func retriesWaitLongerEachTimeUpToTheCap() {
+        let settings = WebhookSettings(urls: [], secret: [], firstRetryDelay: .milliseconds(500), maxRetryDelay: .seconds(3))
+        #expect((1...5).map(settings.retryDelay(after:)) == [.milliseconds(500), .seconds(1), .seconds(2), .seconds(3), .seconds(3)])
+    }
+}
