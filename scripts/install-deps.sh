@@ -9,7 +9,7 @@ if [[ "${1:-run}" == "test" ]]; then
     # tests; the cluster tests start their own redis-server on free ports;
     # the reverse-proxy tests run their own nginx in front of the relay;
     # the slow-link test shapes a veth pair with ip and tc (iproute2).
-    packages+=(openssl chromium chromium-driver python3-venv redis-server nginx iproute2)
+    packages+=(openssl chromium chromium-driver python3-venv redis-server redis-sentinel nginx iproute2)
 fi
 
 missing=()

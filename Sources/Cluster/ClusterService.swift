@@ -50,6 +50,8 @@ package final class ClusterService: Service, @unchecked Sendable {
         package var broker = BrokerState.connecting
         package var since = Date()
         package var lastError: String?
+        /// The server the node talks to (through Sentinel, the master found last).
+        package var master: String?
         package var subscribed: Set<String> = []
         package var stopping = false
         /// Set when an outage outlasted the node timeout and other nodes' streams were ended here.
@@ -84,8 +86,8 @@ package final class ClusterService: Service, @unchecked Sendable {
     private var me: String { settings.nodeID }
 
     /// For `/healthz`.
-    package var status: (broker: BrokerState, since: Date, lastError: String?, subscriptions: Int) {
-        state.withLockedValue { ($0.broker, $0.since, $0.lastError, $0.subscribed.count) }
+    package var status: (broker: BrokerState, since: Date, lastError: String?, subscriptions: Int, master: String?) {
+        state.withLockedValue { ($0.broker, $0.since, $0.lastError, $0.subscribed.count, $0.master) }
     }
 
     // MARK: Running
@@ -122,6 +124,7 @@ package final class ClusterService: Service, @unchecked Sendable {
                     s.broker = .connected
                     s.since = Date()
                     s.lastError = nil
+                    s.master = "\(command.url.host):\(command.url.port)"
                     s.subscribed = []
                     s.remoteEndedForOutage = false
                     s.graceUntil = .now + settings.nodeTimeout
@@ -143,7 +146,8 @@ package final class ClusterService: Service, @unchecked Sendable {
                 logger.notice(downFor == nil ? "joined the cluster through redis" : "redis is back; cluster delivery resumes", metadata: [
                     "redis": "\(settings.redis)", "local_streams_announced": "\(announced)",
                     "remote_streams": "\(hub.remoteStreamCount)",
-                ].merging(downFor.map { ["down_seconds": "\(String(format: "%.1f", $0))"] } ?? [:]) { a, _ in a })
+                ].merging(downFor.map { ["down_seconds": "\(String(format: "%.1f", $0))"] } ?? [:]) { a, _ in a }
+                 .merging(settings.redis.usesSentinel ? ["master": "\(command.url.host):\(command.url.port)"] : [:]) { a, _ in a })
                 reconcile()
                 try await stayConnected(command: command, subscriber: subscriber)
             } catch {

@@ -48,6 +48,18 @@ public final class RedisConnection: Sendable {
         parser: RESPParser = RESPParser(),
         onPush: @escaping @Sendable (RESPValue) -> Void = { _ in }
     ) async throws -> RedisConnection {
+        if url.usesSentinel {
+            let master = try await RedisSentinel.master(of: url, group: group, connectTimeout: connectTimeout, tls: tls)
+            let connection = try await connect(to: url.at(master), clientName: clientName, group: group, connectTimeout: connectTimeout,
+                                               writeBufferWaterMark: writeBufferWaterMark, tls: tls, parser: parser, onPush: onPush)
+            // Just after a failover a sentinel may still name the old master, now a replica: not used.
+            let role = try? await connection.run(RESPCommand("ROLE"), timeout: connectTimeout)
+            guard role?.array?.first?.string == "master" else {
+                connection.close()
+                throw RedisConnectionError(reason: "\(master), which sentinel names master \"\(url.masterName ?? "")\", is not a master (a failover in progress?)")
+            }
+            return connection
+        }
         // rediss:// verifies the server against the system's roots unless told other ones.
         let sslContext = url.useTLS ? try NIOSSLContext(configuration: tls ?? .makeClientConfiguration()) : nil
         let host = url.host

@@ -1,12 +1,35 @@
 /// Where a Redis server is and how to log in: `redis://[[user]:password@]host[:port][/db]`,
-/// or `rediss://` for TLS.
+/// or `rediss://` for TLS; or a replicated Redis found through Sentinel:
+/// `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/master-name[/db]`
+/// (`rediss+sentinel://` for TLS to sentinels and master alike).
 public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
+    /// One `host:port`.
+    public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+        public var description: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
+    }
+
+    /// The server; for a Sentinel URL, the first sentinel until a master is found.
     public var host: String
     public var port: Int
     public var useTLS: Bool
+    /// The master's login (sentinels are asked without one).
     public var username: String?
     public var password: String?
     public var database: Int
+    /// For a Sentinel URL: the sentinels to ask, in order, and the master's name; empty otherwise.
+    public var sentinels: [Endpoint] = []
+    public var masterName: String?
+
+    /// True when the server is found through Sentinel (and found again after a failover).
+    public var usesSentinel: Bool { masterName != nil }
+
+    public static let defaultSentinelPort = 26379
 
     public struct Invalid: Error, Equatable, CustomStringConvertible {
         public let reason: String
@@ -24,16 +47,12 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
 
     public init(_ text: String) throws(Invalid) {
         func invalid(_ why: String) -> Invalid { Invalid(reason: "redis URL \(Self.redacted(text)): \(why)") }
-        var rest = Substring(text)
-        if rest.hasPrefix("redis://") {
-            useTLS = false
-            rest = rest.dropFirst("redis://".count)
-        } else if rest.hasPrefix("rediss://") {
-            useTLS = true
-            rest = rest.dropFirst("rediss://".count)
-        } else {
-            throw invalid("must start with redis:// or rediss://")
+        let schemes = [("redis://", false, false), ("rediss://", true, false), ("redis+sentinel://", false, true), ("rediss+sentinel://", true, true)]
+        guard let (scheme, tls, sentinel) = schemes.first(where: { text.hasPrefix($0.0) }) else {
+            throw invalid("must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://")
         }
+        useTLS = tls
+        var rest = Substring(text).dropFirst(scheme.count)
         username = nil
         password = nil
         if let at = rest.lastIndex(of: "@") {
@@ -49,19 +68,44 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             }
         }
         let authority: Substring
+        var path: Substring = ""
         if let slash = rest.firstIndex(of: "/") {
             authority = rest[..<slash]
-            let path = rest[rest.index(after: slash)...]
-            if path.isEmpty {
-                database = 0
-            } else {
-                guard let db = Int(path), db >= 0 else { throw invalid("database must be a number 0 or more, got \"\(path)\"") }
-                database = db
-            }
+            path = rest[rest.index(after: slash)...]
         } else {
             authority = rest
-            database = 0
         }
+        if sentinel {
+            // The master's name, then optionally its database.
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            guard let name = parts.first, !name.isEmpty else { throw invalid("name the master after the sentinels: redis+sentinel://host:26379/mymaster") }
+            guard parts.count <= 2 else { throw invalid("unexpected \"\(path)\" after the sentinels; expected /master-name[/db]") }
+            masterName = String(name)
+            path = parts.count == 2 ? parts[1] : ""
+            var endpoints: [Endpoint] = []
+            for item in authority.split(separator: ",", omittingEmptySubsequences: false) {
+                endpoints.append(try Self.endpoint(item, defaultPort: Self.defaultSentinelPort, invalid))
+            }
+            sentinels = endpoints
+            (host, port) = (endpoints[0].host, endpoints[0].port)
+        } else {
+            let endpoint = try Self.endpoint(authority, defaultPort: 6379, invalid)
+            (host, port) = (endpoint.host, endpoint.port)
+        }
+        if path.isEmpty {
+            database = 0
+        } else {
+            guard let db = Int(path), db >= 0 else { throw invalid("database must be a number 0 or more, got \"\(path)\"") }
+            database = db
+        }
+    }
+
+    /// A concrete server: this URL's login and database at `endpoint` (a master a sentinel named).
+    public func at(_ endpoint: Endpoint) -> RedisURL {
+        RedisURL(host: endpoint.host, port: endpoint.port, useTLS: useTLS, username: username, password: password, database: database)
+    }
+
+    private static func endpoint(_ authority: Substring, defaultPort: Int, _ invalid: (String) -> Invalid) throws(Invalid) -> Endpoint {
         var hostPart = authority
         var portPart: Substring?
         if authority.hasPrefix("[") {
@@ -74,21 +118,18 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             portPart = authority[authority.index(after: colon)...]
         }
         guard !hostPart.isEmpty else { throw invalid("no host") }
-        host = String(hostPart)
-        if let portPart {
-            guard let p = Int(portPart), (1...65535).contains(p) else { throw invalid("port must be 1-65535, got \"\(portPart)\"") }
-            port = p
-        } else {
-            port = 6379
-        }
+        guard let portPart else { return Endpoint(host: String(hostPart), port: defaultPort) }
+        guard let p = Int(portPart), (1...65535).contains(p) else { throw invalid("port must be 1-65535, got \"\(portPart)\"") }
+        return Endpoint(host: String(hostPart), port: p)
     }
 
     /// The URL without its password, for logs and errors.
     public var description: String {
-        let scheme = useTLS ? "rediss" : "redis"
         let login = password == nil ? "" : "\(username ?? ""):***@"
-        let h = host.contains(":") ? "[\(host)]" : host
-        return "\(scheme)://\(login)\(h):\(port)/\(database)"
+        if let masterName {
+            return "\(useTLS ? "rediss" : "redis")+sentinel://\(login)\(sentinels.map(\.description).joined(separator: ","))/\(masterName)/\(database)"
+        }
+        return "\(useTLS ? "rediss" : "redis")://\(login)\(Endpoint(host: host, port: port))/\(database)"
     }
 
     private static func redacted(_ text: String) -> String {

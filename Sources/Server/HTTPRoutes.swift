@@ -66,6 +66,7 @@ struct HTTPRoutes {
                 ("subscriptions", .number(Double(status.subscriptions))),
                 ("remote_streams", .number(Double(hub.remoteStreamCount))),
             ]
+            if cluster.settings.redis.usesSentinel, let master = status.master { broker.append(("master", .string(master))) }
             if let error = status.lastError { broker.append(("last_error", .string(error))) }
             members.append(("cluster", .object(broker)))
         }

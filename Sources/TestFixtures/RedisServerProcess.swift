@@ -12,6 +12,8 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// With TLS: the self-signed certificate the server presents (also its CA), and only `rediss://` is served.
     public let certificateFile: String?
     private let keyFile: String?
+    /// Added to the command line (`--replicaof`, for a replica).
+    private let extraArguments: [String]
     private var process: Process?
     private let lock = NSLock()
 
@@ -22,7 +24,8 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     public static let executable = "/usr/bin/redis-server"
 
-    public init(port: Int? = nil, tls: Bool = false) async throws {
+    public init(port: Int? = nil, tls: Bool = false, arguments: [String] = []) async throws {
+        extraArguments = arguments
         guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
             throw Unavailable(reason: "\(Self.executable) is missing: install Debian's redis-server (scripts/install-deps.sh test does)")
         }
@@ -83,7 +86,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         process.arguments = listen + [
             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--daemonize", "no", "--loglevel", "warning", "--dir", NSTemporaryDirectory(),
-        ]
+        ] + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -129,7 +132,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         return try await connection.run(RESPCommand(arguments.map { .string($0) }))
     }
 
-    private static func freePort() throws -> Int {
+    static func freePort() throws -> Int {
         let socket = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
         defer { try? socket.close().wait() }
         return socket.localAddress!.port!

@@ -132,7 +132,11 @@ struct RedisURLTests {
     }
 
     @Test(arguments: [
-        ("http://host", "must start with redis:// or rediss://"),
+        ("http://host", "must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://"),
+        ("redis+sentinel://h1,h2", "name the master after the sentinels"),
+        ("redis+sentinel://h1:26379,/m", "no host"),
+        ("redis+sentinel://h1/m/x", "database must be a number"),
+        ("redis+sentinel://h1/m/0/extra", "expected /master-name[/db]"),
         ("redis://", "no host"),
         ("redis://host:0", "port must be 1-65535"),
         ("redis://host:abc", "port must be 1-65535"),
@@ -142,6 +146,19 @@ struct RedisURLTests {
     ])
     func badURLsSayWhatIsWrong(text: String, reason: String) {
         #expect { try RedisURL(text) } throws: { "\($0)".contains(reason) }
+    }
+
+    @Test func sentinelURLsListTheSentinelsAndNameTheMaster() throws {
+        let url = try RedisURL("redis+sentinel://relay:pw@10.0.0.1,10.0.0.2:26380,[::1]/ward-redis/2")
+        #expect(url.usesSentinel && url.masterName == "ward-redis")
+        #expect(url.sentinels == [.init(host: "10.0.0.1", port: 26379), .init(host: "10.0.0.2", port: 26380), .init(host: "::1", port: 26379)])
+        #expect(url.username == "relay" && url.password == "pw" && url.database == 2 && !url.useTLS)
+        #expect(url.description == "redis+sentinel://relay:***@10.0.0.1:26379,10.0.0.2:26380,[::1]:26379/ward-redis/2")
+        // The master a sentinel names keeps the URL's login and database.
+        #expect(url.at(.init(host: "10.0.0.9", port: 6380)) == RedisURL(host: "10.0.0.9", port: 6380, username: "relay", password: "pw", database: 2))
+        let tls = try RedisURL("rediss+sentinel://s1:1/m")
+        #expect(tls.useTLS && tls.sentinels == [.init(host: "s1", port: 1)] && tls.database == 0)
+        #expect(try !RedisURL("redis://h").usesSentinel)
     }
 
     @Test func passwordsNeverShow() throws {

@@ -95,7 +95,7 @@ struct ClusterWireTests {
 
     @Test func serveRefusesBadClusterSettingsWithTheReason() throws {
         for (arguments, reason) in [
-            (["--redis", "http://x"], "must start with redis:// or rediss://"),
+            (["--redis", "http://x"], "must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://"),
             (["--redis", "redis://:pw@host:99999"], "port must be 1-65535"),
             (["--redis", "redis://h", "--node-id", "a b"], "node id must be 1-64 characters"),
             (["--node-id", "a"], "--node-id, --node-timeout, --redis-ca and --ready-without-redis need --redis"),
