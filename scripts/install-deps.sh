@@ -8,8 +8,9 @@ if [[ "${1:-run}" == "test" ]]; then
     # openssl makes the TLS test's certificate; chromium drives the browser
     # tests; the cluster tests start their own redis-server on free ports;
     # the reverse-proxy tests run their own nginx in front of the relay;
-    # the slow-link test shapes a veth pair with ip and tc (iproute2).
-    packages+=(openssl chromium chromium-driver python3-venv redis-server redis-sentinel nginx iproute2)
+    # the slow-link test shapes a veth pair with ip and tc (iproute2); the
+    # Sentinel test runs redis-sentinel; the unit test runs systemd-analyze.
+    packages+=(openssl chromium chromium-driver python3-venv redis-server redis-sentinel nginx iproute2 systemd)
 fi
 
 missing=()
