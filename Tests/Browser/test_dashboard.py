@@ -152,6 +152,8 @@ def test_admin_lists_the_stream_and_the_viewers(relay, browser):
     assert measured[8].endswith(" ms") and measured[9].endswith("KiB"), measured
     stages = rows("pipeline")
     assert [r[1] for r in stages] == ["size-limit", "base64-validation", "decode-check", "error-counter", "downscale", "fan-out"]
+    configuration = browser.find_element("id", "configuration").text
+    assert "generation 1" in configuration and "every stream run “standard”" in configuration, configuration
 
 
 def test_each_tile_shows_its_pictures_true_age_from_received_at(relay, browser):

@@ -57,6 +57,10 @@ async function refresh() {
       v.frame_age_p95_ms == null ? "—" : `${v.frame_age_p95_ms} ms`]), "no viewers");
     const active = pipelines.pipelines.find((p) => p.name === pipelines.active);
     document.getElementById("pipeline-title").textContent = `Pipeline “${active.name}” — ${active.description}`;
+    // Which file runs, since when (a reload makes a new generation), and which streams are routed elsewhere.
+    const routes = pipelines.routes.map((r) => `${r.match} → ${r.pipeline}`).join(", ");
+    document.getElementById("configuration").textContent = `${pipelines.source}, generation ${pipelines.generation}, loaded `
+      + `${new Date(pipelines.loaded_at).toLocaleString()}; ${routes ? `routes: ${routes}; other streams` : "every stream"} run “${active.name}”`;
     fill("pipeline", active.stages.map((stage, i) => {
       const params = Object.entries(stage).filter(([k]) => k !== "stage" && k !== "drops").map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ");
       return [i + 1, stage.stage, params || "–", stage.drops];
