@@ -96,6 +96,12 @@ package final class ClusterPublisher: ClusterLink, Sendable {
 
     package func interestChanged() { interest.yield() }
 
+    package func localStreamHealth(_ id: String, _ event: StageEvent) {
+        guard let command = command.withLockedValue({ $0 }) else { return }  // a resync after an outage does not repeat it
+        command.sendIgnoringReply(RESPCommand("PUBLISH", .string(ClusterKeys.control),
+                                              .string(ClusterEvent.health(stream: id, node: nodeID, event: event).json)))
+    }
+
     // MARK: Registry scripts
 
     /// Records this node as the stream's owner and tells every node.

@@ -410,6 +410,9 @@ package final class ClusterService: Service, @unchecked Sendable {
                 return
             }
             hub.remoteEnded(id, by: node, reason: reason)
+        case .health(let id, let node, let event):
+            guard node != me else { return }
+            hub.remoteHealth(id, by: node, event)
         case .replayWanted(let id, let node):
             guard node != me, let frame = hub.latestLocalFrame(of: id) else { return }
             publisher.replay(frame, to: node)

@@ -140,6 +140,8 @@ public protocol FrameSink: Sendable {
     /// some viewer is being sent, full included when any viewer gets it:
     /// `downscale` makes these and no others.
     func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet
+    /// A stage's stream-level event (`StageEvent`); must return promptly.
+    func streamEvent(_ event: StageEvent, streamID: String)
 }
 
 extension FrameSink {
@@ -147,4 +149,7 @@ extension FrameSink {
     public func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
         needsLowRendition(streamID: streamID) ? RenditionSet([0, 1]) : RenditionSet([0])
     }
+
+    /// A sink that keeps no stream state ignores events.
+    public func streamEvent(_ event: StageEvent, streamID: String) {}
 }

@@ -15,4 +15,6 @@ package protocol ClusterLink: Sendable {
     /// Viewers or streams changed, so the set of streams this node must
     /// subscribe to may have.
     func interestChanged()
+    /// A stage's event changed a local stream's health: other nodes' viewers hear it too.
+    func localStreamHealth(_ id: String, _ event: StageEvent)
 }

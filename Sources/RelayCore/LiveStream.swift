@@ -44,6 +44,8 @@ package struct LiveStream {
     /// The pipeline its frames run through here (for another node's stream,
     /// the relayed stages of it); nil until its first frame ran.
     package var pipeline: String?
+    /// The latest state of each kind a stage raised (`picture` → `frozen`), `ok` included.
+    package var health: [String: StageEvent] = [:]
 
     package init(session: StreamSessionHandle, now: ContinuousClock.Instant) {
         location = .local(session)

@@ -77,6 +77,8 @@ package enum ClusterNotice {
     case streamEnded(String, StreamEndReason)
     case frameAccepted(Frame)
     case interestChanged
+    /// A local stream's health changed (a stage's event).
+    case streamHealth(String, StageEvent)
 }
 
 /// The counters the state's events move.
@@ -84,4 +86,5 @@ package enum RelayMetricEvent: Equatable {
     case frameAccepted(stream: String)
     case streamEnded(String)
     case viewerConnected
+    case streamHealth(kind: String, state: String)
 }

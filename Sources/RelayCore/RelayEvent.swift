@@ -14,6 +14,8 @@ package enum RelayEvent: Sendable, Equatable {
     case streamIdle(stream: String, silentFor: Duration)
     /// Cut off by the relay or its link (not a viewer that closed, nor a shutdown).
     case viewerDropped(viewer: String, reason: ViewerLeaveReason)
+    /// A stage's event changed the stream's state of one kind (`picture`: `frozen`, … `ok`).
+    case streamHealth(stream: String, event: StageEvent)
 
     /// The event's name on the wire, as the webhook's `type` says it.
     package var type: String {
@@ -22,6 +24,7 @@ package enum RelayEvent: Sendable, Equatable {
         case .streamEnded: "stream_ended"
         case .streamIdle: "stream_idle"
         case .viewerDropped: "viewer_dropped"
+        case .streamHealth: "stream_health"
         }
     }
 }

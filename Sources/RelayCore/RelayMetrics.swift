@@ -119,11 +119,20 @@ package final class RelayMetrics: PipelineObserver, Sendable {
     package func auditLineDropped() { labelledCounter("framepipe_audit_lines_lost_total", ("why", "queue_full")).increment() }
     package func auditWriteFailed() { labelledCounter("framepipe_audit_lines_lost_total", ("why", "write_failed")).increment() }
 
+    /// A stream's health changed: `framepipe_stream_health_events_total{kind,state}`.
+    package func streamHealth(kind: String, state: String) {
+        labelledCounter("framepipe_stream_health_events_total", [("kind", kind), ("state", state)]).increment()
+    }
+
     private func labelledCounter(_ label: String, _ dimension: (String, String)) -> Counter {
+        labelledCounter(label, [dimension])
+    }
+
+    private func labelledCounter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
         perKey.withLockedValue { p in
-            let key = label + "\u{0}" + dimension.1
+            let key = ([label] + dimensions.map(\.1)).joined(separator: "\u{0}")
             if let c = p.labelled[key] { return c }
-            let c = Counter(label: label, dimensions: [dimension], factory: factory)
+            let c = Counter(label: label, dimensions: dimensions, factory: factory)
             p.labelled[key] = c
             return c
         }

@@ -123,6 +123,7 @@ extension RelayState {
         /// The node serving it when that is another one.
         package let owner: String?
         package let pipeline: String?
+        package let health: [String: StageEvent]
     }
 
     /// Started streams the scope allows, by id.
@@ -130,7 +131,7 @@ extension RelayState {
         streams.filter { $0.value.started && scope.allows($0.key) }.sorted { $0.key < $1.key }.map { id, stream in
             StreamSnapshot(id: id, startedAt: stream.startedAt, frames: stream.frames, fps: stream.fps,
                            viewers: watchers(of: id).count, drops: stream.drops, errors: stream.errors, owner: stream.owner,
-                           pipeline: stream.pipeline)
+                           pipeline: stream.pipeline, health: stream.health)
         }
     }
 }

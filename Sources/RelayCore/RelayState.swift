@@ -211,7 +211,7 @@ package struct RelayState {
         let active = streams.filter { $0.value.started && viewer.watches($0.key) }.map(\.key).sorted()
         return (viewer, [
             .control(viewer: id, text: WireMessage.viewerConnected(viewerID: id, activeStreams: active)),
-        ] + active.compactMap { replayLatest(of: $0, to: id) } + [
+        ] + active.flatMap { healthMessages(of: $0, to: id) } + active.compactMap { replayLatest(of: $0, to: id) } + [
             .log(.info, "viewer connected", [
                 "viewer_id": "\(id)", "format": "\(wants.format.rawValue)",
                 "streams": "\(wants.streams.map { $0.sorted().joined(separator: ",") } ?? "all")",
@@ -243,7 +243,8 @@ package struct RelayState {
         viewers[id] = viewer
         var actions: [RelayAction] = streams.keys.sorted().flatMap { stream -> [RelayAction] in
             guard streams[stream]!.started, viewer.watches(stream), !(before?.contains(stream) ?? true) else { return [] }
-            return [.control(viewer: id, text: WireMessage.streamStarted(stream))] + [replayLatest(of: stream, to: id)].compactMap { $0 }
+            return [.control(viewer: id, text: WireMessage.streamStarted(stream))] + healthMessages(of: stream, to: id)
+                + [replayLatest(of: stream, to: id)].compactMap { $0 }
         }
         actions.append(.cluster(.interestChanged))
         return actions
@@ -324,9 +325,14 @@ package struct RelayState {
     mutating func markStarted(_ stream: inout LiveStream, _ id: String) -> [RelayAction] {
         stream.started = true
         stream.startedAt = stream.startedAt ?? Date()
-        var actions: [RelayAction] = watchers(of: id).map { .control(viewer: $0, text: WireMessage.streamStarted(id)) }
+        var actions: [RelayAction] = watchers(of: id).flatMap { viewer in
+            [.control(viewer: viewer, text: WireMessage.streamStarted(id))]
+                + stream.health.keys.sorted().compactMap { kind in
+                    stream.health[kind]!.isOK ? nil : .control(viewer: viewer, text: WireMessage.streamHealth(id, stream.health[kind]!))
+                }
+        }
         if stream.isLocal {
-            actions.append(.log(.info, "stream started", ["stream_id": "\(id)", "viewers": "\(actions.count)"]))
+            actions.append(.log(.info, "stream started", ["stream_id": "\(id)", "viewers": "\(watchers(of: id).count)"]))
         }
         return actions
     }

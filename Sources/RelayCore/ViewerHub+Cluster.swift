@@ -25,6 +25,11 @@ extension ViewerHub {
         read { state in state.streams[id].flatMap { $0.isLocal && $0.started ? $0.latestFrame : nil } }
     }
 
+    /// Another node's stream changed health.
+    package func remoteHealth(_ id: String, by node: String, _ event: StageEvent) {
+        transition { $0.remoteHealth(id, by: node, event) }
+    }
+
     /// Delivers another node's frame (after this node's relay stages).
     package func deliverRemote(_ frame: Frame, from node: String) {
         let now = ContinuousClock.now

@@ -155,12 +155,14 @@ package final class ViewerHub: FrameSink, Sendable {
             case .streamEnded(let id, let reason): cluster.localStreamEnded(id, reason: reason)
             case .frameAccepted(let frame): cluster.localFrameAccepted(frame)
             case .interestChanged: cluster.interestChanged()
+            case .streamHealth(let id, let event): cluster.localStreamHealth(id, event)
             }
         case .action(.metric(let event)):
             switch event {
             case .frameAccepted(let stream): metrics.frameAccepted(streamID: stream)
             case .streamEnded(let id): metrics.streamEnded(id)
             case .viewerConnected: metrics.viewerConnected()
+            case .streamHealth(let kind, let state): metrics.streamHealth(kind: kind, state: state)
             }
         case .action(.event(let event)):
             events?.relayEvent(event)
@@ -247,6 +249,10 @@ package final class ViewerHub: FrameSink, Sendable {
 
     package func publish(_ frame: Frame) {
         transition { $0.frameAccepted(frame) }
+    }
+
+    package func streamEvent(_ event: StageEvent, streamID: String) {
+        transition { $0.streamHealth(streamID, event) }
     }
 
     package func needsLowRendition(streamID: String) -> Bool {

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Pipeline
 
@@ -14,6 +15,19 @@ package enum WireMessage {
 
     package static func streamEnded(_ id: String, reason: StreamEndReason) -> String {
         #"{"type":"stream_ended","stream_id":\#(JSONValue.quoted(id)),"reason":"\#(reason.rawValue)"}"#
+    }
+
+    /// `{"type":"stream_health","stream_id","kind","state","since",…details}`.
+    package static func streamHealth(_ id: String, _ event: StageEvent) -> String {
+        JSONValue.object([("type", .string("stream_health")), ("stream_id", .string(id))] + healthFields(event)).jsonText
+    }
+
+    /// The event's own fields, as the API, the wire and the webhooks show them.
+    package static func healthFields(_ event: StageEvent) -> [(key: String, value: JSONValue)] {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return [("kind", .string(event.kind)), ("state", .string(event.state)), ("since", .string(formatter.string(from: event.since)))]
+            + event.details.filter { !["type", "stream_id", "kind", "state", "since"].contains($0.key) }
     }
 
     package static let ping = #"{"type":"ping"}"#

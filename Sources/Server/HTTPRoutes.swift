@@ -88,6 +88,10 @@ struct HTTPRoutes {
                 ("errors", .number(Double(s.errors))),
                 ("pipeline", .string(s.pipeline ?? generation.pipeline(forStream: s.id).name)),
                 ("node", s.owner.map(JSONValue.string) ?? cluster.map { .string($0.settings.nodeID) } ?? .null),
+                // Per kind a stage judges (`picture`), its state now: ok, frozen, dark, covered.
+                ("health", .object(s.health.keys.sorted().map { kind in
+                    (kind, .object(WireMessage.healthFields(s.health[kind]!).filter { $0.key != "kind" }))
+                })),
             ])
         })
     }

@@ -11,6 +11,7 @@ extension StageRegistry {
         try! registry.register(Base64ValidationStage.self)
         try! registry.register(DecodeCheckStage.self)
         try! registry.register(ErrorCounterStage.self)
+        try! registry.register(PictureHealthStage.self)
         try! registry.register(DownscaleStage.self)
         try! registry.register(FanOutStage.self)
         try! registry.register(policy: GoodputPolicy.self)

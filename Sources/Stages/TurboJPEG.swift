@@ -77,6 +77,28 @@ public final class TurboJPEG {
         }
     }
 
+    /// The luma plane at 1/8 scale, one byte per 8×8 block: libturbojpeg's
+    /// DCT scaling keeps only each block's DC coefficient and, decoding to
+    /// grayscale, skips the chroma planes and every colour conversion. What
+    /// `picture-health` judges a picture by (14 400 bytes for 1280×720).
+    public func lumaEighth(_ jpeg: ByteBuffer, header: JPEGHeader) -> Result<(pixels: [UInt8], width: Int, height: Int), Failure> {
+        let width = (header.width + 7) / 8, height = (header.height + 7) / 8
+        var luma = [UInt8](repeating: 0, count: width * height)
+        let rc = jpeg.withUnsafeReadableBytes { raw in
+            luma.withUnsafeMutableBufferPointer { dst in
+                tjDecompress2(decompressor, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt(raw.count),
+                              dst.baseAddress, Int32(width), Int32(width), Int32(height), Int32(TJPF_GRAY.rawValue), TJFLAG_LIMITSCANS)
+            }
+        }
+        guard rc == 0 else { return .failure(Failure(code: "corrupt_jpeg", message: "JPEG does not decode to luma: " + errorText(decompressor))) }
+        return .success((luma, width, height))
+    }
+
+    /// Compresses packed grayscale pixels (a one-component JPEG, as IR night cameras send).
+    public func compressGray(_ pixels: [UInt8], width: Int, height: Int, quality: Int) -> ByteBuffer {
+        compress(pixels, format: Int32(TJPF_GRAY.rawValue), width: width, height: height, quality: quality, subsampling: Int32(TJSAMP_GRAY.rawValue))
+    }
+
     /// Compresses packed RGB pixels; used by tests and the bench to make real frames.
     public func compressRGB(_ pixels: [UInt8], width: Int, height: Int, quality: Int, subsampling: Int32 = Int32(TJSAMP_420.rawValue)) -> ByteBuffer {
         compress(pixels, format: Int32(TJPF_RGB.rawValue), width: width, height: height, quality: quality, subsampling: subsampling)

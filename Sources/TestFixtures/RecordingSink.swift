@@ -4,7 +4,7 @@ import Synchronization
 
 /// An in-memory `FrameSink` that keeps what it is given, for tests.
 public final class RecordingSink: FrameSink {
-    private let state = Mutex<(frames: [Frame], wantsLow: Bool, wanted: RenditionSet?)>(([], false, nil))
+    private let state = Mutex<(frames: [Frame], wantsLow: Bool, wanted: RenditionSet?, events: [StageEvent])>(([], false, nil, []))
 
     /// `wanted`: the rungs it says viewers are sent; without it, rung 1 while `wantsLow`.
     public init(wantsLow: Bool = false, wanted: RenditionSet? = nil) {
@@ -18,6 +18,9 @@ public final class RecordingSink: FrameSink {
     }
     public func setWantsLow(_ value: Bool) { state.withLock { $0.wantsLow = value } }
     public var frames: [Frame] { state.withLock { $0.frames } }
+    public func streamEvent(_ event: StageEvent, streamID: String) { state.withLock { $0.events.append(event) } }
+    /// The stage events raised, in order.
+    public var events: [StageEvent] { state.withLock { $0.events } }
 }
 
 extension StageContext {

@@ -1,3 +1,4 @@
+import Foundation
 import Pipeline
 
 /// What nodes tell each other on the control channel (small JSON objects).
@@ -10,6 +11,8 @@ public enum ClusterEvent: Equatable, Sendable {
     case ended(stream: String, node: String, reason: StreamEndReason)
     /// `node` began to watch `stream`: its owner sends `node` its latest frame.
     case replayWanted(stream: String, node: String)
+    /// A stage on `node` changed `stream`'s health (`since` travels in whole milliseconds).
+    case health(stream: String, node: String, event: StageEvent)
 
     public var json: String {
         switch self {
@@ -21,6 +24,12 @@ public enum ClusterEvent: Equatable, Sendable {
             return #"{"type":"ended","stream":\#(JSONValue.quoted(s)),"node":\#(JSONValue.quoted(n)),"reason":"\#(reason.rawValue)"}"#
         case .replayWanted(let s, let n):
             return #"{"type":"replay","stream":\#(JSONValue.quoted(s)),"node":\#(JSONValue.quoted(n))}"#
+        case .health(let s, let n, let event):
+            return JSONValue.object([
+                ("type", .string("health")), ("stream", .string(s)), ("node", .string(n)), ("kind", .string(event.kind)),
+                ("state", .string(event.state)), ("since", .number(Double(event.since.millisecondsSince1970))),
+                ("details", .object(event.details)),
+            ]).jsonText
         }
     }
 
@@ -48,6 +57,15 @@ public enum ClusterEvent: Equatable, Sendable {
             self = .ended(stream: stream, node: node, reason: reason)
         case "replay":
             self = .replayWanted(stream: stream, node: node)
+        case "health":
+            guard let kind = value["kind"]?.stringValue, !kind.isEmpty, kind.count <= 64,
+                  let state = value["state"]?.stringValue, !state.isEmpty, state.count <= 64,
+                  let since = value["since"]?.numberValue, since.isFinite, since >= 0,
+                  case .object(let details)? = value["details"] else {
+                throw Invalid(reason: "health: needs kind, state, since (ms) and a details object")
+            }
+            self = .health(stream: stream, node: node, event: StageEvent(
+                kind: kind, state: state, since: Date(timeIntervalSince1970: since / 1000), details: details))
         default:
             throw Invalid(reason: "unknown type \"\(type.prefix(32))\"")
         }

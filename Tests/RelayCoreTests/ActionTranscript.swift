@@ -23,12 +23,14 @@ enum ActionTranscript {
                 case .streamEnded(let id, let reason): return "cluster: ended \(id) \(reason.rawValue)"
                 case .frameAccepted(let frame): return "cluster: frame \(frame.streamID)#\(frame.seq)"
                 case .interestChanged: return "cluster: interest"
+                case .streamHealth(let id, let event): return "cluster: health \(id) \(event.kind) \(event.state)"
                 }
             case .metric(let event):
                 switch event {
                 case .frameAccepted(let stream): return "metric: frame \(stream)"
                 case .streamEnded(let id): return "metric: ended \(id)"
                 case .viewerConnected: return "metric: viewer"
+                case .streamHealth(let kind, let state): return "metric: health \(kind) \(state)"
                 }
             case .log(let level, let message, _): return logs ? "log \(level): \(message)" : nil
             case .event(let event): return events ? "event: \(event.type) \(eventSubject(event))" : nil
@@ -42,13 +44,15 @@ enum ActionTranscript {
         case .streamEnded(let stream, let reason, _): "\(stream) \(reason.rawValue)"
         case .streamIdle(let stream, _): stream
         case .viewerDropped(let viewer, let reason): "\(viewer) \(reason.rawValue)"
+        case .streamHealth(let stream, let event): "\(stream) \(event.kind) \(event.state)"
         }
     }
 
     /// "stream_ended P-1 node_lost" from the message's JSON.
     static func summary(of text: String) -> String {
         guard let json = try? JSONParser.parse(text) else { return text }
-        var parts = [json["type"]?.stringValue, json["stream_id"]?.stringValue, json["reason"]?.stringValue].compactMap { $0 }
+        var parts = [json["type"]?.stringValue, json["stream_id"]?.stringValue, json["reason"]?.stringValue,
+                     json["kind"]?.stringValue, json["state"]?.stringValue].compactMap { $0 }
         if let active = json["active_streams"]?.arrayValue { parts.append("[" + active.compactMap(\.stringValue).joined(separator: ",") + "]") }
         return parts.joined(separator: " ")
     }

@@ -25,6 +25,8 @@ struct WebhookPayload: Sendable {
             members += [("stream_id", .string(stream)), ("silent_ms", .number(Double(silent.milliseconds)))]
         case .viewerDropped(let viewer, let reason):
             members += [("viewer_id", .string(viewer)), ("reason", .string(reason.rawValue))]
+        case .streamHealth(let stream, let health):
+            members += [("stream_id", .string(stream))] + WireMessage.healthFields(health)
         }
         self.id = id
         self.type = event.type

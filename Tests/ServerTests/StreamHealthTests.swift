@@ -1,0 +1,72 @@
+import Foundation
+import NIOCore
+@testable import FramepipeServer
+import Pipeline
+import TestFixtures
+import Testing
+
+/// `picture-health` in a real relay: a camera repeating one picture turns
+/// its tile's state to frozen for every viewer, in order with its frames,
+/// for late viewers too, in the API, the metrics and the webhooks.
+@Suite("Stream health", .timeLimit(.minutes(1)))
+struct StreamHealthTests {
+    static let pipelines = #"""
+    {"default": "watched", "pipelines": {"watched": {"stages": [
+      {"stage": "decode-check"}, {"stage": "picture-health", "every": 1, "frozenAfter": 1, "recoverAfter": 0.5}, {"stage": "fan-out"}]}}}
+    """#
+
+    @Test func aFrozenPictureIsToldInOrderToViewersLateViewersTheAPIAndWebhooks() async throws {
+        let receiver = try await WebhookReceiver()
+        defer { Task { await receiver.stop() } }
+        let configuration = RelayConfiguration.test {
+            $0.webhooks = WebhookSettings(urls: [receiver.url], secret: WebhookTests.secret)
+        }
+        try await withRelay(configuration, pipelinesJSON: Self.pipelines) { relay in
+            let viewer = try await relay.viewer()
+            let streamer = try await relay.streamer("bed-4")
+            let still = TestPattern.jpeg(width: 320, height: 240, frame: 1)
+            var seq = 0
+            func send(_ jpeg: ByteBuffer, frames: Int) async throws {
+                for _ in 0..<frames {
+                    streamer.send(jpeg)
+                    seq += 1
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            try await send(still, frames: 20)  // 2 s of one picture
+            let frozen = try await viewer.waitFor(type: "stream_health", stream: "bed-4")
+            #expect(frozen["kind"] == .string("picture") && frozen["state"] == .string("frozen"))
+            #expect(frozen["largest_change"] == .number(0) && frozen["since"]?.stringValue != nil)
+            // In order: after stream_started and the frames before it, before the frames after it.
+            let types = viewer.json.compactMap { $0["type"]?.stringValue }
+            let at = try #require(types.firstIndex(of: "stream_health"))
+            #expect(types.firstIndex(of: "stream_started")! < at)
+            let seqs = viewer.json.compactMap { $0["type"] == .string("frame") ? $0["seq"]?.numberValue : nil }
+            #expect(seqs == seqs.sorted())
+            #expect(types[..<at].filter { $0 == "frame" }.count >= 9, "raised after a second of unchanged frames")
+
+            // A viewer that arrives now hears the state right after viewer_connected.
+            let late = try await relay.viewer()
+            #expect(late.json.first?["type"] == .string("viewer_connected"))
+            try await late.waitFor(type: "stream_health", stream: "bed-4")
+            #expect(late.json.firstIndex { $0["type"] == .string("stream_health") } == 1)
+
+            let streams = try await relay.api("/api/streams")
+            #expect(streams.arrayValue?.first?["health"]?["picture"]?["state"] == .string("frozen"))
+            let metrics = try await RawHTTP.get(port: relay.port, path: "/metrics").text
+            #expect(metrics.contains(#"framepipe_stream_health_events_total{kind="picture",state="frozen"} 1"#))
+
+            // The camera moves again: ok, once.
+            for i in 0..<10 { try await send(TestPattern.jpeg(width: 320, height: 240, frame: 10 + i), frames: 1) }
+            let recovered = try await viewer.waitFor("ok") { $0["type"] == .string("stream_health") && $0["state"] == .string("ok") }
+            #expect(recovered["stream_id"] == .string("bed-4"))
+            #expect(viewer.json(type: "stream_health").count == 2)
+            try await relay.eventually("both posted") { receiver.accepted.filter { $0.body.contains("stream_health") }.count == 2 }
+            let posted = receiver.accepted.map { try! JSONParser.parse($0.body) }.filter { $0["type"] == .string("stream_health") }
+            #expect(posted.map { $0["state"] } == [.string("frozen"), .string("ok")])
+            #expect(posted.allSatisfy { $0["stream_id"] == .string("bed-4") && $0["kind"] == .string("picture") })
+            #expect(relay.log.contains("stream health problem", ["stream_id": "bed-4", "state": "frozen"]))
+            await streamer.close()
+        }
+    }
+}
