@@ -2,16 +2,24 @@
 
 import time
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 
 def wait_until(what, condition, timeout=10.0, interval=0.05):
+    """Polls `condition` until it is truthy. An element that is missing or
+    replaced while a page re-renders (the token prompt is rebuilt after a
+    refusal) counts as "not yet", not as a failure."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
+        try:
+            last = condition()
+        except (NoSuchElementException, StaleElementReferenceException) as error:
+            last = error
+        else:
+            if last:
+                return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for: {what} (last: {last!r})")
 

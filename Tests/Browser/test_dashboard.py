@@ -151,7 +151,7 @@ def test_admin_lists_the_stream_and_the_viewers(relay, browser):
     measured = wait_until("link figures", lambda: next((r for r in rows("viewers") if r[7].endswith("Mbit/s") and r[10].endswith(" ms")), None))
     assert measured[8].endswith(" ms") and measured[9].endswith("KiB"), measured
     stages = rows("pipeline")
-    assert [r[1] for r in stages] == ["size-limit", "base64-validation", "decode-check", "error-counter", "downscale", "fan-out"]
+    assert [r[1] for r in stages] == ["size-limit", "base64-validation", "decode-check", "error-counter", "picture-health", "downscale", "fan-out"]
     configuration = browser.find_element("id", "configuration").text
     assert "generation 1" in configuration and "every stream run “standard”" in configuration, configuration
 

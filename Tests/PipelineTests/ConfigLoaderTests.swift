@@ -26,7 +26,7 @@ struct ConfigLoaderTests {
         #expect(config.defaultPipeline == "standard")
         #expect(config.pipelines.map(\.name) == ["standard", "strict", "passthrough", "low-bandwidth"])
         #expect(config.pipeline(named: "standard")?.stages.map(\.declaration.name) ==
-            ["size-limit", "base64-validation", "decode-check", "error-counter", "downscale", "fan-out"])
+            ["size-limit", "base64-validation", "decode-check", "error-counter", "picture-health", "downscale", "fan-out"])
     }
 
     @Test func wrongChoiceNamesPathAndAlternatives() {

@@ -40,7 +40,7 @@ struct PipelineRunnerTests {
     }
 
     @Test func builtInNamesAreTheDocumentedOnes() {
-        #expect(StageRegistry.builtIn.names == ["size-limit", "rate-limit", "base64-validation", "decode-check", "error-counter", "downscale", "fan-out"])
+        #expect(StageRegistry.builtIn.names == ["size-limit", "rate-limit", "base64-validation", "decode-check", "error-counter", "picture-health", "downscale", "fan-out"])
     }
 
     @Test func goodFrameReachesSink() throws {
