@@ -25,8 +25,15 @@ public struct PipelineConfig: Sendable {
     /// `fallback` (the relay's `--pipeline`) or the file's default. The
     /// loader has checked every name, so this always finds one.
     public func pipeline(forStream streamID: String, fallback: String? = nil) -> PipelineDefinition {
-        let name = routes.first { $0.matches(streamID) }?.pipeline ?? fallback ?? defaultPipeline
-        return pipeline(named: name) ?? pipeline(named: defaultPipeline) ?? pipelines[0]
+        guard let route = routes.first(where: { $0.matches(streamID) }), let routed = pipeline(named: route.pipeline) else {
+            return unroutedPipeline(fallback: fallback)
+        }
+        return routed
+    }
+
+    /// The pipeline of a stream no route matches: `fallback` (`--pipeline`), else the default.
+    public func unroutedPipeline(fallback: String? = nil) -> PipelineDefinition {
+        fallback.flatMap(pipeline(named:)) ?? pipeline(named: defaultPipeline) ?? pipelines[0]
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
 import Pipeline
+import Synchronization
 
 /// The pipelines file the relay runs now, swapped whole by a reload.
 ///
@@ -26,12 +27,13 @@ public final class LiveConfiguration: Sendable {
         }
 
         /// The pipeline for streams no route matches.
-        public var fallbackPipeline: PipelineDefinition {
-            config.pipeline(named: fallback ?? config.defaultPipeline) ?? config.pipeline(forStream: "", fallback: nil)
-        }
+        public var fallbackPipeline: PipelineDefinition { config.unroutedPipeline(fallback: fallback) }
     }
 
     private let box: NIOLockedValueBox<Generation>
+    /// The current generation's number, readable without the lock: every
+    /// frame of every stream asks it.
+    private let generationNumber = Atomic<Int>(1)
 
     public init(_ config: PipelineConfig, source: String, fallback: String? = nil, loadedAt: Date = Date()) {
         box = NIOLockedValueBox(Generation(number: 1, config: config, loadedAt: loadedAt, source: source, fallback: fallback))
@@ -39,14 +41,16 @@ public final class LiveConfiguration: Sendable {
 
     public var current: Generation { box.withLockedValue { $0 } }
 
-    /// The generation number alone: read on every frame, so it copies nothing else.
-    public var number: Int { box.withLockedValue { $0.number } }
+    /// The generation number alone: one atomic load, no lock, no copy.
+    public var number: Int { generationNumber.load(ordering: .acquiring) }
 
     /// Makes `config` the running configuration; returns its generation.
     @discardableResult
     public func replace(with config: PipelineConfig, source: String, loadedAt: Date = Date()) -> Generation {
         box.withLockedValue { current in
             current = Generation(number: current.number + 1, config: config, loadedAt: loadedAt, source: source, fallback: current.fallback)
+            // Published after the generation it names is in place, so a reader that sees it finds it.
+            generationNumber.store(current.number, ordering: .releasing)
             return current
         }
     }

@@ -31,10 +31,13 @@ extension RelayState {
 
     /// What a viewer that just learnt of stream `id` is told of its health: every state but `ok`.
     func healthMessages(of id: String, to viewer: String) -> [RelayAction] {
-        guard let health = streams[id]?.health else { return [] }
-        return health.keys.sorted().compactMap { kind in
-            let event = health[kind]!
-            return event.isOK ? nil : .control(viewer: viewer, text: WireMessage.streamHealth(id, event))
+        Self.healthMessages(streams[id]?.health ?? [:], of: id, to: viewer)
+    }
+
+    /// The same for a stream record not (or no longer) in `streams`, as `markStarted` holds it.
+    static func healthMessages(_ health: [String: StageEvent], of id: String, to viewer: String) -> [RelayAction] {
+        health.keys.sorted().compactMap { kind in
+            health[kind]!.isOK ? nil : .control(viewer: viewer, text: WireMessage.streamHealth(id, health[kind]!))
         }
     }
 }

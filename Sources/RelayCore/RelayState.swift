@@ -325,11 +325,9 @@ package struct RelayState {
     mutating func markStarted(_ stream: inout LiveStream, _ id: String) -> [RelayAction] {
         stream.started = true
         stream.startedAt = stream.startedAt ?? Date()
+        let health = stream.health
         var actions: [RelayAction] = watchers(of: id).flatMap { viewer in
-            [.control(viewer: viewer, text: WireMessage.streamStarted(id))]
-                + stream.health.keys.sorted().compactMap { kind in
-                    stream.health[kind]!.isOK ? nil : .control(viewer: viewer, text: WireMessage.streamHealth(id, stream.health[kind]!))
-                }
+            [.control(viewer: viewer, text: WireMessage.streamStarted(id))] + Self.healthMessages(health, of: id, to: viewer)
         }
         if stream.isLocal {
             actions.append(.log(.info, "stream started", ["stream_id": "\(id)", "viewers": "\(watchers(of: id).count)"]))

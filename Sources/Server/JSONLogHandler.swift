@@ -38,10 +38,8 @@ struct JSONLogHandler: LogHandler {
     /// prefixed with `meta_`.
     static func line(time: Date, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata,
                      source: String) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         var members: [(key: String, value: JSONValue)] = [
-            ("time", .string(formatter.string(from: time))), ("level", .string(level.rawValue)),
+            ("time", .string(time.formatted(timeStyle))), ("level", .string(level.rawValue)),
             ("message", .string(message)), ("label", .string(label)),
         ]
         let reserved: Set = ["time", "level", "message", "label"]
@@ -50,6 +48,9 @@ struct JSONLogHandler: LogHandler {
         }
         return JSONValue.object(members).jsonText + "\n"
     }
+
+    /// `2026-12-01T10:26:03.452Z`, made without a Foundation formatter object per line.
+    private static let timeStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
     private static func json(_ value: Logger.MetadataValue) -> JSONValue {
         switch value {

@@ -30,14 +30,10 @@ final class TLSFiles: Sendable {
         current = NIOLockedValueBox(try Self.read(certificate: certificate, key: key))
     }
 
-    /// Reads both files; on success they serve every later handshake.
-    func load() throws {
-        try install(read())
-    }
-
     /// Reads both files without using them: a reload checks everything before it changes anything.
     func read() throws -> Credentials { try Self.read(certificate: certificatePath, key: keyPath) }
 
+    /// From now on every handshake uses `credentials`.
     func install(_ credentials: Credentials) { current.withLockedValue { $0 = credentials } }
 
     /// The server configuration: the credentials at start, overridden at
