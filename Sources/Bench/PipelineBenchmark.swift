@@ -37,6 +37,9 @@ struct PipelineBenchmark: ParsableCommand {
             Case(name: "error-counter", params: [:], text: false, stage: ErrorCounterStage.self),
             Case(name: "downscale 1/2 q60", params: ["when": .string("always")], text: false, stage: DownscaleStage.self),
             Case(name: "downscale 1/4 q50", params: ["when": .string("always"), "scale": .string("1/4"), "quality": .number(50)], text: false, stage: DownscaleStage.self),
+            // Per checked frame (every frame looked at), and per frame on average at the default sampling.
+            Case(name: "picture-health, per checked frame", params: ["every": .number(1)], text: false, stage: PictureHealthStage.self),
+            Case(name: "picture-health, default (every 5th)", params: [:], text: false, stage: PictureHealthStage.self),
             Case(name: "fan-out", params: [:], text: false, stage: FanOutStage.self),
         ]
         var results: [(size: String, name: String, micros: Double)] = []

@@ -259,14 +259,17 @@ package final class ClusterService: Service, @unchecked Sendable {
     /// nodes' streams, and the registry's view of this node's. Returns how
     /// many local streams were announced.
     private func resync(_ command: RedisConnection) async throws -> Int {
-        let raw = try await command.run(RESPCommand("HGETALL", .string(ClusterKeys.streams))).array ?? []
+        let known = hub.remoteStreamsByOwner().keys.sorted()
+        let snapshot = try await command.run(RESPCommand(["EVAL", .string(ClusterKeys.snapshotScript), "2", .string(ClusterKeys.streams),
+                                                          .string(ClusterKeys.node(""))] + known.map { .string($0) })).array ?? []
+        let raw = snapshot.first?.array ?? []
         var registry: [String: (owner: String, started: Bool)] = [:]
         for pair in stride(from: 0, to: raw.count - 1, by: 2) {
             guard let id = raw[pair].string, let value = raw[pair + 1].string, let entry = ClusterKeys.parseEntry(value) else { continue }
             registry[id] = entry
         }
-        let owners = Set(registry.values.map(\.owner)).union(hub.remoteStreamsByOwner().keys)
-        let alive = try await liveNodes(owners, command)
+        var alive: Set<String> = [me]
+        for node in (snapshot.count > 1 ? snapshot[1].array ?? [] : []) { if let id = node.string { alive.insert(id) } }
         let mine = hub.resync(registry: registry, liveNodes: alive, me: me)
         for stream in mine { publisher.claim(stream.id, started: stream.started, on: command) }
         // Entries nobody serves any more: this node's from before the outage,

@@ -50,6 +50,22 @@ package enum ClusterKeys {
         """
 
     /// A registry value, or nil if it is not one framepipe wrote.
+    /// The registry and which of its owners (and `ARGV`'s) have a live
+    /// heartbeat, read in one step. Read apart, a node that claimed its
+    /// stream and then beat between the two reads looked alive without
+    /// that stream, and the stream was ended here as "closed while away".
+    package static let snapshotScript = """
+        local raw = redis.call('HGETALL', KEYS[1])
+        local owners = {}
+        for i = 2, #raw, 2 do owners[string.match(raw[i], '^[^\t]*')] = true end
+        for i = 1, #ARGV do owners[ARGV[i]] = true end
+        local alive = {}
+        for owner, _ in pairs(owners) do
+            if redis.call('EXISTS', KEYS[2] .. owner) == 1 then table.insert(alive, owner) end
+        end
+        return {raw, alive}
+        """
+
     package static func parseEntry(_ value: String) -> (owner: String, started: Bool)? {
         let parts = value.split(separator: "\t", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[1] == "0" || parts[1] == "1" else { return nil }
