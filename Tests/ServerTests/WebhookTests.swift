@@ -26,10 +26,11 @@ struct WebhookTests {
             $0.pingTimeout = .milliseconds(300)
         }
         try await withRelay(configuration) { relay in
-            let viewer = try await relay.viewer()  // answers no ping: dropped with ping_timeout
+            _ = try await relay.viewer()  // v-1 answers no ping: dropped with ping_timeout, perhaps before the frame
+            let watcher = try await relay.viewer(answerPings: true)  // v-2 stays and sees the frame go through
             let streamer = try await relay.streamer("P-ICU-4")
             streamer.send(TestFrames.text(0))
-            try await viewer.waitFor(type: "frame", stream: "P-ICU-4")
+            try await watcher.waitFor(type: "frame", stream: "P-ICU-4")
             // Then the camera goes silent: idle, then ended with timeout.
             try await relay.eventually("four events accepted", timeout: .seconds(10)) { receiver.accepted.count == 4 }
             let accepted = receiver.accepted.map { try! JSONParser.parse($0.body) }
