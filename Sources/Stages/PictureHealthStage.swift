@@ -7,13 +7,16 @@ import Pipeline
 /// lights off) or `covered` (a blanket over the lens, a lens turned to the
 /// ceiling), and raises a `picture` stream event; `ok` when it recovers.
 ///
-/// Every `every`-th frame is looked at as its 1/8-scale luma plane (one
+/// Every `every`-th frame, at most one each `interval` seconds, is looked
+/// at as its 1/8-scale luma plane (one
 /// DC value per 8×8 block, no colour conversion), from which come the mean,
 /// the 99th percentile, the standard deviation, and the largest change of
 /// any block since the last look. A live camera's sensor noise moves some
 /// block by several levels even in a still room; a repeated or re-encoded
 /// picture moves none by more than the quantisation, so `frozenDelta`
-/// tells them apart without comparing bytes.
+/// tells them apart without comparing bytes. (Bytes equal to the last
+/// look's are still recognised first, so a hung encoder repeating one JPEG
+/// costs a comparison, not a decode.)
 ///
 /// Hysteresis: a condition must hold without a break for its `…After`
 /// seconds to be raised; once raised, it clears only after `recoverAfter`
@@ -22,6 +25,7 @@ import Pipeline
 public struct PictureHealthStage: Stage {
     public struct Configuration: Sendable {
         public var every: Int
+        public var interval: Double
         public var frozenAfter: Double
         public var frozenDelta: Double
         public var darkAfter: Double
@@ -33,7 +37,10 @@ public struct PictureHealthStage: Stage {
     }
 
     static let every = Parameter.integer(
-        "every", default: 5, in: 1...1000, help: "Look at every Nth frame (1: each one)")
+        "every", default: 1, in: 1...1000, help: "Look at every Nth frame (1: each one)…")
+    static let interval = Parameter.number(
+        "interval", default: 0.5, in: 0...60,
+        help: "…and at most once in this many seconds (0: no limit), so a 30 fps camera costs no more than a 2 fps one")
     static let frozenAfter = Parameter.number(
         "frozenAfter", default: 20, in: 1...3600, help: "Seconds without change before the picture is \"frozen\"")
     static let frozenDelta = Parameter.number(
@@ -56,11 +63,11 @@ public struct PictureHealthStage: Stage {
     public static let declaration = StageDeclaration(
         name: "picture-health",
         summary: "Raise a picture event when the picture is frozen, dark or covered, and ok when it recovers",
-        details: "Looks at every Nth frame's 1/8-scale luma (DCT scaling, no colour conversion); frames always pass. Events: kind picture, state frozen, dark, covered or ok. Keeps a libturbojpeg handle and the last look per stream.",
-        parameters: [every, frozenAfter, frozenDelta, darkAfter, darkMean, darkPeak, coveredAfter, coveredStdDev, recoverAfter])
+        details: "Looks at every Nth frame's 1/8-scale luma (DCT scaling, no colour conversion), at most twice a second at the defaults; a repeat of the last look's bytes is judged without a decode. Frames always pass. Events: kind picture, state frozen, dark, covered or ok. Keeps a libturbojpeg handle, the last look and its JPEG per stream.",
+        parameters: [every, interval, frozenAfter, frozenDelta, darkAfter, darkMean, darkPeak, coveredAfter, coveredStdDev, recoverAfter])
 
     public static func configuration(from parameters: StageParameters) -> Configuration {
-        Configuration(every: parameters[every], frozenAfter: parameters[frozenAfter], frozenDelta: parameters[frozenDelta],
+        Configuration(every: parameters[every], interval: parameters[interval], frozenAfter: parameters[frozenAfter], frozenDelta: parameters[frozenDelta],
                       darkAfter: parameters[darkAfter], darkMean: parameters[darkMean], darkPeak: parameters[darkPeak],
                       coveredAfter: parameters[coveredAfter], coveredStdDev: parameters[coveredStdDev],
                       recoverAfter: parameters[recoverAfter])
@@ -110,10 +117,16 @@ public struct PictureHealthStage: Stage {
     let codec = TurboJPEG()
     private var seen = 0
     private var previous: (pixels: [UInt8], width: Int, height: Int)?
+    /// The bytes of the last look: a hung encoder repeating them is judged
+    /// without a decode (the entropy decode is most of a look's cost).
+    private var previousJPEG: ByteBuffer?
+    private var lastLookAt: ContinuousClock.Instant?
     var frozen = Condition(), dark = Condition(), covered = Condition()
     /// The state last raised (`ok` until something is wrong).
     public private(set) var state = StageEvent.ok
     public private(set) var lastLook: Look?
+    /// Frames looked at, and how many of those were decoded (the rest repeated the last look's bytes).
+    public private(set) var looks = 0, decodes = 0
 
     public init(configuration: Configuration, context: StageContext) {
         self.configuration = configuration
@@ -122,7 +135,16 @@ public struct PictureHealthStage: Stage {
 
     public mutating func process(_ frame: inout Frame) -> StageOutcome {
         seen += 1
-        guard (seen - 1) % configuration.every == 0, let jpeg = frame.resolveJPEG() else { return .pass }
+        guard (seen - 1) % configuration.every == 0 else { return .pass }
+        if let lastLookAt, frame.arrival - lastLookAt < .seconds(configuration.interval) { return .pass }
+        guard let jpeg = frame.resolveJPEG() else { return .pass }
+        lastLookAt = frame.arrival
+        looks += 1
+        let date = Date(timeIntervalSince1970: Double(frame.receivedAt) / 1000)
+        if let last = lastLook, previousJPEG == jpeg {
+            judge(Look(meanLuma: last.meanLuma, peakLuma: last.peakLuma, stdDev: last.stdDev, largestChange: 0), at: frame.arrival, date: date)
+            return .pass
+        }
         let header: JPEGHeader
         if let known = frame.header {
             header = known
@@ -132,15 +154,18 @@ public struct PictureHealthStage: Stage {
         } else {
             return .pass  // not this stage's to judge: decode-check rejects it
         }
+        decodes += 1
         guard case .success(let plane) = codec.lumaEighth(jpeg, header: header) else { return .pass }
         let look = Self.measure(plane.pixels, previous: previous.flatMap { $0.width == plane.width && $0.height == plane.height ? $0.pixels : nil })
         previous = plane
-        judge(look, at: frame.arrival, date: Date(timeIntervalSince1970: Double(frame.receivedAt) / 1000))
+        previousJPEG = jpeg
+        judge(look, at: frame.arrival, date: date)
         return .pass
     }
 
     /// Feeds one look through the three conditions and raises an event when
-    /// the reported state changes (frozen, then dark, then covered, first).
+    /// the reported state changes. Dark and covered come before frozen: a
+    /// dark or covered picture does not change either, and "dark" says why.
     mutating func judge(_ look: Look, at now: ContinuousClock.Instant, date: Date) {
         lastLook = look
         let c = configuration
@@ -157,7 +182,7 @@ public struct PictureHealthStage: Stage {
         dark.update(darkReading, at: now, date: date, after: c.darkAfter, recoverAfter: c.recoverAfter)
         covered.update(coveredReading, at: now, date: date, after: c.coveredAfter, recoverAfter: c.recoverAfter)
 
-        let raised = [("frozen", frozen), ("dark", dark), ("covered", covered)].first { $0.1.raised }
+        let raised = [("dark", dark), ("covered", covered), ("frozen", frozen)].first { $0.1.raised }
         let next = raised?.0 ?? StageEvent.ok
         guard next != state else { return }
         state = next

@@ -45,6 +45,49 @@ extension OneAtATime {
             }
         }
 
+        /// A stage's event on the owner reaches viewers on the other node, in
+        /// order with the frames, for late viewers there too, and its API.
+        @Test func aFrozenPictureOnNodeAIsToldToViewersOnNodeB() async throws {
+            let redis = try await RedisServerProcess()
+            try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(3)), pipelinesJSON: StreamHealthTests.pipelines) { a in
+                try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(3)), pipelinesJSON: StreamHealthTests.pipelines) { b in
+                    try await a.waitForBroker()
+                    try await b.waitForBroker()
+                    let viewer = try await b.viewer()
+                    let streamer = try await a.streamer("bed-4")
+                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("bed-4") == 1 }
+                    let still = TestPattern.jpeg(width: 320, height: 240, frame: 1)
+                    for _ in 0..<20 {
+                        streamer.send(still)
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    let frozen = try await viewer.waitFor(type: "stream_health", stream: "bed-4")
+                    #expect(frozen["kind"] == .string("picture") && frozen["state"] == .string("frozen") && frozen["since"] != nil)
+                    let types = viewer.json.compactMap { $0["type"]?.stringValue }
+                    let at = try #require(types.firstIndex(of: "stream_health"))
+                    #expect(types[..<at].contains("frame") && types[(at + 1)...].contains("frame"), "in its place among the frames")
+                    let seqs = viewer.json.compactMap { $0["type"] == .string("frame") ? $0["seq"]?.numberValue : nil }
+                    #expect(seqs == seqs.sorted())
+
+                    let late = try await b.viewer()
+                    try await late.waitFor(type: "stream_health", stream: "bed-4")
+                    #expect(late.json.firstIndex { $0["type"] == .string("stream_health") } == 1, "right after viewer_connected")
+                    let streams = try await b.api("/api/streams")
+                    #expect(streams.arrayValue?.first?["health"]?["picture"]?["state"] == .string("frozen"))
+
+                    for i in 0..<10 {
+                        streamer.send(TestPattern.jpeg(width: 320, height: 240, frame: 10 + i))
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    try await viewer.waitFor("ok on B") { $0["type"] == .string("stream_health") && $0["state"] == .string("ok") }
+                    try await b.eventually("B's API says ok") {
+                        try await b.api("/api/streams").arrayValue?.first?["health"]?["picture"]?["state"] == .string("ok")
+                    }
+                    await streamer.close()
+                }
+            }
+        }
+
         @Test func aStreamOnNodeAReachesViewersOnBothNodesInOrder() async throws {
             let redis = try await RedisServerProcess()
             // A 3 s node timeout (heartbeat replies awaited 1 s): this test is

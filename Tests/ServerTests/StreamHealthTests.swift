@@ -12,7 +12,7 @@ import Testing
 struct StreamHealthTests {
     static let pipelines = #"""
     {"default": "watched", "pipelines": {"watched": {"stages": [
-      {"stage": "decode-check"}, {"stage": "picture-health", "every": 1, "frozenAfter": 1, "recoverAfter": 0.5}, {"stage": "fan-out"}]}}}
+      {"stage": "decode-check"}, {"stage": "picture-health", "interval": 0, "frozenAfter": 1, "recoverAfter": 0.5}, {"stage": "fan-out"}]}}}
     """#
 
     @Test func aFrozenPictureIsToldInOrderToViewersLateViewersTheAPIAndWebhooks() async throws {

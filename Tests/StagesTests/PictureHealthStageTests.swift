@@ -131,6 +131,15 @@ struct PictureHealthStageTests {
         #expect(!night.states.contains("dark") && !night.states.contains("covered"))
     }
 
+    @Test func aDarkRoomThatStaysStillIsToldAsDarkNotFrozen() {
+        var camera = Camera()
+        camera.live(for: 2)
+        camera.send(Self.gray(2), for: 40)  // one black JPEG, past both darkAfter and frozenAfter
+        #expect(camera.states == ["dark"], "dark says why nothing changes: \(camera.states)")
+        camera.send(TestPattern.jpeg(width: Self.width, height: Self.height, frame: 99), for: 40)  // lit again, but stuck
+        #expect(camera.states == ["dark", "frozen"])
+    }
+
     @Test func aFlatGreyPictureIsCoveredAndRecovers() {
         var camera = Camera()
         camera.live(for: 2)
@@ -164,9 +173,29 @@ struct PictureHealthStageTests {
         #expect(camera.states == ["frozen"])
     }
 
+    @Test func aFastCameraIsLookedAtTwiceASecondAtTheDefaults() {
+        var camera = Camera([:])
+        camera.live(for: 2, every: 0.033)  // 61 frames at 30 fps
+        #expect(camera.stage.looks == 4, "at 0, 0.528, 1.056 and 1.584 s")
+        camera = Camera([:])
+        camera.live(for: 5, every: 1)  // a 1 fps camera: each frame
+        #expect(camera.stage.looks == 5)
+    }
+
+    @Test func aRepeatedJPEGInAFreshBufferIsJudgedWithoutADecode() {
+        var camera = Camera()
+        let still = Array(buffer: TestPattern.jpeg(width: Self.width, height: Self.height, frame: 3))
+        for _ in 0..<42 { camera.send(ByteBuffer(bytes: still), for: 0.5) }  // 21 s, each frame its own copy
+        #expect(camera.states == ["frozen"])
+        #expect(camera.stage.looks == 42 && camera.stage.decodes == 1)
+        camera.live(for: 4)
+        #expect(camera.states == ["frozen", "ok"])
+        #expect(camera.stage.decodes == 9)
+    }
+
     @Test func thresholdsAreDeclaredAndChecked() {
         let names = PictureHealthStage.declaration.parameters.map(\.name)
-        #expect(names == ["every", "frozenAfter", "frozenDelta", "darkAfter", "darkMean", "darkPeak", "coveredAfter", "coveredStdDev", "recoverAfter"])
+        #expect(names == ["every", "interval", "frozenAfter", "frozenDelta", "darkAfter", "darkMean", "darkPeak", "coveredAfter", "coveredStdDev", "recoverAfter"])
         let text = #"{"default": "p", "pipelines": {"p": {"stages": [{"stage": "picture-health", "every": 0, "darkMean": "low"}, {"stage": "fan-out"}]}}}"#
         #expect(throws: ConfigError.self) { try PipelineConfigLoader(registry: .builtIn).load(text: text) }
     }

@@ -36,6 +36,13 @@ function sent(viewer) {
   return parts.join(", ");
 }
 
+// What the stages say of a stream: "ok", or "picture frozen since 14:02:11".
+function health(stream) {
+  const problems = Object.entries(stream.health || {}).filter(([, event]) => event.state !== "ok");
+  if (problems.length === 0) return "ok";
+  return problems.map(([kind, event]) => `${kind} ${event.state} since ${new Date(event.since).toLocaleTimeString()}`).join(", ");
+}
+
 async function getJSON(path) {
   const response = await apiFetch(path);
   if (!response.ok) {
@@ -48,7 +55,7 @@ async function getJSON(path) {
 async function refresh() {
   try {
     const [streams, viewers, pipelines] = await Promise.all([getJSON("/api/streams"), getJSON("/api/viewers"), getJSON("/api/pipelines")]);
-    fill("streams", streams.map((s) => [s.id, new Date(s.started).toLocaleTimeString(), s.fps.toFixed(1), s.frames, s.viewers, s.drops, s.errors, s.pipeline, s.node ?? "—"]), "no live streams");
+    fill("streams", streams.map((s) => [s.id, new Date(s.started).toLocaleTimeString(), s.fps.toFixed(1), s.frames, s.viewers, s.drops, s.errors, health(s), s.pipeline, s.node ?? "—"]), "no live streams");
     fill("viewers", viewers.map((v) => [v.id, Array.isArray(v.streams) ? v.streams.join(", ") : v.streams, v.format, v.quality,
       sent(v) + (v.slow ? " (slow)" : ""), v.delivered, v.loss_percent.toFixed(1),
       // The link under the socket (TCP_INFO) and how old frames were when written.

@@ -102,7 +102,13 @@ class Tile {
     this.fpsEl = label.querySelector(".fps");
     this.ageEl = label.querySelector(".age");
     this.qualityEl = label.querySelector(".quality");
-    this.el.append(this.canvas, this.notice, label);
+    // A stage's word on the picture (frozen, dark, covered): a strip over
+    // the top of the picture, which stays visible under it.
+    this.healthEl = document.createElement("div");
+    this.healthEl.className = "health";
+    this.healthEl.hidden = true;
+    this.health = new Map(); // kind -> { state, since (relay clock, ms) }
+    this.el.append(this.canvas, this.healthEl, this.notice, label);
     this.el.addEventListener("click", () => toggleLarge(this));
     this.lastFrameAt = 0;
     this.pictureReceivedAt = 0; // the drawn frame's received_at (relay clock)
@@ -194,6 +200,7 @@ class Tile {
   }
 
   tick(now) {
+    if (this.health.size) this.showHealth();
     while (this.frameTimes.length && now - this.frameTimes[0] > 1000) this.frameTimes.shift();
     this.fpsEl.textContent = `${this.frameTimes.length} fps`;
     if (this.el.classList.contains("ended")) return;
@@ -218,6 +225,34 @@ class Tile {
     }
   }
 
+  // The relay's current state of one kind; "ok" clears it.
+  setHealth(message) {
+    const since = Date.parse(message.since);
+    if (message.state === "ok") this.health.delete(message.kind);
+    else this.health.set(message.kind, { state: message.state, since: Number.isNaN(since) ? relayClock.now() : since });
+    this.showHealth();
+  }
+
+  clearHealth() {
+    this.health.clear();
+    this.showHealth();
+  }
+
+  showHealth() {
+    const problems = [...this.health.entries()].sort(([a], [b]) => a.localeCompare(b));
+    const ended = this.el.classList.contains("ended");
+    this.healthEl.hidden = problems.length === 0 || ended;
+    this.el.classList.toggle("unhealthy", problems.length > 0 && !ended);
+    if (problems.length === 0) {
+      delete this.el.dataset.health;
+      this.healthEl.textContent = "";
+      return;
+    }
+    this.el.dataset.health = problems.map(([, problem]) => problem.state).join(" ");
+    const now = relayClock.now();
+    this.healthEl.textContent = problems.map(([kind, problem]) => describeHealth(kind, problem.state, now - problem.since)).join(" · ");
+  }
+
   end(reason) {
     this.el.classList.remove("waiting", "stalled", "delayed");
     this.el.classList.add("ended");
@@ -225,7 +260,18 @@ class Tile {
     this.notice.textContent = `stream ended (${reason})`;
     this.pending = null;
     this.removeTimer = setTimeout(() => removeTile(this.id), ENDED_NOTICE_MS);
+    this.clearHealth();
   }
+}
+
+const HEALTH_WORDS = { frozen: "picture frozen", dark: "picture dark", covered: "camera covered" };
+
+// "picture frozen for 40 s": what a nurse reads on the tile.
+function describeHealth(kind, state, elapsedMs) {
+  const seconds = Math.max(0, Math.round(elapsedMs / 1000));
+  const span = seconds < 120 ? `${seconds} s` : seconds < 7200 ? `${Math.round(seconds / 60)} min` : `${Math.round(seconds / 3600)} h`;
+  const words = kind === "picture" && HEALTH_WORDS[state] ? HEALTH_WORDS[state] : `${kind}: ${state}`;
+  return `${words} for ${span}`;
 }
 
 function addTile(id) {
@@ -277,19 +323,22 @@ function handleControl(message) {
       // The authoritative list after every (re)connect: rebuild from it.
       const live = new Set(message.active_streams);
       for (const id of [...tiles.keys()]) if (!live.has(id)) removeTile(id);
-      for (const id of live) addTile(id);
+      for (const id of live) addTile(id).clearHealth(); // the relay says each stream's current state next
       document.body.dataset.viewerId = message.viewer_id;
       relayClock.ping((text) => socket.send(text));
       views.resendAll(); // a new connection knows nothing of what we show
       break;
     }
     case "stream_started":
-      addTile(message.stream_id);
+      addTile(message.stream_id).clearHealth(); // a new start has fresh stages
       views.sent.delete(message.stream_id); // the relay forgot what we showed of the stream before
       views.schedule();
       break;
     case "stream_ended":
       tiles.get(message.stream_id)?.end(message.reason);
+      break;
+    case "stream_health":
+      (tiles.get(message.stream_id) || addTile(message.stream_id)).setHealth(message);
       break;
     case "ping":
       socket.send(JSON.stringify({ type: "pong" }));

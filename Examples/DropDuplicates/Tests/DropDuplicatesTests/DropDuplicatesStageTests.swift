@@ -6,16 +6,21 @@ import Pipeline
 import Stages
 import Testing
 
-/// A sink that keeps nothing: these tests look at outcomes.
-private struct NullSink: FrameSink {
+/// A sink that keeps the stream events the stage raises, and no frames.
+private final class EventSink: FrameSink, @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised: [StageEvent] = []
+    var events: [StageEvent] { lock.withLock { raised } }
     func publish(_ frame: Frame) {}
     func needsLowRendition(streamID: String) -> Bool { false }
+    func streamEvent(_ event: StageEvent, streamID: String) { lock.withLock { raised.append(event) } }
 }
 
-private func stage(keepEvery: Int = 30) -> DropDuplicatesStage {
+private func stage(keepEvery: Int = 30, tellAfter: Int = 90, sink: EventSink = EventSink()) -> DropDuplicatesStage {
     DropDuplicatesStage(
-        configuration: DropDuplicatesStage.configuration(from: StageParameters(["keepEvery": .number(Double(keepEvery))])),
-        context: StageContext(streamID: "S", logger: Logger(label: "test"), sink: NullSink()))
+        configuration: DropDuplicatesStage.configuration(from: StageParameters([
+            "keepEvery": .number(Double(keepEvery)), "tellAfter": .number(Double(tellAfter))])),
+        context: StageContext(streamID: "S", logger: Logger(label: "test"), sink: sink))
 }
 
 private func frame(_ bytes: [UInt8]) -> Frame {
@@ -41,6 +46,20 @@ struct DropDuplicatesStageTests {
         }
         #expect(outcomes == [.pass, .drop(reason: "duplicate"), .drop(reason: "duplicate"), .pass,
                              .drop(reason: "duplicate"), .drop(reason: "duplicate"), .pass])
+    }
+
+    @Test func raisesARepeatsEventOnceAndOKWhenThePictureChanges() {
+        let sink = EventSink()
+        var s = stage(keepEvery: 3, tellAfter: 4, sink: sink)
+        for _ in 0..<10 {
+            var f = frame([7])
+            _ = s.process(&f)
+        }
+        #expect(sink.events.map(\.state) == ["repeating"], "told once, at the 4th repeat")
+        #expect(sink.events[0].kind == "repeats" && sink.events[0].details.first?.value == .number(4))
+        var changed = frame([8])
+        #expect(s.process(&changed) == .pass)
+        #expect(sink.events.map(\.state) == ["repeating", "ok"])
     }
 
     @Test func registersBesideTheBuiltInsAndLoadsFromJSON() throws {
