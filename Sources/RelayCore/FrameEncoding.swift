@@ -17,8 +17,9 @@ package struct RenditionKind: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A frame serialized for the wire: one buffer per format and rendition,
-/// made at most once per frame and handed to every viewer that wants it
-/// (a `ByteBuffer` copy shares storage, so no viewer costs a byte copy).
+/// the whole WebSocket message (`WebSocketWire`), made at most once per
+/// frame and written as it is to every viewer that wants it (a `ByteBuffer`
+/// copy shares storage, so no viewer costs a byte copy or a header).
 ///
 /// A text frame that arrived as a data URL goes to JSON viewers verbatim;
 /// binary bytes are base64-encoded once, only if some JSON viewer needs them.
@@ -49,7 +50,7 @@ package struct FrameEncoding {
         return nearest.map(RenditionKind.init(rung:)) ?? .full
     }
 
-    /// The wire message, or nil if this frame cannot be sent in that form
+    /// The WebSocket message, or nil if this frame cannot be sent in that form
     /// (a passthrough pipeline's undecodable data URL to a binary viewer).
     package mutating func message(format: ViewerFormat, rendition: RenditionKind) -> ByteBuffer? {
         let key = Key(format: format, rendition: rendition)
@@ -63,23 +64,23 @@ package struct FrameEncoding {
         let header = headerFields(rendition: key.rendition)
         switch key.format {
         case .json:
-            var buffer = ByteBufferAllocator().buffer(capacity: frame.payloadSize * 4 / 3 + 200)
-            buffer.writeString(#"{"type":"frame","#)
-            buffer.writeString(header)
-            buffer.writeString(#","frame":""#)
+            let open = #"{"type":"frame","# + header + #","frame":""#, close = #""}"#
+            let picture: (prefix: String, body: String)
             if let smaller = rendition(key.rendition) {
-                buffer.writeString("data:image/jpeg;base64,")
-                buffer.writeString(Base64.encode(smaller.jpeg))
+                picture = ("data:image/jpeg;base64,", Base64.encode(smaller.jpeg))
             } else {
                 switch frame.payload {
-                case .dataURL(let url): buffer.writeString(url)
-                case .binary(let bytes):
-                    buffer.writeString("data:image/jpeg;base64,")
-                    buffer.writeString(Base64.encode(bytes))
+                case .dataURL(let url): picture = ("", url)
+                case .binary(let bytes): picture = ("data:image/jpeg;base64,", Base64.encode(bytes))
                 }
             }
-            buffer.writeString(#""}"#)
-            return buffer
+            let length = open.utf8.count + picture.prefix.utf8.count + picture.body.utf8.count + close.utf8.count
+            return WebSocketWire.message(.text, payloadLength: length) { buffer in
+                buffer.writeString(open)
+                buffer.writeString(picture.prefix)
+                buffer.writeString(picture.body)
+                buffer.writeString(close)
+            }
         case .binary:
             let jpeg: ByteBuffer
             if let smaller = rendition(key.rendition) {
@@ -90,11 +91,11 @@ package struct FrameEncoding {
                 jpeg = bytes
             }
             let json = #"{"type":"frame","# + header + "}"
-            var buffer = ByteBufferAllocator().buffer(capacity: 2 + json.utf8.count + jpeg.readableBytes)
-            buffer.writeInteger(UInt16(json.utf8.count), endianness: .big)
-            buffer.writeString(json)
-            buffer.writeImmutableBuffer(jpeg)
-            return buffer
+            return WebSocketWire.message(.binary, payloadLength: 2 + json.utf8.count + jpeg.readableBytes) { buffer in
+                buffer.writeInteger(UInt16(json.utf8.count), endianness: .big)
+                buffer.writeString(json)
+                buffer.writeImmutableBuffer(jpeg)
+            }
         }
     }
 

@@ -67,7 +67,7 @@ package final class RelayMetrics: PipelineObserver, Sendable {
 
     package func frameReceived() { framesReceived.increment() }
     package func frameAccepted(streamID: String) { framesAccepted.increment() }
-    package func frameDelivered() { framesDelivered.increment() }
+    package func framesDelivered(_ count: Int) { framesDelivered.increment(by: count) }
     package func framesReplaced(_ count: Int) { framesReplacedTotal.increment(by: count) }
     package func viewerDropped() { stuckViewers.increment() }
 

@@ -6,8 +6,12 @@ import Pipeline
 
 /// Writes a viewer's mailbox into its socket on the socket's own event loop.
 ///
-/// Added to the end of the viewer's channel pipeline after the WebSocket
-/// upgrade. A drain writes while the channel is writable and flushes once;
+/// Added after the WebSocket upgrade just in front of NIO's
+/// `WebSocketFrameEncoder`, on the socket's side of it: what it writes are
+/// whole WebSocket messages (`WebSocketWire`), one buffer shared by every
+/// viewer of a frame, which go to the socket without passing the encoder or
+/// the async channel's handlers. A drain writes while the channel is
+/// writable and flushes once;
 /// when the channel stops being writable it stops, and NIO's writability
 /// change resumes it. No task is woken per frame and no per-viewer await
 /// sits between a broadcast and the socket, so a broadcast costs one event
@@ -22,13 +26,17 @@ import Pipeline
 /// the mailbox (`ViewerLink`): goodput, RTT, progress.
 package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     package typealias InboundIn = NIOAny
-    package typealias OutboundOut = WebSocketFrame
+    package typealias OutboundOut = ByteBuffer
 
     package let mailbox: ViewerMailbox
     package let metrics: RelayMetrics
     /// Called on the event loop when the mailbox is finished and empty.
     package let onDrained: @Sendable () -> Void
     private var context: ChannelHandlerContext?
+    /// The channel's writability as its events last said: asking the
+    /// channel costs a retain of it per ask (it has a side table), twice a
+    /// frame per viewer.
+    private var writable = true
     private var sampling: RepeatedTask?
     /// The send buffer last set from the link's measurements.
     private var sendBuffer: Int?
@@ -40,11 +48,13 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     /// NIO's buffer above the socket on a slow link: unwritable once more
     /// than this waits, so one frame at a time leaves the mailbox.
     package static let slowLinkWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 8 * 1024, high: 16 * 1024)
-    /// On a fast link (a send buffer of at least `fastLinkSendBuffer`), NIO's
-    /// defaults: the kernel takes each frame at once, and 16 KiB marks only
-    /// cost two writability events per frame (+15% CPU per delivered frame
-    /// at 200 loopback viewers).
-    package static let fastLinkWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
+    /// On a fast link (a send buffer of at least `fastLinkSendBuffer`) the
+    /// kernel takes each frame at once, and marks below a frame's size only
+    /// cost two writability events per frame, each walking the pipeline to
+    /// the async channel's writer: NIO's defaults (64 KiB) flip for a 60 KB
+    /// JPEG and every JSON frame. Above a 720p frame as JSON (≈ 200 KB),
+    /// they flip only when the kernel really refuses data.
+    package static let fastLinkWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 512 * 1024)
     package static let fastLinkSendBuffer = 64 * 1024
     private var fastLink = true
     /// How often the link is read.
@@ -59,14 +69,18 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         let channel = context.channel
+        writable = channel.isWritable
         // NIO's defaults until a reading shows the link, not the relay, sets the pace.
         channel.setOption(ChannelOptions.writeBufferWaterMark, value: Self.fastLinkWaterMark).whenComplete { _ in }
         // Only a TCP socket has these; a test's embedded channel has neither.
         if channel is SocketOptionProvider {
             let lowat = ChannelOptions.Types.SocketOption(level: .tcp, name: .init(rawValue: CInt(TCP_NOTSENT_LOWAT)))
             channel.setOption(lowat, value: Self.unsentLimit).whenComplete { _ in }
-            sampling = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: Self.samplingInterval) { [weak self] _ in
-                self?.sampleLink()
+            // Strong: `handlerRemoved` cancels it. (A weak reference would give
+            // the handler a side table and make every retain of it, two a
+            // frame, take the slow path.)
+            sampling = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: Self.samplingInterval) { _ in
+                self.sampleLink()
             }
         }
         drain()
@@ -86,11 +100,11 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     private func sampleLink() {
         guard let channel = context?.channel, let provider = channel as? SocketOptionProvider else { return }
         let mailbox = mailbox
-        provider.unsafeGetSocketOption(level: .tcp, name: .tcp_info).whenSuccess { [weak self] (info: framepipe_tcp_info) in
+        provider.unsafeGetSocketOption(level: .tcp, name: .tcp_info).whenSuccess { (info: framepipe_tcp_info) in
             let link = mailbox.recordLink(ViewerLink.Sample(
                 bytesAcked: info.bytes_acked, notSentBytes: Int(info.notsent_bytes), unackedSegments: Int(info.unacked),
                 rtt: .microseconds(Int64(info.rtt)), at: .now))
-            guard let self, let wanted = link.sendBufferSize else { return }
+            guard self.context != nil, let wanted = link.sendBufferSize else { return }
             let fast = wanted >= Self.fastLinkSendBuffer
             if fast != self.fastLink {
                 self.fastLink = fast
@@ -120,7 +134,8 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     }
 
     package func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { drain() }
+        writable = context.channel.isWritable
+        if writable { drain() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -130,14 +145,15 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
         mailbox.drainStarted()
         var wrote = false
         let now = Date().millisecondsSince1970
-        while context.channel.isWritable, let item = mailbox.poll(nowMilliseconds: now) {
-            let frame = WebSocketFrame(fin: true, opcode: item.isText ? .text : .binary, data: item.bytes)
-            context.write(wrapOutboundOut(frame), promise: nil)
-            if case .frame = item.kind { metrics.frameDelivered() }
+        var frames = 0
+        while writable, let item = mailbox.poll(nowMilliseconds: now) {
+            context.write(wrapOutboundOut(item.bytes), promise: nil)
+            if case .frame = item.kind { frames += 1 }
             wrote = true
         }
         if wrote { context.flush() }
-        let blocked = !context.channel.isWritable
+        if frames > 0 { metrics.framesDelivered(frames) }
+        let blocked = !writable
         mailbox.drainStopped(blocked: blocked && !mailbox.isFinishedAndDrained, wrote: wrote)
         if !blocked, mailbox.isFinishedAndDrained { onDrained() }
     }

@@ -7,6 +7,7 @@ import NIOConcurrencyHelpers
 package struct OutboundItem: Sendable {
     package enum Kind: Sendable { case control, frame(streamID: String, rendition: RenditionKind) }
     package let kind: Kind
+    /// The whole WebSocket message (`WebSocketWire`), written as it is.
     package let bytes: ByteBuffer
     package let isText: Bool
     /// For a frame: when the relay received it (ms since epoch), to measure its age when written.
@@ -80,7 +81,7 @@ package final class ViewerMailbox: Sendable {
     /// request a drain (the outbox was idle).
     @discardableResult
     package func enqueueControl(_ text: String) -> Bool {
-        let item = OutboundItem(kind: .control, bytes: ByteBuffer(string: text), isText: true)
+        let item = OutboundItem(kind: .control, bytes: WebSocketWire.text(text), isText: true)
         return state.withLockedValue { s in
             guard !s.finished else { return false }
             s.control.append(item)
@@ -91,7 +92,7 @@ package final class ViewerMailbox: Sendable {
     /// Queues `stream_ended` and forgets any frame of that stream not yet written.
     @discardableResult
     package func enqueueStreamEnded(_ streamID: String, text: String) -> Bool {
-        let item = OutboundItem(kind: .control, bytes: ByteBuffer(string: text), isText: true)
+        let item = OutboundItem(kind: .control, bytes: WebSocketWire.text(text), isText: true)
         return state.withLockedValue { s in
             guard !s.finished else { return false }
             if s.slots.removeValue(forKey: streamID) != nil { s.order.removeAll { $0 == streamID } }

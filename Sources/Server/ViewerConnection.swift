@@ -61,7 +61,11 @@ struct ViewerConnection: Sendable {
         // handler on its loop, after (or as) it is added.
         hub.attachWriter(writer, to: viewer.id)
         do {
-            try await channel.pipeline.addHandler(writer).get()
+            // On the socket's side of the WebSocket encoder: the mailbox holds whole WebSocket messages.
+            try await channel.eventLoop.submit {
+                let pipeline = channel.pipeline.syncOperations
+                try pipeline.addHandler(writer, position: .before(pipeline.handler(type: WebSocketFrameEncoder.self)))
+            }.get()
         } catch {
             hub.removeViewer(viewer.id, reason: .closed)
             return

@@ -8,7 +8,7 @@ import Testing
 @Suite("Viewer mailbox")
 struct ViewerMailboxTests {
     static func offer(_ mailbox: ViewerMailbox, _ stream: String, seq: UInt64, receivedAt: Int64 = 0) -> ViewerMailbox.Offer {
-        mailbox.offerFrame(streamID: stream, rendition: .full, bytes: ByteBuffer(string: "\(stream)#\(seq)"), isText: false,
+        mailbox.offerFrame(streamID: stream, rendition: .full, bytes: WebSocketWire.text("\(stream)#\(seq)"), isText: false,
                            receivedAt: receivedAt, seq: seq)
     }
 
@@ -16,7 +16,7 @@ struct ViewerMailboxTests {
     static func takeAll(_ mailbox: ViewerMailbox, now: Int64 = 0) -> [String] {
         var taken: [String] = []
         mailbox.drainStarted()
-        while let item = mailbox.poll(nowMilliseconds: now) { taken.append(String(buffer: item.bytes)) }
+        while let item = mailbox.poll(nowMilliseconds: now) { taken.append(String(buffer: WebSocketWire.payload(of: item.bytes))) }
         return taken
     }
 
@@ -69,7 +69,7 @@ struct ViewerMailboxTests {
             _ = Self.takeAll(mailbox, now: 10_000 + age)
         }
         #expect(mailbox.statistics.ages.p95 == 900)
-        #expect(mailbox.statistics.bytesWritten == 9)
+        #expect(mailbox.statistics.bytesWritten == 15, "three messages of a 2-byte WebSocket header and 3 bytes")
     }
 
     @Test func framesAgesP95IsOverTheLast128() {

@@ -58,7 +58,7 @@ extension ViewerHubTests {
     static func controlTypes(_ viewer: ViewerHub.Viewer) -> [String] {
         var types: [String] = []
         while let item = viewer.mailbox.poll() {
-            guard case .control = item.kind, let json = try? JSONParser.parse(String(buffer: item.bytes)) else { continue }
+            guard case .control = item.kind, let json = try? JSONParser.parse(String(buffer: WebSocketWire.payload(of: item.bytes))) else { continue }
             types.append([json["type"]?.stringValue, json["stream_id"]?.stringValue, json["reason"]?.stringValue]
                 .compactMap { $0 }.joined(separator: " "))
         }
