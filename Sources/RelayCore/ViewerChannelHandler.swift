@@ -37,7 +37,8 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     /// channel costs a retain of it per ask (it has a side table), twice a
     /// frame per viewer.
     private var writable = true
-    private var sampling: RepeatedTask?
+    /// The loop's link sampler, while this handler is in a socket's pipeline.
+    private var sampler: LinkSampler?
     /// The send buffer last set from the link's measurements.
     private var sendBuffer: Int?
 
@@ -76,19 +77,21 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
         if channel is SocketOptionProvider {
             let lowat = ChannelOptions.Types.SocketOption(level: .tcp, name: .init(rawValue: CInt(TCP_NOTSENT_LOWAT)))
             channel.setOption(lowat, value: Self.unsentLimit).whenComplete { _ in }
-            // Strong: `handlerRemoved` cancels it. (A weak reference would give
-            // the handler a side table and make every retain of it, two a
-            // frame, take the slow path.)
-            sampling = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: Self.samplingInterval) { _ in
-                self.sampleLink()
-            }
+            // Held strongly by the sampler until `handlerRemoved`. (A weak reference
+            // would give the handler a side table and make every retain of it,
+            // two a frame, take the slow path.)
+            // No reading now: the loop's next tick takes the first, so that
+            // the first interval, which sets the first goodput outright
+            // (`ViewerLink.record`), is a whole one.
+            sampler = LinkSampler.on(context.eventLoop, interval: Self.samplingInterval)
+            sampler?.add(self)
         }
         drain()
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
-        sampling?.cancel()
-        sampling = nil
+        sampler?.remove(self)
+        sampler = nil
         self.context = nil
     }
 
@@ -97,7 +100,7 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     /// alone still let one write queue a 64 KB segment beyond it, and the
     /// autotuned buffer held that much again in flight, 0.8 s at 2 Mbit/s.
     /// Event loop only.
-    private func sampleLink() {
+    func sampleLink() {
         guard let channel = context?.channel, let provider = channel as? SocketOptionProvider else { return }
         let mailbox = mailbox
         provider.unsafeGetSocketOption(level: .tcp, name: .tcp_info).whenSuccess { (info: framepipe_tcp_info) in
