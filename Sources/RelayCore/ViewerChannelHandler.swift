@@ -11,19 +11,19 @@ import Pipeline
 /// whole WebSocket messages (`WebSocketWire`), one buffer shared by every
 /// viewer of a frame, which go to the socket without passing the encoder or
 /// the async channel's handlers. A drain writes while the channel is
-/// writable and flushes once;
-/// when the channel stops being writable it stops, and NIO's writability
-/// change resumes it. No task is woken per frame and no per-viewer await
+/// writable and flushes once; when the channel stops being writable it
+/// stops, and NIO's writability change resumes it. No task is woken per frame and no per-viewer await
 /// sits between a broadcast and the socket, so a broadcast costs one event
 /// loop hop per loop, not one task switch per viewer.
 ///
 /// Frames wait in the mailbox, where a newer one replaces them, not in the
 /// kernel: the socket's unsent bytes are capped with `TCP_NOTSENT_LOWAT`
-/// and NIO's own buffer with small water marks, so a slow link shows as an
-/// unwritable channel within about one frame instead of seconds of old
-/// frames queued under it (`docs/design.md`, "Delivery to a slow viewer").
-/// The handler also reads the socket's `TCP_INFO` a few times a second into
-/// the mailbox (`ViewerLink`): goodput, RTT, progress.
+/// and, once the link is measured slow, NIO's own buffer with small water
+/// marks, so a slow link shows as an unwritable channel within about one
+/// frame instead of seconds of old frames queued under it (`docs/design.md`,
+/// "Delivery to a slow viewer"). Its loop's `LinkSampler` has it read the
+/// socket's `TCP_INFO` twice a second into the mailbox (`ViewerLink`):
+/// goodput, RTT, progress.
 package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     package typealias InboundIn = NIOAny
     package typealias OutboundOut = ByteBuffer

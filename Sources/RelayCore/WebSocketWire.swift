@@ -48,7 +48,7 @@ package enum WebSocketWire {
         }
     }
 
-    /// The payload of a message `message` built (for tests and logs).
+    /// The payload of a message built here (for tests and logs).
     package static func payload(of wire: ByteBuffer) -> ByteBuffer {
         var wire = wire
         guard let _ = wire.readInteger(as: UInt8.self), let short = wire.readInteger(as: UInt8.self) else { return wire }
