@@ -11,12 +11,13 @@ extension RelayState {
         // A kind nobody flagged is ok already; the same state again is no news.
         if previous?.state == event.state || (previous == nil && event.isOK) { return [] }
         streams[id]!.health[event.kind] = event
-        var actions: [RelayAction] = stream.started
-            ? watchers(of: id).map { .control(viewer: $0, text: WireMessage.streamHealth(id, event)) } : []
+        let told = stream.started ? watchers(of: id) : []
+        let message = WireMessage.streamHealth(id, event)
+        var actions: [RelayAction] = told.map { .control(viewer: $0, text: message) }
         actions.append(.metric(.streamHealth(kind: event.kind, state: event.state)))
         actions.append(.log(event.isOK ? .notice : .warning, event.isOK ? "stream health recovered" : "stream health problem", [
             "stream_id": "\(id)", "kind": "\(event.kind)", "state": "\(event.state)", "previous": "\(previous?.state ?? StageEvent.ok)",
-            "viewers_told": "\(stream.started ? watchers(of: id).count : 0)",
+            "viewers_told": "\(told.count)",
         ]))
         // The node serving the stream tells the other nodes and the webhooks; they do not repeat it.
         if stream.isLocal { actions += [.cluster(.streamHealth(id, event)), .event(.streamHealth(stream: id, event: event))] }

@@ -1,7 +1,6 @@
 import CTCPInfo
 import Foundation
 import NIOCore
-import NIOWebSocket
 import Pipeline
 
 /// Writes a viewer's mailbox into its socket on the socket's own event loop.

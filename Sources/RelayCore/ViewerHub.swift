@@ -193,7 +193,7 @@ package final class ViewerHub: FrameSink, Sendable {
             var replaced = 0
             for (viewer, rendition, bytes, interval) in messages {
                 let offer = viewer.mailbox.offerFrame(streamID: frame.streamID, rendition: rendition, bytes: bytes,
-                                                     isText: viewer.format == .json, receivedAt: frame.receivedAt, seq: frame.seq,
+                                                     receivedAt: frame.receivedAt, seq: frame.seq,
                                                      pacing: interval.map { ($0, frame.arrival) })
                 if offer.needsDrain { drains.add(viewer) }
                 if offer.replacedOlder { replaced += 1 }

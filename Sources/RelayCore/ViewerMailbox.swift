@@ -9,7 +9,6 @@ package struct OutboundItem: Sendable {
     package let kind: Kind
     /// The whole WebSocket message (`WebSocketWire`), written as it is.
     package let bytes: ByteBuffer
-    package let isText: Bool
     /// For a frame: when the relay received it (ms since epoch), to measure its age when written.
     package var receivedAt: Int64? = nil
     /// For a frame: its seq, which a credit viewer's ack names.
@@ -81,7 +80,7 @@ package final class ViewerMailbox: Sendable {
     /// request a drain (the outbox was idle).
     @discardableResult
     package func enqueueControl(_ text: String) -> Bool {
-        let item = OutboundItem(kind: .control, bytes: WebSocketWire.text(text), isText: true)
+        let item = OutboundItem(kind: .control, bytes: WebSocketWire.text(text))
         return state.withLockedValue { s in
             guard !s.finished else { return false }
             s.control.append(item)
@@ -92,7 +91,7 @@ package final class ViewerMailbox: Sendable {
     /// Queues `stream_ended` and forgets any frame of that stream not yet written.
     @discardableResult
     package func enqueueStreamEnded(_ streamID: String, text: String) -> Bool {
-        let item = OutboundItem(kind: .control, bytes: WebSocketWire.text(text), isText: true)
+        let item = OutboundItem(kind: .control, bytes: WebSocketWire.text(text))
         return state.withLockedValue { s in
             guard !s.finished else { return false }
             if s.slots.removeValue(forKey: streamID) != nil { s.order.removeAll { $0 == streamID } }
@@ -119,9 +118,9 @@ package final class ViewerMailbox: Sendable {
     /// empty: the next due one is fresh, and nothing piles up in front of a
     /// link that cannot carry more. One that finds a frame still waiting
     /// replaces it, due or not, so what is written is always the newest.
-    package func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, isText: Bool, receivedAt: Int64, seq: UInt64,
+    package func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, receivedAt: Int64, seq: UInt64,
                             pacing: (interval: Duration, at: ContinuousClock.Instant)? = nil) -> Offer {
-        let item = OutboundItem(kind: .frame(streamID: streamID, rendition: rendition), bytes: bytes, isText: isText,
+        let item = OutboundItem(kind: .frame(streamID: streamID, rendition: rendition), bytes: bytes,
                                 receivedAt: receivedAt, seq: seq)
         return state.withLockedValue { s in
             guard !s.finished else { return Offer() }

@@ -24,11 +24,13 @@ package enum WireMessage {
 
     /// The event's own fields, as the API, the wire and the webhooks show them.
     package static func healthFields(_ event: StageEvent) -> [(key: String, value: JSONValue)] {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return [("kind", .string(event.kind)), ("state", .string(event.state)), ("since", .string(formatter.string(from: event.since)))]
+        [("kind", .string(event.kind)), ("state", .string(event.state)), ("since", .string(event.since.formatted(timeStyle)))]
             + event.details.filter { !["type", "stream_id", "kind", "state", "since"].contains($0.key) }
     }
+
+    /// `2026-12-01T10:26:03.452Z`: the relay's times as the wire and its logs show them,
+    /// made without a Foundation formatter object per call.
+    package static let timeStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
     package static let ping = #"{"type":"ping"}"#
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Pipeline
+import RelayCore
 
 /// `--log-format json`: one JSON object a line on stderr, the metadata as
 /// top-level fields (`stream_id`, `viewer_id`, …), for Loki, Elasticsearch
@@ -39,7 +40,7 @@ struct JSONLogHandler: LogHandler {
     static func line(time: Date, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata,
                      source: String) -> String {
         var members: [(key: String, value: JSONValue)] = [
-            ("time", .string(time.formatted(timeStyle))), ("level", .string(level.rawValue)),
+            ("time", .string(time.formatted(WireMessage.timeStyle))), ("level", .string(level.rawValue)),
             ("message", .string(message)), ("label", .string(label)),
         ]
         let reserved: Set = ["time", "level", "message", "label"]
@@ -48,9 +49,6 @@ struct JSONLogHandler: LogHandler {
         }
         return JSONValue.object(members).jsonText + "\n"
     }
-
-    /// `2026-12-01T10:26:03.452Z`, made without a Foundation formatter object per line.
-    private static let timeStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
     private static func json(_ value: Logger.MetadataValue) -> JSONValue {
         switch value {

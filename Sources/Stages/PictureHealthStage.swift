@@ -141,8 +141,9 @@ public struct PictureHealthStage: Stage {
         lastLookAt = frame.arrival
         looks += 1
         let date = Date(timeIntervalSince1970: Double(frame.receivedAt) / 1000)
-        if let last = lastLook, previousJPEG == jpeg {
-            judge(Look(meanLuma: last.meanLuma, peakLuma: last.peakLuma, stdDev: last.stdDev, largestChange: 0), at: frame.arrival, date: date)
+        if var repeated = lastLook, previousJPEG == jpeg {
+            repeated.largestChange = 0
+            judge(repeated, at: frame.arrival, date: date)
             return .pass
         }
         let header: JPEGHeader

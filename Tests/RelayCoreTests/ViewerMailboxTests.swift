@@ -8,7 +8,7 @@ import Testing
 @Suite("Viewer mailbox")
 struct ViewerMailboxTests {
     static func offer(_ mailbox: ViewerMailbox, _ stream: String, seq: UInt64, receivedAt: Int64 = 0) -> ViewerMailbox.Offer {
-        mailbox.offerFrame(streamID: stream, rendition: .full, bytes: WebSocketWire.text("\(stream)#\(seq)"), isText: false,
+        mailbox.offerFrame(streamID: stream, rendition: .full, bytes: WebSocketWire.text("\(stream)#\(seq)"),
                            receivedAt: receivedAt, seq: seq)
     }
 
@@ -143,18 +143,18 @@ extension ViewerMailboxTests {
         let start = ContinuousClock.now
         var written: [UInt64] = []
         for seq in 0..<12 {
-            _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "f\(seq)"), isText: false, receivedAt: 0,
+            _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "f\(seq)"), receivedAt: 0,
                                    seq: UInt64(seq), pacing: (.milliseconds(100), start + .milliseconds(33 * seq)))
             while let item = mailbox.poll() { written.append(item.seq!) }
         }
         #expect(written == [0, 3, 6, 9])
         // A due frame still waiting (the socket is full) is replaced by a newer one, due or not.
-        _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "a"), isText: false, receivedAt: 0, seq: 20,
+        _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "a"), receivedAt: 0, seq: 20,
                                pacing: (.milliseconds(100), start + .seconds(2)))
-        _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "b"), isText: false, receivedAt: 0, seq: 21,
+        _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "b"), receivedAt: 0, seq: 21,
                                pacing: (.milliseconds(100), start + .seconds(2) + .milliseconds(33)))
         #expect(mailbox.poll()?.seq == 21)
-        _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "x"), isText: false, receivedAt: 0, seq: 12)
+        _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "x"), receivedAt: 0, seq: 12)
         #expect(mailbox.poll()?.seq == 12, "without a cap, every frame is offered again")
     }
 }
