@@ -56,6 +56,19 @@ final class ServeProcess: Sendable {
         throw RelayHandle.TimedOut(what: "listening line; stderr: \(stderr)")
     }
 
+    /// Whether stderr comes to contain `text` in time: lines written one
+    /// after another (the listening log line, then the banner) reach the
+    /// pipe at their own moments, so one seen does not mean the next is.
+    func stderrContains(_ text: String, timeout: Duration = .seconds(10)) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if stderr.contains(text) { return true }
+            if !process.isRunning { return stderr.contains(text) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return stderr.contains(text)
+    }
+
     func waitForExit(timeout: Duration = .seconds(10)) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
@@ -246,8 +259,8 @@ struct ServeProcessTests {
     @Test func theBannerSaysWhereToGoAndMatchesTheReadme() async throws {
         let server = try ServeProcess([])
         let port = try await server.port()
-        #expect(server.stderr.contains("framepipe is listening\n  dashboard   http://127.0.0.1:\(port)/\n  camera      http://127.0.0.1:\(port)/stream"))
-        #expect(server.stderr.contains("  auth        off: listening on this machine only"))
+        #expect(try await server.stderrContains("framepipe is listening\n  dashboard   http://127.0.0.1:\(port)/\n  camera      http://127.0.0.1:\(port)/stream"), "\(server.stderr)")
+        #expect(try await server.stderrContains("  auth        off: listening on this machine only"), "\(server.stderr)")
         kill(server.process.processIdentifier, SIGTERM)
         #expect(try await server.waitForExit() == 0)
         let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
