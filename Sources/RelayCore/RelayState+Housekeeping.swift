@@ -11,9 +11,12 @@ extension RelayState {
         package let session: StreamSessionHandle
         package let idle: Duration
         package let timedOut: Bool
+        /// Whether a frame came: only then have viewers and webhooks been
+        /// told of the stream, so only then is its silence theirs to hear of.
+        package let started: Bool
 
         package static func == (a: IdleStream, b: IdleStream) -> Bool {
-            a.id == b.id && a.session === b.session && a.idle == b.idle && a.timedOut == b.timedOut
+            a.id == b.id && a.session === b.session && a.idle == b.idle && a.timedOut == b.timedOut && a.started == b.started
         }
     }
 
@@ -25,10 +28,10 @@ extension RelayState {
             guard let session = stream.session else { continue }
             let silence = now - stream.lastActivity
             if silence >= closeAfter {
-                idle.append(IdleStream(id: id, session: session, idle: silence, timedOut: true))
+                idle.append(IdleStream(id: id, session: session, idle: silence, timedOut: true, started: stream.started))
             } else if silence >= warnAfter, !stream.idleWarned {
                 update(id) { $0.idleWarned = true }
-                idle.append(IdleStream(id: id, session: session, idle: silence, timedOut: false))
+                idle.append(IdleStream(id: id, session: session, idle: silence, timedOut: false, started: stream.started))
             }
         }
         return idle

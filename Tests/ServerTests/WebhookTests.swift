@@ -20,10 +20,12 @@ struct WebhookTests {
         defer { Task { await receiver.stop() } }
         let configuration = RelayConfiguration.test {
             $0.webhooks = Self.settings([receiver.url])
-            $0.idleWarning = .milliseconds(300)
-            $0.idleTimeout = .milliseconds(700)
-            $0.pingInterval = .milliseconds(200)
-            $0.pingTimeout = .milliseconds(300)
+            // Short, but long enough that a loaded machine does not make the
+            // answering viewer miss a ping or the first frame land after the warning.
+            $0.idleWarning = .seconds(1)
+            $0.idleTimeout = .seconds(2)
+            $0.pingInterval = .milliseconds(250)
+            $0.pingTimeout = .seconds(1)
         }
         try await withRelay(configuration) { relay in
             _ = try await relay.viewer()  // v-1 answers no ping: dropped with ping_timeout, perhaps before the frame
@@ -38,7 +40,7 @@ struct WebhookTests {
             #expect(streamEvents.map { $0["type"] } == [.string("stream_started"), .string("stream_idle"), .string("stream_ended")])
             #expect(streamEvents.allSatisfy { $0["stream_id"] == .string("P-ICU-4") })
             #expect(streamEvents[2]["reason"] == .string("timeout") && streamEvents[2]["frames"] == .number(1))
-            #expect((streamEvents[1]["silent_ms"]?.numberValue ?? 0) >= 300)
+            #expect((streamEvents[1]["silent_ms"]?.numberValue ?? 0) >= 1000)
             let dropped = try #require(accepted.first { $0["type"] == .string("viewer_dropped") })
             #expect(dropped["viewer_id"] == .string("v-1") && dropped["reason"] == .string("ping_timeout"))
             #expect(accepted.allSatisfy { $0["node"]?.stringValue?.isEmpty == false && $0["at"]?.stringValue != nil })
@@ -63,6 +65,30 @@ struct WebhookTests {
             // The first event posted (stream_started, or viewer_dropped when the silent viewer went first) took three tries.
             let firstType = try #require(try JSONParser.parse(first.first!.body)["type"]?.stringValue)
             #expect(relay.log.contains("webhook delivered after retries", ["event": firstType, "attempts": "3"]))
+        }
+    }
+
+    @Test func aCameraThatNeverSendsAFrameRaisesNoEvent() async throws {
+        let receiver = try await WebhookReceiver()
+        defer { Task { await receiver.stop() } }
+        let configuration = RelayConfiguration.test {
+            $0.webhooks = Self.settings([receiver.url])
+            $0.idleWarning = .milliseconds(200)
+            $0.idleTimeout = .milliseconds(500)
+        }
+        try await withRelay(configuration) { relay in
+            let silent = try await relay.streamer("P-ICU-9")
+            try await silent.waitUntilFinished()
+            #expect(relay.log.contains("stream idle, pinging it", ["stream_id": "P-ICU-9", "started": "false"]))
+            // Events are posted one after another: once a later stream's start
+            // is in, anything the silent one had raised would be in too.
+            let streamer = try await relay.streamer("P-ICU-10")
+            streamer.send(TestFrames.text(0))
+            try await relay.eventually("the later start accepted") { receiver.accepted.count >= 1 }
+            let first = try JSONParser.parse(receiver.accepted[0].body)
+            #expect(first["type"] == .string("stream_started") && first["stream_id"] == .string("P-ICU-10"))
+            #expect(!receiver.accepted.contains { $0.body.contains("P-ICU-9") })
+            await streamer.close()
         }
     }
 
