@@ -138,13 +138,15 @@ package final class ViewerHub: FrameSink, Sendable {
             deliver(frame, to: targets, ticket: ticket)
         case .viewerLeft(let viewer, let reason, let remaining, let writer):
             viewer.mailbox.finish()
-            writer.map { writer in viewer.eventLoop.execute { writer.drain() } }
             let stats = viewer.mailbox.statistics
             metrics.viewerDisconnected(viewer.id)
+            // Logged before the drain that may close the socket, so the
+            // line is there by the time the viewer sees its connection end.
             logger.log(level: reason.logLevel, "viewer removed", metadata: [
                 "viewer_id": "\(viewer.id)", "reason": "\(reason.rawValue)", "delivered": "\(stats.delivered)",
                 "replaced": "\(stats.replaced)", "viewers_remaining": "\(remaining)",
             ])
+            writer.map { writer in viewer.eventLoop.execute { writer.drain() } }
         case .action(.closeSession(let session, let reason)):
             session.close(reason)
         case .action(.cluster(let notice)):
