@@ -5,12 +5,13 @@ import NIOPosix
 
 /// A local webhook receiver on a loopback port: keeps every request it
 /// gets (headers and body), and answers the first `failFirst` of them with
-/// `failStatus`, so a test sees the relay retry, then succeed.
+/// `failStatus`, so a test sees the relay retry, then succeed. A `silent`
+/// one reads each request and never answers, as a hung receiver does.
 final class WebhookReceiver: Sendable {
     struct Request: Sendable {
         let headers: [String: String]
         let body: String
-        /// What the receiver answered.
+        /// What the receiver answered; 0 when silent.
         let status: Int
     }
 
@@ -18,6 +19,7 @@ final class WebhookReceiver: Sendable {
         var requests: [Request] = []
         var failuresLeft: Int
         var failStatus: Int
+        var silent: Bool
     }
 
     private let state: NIOLockedValueBox<State>
@@ -28,8 +30,8 @@ final class WebhookReceiver: Sendable {
     /// The requests it answered 2xx, in order.
     var accepted: [Request] { requests.filter { $0.status / 100 == 2 } }
 
-    init(failFirst: Int = 0, failStatus: Int = 503) async throws {
-        let state = NIOLockedValueBox(State(failuresLeft: failFirst, failStatus: failStatus))
+    init(failFirst: Int = 0, failStatus: Int = 503, silent: Bool = false) async throws {
+        let state = NIOLockedValueBox(State(failuresLeft: failFirst, failStatus: failStatus, silent: silent))
         self.state = state
         channel = try await LoopbackHTTPServer.bind { Handler(state: state) }
     }
@@ -57,11 +59,12 @@ final class WebhookReceiver: Sendable {
                 for (name, value) in head?.headers ?? [:] { headers[name.lowercased()] = value }
                 let text = String(buffer: body)
                 let status = state.withLockedValue { s -> Int in
-                    let status = s.failuresLeft > 0 ? s.failStatus : 204
+                    let status = s.silent ? 0 : s.failuresLeft > 0 ? s.failStatus : 204
                     if s.failuresLeft > 0 { s.failuresLeft -= 1 }
                     s.requests.append(Request(headers: headers, body: text, status: status))
                     return status
                 }
+                guard status != 0 else { return }
                 var response = HTTPHeaders()
                 response.add(name: "content-length", value: "0")
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: response))), promise: nil)
