@@ -101,14 +101,7 @@ struct WebhookTests {
             $0.webhooks = Self.settings([hung.url]) { $0.timeout = .seconds(60); $0.maxAttempts = 1 }
         }
         try await withRelay(configuration) { relay in
-            let viewer = try await relay.viewer()
-            var streamers: [TestSocket] = []
-            for i in 0..<6 {
-                let streamer = try await relay.streamer("cam-\(i)")
-                streamer.send(TestFrames.text(i))
-                streamers.append(streamer)
-            }
-            for i in 0..<6 { try await viewer.waitFor(type: "frame", stream: "cam-\(i)") }
+            let streamers = try await Self.sixStreamsSeenByAViewer(relay)
             try await relay.eventually("the first start held by the receiver") { hung.requests.count == 1 }
             #expect(hung.requests[0].body.contains("stream_started"))
             for streamer in streamers { await streamer.close() }
@@ -128,14 +121,7 @@ struct WebhookTests {
             }
         }
         try await withRelay(configuration) { relay in
-            let viewer = try await relay.viewer()
-            var streamers: [TestSocket] = []
-            for i in 0..<6 {
-                let streamer = try await relay.streamer("cam-\(i)")
-                streamer.send(TestFrames.text(i))
-                streamers.append(streamer)
-            }
-            for i in 0..<6 { try await viewer.waitFor(type: "frame", stream: "cam-\(i)") }
+            let streamers = try await Self.sixStreamsSeenByAViewer(relay)
             // The live receiver has its own queue: it gets every event, the dead one's troubles aside.
             try await relay.eventually("six starts at the live receiver") { alive.accepted.count == 6 }
             try await relay.eventually("the dead receiver's events given up or dropped", timeout: .seconds(15)) {
@@ -146,6 +132,20 @@ struct WebhookTests {
             #expect(relay.log.all.contains { $0.message == "webhook given up; event lost" && $0.metadata["attempts"] == "2" })
             for streamer in streamers { await streamer.close() }
         }
+    }
+
+    /// Six cameras that each send a frame, every frame seen by a viewer:
+    /// six stream_started events raised while frames flow.
+    static func sixStreamsSeenByAViewer(_ relay: RelayHandle) async throws -> [TestSocket] {
+        let viewer = try await relay.viewer()
+        var streamers: [TestSocket] = []
+        for i in 0..<6 {
+            let streamer = try await relay.streamer("cam-\(i)")
+            streamer.send(TestFrames.text(i))
+            streamers.append(streamer)
+        }
+        for i in 0..<6 { try await viewer.waitFor(type: "frame", stream: "cam-\(i)") }
+        return streamers
     }
 
     @Test func aSignatureIsRefusedWhenAnythingDiffers() {
