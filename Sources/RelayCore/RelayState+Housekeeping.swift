@@ -6,24 +6,23 @@ import WireProtocol
 /// the API shows, each returned as plain values.
 extension RelayState {
     /// A local stream silent for too long: to ping (`warn`) or to close.
-    package struct IdleStream: Equatable {
+    package struct IdleStream {
         package let id: String
         package let session: StreamSessionHandle
         package let idle: Duration
         package let timedOut: Bool
-        /// Whether a frame came: only then have viewers and webhooks been
-        /// told of the stream, so only then is its silence theirs to hear of.
+        /// Whether a frame came, for the log: only a started stream's silence is an event.
         package let started: Bool
-
-        package static func == (a: IdleStream, b: IdleStream) -> Bool {
-            a.id == b.id && a.session === b.session && a.idle == b.idle && a.timedOut == b.timedOut && a.started == b.started
-        }
     }
 
     /// Local streams silent past `warnAfter` (each warned once per silence)
     /// or `closeAfter`. Another node's streams are that node's to time out.
-    package mutating func idleStreams(now: ContinuousClock.Instant, warnAfter: Duration, closeAfter: Duration) -> [IdleStream] {
+    /// A warned stream raises `stream_idle` only once started: like
+    /// `stream_ended`, no event speaks of a stream before its `stream_started`.
+    package mutating func idleStreams(now: ContinuousClock.Instant, warnAfter: Duration, closeAfter: Duration)
+        -> (idle: [IdleStream], actions: [RelayAction]) {
         var idle: [IdleStream] = []
+        var actions: [RelayAction] = []
         for (id, stream) in streams.sorted(by: { $0.key < $1.key }) {
             guard let session = stream.session else { continue }
             let silence = now - stream.lastActivity
@@ -32,9 +31,10 @@ extension RelayState {
             } else if silence >= warnAfter, !stream.idleWarned {
                 update(id) { $0.idleWarned = true }
                 idle.append(IdleStream(id: id, session: session, idle: silence, timedOut: false, started: stream.started))
+                if stream.started { actions.append(.event(.streamIdle(stream: id, silentFor: silence))) }
             }
         }
-        return idle
+        return (idle, actions)
     }
 
     /// Viewers that have not answered a ping sent at least `limit` ago.

@@ -70,7 +70,7 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
         self.context = context
         let channel = context.channel
         writable = channel.isWritable
-        // NIO's defaults until a reading shows the link, not the relay, sets the pace.
+        // Fast-link marks until a reading shows the link, not the relay, sets the pace.
         channel.setOption(ChannelOptions.writeBufferWaterMark, value: Self.fastLinkWaterMark).whenComplete { _ in }
         // Only a TCP socket has these; a test's embedded channel has neither.
         if channel is SocketOptionProvider {

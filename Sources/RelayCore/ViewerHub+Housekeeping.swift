@@ -10,7 +10,7 @@ extension ViewerHub {
     package typealias StreamSnapshot = RelayState.StreamSnapshot
 
     package func idleStreams(now: ContinuousClock.Instant, warnAfter: Duration, closeAfter: Duration) -> [IdleStream] {
-        locked.withLockedValue { $0.relay.idleStreams(now: now, warnAfter: warnAfter, closeAfter: closeAfter) }
+        transition { $0.idleStreams(now: now, warnAfter: warnAfter, closeAfter: closeAfter) }
     }
 
     /// A viewer whose link made no progress for longer than it may.

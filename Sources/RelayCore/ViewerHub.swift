@@ -71,9 +71,6 @@ package final class ViewerHub: FrameSink, Sendable {
         self.events = events
     }
 
-    /// Raises an event the state machine does not see (a stream silent past the idle warning).
-    package func raise(_ event: RelayEvent) { events?.relayEvent(event) }
-
     /// Runs one event on the state under the lock, applies its mailbox
     /// actions before unlocking and carries out the rest after.
     @discardableResult

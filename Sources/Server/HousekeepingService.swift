@@ -73,9 +73,6 @@ struct HousekeepingService: Service {
             } else {
                 logger.notice("stream idle, pinging it", metadata: [
                     "stream_id": "\(stream.id)", "idle_ms": "\(stream.idle.milliseconds)", "started": "\(stream.started)"])
-                // Like stream_ended, a stream that never sent a frame raises
-                // no event: a receiver hears of a stream from its stream_started.
-                if stream.started { hub.raise(.streamIdle(stream: stream.id, silentFor: stream.idle)) }
                 stream.session.send(WireMessage.ping)
             }
         }

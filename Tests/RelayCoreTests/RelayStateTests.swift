@@ -209,7 +209,7 @@ struct RelayStateTests {
         ]
         for row in rows {
             if row.activity { _ = state.streamActivity("P-1", isFrame: false, now: t0 + row.at) }
-            let idle = state.idleStreams(now: t0 + row.at, warnAfter: .seconds(5), closeAfter: .seconds(10))
+            let idle = state.idleStreams(now: t0 + row.at, warnAfter: .seconds(5), closeAfter: .seconds(10)).idle
             #expect(idle.map { "\($0.timedOut ? "close" : "warn") \($0.idle.components.seconds)s" } == row.idle, "at \(row.at)")
             #expect(idle.allSatisfy { $0.id == "P-1" && $0.session === session }, "another node's stream is that node's to time out")
         }

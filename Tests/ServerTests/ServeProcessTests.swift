@@ -44,29 +44,31 @@ final class ServeProcess: Sendable {
 
     /// The port from the "framepipe listening" line.
     func port(timeout: Duration = .seconds(20)) async throws -> Int {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let range = stderr.range(of: #"ws://127\.0\.0\.1:(\d+)/ws/viewer"#, options: .regularExpression) {
-                let match = stderr[range]
-                return Int(match.split(separator: ":").last!.split(separator: "/").first!)!
+        let port = try await firstInStderr(timeout: timeout) { text in
+            text.range(of: #"ws://127\.0\.0\.1:(\d+)/ws/viewer"#, options: .regularExpression).map { range in
+                Int(text[range].split(separator: ":").last!.split(separator: "/").first!)!
             }
-            if !process.isRunning { break }
-            try await Task.sleep(for: .milliseconds(20))
         }
-        throw RelayHandle.TimedOut(what: "listening line; stderr: \(stderr)")
+        guard let port else { throw RelayHandle.TimedOut(what: "listening line; stderr: \(stderr)") }
+        return port
     }
 
     /// Whether stderr comes to contain `text` in time: lines written one
     /// after another (the listening log line, then the banner) reach the
     /// pipe at their own moments, so one seen does not mean the next is.
     func stderrContains(_ text: String, timeout: Duration = .seconds(10)) async throws -> Bool {
+        try await firstInStderr(timeout: timeout) { $0.contains(text) ? true : nil } ?? false
+    }
+
+    /// What `find` first finds in stderr, or nil once the process exits or time runs out.
+    private func firstInStderr<T>(timeout: Duration, _ find: (String) -> T?) async throws -> T? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if stderr.contains(text) { return true }
-            if !process.isRunning { return stderr.contains(text) }
+            if let found = find(stderr) { return found }
+            if !process.isRunning { return find(stderr) }
             try await Task.sleep(for: .milliseconds(20))
         }
-        return stderr.contains(text)
+        return find(stderr)
     }
 
     func waitForExit(timeout: Duration = .seconds(10)) async throws -> Int32 {

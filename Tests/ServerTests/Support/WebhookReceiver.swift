@@ -19,7 +19,6 @@ final class WebhookReceiver: Sendable {
         var requests: [Request] = []
         var failuresLeft: Int
         var failStatus: Int
-        var silent: Bool
     }
 
     private let state: NIOLockedValueBox<State>
@@ -31,9 +30,9 @@ final class WebhookReceiver: Sendable {
     var accepted: [Request] { requests.filter { $0.status / 100 == 2 } }
 
     init(failFirst: Int = 0, failStatus: Int = 503, silent: Bool = false) async throws {
-        let state = NIOLockedValueBox(State(failuresLeft: failFirst, failStatus: failStatus, silent: silent))
+        let state = NIOLockedValueBox(State(failuresLeft: failFirst, failStatus: failStatus))
         self.state = state
-        channel = try await LoopbackHTTPServer.bind { Handler(state: state) }
+        channel = try await LoopbackHTTPServer.bind { Handler(state: state, silent: silent) }
     }
 
     func stop() async { try? await channel.close() }
@@ -42,10 +41,14 @@ final class WebhookReceiver: Sendable {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         let state: NIOLockedValueBox<State>
+        let silent: Bool
         // Only touched on the channel's event loop.
         private var head: HTTPRequestHead?
         private var body = ByteBuffer()
-        init(state: NIOLockedValueBox<State>) { self.state = state }
+        init(state: NIOLockedValueBox<State>, silent: Bool) {
+            self.state = state
+            self.silent = silent
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch unwrapInboundIn(data) {
@@ -58,8 +61,9 @@ final class WebhookReceiver: Sendable {
                 var headers: [String: String] = [:]
                 for (name, value) in head?.headers ?? [:] { headers[name.lowercased()] = value }
                 let text = String(buffer: body)
+                let silent = silent
                 let status = state.withLockedValue { s -> Int in
-                    let status = s.silent ? 0 : s.failuresLeft > 0 ? s.failStatus : 204
+                    let status = silent ? 0 : s.failuresLeft > 0 ? s.failStatus : 204
                     if s.failuresLeft > 0 { s.failuresLeft -= 1 }
                     s.requests.append(Request(headers: headers, body: text, status: status))
                     return status
