@@ -142,6 +142,11 @@ package final class UpgradeAdmission: Sendable {
         if path.segments.count == 3, path.segments[0] == "ws", path.segments[1] == "stream" {
             let id = path.segments[2]
             guard StreamID.isValid(id) else { throw Refusal(status: .badRequest, code: "bad_stream_id", reason: StreamID.rule) }
+            do throws(ViewerOptions.Invalid) {
+                _ = try StreamerOptions(query: path.query ?? "")
+            } catch {
+                throw Refusal(status: .badRequest, code: "bad_query", reason: error.description)
+            }
             return .streamer(String(id))
         }
         throw Refusal(status: .notFound, code: "not_found",

@@ -20,6 +20,11 @@ public struct Frame: Sendable {
     /// `received_at`, so a picture's true age can be shown and measured
     /// whatever the sender's clock says, or if it sends none.
     public let receivedAt: Int64
+    /// When the camera captured it, on the relay's clock (ms since epoch):
+    /// the sender's `timestamp` moved by its clock's offset to the relay's,
+    /// once the relay has measured that (`StreamerClock`). Sent to viewers as
+    /// `captured_at`; a picture's age is counted from it where it is known.
+    public var capturedAt: Int64?
     /// The payload exactly as it arrived.
     public let payload: FramePayload
     /// The JPEG bytes, once known: at once for binary messages, after base64

@@ -77,3 +77,19 @@ public protocol PipelineObserver: Sendable {
 extension PipelineObserver {
     public func rejectedBeforePipeline(_ rejection: Rejection) {}
 }
+
+extension PipelineResult {
+    /// Whether the frame went on to the viewers.
+    public var taken: Bool { if case .delivered = self { true } else { false } }
+
+    /// Why it did not, in a word a client can act on (a stage's drop reason,
+    /// a rejection's code, or the reason the stream ends); nil when taken.
+    public var reasonCode: String? {
+        switch self {
+        case .delivered: nil
+        case .dropped(_, let reason): reason
+        case .rejected(let rejection, _): rejection.code
+        case .streamClosed(_, let reason): reason.rawValue
+        }
+    }
+}

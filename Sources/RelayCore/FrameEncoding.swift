@@ -103,13 +103,14 @@ package struct FrameEncoding {
         kind.rung == 0 ? nil : frame.rendition(rung: kind.rung)
     }
 
-    /// `"stream_id":…,"seq":…,"timestamp":…,"received_at":…,"quality":…` in
+    /// `"stream_id":…,"seq":…,"timestamp":…,"received_at":…,"captured_at":…,"quality":…` in
     /// contract order; a smaller rendition adds its scale and size, a
     /// replayed frame `"cached":true`.
     private func headerFields(rendition kind: RenditionKind) -> String {
         var s = #""stream_id":\#(JSONValue.quoted(frame.streamID)),"seq":\#(frame.seq)"#
         if let timestamp = frame.timestamp { s += #","timestamp":\#(timestamp)"# }
         s += #","received_at":\#(frame.receivedAt)"#
+        if let capturedAt = frame.capturedAt { s += #","captured_at":\#(capturedAt)"# }
         s += #","quality":"\#(kind.quality)""#
         if let smaller = rendition(kind) {
             let label = frame.ladder?.label(ofRung: kind.rung) ?? "low"

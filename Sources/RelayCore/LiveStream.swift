@@ -46,6 +46,12 @@ package struct LiveStream {
     package var pipeline: String?
     /// The latest state of each kind a stage raised (`picture` → `frozen`), `ok` included.
     package var health: [String: StageEvent] = [:]
+    /// How late its pictures arrive, from their capture times, and whether that is a problem.
+    package var uplink = UplinkDelay()
+    /// Its frame rate and capture age over the last quarter hour, for the admin page.
+    package var history = StreamHistory()
+    /// The demand its streamer was last told; nil before the first.
+    package var demandSent: StreamDemand?
 
     package init(session: StreamSessionHandle, now: ContinuousClock.Instant) {
         location = .local(session)

@@ -24,6 +24,8 @@ package enum RelayAction {
     case deliver(Frame, targets: [FrameTarget], ticket: DeliveryTicket)
     /// Ask a streamer's connection to close.
     case closeSession(StreamSessionHandle, StreamEndReason)
+    /// Send a streamer a control message (its `demand`).
+    case tellStreamer(StreamSessionHandle, String)
     /// A viewer left the registry: finish its mailbox, count and log it.
     case viewerLeft(viewer: String, reason: ViewerLeaveReason, remaining: Int)
     /// Tell the other nodes.

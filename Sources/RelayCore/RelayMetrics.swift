@@ -33,6 +33,7 @@ package final class RelayMetrics: PipelineObserver, Sendable {
         var stageTimers: [String: Timer] = [:]
         var streamFps: [String: Gauge] = [:]
         var streamViewers: [String: Gauge] = [:]
+        var streamIngestDelay: [String: Gauge] = [:]
         var viewerGauges: [String: ViewerGauges] = [:]
         /// Drops per stage name, for `/api/pipelines`.
         var dropsByStage: [String: Int] = [:]
@@ -148,20 +149,27 @@ package final class RelayMetrics: PipelineObserver, Sendable {
         timer.record(duration: duration)
     }
 
-    package func streamSample(_ id: String, fps: Double, viewers: Int) {
-        let (fpsGauge, viewersGauge) = perKey.withLockedValue { p -> (Gauge, Gauge) in
+    /// `ingestDelayP95`: capture to receipt, ms; the series appears once the stream's frames carry capture times.
+    package func streamSample(_ id: String, fps: Double, viewers: Int, ingestDelayP95: Int64? = nil) {
+        let (fpsGauge, viewersGauge, delayGauge) = perKey.withLockedValue { p -> (Gauge, Gauge, Gauge?) in
             let f = p.streamFps[id] ?? Gauge(label: "framepipe_stream_fps", dimensions: [("stream", id)], factory: factory)
             let v = p.streamViewers[id] ?? Gauge(label: "framepipe_stream_viewers", dimensions: [("stream", id)], factory: factory)
             p.streamFps[id] = f
             p.streamViewers[id] = v
-            return (f, v)
+            guard ingestDelayP95 != nil else { return (f, v, nil) }
+            let d = p.streamIngestDelay[id] ?? Gauge(label: "framepipe_stream_ingest_delay_seconds", dimensions: [("stream", id), ("quantile", "0.95")], factory: factory)
+            p.streamIngestDelay[id] = d
+            return (f, v, d)
         }
         fpsGauge.record(fps)
         viewersGauge.record(viewers)
+        if let ingestDelayP95 { delayGauge?.record(Double(ingestDelayP95) / 1000) }
     }
 
     package func streamEnded(_ id: String) {
-        let gauges = perKey.withLockedValue { p in [p.streamFps.removeValue(forKey: id), p.streamViewers.removeValue(forKey: id)] }
+        let gauges = perKey.withLockedValue { p in
+            [p.streamFps.removeValue(forKey: id), p.streamViewers.removeValue(forKey: id), p.streamIngestDelay.removeValue(forKey: id)]
+        }
         for gauge in gauges.compactMap({ $0 }) { gauge.destroy() }
     }
 

@@ -47,7 +47,8 @@ extension RelayState {
 
     /// One sampling period's figures, for metrics and logs.
     package struct Sample {
-        package var streams: [(id: String, fps: Double, viewers: Int)] = []
+        /// `ingestDelayP95`: capture to receipt (ms) over the last frames, when they carry capture times.
+        package var streams: [(id: String, fps: Double, viewers: Int, ingestDelayP95: Int64?)] = []
         /// Viewers whose slow verdict changed in this period, with the new verdict.
         package var slowChanges: [(id: String, slow: Bool)] = []
         /// Renditions the viewers' policies changed.
@@ -64,8 +65,13 @@ extension RelayState {
         for id in streams.keys.sorted() {
             let frames = streams[id]!.frames
             let fps = Double(frames - streams[id]!.fpsSampleFrames) / seconds
-            update(id) { $0.fps = fps; $0.fpsSampleFrames = frames }
-            sample.streams.append((id, fps, watchers(of: id).count))
+            let delay = streams[id]!.uplink.p95
+            update(id) {
+                $0.fps = fps
+                $0.fpsSampleFrames = frames
+                if $0.started { $0.history.add(fps: fps, age: delay, elapsed: elapsed) }
+            }
+            sample.streams.append((id, fps, watchers(of: id).count, delay))
         }
         for (id, window) in windows.sorted(by: { ViewerRecord.connectionOrder($0.key, $1.key) }) {
             guard viewers[id] != nil,
@@ -127,6 +133,10 @@ extension RelayState {
         package let owner: String?
         package let pipeline: String?
         package let health: [String: StageEvent]
+        /// Capture to receipt (ms): the last frame's and the p95 of the last ones; nil without capture times.
+        package let ingestDelay: Int64?
+        package let ingestDelayP95: Int64?
+        package let history: StreamHistory
     }
 
     /// Started streams the scope allows, by id.
@@ -134,7 +144,8 @@ extension RelayState {
         streams.filter { $0.value.started && scope.allows($0.key) }.sorted { $0.key < $1.key }.map { id, stream in
             StreamSnapshot(id: id, startedAt: stream.startedAt, frames: stream.frames, fps: stream.fps,
                            viewers: watchers(of: id).count, drops: stream.drops, errors: stream.errors, owner: stream.owner,
-                           pipeline: stream.pipeline, health: stream.health)
+                           pipeline: stream.pipeline, health: stream.health, ingestDelay: stream.uplink.last,
+                           ingestDelayP95: stream.uplink.p95, history: stream.history)
         }
     }
 }

@@ -45,7 +45,7 @@ extension RelayState {
         viewers[id]!.views[streamID] = view
         var actions = chooseRenditions(for: id, now: now, window: nil).map(Self.logged)
         if view.visible, !wasShown, let replay = replayLatest(of: streamID, to: id) { actions.append(replay) }
-        return actions
+        return actions + demandUpdates()
     }
 
     /// The stream's latest frame, sent again to one viewer that has just

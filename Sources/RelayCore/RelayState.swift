@@ -29,6 +29,11 @@ package struct RelayState {
         var wanted: RenditionSet
     }
     package private(set) var shuttingDown = false
+    /// Whether streamers are told what their viewers need (`demand`); off in
+    /// a cluster, where other nodes' viewers are not counted here.
+    package var tellsDemand = true
+    /// When a stream's uplink counts as delayed.
+    package var uplinkRule = UplinkDelay.Rule()
     private var nextViewerNumber = 1
     private var nextSessionID: UInt64 = 1
     /// Makes each new viewer's own instance of the configured delivery policy.
@@ -82,7 +87,7 @@ package struct RelayState {
         guard !shuttingDown else { return (nil, []) }
         guard var stream = streams[id] else {
             streams[id] = LiveStream(session: session, now: now)
-            return (Connected(replaced: nil, firstSeq: 0), [.cluster(.streamConnected(id, started: false))])
+            return (Connected(replaced: nil, firstSeq: 0), [.cluster(.streamConnected(id, started: false))] + demandUpdates())
         }
         let replaced = stream.session
         let fromNode = stream.owner
@@ -94,7 +99,9 @@ package struct RelayState {
         }
         actions.append(.cluster(.streamConnected(id, started: stream.started)))
         if fromNode != nil { actions.append(.cluster(.interestChanged)) }
-        return (Connected(replaced: replaced, firstSeq: stream.nextSeq), actions)
+        // The new connection has been told nothing yet.
+        streams[id]!.demandSent = nil
+        return (Connected(replaced: replaced, firstSeq: stream.nextSeq), actions + demandUpdates())
     }
 
     /// The connection `session` ended. Ignored when it no longer serves the
@@ -145,9 +152,13 @@ package struct RelayState {
         streams[id]!.lastSeq = frame.seq
         streams[id]!.latestFrame = frame
         actions += learnPictures(of: frame)
+        if let capturedAt = frame.capturedAt,
+           let change = streams[id]!.uplink.record(frame.receivedAt - capturedAt, at: frame.arrival, wall: frame.receivedAt, rule: uplinkRule) {
+            actions += streamHealth(id, change)
+        }
         actions.append(.metric(.frameAccepted(stream: id)))
         actions.append(.deliver(frame, targets: plan(for: id).targets, ticket: DeliveryTicket(stream: id, holder: .session(session.id))))
-        if justStarted { actions += [.cluster(.streamStarted(id)), .event(.streamStarted(stream: id))] }
+        if justStarted { actions += [.cluster(.streamStarted(id)), .event(.streamStarted(stream: id))] + demandUpdates() }
         actions.append(.cluster(.frameAccepted(frame)))
         return actions
     }
@@ -219,7 +230,7 @@ package struct RelayState {
             ]),
             .metric(.viewerConnected),
             .cluster(.interestChanged),
-        ])
+        ] + demandUpdates())
     }
 
     /// The hub's handle for a viewer, carried in `FrameTarget`s.
@@ -231,7 +242,7 @@ package struct RelayState {
         guard viewers.removeValue(forKey: id) != nil else { return [] }
         delivery[id] = nil
         return [.viewerLeft(viewer: id, reason: reason, remaining: viewers.count), .cluster(.interestChanged)]
-            + (reason.isDrop ? [.event(.viewerDropped(viewer: id, reason: reason))] : [])
+            + (reason.isDrop ? [.event(.viewerDropped(viewer: id, reason: reason))] : []) + demandUpdates()
     }
 
     /// Changes which streams a viewer watches; live streams it newly covers
@@ -247,7 +258,7 @@ package struct RelayState {
                 + [replayLatest(of: stream, to: id)].compactMap { $0 }
         }
         actions.append(.cluster(.interestChanged))
-        return actions
+        return actions + demandUpdates()
     }
 
     /// A refreshed token covers less than the one before (never more: the

@@ -41,7 +41,7 @@ extension ViewerHub {
 
     /// One sampling period's figures: the state's, and each viewer's loss.
     package struct Sample {
-        package var streams: [(id: String, fps: Double, viewers: Int)]
+        package var streams: [(id: String, fps: Double, viewers: Int, ingestDelayP95: Int64?)]
         package var viewers: [(id: String, figures: RelayMetrics.ViewerFigures)]
         package var slowChanges: [(id: String, slow: Bool)]
         package var renditionChanges: [RelayState.RenditionChange]
@@ -84,6 +84,12 @@ extension ViewerHub {
             }
             return locked.relay.reviewDelivery(windows: windows, links: links, now: now)
         }
+    }
+
+    /// Tells each streamer what its viewers now need, if that changed
+    /// (after a review or sample changed renditions or frame-rate caps).
+    package func tellDemand() {
+        transition { $0.demandUpdates() }
     }
 
     package func progress() -> [(id: String, frames: Int, fps: Double, viewers: Int, dropsSinceLast: Int)] {

@@ -64,7 +64,9 @@ package final class ViewerHub: FrameSink, Sendable {
     package init(logger: Logger, metrics: RelayMetrics, cluster: (any ClusterLink)? = nil,
                  makePolicy: @escaping @Sendable () -> any DeliveryPolicy = { GoodputPolicy() },
                  events: (any RelayEventListener)? = nil) {
-        self.locked = NIOLockedValueBox(Locked(relay: RelayState(makePolicy: makePolicy)))
+        var relay = RelayState(makePolicy: makePolicy)
+        relay.tellsDemand = cluster == nil
+        self.locked = NIOLockedValueBox(Locked(relay: relay))
         self.logger = logger
         self.metrics = metrics
         self.cluster = cluster
@@ -122,7 +124,7 @@ package final class ViewerHub: FrameSink, Sendable {
             case .viewerLeft(let id, let reason, let remaining):
                 guard let viewer = locked.connections.removeValue(forKey: id) else { break }
                 later.append(.viewerLeft(viewer, reason, remaining: remaining, writer: viewer.writer))
-            case .closeSession, .cluster, .metric, .log, .event:
+            case .closeSession, .tellStreamer, .cluster, .metric, .log, .event:
                 later.append(.action(action))
             }
         }
@@ -146,6 +148,8 @@ package final class ViewerHub: FrameSink, Sendable {
             writer.map { writer in viewer.eventLoop.execute { writer.drain() } }
         case .action(.closeSession(let session, let reason)):
             session.close(reason)
+        case .action(.tellStreamer(let session, let text)):
+            session.send(text)
         case .action(.cluster(let notice)):
             guard let cluster else { break }
             switch notice {
@@ -334,7 +338,7 @@ package final class ViewerHub: FrameSink, Sendable {
 
     package func setQuality(_ viewerID: String, _ quality: QualityPreference) {
         let now = ContinuousClock.now
-        transition { $0.setQuality(viewerID, quality, now: now).map(RelayState.logged) }
+        transition { $0.setQuality(viewerID, quality, now: now).map(RelayState.logged) + $0.demandUpdates() }
     }
 
     /// What a viewer shows of a stream: a hidden tile gets no frames, one

@@ -42,6 +42,29 @@ package enum WireMessage {
         #"{"type":"pong","server_time":\#(serverTime)}"#
     }
 
+    /// The relay's ping to a streamer: its clock, for the streamer to echo
+    /// beside its own in the pong (`StreamerClock`). Still a `ping`: a
+    /// streamer that answers with a bare pong keeps working.
+    package static func clockPing(serverTime: Int64) -> String {
+        #"{"type":"ping","server_time":\#(serverTime)}"#
+    }
+
+    /// A credit streamer's answer to one frame message, in the order they
+    /// came: taken (passed the pipeline) or not and why, the relay's seq,
+    /// the sender's timestamp echoed, when it arrived (`received_at`, relay
+    /// clock), its capture time on the relay's clock and the delay since
+    /// (`delay_ms`) once the streamer's clock offset is known, and its size.
+    package static func streamerAck(seq: UInt64?, taken: Bool, reason: String?, timestamp: Int64?, receivedAt: Int64,
+                                     capturedAt: Int64?, bytes: Int) -> String {
+        var s = #"{"type":"ack","taken":\#(taken)"#
+        if let seq { s += #","seq":\#(seq)"# }
+        if let reason { s += #","reason":\#(JSONValue.quoted(reason))"# }
+        if let timestamp { s += #","timestamp":\#(timestamp)"# }
+        s += #","received_at":\#(receivedAt)"#
+        if let capturedAt { s += #","captured_at":\#(capturedAt),"delay_ms":\#(receivedAt - capturedAt)"# }
+        return s + #","bytes":\#(bytes)}"#
+    }
+
     package static func error(_ reason: String) -> String {
         #"{"type":"error","reason":\#(JSONValue.quoted(reason))}"#
     }

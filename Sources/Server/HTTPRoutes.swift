@@ -26,7 +26,9 @@ struct HTTPRoutes {
         allStreams.get("/api/viewers") { _, _ in json(viewersJSON()) }
         routes.requiring(.anyRole).get("/api/session") { _, context in json(sessionJSON(context.grant)) }
         let viewer = routes.requiring(.viewer)
-        viewer.get("/api/streams") { _, context in json(streamsJSON(scope: context.grant?.scope ?? .all)) }
+        viewer.get("/api/streams") { request, context in
+            json(streamsJSON(scope: context.grant?.scope ?? .all, history: request.uri.queryParameters["history"] == "1"))
+        }
         viewer.get("/api/pipelines") { _, _ in json(pipelinesJSON()) }
         // A POST only: a reload changes the relay, so a link or a prefetch must not set one off.
         routes.requiring(.admin).post("/api/reload") { _, _ in
@@ -73,12 +75,13 @@ struct HTTPRoutes {
         return .object(members)
     }
 
-    func streamsJSON(scope: StreamScope = .all) -> JSONValue {
+    /// With `history`, each stream's last quarter hour (fps and capture age every 10 s), for the admin page's charts.
+    func streamsJSON(scope: StreamScope = .all, history: Bool = false) -> JSONValue {
         let generation = live.current
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return .array(hub.streamSnapshots(scope: scope).map { s in
-            .object([
+            var row: [(key: String, value: JSONValue)] = [
                 ("id", .string(s.id)),
                 ("started", s.startedAt.map { .string(formatter.string(from: $0)) } ?? .null),
                 ("frames", .number(Double(s.frames))),
@@ -92,8 +95,23 @@ struct HTTPRoutes {
                 ("health", .object(s.health.keys.sorted().map { kind in
                     (kind, .object(WireMessage.healthFields(s.health[kind]!).filter { $0.key != "kind" }))
                 })),
-            ])
+                // Capture to receipt, once its frames carry capture times the relay can place on its clock.
+                ("ingest_delay_ms", s.ingestDelay.map { .number(Double($0)) } ?? .null),
+                ("ingest_delay_p95_ms", s.ingestDelayP95.map { .number(Double($0)) } ?? .null),
+            ]
+            if history { row.append(("history", Self.historyJSON(s.history))) }
+            return .object(row)
         })
+    }
+
+    /// A stream's last quarter hour, oldest first: fps, and capture-to-receipt p95 (null where unknown).
+    static func historyJSON(_ history: StreamHistory) -> JSONValue {
+        let ages: [JSONValue] = history.ageP95.map { age in age.map { .number(Double($0)) } ?? .null }
+        return .object([
+            ("interval_s", .number(StreamHistory.interval.seconds)),
+            ("fps", .array(history.fps.map { .number(($0 * 10).rounded() / 10) })),
+            ("ingest_delay_p95_ms", .array(ages)),
+        ])
     }
 
     func viewersJSON() -> JSONValue {

@@ -48,6 +48,7 @@ struct HousekeepingService: Service {
             } else if !reviewedHalfway, now - lastSample >= .milliseconds(500) {
                 reviewedHalfway = true
                 logRenditionChanges(hub.reviewDelivery(now: now))
+                hub.tellDemand()
             }
             if now - lastProgress >= configuration.progressInterval {
                 lastProgress = now
@@ -91,7 +92,10 @@ struct HousekeepingService: Service {
 
     func sample(now: ContinuousClock.Instant, elapsed: Duration) {
         let sample = hub.sample(elapsed: elapsed, slowLossRatio: configuration.slowLossRatio)
-        for stream in sample.streams { metrics.streamSample(stream.id, fps: stream.fps, viewers: stream.viewers) }
+        for stream in sample.streams {
+            metrics.streamSample(stream.id, fps: stream.fps, viewers: stream.viewers, ingestDelayP95: stream.ingestDelayP95)
+        }
+        hub.tellDemand()
         for viewer in sample.viewers { metrics.viewerSample(viewer.id, viewer.figures) }
         for change in sample.slowChanges {
             logger.info(change.slow ? "viewer is slow: it loses frames to newer ones" : "viewer keeps up again",

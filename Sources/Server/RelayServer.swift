@@ -207,6 +207,11 @@ public struct RelayServer: Sendable {
             guard let id = context.parameters.get("id"), StreamID.isValid(Substring(id)) else {
                 throw HTTPError(.badRequest, message: StreamID.rule)
             }
+            do throws(ViewerOptions.Invalid) {
+                _ = try StreamerOptions(query: request.uri.query ?? "")
+            } catch {
+                throw HTTPError(.badRequest, message: error.description)
+            }
             return .upgrade(upgradeHeaders(request))
         } onUpgrade: { inbound, outbound, context in
             context.requestContext.releaseWebSocketHandler()
@@ -218,7 +223,9 @@ public struct RelayServer: Sendable {
             }
             await StreamerConnection(streamID: id, hub: hub, live: live, metrics: metrics,
                                      configuration: configuration, grant: ticket.grant, access: access,
-                                     client: ticket.client, audit: audit, logger: logger)
+                                     client: ticket.client, audit: audit,
+                                     options: (try? StreamerOptions(query: context.request.uri.query ?? "")) ?? StreamerOptions(),
+                                     logger: logger)
                 .run(inbound: inbound, outbound: outbound, context: context.requestContext)
         }
         router.ws("/ws/viewer") { request, _ in

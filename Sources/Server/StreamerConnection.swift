@@ -1,4 +1,5 @@
 import Access
+import Foundation
 import RelayCore
 import HummingbirdWebSocket
 import Logging
@@ -19,6 +20,13 @@ import WireProtocol
 /// per-stream state needs no locking. Commands from outside (a ping from
 /// housekeeping, a close on replacement) arrive through the session handle
 /// and are written by a child task, so the reader never waits on them.
+///
+/// Freshness from the lens: the connection pings its streamer with the
+/// relay's time now and then; a streamer that echoes it beside its own
+/// clock's lets the relay learn the offset (`StreamerClock`), so frames
+/// that carry a capture `timestamp` reach viewers with `captured_at` on the
+/// relay's clock. With `?flow=credit` every frame message is answered with
+/// an `ack`, from which the streamer paces itself to its uplink.
 struct StreamerConnection {
     let streamID: String
     let hub: ViewerHub
@@ -31,6 +39,8 @@ struct StreamerConnection {
     /// The real client address (behind a trusted proxy, the one it named).
     let client: String
     let audit: AuditLog?
+    /// What it asked for in its query (`flow=credit`: an ack per frame).
+    var options = StreamerOptions()
     var logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
@@ -81,6 +91,16 @@ struct StreamerConnection {
                     }
                 }
             }
+            group.addTask {
+                // A few pings at first, for a good offset soon, then one
+                // every ten seconds to follow a drifting clock.
+                var sent = 0
+                while !Task.isCancelled {
+                    session.send(WireMessage.clockPing(serverTime: Date().millisecondsSince1970))
+                    sent += 1
+                    try? await Task.sleep(for: sent < Self.quickClockPings ? .seconds(1) : .seconds(10))
+                }
+            }
             if let lease, let access {
                 let logger = logger
                 group.addTask {
@@ -99,6 +119,7 @@ struct StreamerConnection {
                 let rate = configuration.limits.maxStreamMessagesPerSecond
                 var allowance = rate > 0 ? TokenBucket(rate: rate, burst: rate) : nil
                 var overLimit = 0
+                var clock = StreamerClock()
                 for try await message in inbound.messages(maxSize: configuration.maxMessageBytes) where session.endReason == nil {
                     guard allowance?.take() != false else {
                         // Dropped before the pipeline, so a flood costs a read and nothing more.
@@ -111,7 +132,7 @@ struct StreamerConnection {
                         continue
                     }
                     // Frames stay synchronous; only a token refresh awaits (the authority).
-                    switch handle(message, runner: &runner, session: session, logger: logger) {
+                    switch handle(message, runner: &runner, clock: &clock, session: session, logger: logger) {
                     case .delivered: accepted += 1
                     case .refresh(let token): await refresh(with: token, lease: lease, session: session, logger: logger)
                     case .done: break
@@ -149,8 +170,8 @@ struct StreamerConnection {
     }
 
     /// Handles one message, without waiting on anything.
-    private func handle(_ message: WebSocketMessage, runner: inout ReloadFollowingRunner, session: StreamSessionHandle,
-                        logger: Logger) -> Handled {
+    private func handle(_ message: WebSocketMessage, runner: inout ReloadFollowingRunner, clock: inout StreamerClock,
+                        session: StreamSessionHandle, logger: Logger) -> Handled {
         let arrival = ContinuousClock.now
         if let move = runner.followReload() {
             hub.streamRunsPipeline(streamID, move.to)
@@ -160,8 +181,14 @@ struct StreamerConnection {
         let parsed: InboundMessage
         switch message {
         case .binary(let bytes):
-            let seq = hub.streamActivity(streamID, isFrame: true)
-            parsed = .frame(Frame(streamID: streamID, seq: seq, arrival: arrival, payload: .binary(bytes)))
+            switch BinaryFrameMessage.parse(bytes) {
+            case .frame(let jpeg, let timestamp):
+                let seq = hub.streamActivity(streamID, isFrame: true)
+                parsed = .frame(Frame(streamID: streamID, seq: seq, arrival: arrival, timestamp: timestamp, payload: .binary(jpeg)))
+            case .invalid(let rejection):
+                hub.streamActivity(streamID, isFrame: false)
+                parsed = .invalid(rejection)
+            }
         case .text(let text):
             // Only a frame takes a seq: parse, then stamp it.
             switch InboundMessage.streamer(text: text, streamID: streamID, seq: 0, arrival: arrival) {
@@ -174,15 +201,27 @@ struct StreamerConnection {
             }
         }
         switch parsed {
-        case .frame(let frame):
+        case .frame(var frame):
             metrics.frameReceived()
+            frame.capturedAt = frame.timestamp.flatMap { clock.captureTime(of: $0, receivedAt: frame.receivedAt) }
+            let (timestamp, receivedAt, capturedAt, bytes) = (frame.timestamp, frame.receivedAt, frame.capturedAt, frame.payloadSize)
             let result = runner.run(frame)
             record(result, seq: frame.seq, session: session, logger: logger)
+            if options.flow == .credit {
+                session.send(WireMessage.streamerAck(seq: frame.seq, taken: result.taken, reason: result.reasonCode, timestamp: timestamp,
+                                                     receivedAt: receivedAt, capturedAt: capturedAt, bytes: bytes))
+            }
             if case .delivered = result { return .delivered }
         case .ping:
-            session.send(WireMessage.pong)
+            session.send(WireMessage.viewerPong(serverTime: Date().millisecondsSince1970))
         case .pong:
             break
+        case .clockPong(let serverTime, let clientTime):
+            let now = Date().millisecondsSince1970
+            let before = clock.offset
+            if clock.record(serverSent: serverTime, clientTime: clientTime, serverReceived: now), before == nil, let offset = clock.offset {
+                logger.info("streamer's clock measured", metadata: ["offset_ms": "\(offset)", "round_trip_ms": "\(clock.roundTrip ?? 0)"])
+            }
         case .unknownType(let type):
             session.send(WireMessage.error("unknown message type \"\(type)\""))
             logger.notice("unknown message type from streamer", metadata: ["type": "\(type.prefix(64))"])
@@ -194,9 +233,23 @@ struct StreamerConnection {
             metrics.frameReceived()
             session.send(WireMessage.error(rejection.detail))
             record(runner.reject(rejection), seq: nil, session: session, logger: logger)
+            if options.flow == .credit {
+                session.send(WireMessage.streamerAck(seq: nil, taken: false, reason: rejection.code, timestamp: nil,
+                                                     receivedAt: Date().millisecondsSince1970, capturedAt: nil, bytes: Self.size(of: message)))
+            }
         }
         return .done
     }
+
+    private static func size(of message: WebSocketMessage) -> Int {
+        switch message {
+        case .text(let text): text.utf8.count
+        case .binary(let bytes): bytes.readableBytes
+        }
+    }
+
+    /// Clock pings a second apart after connecting, before they slow to one every ten seconds.
+    static let quickClockPings = 5
 
     /// Takes a fresh token for the socket, or says why not (the old one stays).
     private func refresh(with token: String, lease: TokenLease?, session: StreamSessionHandle, logger: Logger) async {

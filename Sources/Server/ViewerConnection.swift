@@ -148,7 +148,7 @@ struct ViewerConnection: Sendable {
         switch parsed {
         case .ping:
             hub.send(to: viewer, WireMessage.viewerPong(serverTime: Date().millisecondsSince1970))
-        case .pong:
+        case .pong, .clockPong:
             hub.pongReceived(viewer.id)
         case .ack:
             break  // it acknowledged nothing the relay wrote (a real one was taken above)

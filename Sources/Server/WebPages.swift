@@ -25,6 +25,7 @@ struct WebPages {
         ("style.css", "text/css; charset=utf-8"), ("connection.js", "text/javascript; charset=utf-8"),
         ("dashboard.js", "text/javascript; charset=utf-8"), ("camera.js", "text/javascript; charset=utf-8"),
         ("admin.js", "text/javascript; charset=utf-8"), ("auth.js", "text/javascript; charset=utf-8"),
+        ("uplink.js", "text/javascript; charset=utf-8"),
     ]
 
     init() throws {

@@ -9,6 +9,9 @@ public enum InboundMessage: Sendable {
     case frame(Frame)
     case ping
     case pong
+    /// A streamer's answer to the relay's clock ping: the relay's time it
+    /// echoes and its own clock's, from which the relay learns the offset.
+    case clockPong(serverTime: Int64, clientTime: Int64)
     case subscribe([String]?)
     case setQuality(QualityPreference)
     /// A viewer with `flow=credit` has drawn this stream's frames up to `seq`.
@@ -52,12 +55,19 @@ public enum InboundMessage: Sendable {
         case "ping":
             return .ping
         case "pong":
-            return .pong
+            guard let server = wholeMilliseconds(json["server_time"]), let client = wholeMilliseconds(json["client_time"]) else { return .pong }
+            return .clockPong(serverTime: server, clientTime: client)
         case "refresh":
             return refresh(json)
         default:
             return .unknownType(type)
         }
+    }
+
+    /// A time in whole ms since the epoch, or nil.
+    static func wholeMilliseconds(_ value: JSONValue?) -> Int64? {
+        guard case .number(let t)? = value, t == t.rounded(), abs(t) < 9e15 else { return nil }
+        return Int64(t)
     }
 
     /// `{"type":"refresh","token":…}`, from either kind of client.

@@ -18,10 +18,14 @@ os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager fetch 
 
 
 class Relay:
-    """`framepipe serve` on a free loopback port, restartable on the same port."""
+    """`framepipe serve` on a free port, restartable on the same port: on
+    loopback, or on `host` inside a network namespace when `prefix` is
+    `ip netns exec NS` (the far side of a shaped link)."""
 
-    def __init__(self, extra_args):
+    def __init__(self, extra_args, host="127.0.0.1", prefix=()):
         self.extra_args = extra_args
+        self.host = host
+        self.prefix = list(prefix)
         self.port = 0
         self.process = None
         self.log_path = FAILURES / f"serve-{os.getpid()}-{time.monotonic_ns()}.log"
@@ -31,13 +35,14 @@ class Relay:
         FAILURES.mkdir(parents=True, exist_ok=True)
         binary = os.environ.get("FRAMEPIPE_BINARY", str(ROOT / ".build" / "debug" / "framepipe"))
         self.log = open(self.log_path, "a")
+        host = [] if self.host == "127.0.0.1" else ["--host", self.host, "--insecure"]
         self.process = subprocess.Popen(
-            [binary, "serve", "--port", str(self.port), *self.extra_args],
+            [*self.prefix, binary, "serve", "--port", str(self.port), *host, *self.extra_args],
             cwd=ROOT, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             text = self.log_path.read_text()
-            found = re.findall(r"dashboard=http://127\.0\.0\.1:(\d+)/", text)
+            found = re.findall(r"dashboard=http://" + re.escape(self.host) + r":(\d+)/", text)
             if found:
                 self.port = int(found[-1])
                 return
@@ -68,7 +73,7 @@ class Relay:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
 
 @pytest.fixture
@@ -79,7 +84,7 @@ def relay():
     r.stop()
 
 
-def make_browser(camera="fake"):
+def make_browser(camera="fake", extra_args=()):
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     args = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
@@ -88,6 +93,7 @@ def make_browser(camera="fake"):
             # foreground, so do not let Chromium slow background tabs' timers.
             "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
             "--disable-backgrounding-occluded-windows"]
+    args += list(extra_args)
     if camera == "fake":
         args.append("--use-fake-ui-for-media-stream")
     else:  # camera permission refused, as a person clicking "Block" would

@@ -6,7 +6,8 @@ import RelayCore
 /// Actions as one readable line each, so a test states the expected
 /// outcome of an event as a short list a reader can check by eye.
 enum ActionTranscript {
-    static func lines(_ actions: [RelayAction], logs: Bool = false, events: Bool = false) -> [String] {
+    /// Logs, webhook events and streamers' demand messages only when asked for.
+    static func lines(_ actions: [RelayAction], logs: Bool = false, events: Bool = false, demand: Bool = false) -> [String] {
         actions.compactMap { action in
             switch action {
             case .control(let viewer, let text): return "\(viewer) ← \(summary(of: text))"
@@ -15,6 +16,7 @@ enum ActionTranscript {
             case .deliver(let frame, let targets, _):
                 return "deliver \(frame.streamID)#\(frame.seq) → " + targets.map { "\($0.viewer):\($0.rendition.description)\($0.maxFPS.map { "@\($0)fps" } ?? "")" }.sorted().joined(separator: ",")
             case .closeSession(let session, let reason): return "close session \(session.id) \(reason.rawValue)"
+            case .tellStreamer(let session, let text): return demand ? "session \(session.id) ← \(demandSummary(text))" : nil
             case .viewerLeft(let viewer, let reason, let remaining): return "left \(viewer) \(reason.rawValue), \(remaining) remain"
             case .cluster(let notice):
                 switch notice {
@@ -46,6 +48,15 @@ enum ActionTranscript {
         case .viewerDropped(let viewer, let reason): "\(viewer) \(reason.rawValue)"
         case .streamHealth(let stream, let event): "\(stream) \(event.kind) \(event.state)"
         }
+    }
+
+    /// "demand watched 320x180 @5fps", "demand unwatched", "demand watched any size, every frame".
+    static func demandSummary(_ text: String) -> String {
+        guard let json = try? JSONParser.parse(text) else { return text }
+        guard json["watched"] == .bool(true) else { return "demand unwatched" }
+        let size = json["width"]?.numberValue.map { "\(Int($0))x\(Int(json["height"]?.numberValue ?? 0))" } ?? "any size"
+        let rate = json["fps"]?.numberValue.map { "@\($0)fps" } ?? "every frame"
+        return "demand watched \(size), \(rate)"
     }
 
     /// "stream_ended P-1 node_lost" from the message's JSON.

@@ -1,9 +1,13 @@
 // The camera page: captures with getUserMedia, encodes JPEG with
-// canvas.toBlob and sends frames to /ws/stream/{id}, never more than one
-// frame in flight beyond what the socket has drained (bufferedAmount), so a
-// slow network lowers the frame rate instead of building a queue.
+// canvas.toBlob and sends frames to /ws/stream/{id}?flow=credit, each
+// stamped with its capture time. The relay acks every frame; `UplinkPacer`
+// keeps one frame in flight and picks size, quality and rate from the acks
+// and from the relay's demand, so a slow uplink gets smaller, fresher
+// pictures instead of a queue of stale ones (a send buffer alone held
+// seconds of frames on a 1 Mbit/s link).
 import { ReconnectingSocket, socketURL, describeState } from "./connection.js";
 import { ensureSession, handleTokenMessage, protocols } from "./auth.js";
+import { UplinkPacer } from "./uplink.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("controls"), idInput = $("stream-id"), startButton = $("start"), stopButton = $("stop");
@@ -16,8 +20,11 @@ for (const key of ["resolution", "fps", "quality", "format"]) {
   if (saved) $(key).value = saved;
 }
 
-let socket = null, stream = null, timer = null, encoding = false;
+let socket = null, stream = null, timer = null, encoding = false, pacer = null;
 let sent = 0, sentTimes = [];
+// For tests and the curious: what the pacer decided, as the page shows it.
+window.framepipeUplink = () => pacer && { step: pacer.step, ...pacer.shape(), fps: pacer.fps, goodput: pacer.goodput,
+  roundTrip: pacer.roundTrip, delayMs: pacer.delayMs, demand: pacer.demand, inFlight: pacer.inFlight.length };
 
 function show(kind, text) {
   message.className = `message ${kind}`;
@@ -75,16 +82,29 @@ async function start(event) {
   stopButton.disabled = false;
   for (const el of form.querySelectorAll("input, select")) el.disabled = true;
 
-  socket = new ReconnectingSocket(socketURL(`/ws/stream/${encodeURIComponent(id)}`), {
+  const fps = Math.max(1, Math.min(30, Number($("fps").value) || 15));
+  pacer = new UplinkPacer({ width, height, fps, quality: Number($("quality").value) || 0.7 });
+  socket = new ReconnectingSocket(socketURL(`/ws/stream/${encodeURIComponent(id)}?flow=credit`), {
     beforeConnect: () => ensureSession("streamer"),
     protocols,
+    onOpen() { pacer.reset(); },
     onMessage(data) {
       const msg = JSON.parse(data);
       if (handleTokenMessage(msg, "streamer", (text) => socket.send(text))) return;
-      if (msg.type === "error") {
+      if (msg.type === "ack") {
+        pacer.acked(msg, performance.now());
+        if (!msg.taken) $("server-error").textContent = `frame not taken: ${msg.reason}`;
+        showUplink();
+      } else if (msg.type === "demand") {
+        pacer.setDemand(msg, performance.now());
+        showUplink();
+      } else if (msg.type === "error") {
         $("server-error").textContent = msg.reason;
       } else if (msg.type === "ping") {
-        socket.send(JSON.stringify({ type: "pong" }));
+        // Echo the relay's time beside ours: the relay learns our clock's
+        // offset and puts every frame's capture time on its own clock.
+        socket.send(JSON.stringify(typeof msg.server_time === "number"
+          ? { type: "pong", server_time: msg.server_time, client_time: Date.now() } : { type: "pong" }));
       }
     },
     onState(state, seconds) {
@@ -93,30 +113,50 @@ async function start(event) {
     },
   });
   socket.start();
-  const interval = 1000 / Math.max(1, Math.min(30, Number($("fps").value) || 15));
-  timer = setInterval(captureFrame, interval);
+  // The pacer decides when; this only looks often enough to keep 30 fps.
+  timer = setInterval(captureFrame, 10);
+}
+
+function showUplink() {
+  $("uplink").textContent = pacer.describe();
 }
 
 function captureFrame() {
-  // One frame in flight at most: skip this tick if the last one is still
-  // being encoded or has not left the socket.
-  if (!socket || !socket.isOpen || encoding || socket.bufferedAmount > 0 || video.readyState < 2) return;
+  const now = performance.now();
+  if (!socket || !socket.isOpen || encoding || video.readyState < 2 || !pacer.canSend(now)) return;
   encoding = true;
+  const shape = pacer.shape();
+  if (canvas.width !== shape.width || canvas.height !== shape.height) {
+    canvas.width = shape.width;
+    canvas.height = shape.height;
+  }
+  const capturedAt = Date.now();
   canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
-  const quality = Number($("quality").value) || 0.7;
   canvas.toBlob(async (blob) => {
     try {
       if (!blob || !socket || !socket.isOpen) return;
+      let bytes;
       if ($("format").value === "json") {
         const dataURL = await new Promise((resolve) => {
           const reader = new FileReader();
           reader.onload = () => resolve(reader.result);
           reader.readAsDataURL(blob);
         });
-        socket.send(JSON.stringify({ type: "frame", frame: dataURL, timestamp: Date.now() }));
+        const text = JSON.stringify({ type: "frame", frame: dataURL, timestamp: capturedAt });
+        socket.send(text);
+        bytes = text.length;
       } else {
-        socket.send(await blob.arrayBuffer());
+        // The capture time travels in a small header before the JPEG (docs/protocol.md).
+        const header = new TextEncoder().encode(JSON.stringify({ timestamp: capturedAt }));
+        const message = new Uint8Array(2 + header.length + blob.size);
+        message[0] = header.length >> 8;
+        message[1] = header.length & 0xff;
+        message.set(header, 2);
+        message.set(new Uint8Array(await blob.arrayBuffer()), 2 + header.length);
+        socket.send(message);
+        bytes = message.length;
       }
+      pacer.sent(bytes, performance.now());
       sent += 1;
       if (!window.firstFrameSentAt) window.firstFrameSentAt = Date.now();
       sentTimes.push(Date.now());
@@ -125,7 +165,7 @@ function captureFrame() {
     } finally {
       encoding = false;
     }
-  }, "image/jpeg", quality);
+  }, "image/jpeg", shape.quality);
 }
 
 function stop() {
@@ -133,6 +173,8 @@ function stop() {
   timer = null;
   if (socket) socket.stop(1000, "stopped by user");
   socket = null;
+  pacer = null;
+  $("uplink").textContent = "–";
   if (stream) for (const track of stream.getTracks()) track.stop();
   stream = null;
   video.srcObject = null;

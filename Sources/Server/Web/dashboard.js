@@ -12,7 +12,7 @@ const ENDED_NOTICE_MS = 2500;
 const CLOCK_PING_MS = 10000;
 
 // The relay's clock minus ours, from our pings' round trips: a frame's
-// true age is (our clock + offset) − its received_at. The sample with the
+// true age is (our clock + offset) − its captured_at (or received_at). The sample with the
 // shortest round trip is the best one (least queueing either way).
 const relayClock = {
   offset: 0,
@@ -111,7 +111,7 @@ class Tile {
     this.el.append(this.canvas, this.healthEl, this.notice, label);
     this.el.addEventListener("click", () => toggleLarge(this));
     this.lastFrameAt = 0;
-    this.pictureReceivedAt = 0; // the drawn frame's received_at (relay clock)
+    this.pictureTakenAt = 0; // the drawn frame's captured_at, else received_at (relay clock)
     this.frameTimes = [];
     this.frames = 0;
     this.decoding = false;
@@ -182,8 +182,13 @@ class Tile {
   drawn(header) {
     const now = Date.now();
     this.lastFrameAt = now;
-    // An older relay sends no received_at: age then counts from arrival here.
-    this.pictureReceivedAt = typeof header.received_at === "number" ? header.received_at : relayClock.now();
+    // Age counts from the lens: captured_at is the capture time on the
+    // relay's clock, there once the relay knows the camera's clock. Without
+    // it, from the relay's receipt; an older relay sends neither.
+    const takenAt = typeof header.captured_at === "number" ? header.captured_at : header.received_at;
+    this.pictureTakenAt = typeof takenAt === "number" ? takenAt : relayClock.now();
+    this.el.dataset.ageFrom = typeof header.captured_at === "number" ? "capture" : "receipt";
+    this.el.dataset.takenAt = String(this.pictureTakenAt);
     this.frames += 1;
     this.frameTimes.push(now);
     this.el.classList.remove("waiting", "stalled");
@@ -207,8 +212,8 @@ class Tile {
     // A hidden tile is sent nothing on purpose: silence there is not a stall.
     if (!this.visible) return;
     if (this.lastFrameAt) {
-      // The picture's true age: since the relay received it, not since it arrived here.
-      const age = Math.max(0, Math.round(relayClock.now() - this.pictureReceivedAt));
+      // The picture's true age: since the camera took it, not since it arrived here.
+      const age = Math.max(0, Math.round(relayClock.now() - this.pictureTakenAt));
       const silence = now - this.lastFrameAt;
       this.el.dataset.ageMs = String(age);
       this.ageEl.textContent = age < 1000 ? `${age} ms` : `${(age / 1000).toFixed(1)} s`;
@@ -270,7 +275,9 @@ const HEALTH_WORDS = { frozen: "picture frozen", dark: "picture dark", covered: 
 function describeHealth(kind, state, elapsedMs) {
   const seconds = Math.max(0, Math.round(elapsedMs / 1000));
   const span = seconds < 120 ? `${seconds} s` : seconds < 7200 ? `${Math.round(seconds / 60)} min` : `${Math.round(seconds / 3600)} h`;
-  const words = kind === "picture" && HEALTH_WORDS[state] ? HEALTH_WORDS[state] : `${kind}: ${state}`;
+  const words = kind === "picture" && HEALTH_WORDS[state] ? HEALTH_WORDS[state]
+    : kind === "uplink" && state === "delayed" ? "camera's link is slow: pictures arrive late"
+    : `${kind}: ${state}`;
   return `${words} for ${span}`;
 }
 

@@ -48,8 +48,10 @@ struct RelayHandle: Sendable {
     var host = "127.0.0.1"
     var ws: String { "ws://\(host):\(port)" }
 
-    func streamer(_ id: String, token: String? = nil) async throws -> TestSocket {
-        try await TestSocket.connect("\(ws)/ws/stream/\(id)\(token.map { "?token=" + $0 } ?? "")")
+    /// `query`: the streamer's options without `?` (`flow=credit`).
+    func streamer(_ id: String, token: String? = nil, query: String = "") async throws -> TestSocket {
+        let items = [token.map { "token=" + $0 }, query.isEmpty ? nil : query].compactMap { $0 }
+        return try await TestSocket.connect("\(ws)/ws/stream/\(id)\(items.isEmpty ? "" : "?" + items.joined(separator: "&"))")
     }
 
     /// A viewer, returned once the server has registered it (it has read

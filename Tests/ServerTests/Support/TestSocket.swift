@@ -173,6 +173,17 @@ final class TestSocket: Sendable {
         }
     }
 
+    /// Waits until `condition` holds of what this socket received.
+    func eventually(_ what: String, timeout: Duration = .seconds(5), _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition() { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("timed out waiting for \(what) on \(url); got \(json.map { $0.jsonText.prefix(120) })")
+        throw RelayHandle.TimedOut(what: what)
+    }
+
     func waitUntilFinished(timeout: Duration = .seconds(5)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
