@@ -16,7 +16,11 @@ function fill(tableId, rows, emptyText) {
   }
   for (const cells of rows) {
     const tr = body.insertRow();
-    for (const value of cells) tr.insertCell().textContent = String(value);
+    for (const value of cells) {
+      const td = tr.insertCell();
+      if (value instanceof Node) td.append(value);
+      else td.textContent = String(value);
+    }
   }
 }
 
@@ -43,6 +47,43 @@ function health(stream) {
   return problems.map(([kind, event]) => `${kind} ${event.state} since ${new Date(event.since).toLocaleTimeString()}`).join(", ");
 }
 
+// The last quarter hour of a stream as two small line charts in one SVG:
+// frame rate (blue, scaled to its own peak) and capture delay (amber, 0 to
+// 2 s, clipped above), so a camera whose link went bad shows as a dip or a climb.
+const SVG = "http://www.w3.org/2000/svg";
+function historyChart(history) {
+  const width = 180, height = 36, points = 90;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", height);
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.classList.add("history");
+  const fpsPeak = Math.max(1, ...history.fps);
+  const line = (values, scale, color, label) => {
+    const offset = points - values.length;
+    let d = "";
+    values.forEach((v, i) => {
+      if (v === null) return;
+      const x = ((offset + i) / (points - 1)) * width;
+      const y = height - 2 - Math.min(1, v / scale) * (height - 4);
+      d += `${d && values[i - 1] !== null ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)}`;
+    });
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", d);
+    path.setAttribute("fill", "none");
+    path.setAttribute("stroke", color);
+    path.setAttribute("stroke-width", "1.5");
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = label;
+    path.append(title);
+    svg.append(path);
+  };
+  line(history.fps, fpsPeak, "#2563eb", `frame rate, up to ${fpsPeak.toFixed(1)} fps`);
+  line(history.ingest_delay_p95_ms, 2000, "#d97706", "capture delay p95, 0–2 s");
+  svg.dataset.points = String(history.fps.length);
+  return svg;
+}
+
 async function getJSON(path) {
   const response = await apiFetch(path);
   if (!response.ok) {
@@ -54,8 +95,9 @@ async function getJSON(path) {
 
 async function refresh() {
   try {
-    const [streams, viewers, pipelines] = await Promise.all([getJSON("/api/streams"), getJSON("/api/viewers"), getJSON("/api/pipelines")]);
-    fill("streams", streams.map((s) => [s.id, new Date(s.started).toLocaleTimeString(), s.fps.toFixed(1), s.frames, s.viewers, s.drops, s.errors, health(s), s.pipeline, s.node ?? "—"]), "no live streams");
+    const [streams, viewers, pipelines] = await Promise.all([getJSON("/api/streams?history=1"), getJSON("/api/viewers"), getJSON("/api/pipelines")]);
+    fill("streams", streams.map((s) => [s.id, new Date(s.started).toLocaleTimeString(), s.fps.toFixed(1), s.frames, s.viewers, s.drops, s.errors, health(s), s.pipeline, s.node ?? "—",
+      s.ingest_delay_p95_ms == null ? "—" : `${s.ingest_delay_p95_ms} ms`, historyChart(s.history)]), "no live streams");
     fill("viewers", viewers.map((v) => [v.id, Array.isArray(v.streams) ? v.streams.join(", ") : v.streams, v.format, v.quality,
       sent(v) + (v.slow ? " (slow)" : ""), v.delivered, v.loss_percent.toFixed(1),
       // The link under the socket (TCP_INFO) and how old frames were when written.

@@ -13,8 +13,7 @@
 // anyone watches at all (if not: one frame every `idleIntervalMs`, so a new
 // viewer's tile and picture health still have a recent picture).
 //
-// docs/protocol.md ("Streamer flow control") states the rule for device
-// clients; Examples/uplink-client is the reference client in Python.
+// docs/protocol.md ("Fresh from the lens") states the rule for device clients.
 
 export const STEPS = [
   { scale: 1, quality: null }, // the chosen size and quality
