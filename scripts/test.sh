@@ -22,5 +22,8 @@ swift test "${example[@]}" --skip-build
 .build/debug/framepipe-dedup stages | grep -q '^drop-duplicates'
 (cd Examples/DropDuplicates && ../../.build/debug/framepipe-dedup check pipelines.json)
 
+echo "== reference uplink client (Examples/uplink-client, against framepipe serve)"
+(cd Examples/uplink-client && ../../.build/browser-venv/bin/python -m pytest -q)
+
 echo "== browser tests (headless Chromium with a fake camera, against framepipe serve)"
 (cd Tests/Browser && ../../.build/browser-venv/bin/python -m pytest -q)
