@@ -49,6 +49,8 @@ class UplinkClient:
                 text = self.socket.recv()
             except (websocket.WebSocketException, OSError):
                 return
+            if text == "":
+                return  # the relay closed the connection
             if not isinstance(text, str):
                 continue
             message = json.loads(text)

@@ -102,6 +102,12 @@ package final class ClusterPublisher: ClusterLink, Sendable {
                                               .string(ClusterEvent.health(stream: id, node: nodeID, event: event).json)))
     }
 
+    package func localStreamClock(_ id: String, offset: Int64) {
+        guard let command = command.withLockedValue({ $0 }) else { return }  // the next measurement says it again
+        command.sendIgnoringReply(RESPCommand("PUBLISH", .string(ClusterKeys.control),
+                                              .string(ClusterEvent.clock(stream: id, node: nodeID, offsetMs: offset).json)))
+    }
+
     // MARK: Registry scripts
 
     /// Records this node as the stream's owner and tells every node.

@@ -60,6 +60,8 @@ package final class ClusterService: Service, @unchecked Sendable {
         /// after an outage they need a node timeout to reconnect and re-announce.
         package var graceUntil = ContinuousClock.now
         package var badMessagesLogged = 0
+        /// Per other node's stream, the clock offset of its camera as its node measured it (`clock` events).
+        package var cameraClocks: [String: (node: String, offset: Int64)] = [:]
     }
 
     package init(settings: ClusterSettings, live: LiveConfiguration, hub: ViewerHub, publisher: ClusterPublisher,
@@ -416,6 +418,9 @@ package final class ClusterService: Service, @unchecked Sendable {
         case .health(let id, let node, let event):
             guard node != me else { return }
             hub.remoteHealth(id, by: node, event)
+        case .clock(let id, let node, let offset):
+            guard node != me else { return }
+            state.withLockedValue { $0.cameraClocks[id] = (node, offset) }
         case .replayWanted(let id, let node):
             guard node != me, let frame = hub.latestLocalFrame(of: id) else { return }
             publisher.replay(frame, to: node)
@@ -435,6 +440,11 @@ package final class ClusterService: Service, @unchecked Sendable {
         metrics.clusterFrameReceived()
         var frame = Frame(streamID: envelope.stream, seq: seq, timestamp: envelope.timestamp,
                           receivedAt: envelope.receivedAt ?? Date().millisecondsSince1970, payload: .binary(envelope.jpeg))
+        // The serving node's measure of the camera's clock, if it told one.
+        if let timestamp = envelope.timestamp, let clock = state.withLockedValue({ $0.cameraClocks[envelope.stream] }),
+           clock.node == envelope.node {
+            frame.capturedAt = min(frame.receivedAt, timestamp + clock.offset)
+        }
         frame.isReplay = replay
         relays.submit(frame, from: envelope.node, to: hub)
     }

@@ -17,4 +17,7 @@ package protocol ClusterLink: Sendable {
     func interestChanged()
     /// A stage's event changed a local stream's health: other nodes' viewers hear it too.
     func localStreamHealth(_ id: String, _ event: StageEvent)
+    /// The clock offset of a local stream's camera, as measured here: other
+    /// nodes put its frames' capture times on their clocks with it.
+    func localStreamClock(_ id: String, offset: Int64)
 }

@@ -77,6 +77,10 @@ extension RelayState {
         streams[id]!.frames += 1
         streams[id]!.latestFrame = frame
         streams[id]!.lastActivity = now
+        if let capturedAt = frame.capturedAt {
+            // The figures only: whether the uplink is delayed is the serving node's call, told as a health event.
+            _ = streams[id]!.uplink.record(frame.receivedAt - capturedAt, at: now, wall: frame.receivedAt, rule: uplinkRule)
+        }
         let learned = learnPictures(of: frame)
         let ticket = DeliveryTicket(stream: id, holder: .node(node), replayOf: frame.isReplay ? frame.seq : nil)
         return learned + [.deliver(frame, targets: plan(for: id).targets, ticket: ticket)]

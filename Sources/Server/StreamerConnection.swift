@@ -219,8 +219,12 @@ struct StreamerConnection {
         case .clockPong(let serverTime, let clientTime):
             let now = Date().millisecondsSince1970
             let before = clock.offset
-            if clock.record(serverSent: serverTime, clientTime: clientTime, serverReceived: now), before == nil, let offset = clock.offset {
-                logger.info("streamer's clock measured", metadata: ["offset_ms": "\(offset)", "round_trip_ms": "\(clock.roundTrip ?? 0)"])
+            if clock.record(serverSent: serverTime, clientTime: clientTime, serverReceived: now), let offset = clock.offset {
+                if before == nil {
+                    logger.info("streamer's clock measured", metadata: ["offset_ms": "\(offset)", "round_trip_ms": "\(clock.roundTrip ?? 0)"])
+                }
+                // Other nodes place this camera's capture times with it; said again with each pong, so a node that joins later learns it.
+                hub.cluster?.localStreamClock(streamID, offset: offset)
             }
         case .unknownType(let type):
             session.send(WireMessage.error("unknown message type \"\(type)\""))

@@ -13,6 +13,11 @@ public enum ClusterEvent: Equatable, Sendable {
     case replayWanted(stream: String, node: String)
     /// A stage on `node` changed `stream`'s health (`since` travels in whole milliseconds).
     case health(stream: String, node: String, event: StageEvent)
+    /// `node` measured the clock of `stream`'s camera: add `offsetMs` to a
+    /// frame's `timestamp` for its capture time on the relay's clock, so
+    /// viewers on every node count a picture's age from capture. (An older
+    /// node counts it as a malformed message and ignores it.)
+    case clock(stream: String, node: String, offsetMs: Int64)
 
     public var json: String {
         switch self {
@@ -30,6 +35,8 @@ public enum ClusterEvent: Equatable, Sendable {
                 ("state", .string(event.state)), ("since", .number(Double(event.since.millisecondsSince1970))),
                 ("details", .object(event.details)),
             ]).jsonText
+        case .clock(let s, let n, let offset):
+            return #"{"type":"clock","stream":\#(JSONValue.quoted(s)),"node":\#(JSONValue.quoted(n)),"offset_ms":\#(offset)}"#
         }
     }
 
@@ -66,6 +73,11 @@ public enum ClusterEvent: Equatable, Sendable {
             }
             self = .health(stream: stream, node: node, event: StageEvent(
                 kind: kind, state: state, since: Date(timeIntervalSince1970: since / 1000), details: details))
+        case "clock":
+            guard case .number(let offset)? = value["offset_ms"], offset == offset.rounded(), abs(offset) < 9e15 else {
+                throw Invalid(reason: "clock: \"offset_ms\" must be whole milliseconds")
+            }
+            self = .clock(stream: stream, node: node, offsetMs: Int64(offset))
         default:
             throw Invalid(reason: "unknown type \"\(type.prefix(32))\"")
         }

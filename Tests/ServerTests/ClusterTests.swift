@@ -88,6 +88,42 @@ extension OneAtATime {
             }
         }
 
+        /// Age from capture on every node: A measures its camera's clock and
+        /// tells B, whose viewers get the same `captured_at` as A's.
+        @Test func aCamerasCaptureTimeReachesViewersOnAnotherNodeOnTheRelaysClock() async throws {
+            let redis = try await RedisServerProcess()
+            try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(3))) { a in
+                try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(3))) { b in
+                    try await a.waitForBroker()
+                    try await b.waitForBroker()
+                    let onB = try await b.viewer()
+                    let streamer = try await a.streamer("ward-2", query: "flow=credit")
+                    // The camera's clock is 30 s behind; it answers A's clock ping.
+                    let ping = try await streamer.waitFor("A's clock ping") { $0["type"] == .string("ping") && $0["server_time"] != nil }
+                    let serverTime = Int64(try #require(ping["server_time"]?.numberValue))
+                    streamer.send(#"{"type":"pong","server_time":\#(serverTime),"client_time":\#(Date().millisecondsSince1970 - 30_000)}"#)
+                    try await a.eventually("A measured the camera's clock") { a.log.all.contains { $0.message == "streamer's clock measured" } }
+                    streamer.send(TestFrames.text(0, timestamp: Date().millisecondsSince1970 - 30_000))
+                    try await onB.waitFor(type: "stream_started", stream: "ward-2")
+                    // Frames until one reaches B with its capture time (B hears A's clock event on the control channel).
+                    var seq = 1
+                    try await b.eventually("a frame on B with captured_at", timeout: .seconds(10)) {
+                        if onB.json(type: "frame").contains(where: { $0["captured_at"] != nil }) { return true }
+                        streamer.send(TestFrames.text(seq, timestamp: Date().millisecondsSince1970 - 30_000))
+                        seq += 1
+                        return false
+                    }
+                    let frame = try #require(onB.json(type: "frame").first { $0["captured_at"] != nil })
+                    let delay = (frame["received_at"]?.numberValue ?? 0) - (frame["captured_at"]?.numberValue ?? 0)
+                    #expect(delay >= 0 && delay < 1_000, "capture to receipt \(delay) ms on the relays' clock: the 30 s skew is taken out")
+                    try await b.eventually("B's /api/streams shows the ingest delay") {
+                        try await b.api("/api/streams").arrayValue?.first?["ingest_delay_p95_ms"]?.numberValue != nil
+                    }
+                    await streamer.close()
+                }
+            }
+        }
+
         @Test func aStreamOnNodeAReachesViewersOnBothNodesInOrder() async throws {
             let redis = try await RedisServerProcess()
             // A 3 s node timeout (heartbeat replies awaited 1 s): this test is

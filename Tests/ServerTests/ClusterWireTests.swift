@@ -69,7 +69,8 @@ struct ClusterWireTests {
     @Test func controlEventsRoundTrip() throws {
         for event in [ClusterEvent.claimed(stream: "a", node: "n1", started: true), .claimed(stream: "b.c", node: "n_2", started: false),
                       .started(stream: "a", node: "n1"), .ended(stream: "a", node: "n1", reason: .nodeLost),
-                      .ended(stream: "a", node: "n1", reason: .shutdown), .replayWanted(stream: "bed-9", node: "n-b")] {
+                      .ended(stream: "a", node: "n1", reason: .shutdown), .replayWanted(stream: "bed-9", node: "n-b"),
+                      .clock(stream: "bed-9", node: "n-a", offsetMs: -30_000), .clock(stream: "bed-9", node: "n-a", offsetMs: 12)] {
             #expect(try ClusterEvent(json: event.json) == event)
         }
     }
@@ -82,6 +83,7 @@ struct ClusterWireTests {
         (#"{"type":"claimed","stream":"a","node":"n","started":"yes"}"#, "\"started\" must be true or false"),
         (#"{"type":"ended","stream":"a","node":"n","reason":"bored"}"#, "unknown reason"),
         (#"{"type":"exploded","stream":"a","node":"n"}"#, "unknown type"),
+        (#"{"type":"clock","stream":"a","node":"n","offset_ms":1.5}"#, "\"offset_ms\" must be whole milliseconds"),
     ])
     func badControlMessagesSayWhatIsWrong(text: String, reason: String) {
         #expect { try ClusterEvent(json: text) } throws: { "\($0)".contains(reason) }
