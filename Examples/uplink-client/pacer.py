@@ -28,7 +28,7 @@ class UplinkPacer:
         self.delay_ms = None  # capture to receipt, as the relay measured it
         self.in_flight = []  # (bytes, sent_at, step)
         self.last_ack_at = 0.0
-        self.last_sent_at = float("-inf")
+        self.last_capture_at = float("-inf")  # the interval counts from capture, not from the send after encoding
         self.last_change_at = 0.0
         self.bytes_by_step = {}
         self.demand = {"watched": True, "width": None, "height": None, "fps": None}
@@ -45,12 +45,15 @@ class UplinkPacer:
     def can_send(self, now):
         # credits=0: no flow control at all, as streamers were before acks (for comparison).
         room = self.credits == 0 or len(self.in_flight) < self.credits
-        return room and now - self.last_sent_at >= self.interval - 0.002
+        return room and now - self.last_capture_at >= self.interval - 0.002
+
+    def capturing(self, now):
+        """A frame is being captured now (it is sent once encoded)."""
+        self.last_capture_at = now
 
     def sent(self, size, now):
         if self.credits:
             self.in_flight.append((size, now, self.step))
-        self.last_sent_at = now
 
     def acked(self, ack, now):
         if not self.in_flight:
@@ -70,7 +73,7 @@ class UplinkPacer:
         self.demand = {"watched": demand.get("watched") is not False, "width": demand.get("width"),
                        "height": demand.get("height"), "fps": demand.get("fps")}
         if self.demand["watched"]:
-            self.last_sent_at = min(self.last_sent_at, now - self.interval)  # back to full rate at once
+            self.last_capture_at = min(self.last_capture_at, now - self.interval)  # back to full rate at once
         self.adapt(now)
 
     def reset(self):
@@ -95,6 +98,9 @@ class UplinkPacer:
                 w, h, _ = self.shape(s)
                 if w >= (self.demand["width"] or 0) and h >= (self.demand["height"] or 0):
                     biggest = s
+            # Demand bounds the size, not the quality: the best quality of that size.
+            while biggest > 0 and self.shape(biggest - 1)[:2] == self.shape(biggest)[:2]:
+                biggest -= 1
         fits = len(STEPS) - 1
         for s in range(biggest, len(STEPS)):
             size = self.estimate(s)
@@ -104,9 +110,12 @@ class UplinkPacer:
         if fits > self.step:
             self.step, self.last_change_at = fits, now
         elif fits < self.step and now - self.last_change_at >= 2.0:
-            size = self.estimate(self.step - 1)
-            if size is not None and size * 1000 / self.goodput <= self.target_ms * 0.6:
-                self.step, self.last_change_at = self.step - 1, now
+            # Bigger after two calm seconds, to the biggest step with room to spare.
+            for s in range(fits, self.step):
+                size = self.estimate(s)
+                if size is not None and size * 1000 / self.goodput <= self.target_ms * 0.6:
+                    self.step, self.last_change_at = s, now
+                    break
         size = self.estimate(self.step) or 1
         carried = int(self.goodput * 0.8 / size)
         self.fps = max(1, min(self.max_fps, self.demand["fps"] or float("inf"), carried))

@@ -19,14 +19,15 @@ from uplink_client import UplinkClient, frame_message
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def simulate(pacer, link_bytes_per_second, seconds, frame_bytes):
+def simulate(pacer, link_bytes_per_second, seconds, frame_bytes, start=0.0):
     """Frames cross a link of the given rate one after another; acks come back when one is through."""
-    now, link_free_at, acks = 0.0, 0.0, []
-    while now < seconds:
+    now, link_free_at, acks = start, start, []
+    while now < start + seconds:
         acks.sort()
         while acks and acks[0] <= now:
             pacer.acked({"type": "ack", "taken": True}, acks.pop(0))
         if pacer.can_send(now):
+            pacer.capturing(now)
             size = frame_bytes(pacer.shape())
             pacer.sent(size, now)
             link_free_at = max(link_free_at, now) + size / link_bytes_per_second
@@ -57,6 +58,7 @@ def test_on_a_fast_link_it_climbs_to_the_full_picture_at_the_chosen_rate():
 def test_one_frame_in_flight_at_most():
     pacer = UplinkPacer(640, 480, 30)
     assert pacer.can_send(0.0)
+    pacer.capturing(0.0)
     pacer.sent(10_000, 0.0)
     assert not pacer.can_send(5.0), "the next frame waits for the ack, however long"
     pacer.acked({"type": "ack", "taken": True}, 5.0)
@@ -66,15 +68,19 @@ def test_one_frame_in_flight_at_most():
 def test_demand_bounds_the_picture_and_an_unwatched_camera_sends_every_2_s_until_watched():
     pacer = simulate(UplinkPacer(1280, 720, 15, quality=80), 12_500_000, 10, jpeg_bytes)
     pacer.set_demand({"type": "demand", "watched": True, "width": 320, "height": 180, "fps": None}, 10.0)
-    assert pacer.shape()[:2] == (320, 180), "the smallest step that covers what viewers are sent"
-    pacer.set_demand({"type": "demand", "watched": False, "width": None, "height": None, "fps": None}, 10.0)
+    assert pacer.shape() == (320, 180, 50), "the smallest size that covers what viewers are sent, at its best quality"
+    pacer.set_demand({"type": "demand", "watched": True, "width": 1225, "height": 689, "fps": None}, 10.0)
+    pacer = simulate(pacer, 12_500_000, 10, jpeg_bytes, start=10.0)
+    assert pacer.shape() == (1280, 720, 80), "a large tile: the full picture at the chosen quality"
+    pacer.set_demand({"type": "demand", "watched": False, "width": None, "height": None, "fps": None}, 20.0)
     pacer.reset()
-    pacer.sent(1000, 10.0)
-    pacer.acked({"type": "ack", "taken": True}, 10.01)
-    assert not pacer.can_send(11.0) and pacer.can_send(12.0)
+    pacer.capturing(20.0)
+    pacer.sent(1000, 20.0)
+    pacer.acked({"type": "ack", "taken": True}, 20.01)
+    assert not pacer.can_send(21.0) and pacer.can_send(22.0)
     assert "nobody watching" in pacer.describe()
-    pacer.set_demand({"type": "demand", "watched": True, "width": None, "height": None, "fps": 5}, 12.1)
-    assert pacer.can_send(12.1), "a viewer appeared: at once, not at the next keep-alive"
+    pacer.set_demand({"type": "demand", "watched": True, "width": None, "height": None, "fps": 5}, 22.1)
+    assert pacer.can_send(22.1), "a viewer appeared: at once, not at the next keep-alive"
     assert pacer.fps <= 5
 
 

@@ -87,6 +87,8 @@ class UplinkClient:
                     ready = self.pacer.can_send(now)
                     width, height, quality = self.pacer.shape()
                 if ready:
+                    with self.lock:
+                        self.pacer.capturing(now)
                     captured_at = int(time.time() * 1000)
                     message = frame_message(self.camera.capture(width, height, quality), captured_at)
                     with self.send_lock:

@@ -21,10 +21,11 @@ for (const key of ["resolution", "fps", "quality", "format"]) {
 }
 
 let socket = null, stream = null, timer = null, encoding = false, pacer = null;
-let sent = 0, sentTimes = [];
+let sent = 0, sentTimes = [], bytesSent = 0;
 // For tests and the curious: what the pacer decided, as the page shows it.
-window.framepipeUplink = () => pacer && { step: pacer.step, ...pacer.shape(), fps: pacer.fps, goodput: pacer.goodput,
-  roundTrip: pacer.roundTrip, delayMs: pacer.delayMs, demand: pacer.demand, inFlight: pacer.inFlight.length };
+window.framepipeUplink = () => pacer && { step: pacer.step, ...pacer.shape(), fps: pacer.fps, goodput: pacer.goodput, bytesSent, sent,
+  roundTrip: pacer.roundTrip, delayMs: pacer.delayMs, demand: pacer.demand, inFlight: pacer.inFlight.length,
+  sentSinceWatched: pacer.sentSinceWatched || null };
 
 function show(kind, text) {
   message.className = `message ${kind}`;
@@ -125,6 +126,7 @@ function captureFrame() {
   const now = performance.now();
   if (!socket || !socket.isOpen || encoding || video.readyState < 2 || !pacer.canSend(now)) return;
   encoding = true;
+  pacer.capturing(now);
   const shape = pacer.shape();
   if (canvas.width !== shape.width || canvas.height !== shape.height) {
     canvas.width = shape.width;
@@ -157,6 +159,7 @@ function captureFrame() {
         bytes = message.length;
       }
       pacer.sent(bytes, performance.now());
+      bytesSent += bytes;
       sent += 1;
       if (!window.firstFrameSentAt) window.firstFrameSentAt = Date.now();
       sentTimes.push(Date.now());

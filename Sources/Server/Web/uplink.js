@@ -39,7 +39,7 @@ export class UplinkPacer {
     this.delayMs = null; // capture to receipt, as the relay measured it
     this.inFlight = [];
     this.lastAckAt = 0;
-    this.lastSentAt = -Infinity;
+    this.lastCaptureAt = -Infinity; // the interval counts from capture, not from the send after encoding
     this.lastChangeAt = 0;
     this.bytesByStep = new Map();
     this.demand = { watched: true, width: null, height: null, fps: null };
@@ -57,13 +57,27 @@ export class UplinkPacer {
     return this.demand.watched ? 1000 / this.fps : this.idleIntervalMs;
   }
 
+  // Frames allowed in flight: `credits`, and one more while a frame takes under
+  // a quarter of the target on the link, so encoding and the ack's way back
+  // overlap the next frame (one in flight caps a fast link at 1 / (encode +
+  // round trip), about 12 fps here) without a queue worth the name.
+  get allowedInFlight() {
+    const bytes = this.goodput === null ? null : this.estimate(this.step);
+    return bytes !== null && (bytes * 1000) / this.goodput <= this.targetMs / 4 ? this.credits + 1 : this.credits;
+  }
+
   canSend(now) {
-    return this.inFlight.length < this.credits && now - this.lastSentAt >= this.intervalMs - 2;
+    return this.inFlight.length < this.allowedInFlight && now - this.lastCaptureAt >= this.intervalMs - 2;
+  }
+
+  // A frame is being captured now (it is sent once encoded).
+  capturing(now) {
+    this.lastCaptureAt = now;
   }
 
   sent(bytes, now) {
     this.inFlight.push({ bytes, at: now, step: this.step });
-    this.lastSentAt = now;
+    if (this.sentSinceWatched && this.sentSinceWatched.length < 3) this.sentSinceWatched.push(now - this.watchedAt);
   }
 
   // The relay's ack of the oldest frame in flight.
@@ -83,9 +97,12 @@ export class UplinkPacer {
   }
 
   setDemand(demand, now) {
+    const was = this.demand.watched;
     this.demand = { watched: demand.watched !== false, width: demand.width ?? null, height: demand.height ?? null, fps: demand.fps ?? null };
+    // When the frames after a viewer appeared went out (ms after it was told), for the benchmark.
+    if (this.demand.watched && !was) { this.watchedAt = now; this.sentSinceWatched = []; }
     // Back to full rate at once when someone starts watching.
-    if (this.demand.watched) this.lastSentAt = Math.min(this.lastSentAt, now - this.intervalMs);
+    if (this.demand.watched) this.lastCaptureAt = Math.min(this.lastCaptureAt, now - this.intervalMs);
     this.adapt(now);
   }
 
@@ -117,6 +134,9 @@ export class UplinkPacer {
         const shape = this.shape(s);
         if (shape.width >= (this.demand.width || 0) && shape.height >= (this.demand.height || 0)) biggest = s;
       }
+      // Demand bounds the size, not the quality: the best quality of that size.
+      const same = (a, b) => this.shape(a).width === this.shape(b).width && this.shape(a).height === this.shape(b).height;
+      while (biggest > 0 && same(biggest - 1, biggest)) biggest -= 1;
     }
     let fits = STEPS.length - 1;
     for (let s = biggest; s < STEPS.length; s++) {
@@ -128,12 +148,16 @@ export class UplinkPacer {
       this.step = fits;
       this.lastChangeAt = now;
     } else if (fits < this.step && now - this.lastChangeAt >= 2000) {
-      // Bigger one step at a time, after two calm seconds, and only with room
-      // to spare, so a try never builds a queue.
-      const bytes = this.estimate(this.step - 1);
-      if (bytes !== null && (bytes * 1000) / this.goodput <= this.targetMs * 0.6) {
-        this.step -= 1;
-        this.lastChangeAt = now;
+      // Bigger after two calm seconds, to the biggest step with room to spare
+      // (its frames estimated at 60% of the target), so a try never builds a
+      // queue; an estimate that was wrong costs one frame, then it steps down.
+      for (let s = fits; s < this.step; s++) {
+        const bytes = this.estimate(s);
+        if (bytes !== null && (bytes * 1000) / this.goodput <= this.targetMs * 0.6) {
+          this.step = s;
+          this.lastChangeAt = now;
+          break;
+        }
       }
     }
     const bytes = this.estimate(this.step) || 1;
