@@ -102,6 +102,12 @@ package final class ClusterPublisher: ClusterLink, Sendable {
                                               .string(ClusterEvent.health(stream: id, node: nodeID, event: event).json)))
     }
 
+    package func demand(_ id: String, _ demand: StreamDemand) {
+        guard let command = command.withLockedValue({ $0 }) else { return }  // repeated with the next heartbeat
+        command.sendIgnoringReply(RESPCommand("PUBLISH", .string(ClusterKeys.control), .string(ClusterEvent.demand(
+            stream: id, node: nodeID, watched: demand.watched, width: demand.width, height: demand.height, fps: demand.fps).json)))
+    }
+
     package func localStreamClock(_ id: String, offset: Int64) {
         guard let command = command.withLockedValue({ $0 }) else { return }  // the next measurement says it again
         command.sendIgnoringReply(RESPCommand("PUBLISH", .string(ClusterKeys.control),

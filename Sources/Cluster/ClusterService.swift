@@ -225,9 +225,20 @@ package final class ClusterService: Service, @unchecked Sendable {
         }
     }
 
+    /// Renews this node's key. Its value says what the node understands:
+    /// "2" counts its viewers in `demand` events, "1" (an older node) does
+    /// not. While any live node says "1", cameras are told to send
+    /// everything. Also repeats what this node's viewers need of other
+    /// nodes' streams, so an owner that missed a message, or forgot it,
+    /// hears it again.
     private func heartbeat(_ command: RedisConnection) async throws {
-        _ = try await command.run(RESPCommand("SET", .string(ClusterKeys.node(me)), "1", "PX", .string(String(settings.nodeTimeout.milliseconds))),
+        _ = try await command.run(RESPCommand("SET", .string(ClusterKeys.node(me)), .string(ClusterKeys.nodeVersion), "PX",
+                                              .string(String(settings.nodeTimeout.milliseconds))),
                                   timeout: settings.heartbeatInterval)
+        let versions = try await command.run(RESPCommand("EVAL", .string(ClusterKeys.nodeVersionsScript), "0", .string(ClusterKeys.node("*"))),
+                                             timeout: settings.heartbeatInterval).array ?? []
+        hub.allNodesTellDemand(versions.allSatisfy { $0.string == ClusterKeys.nodeVersion })
+        for (id, demand) in hub.demandForOtherNodes() { publisher.demand(id, demand) }
     }
 
     /// Other nodes whose heartbeat key expired: their streams end everywhere
@@ -421,6 +432,9 @@ package final class ClusterService: Service, @unchecked Sendable {
         case .clock(let id, let node, let offset):
             guard node != me else { return }
             state.withLockedValue { $0.cameraClocks[id] = (node, offset) }
+        case .demand(let id, let node, let watched, let width, let height, let fps):
+            guard node != me else { return }
+            hub.demandElsewhere(id, by: node, StreamDemand(watched: watched, width: width, height: height, fps: fps))
         case .replayWanted(let id, let node):
             guard node != me, let frame = hub.latestLocalFrame(of: id) else { return }
             publisher.replay(frame, to: node)

@@ -18,8 +18,19 @@ package enum ClusterKeys {
     package static let revoked = "framepipe:revoked"
     /// Channel on which `framepipe revoke --redis` tells every node at once.
     package static let revocations = "framepipe:revocations"
-    /// Key with a TTL, renewed by a live node's heartbeat.
+    /// Key with a TTL, renewed by a live node's heartbeat; its value is the node's `nodeVersion`.
     package static func node(_ nodeID: String) -> String { "framepipe:node:" + nodeID }
+
+    /// What a node's key says it understands: "2", demand events; "1", an older node.
+    package static let nodeVersion = "2"
+
+    /// Every live node's key value (the pattern is ARGV[1]). KEYS, not SCAN:
+    /// a cluster's database holds a handful of keys, read once a heartbeat.
+    package static let nodeVersionsScript = """
+        local values = {}
+        for _, key in ipairs(redis.call('KEYS', ARGV[1])) do values[#values + 1] = redis.call('GET', key) or '' end
+        return values
+        """
 
     /// The registry entry and its announcement change together (one script,
     /// so no node sees one without the other).

@@ -20,4 +20,6 @@ package protocol ClusterLink: Sendable {
     /// The clock offset of a local stream's camera, as measured here: other
     /// nodes put its frames' capture times on their clocks with it.
     func localStreamClock(_ id: String, offset: Int64)
+    /// What this node's viewers need of another node's stream (`StreamDemand`).
+    func demand(_ id: String, _ demand: StreamDemand)
 }

@@ -50,8 +50,12 @@ package struct LiveStream {
     package var uplink = UplinkDelay()
     /// Its frame rate and capture age over the last quarter hour, for the admin page.
     package var history = StreamHistory()
-    /// The demand its streamer was last told; nil before the first.
+    /// The demand its streamer was last told (for another node's stream:
+    /// what this node last told its owner); nil before the first.
     package var demandSent: StreamDemand?
+    /// For a local stream in a cluster: what each other node's viewers need
+    /// of it, and when that node last said so (it repeats it while it holds).
+    package var demandElsewhere: [String: (demand: StreamDemand, at: ContinuousClock.Instant)] = [:]
 
     package init(session: StreamSessionHandle, now: ContinuousClock.Instant) {
         location = .local(session)

@@ -81,6 +81,8 @@ package enum ClusterNotice {
     case interestChanged
     /// A local stream's health changed (a stage's event).
     case streamHealth(String, StageEvent)
+    /// What this node's viewers need of another node's stream changed: its owner tells its camera.
+    case demand(String, StreamDemand)
 }
 
 /// The counters the state's events move.

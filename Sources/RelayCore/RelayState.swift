@@ -29,9 +29,10 @@ package struct RelayState {
         var wanted: RenditionSet
     }
     package private(set) var shuttingDown = false
-    /// Whether streamers are told what their viewers need (`demand`); off in
-    /// a cluster, where other nodes' viewers are not counted here.
-    package var tellsDemand = true
+    /// Whether streamers are told what their viewers need (`demand`); in a
+    /// cluster only while every node counts its viewers for other nodes'
+    /// streams (until then a camera is told to send everything).
+    package internal(set) var tellsDemand = true
     /// When a stream's uplink counts as delayed.
     package var uplinkRule = UplinkDelay.Rule()
     private var nextViewerNumber = 1

@@ -27,6 +27,15 @@ package struct StreamDemand: Equatable, Sendable {
         self.fps = fps
     }
 
+    /// What two groups of viewers need together: watched by either, the
+    /// larger picture and the higher rate (no bound beats any bound).
+    package func merged(with other: StreamDemand) -> StreamDemand {
+        guard watched else { return other }
+        guard other.watched else { return self }
+        func larger<T: Comparable>(_ a: T?, _ b: T?) -> T? { a.flatMap { a in b.map { max(a, $0) } } }
+        return StreamDemand(watched: true, width: larger(width, other.width), height: larger(height, other.height), fps: larger(fps, other.fps))
+    }
+
     /// `{"type":"demand","watched":…,"width":…,"height":…,"fps":…}`; null means no bound.
     package var message: String {
         func number(_ n: Int?) -> String { n.map(String.init) ?? "null" }
@@ -36,7 +45,10 @@ package struct StreamDemand: Equatable, Sendable {
 }
 
 extension RelayState {
-    /// What the viewers of stream `id` need now, from its delivery plan.
+    /// How long another node's word on a stream's demand counts without being repeated.
+    package static let demandElsewhereLifetime: Duration = .seconds(15)
+
+    /// What the viewers of stream `id` on this node need now, from its delivery plan.
     mutating func demand(of id: String) -> StreamDemand {
         let targets = plan(for: id).targets
         guard !targets.isEmpty, let stream = streams[id] else { return .unwatched }
@@ -58,19 +70,61 @@ extension RelayState {
     }
 
     /// Demand messages for every local streamer whose demand changed since
-    /// it was last told (a new streamer is told at once). Nothing in a
-    /// cluster yet: another node's viewers are not counted here, and a
-    /// camera told "unwatched" while they watch would starve them.
+    /// it was last told (a new streamer is told at once): its viewers here
+    /// merged with what other nodes said theirs need. While some node of
+    /// the cluster does not count its viewers (`tellsDemand` off: an older
+    /// node), a camera is told to send everything, since a camera told
+    /// "unwatched" while that node's viewers watch would starve them. For
+    /// another node's stream, what this node's viewers need goes to the
+    /// cluster when it changes.
     package mutating func demandUpdates() -> [RelayAction] {
-        guard tellsDemand else { return [] }
         var actions: [RelayAction] = []
         for id in streams.keys.sorted() {
-            guard let session = streams[id]!.session else { continue }
-            let now = demand(of: id)
-            guard streams[id]!.demandSent != now else { continue }
-            streams[id]!.demandSent = now
-            actions.append(.tellStreamer(session, now.message))
+            let here = demand(of: id)
+            if let session = streams[id]!.session {
+                let told = tellsDemand ? streams[id]!.demandElsewhere.values.reduce(here) { $0.merged(with: $1.demand) } : .everything
+                guard streams[id]!.demandSent != told else { continue }
+                streams[id]!.demandSent = told
+                actions.append(.tellStreamer(session, told.message))
+            } else if streams[id]!.demandSent != here {
+                streams[id]!.demandSent = here
+                actions.append(.cluster(.demand(id, here)))
+            }
         }
         return actions
+    }
+
+    /// Another node said what its viewers need of this node's stream `id`.
+    package mutating func demandElsewhere(_ id: String, by node: String, _ demand: StreamDemand, now: ContinuousClock.Instant) -> [RelayAction] {
+        guard streams[id]?.isLocal == true else { return [] }
+        streams[id]!.demandElsewhere[node] = (demand, now)
+        return demandUpdates()
+    }
+
+    /// Forgets what other nodes said and did not repeat in time (a node gone, a message lost).
+    package mutating func expireDemandElsewhere(now: ContinuousClock.Instant) -> [RelayAction] {
+        var changed = false
+        for id in streams.keys where !streams[id]!.demandElsewhere.isEmpty {
+            let before = streams[id]!.demandElsewhere.count
+            streams[id]!.demandElsewhere = streams[id]!.demandElsewhere.filter { now - $0.value.at < Self.demandElsewhereLifetime }
+            changed = changed || streams[id]!.demandElsewhere.count != before
+        }
+        return changed ? demandUpdates() : []
+    }
+
+    /// What this node's viewers need of each other node's stream they
+    /// watch, to repeat to its owner while it holds.
+    package func demandForOtherNodes() -> [(id: String, demand: StreamDemand)] {
+        streams.keys.sorted().compactMap { id in
+            guard streams[id]!.owner != nil, let sent = streams[id]!.demandSent, sent.watched else { return nil }
+            return (id, sent)
+        }
+    }
+
+    /// Whether every node of the cluster counts its viewers in demand.
+    package mutating func allNodesTellDemand(_ yes: Bool) -> [RelayAction] {
+        guard tellsDemand != yes else { return [] }
+        tellsDemand = yes
+        return demandUpdates()
     }
 }

@@ -30,6 +30,20 @@ extension ViewerHub {
         transition { $0.remoteHealth(id, by: node, event) }
     }
 
+    /// Another node said what its viewers need of this node's stream `id`.
+    package func demandElsewhere(_ id: String, by node: String, _ demand: StreamDemand) {
+        let now = ContinuousClock.now
+        transition { $0.demandElsewhere(id, by: node, demand, now: now) }
+    }
+
+    /// Whether every node of the cluster counts its viewers in demand (their heartbeats say).
+    package func allNodesTellDemand(_ yes: Bool) {
+        transition { $0.allNodesTellDemand(yes) }
+    }
+
+    /// What this node's viewers need of other nodes' streams, to repeat to their owners.
+    package func demandForOtherNodes() -> [(id: String, demand: StreamDemand)] { read { $0.demandForOtherNodes() } }
+
     /// Delivers another node's frame (after this node's relay stages).
     package func deliverRemote(_ frame: Frame, from node: String) {
         let now = ContinuousClock.now

@@ -88,8 +88,8 @@ extension ViewerHub {
 
     /// Tells each streamer what its viewers now need, if that changed
     /// (after a review or sample changed renditions or frame-rate caps).
-    package func tellDemand() {
-        transition { $0.demandUpdates() }
+    package func tellDemand(now: ContinuousClock.Instant = .now) {
+        transition { $0.expireDemandElsewhere(now: now) + $0.demandUpdates() }
     }
 
     package func progress() -> [(id: String, frames: Int, fps: Double, viewers: Int, dropsSinceLast: Int)] {

@@ -65,7 +65,8 @@ package final class ViewerHub: FrameSink, Sendable {
                  makePolicy: @escaping @Sendable () -> any DeliveryPolicy = { GoodputPolicy() },
                  events: (any RelayEventListener)? = nil) {
         var relay = RelayState(makePolicy: makePolicy)
-        relay.tellsDemand = cluster == nil
+        // In a cluster, only once every node is known to count its viewers (`allNodesTellDemand`).
+        _ = relay.allNodesTellDemand(cluster == nil)
         self.locked = NIOLockedValueBox(Locked(relay: relay))
         self.logger = logger
         self.metrics = metrics
@@ -159,6 +160,7 @@ package final class ViewerHub: FrameSink, Sendable {
             case .frameAccepted(let frame): cluster.localFrameAccepted(frame)
             case .interestChanged: cluster.interestChanged()
             case .streamHealth(let id, let event): cluster.localStreamHealth(id, event)
+            case .demand(let id, let demand): cluster.demand(id, demand)
             }
         case .action(.metric(let event)):
             switch event {

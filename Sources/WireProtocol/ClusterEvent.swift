@@ -18,6 +18,9 @@ public enum ClusterEvent: Equatable, Sendable {
     /// viewers on every node count a picture's age from capture. (An older
     /// node counts it as a malformed message and ignores it.)
     case clock(stream: String, node: String, offsetMs: Int64)
+    /// What `node`'s viewers need of `stream` (its owner merges every node's
+    /// and tells the camera); null width, height or fps mean no bound.
+    case demand(stream: String, node: String, watched: Bool, width: Int?, height: Int?, fps: Double?)
 
     public var json: String {
         switch self {
@@ -37,6 +40,12 @@ public enum ClusterEvent: Equatable, Sendable {
             ]).jsonText
         case .clock(let s, let n, let offset):
             return #"{"type":"clock","stream":\#(JSONValue.quoted(s)),"node":\#(JSONValue.quoted(n)),"offset_ms":\#(offset)}"#
+        case .demand(let s, let n, let watched, let width, let height, let fps):
+            return JSONValue.object([
+                ("type", .string("demand")), ("stream", .string(s)), ("node", .string(n)), ("watched", .bool(watched)),
+                ("width", width.map { .number(Double($0)) } ?? .null), ("height", height.map { .number(Double($0)) } ?? .null),
+                ("fps", fps.map(JSONValue.number) ?? .null),
+            ]).jsonText
         }
     }
 
@@ -78,6 +87,22 @@ public enum ClusterEvent: Equatable, Sendable {
                 throw Invalid(reason: "clock: \"offset_ms\" must be whole milliseconds")
             }
             self = .clock(stream: stream, node: node, offsetMs: Int64(offset))
+        case "demand":
+            guard case .bool(let watched)? = value["watched"] else { throw Invalid(reason: "demand: \"watched\" must be true or false") }
+            func size(_ field: String) throws(Invalid) -> Int? {
+                switch value[field] {
+                case nil, .null?: return nil
+                case .number(let n)? where n >= 0 && n <= 65_535 && n == n.rounded(): return Int(n)
+                default: throw Invalid(reason: "demand: \"\(field)\" must be null or whole pixels, 0 to 65535")
+                }
+            }
+            var fps: Double?
+            switch value["fps"] {
+            case nil, .null?: fps = nil
+            case .number(let n)? where n > 0 && n <= 1000: fps = n
+            default: throw Invalid(reason: "demand: \"fps\" must be null or a rate above 0")
+            }
+            self = .demand(stream: stream, node: node, watched: watched, width: try size("width"), height: try size("height"), fps: fps)
         default:
             throw Invalid(reason: "unknown type \"\(type.prefix(32))\"")
         }

@@ -26,6 +26,7 @@ enum ActionTranscript {
                 case .frameAccepted(let frame): return "cluster: frame \(frame.streamID)#\(frame.seq)"
                 case .interestChanged: return "cluster: interest"
                 case .streamHealth(let id, let event): return "cluster: health \(id) \(event.kind) \(event.state)"
+                case .demand(let id, let needs): return demand ? "cluster: \(id) \(demandSummary(needs.message))" : nil
                 }
             case .metric(let event):
                 switch event {

@@ -119,15 +119,48 @@ struct UplinkRuleTests {
             == "session 1 ← demand unwatched")
     }
 
-    @Test func aReplacingStreamerIsToldAfreshAndAClusterTellsNoDemand() {
+    @Test func aReplacingStreamerIsToldAfresh() {
         var state = RelayState()
         _ = state.connectStream("P-1", session: T.session(1), now: t0)
         let (_, replaced) = state.connectStream("P-1", session: T.session(2), now: t0)
         #expect(T.lines(replaced, demand: true).contains("session 2 ← demand unwatched"))
-        var clustered = RelayState()
-        clustered.tellsDemand = false
-        let (_, connected) = clustered.connectStream("P-1", session: T.session(1), now: t0)
-        #expect(T.lines(connected, demand: true).filter { $0.contains("demand") }.isEmpty,
-                "another node's viewers are not counted here: the camera keeps sending everything")
+    }
+
+    @Test func inAClusterACameraHearsEveryNodesViewersMergedAndWhatANodeStopsRepeatingIsForgotten() {
+        var state = RelayState()
+        _ = state.connectStream("P-1", session: T.session(1), now: t0)
+        _ = state.frameAccepted(RelayStateRenditionTests.frame("P-1", seq: 0, rungs: [1, 2, 3]))
+        // Nobody here watches; node B's viewers want 320×180, then node C's any size at 5 fps.
+        #expect(T.lines(state.demandElsewhere("P-1", by: "node-b", StreamDemand(watched: true, width: 320, height: 180, fps: nil), now: t0),
+                        demand: true) == ["session 1 ← demand watched 320x180, every frame"])
+        #expect(T.lines(state.demandElsewhere("P-1", by: "node-c", StreamDemand(watched: true, width: nil, height: nil, fps: 5), now: t0 + .seconds(10)),
+                        demand: true) == ["session 1 ← demand watched any size, every frame"])
+        // B stops repeating it (gone, or its message lost): forgotten after 15 s; C's still holds.
+        #expect(T.lines(state.expireDemandElsewhere(now: t0 + .seconds(16)), demand: true) == ["session 1 ← demand watched any size, @5.0fps"])
+        #expect(T.lines(state.expireDemandElsewhere(now: t0 + .seconds(26)), demand: true) == ["session 1 ← demand unwatched"])
+        // A viewer here and one there: the larger picture.
+        _ = state.addViewer(.init(format: .binary, remoteAddress: "a"))
+        _ = state.setView("v-1", stream: "P-1", StreamView(width: 300, height: 169), now: t0)
+        #expect(T.lines(state.demandElsewhere("P-1", by: "node-b", StreamDemand(watched: true, width: 640, height: 360, fps: nil), now: t0 + .seconds(30)),
+                        demand: true) == ["session 1 ← demand watched 640x360, every frame"])
+    }
+
+    @Test func whileSomeNodeDoesNotCountItsViewersACameraIsToldToSendEverything() {
+        var state = RelayState()
+        _ = state.allNodesTellDemand(false)
+        let (_, connected) = state.connectStream("P-1", session: T.session(1), now: t0)
+        #expect(T.lines(connected, demand: true).contains("session 1 ← demand watched any size, every frame"),
+                "an older node's viewers are not counted here: the camera keeps sending everything")
+        #expect(T.lines(state.allNodesTellDemand(true), demand: true) == ["session 1 ← demand unwatched"])
+    }
+
+    @Test func aNodeTellsTheOwnerWhatItsViewersNeedOfAnotherNodesStream() {
+        var state = RelayState()
+        _ = state.remoteStarted("P-9", by: "node-a")
+        let (_, joined) = state.addViewer(.init(format: .binary, remoteAddress: "a"))
+        #expect(T.lines(joined, demand: true).contains("cluster: P-9 demand watched any size, every frame"))
+        #expect(T.lines(state.setView("v-1", stream: "P-9", StreamView(visible: false), now: t0), demand: true).last
+            == "cluster: P-9 demand unwatched")
+        #expect(state.demandForOtherNodes().isEmpty, "an unwatched stream is not repeated")
     }
 }

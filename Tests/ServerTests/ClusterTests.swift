@@ -124,6 +124,31 @@ extension OneAtATime {
             }
         }
 
+        /// Demand across nodes: a camera on A whose only viewer is on B is
+        /// told what B's viewer needs, and that nobody watches once it hides.
+        @Test func aCameraIsToldWhatViewersOnAnotherNodeNeed() async throws {
+            let redis = try await RedisServerProcess()
+            try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(3))) { a in
+                try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(3))) { b in
+                    try await a.waitForBroker()
+                    try await b.waitForBroker()
+                    let streamer = try await a.streamer("ward-3", query: "flow=credit")
+                    // Once A has read both nodes' heartbeats, it counts viewers: nobody watches yet.
+                    try await streamer.waitFor("unwatched", timeout: .seconds(10)) { $0["type"] == .string("demand") && $0["watched"] == .bool(false) }
+                    streamer.send(TestFrames.text(0))
+                    // B knows the stream once A's first frame made it start.
+                    try await b.eventually("B knows ward-3") { try await b.api("/api/streams").arrayValue?.count == 1 }
+                    let onB = try await b.viewer()
+                    try await streamer.waitFor("watched from B", timeout: .seconds(10)) { $0["type"] == .string("demand") && $0["watched"] == .bool(true) }
+                    onB.send(#"{"type":"view","stream_id":"ward-3","width":100,"height":75}"#)
+                    try await streamer.waitFor("B's tile size") { $0["type"] == .string("demand") && $0["width"] == .number(100) }
+                    onB.send(#"{"type":"view","stream_id":"ward-3","visible":false}"#)
+                    try await streamer.eventually("unwatched once B's tile hides") { streamer.json(type: "demand").last?["watched"] == .bool(false) }
+                    await streamer.close()
+                }
+            }
+        }
+
         @Test func aStreamOnNodeAReachesViewersOnBothNodesInOrder() async throws {
             let redis = try await RedisServerProcess()
             // A 3 s node timeout (heartbeat replies awaited 1 s): this test is

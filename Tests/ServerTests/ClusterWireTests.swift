@@ -70,7 +70,9 @@ struct ClusterWireTests {
         for event in [ClusterEvent.claimed(stream: "a", node: "n1", started: true), .claimed(stream: "b.c", node: "n_2", started: false),
                       .started(stream: "a", node: "n1"), .ended(stream: "a", node: "n1", reason: .nodeLost),
                       .ended(stream: "a", node: "n1", reason: .shutdown), .replayWanted(stream: "bed-9", node: "n-b"),
-                      .clock(stream: "bed-9", node: "n-a", offsetMs: -30_000), .clock(stream: "bed-9", node: "n-a", offsetMs: 12)] {
+                      .clock(stream: "bed-9", node: "n-a", offsetMs: -30_000), .clock(stream: "bed-9", node: "n-a", offsetMs: 12),
+                      .demand(stream: "bed-9", node: "n-b", watched: true, width: 320, height: 180, fps: 7.5),
+                      .demand(stream: "bed-9", node: "n-b", watched: false, width: nil, height: nil, fps: nil)] {
             #expect(try ClusterEvent(json: event.json) == event)
         }
     }
@@ -84,6 +86,8 @@ struct ClusterWireTests {
         (#"{"type":"ended","stream":"a","node":"n","reason":"bored"}"#, "unknown reason"),
         (#"{"type":"exploded","stream":"a","node":"n"}"#, "unknown type"),
         (#"{"type":"clock","stream":"a","node":"n","offset_ms":1.5}"#, "\"offset_ms\" must be whole milliseconds"),
+        (#"{"type":"demand","stream":"a","node":"n","watched":"yes"}"#, "\"watched\" must be true or false"),
+        (#"{"type":"demand","stream":"a","node":"n","watched":true,"width":-1}"#, "\"width\" must be null or whole pixels"),
     ])
     func badControlMessagesSayWhatIsWrong(text: String, reason: String) {
         #expect { try ClusterEvent(json: text) } throws: { "\($0)".contains(reason) }
