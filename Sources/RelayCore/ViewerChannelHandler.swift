@@ -107,7 +107,9 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
                 bytesAcked: info.bytes_acked, notSentBytes: Int(info.notsent_bytes), unackedSegments: Int(info.unacked),
                 rtt: .microseconds(Int64(info.rtt)), at: .now))
             guard self.context != nil, let wanted = link.sendBufferSize else { return }
-            let fast = wanted >= Self.fastLinkSendBuffer
+            // A reader that stopped reading gets one frame at a time too: frames
+            // queued above its closed window would be stale by the time it reads.
+            let fast = wanted >= Self.fastLinkSendBuffer && !link.receiverLimited
             if fast != self.fastLink {
                 self.fastLink = fast
                 channel.setOption(ChannelOptions.writeBufferWaterMark, value: fast ? Self.fastLinkWaterMark : Self.slowLinkWaterMark)

@@ -18,20 +18,24 @@ extension ViewerHub {
         package let id: String
         package let stalled: Duration
         package let limit: Duration
+        /// Its TCP acknowledged everything and closed its window: the reader stopped reading, not the link.
+        package let readerStopped: Bool
     }
 
     /// How many round trips without progress a link is allowed beyond `--viewer-send-timeout`.
     package static let stallRoundTrips = 10
 
     /// Viewers whose link has made no progress while frames waited for
-    /// max(`sendTimeout`, `stallRoundTrips` × its RTT): only those are dead.
-    /// A slow link that keeps taking bytes is never here.
+    /// longer than `ViewerLink.stallLimit` allows: max(`sendTimeout`,
+    /// `stallRoundTrips` × its RTT), or for a reader that is alive but slow,
+    /// several of its read intervals. Only those are dead. A slow link that
+    /// keeps taking bytes is never here.
     package func viewersStalled(sendTimeout: Duration, now: ContinuousClock.Instant) -> [StalledViewer] {
         let connections = locked.withLockedValue { Array($0.connections.values) }
         return connections.compactMap { viewer in
-            guard let (stalled, rtt) = viewer.mailbox.stalledFor(now: now) else { return nil }
-            let limit = max(sendTimeout, (rtt ?? .zero) * Self.stallRoundTrips)
-            return stalled >= limit ? StalledViewer(id: viewer.id, stalled: stalled, limit: limit) : nil
+            guard let (stalled, link) = viewer.mailbox.stalledFor(now: now) else { return nil }
+            let limit = link.stallLimit(sendTimeout: sendTimeout, roundTrips: Self.stallRoundTrips)
+            return stalled >= limit ? StalledViewer(id: viewer.id, stalled: stalled, limit: limit, readerStopped: link.receiverLimited) : nil
         }
     }
 
@@ -55,9 +59,10 @@ extension ViewerHub {
             var links: [String: LinkFigures] = [:]
             var losses: [(id: String, figures: RelayMetrics.ViewerFigures)] = []
             for (id, viewer) in locked.connections {
+                // The link's figures over the window, read before the window closes.
+                let stats = viewer.mailbox.statistics
                 let window = viewer.mailbox.takeWindow()
                 windows[id] = .init(offered: window.offered, replaced: window.replaced)
-                let stats = viewer.mailbox.statistics
                 links[id] = Self.figures(stats.link)
                 losses.append((id, .init(lossPercent: stats.lossPercent, goodput: stats.link.last == nil ? nil : stats.link.goodput,
                                          rtt: stats.link.rtt, ageP95: stats.ages.p95)))
@@ -68,7 +73,8 @@ extension ViewerHub {
     }
 
     private static func figures(_ link: ViewerLink) -> LinkFigures {
-        LinkFigures(goodput: link.last == nil ? nil : link.goodput, linkLimited: link.linkLimited, rtt: link.rtt, unsentBytes: link.notSentBytes)
+        LinkFigures(goodput: link.last == nil ? nil : link.goodput, linkLimited: link.linkLimited, rtt: link.rtt, unsentBytes: link.notSentBytes,
+                    readerLimited: link.readerLimitedMostly)
     }
 
     /// Half-way through a sampling period: every viewer's policy judges the

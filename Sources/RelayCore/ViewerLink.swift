@@ -33,6 +33,20 @@ package struct ViewerLink: Sendable, Equatable {
     /// it is only what the relay happened to send (a viewer on the `low`
     /// rendition sends less), which says nothing about the link.
     package private(set) var linkLimited = false
+    /// The last reading found data waiting and nothing in flight: the
+    /// viewer's TCP acknowledged everything sent and closed its window. Its
+    /// link is fine; its reader is not reading (a slow device, or a tab
+    /// that froze). Told apart from a slow link (data in flight, waiting
+    /// for the link), which the delivery policy steps down.
+    package private(set) var receiverLimited = false
+    /// Readings since the window opened, by what limited delivery: the reader or the link.
+    package private(set) var readerLimitedReadings = 0
+    package private(set) var linkLimitedReadings = 0
+    /// How long a slow reader typically goes between reads (from the gaps
+    /// in its progress while its window was closed); nil until seen.
+    package private(set) var readInterval: Duration?
+    /// When the reader's window last closed with data waiting.
+    private var readerStalledSince: ContinuousClock.Instant?
     private var firstSampleAt: ContinuousClock.Instant?
 
     package init() {}
@@ -43,14 +57,18 @@ package struct ViewerLink: Sendable, Equatable {
     package mutating func record(_ sample: Sample) {
         defer { last = sample }
         linkLimited = sample.notSentBytes > 0
+        receiverLimited = sample.notSentBytes > 0 && sample.unackedSegments == 0
+        if receiverLimited { readerLimitedReadings += 1 } else if linkLimited { linkLimitedReadings += 1 }
         let idle = sample.notSentBytes == 0 && sample.unackedSegments == 0
         guard let previous = last else {
             firstSampleAt = sample.at
             lastProgress = sample.at
+            if receiverLimited { readerStalledSince = sample.at }
             return
         }
         let acked = sample.bytesAcked &- previous.bytesAcked
         if acked > 0 || idle { lastProgress = sample.at }
+        learnReadInterval(from: sample, acked: acked)
         let seconds = (sample.at - previous.at).seconds
         guard seconds > 0 else { return }
         // An exponential average with a ~2 s time constant: steady enough to
@@ -82,6 +100,44 @@ package struct ViewerLink: Sendable, Equatable {
     /// How long the link has taken nothing while data waited for it.
     package func stalledFor(now: ContinuousClock.Instant) -> Duration? {
         lastProgress.map { now - $0 }
+    }
+
+    /// A gap ends when the reader reads again (its window reopens and the
+    /// link acknowledges more); gaps shorter than two readings apart are
+    /// the link's own rhythm, not the reader's.
+    private mutating func learnReadInterval(from sample: ViewerLink.Sample, acked: UInt64) {
+        if acked > 0, let since = readerStalledSince {
+            readerStalledSince = nil
+            let gap = sample.at - since
+            if gap >= Self.shortestReadGap { readInterval = readInterval.map { $0 + (gap - $0) * 0.3 } ?? gap }
+        }
+        // Read and closed again between two readings: a new gap starts now.
+        if receiverLimited, readerStalledSince == nil { readerStalledSince = sample.at }
+    }
+
+    static let shortestReadGap: Duration = .milliseconds(200)
+
+    /// Starts a new window of readings (the policy's review reads them).
+    package mutating func openWindow() {
+        readerLimitedReadings = 0
+        linkLimitedReadings = 0
+    }
+
+    /// In the readings since the window opened, the reader held delivery
+    /// back more often than the link did: a slow device, not a slow link.
+    package var readerLimitedMostly: Bool { readerLimitedReadings > linkLimitedReadings }
+
+    /// How long a viewer's link may make no progress while frames wait
+    /// before the relay gives up on it: `sendTimeout`, or `roundTrips`
+    /// round trips of a long link; for a reader that is alive but slow
+    /// (its TCP acknowledged everything, its window is closed), several of
+    /// its read intervals (`readIntervals` of them, one `sendTimeout` until
+    /// one is known), up to `maximum`: a slow device is kept and sent its
+    /// newest frame at each read, while a tab that froze still goes.
+    package func stallLimit(sendTimeout: Duration, roundTrips: Int, readIntervals: Int = 3, maximum: Duration = .seconds(30)) -> Duration {
+        let link = max(sendTimeout, (rtt ?? .zero) * roundTrips)
+        guard receiverLimited else { return link }
+        return max(link, min(maximum, (readInterval ?? sendTimeout) * readIntervals))
     }
 }
 

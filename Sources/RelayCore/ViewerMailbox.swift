@@ -232,11 +232,11 @@ package final class ViewerMailbox: Sendable {
     /// socket refused more, and the link under it acknowledged nothing
     /// either. A large frame crossing a slow link is progress; without TCP
     /// readings (not a TCP socket), the refusal alone counts.
-    package func stalledFor(now: ContinuousClock.Instant = .now) -> (stalled: Duration, rtt: Duration?)? {
+    package func stalledFor(now: ContinuousClock.Instant = .now) -> (stalled: Duration, link: ViewerLink)? {
         state.withLockedValue { s in
             guard let blockedSince = s.blockedSince else { return nil }
             let since = max(blockedSince, s.stats.link.lastProgress ?? blockedSince)
-            return (now - since, s.stats.link.rtt)
+            return (now - since, s.stats.link)
         }
     }
 
@@ -265,7 +265,7 @@ package final class ViewerMailbox: Sendable {
     /// hub's `SlowViewerVerdict` judges it).
     package func takeWindow() -> (offered: Int, replaced: Int) {
         state.withLockedValue { s in
-            defer { s.stats.windowOffered = 0; s.stats.windowReplaced = 0 }
+            defer { s.stats.windowOffered = 0; s.stats.windowReplaced = 0; s.stats.link.openWindow() }
             return (s.stats.windowOffered, s.stats.windowReplaced)
         }
     }

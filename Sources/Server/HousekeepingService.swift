@@ -59,7 +59,7 @@ struct HousekeepingService: Service {
 
     func dropStuckViewers(now: ContinuousClock.Instant) {
         for viewer in hub.viewersStalled(sendTimeout: configuration.viewerSendTimeout, now: now) {
-            logger.warning("viewer's link made no progress, dropping it", metadata: [
+            logger.warning(viewer.readerStopped ? "viewer stopped reading, dropping it" : "viewer's link made no progress, dropping it", metadata: [
                 "viewer_id": "\(viewer.id)", "stalled_ms": "\(viewer.stalled.milliseconds)", "limit_ms": "\(viewer.limit.milliseconds)",
             ])
             hub.dropViewer(viewer.id, reason: .sendTimeout)

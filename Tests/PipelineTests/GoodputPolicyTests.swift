@@ -31,6 +31,17 @@ struct GoodputPolicyTests {
         #expect(policy.budget == 400_000)
     }
 
+    @Test func aSlowReaderOnAGoodLinkKeepsItsPictureAndRateAndGetsTheNewestFrameAtEachRead() {
+        var policy = GoodputPolicy()
+        // Lossy and data waiting, but its TCP had acknowledged everything: the reader, not the link.
+        var slowReader = input([stream("A")], at: 1, lost: 28, goodput: 60_000, unsent: 100_000)
+        slowReader.link.readerLimited = true
+        #expect(policy.choose(slowReader) == ["A": DeliveryChoice(rung: 0)])
+        #expect(policy.budget == nil, "no cap: a smaller picture would not make it read faster")
+        // The same window with the link the limit: stepped down and capped.
+        #expect(policy.choose(input([stream("A")], at: 2, lost: 28, goodput: 60_000, unsent: 100_000)) == ["A": DeliveryChoice(rung: 2, maxFPS: 19)])
+    }
+
     @Test func aStepUpThatCongestsAtOnceDoublesTheWaitBeforeTheNextTry() {
         var policy = GoodputPolicy()
         let streams = [stream("A")]

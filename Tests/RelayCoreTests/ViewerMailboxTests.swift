@@ -81,6 +81,42 @@ struct ViewerMailboxTests {
         #expect(ages.p95 == 7, "older ages have left the window")
     }
 
+    /// A reader that is alive but slow (its TCP acknowledged everything and
+    /// closed its window) is told apart from a link that takes nothing (data
+    /// in flight, unacknowledged): the first may go several of its read
+    /// intervals without progress, the second only the send timeout.
+    @Test func aSlowReaderIsAllowedSeveralReadIntervalsADeadLinkOnlyTheTimeout() {
+        let t0 = ContinuousClock.now
+        var link = ViewerLink()
+        func read(at seconds: Double, acked: UInt64, notSent: Int, unacked: Int) {
+            link.record(.init(bytesAcked: acked, notSentBytes: notSent, unackedSegments: unacked, rtt: .milliseconds(1), at: t0 + .seconds(seconds)))
+        }
+        read(at: 0, acked: 0, notSent: 16_000, unacked: 0)
+        #expect(link.receiverLimited, "data waits, nothing in flight: the reader's window is closed")
+        #expect(link.stallLimit(sendTimeout: .seconds(1), roundTrips: 10) == .seconds(3), "three send timeouts until its pace is known")
+        // It reads once a second: the window opens, the link acknowledges, then closes again.
+        var acked: UInt64 = 0
+        for second in 1...6 {
+            acked += 27_000
+            read(at: Double(second), acked: acked, notSent: 16_000, unacked: 2)
+            read(at: Double(second) + 0.1, acked: acked, notSent: 16_000, unacked: 0)
+        }
+        let interval = try! #require(link.readInterval)
+        #expect(interval > .milliseconds(800) && interval < .milliseconds(1100), "\(interval)")
+        #expect(link.stallLimit(sendTimeout: .seconds(1), roundTrips: 10) == interval * 3)
+        #expect(link.readerLimitedMostly)
+        // A link that stops taking bytes with data in flight: the plain limit.
+        read(at: 7, acked: acked, notSent: 16_000, unacked: 12)
+        #expect(!link.receiverLimited)
+        #expect(link.stallLimit(sendTimeout: .seconds(1), roundTrips: 10) == .seconds(1))
+        // A reader whose reads are minutes apart is still bounded.
+        var frozen = ViewerLink()
+        frozen.record(.init(bytesAcked: 0, notSentBytes: 16_000, unackedSegments: 0, rtt: .milliseconds(1), at: t0))
+        frozen.record(.init(bytesAcked: 1, notSentBytes: 16_000, unackedSegments: 0, rtt: .milliseconds(1), at: t0 + .seconds(600)))
+        frozen.record(.init(bytesAcked: 1, notSentBytes: 16_000, unackedSegments: 0, rtt: .milliseconds(1), at: t0 + .seconds(601)))
+        #expect(frozen.stallLimit(sendTimeout: .seconds(1), roundTrips: 10) == .seconds(30))
+    }
+
     /// Each row: seconds since start, bytes acknowledged so far, unsent and
     /// unacknowledged data, and the stall the link shows after it.
     @Test func aLinkThatKeepsAcknowledgingIsNotStalledHoweverSlow() {

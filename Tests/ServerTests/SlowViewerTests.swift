@@ -62,14 +62,18 @@ extension OneAtATime {
                 #expect(Double(received) >= Double(sent) * 0.5, "normal viewer got \(received) of \(sent)")
                 #expect(ages.count == received && ages[ages.count * 95 / 100] < 500, "normal viewer's frame ages (ms): \(ages)")
                 #expect(elapsed < .milliseconds(Int64(sent) * 1000 / 30 + 1000), "the streamer was never slowed: \(sent) frames in \(elapsed)")
-                #expect(relay.log.contains("viewer's link made no progress, dropping it", ["viewer_id": "v-2"]))
+                #expect(relay.log.contains("viewer stopped reading, dropping it", ["viewer_id": "v-2"]), "its TCP took everything and closed its window")
                 let viewers = try await relay.api("/api/viewers")
                 #expect(viewers == .array([try #require({ if case .array(let a) = viewers { a.first } else { nil } }())]))
                 _ = stuck
             }
         }
 
-        @Test func slowViewerGetsLowFramesWhileTheFastOneGetsFull() async throws {
+        /// A slow reader on a fast link (a device that reads 6 frames a
+        /// second of a 30 fps stream) is not a slow link: it keeps its full
+        /// picture and rate and is sent the newest frame each time it reads,
+        /// losing older ones; a smaller picture would not make it read faster.
+        @Test func aSlowReaderOnAFastLinkGetsTheNewestFullFrameAtEachReadAndSlowsNobody() async throws {
             try await withRelay(.test { $0.viewerSendTimeout = .seconds(5) }, pipelinesJSON: bigFramePipelines) { relay in
                 let fast = try await relay.viewer("format=binary")
                 let slow = try await relay.viewer("format=binary", readDelay: .milliseconds(150))
@@ -78,30 +82,29 @@ extension OneAtATime {
                 let (sent, markedAt, _) = try await streamUntil(streamer) {
                     relay.log.contains("viewer is slow: it loses frames to newer ones", ["viewer_id": "v-2"])
                 }
-                #expect(markedAt != nil, "the slow viewer was never marked slow")
-                // Frames wait in the relay's mailbox, not in the kernel, so the
-                // first low frame follows the verdict within a few frames (it
-                // took 8 to 14 s when megabytes of full frames sat in the socket).
-                try await relay.eventually("slow viewer receives a low frame", timeout: .seconds(10)) {
-                    slow.binaryFrames.contains { $0.header["quality"] == .string("low") }
-                }
+                #expect(markedAt != nil, "the slow reader was never marked slow")
                 try await relay.eventually("fast viewer has the last frame") {
                     fast.binaryFrames.last?.header["seq"] == .number(Double(sent - 1))
                 }
-                let lowFrame = try #require(slow.binaryFrames.first { $0.header["quality"] == .string("low") })
-                #expect(lowFrame.jpeg.readableBytes < bigFrames[0].readableBytes / 4)
                 #expect(fast.binaryFrames.allSatisfy { $0.header["quality"] == .string("full") })
-                // Judged by freshness and most frames, as the normal viewer above.
+                #expect(slow.binaryFrames.allSatisfy { $0.header["quality"] == .string("full") }, "its link is fine: no smaller picture")
                 let fastAges = fast.binaryFrameAges.sorted()
                 #expect(Double(fast.binaryFrames.count) >= Double(sent) * 0.5, "fast viewer got \(fast.binaryFrames.count) of \(sent)")
                 #expect(fastAges[fastAges.count * 95 / 100] < 500, "fast viewer's frame ages (ms): \(fastAges)")
                 let slowSeqs = slow.binaryFrames.compactMap { $0.header["seq"]?.numberValue }
-                #expect(slowSeqs == slowSeqs.sorted(), "a slow viewer loses older frames, never order")
-                #expect(slowSeqs.count < sent, "the slow viewer lost frames instead of slowing anyone")
+                #expect(slowSeqs == slowSeqs.sorted(), "a slow reader loses older frames, never order")
+                #expect(slowSeqs.count < sent, "the slow reader lost frames instead of slowing anyone")
+                // Fresh at each read: what waits for it is the few frames its own socket buffers
+                // hold, at its reading pace (150 ms a frame), never a queue that grows.
+                let slowAges = slow.binaryFrameAges
+                let late = Array(slowAges.suffix(slowAges.count / 2)).sorted()
+                #expect(late[late.count * 95 / 100] < 2_000, "slow reader's frame ages (ms), second half: \(late)")
                 let viewers = try await relay.api("/api/viewers")
                 guard case .array(let list) = viewers else { Issue.record("no viewers"); return }
                 let slowEntry = try #require(list.first { $0["id"] == .string("v-2") })
                 #expect((slowEntry["loss_percent"]?.numberValue ?? 0) > 0)
+                #expect(slowEntry["receiving"] == .string("full"))
+                print("slow reader ages (ms):", late)
             }
         }
     }

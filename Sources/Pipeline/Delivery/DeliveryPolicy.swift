@@ -96,12 +96,19 @@ public struct LinkFigures: Sendable, Equatable {
     public var rtt: Duration?
     /// Written by the relay, not yet sent by TCP.
     public var unsentBytes: Int
+    /// In this window the viewer's reader, not its link, mostly held
+    /// delivery back (its TCP had acknowledged everything and closed its
+    /// window): a slow device on a good link. Its goodput is its reading
+    /// pace, and frames it lost went to newer ones it read instead; a
+    /// smaller picture or a frame-rate cap would not make it read faster.
+    public var readerLimited: Bool
 
-    public init(goodput: Double? = nil, linkLimited: Bool = false, rtt: Duration? = nil, unsentBytes: Int = 0) {
+    public init(goodput: Double? = nil, linkLimited: Bool = false, rtt: Duration? = nil, unsentBytes: Int = 0, readerLimited: Bool = false) {
         self.goodput = goodput
         self.linkLimited = linkLimited
         self.rtt = rtt
         self.unsentBytes = unsentBytes
+        self.readerLimited = readerLimited
     }
 }
 

@@ -92,7 +92,9 @@ public struct GoodputPolicy: DeliveryPolicy {
         let lossy = window.offered >= 5 && Double(window.replaced) > Double(window.offered) * configuration.congestedLoss
         let goodput = link.goodput ?? 0
         let queued = goodput > 0 && Double(link.unsentBytes) / goodput * 1000 > Double(configuration.maxQueueMs)
-        if (lossy || queued), goodput > 0 {
+        // A slow reader on a good link is not congestion: it gets the newest
+        // frame each time it reads (latest wins), at its size and full rate.
+        if (lossy || queued), goodput > 0, !link.readerLimited {
             // While congested the link sets the pace, so goodput is what it carries: the cap follows it, up or down.
             budget = goodput / configuration.headroom
             if let lastStepUp, (now - lastStepUp).seconds < configuration.stepUpAfter * backoff * 2 {
