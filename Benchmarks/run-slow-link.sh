@@ -78,6 +78,7 @@ want 2mbit && scenario 2mbit-27k 2mbit 27000
 want 500kbit && scenario 500kbit-27k 500kbit 27000
 want 20mbit && scenario 20mbit-150k 20mbit 150000
 want reader && scenario reader-2-per-s 100mbit 27000 --read-rate 2
+want reader1 && scenario reader-1-per-s 100mbit 27000 --read-rate 1
 want credits && scenario reader-2-per-s-credits 100mbit 27000 --read-rate 2 --ack --query flow=credit
 want credits1 && scenario reader-2-per-s-1-credit 100mbit 27000 --read-rate 2 --ack --query "flow=credit&credits=1"
 exit 0
