@@ -124,13 +124,16 @@ package final class ViewerMailbox: Sendable {
                                 receivedAt: receivedAt, seq: seq)
         return state.withLockedValue { s in
             guard !s.finished else { return Offer() }
-            if let pacing, s.slots[streamID] == nil {
-                // A frame still waiting in the slot is replaced whether due or not: the one written is always the newest.
-                if let due = s.nextDue[streamID], pacing.at < due { return Offer() }
-                // A tenth early still counts, so 30 fps capped at 10 takes every third frame, not every fourth.
-                s.nextDue[streamID] = pacing.at + pacing.interval * 0.9
+            if let pacing {
+                // A frame still waiting in the slot is replaced whether due or not (the
+                // one written is always the newest), and the cap's schedule stands.
+                if s.slots[streamID] == nil {
+                    if let due = s.nextDue[streamID], pacing.at < due { return Offer() }
+                    // A tenth early still counts, so 30 fps capped at 10 takes every third frame, not every fourth.
+                    s.nextDue[streamID] = pacing.at + pacing.interval * 0.9
+                }
             } else if !s.nextDue.isEmpty {
-                s.nextDue[streamID] = nil
+                s.nextDue[streamID] = nil  // the cap was lifted
             }
             s.stats.windowOffered += 1
             var offer = Offer()

@@ -190,6 +190,14 @@ extension ViewerMailboxTests {
         _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "b"), receivedAt: 0, seq: 21,
                                pacing: (.milliseconds(100), start + .seconds(2) + .milliseconds(33)))
         #expect(mailbox.poll()?.seq == 21)
+        // The cap still holds after that replacement: the next frame 33 ms on is not due
+        // (the slow link is exactly when the cap matters).
+        _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "c"), receivedAt: 0, seq: 22,
+                               pacing: (.milliseconds(100), start + .seconds(2) + .milliseconds(66)))
+        #expect(mailbox.poll() == nil, "a capped frame that replaced a waiting one does not lift the cap")
+        _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "d"), receivedAt: 0, seq: 23,
+                               pacing: (.milliseconds(100), start + .seconds(2) + .milliseconds(100)))
+        #expect(mailbox.poll()?.seq == 23)
         _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "x"), receivedAt: 0, seq: 12)
         #expect(mailbox.poll()?.seq == 12, "without a cap, every frame is offered again")
     }
