@@ -165,9 +165,10 @@ public struct RelayServer: Sendable {
                 await onListening(port)
             },
             logger: logger)
-        // A group stops in reverse order: housekeeping, then the shutdown
-        // sequence (which queues the cluster's goodbyes), then the cluster
-        // link (which flushes them), then the HTTP server, then the webhooks, then the audit log.
+        // A group stops in reverse order: the shutdown sequence (which queues
+        // the cluster's goodbyes; during its drain delay the relay's rules
+        // still run), then housekeeping, then the cluster link (which
+        // flushes the goodbyes), then the HTTP server, then the webhooks, then the audit log.
         // The audit log stops last, so the connections' closing lines are written.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = audit.map { [.init(service: $0)] } ?? []
         // Webhooks stop after the shutdown sequence, whose stream_ended events they still post.
@@ -182,8 +183,10 @@ public struct RelayServer: Sendable {
         }
         services += [
             .init(service: ReloadOnHangup(reloader: reloader)),
-            .init(service: ShutdownCoordinator(hub: hub, readiness: readiness, logger: logger, drainDelay: configuration.drainDelay)),
+            // Housekeeping before the shutdown sequence, so it stops after it: pings, idle
+            // closes, stall drops and policy reviews go on while the relay drains.
             .init(service: HousekeepingService(hub: hub, metrics: metrics, configuration: configuration, logger: logger)),
+            .init(service: ShutdownCoordinator(hub: hub, readiness: readiness, logger: logger, drainDelay: configuration.drainDelay)),
         ]
         let group = ServiceGroup(configuration: .init(
             services: services,

@@ -190,6 +190,25 @@ struct ServeProcessTests {
         #expect(try await server.waitForExit() == 0)
     }
 
+    /// During `--drain-delay` the relay keeps its rules: a camera that goes
+    /// silent is still timed out (housekeeping stops after the shutdown
+    /// sequence, not before it).
+    @Test func housekeepingKeepsWorkingWhileDraining() async throws {
+        let server = try ServeProcess(["--drain-delay", "30", "--idle-warning", "0.3", "--idle-timeout", "0.8"])
+        let port = try await server.port()
+        let relay = RelayHandle(port: port, log: CapturedLog())
+        let viewer = try await relay.viewer()
+        let streamer = try await relay.streamer("cam")
+        streamer.send(TestFrames.text(0))
+        try await viewer.waitFor(type: "frame", stream: "cam")
+        kill(server.process.processIdentifier, SIGTERM)
+        // Silent from here: closed for its silence while the relay drains, not at its end.
+        let ended = try await viewer.waitFor(type: "stream_ended", stream: "cam", timeout: .seconds(10))
+        #expect(ended["reason"] == .string("timeout"))
+        kill(server.process.processIdentifier, SIGKILL)  // no need to wait out the 30 s drain
+        _ = try await server.waitForExit()
+    }
+
     @Test func singleSignOnFlagsReadTheProvidersKeysAndClaims() async throws {
         let key = try await ProviderKey.rsa(kid: "k1")
         let file = try TemporaryFile("jwks.json")
