@@ -34,6 +34,11 @@ package final class RelayMetrics: PipelineObserver, Sendable {
         var streamFps: [String: Gauge] = [:]
         var streamViewers: [String: Gauge] = [:]
         var streamIngestDelay: [String: Gauge] = [:]
+        /// When a stream or viewer left. Samples are taken under the hub's
+        /// lock and written after it, so one taken before the end can
+        /// arrive after it: it must not bring the series back.
+        var retiredStreams: [String: ContinuousClock.Instant] = [:]
+        var retiredViewers: [String: ContinuousClock.Instant] = [:]
         var viewerGauges: [String: ViewerGauges] = [:]
         /// Drops per stage name, for `/api/pipelines`.
         var dropsByStage: [String: Int] = [:]
@@ -78,7 +83,28 @@ package final class RelayMetrics: PipelineObserver, Sendable {
 
     package func viewerDisconnected(_ id: String) {
         openViewersCount(-1)
-        perKey.withLockedValue { $0.viewerGauges.removeValue(forKey: id) }?.destroy()
+        perKey.withLockedValue { p in
+            Self.retire(id, in: &p.retiredViewers)
+            return p.viewerGauges.removeValue(forKey: id)
+        }?.destroy()
+    }
+
+    /// Records that `id` left now; forgets what left long ago (a sample is
+    /// written within a moment of being taken).
+    private static func retire(_ id: String, in retired: inout [String: ContinuousClock.Instant]) {
+        let now = ContinuousClock.now
+        if retired.count >= 256 { retired = retired.filter { now - $0.value < .seconds(60) } }
+        retired[id] = now
+    }
+
+    /// Whether a sample of `id` taken at `takenAt` may be written: not if
+    /// `id` left after it was taken. A later sample (a new stream or viewer
+    /// of the same id) clears the mark.
+    private static func current(_ id: String, takenAt: ContinuousClock.Instant, in retired: inout [String: ContinuousClock.Instant]) -> Bool {
+        guard let left = retired[id] else { return true }
+        if left >= takenAt { return false }
+        retired[id] = nil
+        return true
     }
 
     private let counts = NIOLockedValueBox<(streams: Int, viewers: Int)>((0, 0))
@@ -150,8 +176,10 @@ package final class RelayMetrics: PipelineObserver, Sendable {
     }
 
     /// `ingestDelayP95`: capture to receipt, ms; the series appears once the stream's frames carry capture times.
-    package func streamSample(_ id: String, fps: Double, viewers: Int, ingestDelayP95: Int64? = nil) {
-        let (fpsGauge, viewersGauge, delayGauge) = perKey.withLockedValue { p -> (Gauge, Gauge, Gauge?) in
+    /// `takenAt`: when the sample was taken (before the hub's lock was taken for it).
+    package func streamSample(_ id: String, fps: Double, viewers: Int, ingestDelayP95: Int64? = nil, takenAt: ContinuousClock.Instant) {
+        let found = perKey.withLockedValue { p -> (Gauge, Gauge, Gauge?)? in
+            guard Self.current(id, takenAt: takenAt, in: &p.retiredStreams) else { return nil }
             let f = p.streamFps[id] ?? Gauge(label: "framepipe_stream_fps", dimensions: [("stream", id)], factory: factory)
             let v = p.streamViewers[id] ?? Gauge(label: "framepipe_stream_viewers", dimensions: [("stream", id)], factory: factory)
             p.streamFps[id] = f
@@ -161,6 +189,7 @@ package final class RelayMetrics: PipelineObserver, Sendable {
             p.streamIngestDelay[id] = d
             return (f, v, d)
         }
+        guard let (fpsGauge, viewersGauge, delayGauge) = found else { return }
         fpsGauge.record(fps)
         viewersGauge.record(viewers)
         if let ingestDelayP95 { delayGauge?.record(Double(ingestDelayP95) / 1000) }
@@ -168,7 +197,8 @@ package final class RelayMetrics: PipelineObserver, Sendable {
 
     package func streamEnded(_ id: String) {
         let gauges = perKey.withLockedValue { p in
-            [p.streamFps.removeValue(forKey: id), p.streamViewers.removeValue(forKey: id), p.streamIngestDelay.removeValue(forKey: id)]
+            Self.retire(id, in: &p.retiredStreams)
+            return [p.streamFps.removeValue(forKey: id), p.streamViewers.removeValue(forKey: id), p.streamIngestDelay.removeValue(forKey: id)]
         }
         for gauge in gauges.compactMap({ $0 }) { gauge.destroy() }
     }
@@ -197,12 +227,14 @@ package final class RelayMetrics: PipelineObserver, Sendable {
         func destroy() { for gauge in [loss, goodput, rtt, age] { gauge.destroy() } }
     }
 
-    package func viewerSample(_ id: String, _ figures: ViewerFigures) {
-        let gauges = perKey.withLockedValue { p -> ViewerGauges in
+    package func viewerSample(_ id: String, _ figures: ViewerFigures, takenAt: ContinuousClock.Instant) {
+        let found = perKey.withLockedValue { p -> ViewerGauges? in
+            guard Self.current(id, takenAt: takenAt, in: &p.retiredViewers) else { return nil }
             let g = p.viewerGauges[id] ?? ViewerGauges(id, factory)
             p.viewerGauges[id] = g
             return g
         }
+        guard let gauges = found else { return }
         gauges.loss.record(figures.lossPercent)
         if let goodput = figures.goodput { gauges.goodput.record(goodput) }
         if let rtt = figures.rtt { gauges.rtt.record(rtt.seconds) }

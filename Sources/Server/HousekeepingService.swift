@@ -91,12 +91,13 @@ struct HousekeepingService: Service {
     }
 
     func sample(now: ContinuousClock.Instant, elapsed: Duration) {
-        let sample = hub.sample(elapsed: elapsed, slowLossRatio: configuration.slowLossRatio)
+        let sample = hub.sample(elapsed: elapsed, slowLossRatio: configuration.slowLossRatio, now: now)
+        // Written after the hub's lock: one that left since `now` keeps no series (`takenAt`).
         for stream in sample.streams {
-            metrics.streamSample(stream.id, fps: stream.fps, viewers: stream.viewers, ingestDelayP95: stream.ingestDelayP95)
+            metrics.streamSample(stream.id, fps: stream.fps, viewers: stream.viewers, ingestDelayP95: stream.ingestDelayP95, takenAt: now)
         }
         hub.tellDemand()
-        for viewer in sample.viewers { metrics.viewerSample(viewer.id, viewer.figures) }
+        for viewer in sample.viewers { metrics.viewerSample(viewer.id, viewer.figures, takenAt: now) }
         for change in sample.slowChanges {
             logger.info(change.slow ? "viewer is slow: it loses frames to newer ones" : "viewer keeps up again",
                         metadata: ["viewer_id": "\(change.id)"])
