@@ -35,6 +35,8 @@ package struct RelayState {
     package internal(set) var tellsDemand = true
     /// When a stream's uplink counts as delayed.
     package var uplinkRule = UplinkDelay.Rule()
+    /// Streams, viewers and viewers per token at most (`CountLimits`).
+    package var countLimits = CountLimits()
     private var nextViewerNumber = 1
     private var nextSessionID: UInt64 = 1
     /// Makes each new viewer's own instance of the configured delivery policy.

@@ -63,8 +63,9 @@ package final class ViewerHub: FrameSink, Sendable {
     /// `makePolicy` makes each viewer's delivery policy (the config's `"delivery"`).
     package init(logger: Logger, metrics: RelayMetrics, cluster: (any ClusterLink)? = nil,
                  makePolicy: @escaping @Sendable () -> any DeliveryPolicy = { GoodputPolicy() },
-                 events: (any RelayEventListener)? = nil) {
+                 events: (any RelayEventListener)? = nil, limits: CountLimits = CountLimits()) {
         var relay = RelayState(makePolicy: makePolicy)
+        relay.countLimits = limits
         // In a cluster, only once every node is known to count its viewers (`allNodesTellDemand`).
         _ = relay.allNodesTellDemand(cluster == nil)
         self.locked = NIOLockedValueBox(Locked(relay: relay))
@@ -217,10 +218,17 @@ package final class ViewerHub: FrameSink, Sendable {
 
     /// Registers a streamer connection (see `RelayState.connectStream`); the
     /// replaced connection is returned so the caller closes it with
-    /// `replaced`. Nil when the server is shutting down.
-    package func connectStream(_ id: String, session: StreamSessionHandle) -> (replaced: StreamSessionHandle?, firstSeq: UInt64)? {
+    /// `replaced`. Nil when the server is shutting down; throws when a new
+    /// stream would pass `--max-streams` (checked in the same critical section).
+    package func connectStream(_ id: String, session: StreamSessionHandle) throws(LimitRefusal)
+        -> (replaced: StreamSessionHandle?, firstSeq: UInt64)? {
         let now = ContinuousClock.now
-        return transition { $0.connectStream(id, session: session, now: now) }.map { ($0.replaced, $0.firstSeq) }
+        let outcome: Result<RelayState.Connected?, LimitRefusal> = transition { state in
+            if let refusal = state.refusal(forStream: id) { return (.failure(refusal), []) }
+            let (connected, actions) = state.connectStream(id, session: session, now: now)
+            return (.success(connected), actions)
+        }
+        return try outcome.get().map { ($0.replaced, $0.firstSeq) }
     }
 
     /// Ends a stream if `session` is still the one serving it, telling its viewers why.
@@ -274,23 +282,26 @@ package final class ViewerHub: FrameSink, Sendable {
 
     /// Adds a viewer; its first message, queued atomically with the
     /// registration, is `viewer_connected` with the live streams it watches.
+    /// Nil while shutting down; throws when it would pass `--max-viewers` or
+    /// the per-token limit (checked in the same critical section).
     package func addViewer(format: ViewerFormat, streams: Set<String>?, quality: QualityPreference, scope: StreamScope = .all,
                            tokenID: String? = nil, credits: Int? = nil, remoteAddress: String,
-                           eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) -> Viewer? {
+                           eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) throws(LimitRefusal) -> Viewer? {
         let wants = ViewerRecord.Wants(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
                                        remoteAddress: remoteAddress)
         var drains = DrainRequests()
-        let (viewer, later): (Viewer?, [Deferred]) = locked.withLockedValue { locked in
+        let (outcome, later): (Result<Viewer?, LimitRefusal>, [Deferred]) = locked.withLockedValue { locked in
+            if let refusal = locked.relay.refusal(forViewerWithToken: tokenID) { return (.failure(refusal), []) }
             let (record, actions) = locked.relay.addViewer(wants)
-            guard let record else { return (nil, []) }
+            guard let record else { return (.success(nil), []) }
             let viewer = Viewer(id: record.id, format: format, credits: credits, remoteAddress: remoteAddress, eventLoop: eventLoop, close: close)
             locked.connections[record.id] = viewer
             locked.relay.attach(viewer, to: record.id)
-            return (viewer, Self.applyUnderLock(actions, &locked, &drains))
+            return (.success(viewer), Self.applyUnderLock(actions, &locked, &drains))
         }
         drains.submit()
         for action in later { perform(action) }
-        return viewer
+        return try outcome.get()
     }
 
     /// Attaches the viewer's socket writer; from now on drains go to it.

@@ -75,8 +75,10 @@ public struct RelayServer: Sendable {
         let publisher = configuration.cluster.map { ClusterPublisher(nodeID: $0.nodeID, metrics: metrics, logger: self.logger) }
         let node = self.configuration.cluster?.nodeID ?? ProcessInfo.processInfo.hostName
         let webhooks = self.configuration.webhooks.map { EventWebhooks(settings: $0, node: node, metrics: metrics, logger: self.logger) }
+        let limits = configuration.limits
         let hub = ViewerHub(logger: logger, metrics: metrics, cluster: publisher, makePolicy: live.current.config.delivery.makePolicy,
-                            events: webhooks)
+                            events: webhooks, limits: CountLimits(maxStreams: limits.maxStreams, maxViewers: limits.maxViewers,
+                                                                  maxViewersPerToken: limits.maxViewersPerToken))
         let cluster = try configuration.cluster.map {
             try ClusterService(settings: $0, live: self.live, hub: hub, publisher: publisher!, metrics: metrics,
                                revocations: revocations, logger: self.logger)

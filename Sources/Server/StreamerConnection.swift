@@ -53,7 +53,17 @@ struct StreamerConnection {
         // reads loses old pongs, never the close command that comes last.
         let (commands, continuation) = AsyncStream.makeStream(of: StreamSessionHandle.Command.self, bufferingPolicy: .bufferingNewest(256))
         let session = StreamSessionHandle(id: hub.makeSessionID(), remoteAddress: client, commands: continuation)
-        guard let (replaced, _) = hub.connectStream(streamID, session: session) else {
+        let connected: (replaced: StreamSessionHandle?, firstSeq: UInt64)?
+        do throws(LimitRefusal) {
+            connected = try hub.connectStream(streamID, session: session)
+        } catch {
+            // Let in by the gate together with others that took the last places.
+            metrics.limitHit(error.limit)
+            logger.notice("streamer refused after the upgrade: a limit is reached", metadata: ["reason": "\(error.reason)"])
+            try? await outbound.close(.unknown(Self.tryAgainLater), reason: error.reason)
+            return
+        }
+        guard let (replaced, _) = connected else {
             try? await outbound.close(.goingAway, reason: StreamEndReason.shutdown.rawValue)
             return
         }
@@ -270,6 +280,11 @@ struct StreamerConnection {
             logger.notice("streamer token refresh refused", metadata: ["reason": "\(error.reason)"])
         }
     }
+
+    /// A limit refused the socket after its upgrade; try again later. In the
+    /// private range (like 4001, 4003): clients built on swift-websocket treat
+    /// RFC 6455's unassigned 1013 as a protocol error.
+    static let tryAgainLater: UInt16 = 4013
 
     /// The WebSocket close code a streamer sees for each way the relay ends its stream.
     static func closeCode(for reason: StreamEndReason) -> WebSocketErrorCode {

@@ -40,10 +40,19 @@ struct ViewerConnection: Sendable {
         guard let channel = context.channel else { return }
         let lease = grant.flatMap { access?.lease($0, acting: .viewer) }
         defer { lease.map { access?.sessions.remove($0) } }
-        guard let viewer = hub.addViewer(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
-                                         credits: flow == .credit ? credits ?? ViewerMailbox.defaultCredits : nil, remoteAddress: client,
-                                         eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })
-        else {
+        let added: ViewerHub.Viewer?
+        do throws(LimitRefusal) {
+            added = try hub.addViewer(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
+                                      credits: flow == .credit ? credits ?? ViewerMailbox.defaultCredits : nil, remoteAddress: client,
+                                      eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })
+        } catch {
+            // Let in by the gate together with others that took the last places.
+            metrics.limitHit(error.limit)
+            logger.notice("viewer refused after the upgrade: a limit is reached", metadata: ["reason": "\(error.reason)", "remote": "\(client)"])
+            try? await outbound.close(.unknown(StreamerConnection.tryAgainLater), reason: error.reason)
+            return
+        }
+        guard let viewer = added else {
             try? await outbound.close(.goingAway, reason: StreamEndReason.shutdown.rawValue)
             return
         }

@@ -74,6 +74,36 @@ struct LimitTests {
         }
     }
 
+    /// Upgrades that arrive together all pass the gate's check before any
+    /// of them is added; the limit holds where viewers and streams are
+    /// added (the ones past it are closed with 4013 and the reason).
+    @Test func aBurstOfUpgradesNeverPassesTheViewerOrStreamLimit() async throws {
+        try await withRelay(Self.limited { $0.maxViewers = 2; $0.maxStreams = 2 }) { relay in
+            let viewers = await withTaskGroup(of: TestSocket?.self) { group in
+                for _ in 0..<12 { group.addTask { try? await TestSocket.connect("\(relay.ws)/ws/viewer") } }
+                return await group.reduce(into: [TestSocket]()) { if let socket = $1 { $0.append(socket) } }
+            }
+            let streamers = await withTaskGroup(of: TestSocket?.self) { group in
+                for i in 0..<12 { group.addTask { try? await TestSocket.connect("\(relay.ws)/ws/stream/s\(i)") } }
+                return await group.reduce(into: [TestSocket]()) { if let socket = $1 { $0.append(socket) } }
+            }
+            // Every upgrade was answered one way or the other: added, refused at the gate, or refused after it.
+            try await relay.eventually("every upgrade decided") {
+                let refusedAfter = relay.log.all.count { $0.message.hasSuffix("refused after the upgrade: a limit is reached") }
+                let added = relay.log.all.count { $0.message == "viewer connected" || $0.message == "streamer connected" }
+                return added + refusedAfter == viewers.count + streamers.count
+            }
+            #expect(try await relay.api("/api/viewers").arrayValue?.count == 2)
+            try await relay.eventually("two streams registered") {
+                try await RawHTTP.get(port: relay.port, path: "/metrics").text.contains(#"framepipe_open_connections{kind="streamer"} 2"#)
+            }
+            for line in relay.log.all where line.message.hasSuffix("refused after the upgrade: a limit is reached") {
+                #expect(line.metadata["reason"].map { "\($0)".hasPrefix("the relay has its maximum of 2") } == true)
+            }
+            for socket in viewers + streamers { await socket.abort() }
+        }
+    }
+
     @Test func connectionsBeyondThePerAddressLimitAreClosedAtOnce() async throws {
         try await withRelay(Self.limited { $0.maxConnectionsPerAddress = 3 }) { relay in
             var held: [any Channel] = []

@@ -26,8 +26,8 @@ struct ViewerHubTests {
         let (commands, continuation) = AsyncStream.makeStream(of: StreamSessionHandle.Command.self)
         _ = commands
         let session = StreamSessionHandle(id: 1, remoteAddress: "test", commands: continuation)
-        #expect(hub.connectStream("P-1", session: session) != nil)
-        let added = hub.addViewer(format: .binary, streams: nil, quality: .full, remoteAddress: "test",
+        #expect(try hub.connectStream("P-1", session: session) != nil)
+        let added = try hub.addViewer(format: .binary, streams: nil, quality: .full, remoteAddress: "test",
                                   eventLoop: EmbeddedEventLoop(), close: {})
         let viewer = try #require(added)
         for seq in 0..<3 { hub.publish(Self.frame("P-1", seq: UInt64(seq))) }
@@ -46,12 +46,12 @@ extension ViewerHubTests {
         -> (session: StreamSessionHandle, commands: AsyncStream<StreamSessionHandle.Command>, firstSeq: UInt64)? {
         let (commands, continuation) = AsyncStream.makeStream(of: StreamSessionHandle.Command.self)
         let session = StreamSessionHandle(id: number, remoteAddress: "test", commands: continuation)
-        guard let connected = hub.connectStream(id, session: session) else { return nil }
+        guard let connected = try? hub.connectStream(id, session: session) else { return nil }
         return (session, commands, connected.firstSeq)
     }
 
     static func viewer(_ hub: ViewerHub, scope: StreamScope = .all) -> ViewerHub.Viewer? {
-        hub.addViewer(format: .json, streams: nil, quality: .auto, scope: scope, remoteAddress: "test", eventLoop: EmbeddedEventLoop(), close: {})
+        try? hub.addViewer(format: .json, streams: nil, quality: .auto, scope: scope, remoteAddress: "test", eventLoop: EmbeddedEventLoop(), close: {})
     }
 
     /// The control messages waiting in a viewer's mailbox, by type (frames skipped).
