@@ -23,6 +23,10 @@ import Pipeline
 /// "Delivery to a slow viewer"). Its loop's `LinkSampler` has it read the
 /// socket's `TCP_INFO` twice a second into the mailbox (`ViewerLink`):
 /// goodput, RTT, progress.
+///
+/// When the viewer sends Close (`ViewerCloseWatcher` says so, on the same
+/// loop, before the WebSocket handler answers it), it stops: RFC 6455
+/// allows nothing after that answer.
 package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     package typealias InboundIn = NIOAny
     package typealias OutboundOut = ByteBuffer
@@ -36,6 +40,8 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     /// channel costs a retain of it per ask (it has a side table), twice a
     /// frame per viewer.
     private var writable = true
+    /// The viewer sent Close: nothing more is written.
+    private var peerClosed = false
     /// The loop's link sampler, while this handler is in a socket's pipeline.
     private var sampler: LinkSampler?
     /// The send buffer last set from the link's measurements.
@@ -133,8 +139,13 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
         context.close(promise: nil)
     }
 
-    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.fireChannelRead(data)
+    /// The viewer sent Close: nothing pending is written, and nothing later
+    /// is taken. Event loop only, before the Close reaches the handler that answers it.
+    package func viewerSentClose() {
+        guard !peerClosed else { return }
+        peerClosed = true
+        mailbox.discardPending()
+        mailbox.finish()
     }
 
     package func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -145,7 +156,7 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
 
     /// Writes what the mailbox holds while the socket takes it. Event loop only.
     package func drain() {
-        guard let context else { return }
+        guard let context, !peerClosed else { return }
         mailbox.drainStarted()
         var wrote = false
         let now = Date().millisecondsSince1970

