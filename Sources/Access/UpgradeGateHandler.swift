@@ -9,10 +9,14 @@ import NIOHTTP1
 /// timeout: a connection must finish its request headers in time (slowloris).
 ///
 /// It removes itself after the first request: an upgrade is only ever a
-/// connection's first request there.
-package final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// connection's first request there. While a request is being judged (a
+/// token check may wait on the identity provider's keys) it reads nothing
+/// more from the socket: what the client sends meanwhile waits in the
+/// kernel, where TCP holds it back, not in this handler's memory.
+package final class UpgradeGateHandler: ChannelDuplexHandler, RemovableChannelHandler {
     package typealias InboundIn = HTTPServerRequestPart
     package typealias InboundOut = HTTPServerRequestPart
+    package typealias OutboundIn = HTTPServerResponsePart
     package typealias OutboundOut = HTTPServerResponsePart
 
     private enum State { case waitingForHead, judging, refusing, admitted, removed }
@@ -22,6 +26,8 @@ package final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelH
     private let handshakeTimeout: Duration
     private var state = State.waitingForHead
     private var held: [NIOAny] = []
+    /// A read asked for while judging, to ask for once the verdict is in.
+    private var readWanted = false
     private var handshakeTimer: Scheduled<Void>?
 
     package init(admission: UpgradeAdmission, tickets: AdmissionTickets, handshakeTimeout: Duration) {
@@ -96,6 +102,15 @@ package final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelH
         }
     }
 
+    /// Reads wait while a request is judged (see the type's comment).
+    package func read(context: ChannelHandlerContext) {
+        guard state == .judging else {
+            context.read()
+            return
+        }
+        readWanted = true
+    }
+
     /// A first request the HTTP parser cannot read (a NUL in the target, a
     /// broken header line) gets a 400 with the reason rather than a socket
     /// that silently closes. NIO's own `HTTPServerProtocolErrorHandler`
@@ -124,6 +139,10 @@ package final class UpgradeGateHandler: ChannelInboundHandler, RemovableChannelH
             held = []
             for part in parts { context.fireChannelRead(part) }
             context.fireChannelReadComplete()
+            if readWanted {
+                readWanted = false
+                context.read()
+            }
             context.pipeline.syncOperations.removeHandler(self, promise: nil)
         case .refuse(let refusal):
             state = .refusing
