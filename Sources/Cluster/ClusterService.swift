@@ -22,14 +22,14 @@ import ServiceLifecycle
 /// here watches it). Redis going away never touches local delivery: the
 /// node logs once, keeps serving its own streams, reconnects with backoff,
 /// then reads the registry again, re-announces its streams and resubscribes.
-package final class ClusterService: Service, @unchecked Sendable {
+package final class ClusterService: Service, Sendable {
     package let settings: ClusterSettings
     /// Relayed frames run the relayed stages of the pipeline this node's file routes their stream to.
     package let live: LiveConfiguration
     package let metrics: RelayMetrics
     /// Revocations published by `framepipe revoke --redis` land here, on every node.
     package let revocations: Revocations
-    package var logger: Logger
+    package let logger: Logger
     /// This node's relay state: the service feeds it what Redis says.
     private let hub: ViewerHub
     /// The hub's link out; the service hands it the command connection.
@@ -48,7 +48,9 @@ package final class ClusterService: Service, @unchecked Sendable {
         package var command: RedisConnection?
         package var subscriber: RedisConnection?
         package var broker = BrokerState.connecting
+        /// When the broker's state last changed: the wall clock for the API, the monotonic one for how long.
         package var since = Date()
+        package var sinceInstant = ContinuousClock.now
         package var lastError: String?
         /// The server the node talks to (through Sentinel, the master found last).
         package var master: String?
@@ -120,11 +122,12 @@ package final class ClusterService: Service, @unchecked Sendable {
                 let (command, subscriber) = try await connect()
                 wasConnected = true
                 let downFor = state.withLockedValue { s -> TimeInterval? in
-                    let downFor = s.broker == .down ? Date().timeIntervalSince(s.since) : nil
+                    let downFor = s.broker == .down ? (ContinuousClock.now - s.sinceInstant).seconds : nil
                     s.command = command
                     s.subscriber = subscriber
                     s.broker = .connected
                     s.since = Date()
+                    s.sinceInstant = .now
                     s.lastError = nil
                     s.master = "\(command.url.host):\(command.url.port)"
                     s.subscribed = []
@@ -159,7 +162,7 @@ package final class ClusterService: Service, @unchecked Sendable {
             let (command, subscriber) = state.withLockedValue { s -> (RedisConnection?, RedisConnection?) in
                 defer { s.command = nil; s.subscriber = nil; s.subscribed = [] }
                 publisher.use(nil)
-                if s.broker != .down { s.broker = .down; s.since = Date() }
+                if s.broker != .down { s.broker = .down; s.since = Date(); s.sinceInstant = .now }
                 return (s.command, s.subscriber)
             }
             if stopping {
@@ -305,7 +308,7 @@ package final class ClusterService: Service, @unchecked Sendable {
 
     private func endRemoteStreamsIfOutageTooLong() {
         let due = state.withLockedValue { s -> Bool in
-            guard s.broker == .down, !s.remoteEndedForOutage, Date().timeIntervalSince(s.since) >= settings.nodeTimeout.seconds else { return false }
+            guard s.broker == .down, !s.remoteEndedForOutage, ContinuousClock.now - s.sinceInstant >= settings.nodeTimeout else { return false }
             s.remoteEndedForOutage = true
             return true
         }

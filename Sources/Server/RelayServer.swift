@@ -190,12 +190,18 @@ public struct RelayServer: Sendable {
             .init(service: HousekeepingService(hub: hub, metrics: metrics, configuration: configuration, logger: logger)),
             .init(service: ShutdownCoordinator(hub: hub, readiness: readiness, logger: logger, drainDelay: configuration.drainDelay)),
         ]
-        let group = ServiceGroup(configuration: .init(
-            services: services,
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // A bound on the whole shutdown: the drain delay, the viewers' drain,
+        // and time for the cluster's goodbyes and the last audit lines; a
+        // service that hangs past it is cancelled rather than keep the relay
+        // from exiting (and systemd from restarting it).
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.drainDelay + Self.shutdownAllowance
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
     }
+
+    /// How long a graceful shutdown may take beyond `--drain-delay`.
+    static let shutdownAllowance: Duration = .seconds(15)
 
     private func addWebSocketRoutes(to router: Router<RelayRequestContext>, hub: ViewerHub, metrics: RelayMetrics,
                                     tickets: AdmissionTickets, access: SocketAccess?, audit: AuditLog?) {

@@ -151,8 +151,7 @@ struct StreamerConnection {
             } catch {
                 // swift-websocket stops reassembling as soon as a message
                 // passes the limit, so an endless message never fills memory.
-                let described = "\(error)"
-                if described.contains("messageTooLarge") || described.contains("invalidFrameLength") {
+                if Self.isOverSizeLimit(error) {
                     metrics.limitHit("message_size")
                     logger.warning("streamer closed: message over the size limit", metadata: ["max_bytes": "\(configuration.maxMessageBytes)"])
                 } else if session.endReason == nil {
@@ -279,6 +278,16 @@ struct StreamerConnection {
             session.send(WireMessage.error("refresh refused: \(error.reason)"))
             logger.notice("streamer token refresh refused", metadata: ["reason": "\(error.reason)"])
         }
+    }
+
+    /// The socket failed because a message passed `maxMessageBytes`: NIO's
+    /// decoder says so for one frame, swift-websocket for a message of many
+    /// frames, with an error type of its own that is not public, whose
+    /// payload is NIO's public close code (read by reflection rather than
+    /// by matching the error's description).
+    static func isOverSizeLimit(_ error: any Error) -> Bool {
+        if let error = error as? NIOWebSocketError, error == .invalidFrameLength { return true }
+        return Mirror(reflecting: error).children.contains { ($0.value as? WebSocketErrorCode) == .messageTooLarge }
     }
 
     /// A limit refused the socket after its upgrade; try again later. In the
