@@ -145,6 +145,10 @@ def test_admin_lists_the_stream_and_the_viewers(relay, browser):
     row = wait_until("stream row with a plausible fps", stream_row)
     assert 5 <= float(row[2]) <= 12, row
     assert int(row[3]) > 0 and int(row[4]) == 1 and row[7] == "ok" and row[8] == "standard"
+    # The camera page stamps capture times and answers the relay's clock pings: a capture delay, and its chart.
+    delayed = wait_until("a capture delay", lambda: next((r for r in rows("streams") if r[0] == "P-DHE-007" and r[10].endswith(" ms")), None))
+    assert int(delayed[10].split()[0]) < 1000, delayed
+    assert browser.execute_script("return document.querySelectorAll('#streams svg.history').length") == 1
     viewers = wait_until("viewer row", lambda: rows("viewers") if rows("viewers") and rows("viewers")[0][0].startswith("v-") else None)
     assert viewers[0][2] == "binary" and viewers[0][4].startswith("full") and int(viewers[0][5]) > 0
     # The viewer's link as TCP measures it, and how old its frames were when written.

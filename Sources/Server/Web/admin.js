@@ -58,6 +58,15 @@ function historyChart(history) {
   svg.setAttribute("height", height);
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.classList.add("history");
+  // The quarter hour's frame, so a new stream's first points have a scale.
+  const frame = document.createElementNS(SVG, "rect");
+  for (const [key, value] of Object.entries({ x: 0.5, y: 0.5, width: width - 1, height: height - 1, rx: 3, fill: "#1b2230", stroke: "#2c3648" })) {
+    frame.setAttribute(key, value);
+  }
+  const span = document.createElementNS(SVG, "title");
+  span.textContent = `the last 15 minutes, a point per ${history.interval_s} s`;
+  frame.append(span);
+  svg.append(frame);
   const fpsPeak = Math.max(1, ...history.fps);
   const line = (values, scale, color, label) => {
     const offset = points - values.length;
