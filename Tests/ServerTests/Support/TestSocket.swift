@@ -9,11 +9,19 @@ import Testing
 
 /// A real WebSocket client (HummingbirdWSClient) that records everything it
 /// receives and sends what the test asks, for asserting the wire contract.
+///
+/// Each text message is parsed once, when it arrives, and every wait is
+/// woken by the message (or the close) it waits for: no polling, so a
+/// waiting test adds no load of its own and ends the moment its event comes.
 final class TestSocket: Sendable {
     enum Outgoing: Sendable { case text(String), binary(ByteBuffer), close }
 
     private struct State {
         var messages: [WebSocketMessage] = []
+        /// Text messages as JSON, parsed once on arrival.
+        var parsed: [JSONValue] = []
+        /// Waits to wake on the next message or on the end.
+        var waiters: [UUID: AsyncStream<Void>.Continuation] = [:]
         /// When each message was read (ms since epoch), for frame ages.
         var readAt: [Int64] = []
         var connected = false
@@ -48,7 +56,10 @@ final class TestSocket: Sendable {
         let t = Task {
             do {
                 let closeFrame = try await WebSocketClient.connect(url: url, configuration: configuration, tlsConfiguration: tls, logger: logger) { inbound, outbound, _ in
-                    socket.state.withLock { $0.connected = true }
+                    socket.state.withLock { s in
+                        s.connected = true
+                        for waiter in s.waiters.values { waiter.yield() }
+                    }
                     await withTaskGroup(of: Void.self) { group in
                         group.addTask {
                             for await message in outgoing {
@@ -65,7 +76,13 @@ final class TestSocket: Sendable {
                             do {
                                 for try await message in inbound.messages(maxSize: 32 << 20) {
                                     let now = Date().millisecondsSince1970
-                                    socket.state.withLock { $0.messages.append(message); $0.readAt.append(now) }
+                                    let json: JSONValue? = if case .text(let t) = message { try? JSONParser.parse(t) } else { nil }
+                                    socket.state.withLock { s in
+                                        s.messages.append(message)
+                                        s.readAt.append(now)
+                                        if let json { s.parsed.append(json) }
+                                        for waiter in s.waiters.values { waiter.yield() }
+                                    }
                                     if answerPings, message == .text(#"{"type":"ping"}"#) { socket.send(#"{"type":"pong"}"#) }
                                     if let readDelay { try await Task.sleep(for: readDelay) }
                                 }
@@ -88,17 +105,19 @@ final class TestSocket: Sendable {
             } catch {
                 socket.state.withLock { $0.error = error }
             }
-            socket.state.withLock { $0.finished = true }
+            socket.state.withLock { s in
+                s.finished = true
+                for waiter in s.waiters.values { waiter.yield() }
+            }
         }
         socket.task.withLock { $0 = t }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while ContinuousClock.now < deadline {
-            let s = socket.state.withLock { ($0.connected, $0.finished, $0.error) }
-            if s.0 { return socket }
-            if s.1 { throw s.2 ?? UpgradeRefused(url: url) }
-            try await Task.sleep(for: .milliseconds(5))
+        // Woken when the upgrade is done or refused.
+        let upgraded = try? await socket.until("the upgrade", timeout: .seconds(5), recording: false) {
+            socket.state.withLock { $0.connected || $0.finished }
         }
-        throw UpgradeRefused(url: url)
+        let s = socket.state.withLock { ($0.connected, $0.error) }
+        if upgraded != nil, s.0 { return socket }
+        throw s.1 ?? UpgradeRefused(url: url)
     }
 
     struct UpgradeRefused: Error { let url: String }
@@ -126,9 +145,7 @@ final class TestSocket: Sendable {
     var isFinished: Bool { state.withLock { $0.finished } }
 
     /// Text messages parsed as JSON.
-    var json: [JSONValue] {
-        messages.compactMap { if case .text(let t) = $0 { try? JSONParser.parse(t) } else { nil } }
-    }
+    var json: [JSONValue] { state.withLock { $0.parsed } }
 
     /// JSON messages of one `type`.
     func json(type: String) -> [JSONValue] { json.filter { $0["type"] == .string(type) } }
@@ -154,16 +171,36 @@ final class TestSocket: Sendable {
         }
     }
 
+    /// Waits until `condition` holds of what this socket received, woken by
+    /// each message and by the end of the connection; fails after `timeout`.
+    /// `recording`: a timeout is the test's failure (not when the caller handles it).
+    private func until(_ what: String, timeout: Duration, recording: Bool = true, _ condition: () -> Bool) async throws {
+        if condition() { return }
+        let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = UUID()
+        state.withLock { $0.waiters[id] = continuation }
+        defer { state.withLock { _ = $0.waiters.removeValue(forKey: id) } }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            continuation.finish()
+        }
+        defer { timer.cancel() }
+        if condition() { return }  // it came while the wait was being set up
+        for await _ in changes where condition() { return }
+        if condition() { return }
+        if recording { Issue.record("timed out waiting for \(what) on \(url); got \(json.map { $0.jsonText.prefix(120) })") }
+        throw RelayHandle.TimedOut(what: what)
+    }
+
     /// Waits for a JSON message matching `predicate`.
     @discardableResult
     func waitFor(_ what: String, timeout: Duration = .seconds(5), _ predicate: (JSONValue) -> Bool) async throws -> JSONValue {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let found = json.first(where: predicate) { return found }
-            try await Task.sleep(for: .milliseconds(10))
+        var found: JSONValue?
+        try await until(what, timeout: timeout) {
+            found = json.first(where: predicate)
+            return found != nil
         }
-        Issue.record("timed out waiting for \(what) on \(url); got \(json.map { $0.jsonText.prefix(120) })")
-        throw RelayHandle.TimedOut(what: what)
+        return found!
     }
 
     @discardableResult
@@ -175,22 +212,10 @@ final class TestSocket: Sendable {
 
     /// Waits until `condition` holds of what this socket received.
     func eventually(_ what: String, timeout: Duration = .seconds(5), _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        Issue.record("timed out waiting for \(what) on \(url); got \(json.map { $0.jsonText.prefix(120) })")
-        throw RelayHandle.TimedOut(what: what)
+        try await until(what, timeout: timeout, condition)
     }
 
     func waitUntilFinished(timeout: Duration = .seconds(5)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if isFinished { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        Issue.record("connection to \(url) did not close")
-        throw RelayHandle.TimedOut(what: "close")
+        try await until("close", timeout: timeout) { isFinished }
     }
 }
