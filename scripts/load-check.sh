@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs the test suites several times with busy loops beside them, as a
+# loaded CI machine would, and reports every failure with its test. Not part
+# of the default test command: run it before you stop (issue 27).
+#
+#   bash scripts/load-check.sh [RUNS] [BUSY]      default: 5 runs, 2 busy loops
+#   SUITES="swift browser" selects what runs (default both); LOADED=0 runs unloaded.
+# Needs what scripts/test.sh installs and builds (run it once first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+busy=${2:-2}
+suites=${SUITES:-swift browser}
+[ "${LOADED:-1}" = 0 ] && busy=0
+report=$(mktemp)
+pids=()
+stop_busy() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; pids=(); }
+trap 'stop_busy; rm -f "$report"' EXIT
+
+swift build --build-tests >/dev/null 2>&1
+failed_runs=0
+for run in $(seq "$runs"); do
+  for _ in $(seq "$busy"); do (while :; do :; done) & pids+=($!); done
+  log=$(mktemp)
+  failures=()
+  if [[ " $suites " == *" swift "* ]]; then
+    swift test --skip-build --skip SlowViewerTests >"$log" 2>&1 || true
+    swift test --skip-build --filter SlowViewerTests >>"$log" 2>&1 || true
+    while IFS= read -r line; do failures+=("swift: $line"); done < <(grep -oE "✘ Test [^ ]+\(.*\) (failed|recorded)" "$log" | sed -E 's/ (failed|recorded)$//' | sort -u)
+    if grep -q "exited with unexpected signal" "$log"; then failures+=("swift: the test process crashed"); fi
+  fi
+  if [[ " $suites " == *" browser "* ]]; then
+    (cd Tests/Browser && ../../.build/browser-venv/bin/python -m pytest -q -p no:cacheprovider) >>"$log" 2>&1 || true
+    while IFS= read -r line; do failures+=("browser: $line"); done < <(grep -E "^FAILED " "$log" | sed 's/^FAILED //')
+  fi
+  stop_busy
+  if [ ${#failures[@]} -eq 0 ]; then
+    echo "run $run of $runs ($busy busy loops): all passed" | tee -a "$report"
+  else
+    failed_runs=$((failed_runs + 1))
+    echo "run $run of $runs ($busy busy loops): ${#failures[@]} failed" | tee -a "$report"
+    for f in "${failures[@]}"; do echo "  $f" | tee -a "$report"; done
+    cp "$log" ".build/load-check-run-$run.log"
+    echo "  (log kept in .build/load-check-run-$run.log)" | tee -a "$report"
+  fi
+  rm -f "$log"
+done
+echo "== $((runs - failed_runs)) of $runs runs passed with $busy busy loops ($suites)"
+[ "$failed_runs" -eq 0 ]
