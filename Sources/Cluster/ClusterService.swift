@@ -428,6 +428,8 @@ package final class ClusterService: Service, Sendable {
                 }
                 return
             }
+            // The camera's clock went with its stream (a later stream of that id measures its own).
+            state.withLockedValue { s in if s.cameraClocks[id]?.node == node { s.cameraClocks[id] = nil } }
             hub.remoteEnded(id, by: node, reason: reason)
         case .health(let id, let node, let event):
             guard node != me else { return }

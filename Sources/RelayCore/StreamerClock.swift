@@ -39,15 +39,14 @@ package struct StreamerClock: Equatable, Sendable {
         return true
     }
 
+    /// The shortest round trip among the recent samples, the newest on a tie.
+    private var best: Sample? { samples.min { ($0.roundTrip, -$0.at) < ($1.roundTrip, -$1.at) } }
+
     /// Add to the streamer's time to get the relay's (ms); nil until a pong with times came.
-    package var offset: Int64? {
-        samples.min { ($0.roundTrip, -$0.at) < ($1.roundTrip, -$1.at) }?.offset
-    }
+    package var offset: Int64? { best?.offset }
 
     /// The round trip of the sample the offset comes from: its uncertainty is half that.
-    package var roundTrip: Int64? {
-        samples.min { ($0.roundTrip, -$0.at) < ($1.roundTrip, -$1.at) }?.roundTrip
-    }
+    package var roundTrip: Int64? { best?.roundTrip }
 
     /// When a frame stamped `timestamp` by the streamer was captured, on the
     /// relay's clock; never after it was received (an estimate a few ms

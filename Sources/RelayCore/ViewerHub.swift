@@ -67,7 +67,7 @@ package final class ViewerHub: FrameSink, Sendable {
         var relay = RelayState(makePolicy: makePolicy)
         relay.countLimits = limits
         // In a cluster, only once every node is known to count its viewers (`allNodesTellDemand`).
-        _ = relay.allNodesTellDemand(cluster == nil)
+        relay.tellsDemand = cluster == nil
         self.locked = NIOLockedValueBox(Locked(relay: relay))
         self.logger = logger
         self.metrics = metrics

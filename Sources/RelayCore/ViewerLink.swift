@@ -63,7 +63,7 @@ package struct ViewerLink: Sendable, Equatable {
         guard let previous = last else {
             firstSampleAt = sample.at
             lastProgress = sample.at
-            if receiverLimited { readerStalledSince = sample.at }
+            learnReadInterval(from: sample, acked: 0)
             return
         }
         let acked = sample.bytesAcked &- previous.bytesAcked

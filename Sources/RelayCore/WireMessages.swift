@@ -34,11 +34,9 @@ package enum WireMessage {
 
     package static let ping = #"{"type":"ping"}"#
 
-    package static let pong = #"{"type":"pong"}"#
-
-    /// The answer to a viewer's ping: with the relay's clock, from which the
-    /// viewer (knowing the round trip) estimates its offset to the relay.
-    package static func viewerPong(serverTime: Int64) -> String {
+    /// The answer to a viewer's or streamer's ping: with the relay's clock,
+    /// from which the client (knowing the round trip) estimates its offset to the relay.
+    package static func pong(serverTime: Int64) -> String {
         #"{"type":"pong","server_time":\#(serverTime)}"#
     }
 

@@ -222,7 +222,7 @@ struct StreamerConnection {
             }
             if case .delivered = result { return .delivered }
         case .ping:
-            session.send(WireMessage.viewerPong(serverTime: Date().millisecondsSince1970))
+            session.send(WireMessage.pong(serverTime: Date().millisecondsSince1970))
         case .pong:
             break
         case .clockPong(let serverTime, let clientTime):

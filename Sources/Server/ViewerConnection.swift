@@ -159,7 +159,7 @@ struct ViewerConnection: Sendable {
         }
         switch parsed {
         case .ping:
-            hub.send(to: viewer, WireMessage.viewerPong(serverTime: Date().millisecondsSince1970))
+            hub.send(to: viewer, WireMessage.pong(serverTime: Date().millisecondsSince1970))
         case .pong, .clockPong:
             hub.pongReceived(viewer.id)
         case .ack:

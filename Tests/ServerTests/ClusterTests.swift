@@ -15,33 +15,29 @@ extension OneAtATime {
         /// until a viewer there wants it, then asks A for its latest at once.
         @Test func aViewerOnAnotherNodeGetsASlowCamerasLatestFrameAtOnce() async throws {
             let redis = try await RedisServerProcess()
-            try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(3))) { a in
-                try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(3))) { b in
-                    try await a.waitForBroker()
-                    try await b.waitForBroker()
-                    let streamer = try await a.streamer("bed-9")
-                    streamer.send(TestFrames.text(0))
-                    try await b.eventually("B knows the stream") { try await b.api("/api/streams").arrayValue?.count == 1 }
-                    #expect(try await redis.frameSubscribers("bed-9") == 0, "no viewer on B yet: B receives none of its frames")
+            try await withTwoNodes(redis) { a, b in
+                let streamer = try await a.streamer("bed-9")
+                streamer.send(TestFrames.text(0))
+                try await b.eventually("B knows the stream") { try await b.api("/api/streams").arrayValue?.count == 1 }
+                #expect(try await redis.frameSubscribers("bed-9") == 0, "no viewer on B yet: B receives none of its frames")
 
-                    let connected = ContinuousClock.now
-                    let viewer = try await b.viewer()
-                    #expect(viewer.json.first?["active_streams"] == .array([.string("bed-9")]))
-                    // Well inside the camera's next second: the latest frame, marked cached, after viewer_connected.
-                    let cached = try await viewer.waitFor("the cached frame", timeout: .milliseconds(900)) { $0["type"] == .string("frame") }
-                    #expect(ContinuousClock.now - connected < .milliseconds(900))
-                    #expect(cached["cached"] == .bool(true) && cached["seq"] == .number(0) && cached["stream_id"] == .string("bed-9"))
-                    #expect(viewer.json.firstIndex { $0["type"] == .string("viewer_connected") } == 0)
+                let connected = ContinuousClock.now
+                let viewer = try await b.viewer()
+                #expect(viewer.json.first?["active_streams"] == .array([.string("bed-9")]))
+                // Well inside the camera's next second: the latest frame, marked cached, after viewer_connected.
+                let cached = try await viewer.waitFor("the cached frame", timeout: .milliseconds(900)) { $0["type"] == .string("frame") }
+                #expect(ContinuousClock.now - connected < .milliseconds(900))
+                #expect(cached["cached"] == .bool(true) && cached["seq"] == .number(0) && cached["stream_id"] == .string("bed-9"))
+                #expect(viewer.json.firstIndex { $0["type"] == .string("viewer_connected") } == 0)
 
-                    streamer.send(TestFrames.text(1))
-                    let live = try await viewer.waitFor("the next frame") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
-                    #expect(live["cached"] == nil)
-                    // A second viewer on B: B now has the frames itself and replays its own latest.
-                    let second = try await b.viewer()
-                    let again = try await second.waitFor("its cached frame", timeout: .milliseconds(900)) { $0["type"] == .string("frame") }
-                    #expect(again["cached"] == .bool(true) && again["seq"] == .number(1))
-                    #expect(viewer.json(type: "frame").count == 2, "the first viewer got no replay twice")
-                }
+                streamer.send(TestFrames.text(1))
+                let live = try await viewer.waitFor("the next frame") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
+                #expect(live["cached"] == nil)
+                // A second viewer on B: B now has the frames itself and replays its own latest.
+                let second = try await b.viewer()
+                let again = try await second.waitFor("its cached frame", timeout: .milliseconds(900)) { $0["type"] == .string("frame") }
+                #expect(again["cached"] == .bool(true) && again["seq"] == .number(1))
+                #expect(viewer.json(type: "frame").count == 2, "the first viewer got no replay twice")
             }
         }
 
@@ -92,35 +88,31 @@ extension OneAtATime {
         /// tells B, whose viewers get the same `captured_at` as A's.
         @Test func aCamerasCaptureTimeReachesViewersOnAnotherNodeOnTheRelaysClock() async throws {
             let redis = try await RedisServerProcess()
-            try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(3))) { a in
-                try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(3))) { b in
-                    try await a.waitForBroker()
-                    try await b.waitForBroker()
-                    let onB = try await b.viewer()
-                    let streamer = try await a.streamer("ward-2", query: "flow=credit")
-                    // The camera's clock is 30 s behind; it answers A's clock ping.
-                    let ping = try await streamer.waitFor("A's clock ping") { $0["type"] == .string("ping") && $0["server_time"] != nil }
-                    let serverTime = Int64(try #require(ping["server_time"]?.numberValue))
-                    streamer.send(#"{"type":"pong","server_time":\#(serverTime),"client_time":\#(Date().millisecondsSince1970 - 30_000)}"#)
-                    try await a.eventually("A measured the camera's clock") { a.log.all.contains { $0.message == "streamer's clock measured" } }
-                    streamer.send(TestFrames.text(0, timestamp: Date().millisecondsSince1970 - 30_000))
-                    try await onB.waitFor(type: "stream_started", stream: "ward-2")
-                    // Frames until one reaches B with its capture time (B hears A's clock event on the control channel).
-                    var seq = 1
-                    try await b.eventually("a frame on B with captured_at", timeout: .seconds(10)) {
-                        if onB.json(type: "frame").contains(where: { $0["captured_at"] != nil }) { return true }
-                        streamer.send(TestFrames.text(seq, timestamp: Date().millisecondsSince1970 - 30_000))
-                        seq += 1
-                        return false
-                    }
-                    let frame = try #require(onB.json(type: "frame").first { $0["captured_at"] != nil })
-                    let delay = (frame["received_at"]?.numberValue ?? 0) - (frame["captured_at"]?.numberValue ?? 0)
-                    #expect(delay >= 0 && delay < 1_000, "capture to receipt \(delay) ms on the relays' clock: the 30 s skew is taken out")
-                    try await b.eventually("B's /api/streams shows the ingest delay") {
-                        try await b.api("/api/streams").arrayValue?.first?["ingest_delay_p95_ms"]?.numberValue != nil
-                    }
-                    await streamer.close()
+            try await withTwoNodes(redis) { a, b in
+                let onB = try await b.viewer()
+                let streamer = try await a.streamer("ward-2", query: "flow=credit")
+                // The camera's clock is 30 s behind; it answers A's clock ping.
+                let ping = try await streamer.waitFor("A's clock ping") { $0["type"] == .string("ping") && $0["server_time"] != nil }
+                let serverTime = Int64(try #require(ping["server_time"]?.numberValue))
+                streamer.send(#"{"type":"pong","server_time":\#(serverTime),"client_time":\#(Date().millisecondsSince1970 - 30_000)}"#)
+                try await a.eventually("A measured the camera's clock") { a.log.all.contains { $0.message == "streamer's clock measured" } }
+                streamer.send(TestFrames.text(0, timestamp: Date().millisecondsSince1970 - 30_000))
+                try await onB.waitFor(type: "stream_started", stream: "ward-2")
+                // Frames until one reaches B with its capture time (B hears A's clock event on the control channel).
+                var seq = 1
+                try await b.eventually("a frame on B with captured_at", timeout: .seconds(10)) {
+                    if onB.json(type: "frame").contains(where: { $0["captured_at"] != nil }) { return true }
+                    streamer.send(TestFrames.text(seq, timestamp: Date().millisecondsSince1970 - 30_000))
+                    seq += 1
+                    return false
                 }
+                let frame = try #require(onB.json(type: "frame").first { $0["captured_at"] != nil })
+                let delay = (frame["received_at"]?.numberValue ?? 0) - (frame["captured_at"]?.numberValue ?? 0)
+                #expect(delay >= 0 && delay < 1_000, "capture to receipt \(delay) ms on the relays' clock: the 30 s skew is taken out")
+                try await b.eventually("B's /api/streams shows the ingest delay") {
+                    try await b.api("/api/streams").arrayValue?.first?["ingest_delay_p95_ms"]?.numberValue != nil
+                }
+                await streamer.close()
             }
         }
 
@@ -128,82 +120,73 @@ extension OneAtATime {
         /// told what B's viewer needs, and that nobody watches once it hides.
         @Test func aCameraIsToldWhatViewersOnAnotherNodeNeed() async throws {
             let redis = try await RedisServerProcess()
-            try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(3))) { a in
-                try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(3))) { b in
-                    try await a.waitForBroker()
-                    try await b.waitForBroker()
-                    let streamer = try await a.streamer("ward-3", query: "flow=credit")
-                    // Once A has read both nodes' heartbeats, it counts viewers: nobody watches yet.
-                    try await streamer.waitFor("unwatched", timeout: .seconds(10)) { $0["type"] == .string("demand") && $0["watched"] == .bool(false) }
-                    streamer.send(TestFrames.text(0))
-                    // B knows the stream once A's first frame made it start.
-                    try await b.eventually("B knows ward-3") { try await b.api("/api/streams").arrayValue?.count == 1 }
-                    let onB = try await b.viewer()
-                    try await streamer.waitFor("watched from B", timeout: .seconds(10)) { $0["type"] == .string("demand") && $0["watched"] == .bool(true) }
-                    onB.send(#"{"type":"view","stream_id":"ward-3","width":100,"height":75}"#)
-                    try await streamer.waitFor("B's tile size") { $0["type"] == .string("demand") && $0["width"] == .number(100) }
-                    onB.send(#"{"type":"view","stream_id":"ward-3","visible":false}"#)
-                    try await streamer.eventually("unwatched once B's tile hides") { streamer.json(type: "demand").last?["watched"] == .bool(false) }
-                    await streamer.close()
-                }
+            try await withTwoNodes(redis) { a, b in
+                let streamer = try await a.streamer("ward-3", query: "flow=credit")
+                // Once A has read both nodes' heartbeats, it counts viewers: nobody watches yet.
+                try await streamer.waitFor("unwatched", timeout: .seconds(10)) { $0["type"] == .string("demand") && $0["watched"] == .bool(false) }
+                streamer.send(TestFrames.text(0))
+                // B knows the stream once A's first frame made it start.
+                try await b.eventually("B knows ward-3") { try await b.api("/api/streams").arrayValue?.count == 1 }
+                let onB = try await b.viewer()
+                try await streamer.waitFor("watched from B", timeout: .seconds(10)) { $0["type"] == .string("demand") && $0["watched"] == .bool(true) }
+                onB.send(#"{"type":"view","stream_id":"ward-3","width":100,"height":75}"#)
+                try await streamer.waitFor("B's tile size") { $0["type"] == .string("demand") && $0["width"] == .number(100) }
+                onB.send(#"{"type":"view","stream_id":"ward-3","visible":false}"#)
+                try await streamer.eventually("unwatched once B's tile hides") { streamer.json(type: "demand").last?["watched"] == .bool(false) }
+                await streamer.close()
             }
         }
 
         @Test func aStreamOnNodeAReachesViewersOnBothNodesInOrder() async throws {
             let redis = try await RedisServerProcess()
-            // A 3 s node timeout (heartbeat replies awaited 1 s): this test is
-            // about every frame arriving in order, and with 1 s a Redis slow
-            // to answer on a loaded machine read as an outage, losing frames.
-            try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(3))) { a in
-                try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(3))) { b in
-                    try await a.waitForBroker()
-                    try await b.waitForBroker()
-                    let onA = try await a.viewer()
-                    let onB = try await b.viewer()
-                    let binaryOnB = try await b.viewer("format=binary")
-                    #expect(try await redis.frameSubscribers("ward-1") == 0)
+            // Two nodes with a 3 s node timeout: this test is about every frame
+            // arriving in order, and an outage misread under load would lose frames.
+            try await withTwoNodes(redis) { a, b in
+                let onA = try await a.viewer()
+                let onB = try await b.viewer()
+                let binaryOnB = try await b.viewer("format=binary")
+                #expect(try await redis.frameSubscribers("ward-1") == 0)
 
-                    let streamer = try await a.streamer("ward-1")
-                    // B subscribes once it hears of the stream: one subscription for its two viewers.
-                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("ward-1") == 1 }
-                    // Paced by the viewers, as in the single-node lifecycle test:
-                    // a viewer that keeps up must get every frame, while one
-                    // behind by a frame gets the newer one (latest wins), which a
-                    // loaded machine caused twice with a fixed 15 ms pace.
-                    for i in 0..<20 {
-                        streamer.send(TestFrames.text(i, timestamp: 1_732_500_000_000 + Int64(i)))
-                        for viewer in [onA, onB] {
-                            try await viewer.waitFor("frame \(i)") { $0["type"] == .string("frame") && $0["seq"] == .number(Double(i)) }
-                        }
-                        try await b.eventually("binary frame \(i)") { binaryOnB.binaryFrames.last?.header["seq"] == .number(Double(i)) }
-                    }
+                let streamer = try await a.streamer("ward-1")
+                // B subscribes once it hears of the stream: one subscription for its two viewers.
+                try await b.eventually("B subscribed") { try await redis.frameSubscribers("ward-1") == 1 }
+                // Paced by the viewers, as in the single-node lifecycle test:
+                // a viewer that keeps up must get every frame, while one
+                // behind by a frame gets the newer one (latest wins), which a
+                // loaded machine caused twice with a fixed 15 ms pace.
+                for i in 0..<20 {
+                    streamer.send(TestFrames.text(i, timestamp: 1_732_500_000_000 + Int64(i)))
                     for viewer in [onA, onB] {
-                        try await viewer.waitFor("frame 19") { $0["type"] == .string("frame") && $0["seq"] == .number(19) }
-                        let frames = viewer.json(type: "frame")
-                        #expect(frames.compactMap { $0["seq"]?.numberValue } == (0..<20).map(Double.init))
-                        #expect(frames.compactMap { $0["timestamp"]?.numberValue } == (0..<20).map { 1_732_500_000_000 + Double($0) })
-                        #expect(frames[3]["frame"] == .string(TestPattern.dataURL(TestFrames.jpeg(3))))
-                        #expect(viewer.json(type: "stream_started").count == 1)
+                        try await viewer.waitFor("frame \(i)") { $0["type"] == .string("frame") && $0["seq"] == .number(Double(i)) }
                     }
-                    try await b.eventually("binary frame 19") { binaryOnB.binaryFrames.last?.header["seq"] == .number(19) }
-                    #expect(binaryOnB.binaryFrames.map { $0.header["seq"]?.numberValue } == (0..<20).map(Double.init))
-                    #expect(binaryOnB.binaryFrames[5].jpeg == TestFrames.jpeg(5))
-
-                    // A viewer joining B later sees A's stream in its first message.
-                    let late = try await b.viewer()
-                    #expect(late.json.first?["active_streams"] == .array([.string("ward-1")]))
-                    let listed = try await b.api("/api/streams")
-                    #expect(listed.arrayValue?.first?["id"] == .string("ward-1"))
-                    #expect(listed.arrayValue?.first?["node"] == .string("node-a"))
-
-                    await streamer.close()
-                    for viewer in [onA, onB, late] {
-                        #expect(try await viewer.waitFor(type: "stream_ended", stream: "ward-1")["reason"] == .string("closed"))
-                    }
-                    // Nobody watches a stream that is gone: B lets go of the channel.
-                    try await b.eventually("B unsubscribed") { try await redis.frameSubscribers("ward-1") == 0 }
-                    #expect(try await redis.command("HLEN", "framepipe:streams") == .integer(0))
+                    try await b.eventually("binary frame \(i)") { binaryOnB.binaryFrames.last?.header["seq"] == .number(Double(i)) }
                 }
+                for viewer in [onA, onB] {
+                    try await viewer.waitFor("frame 19") { $0["type"] == .string("frame") && $0["seq"] == .number(19) }
+                    let frames = viewer.json(type: "frame")
+                    #expect(frames.compactMap { $0["seq"]?.numberValue } == (0..<20).map(Double.init))
+                    #expect(frames.compactMap { $0["timestamp"]?.numberValue } == (0..<20).map { 1_732_500_000_000 + Double($0) })
+                    #expect(frames[3]["frame"] == .string(TestPattern.dataURL(TestFrames.jpeg(3))))
+                    #expect(viewer.json(type: "stream_started").count == 1)
+                }
+                try await b.eventually("binary frame 19") { binaryOnB.binaryFrames.last?.header["seq"] == .number(19) }
+                #expect(binaryOnB.binaryFrames.map { $0.header["seq"]?.numberValue } == (0..<20).map(Double.init))
+                #expect(binaryOnB.binaryFrames[5].jpeg == TestFrames.jpeg(5))
+
+                // A viewer joining B later sees A's stream in its first message.
+                let late = try await b.viewer()
+                #expect(late.json.first?["active_streams"] == .array([.string("ward-1")]))
+                let listed = try await b.api("/api/streams")
+                #expect(listed.arrayValue?.first?["id"] == .string("ward-1"))
+                #expect(listed.arrayValue?.first?["node"] == .string("node-a"))
+
+                await streamer.close()
+                for viewer in [onA, onB, late] {
+                    #expect(try await viewer.waitFor(type: "stream_ended", stream: "ward-1")["reason"] == .string("closed"))
+                }
+                // Nobody watches a stream that is gone: B lets go of the channel.
+                try await b.eventually("B unsubscribed") { try await redis.frameSubscribers("ward-1") == 0 }
+                #expect(try await redis.command("HLEN", "framepipe:streams") == .integer(0))
             }
         }
 

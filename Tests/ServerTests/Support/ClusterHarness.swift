@@ -25,6 +25,19 @@ extension RelayHandle {
     }
 }
 
+/// Two nodes sharing `redis`, both joined before `body` runs. A 3 s node
+/// timeout (heartbeat replies awaited 1 s): with 1 s, a Redis slow to answer
+/// on a loaded machine read as an outage.
+func withTwoNodes(_ redis: RedisServerProcess, _ body: @Sendable (RelayHandle, RelayHandle) async throws -> Void) async throws {
+    try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(3))) { a in
+        try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(3))) { b in
+            try await a.waitForBroker()
+            try await b.waitForBroker()
+            try await body(a, b)
+        }
+    }
+}
+
 extension RedisServerProcess {
     /// How many clients are subscribed to a stream's frame channel.
     func frameSubscribers(_ stream: String) async throws -> Int64 {
