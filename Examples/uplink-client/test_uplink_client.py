@@ -103,7 +103,7 @@ def relay():
         while port is None and time.monotonic() < deadline and process.poll() is None:
             found = re.findall(r"dashboard=http://127\.0\.0\.1:(\d+)/", log.read_text())
             port = int(found[-1]) if found else None
-            time.sleep(0.05)
+            time.sleep(0.05)  # the port appears in the relay's log; nothing to await but the file
         assert port, log.read_text()
         yield port
     finally:

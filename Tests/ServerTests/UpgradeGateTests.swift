@@ -42,6 +42,8 @@ struct UpgradeGateTests {
         // The verdict arrives on the loop; the held read goes out with it.
         let deadline = ContinuousClock.now + .seconds(5)
         while counter.reads == 0, ContinuousClock.now < deadline {
+            // The verdict's task completes off the loop, and an embedded loop runs what
+            // it posted only when told to; there is no event to await in between.
             try await Task.sleep(for: .milliseconds(1))
             loop.run()
         }

@@ -181,6 +181,7 @@ final class TestSocket: Sendable {
         state.withLock { $0.waiters[id] = continuation }
         defer { state.withLock { _ = $0.waiters.removeValue(forKey: id) } }
         let timer = Task {
+            // The deadline, not a wait: it ends the wait only if the awaited arrival never comes.
             try? await Task.sleep(for: timeout)
             continuation.finish()
         }
