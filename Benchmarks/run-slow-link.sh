@@ -6,6 +6,10 @@
 # running inside the namespace (`framepipe-bench watch`). Appends each
 # result's JSON lines to Benchmarks/slow-link.jsonl.
 #
+# Scenario device1 is a device reading one message a second straight from
+# its socket (Benchmarks/slow_reader.py); reader1 is the watch tool doing
+# the same through its client library, which reads ahead into a buffer.
+#
 # Usage: [CONFIG=FILE] [SCENARIOS="2mbit 500kbit …"] Benchmarks/run-slow-link.sh [RELAY_DIR] [LABEL]
 #   RELAY_DIR holds the framepipe binary to measure (default .build/release);
 #   the clients always come from .build/release (or $BENCH_DIR).
@@ -55,8 +59,14 @@ scenario() {
     SERVER=$!
     for _ in $(seq 100); do curl -sf "http://$HOST_IP:$PORT/healthz" >/dev/null && break; sleep 0.1; done
     echo "== $name ($rate, ~$((bytes / 1000)) KB frames) on $LABEL"
-    ip netns exec "$NS" "$BENCH_DIR/framepipe-bench" watch --url "ws://$HOST_IP:$PORT" --duration "$DURATION" \
-        --label "$LABEL $name shaped" "$@" > /tmp/framepipe-slow-watch.txt &
+    if [[ ${1:-} == --device-reads ]]; then
+        # A device that reads one message at a time from its socket, buffering nothing itself.
+        ip netns exec "$NS" env SLOW_READER_TRACE=${SLOW_READER_TRACE:-} python3 Benchmarks/slow_reader.py "ws://$HOST_IP:$PORT" "$DURATION" "$2" \
+            "$LABEL $name shaped" "${WARMUP:-3}" > /tmp/framepipe-slow-watch.txt &
+    else
+        ip netns exec "$NS" "$BENCH_DIR/framepipe-bench" watch --url "ws://$HOST_IP:$PORT" --duration "$DURATION" \
+            --label "$LABEL $name shaped" "$@" > /tmp/framepipe-slow-watch.txt &
+    fi
     local watcher=$!
     sleep 0.5
     "$BENCH_DIR/framepipe-bench" load --url "ws://$HOST_IP:$PORT" --ingest json --frame-bytes "$bytes" --fps 30 \
@@ -79,6 +89,7 @@ want 500kbit && scenario 500kbit-27k 500kbit 27000
 want 20mbit && scenario 20mbit-150k 20mbit 150000
 want reader && scenario reader-2-per-s 100mbit 27000 --read-rate 2
 want reader1 && scenario reader-1-per-s 100mbit 27000 --read-rate 1
+want device1 && scenario device-1-per-s 100mbit 27000 --device-reads 1
 want credits && scenario reader-2-per-s-credits 100mbit 27000 --read-rate 2 --ack --query flow=credit
 want credits1 && scenario reader-2-per-s-1-credit 100mbit 27000 --read-rate 2 --ack --query "flow=credit&credits=1"
 exit 0

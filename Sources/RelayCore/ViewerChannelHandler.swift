@@ -65,6 +65,11 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     private var fastLink = true
     /// How often the link is read.
     package static let samplingInterval = TimeAmount.milliseconds(500)
+    /// The last reading said the viewer is reader-paced (as a new viewer is).
+    private var readerPaced = true
+    /// Frames written are still in NIO's buffer, not yet taken by the kernel.
+    private var framesAboveKernel = false
+    private var draining = false
 
     package init(mailbox: ViewerMailbox, metrics: RelayMetrics, onDrained: @escaping @Sendable () -> Void) {
         self.mailbox = mailbox
@@ -107,11 +112,8 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     /// Event loop only.
     func sampleLink() {
         guard let channel = context?.channel, let provider = channel as? SocketOptionProvider else { return }
-        let mailbox = mailbox
         provider.unsafeGetSocketOption(level: .tcp, name: .tcp_info).whenSuccess { (info: framepipe_tcp_info) in
-            let link = mailbox.recordLink(ViewerLink.Sample(
-                bytesAcked: info.bytes_acked, notSentBytes: Int(info.notsent_bytes), unackedSegments: Int(info.unacked),
-                rtt: .microseconds(Int64(info.rtt)), at: .now))
+            let link = self.record(info)
             guard self.context != nil, let wanted = link.sendBufferSize else { return }
             // A reader that stopped reading gets one frame at a time too: frames
             // queued above its closed window would be stale by the time it reads.
@@ -126,6 +128,15 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
             self.sendBuffer = wanted
             channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: .init(wanted)).whenComplete { _ in }
         }
+    }
+
+    /// One reading into the mailbox's `ViewerLink`. Event loop only.
+    private func record(_ info: framepipe_tcp_info) -> ViewerLink {
+        let link = mailbox.recordLink(ViewerLink.Sample(
+            bytesAcked: info.bytes_acked, notSentBytes: Int(info.notsent_bytes), unackedSegments: Int(info.unacked),
+            rtt: .microseconds(Int64(info.rtt)), at: .now))
+        readerPaced = link.readerPaced
+        return link
     }
 
     /// Closes at once, discarding what the kernel still holds for the
@@ -154,23 +165,72 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
         context.fireChannelWritabilityChanged()
     }
 
-    /// Writes what the mailbox holds while the socket takes it. Event loop only.
+    /// Writes what the mailbox holds while the socket takes it; to a paced
+    /// reader (`ViewerLink.readerPaced`), frames only once it has read the
+    /// last ones. Event loop only.
     package func drain() {
         guard let context, !peerClosed else { return }
         mailbox.drainStarted()
         var wrote = false
         let now = Date().millisecondsSince1970
         var frames = 0
-        while writable, let item = mailbox.poll(nowMilliseconds: now) {
-            context.write(wrapOutboundOut(item.bytes), promise: nil)
-            if case .frame = item.kind { frames += 1 }
+        // While NIO still holds frames the kernel refused, or a paced reader
+        // has not read the last ones, new frames wait in the mailbox, where
+        // a newer frame replaces them: a frame queued in NIO's buffer or the
+        // reader's cannot be replaced, and a reader that lags behind a fast
+        // link would read a backlog of old frames there.
+        let framesHeld = framesAboveKernel || (readerPaced && mailbox.awaitingRead && !mailbox.isFinished)
+        var lastFrame: ByteBuffer?
+        while writable, let item = mailbox.poll(nowMilliseconds: now, controlOnly: framesHeld) {
+            if case .frame = item.kind {
+                if let previous = lastFrame { context.write(wrapOutboundOut(previous), promise: nil) }
+                lastFrame = item.bytes
+                frames += 1
+            } else {
+                context.write(wrapOutboundOut(item.bytes), promise: nil)
+            }
             wrote = true
         }
+        if let lastFrame {
+            // Writes complete in order: the last frame's promise says all are in the kernel.
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            framesAboveKernel = true
+            promise.futureResult.whenComplete { _ in self.framesReachedKernel() }
+            context.write(wrapOutboundOut(lastFrame), promise: promise)
+            if readerPaced {
+                context.write(wrapOutboundOut(WebSocketWire.readProbe), promise: nil)
+                mailbox.framesWrittenToPacedReader()
+            }
+        }
+        draining = true
         if wrote { context.flush() }
+        draining = false
         if frames > 0 { metrics.framesDelivered(frames) }
-        let blocked = !writable
+        // Held frames wait as they would for a full socket: newer ones
+        // replace them, and the stall rule watches the link and the reader.
+        let blocked = !writable || (framesHeld && mailbox.hasFramesWaiting)
         mailbox.drainStopped(blocked: blocked && !mailbox.isFinishedAndDrained, wrote: wrote)
         if !blocked, mailbox.isFinishedAndDrained { onDrained() }
+    }
+
+    /// The frames last written left NIO's buffer for the kernel (at once
+    /// on a fast link, inside the flush; later when the socket was full).
+    private func framesReachedKernel() {
+        framesAboveKernel = false
+        guard mailbox.hasFramesWaiting || mailbox.isFinished else { return }
+        // Inside a drain's flush the drain is still running: drain after it.
+        if draining {
+            context?.eventLoop.execute { self.drain() }
+        } else {
+            drain()
+        }
+    }
+
+    /// The viewer answered a read probe (`ViewerCloseWatcher` saw the Pong
+    /// on this loop): it has read the frames before it. Event loop only.
+    package func viewerReadProbe() {
+        mailbox.readConfirmed()
+        if mailbox.hasFramesWaiting { drain() }
     }
 }
 

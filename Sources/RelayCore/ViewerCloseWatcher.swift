@@ -16,7 +16,17 @@ package final class ViewerCloseWatcher: ChannelInboundHandler, RemovableChannelH
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if unwrapInboundIn(data).opcode == .connectionClose { writer.viewerSentClose() }
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .connectionClose:
+            writer.viewerSentClose()
+        case .pong where frame.fin && frame.unmaskedData.readableBytesView.elementsEqual(WebSocketWire.readProbePayload):
+            // The answer to the writer's read probe, not to the keep-alive: it stops here.
+            writer.viewerReadProbe()
+            return
+        default:
+            break
+        }
         context.fireChannelRead(data)
     }
 }

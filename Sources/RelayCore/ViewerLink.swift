@@ -39,6 +39,28 @@ package struct ViewerLink: Sendable, Equatable {
     /// that froze). Told apart from a slow link (data in flight, waiting
     /// for the link), which the delivery policy steps down.
     package private(set) var receiverLimited = false
+    /// A new viewer starts paced, and leaves once it has kept up for
+    /// `readerPacedFor`: while paced, each write of frames is followed by a
+    /// read probe (a WebSocket Ping, which a client answers only once it
+    /// has read past the frames), and no frame is written while one is
+    /// unanswered, so what a lagging reader reads next is the newest frame,
+    /// not one that waited in its socket buffer behind others. A device that
+    /// reads slowly from its first second would otherwise be sent a buffer's
+    /// worth of frames, seconds of reading, before a reading showed it.
+    package var readerPaced: Bool {
+        guard let now = last?.at else { return true }
+        guard let since = lastReaderLimitedAt ?? firstSampleAt else { return true }
+        return now - since < Self.readerPacedFor
+    }
+    package static let readerPacedFor: Duration = .seconds(5)
+    /// Frames were written to a paced reader and its read probe is not
+    /// answered yet: it has not read them.
+    package private(set) var awaitingReadSince: ContinuousClock.Instant?
+    /// A paced reader that leaves frames unread this long while TCP has
+    /// delivered everything lags: its reader, not its link, sets the pace.
+    package static let readerLagShownAfter: Duration = .milliseconds(150)
+    private var laggingSince: ContinuousClock.Instant?
+    private var lastReaderLimitedAt: ContinuousClock.Instant?
     /// Readings since the window opened, by what limited delivery: the reader or the link.
     package private(set) var readerLimitedReadings = 0
     package private(set) var linkLimitedReadings = 0
@@ -56,10 +78,27 @@ package struct ViewerLink: Sendable, Equatable {
 
     package mutating func record(_ sample: Sample) {
         defer { last = sample }
+        let delivered = sample.notSentBytes == 0 && sample.unackedSegments == 0
+        if awaitingReadSince != nil, delivered {
+            laggingSince = laggingSince ?? sample.at
+        } else {
+            laggingSince = nil
+        }
+        let lagShown = laggingSince.map { sample.at - $0 >= Self.readerLagShownAfter } ?? false
         linkLimited = sample.notSentBytes > 0
-        receiverLimited = sample.notSentBytes > 0 && sample.unackedSegments == 0
-        if receiverLimited { readerLimitedReadings += 1 } else if linkLimited { linkLimitedReadings += 1 }
-        let idle = sample.notSentBytes == 0 && sample.unackedSegments == 0
+        receiverLimited = sample.unackedSegments == 0 && (sample.notSentBytes > 0 || lagShown)
+        if receiverLimited {
+            lastReaderLimitedAt = sample.at
+        }
+        // Frames the link has delivered and the reader has not read: the
+        // reader holds delivery back, however briefly.
+        if receiverLimited || (awaitingReadSince != nil && delivered) {
+            readerLimitedReadings += 1
+        } else if linkLimited {
+            linkLimitedReadings += 1
+        }
+        // Nothing waits anywhere, the reader's unread frames included.
+        let idle = delivered && awaitingReadSince == nil
         guard let previous = last else {
             firstSampleAt = sample.at
             lastProgress = sample.at
@@ -102,17 +141,35 @@ package struct ViewerLink: Sendable, Equatable {
         lastProgress.map { now - $0 }
     }
 
+    /// Frames were written to a paced reader, followed by a read probe.
+    package mutating func framesWritten(at now: ContinuousClock.Instant) {
+        if awaitingReadSince == nil { awaitingReadSince = now }
+    }
+
+    /// The paced reader answered its read probe: it read the frames before
+    /// it. That is progress, as an acknowledgement is, and ends a gap
+    /// between its reads.
+    package mutating func readConfirmed(at now: ContinuousClock.Instant) {
+        awaitingReadSince = nil
+        laggingSince = nil
+        lastProgress = now
+        endReadGap(at: now)
+    }
+
     /// A gap ends when the reader reads again (its window reopens and the
     /// link acknowledges more); gaps shorter than two readings apart are
     /// the link's own rhythm, not the reader's.
     private mutating func learnReadInterval(from sample: ViewerLink.Sample, acked: UInt64) {
-        if acked > 0, let since = readerStalledSince {
-            readerStalledSince = nil
-            let gap = sample.at - since
-            if gap >= Self.shortestReadGap { readInterval = readInterval.map { $0 + (gap - $0) * 0.3 } ?? gap }
-        }
+        if acked > 0 { endReadGap(at: sample.at) }
         // Read and closed again between two readings: a new gap starts now.
         if receiverLimited, readerStalledSince == nil { readerStalledSince = sample.at }
+    }
+
+    private mutating func endReadGap(at now: ContinuousClock.Instant) {
+        guard let since = readerStalledSince else { return }
+        readerStalledSince = nil
+        let gap = now - since
+        if gap >= Self.shortestReadGap { readInterval = readInterval.map { $0 + (gap - $0) * 0.3 } ?? gap }
     }
 
     static let shortestReadGap: Duration = .milliseconds(200)

@@ -160,14 +160,16 @@ package final class ViewerMailbox: Sendable {
         state.withLockedValue { $0.drainRequested = false }
     }
 
-    /// The next item to write, or nil when nothing waits; a frame's age
-    /// at `nowMilliseconds` (the wall clock, as `received_at`) is recorded.
-    package func poll(nowMilliseconds: Int64 = Date().millisecondsSince1970) -> OutboundItem? {
+    /// The next item to write, or nil when nothing waits (`controlOnly`:
+    /// no frame may go now); a frame's age at `nowMilliseconds` (the wall
+    /// clock, as `received_at`) is recorded.
+    package func poll(nowMilliseconds: Int64 = Date().millisecondsSince1970, controlOnly: Bool = false) -> OutboundItem? {
         state.withLockedValue { s in
             if let item = s.control.popFirst() {
                 s.stats.bytesWritten += item.bytes.readableBytes
                 return item
             }
+            if controlOnly { return nil }
             // The oldest waiting stream that may be sent: with credits, one
             // whose viewer has acknowledged enough; the others keep waiting
             // in their slots, where newer frames replace them.
@@ -219,6 +221,19 @@ package final class ViewerMailbox: Sendable {
         }
     }
 
+    /// Frames and a read probe were written to a paced reader (`ViewerLink.framesWritten`).
+    package func framesWrittenToPacedReader(now: ContinuousClock.Instant = .now) {
+        state.withLockedValue { $0.stats.link.framesWritten(at: now) }
+    }
+
+    /// The paced reader answered its read probe (`ViewerLink.readConfirmed`).
+    package func readConfirmed(now: ContinuousClock.Instant = .now) {
+        state.withLockedValue { $0.stats.link.readConfirmed(at: now) }
+    }
+
+    /// A paced reader has frames it has not read yet.
+    package var awaitingRead: Bool { state.withLockedValue { $0.stats.link.awaitingReadSince != nil } }
+
     /// Records whether the drain stopped because the socket is full; a
     /// drain that wrote something restarts the clock (the socket accepted data).
     package func drainStopped(blocked: Bool, wrote: Bool, now: ContinuousClock.Instant = .now) {
@@ -242,6 +257,9 @@ package final class ViewerMailbox: Sendable {
             return (now - since, s.stats.link)
         }
     }
+
+    /// A frame waits in a slot (sendable or not).
+    package var hasFramesWaiting: Bool { state.withLockedValue { !$0.order.isEmpty } }
 
     /// No more items are accepted; what is queued is still drained.
     package func finish() {

@@ -11,8 +11,15 @@ import NIOCore
 /// the tail of the pipeline and the socket, per viewer and frame).
 package enum WebSocketWire {
     package enum Opcode: UInt8 {
-        case text = 0x1, binary = 0x2
+        case text = 0x1, binary = 0x2, ping = 0x9
     }
+
+    /// The Ping written after frames to a paced reader (`ViewerLink.readerPaced`):
+    /// a client answers a Ping when it reads it (RFC 6455, 5.5.2), so its
+    /// Pong says the frames before it were read. Its payload tells it from
+    /// the keep-alive pings.
+    package static let readProbePayload = Array("framepipe-read".utf8)
+    package static let readProbe = message(.ping, payloadLength: readProbePayload.count) { $0.writeBytes(readProbePayload) }
 
     /// The header's size for a payload of `length` bytes.
     package static func headerSize(payloadLength length: Int) -> Int {

@@ -119,6 +119,45 @@ struct ViewerMailboxTests {
         #expect(frozen.stallLimit(sendTimeout: .seconds(1), roundTrips: 10) == .seconds(30))
     }
 
+    /// A new viewer is paced until it has kept up for `readerPacedFor`; one
+    /// that leaves its frames unread with everything delivered lags, stays
+    /// paced, and its answers to the read probe are its progress and its
+    /// read interval.
+    @Test func aReaderIsPacedWhileNewAndWhileItLags() {
+        let t0 = ContinuousClock.now
+        func at(_ ms: Int) -> ContinuousClock.Instant { t0 + .milliseconds(ms) }
+        var keepsUp = ViewerLink()
+        #expect(keepsUp.readerPaced, "new")
+        for ms in stride(from: 0, through: 5_000, by: 500) {
+            keepsUp.framesWritten(at: at(ms))
+            keepsUp.record(.init(bytesAcked: UInt64(ms), notSentBytes: 0, unackedSegments: 0, rtt: .milliseconds(1), at: at(ms)))
+            keepsUp.readConfirmed(at: at(ms + 1))
+        }
+        #expect(!keepsUp.readerPaced, "it kept up for five seconds")
+        #expect(!keepsUp.receiverLimited)
+
+        var lags = ViewerLink()
+        lags.record(.init(bytesAcked: 0, notSentBytes: 0, unackedSegments: 0, rtt: .milliseconds(1), at: at(0)))
+        var acked: UInt64 = 0
+        for second in 0..<8 {
+            let written = second * 1_000
+            lags.framesWritten(at: at(written))
+            acked += 27_000
+            #expect(lags.awaitingReadSince == at(written))
+            // Delivered at once; unread for the 150 ms the rule asks, and on.
+            lags.record(.init(bytesAcked: acked, notSentBytes: 0, unackedSegments: 0, rtt: .milliseconds(1), at: at(written + 100)))
+            lags.record(.init(bytesAcked: acked, notSentBytes: 0, unackedSegments: 0, rtt: .milliseconds(1), at: at(written + 300)))
+            #expect(lags.receiverLimited, "frames delivered, not read: the reader lags")
+            #expect(lags.stalledFor(now: at(written + 900)) == .milliseconds(800), "no progress since the acknowledgement")
+            lags.readConfirmed(at: at(written + 950))
+            #expect(lags.stalledFor(now: at(written + 950)) == .zero, "its read is progress")
+            #expect(lags.awaitingReadSince == nil)
+        }
+        #expect(lags.readerPaced, "seconds old, and still paced")
+        let interval = try! #require(lags.readInterval)
+        #expect(interval == .milliseconds(650), "from the first lagging reading to the read")
+    }
+
     /// Each row: seconds since start, bytes acknowledged so far, unsent and
     /// unacknowledged data, and the stall the link shows after it.
     @Test func aLinkThatKeepsAcknowledgingIsNotStalledHoweverSlow() {
@@ -216,6 +255,7 @@ struct ViewerChannelHandlerTests {
         _ = mailbox.offerFrame(streamID: "P-1", rendition: .full, bytes: ByteBuffer(string: "frame 1"), receivedAt: 0, seq: 1)
         handler.drain()
         #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "frame 1"))
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == WebSocketWire.readProbe, "a new viewer is paced")
         // The viewer's Close comes up from the decoder; a frame is published right after.
         try channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer(bytes: [0x03, 0xE8])))
         _ = mailbox.offerFrame(streamID: "P-1", rendition: .full, bytes: ByteBuffer(string: "frame 2"), receivedAt: 0, seq: 2)
@@ -224,6 +264,37 @@ struct ViewerChannelHandlerTests {
         #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "nothing after Close")
         // The Close still goes up to the WebSocket handler, which answers it.
         #expect(try channel.readInbound(as: WebSocketFrame.self)?.opcode == .connectionClose)
+        _ = try channel.finish()
+    }
+
+    /// A reader that has not read the frames last written to it (its Pong
+    /// to the read probe after them has not come) is written no more; the
+    /// frames offered meanwhile replace one another, and when it answers it
+    /// gets the newest. The probe's Pong stops at the watcher; the
+    /// keep-alive's goes on to the WebSocket handler.
+    @Test func aPacedReaderGetsTheNewestFrameOnceItHasReadTheLast() throws {
+        let mailbox = ViewerMailbox()
+        let handler = ViewerChannelHandler(mailbox: mailbox, metrics: RelayMetrics()) {}
+        let channel = EmbeddedChannel(handlers: [handler, ViewerCloseWatcher(writer: handler)])
+        func offer(_ seq: UInt64) {
+            if mailbox.offerFrame(streamID: "P-1", rendition: .full, bytes: ByteBuffer(string: "frame \(seq)"), receivedAt: 0, seq: seq).needsDrain {
+                handler.drain()
+            }
+        }
+        offer(1)
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "frame 1"))
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == WebSocketWire.readProbe)
+        for seq in 2...5 { offer(UInt64(seq)) }
+        _ = mailbox.enqueueControl(#"{"type":"ping"}"#)
+        handler.drain()
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == WebSocketWire.text(#"{"type":"ping"}"#), "control messages are not held")
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "no frame before the reader has read frame 1")
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .pong, data: ByteBuffer(bytes: WebSocketWire.readProbePayload)))
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "frame 5"), "the newest, not the next")
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == WebSocketWire.readProbe)
+        #expect(try channel.readInbound(as: WebSocketFrame.self) == nil, "the probe's Pong is the writer's")
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .pong, data: ByteBuffer(string: "keep-alive")))
+        #expect(try channel.readInbound(as: WebSocketFrame.self)?.opcode == .pong)
         _ = try channel.finish()
     }
 }

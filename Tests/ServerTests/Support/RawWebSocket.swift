@@ -104,6 +104,45 @@ final class RawWebSocket: Sendable {
         return ByteBuffer()
     }
 
+    /// One server frame (unmasked, unfragmented as the relay sends them):
+    /// its opcode and payload, taken from what has arrived, waiting for more
+    /// as needed (up to `readSome`'s 5 s).
+    func readFrame() async throws -> (opcode: UInt8, payload: ByteBuffer) {
+        while true {
+            if let frame = unparsed.bytes.withLock({ Self.parseFrame(&$0) }) { return frame }
+            let more = try await readSome()
+            guard more.readableBytes > 0 else { throw NoFrame() }
+            unparsed.bytes.withLock { buffer in
+                var more = more
+                buffer.writeBuffer(&more)
+            }
+        }
+    }
+
+    struct NoFrame: Error {}
+    private let unparsed = Inbox()
+
+    private static func parseFrame(_ buffer: inout ByteBuffer) -> (opcode: UInt8, payload: ByteBuffer)? {
+        var view = buffer
+        guard let first = view.readInteger(as: UInt8.self), let second = view.readInteger(as: UInt8.self) else { return nil }
+        var length = Int(second & 0x7F)
+        if length == 126 {
+            guard let n = view.readInteger(as: UInt16.self) else { return nil }
+            length = Int(n)
+        } else if length == 127 {
+            guard let n = view.readInteger(as: UInt64.self) else { return nil }
+            length = Int(n)
+        }
+        guard let payload = view.readSlice(length: length) else { return nil }
+        buffer = view
+        return (first & 0x0F, payload)
+    }
+
+    /// Sends a masked Pong with `payload`.
+    func sendPong(_ payload: [UInt8]) async throws {
+        try await write(Self.maskedFrame(firstByte: 0x8A, payload: payload))
+    }
+
     /// Closes the TCP connection with no WebSocket close frame.
     func drop() async {
         try? await channelRef.close()
