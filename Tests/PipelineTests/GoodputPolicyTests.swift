@@ -42,19 +42,29 @@ struct GoodputPolicyTests {
         #expect(policy.choose(input([stream("A")], at: 2, lost: 28, goodput: 60_000, unsent: 100_000)) == ["A": DeliveryChoice(rung: 2, maxFPS: 19)])
     }
 
+    /// Steps up are small at first (1.25×) and grow by 1.25× per calm step
+    /// up to 2×; a try that congests at once resets them and doubles the
+    /// wait before the next one.
     @Test func aStepUpThatCongestsAtOnceDoublesTheWaitBeforeTheNextTry() {
         var policy = GoodputPolicy()
         let streams = [stream("A")]
         // Congested: 250 KB/s ÷ 1.25 = 200 KB/s → 1/4 (75 KB/s); 1/2 needs 300 KB/s.
         #expect(policy.choose(input(streams, at: 0, lost: 20, goodput: 250_000, unsent: 50_000)) == ["A": DeliveryChoice(rung: 2)])
+        var budgets: [Int] = []
         var rungs: [Int] = []
         for second in 1...16 {
             // The try after 2 calm seconds congests at once (3 s): the next one waits 4 s, not 2.
             let lost = second == 3 ? 20 : 0
             rungs.append(policy.choose(input(streams, at: second, lost: lost, goodput: 250_000, unsent: lost > 0 ? 50_000 : 0))["A"]!.rung)
+            budgets.append(Int(policy.budget ?? 0))
         }
-        // 2 s: 400 KB/s (1/2 fits); 3 s: congested, back to 200; 7 s: 400; 11 s: 800; 15 s: 1.6 MB/s covers full, the cap is lifted.
-        #expect(rungs == [2, 1, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0])
+        // 2 s: ×1.25; 3 s: congested, back to 200 KB/s; 7 s: ×1.25 again, 11 s: ×1.5625 (1/2 fits), 15 s: ×1.95.
+        #expect(budgets == [200_000, 250_000, 200_000, 200_000, 200_000, 200_000, 250_000, 250_000, 250_000, 250_000,
+                            390_625, 390_625, 390_625, 390_625, 762_939, 762_939])
+        #expect(rungs == [2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1])
+        // Calm from then on, the steps double: 1.5 MB/s at 19 s covers full (1.2 MB/s), and the cap is lifted.
+        for second in 17...19 { _ = policy.choose(input(streams, at: second, lost: 0, goodput: 250_000, unsent: 0)) }
+        #expect(policy.budget == nil)
     }
 
     @Test func withoutCongestionEveryTileGetsItsDisplayFit() {

@@ -138,8 +138,9 @@ struct RelayStateRenditionTests {
                                       links: ["v-1": calmLink], now: t0 + .seconds(second))
             changes += sample.renditionChanges.map { "\(second)s: \($0.from) → \($0.to)" }
         }
-        // The budget doubles every 2 calm seconds (stepUpAfter): 320 KB/s (1/2 fits), 640 KB/s, then past full's 1.2 MB/s.
-        #expect(changes == ["3s: 1/4 → 1/2", "7s: 1/2 → full"])
+        // Every 2 calm seconds (stepUpAfter) the budget grows, 1.25× first, then 1.5625×, 1.95×, 2×:
+        // 200 KB/s (3/8 fits), 312 KB/s (1/2), 610 KB/s, then past full's 1.2 MB/s.
+        #expect(changes == ["3s: 1/4 → 3/8", "5s: 3/8 → 1/2", "9s: 1/2 → full"])
     }
 
     /// A link that cannot carry even the smallest rung at the stream's rate
