@@ -9,8 +9,10 @@ if [[ "${1:-run}" == "test" ]]; then
     # tests; the cluster tests start their own redis-server on free ports;
     # the reverse-proxy tests run their own nginx in front of the relay;
     # the slow-link test shapes a veth pair with ip and tc (iproute2); the
-    # Sentinel test runs redis-sentinel; the unit test runs systemd-analyze.
-    packages+=(openssl chromium chromium-driver python3-venv redis-server redis-sentinel nginx iproute2 systemd)
+    # Sentinel test runs redis-sentinel; the unit test runs systemd-analyze;
+    # the standard-client tests watch MJPEG with ffmpeg, VLC and GStreamer.
+    packages+=(openssl chromium chromium-driver python3-venv redis-server redis-sentinel nginx iproute2 systemd
+               ffmpeg vlc-bin vlc-plugin-base gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 fi
 
 missing=()

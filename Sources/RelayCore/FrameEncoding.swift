@@ -17,7 +17,8 @@ package struct RenditionKind: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A frame serialized for the wire: one buffer per format and rendition,
-/// the whole WebSocket message (`WebSocketWire`), made at most once per
+/// the whole WebSocket message (`WebSocketWire`) or MJPEG part
+/// (`MJPEGWire`), made at most once per
 /// frame and written as it is to every viewer that wants it (a `ByteBuffer`
 /// copy shares storage, so no viewer costs a byte copy or a header).
 ///
@@ -82,21 +83,25 @@ package struct FrameEncoding {
                 buffer.writeString(close)
             }
         case .binary:
-            let jpeg: ByteBuffer
-            if let smaller = rendition(key.rendition) {
-                jpeg = smaller.jpeg
-            } else {
-                var copy = frame
-                guard let bytes = copy.resolveJPEG() else { return nil }
-                jpeg = bytes
-            }
+            guard let jpeg = jpeg(key.rendition) else { return nil }
             let json = #"{"type":"frame","# + header + "}"
             return WebSocketWire.message(.binary, payloadLength: 2 + json.utf8.count + jpeg.readableBytes) { buffer in
                 buffer.writeInteger(UInt16(json.utf8.count), endianness: .big)
                 buffer.writeString(json)
                 buffer.writeImmutableBuffer(jpeg)
             }
+        case .mjpeg, .mjpegHeadersAhead:
+            guard let jpeg = jpeg(key.rendition) else { return nil }
+            return MJPEGWire.part(jpeg: jpeg, timestampMilliseconds: frame.capturedAt ?? frame.receivedAt,
+                                  headersAhead: key.format == .mjpegHeadersAhead)
         }
+    }
+
+    /// The JPEG of a rendition; nil for a passthrough pipeline's undecodable data URL.
+    private func jpeg(_ kind: RenditionKind) -> ByteBuffer? {
+        if let smaller = rendition(kind) { return smaller.jpeg }
+        var copy = frame
+        return copy.resolveJPEG()
     }
 
     private func rendition(_ kind: RenditionKind) -> Rendition? {

@@ -102,7 +102,9 @@ extension RelayState {
         var choices: [String: DeliveryChoice] = [:]
         for offer in offers {
             let rung = min(max(chosen[offer.id]?.rung ?? offer.current, offer.allowed.lowerBound), offer.allowed.upperBound)
-            choices[offer.id] = DeliveryChoice(rung: rung, maxFPS: chosen[offer.id]?.maxFPS.flatMap { $0 > 0 ? $0 : nil })
+            let policyCap = chosen[offer.id]?.maxFPS.flatMap { $0 > 0 ? $0 : nil }
+            let asked = viewer.views[offer.id]?.maxFPS
+            choices[offer.id] = DeliveryChoice(rung: rung, maxFPS: [policyCap, asked].compactMap { $0 }.min())
             if rung != offer.current {
                 changes.append(RenditionChange(viewer: id, stream: offer.id, from: offer.rungs[offer.current].label, to: offer.rungs[rung].label))
             }

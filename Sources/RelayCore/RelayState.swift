@@ -278,9 +278,10 @@ package struct RelayState {
 
     /// Pings every viewer not already waiting to answer one. The ping stays
     /// `{"type":"ping"}` exactly: clients in the field compare it as a string.
+    /// An MJPEG viewer has no way to answer; its link's progress is its sign of life.
     package mutating func pingViewers(now: ContinuousClock.Instant) -> [RelayAction] {
         var actions: [RelayAction] = []
-        for id in viewers.keys.sorted() where viewers[id]!.pingSentAt == nil {
+        for id in viewers.keys.sorted() where viewers[id]!.pingSentAt == nil && !viewers[id]!.format.isMJPEG {
             viewers[id]!.pingSentAt = now
             actions.append(.control(viewer: id, text: WireMessage.ping))
         }

@@ -66,14 +66,19 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     /// How often the link is read.
     package static let samplingInterval = TimeAmount.milliseconds(500)
     /// The last reading said the viewer is reader-paced (as a new viewer is).
-    private var readerPaced = true
+    private var readerPaced: Bool
+    private let readProbes: Bool
     /// Frames written are still in NIO's buffer, not yet taken by the kernel.
     private var framesAboveKernel = false
     private var draining = false
 
-    package init(mailbox: ViewerMailbox, metrics: RelayMetrics, onDrained: @escaping @Sendable () -> Void) {
+    /// `readProbes`: the viewer's wire is a WebSocket, which can carry the
+    /// read probe that paces a slow reader (an MJPEG response cannot).
+    package init(mailbox: ViewerMailbox, metrics: RelayMetrics, readProbes: Bool = true, onDrained: @escaping @Sendable () -> Void) {
         self.mailbox = mailbox
         self.metrics = metrics
+        self.readProbes = readProbes
+        self.readerPaced = readProbes
         self.onDrained = onDrained
     }
 
@@ -135,7 +140,7 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
         let link = mailbox.recordLink(ViewerLink.Sample(
             bytesAcked: info.bytes_acked, notSentBytes: Int(info.notsent_bytes), unackedSegments: Int(info.unacked),
             rtt: .microseconds(Int64(info.rtt)), at: .now))
-        readerPaced = link.readerPaced
+        readerPaced = readProbes && link.readerPaced
         return link
     }
 

@@ -38,7 +38,7 @@ package final class ViewerHub: FrameSink, Sendable {
         init(id: String, format: ViewerFormat, credits: Int?, remoteAddress: String, eventLoop: any EventLoop,
              close: @escaping @Sendable () -> Void) {
             self.id = id
-            self.mailbox = ViewerMailbox(creditLimit: credits)
+            self.mailbox = ViewerMailbox(creditLimit: credits, controlMessages: !format.isMJPEG)
             self.format = format
             self.remoteAddress = remoteAddress
             self.eventLoop = eventLoop

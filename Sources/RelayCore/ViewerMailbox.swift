@@ -69,8 +69,13 @@ package final class ViewerMailbox: Sendable {
     /// Two: one being drawn while the next crosses the link.
     package static let defaultCredits = 2
 
-    package init(creditLimit: Int? = nil) {
+    /// False for a viewer whose wire has no place for the relay's text
+    /// messages (MJPEG over HTTP): they are not queued.
+    package let controlMessages: Bool
+
+    package init(creditLimit: Int? = nil, controlMessages: Bool = true) {
         self.creditLimit = creditLimit
+        self.controlMessages = controlMessages
     }
 
     /// Control messages waiting to be written.
@@ -80,6 +85,7 @@ package final class ViewerMailbox: Sendable {
     /// request a drain (the outbox was idle).
     @discardableResult
     package func enqueueControl(_ text: String) -> Bool {
+        guard controlMessages else { return false }
         let item = OutboundItem(kind: .control, bytes: WebSocketWire.text(text))
         return state.withLockedValue { s in
             guard !s.finished else { return false }
@@ -88,7 +94,9 @@ package final class ViewerMailbox: Sendable {
         }
     }
 
-    /// Queues `stream_ended` and forgets any frame of that stream not yet written.
+    /// Queues `stream_ended` and forgets any frame of that stream not yet
+    /// written. Without control messages (an MJPEG viewer watches one
+    /// stream), the stream's end is the viewer's: the mailbox is finished.
     @discardableResult
     package func enqueueStreamEnded(_ streamID: String, text: String) -> Bool {
         let item = OutboundItem(kind: .control, bytes: WebSocketWire.text(text))
@@ -97,7 +105,7 @@ package final class ViewerMailbox: Sendable {
             if s.slots.removeValue(forKey: streamID) != nil { s.order.removeAll { $0 == streamID } }
             s.unacked[streamID] = nil
             s.nextDue[streamID] = nil
-            s.control.append(item)
+            if controlMessages { s.control.append(item) } else { s.finished = true }
             return Self.requestDrain(&s)
         }
     }

@@ -6,10 +6,13 @@ package struct StreamView: Equatable, Sendable {
     package var width: Int?
     package var height: Int?
     package var visible: Bool
-    package init(width: Int? = nil, height: Int? = nil, visible: Bool = true) {
+    /// The most frames a second the viewer asked for (an MJPEG client's `?fps=`).
+    package var maxFPS: Double?
+    package init(width: Int? = nil, height: Int? = nil, visible: Bool = true, maxFPS: Double? = nil) {
         self.width = width
         self.height = height
         self.visible = visible
+        self.maxFPS = maxFPS
     }
 }
 

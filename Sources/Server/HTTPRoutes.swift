@@ -3,6 +3,7 @@ import Access
 import RelayCore
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import Pipeline
 
@@ -14,6 +15,7 @@ struct HTTPRoutes {
     let live: LiveConfiguration
     let reloader: ConfigurationReloader
     var cluster: ClusterService? = nil
+    var logger = Logger(label: "framepipe")
 
     /// Every route here needs a token (with auth on): they are added only
     /// through `ProtectedRoutes`. `/healthz` is public and added by `PublicRoutes`.
@@ -34,6 +36,10 @@ struct HTTPRoutes {
         routes.requiring(.admin).post("/api/reload") { _, _ in
             let outcome = reloader.reload(trigger: "api")
             return json(reloadJSON(outcome), status: outcome.applied ? .ok : .unprocessableContent)
+        }
+        let mjpeg = MJPEGConnection(hub: hub, metrics: metrics, logger: logger)
+        viewer.get("/api/streams/{id}/mjpeg") { request, context in
+            mjpeg.response(streamID: context.parameters.get("id") ?? "", request: request, context: context)
         }
         viewer.get("/api/streams/{id}/snapshot.jpg") { _, context in
             let id = context.parameters.get("id") ?? ""

@@ -145,4 +145,12 @@ public enum InboundMessage: Sendable {
 /// How a viewer receives frames.
 public enum ViewerFormat: String, Sendable {
     case json, binary
+    /// `GET /api/streams/{id}/mjpeg`: multipart parts of an HTTP response, never a WebSocket's.
+    case mjpeg
+    /// The same for a browser: each part's headers are sent ahead, right
+    /// after the boundary that ends the part before (`MJPEGWire`).
+    case mjpegHeadersAhead = "mjpeg-headers-ahead"
+
+    /// Frames in an HTTP response, with no place for the relay's text messages.
+    public var isMJPEG: Bool { self == .mjpeg || self == .mjpegHeadersAhead }
 }

@@ -30,7 +30,7 @@ public struct ViewerOptions: Sendable, Equatable {
             streams = Set(list.split(separator: ",").map(String.init))
         }
         if let raw = first("format") {
-            guard let format = ViewerFormat(rawValue: raw) else { throw Invalid(description: "format must be json or binary, got \"\(raw.prefix(32))\"") }
+            guard let format = ViewerFormat(rawValue: raw), !format.isMJPEG else { throw Invalid(description: "format must be json or binary, got \"\(raw.prefix(32))\"") }
             self.format = format
         }
         if let raw = first("quality") {

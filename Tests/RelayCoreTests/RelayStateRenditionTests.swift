@@ -155,4 +155,18 @@ struct RelayStateRenditionTests {
         #expect(deliveries(&state, seq: 200) == ["deliver P-1#200 → v-1:low3@8.0fps"])
         #expect(state.viewSnapshots(of: state.viewers["v-1"]!).first?.maxFPS == 8)
     }
+
+    /// An MJPEG client's `?width=` and `?fps=`: the smallest rung at least
+    /// that wide, and at most that many frames a second (the lower of that
+    /// and any cap of the policy's own).
+    @Test func aViewersAskedSizeAndFrameRateShapeWhatItIsSent() {
+        var state = live(viewers: [.init(format: .mjpeg, streams: ["P-1"], remoteAddress: "a")])
+        #expect(deliveries(&state, seq: 100) == ["deliver P-1#100 → v-1:full"])
+        _ = state.setView("v-1", stream: "P-1", StreamView(width: 600, maxFPS: 5), now: t0 + .seconds(1))
+        // 1/2 is 640 wide, 3/8 is 480: the smallest at least 600 wide is 1/2.
+        #expect(deliveries(&state, seq: 101) == ["deliver P-1#101 → v-1:low@5.0fps"])
+        _ = state.setView("v-1", stream: "P-1", StreamView(width: 300), now: t0 + .seconds(2))
+        #expect(deliveries(&state, seq: 102) == ["deliver P-1#102 → v-1:low3"], "1/4 is 320 wide; no cap asked")
+    }
 }
+

@@ -31,6 +31,31 @@ final class RawWebSocket: Sendable {
         }
     }
 
+    /// A plain TCP connection, for an HTTP exchange read as it streams (an MJPEG response).
+    static func plain(port: Int) async throws -> RawWebSocket {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        return RawWebSocket(channel: channel)
+    }
+
+    /// Sends bytes as they are.
+    func send(raw: String) async throws {
+        try await write(ByteBuffer(string: raw))
+    }
+
+    /// Everything received so far and until `condition` holds for it (or 5 s pass).
+    func read(until condition: (ByteBuffer) -> Bool) async throws -> ByteBuffer {
+        var all = ByteBuffer()
+        while !condition(all) {
+            var more = try await readSome()
+            guard more.readableBytes > 0 else { break }
+            all.writeBuffer(&more)
+        }
+        return all
+    }
+
     /// Upgrades a connection from `localAddress` (any 127.x address, to be
     /// another client) with `headers` added to the request.
     static func connect(port: Int, path: String, from localAddress: String? = nil,

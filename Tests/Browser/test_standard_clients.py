@@ -1,0 +1,178 @@
+"""MJPEG over HTTP (`GET /api/streams/{id}/mjpeg`) read by clients we did
+not write: ffmpeg, VLC, GStreamer and an <img> in Chromium. The commands are
+the recipes of docs/standard-clients.md."""
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import websocket
+
+from conftest import Relay
+from pages import wait_until
+
+COLORS = {"red": (255, 0, 0), "green": (0, 128, 0), "blue": (0, 0, 255), "white": (255, 255, 255)}
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    """One small JPEG per color, made by ffmpeg."""
+    folder = tmp_path_factory.mktemp("pictures")
+    made = {}
+    for name in COLORS:
+        path = folder / f"{name}.jpg"
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", f"color=c={name}:s=160x120",
+                        "-frames:v", "1", "-q:v", "3", str(path)], check=True)
+        made[name] = path.read_bytes()
+    return made
+
+
+@pytest.fixture
+def plain_relay():
+    r = Relay([])
+    yield r
+    r.stop()
+
+
+class Camera:
+    """A streamer sending JPEGs as binary messages, `fps` a second, from a thread."""
+
+    def __init__(self, relay, stream_id, frames, fps):
+        self.socket = websocket.create_connection(f"ws://127.0.0.1:{relay.port}/ws/stream/{stream_id}")
+        self.frames, self.interval = frames, 1 / fps
+        self.sent = 0
+        self.running = True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        next_at = time.monotonic()
+        while self.running:
+            self.socket.send_binary(self.frames[self.sent % len(self.frames)])
+            self.sent += 1
+            next_at += self.interval
+            time.sleep(max(0, next_at - time.monotonic()))  # the camera's own frame clock
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        self.socket.close()
+
+
+def live(relay, stream_id):
+    wait_until(f"{stream_id} is live", lambda: subprocess.run(
+        ["curl", "-sf", "-o", "/dev/null", f"{relay.url}/api/streams/{stream_id}/snapshot.jpg"]).returncode == 0, timeout=10)
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["probed", "mpjpeg-strict"])
+def test_ffmpeg_reads_30_decodable_frames(plain_relay, pictures, tmp_path, strict):
+    camera = Camera(plain_relay, "cam", list(pictures.values()), fps=30)
+    try:
+        live(plain_relay, "cam")
+        demuxer = ["-f", "mpjpeg", "-strict_mime_boundary", "1"] if strict else []
+        result = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "warning", *demuxer,
+                                 "-i", f"{plain_relay.url}/api/streams/cam/mjpeg", "-frames:v", "30",
+                                 str(tmp_path / "out%02d.jpg")], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        # ffmpeg says "EOI missing, emulating" once while probing any mpjpeg input,
+        # its own `-f mpjpeg` output read back included: not about this stream.
+        warnings = [line for line in result.stderr.splitlines() if line.strip() and "EOI missing, emulating" not in line]
+        assert warnings == [], f"ffmpeg warned: {result.stderr}"
+        frames = sorted(tmp_path.glob("out*.jpg"))
+        assert len(frames) == 30
+        for frame in frames:  # each decodes: ffprobe reads its size back
+            probe = subprocess.run(["ffprobe", "-loglevel", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0",
+                                    str(frame)], capture_output=True, text=True, check=True)
+            assert probe.stdout.strip() == "160,120"
+    finally:
+        camera.stop()
+
+
+def test_vlc_plays_it_with_its_mjpeg_demuxer_and_no_warning(plain_relay, pictures, tmp_path):
+    camera = Camera(plain_relay, "cam", list(pictures.values()), fps=15)
+    # VLC refuses to run as root; CI runs as root.
+    user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    home = tmp_path / "vlc"
+    home.mkdir()
+    os.chmod(home, 0o777)
+    vlc = None
+    try:
+        live(plain_relay, "cam")
+        vlc = subprocess.Popen([*user, "env", f"HOME={home}", "cvlc", "--intf", "dummy", "--vout", "dummy", "--aout", "dummy",
+                                "-vv", f"{plain_relay.url}/api/streams/cam/mjpeg"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        lines = []
+        # VLC plays a live stream until stopped: read its log until it has played 30 parts.
+        deadline = time.monotonic() + 30
+        parts = 0
+        for line in vlc.stdout:
+            lines.append(line)
+            if "mjpeg demux debug: discard MIME header: Content-Length" in line:
+                parts += 1
+            if (parts >= 30 and any("Stream buffering done" in seen for seen in lines)) or time.monotonic() > deadline:
+                break
+        log = "".join(lines)
+        assert 'using demux module "mjpeg"' in log, log[-3000:]
+        assert parts >= 30, log[-3000:]
+        assert "Stream buffering done" in log, log[-3000:]
+        demux_trouble = [line for line in lines if "mjpeg demux" in line and ("warning" in line or "error" in line)]
+        assert demux_trouble == []
+    finally:
+        if vlc:
+            vlc.kill()
+            vlc.wait()
+        camera.stop()
+
+
+def test_gstreamer_demuxes_and_decodes_it_without_warnings(plain_relay, pictures):
+    camera = Camera(plain_relay, "cam", list(pictures.values()), fps=15)
+    try:
+        live(plain_relay, "cam")
+        result = subprocess.run(["gst-launch-1.0", "-q", "souphttpsrc", f"location={plain_relay.url}/api/streams/cam/mjpeg",
+                                 "!", "multipartdemux", "!", "jpegdec", "!", "identity", "eos-after=20", "!", "fakesink"],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "WARNING" not in result.stdout + result.stderr, result.stdout + result.stderr
+    finally:
+        camera.stop()
+
+
+def test_an_img_tag_shows_each_frame_before_the_next_is_sent(plain_relay, pictures, browser):
+    """The boundary goes right after each JPEG: a browser draws frame N when
+    it arrives, not when N+1's part starts. Each frame is sent only once the
+    page shows the one before, so a relay one frame late never gets here."""
+    camera = websocket.create_connection(f"ws://127.0.0.1:{plain_relay.port}/ws/stream/cam")
+    try:
+        camera.send_binary(pictures["white"])
+        live(plain_relay, "cam")
+        browser.get(plain_relay.url + "/healthz")  # the relay's origin, so the canvas may read the picture
+        browser.execute_script("""
+            const img = document.createElement('img');
+            img.id = 'live';
+            img.src = '/api/streams/cam/mjpeg';
+            document.body.appendChild(img);
+            window.colorOf = () => {
+                const c = document.createElement('canvas');
+                c.width = 1; c.height = 1;
+                const g = c.getContext('2d');
+                try { g.drawImage(img, 80, 60, 1, 1, 0, 0, 1, 1); } catch (e) { return null; }
+                return Array.from(g.getImageData(0, 0, 1, 1).data.slice(0, 3));
+            };""")
+        shown_after = []
+        for name in ["red", "green", "blue", "red", "green", "blue"]:
+            sent = time.monotonic()
+            camera.send_binary(pictures[name])
+            want = COLORS[name]
+
+            def showing():
+                color = browser.execute_script("return window.colorOf()")
+                return color is not None and all(abs(a - b) < 40 for a, b in zip(color, want))
+
+            wait_until(f"the page shows {name}", showing, timeout=10)
+            shown_after.append(round((time.monotonic() - sent) * 1000))
+        print(f"shown after (ms): {shown_after}")
+    finally:
+        camera.close()
