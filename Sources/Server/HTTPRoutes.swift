@@ -16,6 +16,8 @@ struct HTTPRoutes {
     let reloader: ConfigurationReloader
     var cluster: ClusterService? = nil
     var logger = Logger(label: "framepipe")
+    var audit: AuditLog? = nil
+    var maxFrameBytes = 8 << 20
 
     /// Every route here needs a token (with auth on): they are added only
     /// through `ProtectedRoutes`. `/healthz` is public and added by `PublicRoutes`.
@@ -37,9 +39,13 @@ struct HTTPRoutes {
             let outcome = reloader.reload(trigger: "api")
             return json(reloadJSON(outcome), status: outcome.applied ? .ok : .unprocessableContent)
         }
-        let mjpeg = MJPEGConnection(hub: hub, metrics: metrics, logger: logger)
+        let mjpeg = MJPEGConnection(hub: hub, metrics: metrics, audit: audit, logger: logger)
         viewer.get("/api/streams/{id}/mjpeg") { request, context in
             mjpeg.response(streamID: context.parameters.get("id") ?? "", request: request, context: context)
+        }
+        let ingest = HTTPIngest(hub: hub, live: live, metrics: metrics, maxFrameBytes: maxFrameBytes, audit: audit, logger: logger)
+        routes.requiring(.streamer).post("/api/streams/{id}/ingest") { request, context in
+            await ingest.response(streamID: context.parameters.get("id") ?? "", request: request, context: context)
         }
         viewer.get("/api/streams/{id}/snapshot.jpg") { _, context in
             let id = context.parameters.get("id") ?? ""

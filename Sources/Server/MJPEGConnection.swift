@@ -21,6 +21,7 @@ import WireProtocol
 struct MJPEGConnection: Sendable {
     let hub: ViewerHub
     let metrics: RelayMetrics
+    let audit: AuditLog?
     let logger: Logger
 
     /// What the client asked for in the query.
@@ -98,6 +99,10 @@ struct MJPEGConnection: Sendable {
         }
         let logger = logger.with(metadataKey: "viewer_id", value: "\(viewer.id)")
         logger.info("MJPEG client connected", metadata: ["stream_id": "\(id)", "remote": "\(client)"])
+        let identity = AuditEvent.Identity(grant: context.grant, role: .viewer, client: client)
+        let started = ContinuousClock.now
+        audit?.record(.sessionStarted(kind: .viewer, session: viewer.id, identity: identity, streams: [id]))
+        let audit = audit
         let headers: HTTPFields = [
             .contentType: MJPEGWire.contentType,
             .cacheControl: "no-cache, no-store, must-revalidate",
@@ -118,6 +123,8 @@ struct MJPEGConnection: Sendable {
                 }.get()
             } catch {
                 hub.removeViewer(viewer.id, reason: .closed)
+                audit?.record(.sessionEnded(kind: .viewer, session: viewer.id, identity: identity, streams: [id],
+                                            duration: .now - started, frames: 0, reason: ViewerLeaveReason.closed.rawValue))
                 return
             }
             var reason = ViewerLeaveReason.closed
@@ -129,6 +136,8 @@ struct MJPEGConnection: Sendable {
             // Out of the way before the response's last chunk goes through the encoder.
             _ = try? await channel.eventLoop.submit { try channel.pipeline.syncOperations.removeHandler(writer) }.get().get()
             logger.info("MJPEG client left", metadata: ["reason": "\(reason.rawValue)", "frames": "\(viewer.mailbox.statistics.delivered)"])
+            audit?.record(.sessionEnded(kind: .viewer, session: viewer.id, identity: identity, streams: [id],
+                                        duration: .now - started, frames: viewer.mailbox.statistics.delivered, reason: reason.rawValue))
             if reason == .finished { try? await body.finish(nil) }
         })
     }

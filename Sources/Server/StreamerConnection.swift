@@ -305,34 +305,7 @@ struct StreamerConnection {
         }
     }
 
-    /// Logs and counts what became of a frame, closing the stream when the pipeline says so.
     private func record(_ result: PipelineResult, seq: UInt64?, session: StreamSessionHandle, logger: Logger) {
-        switch result {
-        case .delivered:
-            return
-        case .dropped(let stage, let reason):
-            metrics.frameDropped(stage: stage, reason: reason)
-            hub.streamRejectedFrame(streamID, dropped: true)
-            logger.debug("frame dropped", metadata: ["stage": "\(stage)", "reason": "\(reason)", "seq": "\(seq.map(String.init) ?? "-")"])
-            return
-        case .rejected(let rejection, let end):
-            // The sender hears why, so a camera page can show it.
-            if rejection.origin != .message { session.send(WireMessage.error("frame \(seq.map(String.init) ?? "-") rejected by \(rejection.stage): \(rejection.detail)")) }
-            metrics.frameDropped(stage: rejection.stage, reason: rejection.code)
-            hub.streamRejectedFrame(streamID, dropped: false)
-            logger.warning("bad frame dropped", metadata: [
-                "stage": "\(rejection.stage)", "reason": "\(rejection.code)", "detail": "\(rejection.detail)",
-                "seq": "\(seq.map(String.init) ?? "-")",
-            ])
-            if let end {
-                session.close(end)
-                return
-            }
-            return
-        case .streamClosed(let stage, let reason):
-            logger.warning("stage closed the stream", metadata: ["stage": "\(stage)", "reason": "\(reason.rawValue)"])
-            session.close(reason)
-            return
-        }
+        FrameOutcome(hub: hub, metrics: metrics, streamID: streamID).record(result, seq: seq, session: session, logger: logger)
     }
 }

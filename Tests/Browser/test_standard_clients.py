@@ -176,3 +176,50 @@ def test_an_img_tag_shows_each_frame_before_the_next_is_sent(plain_relay, pictur
         print(f"shown after (ms): {shown_after}")
     finally:
         camera.close()
+
+
+def viewer_frames(relay, stream_id, count, timeout=15):
+    """A dashboard's WebSocket viewer: the JPEGs of `stream_id`'s first `count` frames."""
+    socket = websocket.create_connection(f"ws://127.0.0.1:{relay.port}/ws/viewer?format=binary", timeout=timeout)
+    try:
+        pictures = []
+        deadline = time.monotonic() + timeout
+        while len(pictures) < count and time.monotonic() < deadline:
+            message = socket.recv()
+            if isinstance(message, bytes):
+                n = int.from_bytes(message[:2], "big")
+                if f'"stream_id":"{stream_id}"' in message[2:2 + n].decode():
+                    pictures.append(message[2 + n:])
+        return pictures
+    finally:
+        socket.close()
+
+
+def test_ffmpeg_feeds_a_stream_that_a_dashboard_viewer_and_an_mjpeg_client_both_see(plain_relay, tmp_path):
+    feeder = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15",
+                               "-c:v", "mjpeg", "-q:v", "5", "-f", "mpjpeg", f"{plain_relay.url}/api/streams/bed-12/ingest"],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        live(plain_relay, "bed-12")
+        pictures = viewer_frames(plain_relay, "bed-12", 5)
+        assert len(pictures) == 5 and all(p.startswith(b"\xff\xd8") for p in pictures)
+        result = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", f"{plain_relay.url}/api/streams/bed-12/mjpeg",
+                                 "-frames:v", "10", str(tmp_path / "seen%02d.jpg")], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert len(list(tmp_path.glob("seen*.jpg"))) == 10
+    finally:
+        feeder.terminate()
+        feeder.wait(timeout=10)
+
+
+def test_curl_posts_one_frame_a_request(plain_relay, pictures, tmp_path):
+    path = tmp_path / "frame.jpg"
+    path.write_bytes(pictures["red"])
+    answers = [subprocess.run(["curl", "-sS", "--data-binary", f"@{path}", f"{plain_relay.url}/api/streams/door/ingest"],
+                              capture_output=True, text=True, check=True).stdout for _ in range(2)]
+    assert '"seq": 0' in answers[0] and '"taken": true' in answers[0], answers
+    assert '"seq": 1' in answers[1], answers
+    snapshot = subprocess.run(["curl", "-sSf", f"{plain_relay.url}/api/streams/door/snapshot.jpg"], capture_output=True, check=True).stdout
+    assert snapshot == pictures["red"]
+    # A viewer that connects now is sent the stream's newest frame at once.
+    assert viewer_frames(plain_relay, "door", 1) == [pictures["red"]]

@@ -124,4 +124,29 @@ struct MJPEGTests {
             }
         }
     }
+
+    /// With auth on it is a viewer route: no token, 401; a token as
+    /// `?token=` (what VLC or an `<img>` can send) whose scope covers the
+    /// stream, the stream; one whose scope does not, 404 as if it did not exist.
+    @Test func withAuthOnItNeedsAViewerTokenThatCoversTheStream() async throws {
+        let publisher = try await TestTokens.hs256(.streamer, ["*"])
+        let wardA = try await TestTokens.hs256(.viewer, ["P-A-*"])
+        try await withRelay(AuthTests.authed) { relay in
+            let a = try await relay.streamer("P-A-1", token: publisher)
+            let b = try await relay.streamer("P-B-1", token: publisher)
+            a.send(TestFrames.jpeg(0)); b.send(TestFrames.jpeg(0))
+            try await relay.eventually("both streams live") {
+                let list = try await RawHTTP.get(port: relay.port, path: "/api/streams", headers: ["Authorization": "Bearer \(wardA)"])
+                return list.text.contains("P-A-1")
+            }
+            #expect(try await RawHTTP.get(port: relay.port, path: "/api/streams/P-A-1/mjpeg").status == 401)
+            #expect(try await RawHTTP.get(port: relay.port, path: "/api/streams/P-B-1/mjpeg?token=\(wardA)").status == 404)
+            let client = try await RawWebSocket.plain(port: relay.port)
+            try await client.send(raw: "GET /api/streams/P-A-1/mjpeg?token=\(wardA) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            let head = try await client.read { String(buffer: $0).contains("Content-Length") }
+            #expect(String(buffer: head).hasPrefix("HTTP/1.1 200"))
+            #expect(String(buffer: head).contains("--framepipe"))
+            await client.drop()
+        }
+    }
 }

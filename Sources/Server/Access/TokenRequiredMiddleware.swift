@@ -12,6 +12,8 @@ enum TokenRequirement: Sendable {
     case viewerOfAllStreams
     /// An admin token: operations that change the relay (`POST /api/reload`).
     case admin
+    /// A streamer token (`POST /api/streams/{id}/ingest`); the stream must be in its scope.
+    case streamer
 }
 
 /// Attached to a route group, so every route in the group needs a valid
@@ -55,6 +57,8 @@ struct TokenRequiredMiddleware: RouterMiddleware {
             return
         case .admin:
             guard grant.roles.contains(.admin) else { throw AuthFailure(kind: .wrongRole, reason: "this needs an admin token (framepipe token --role admin)") }
+        case .streamer:
+            guard grant.roles.contains(.streamer) else { throw AuthFailure(kind: .wrongRole, reason: "a viewer token cannot publish") }
         case .viewer, .viewerOfAllStreams:
             guard grant.roles.contains(.viewer) else { throw AuthFailure(kind: .wrongRole, reason: "a streamer token cannot read the API") }
             if requirement == .viewerOfAllStreams, !grant.scope.coversAll {

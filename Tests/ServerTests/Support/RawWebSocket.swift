@@ -45,6 +45,10 @@ final class RawWebSocket: Sendable {
         try await write(ByteBuffer(string: raw))
     }
 
+    func sendBytes(_ bytes: ByteBuffer) async throws {
+        try await write(bytes)
+    }
+
     /// Everything received so far and until `condition` holds for it (or 5 s pass).
     func read(until condition: (ByteBuffer) -> Bool) async throws -> ByteBuffer {
         var all = ByteBuffer()
