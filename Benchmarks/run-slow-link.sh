@@ -8,7 +8,9 @@
 #
 # Scenario device1 is a device reading one message a second straight from
 # its socket (Benchmarks/slow_reader.py); reader1 is the watch tool doing
-# the same through its client library, which reads ahead into a buffer.
+# the same through its client library, which reads ahead into a buffer;
+# mjpeg2mbit is an MJPEG client of /api/streams/load-0/mjpeg behind
+# 2 Mbit/s (Benchmarks/mjpeg_watch.py, ages by X-Timestamp).
 #
 # Usage: [CONFIG=FILE] [SCENARIOS="2mbit 500kbit …"] Benchmarks/run-slow-link.sh [RELAY_DIR] [LABEL]
 #   RELAY_DIR holds the framepipe binary to measure (default .build/release);
@@ -59,7 +61,11 @@ scenario() {
     SERVER=$!
     for _ in $(seq 100); do curl -sf "http://$HOST_IP:$PORT/healthz" >/dev/null && break; sleep 0.1; done
     echo "== $name ($rate, ~$((bytes / 1000)) KB frames) on $LABEL"
-    if [[ ${1:-} == --device-reads ]]; then
+    if [[ ${1:-} == --mjpeg ]]; then
+        # An MJPEG client of the stream, reading as fast as its link allows.
+        ip netns exec "$NS" python3 Benchmarks/mjpeg_watch.py "http://$HOST_IP:$PORT" load-0 "$DURATION" \
+            "$LABEL $name shaped" "${WARMUP:-3}" > /tmp/framepipe-slow-watch.txt &
+    elif [[ ${1:-} == --device-reads ]]; then
         # A device that reads one message at a time from its socket, buffering nothing itself.
         ip netns exec "$NS" env SLOW_READER_TRACE=${SLOW_READER_TRACE:-} python3 Benchmarks/slow_reader.py "ws://$HOST_IP:$PORT" "$DURATION" "$2" \
             "$LABEL $name shaped" "${WARMUP:-3}" > /tmp/framepipe-slow-watch.txt &
@@ -90,6 +96,7 @@ want 20mbit && scenario 20mbit-150k 20mbit 150000
 want reader && scenario reader-2-per-s 100mbit 27000 --read-rate 2
 want reader1 && scenario reader-1-per-s 100mbit 27000 --read-rate 1
 want device1 && scenario device-1-per-s 100mbit 27000 --device-reads 1
+want mjpeg2mbit && scenario mjpeg-2mbit-27k 2mbit 27000 --mjpeg
 want credits && scenario reader-2-per-s-credits 100mbit 27000 --read-rate 2 --ack --query flow=credit
 want credits1 && scenario reader-2-per-s-1-credit 100mbit 27000 --read-rate 2 --ack --query "flow=credit&credits=1"
 exit 0

@@ -24,12 +24,12 @@ struct LoadBenchmark: AsyncParsableCommand {
     @Option(help: "Approximate JPEG size in bytes.") var frameBytes = 60_000
     @Option(help: "Frame width.") var width = 640
     @Option(help: "Frame height (default: 4:3 to the width).") var height: Int?
-    @Option(help: "How streamers send: binary or json (json carries the sender's timestamp, for `watch` to age frames by).") var ingest = "binary"
+    @Option(help: "How streamers send: binary or json over WebSocket (json carries the sender's timestamp, for `watch` to age frames by), or mpjpeg (an HTTP multipart POST, as ffmpeg -f mpjpeg).") var ingest = "binary"
     @Option(help: "Normal viewers.") var viewers = 1
     @Option(help: "Viewers that connect and never read.") var stuck = 0
     @Option(help: "Viewers that read one message a second.") var slow = 0
     @Option(help: "Streams each viewer watches (0 = all).") var streamsPerViewer = 0
-    @Option(help: "Viewer format: json or binary.") var format = "json"
+    @Option(help: "Viewer format: json, binary, or mjpeg (HTTP clients of /api/streams/{id}/mjpeg, one stream each).") var format = "json"
     @Option(help: "Seconds measured, after the warm-up.") var duration = 10.0
     @Option(help: "Seconds of warm-up before measuring.") var warmup = 3.0
     @Option(help: "Print server RSS every this many seconds (0 = never).") var sampleEvery = 0.0
@@ -68,6 +68,18 @@ struct LoadBenchmark: AsyncParsableCommand {
                     query += "&streams=" + watched.joined(separator: ",")
                 }
                 let target = "\(viewerUrl ?? url)/ws/viewer?\(query)"
+                if format == "mjpeg" {
+                    // An MJPEG client watches one stream.
+                    let stream = streamIDs[index % streams]
+                    let base = URLComponents(string: (viewerUrl ?? url).replacingOccurrences(of: "ws://", with: "http://"))
+                    group.addTask {
+                        try? await MJPEGViewer.watch(host: base?.host ?? "127.0.0.1", port: base?.port ?? 8080, stream: stream, stats: stats) {
+                            measureStart.isMeasuring(at: clock.now)
+                        }
+                        stats.markClosed()
+                    }
+                    return
+                }
                 group.addTask {
                     do {
                         try await WebSocketClient.connect(url: target, configuration: wsConfig, logger: logger) { inbound, outbound, _ in
@@ -108,6 +120,27 @@ struct LoadBenchmark: AsyncParsableCommand {
                 let log = logs[id]!
                 let ingest = self.ingest
                 let fps = self.fps
+                if ingest == "mpjpeg" {
+                    let base = URLComponents(string: url.replacingOccurrences(of: "ws://", with: "http://"))
+                    let host = base?.host ?? "127.0.0.1", port = base?.port ?? 8080
+                    let fps = self.fps
+                    group.addTask {
+                        let channel = try await MJPEGFeeder.connect(host: host, port: port, stream: id)
+                        try await channel.executeThenClose { _, outbound in
+                            try await outbound.write(MJPEGFeeder.head(host: host, stream: id))
+                            let start = clock.now
+                            var n = 0
+                            while clock.now - start < total {
+                                log.record(clock.now)
+                                try await outbound.write(MJPEGFeeder.part(frames[(n + s) % frames.count]))
+                                n += 1
+                                try await clock.sleep(until: start + .seconds(Double(n) / fps))
+                            }
+                            try await outbound.write(ByteBuffer(string: "0\r\n\r\n"))
+                        }
+                    }
+                    continue
+                }
                 group.addTask {
                     try await WebSocketClient.connect(url: "\(url)/ws/stream/\(id)", configuration: wsConfig, logger: logger) { _, outbound, _ in
                         let start = clock.now
