@@ -113,12 +113,17 @@ extension ViewerHub {
     /// it when that is another one: its frames reach this node only while a
     /// viewer here watches it.
     package func latestJPEG(of streamID: String) -> (known: Bool, owner: String?, jpeg: ByteBuffer?) {
-        let latest: (Bool, String?, Frame?) = read { s in
+        let latest = latestFrame(of: streamID)
+        guard var frame = latest.frame else { return (latest.known, latest.owner, nil) }
+        return (true, latest.owner, frame.resolveJPEG())
+    }
+
+    /// The stream's latest accepted frame itself, with the renditions made of it.
+    package func latestFrame(of streamID: String) -> (known: Bool, owner: String?, frame: Frame?) {
+        read { s in
             guard let stream = s.streams[streamID] else { return (false, nil, nil) }
             return (true, stream.owner, stream.latestFrame)
         }
-        guard var frame = latest.2 else { return (latest.0, latest.1, nil) }
-        return (true, latest.1, frame.resolveJPEG())
     }
 
     /// Started streams the scope allows, by id.

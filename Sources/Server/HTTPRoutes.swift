@@ -47,17 +47,25 @@ struct HTTPRoutes {
         routes.requiring(.streamer).post("/api/streams/{id}/ingest") { request, context in
             await ingest.response(streamID: context.parameters.get("id") ?? "", request: request, context: context)
         }
-        viewer.get("/api/streams/{id}/snapshot.jpg") { _, context in
+        viewer.get("/api/streams/{id}/snapshot.jpg") { request, context in
             let id = context.parameters.get("id") ?? ""
+            let options: MJPEGConnection.Options
+            do throws(MJPEGConnection.Options.Invalid) {
+                options = try MJPEGConnection.Options(query: Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }) { first, _ in first })
+            } catch {
+                return json(.object([("error", .string(error.reason)), ("stream_id", .string(id))]), status: .badRequest)
+            }
             // A stream the token does not cover does not exist, as far as its holder can tell.
-            let (known, owner, jpeg) = (context.grant?.scope ?? .all).allows(id) ? hub.latestJPEG(of: id) : (false, nil, nil)
-            guard let jpeg else {
+            let (known, owner, frame) = (context.grant?.scope ?? .all).allows(id) ? hub.latestFrame(of: id) : (false, nil, nil)
+            guard let frame, let picture = SnapshotPicture.of(frame, width: options.width, height: options.height) else {
                 let reason = !known ? "no such stream"
                     : owner.map { "stream is served by node \($0); none of its frames has reached this node (no viewer here watches it)" }
                     ?? "stream has no valid frame yet"
                 return json(.object([("error", .string(reason)), ("stream_id", .string(id))]), status: .notFound)
             }
-            return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-store"], body: .init(byteBuffer: jpeg))
+            return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-cache, no-store, must-revalidate",
+                                                   .init("Pragma")!: "no-cache", .init("X-Rendition")!: picture.rendition],
+                            body: .init(byteBuffer: picture.jpeg))
         }
     }
 

@@ -40,6 +40,30 @@ struct HTTPEndpointTests {
         }
     }
 
+    /// `?width=` / `?height=`: the smallest rendition of the stream's ladder
+    /// at least that large, made on demand when no viewer had it made; never
+    /// cached by a browser or proxy.
+    @Test func aSnapshotCanBeAskedForAtASize() async throws {
+        try await withRelay { relay in
+            let streamer = try await relay.streamer("cam")
+            let viewer = try await relay.viewer("format=binary")
+            streamer.send(TestFrames.jpeg(0))
+            try await viewer.eventually("live") { viewer.binaryFrames.count == 1 }
+            // The test pictures are 160×120; the ladder has 1/2 (80×60).
+            let small = try await RawHTTP.get(port: relay.port, path: "/api/streams/cam/snapshot.jpg?width=80")
+            #expect(small.status == 200)
+            #expect(small.headers["x-rendition"] == "1/2")
+            #expect(small.headers["cache-control"] == "no-cache, no-store, must-revalidate")
+            #expect(small.body.readableBytes < TestFrames.jpeg(0).readableBytes)
+            let large = try await RawHTTP.get(port: relay.port, path: "/api/streams/cam/snapshot.jpg?width=81")
+            #expect(large.headers["x-rendition"] == "full")
+            #expect(large.body == TestFrames.jpeg(0))
+            let bad = try await RawHTTP.get(port: relay.port, path: "/api/streams/cam/snapshot.jpg?height=-1")
+            #expect(bad.status == 400)
+            #expect(bad.text.contains("height must be"))
+        }
+    }
+
     @Test func snapshotIsTheLatestFrameOr404WithAReason() async throws {
         try await withRelay { relay in
             let missing = try await RawHTTP.get(port: relay.port, path: "/api/streams/nope/snapshot.jpg")
