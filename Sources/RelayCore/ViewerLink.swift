@@ -136,11 +136,6 @@ package struct ViewerLink: Sendable, Equatable {
     package static let minimumSendBuffer = 8 * 1024
     package static let maximumSendBuffer = 4 * 1024 * 1024
 
-    /// How long the link has taken nothing while data waited for it.
-    package func stalledFor(now: ContinuousClock.Instant) -> Duration? {
-        lastProgress.map { now - $0 }
-    }
-
     /// Frames were written to a paced reader, followed by a read probe.
     package mutating func framesWritten(at now: ContinuousClock.Instant) {
         if awaitingReadSince == nil { awaitingReadSince = now }

@@ -66,9 +66,4 @@ package enum WebSocketWire {
         }
         return wire
     }
-
-    /// True for a text message.
-    package static func isText(_ wire: ByteBuffer) -> Bool {
-        wire.getInteger(at: wire.readerIndex, as: UInt8.self).map { $0 & 0x0F == Opcode.text.rawValue } ?? false
-    }
 }

@@ -148,9 +148,9 @@ struct ViewerMailboxTests {
             lags.record(.init(bytesAcked: acked, notSentBytes: 0, unackedSegments: 0, rtt: .milliseconds(1), at: at(written + 100)))
             lags.record(.init(bytesAcked: acked, notSentBytes: 0, unackedSegments: 0, rtt: .milliseconds(1), at: at(written + 300)))
             #expect(lags.receiverLimited, "frames delivered, not read: the reader lags")
-            #expect(lags.stalledFor(now: at(written + 900)) == .milliseconds(800), "no progress since the acknowledgement")
+            #expect(lags.lastProgress == at(written + 100), "no progress since the acknowledgement")
             lags.readConfirmed(at: at(written + 950))
-            #expect(lags.stalledFor(now: at(written + 950)) == .zero, "its read is progress")
+            #expect(lags.lastProgress == at(written + 950), "its read is progress")
             #expect(lags.awaitingReadSince == nil)
         }
         #expect(lags.readerPaced, "seconds old, and still paced")
@@ -175,7 +175,7 @@ struct ViewerMailboxTests {
         for row in rows {
             let at = t0 + .seconds(row.at)
             link.record(.init(bytesAcked: row.acked, notSentBytes: row.notSent, unackedSegments: row.unacked, rtt: .milliseconds(80), at: at))
-            #expect(link.stalledFor(now: at) == .seconds(row.stalledFor), "at \(row.at) s")
+            #expect(link.lastProgress.map { at - $0 } == .seconds(row.stalledFor), "at \(row.at) s")
             goodputs.append(link.goodput)
         }
         // The first interval as measured (no ramp from zero), then a ~2 s average that falls while the link takes nothing.
