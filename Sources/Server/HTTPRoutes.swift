@@ -18,6 +18,8 @@ struct HTTPRoutes {
     var logger = Logger(label: "framepipe")
     var audit: AuditLog? = nil
     var maxFrameBytes = 8 << 20
+    /// With auth on: where an MJPEG client's token is leased, so its expiry or revocation ends the response.
+    var access: SocketAccess? = nil
 
     /// Every route here needs a token (with auth on): they are added only
     /// through `ProtectedRoutes`. `/healthz` is public and added by `PublicRoutes`.
@@ -39,7 +41,7 @@ struct HTTPRoutes {
             let outcome = reloader.reload(trigger: "api")
             return json(reloadJSON(outcome), status: outcome.applied ? .ok : .unprocessableContent)
         }
-        let mjpeg = MJPEGConnection(hub: hub, metrics: metrics, audit: audit, logger: logger)
+        let mjpeg = MJPEGConnection(hub: hub, metrics: metrics, audit: audit, access: access, logger: logger)
         viewer.get("/api/streams/{id}/mjpeg") { request, context in
             mjpeg.response(streamID: context.parameters.get("id") ?? "", request: request, context: context)
         }

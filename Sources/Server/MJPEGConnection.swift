@@ -1,3 +1,4 @@
+import Access
 import Foundation
 import Hummingbird
 import Logging
@@ -22,6 +23,9 @@ struct MJPEGConnection: Sendable {
     let hub: ViewerHub
     let metrics: RelayMetrics
     let audit: AuditLog?
+    /// With auth on: the client's token is leased for the response's life,
+    /// so it ends when the token expires or is revoked, as a socket does.
+    let access: SocketAccess?
     let logger: Logger
 
     /// What the client asked for in the query.
@@ -111,8 +115,21 @@ struct MJPEGConnection: Sendable {
             .init("X-Accel-Buffering")!: "no",
             .connection: "close",
         ]
+        let access = self.access
+        let lease = context.grant.flatMap { access?.lease($0, acting: .viewer) }
+        if let lease { channel.closeFuture.whenComplete { _ in access?.sessions.remove(lease) } }
         return Response(status: .ok, headers: headers, body: ResponseBody { body in
             defer { ending.finish() }
+            // An MJPEG client cannot be told its token is about to end; it is cut off when it does.
+            let tokenWatch = lease.map { lease in
+                Task {
+                    if let end = await lease.run(warningLead: .zero, warn: { _ in }) { ending.yield(ViewerLeaveReason(end)) }
+                }
+            }
+            defer {
+                tokenWatch?.cancel()
+                lease.map { access?.sessions.remove($0) }
+            }
             do {
                 try await body.write(ByteBuffer(string: MJPEGWire.opening(headersAhead: format == .mjpegHeadersAhead)))
                 // The head and the opening were handed to the channel first (the
@@ -138,7 +155,11 @@ struct MJPEGConnection: Sendable {
             logger.info("MJPEG client left", metadata: ["reason": "\(reason.rawValue)", "frames": "\(viewer.mailbox.statistics.delivered)"])
             audit?.record(.sessionEnded(kind: .viewer, session: viewer.id, identity: identity, streams: [id],
                                         duration: .now - started, frames: viewer.mailbox.statistics.delivered, reason: reason.rawValue))
-            if reason == .finished { try? await body.finish(nil) }
+            if reason == .finished {
+                try? await body.finish(nil)
+            } else if reason == .tokenExpired || reason == .tokenRevoked {
+                channel.close(promise: nil)
+            }
         })
     }
 

@@ -119,7 +119,7 @@ public struct RelayServer: Sendable {
         let reloader = ConfigurationReloader(live: live, source: source, tls: tls, hub: hub, metrics: metrics, logger: logger)
         let readiness = Readiness(hub: hub, cluster: cluster, readyWithoutRedis: configuration.readyWithoutRedis)
         let routes = HTTPRoutes(hub: hub, metrics: metrics, live: live, reloader: reloader, cluster: cluster, logger: logger, audit: audit,
-                                maxFrameBytes: configuration.maxMessageBytes)
+                                maxFrameBytes: configuration.maxMessageBytes, access: access)
         PublicRoutes(pages: try WebPages(), health: { routes.healthJSON() }, readiness: readiness).add(to: router)
         routes.add(to: ProtectedRoutes(router: router, authority: authority, metrics: metrics, refusals: refusals,
                                        trustedProxies: trustedProxies))

@@ -149,4 +149,28 @@ struct MJPEGTests {
             await client.drop()
         }
     }
+
+    /// A revoked token ends its MJPEG response as it ends a socket.
+    @Test func revokingTheTokenEndsTheResponse() async throws {
+        let file = try TemporaryFile("revoked.jsonl")
+        defer { file.remove() }
+        let publisher = try await TestTokens.hs256(.streamer, ["*"])
+        let token = try await TestTokens.hs256(.viewer, ["*"])
+        try await withRelay(TokenLifetimeTests.authed(revocationFile: file.path)) { relay in
+            let streamer = try await relay.streamer("cam", token: publisher)
+            streamer.send(TestFrames.jpeg(0))
+            let client = try await RawWebSocket.plain(port: relay.port)
+            try await relay.eventually("the stream is live") {
+                try await RawHTTP.get(port: relay.port, path: "/api/streams/cam/snapshot.jpg?token=\(token)").status == 200
+            }
+            try await client.send(raw: "GET /api/streams/cam/mjpeg?token=\(token) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            let head = try await client.read { String(buffer: $0).contains("Content-Length") }
+            #expect(String(buffer: head).hasPrefix("HTTP/1.1 200"))
+            let jti = TestTokens.claim("jti", of: token)!.stringValue!
+            #expect(try runFramepipe(["revoke", "--file", file.path, "--jti", jti]).status == 0)
+            try await relay.eventually("the response is cut off") { !client.channelRef.isActive }
+            #expect(relay.log.contains("MJPEG client left", ["reason": "token_revoked"]))
+        }
+    }
 }
+
