@@ -185,37 +185,39 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
         // reader's cannot be replaced, and a reader that lags behind a fast
         // link would read a backlog of old frames there.
         let framesHeld = framesAboveKernel || (readerPaced && mailbox.awaitingRead && !mailbox.isFinished)
-        var lastFrame: ByteBuffer?
         while writable, let item = mailbox.poll(nowMilliseconds: now, controlOnly: framesHeld) {
-            if case .frame = item.kind {
-                if let previous = lastFrame { context.write(wrapOutboundOut(previous), promise: nil) }
-                lastFrame = item.bytes
-                frames += 1
-            } else {
-                context.write(wrapOutboundOut(item.bytes), promise: nil)
-            }
+            context.write(wrapOutboundOut(item.bytes), promise: nil)
+            if case .frame = item.kind { frames += 1 }
             wrote = true
         }
-        if let lastFrame {
-            // Writes complete in order: the last frame's promise says all are in the kernel.
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            framesAboveKernel = true
-            promise.futureResult.whenComplete { _ in self.framesReachedKernel() }
-            context.write(wrapOutboundOut(lastFrame), promise: promise)
-            if readerPaced {
-                context.write(wrapOutboundOut(WebSocketWire.readProbe), promise: nil)
-                mailbox.framesWrittenToPacedReader()
-            }
+        if frames > 0, readerPaced {
+            context.write(wrapOutboundOut(WebSocketWire.readProbe), promise: nil)
+            mailbox.framesWrittenToPacedReader()
         }
         draining = true
+        defer { draining = false }
         if wrote { context.flush() }
-        draining = false
-        if frames > 0 { metrics.framesDelivered(frames) }
+        if frames > 0 {
+            watchFramesAboveKernel(context)
+            metrics.framesDelivered(frames)
+        }
         // Held frames wait as they would for a full socket: newer ones
         // replace them, and the stall rule watches the link and the reader.
         let blocked = !writable || (framesHeld && mailbox.hasFramesWaiting)
         mailbox.drainStopped(blocked: blocked && !mailbox.isFinishedAndDrained, wrote: wrote)
         if !blocked, mailbox.isFinishedAndDrained { onDrained() }
+    }
+
+    /// On a fast link the kernel took the frames inside the flush, and
+    /// nothing more is needed. When NIO still holds some, an empty write
+    /// behind them completes once they have left (writes complete in
+    /// order), so only a refused write costs a promise, not every frame.
+    private func watchFramesAboveKernel(_ context: ChannelHandlerContext) {
+        guard let pending = try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes), pending > 0 else { return }
+        framesAboveKernel = true
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in self.framesReachedKernel() }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
     }
 
     /// The frames last written left NIO's buffer for the kernel (at once

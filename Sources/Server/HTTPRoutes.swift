@@ -53,7 +53,7 @@ struct HTTPRoutes {
             let id = context.parameters.get("id") ?? ""
             let options: MJPEGConnection.Options
             do throws(MJPEGConnection.Options.Invalid) {
-                options = try MJPEGConnection.Options(query: Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }) { first, _ in first })
+                options = try MJPEGConnection.Options(request: request)
             } catch {
                 return json(.object([("error", .string(error.reason)), ("stream_id", .string(id))]), status: .badRequest)
             }

@@ -57,6 +57,11 @@ struct MJPEGConnection: Sendable {
             }
         }
 
+        /// From the request's query (the first of a name counts).
+        init(request: Request) throws(Invalid) {
+            try self.init(query: Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }) { first, _ in first })
+        }
+
         struct Invalid: Error { let reason: String }
     }
 
@@ -68,7 +73,7 @@ struct MJPEGConnection: Sendable {
         }
         let options: Options
         do throws(Options.Invalid) {
-            options = try Options(query: Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }) { first, _ in first })
+            options = try Options(request: request)
         } catch {
             return refusal(.badRequest, error.reason, id)
         }
