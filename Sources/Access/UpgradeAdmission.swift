@@ -33,9 +33,13 @@ package final class UpgradeAdmission: Sendable {
     package let hub: ViewerHub
     package let metrics: RelayMetrics
     package let logger: Logger
+    /// The file's `"sources"`: a stream the relay pulls from a camera takes no other streamer.
+    package let live: LiveConfiguration?
 
     package init(originPolicy: OriginPolicy, trustedProxies: TrustedProxies = TrustedProxies(), refusals: RefusalRecorder,
-         authority: TokenAuthority?, limits: RelayLimits, ledger: AddressLedger, hub: ViewerHub, metrics: RelayMetrics, logger: Logger) {
+         authority: TokenAuthority?, limits: RelayLimits, ledger: AddressLedger, hub: ViewerHub, metrics: RelayMetrics, logger: Logger,
+         live: LiveConfiguration? = nil) {
+        self.live = live
         self.originPolicy = originPolicy
         self.trustedProxies = trustedProxies
         self.refusals = refusals
@@ -83,6 +87,12 @@ package final class UpgradeAdmission: Sendable {
                 metrics.upgradeRefused(error.kind.rawValue)
                 return .refuse(Refusal(error))
             }
+        }
+        // One sender per pulled stream, its camera: another would replace it, and be replaced back.
+        if case .streamer(let id) = target, let source = live?.current.config.source(of: id) {
+            metrics.upgradeRefused("pulled_stream")
+            return .refuse(Refusal(status: .conflict, code: "pulled_stream",
+                                   reason: "stream \(id) is pulled by the relay from \(source.url) (\"sources\" in the pipelines file)"))
         }
         let counts = hub.admissionCounts(streamID: { if case .streamer(let id) = target { id } else { nil } }(),
                                          tokenID: grant?.tokenID)

@@ -34,7 +34,7 @@ package final class ClusterService: Service, Sendable {
     private let hub: ViewerHub
     /// The hub's link out; the service hands it the command connection.
     private let publisher: ClusterPublisher
-    private let state = NIOLockedValueBox(LinkState())
+    let state = NIOLockedValueBox(LinkState())
     /// Per remote stream, a task running the relay stages (downscale, fan-out) for its frames.
     private let relays: RemoteStreamRelays
     private let loop = MultiThreadedEventLoopGroup.singleton.next()

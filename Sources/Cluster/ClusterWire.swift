@@ -21,6 +21,26 @@ package enum ClusterKeys {
     /// Key with a TTL, renewed by a live node's heartbeat; its value is the node's `nodeVersion`.
     package static func node(_ nodeID: String) -> String { "framepipe:node:" + nodeID }
 
+    /// Key with a TTL: the node that pulls the camera of a stream (`"sources"`), renewed while it does.
+    package static func source(_ streamID: String) -> String { "framepipe:source:" + streamID }
+
+    /// Takes a source's lease when it is free or already this node's (ARGV[1]),
+    /// for ARGV[2] ms; returns the holder, this node or another.
+    package static let holdSourceScript = """
+        local holder = redis.call('GET', KEYS[1])
+        if holder == false or holder == ARGV[1] then
+          redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+          return ARGV[1]
+        end
+        return holder
+        """
+
+    /// Gives a source's lease up, if it is still this node's (ARGV[1]).
+    package static let releaseSourceScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """
+
     /// What a node's key says it understands: "2", demand events; "1", an older node.
     package static let nodeVersion = "2"
 

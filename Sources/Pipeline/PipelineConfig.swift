@@ -8,13 +8,21 @@ public struct PipelineConfig: Sendable {
     public let delivery: ConfiguredPolicy
     /// `"routes"`, in file order: the first that matches a stream picks its pipeline.
     public let routes: [PipelineRoute]
+    /// `"sources"`, in file order: cameras the relay pulls, each published as its stream.
+    public let sources: [PulledSource]
 
     public init(defaultPipeline: String, pipelines: [PipelineDefinition], delivery: ConfiguredPolicy = .standard,
-                routes: [PipelineRoute] = []) {
+                routes: [PipelineRoute] = [], sources: [PulledSource] = []) {
         self.defaultPipeline = defaultPipeline
         self.pipelines = pipelines
         self.delivery = delivery
         self.routes = routes
+        self.sources = sources
+    }
+
+    /// The source that publishes `streamID`, if the relay pulls it.
+    public func source(of streamID: String) -> PulledSource? {
+        sources.first { $0.streamID == streamID }
     }
 
     public func pipeline(named name: String) -> PipelineDefinition? {

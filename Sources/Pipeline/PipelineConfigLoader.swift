@@ -1,3 +1,5 @@
+import Foundation
+
 /// Turns `pipelines.json` text into a `PipelineConfig`, or reports every
 /// problem at once with its JSON path, as `benthos lint` does.
 ///
@@ -7,9 +9,12 @@
 /// field nor the file.
 public struct PipelineConfigLoader: Sendable {
     public let registry: StageRegistry
+    /// Where `"sources"` credentials named `{"env": …}` are looked up.
+    public let environment: [String: String]
 
-    public init(registry: StageRegistry) {
+    public init(registry: StageRegistry, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.registry = registry
+        self.environment = environment
     }
 
     public func load(text: String, source: String = "pipelines.json") throws(ConfigError) -> PipelineConfig {
@@ -32,7 +37,7 @@ public struct PipelineConfigLoader: Sendable {
             problems.append(.init(path: "(root)", reason: "expected an object with \"default\" and \"pipelines\", got \(root.typeName)"))
             return nil
         }
-        let topLevel = ["default", "pipelines", "delivery", "routes"]
+        let topLevel = ["default", "pipelines", "delivery", "routes", "sources"]
         for (key, _) in members where !topLevel.contains(key) {
             problems.append(.init(path: key, reason: "unknown field" + Suggestion.didYouMean(key, among: topLevel)))
         }
@@ -69,8 +74,10 @@ public struct PipelineConfigLoader: Sendable {
             problems.append(.init(path: "default", reason: "expected a pipeline name (string), got \(other.typeName)"))
         }
         let routes = root["routes"].map { checkRoutes($0, pipelines: names, problems: &problems) } ?? []
+        let sources = root["sources"].map { checkSources($0, environment: environment, problems: &problems) } ?? []
         return problems.isEmpty
-            ? PipelineConfig(defaultPipeline: defaultName, pipelines: pipelines, delivery: delivery ?? .standard, routes: routes) : nil
+            ? PipelineConfig(defaultPipeline: defaultName, pipelines: pipelines, delivery: delivery ?? .standard, routes: routes,
+                             sources: sources) : nil
     }
 
     /// `"routes": [{"match": "P-ICU-*", "pipeline": "strict"}, …]`: each

@@ -112,6 +112,8 @@ public enum StreamEndReason: String, Sendable, Equatable, CaseIterable {
     case tokenExpired = "token_expired"
     /// The streamer's token (or its subject) was revoked.
     case tokenRevoked = "token_revoked"
+    /// A camera the relay pulls (`"sources"`) went away or stopped sending; the relay keeps trying it.
+    case sourceLost = "source_lost"
 }
 
 /// What a stage instance may know about the stream it serves.

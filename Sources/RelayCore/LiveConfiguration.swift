@@ -34,6 +34,8 @@ public final class LiveConfiguration: Sendable {
     /// The current generation's number, readable without the lock: every
     /// frame of every stream asks it.
     private let generationNumber = Atomic<Int>(1)
+    /// Whoever follows reloads (the sources it pulls): told each new generation.
+    private let followers = NIOLockedValueBox<[AsyncStream<Generation>.Continuation]>([])
 
     public init(_ config: PipelineConfig, source: String, fallback: String? = nil, loadedAt: Date = Date()) {
         box = NIOLockedValueBox(Generation(number: 1, config: config, loadedAt: loadedAt, source: source, fallback: fallback))
@@ -47,11 +49,23 @@ public final class LiveConfiguration: Sendable {
     /// Makes `config` the running configuration; returns its generation.
     @discardableResult
     public func replace(with config: PipelineConfig, source: String, loadedAt: Date = Date()) -> Generation {
-        box.withLockedValue { current in
+        let generation = box.withLockedValue { current in
             current = Generation(number: current.number + 1, config: config, loadedAt: loadedAt, source: source, fallback: current.fallback)
             // Published after the generation it names is in place, so a reader that sees it finds it.
             generationNumber.store(current.number, ordering: .releasing)
             return current
         }
+        for follower in followers.withLockedValue({ $0 }) { follower.yield(generation) }
+        return generation
+    }
+
+    /// Each generation from now on (the current one first), newest kept when the follower lags.
+    package func generations() -> AsyncStream<Generation> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Generation.self, bufferingPolicy: .bufferingNewest(1))
+        followers.withLockedValue { followers in
+            followers.append(continuation)
+            continuation.yield(current)
+        }
+        return stream
     }
 }

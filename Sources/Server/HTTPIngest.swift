@@ -23,42 +23,16 @@ import WireProtocol
 /// the same start and end for viewers, the same replacement rule (a newer
 /// streamer of the id, on any protocol, replaces the older).
 final class HTTPIngest: Sendable {
-    let hub: ViewerHub
-    let live: LiveConfiguration
-    let metrics: RelayMetrics
+    let services: StreamFeed.Services
     let maxFrameBytes: Int
-    let audit: AuditLog?
     let logger: Logger
     /// One-frame-per-request streams, kept between their requests.
-    private let posting = NIOLockedValueBox<[String: Ingest]>([:])
+    private let posting = NIOLockedValueBox<[String: StreamFeed]>([:])
 
-    init(hub: ViewerHub, live: LiveConfiguration, metrics: RelayMetrics, maxFrameBytes: Int, audit: AuditLog?, logger: Logger) {
-        self.hub = hub
-        self.live = live
-        self.metrics = metrics
+    init(services: StreamFeed.Services, maxFrameBytes: Int, logger: Logger) {
+        self.services = services
         self.maxFrameBytes = maxFrameBytes
-        self.audit = audit
         self.logger = logger
-    }
-
-    /// A stream fed over HTTP: its session with the hub and its pipeline.
-    final class Ingest: Sendable {
-        let streamID: String
-        let session: StreamSessionHandle
-        /// Its stages' per-stream state: requests of one stream may overlap, so one at a time.
-        let runner: Mutex<ReloadFollowingRunner>
-        let logger: Logger
-        let identity: AuditEvent.Identity
-        let started = ContinuousClock.now
-        let frames = NIOLockedValueBox((received: 0, taken: 0, ended: false))
-
-        init(streamID: String, session: StreamSessionHandle, runner: sending ReloadFollowingRunner, identity: AuditEvent.Identity, logger: Logger) {
-            self.streamID = streamID
-            self.session = session
-            self.runner = Mutex(runner)
-            self.identity = identity
-            self.logger = logger
-        }
     }
 
     func response(streamID id: String, request: Request, context: RelayRequestContext) async -> Response {
@@ -66,6 +40,9 @@ final class HTTPIngest: Sendable {
             return refusal(.forbidden, "the token does not cover stream \(id)", id)
         }
         guard StreamID.isValid(Substring(id)) else { return refusal(.badRequest, StreamID.rule, id) }
+        if let source = services.live.current.config.source(of: id) {
+            return refusal(.conflict, "stream \(id) is pulled by the relay from \(source.url) (\"sources\" in the pipelines file)", id)
+        }
         let contentType = request.headers[.contentType] ?? ""
         let client = context.peerAddress
         var body = request.body.makeAsyncIterator()
@@ -109,7 +86,7 @@ final class HTTPIngest: Sendable {
 
     private func multipart(_ id: String, boundary: String, body: inout RequestBody.AsyncIterator, first: ByteBuffer?,
                            context: RelayRequestContext, client: String) async -> Response {
-        let ingest: Ingest
+        let ingest: StreamFeed
         switch start(id, context: context, client: client, kind: "multipart") {
         case .success(let started): ingest = started
         case .failure(let refused): return refused.response
@@ -123,7 +100,7 @@ final class HTTPIngest: Sendable {
                 next = nil
                 for event in reader.append(chunk) {
                     switch event {
-                    case .part(let jpeg): submit(jpeg, to: ingest)
+                    case .part(let jpeg): ingest.submit(jpeg)
                     case .invalid(let reason):
                         problem = reason
                         break reading
@@ -134,7 +111,7 @@ final class HTTPIngest: Sendable {
             }
             if problem == nil, ingest.session.endReason == nil {
                 for event in reader.finish() {
-                    if case .part(let jpeg) = event { submit(jpeg, to: ingest) }
+                    if case .part(let jpeg) = event { ingest.submit(jpeg) }
                     if case .invalid(let reason) = event { problem = reason }
                 }
             }
@@ -142,7 +119,7 @@ final class HTTPIngest: Sendable {
             problem = problem ?? "the body broke off: \(error)"
         }
         let reason = ingest.session.endReason ?? .closed
-        end(ingest, reason: reason)
+        ingest.end(reason: reason)
         let counts = ingest.frames.withLockedValue { $0 }
         if let problem {
             ingest.logger.warning("HTTP ingest body refused", metadata: ["reason": "\(problem)", "frames": "\(counts.received)"])
@@ -166,7 +143,7 @@ final class HTTPIngest: Sendable {
             return refusal(.badRequest, "the body broke off: \(error)", id)
         }
         let existing = posting.withLockedValue { $0[id] }
-        let ingest: Ingest
+        let ingest: StreamFeed
         if let existing, existing.session.endReason == nil {
             ingest = existing
         } else {
@@ -176,7 +153,7 @@ final class HTTPIngest: Sendable {
             }
             posting.withLockedValue { $0[id] = ingest }
         }
-        let (seq, result) = submit(body, to: ingest)
+        let (seq, result) = ingest.submit(body)
         var members: [(key: String, value: JSONValue)] = [("stream_id", .string(id)), ("seq", .number(Double(seq))),
                                                          ("taken", .bool(result.taken))]
         if let code = result.reasonCode { members.append(("reason", .string(code))) }
@@ -187,81 +164,21 @@ final class HTTPIngest: Sendable {
 
     struct Refused: Error { let response: Response }
 
-    /// Connects the stream (replacing an older streamer of it), and starts
-    /// following what the hub and housekeeping ask of it (a close).
-    private func start(_ id: String, context: RelayRequestContext, client: String, kind: String) -> Result<Ingest, Refused> {
-        var logger = logger
-        logger[metadataKey: "stream_id"] = "\(id)"
-        let (commands, continuation) = AsyncStream.makeStream(of: StreamSessionHandle.Command.self, bufferingPolicy: .bufferingNewest(16))
-        let session = StreamSessionHandle(id: hub.makeSessionID(), remoteAddress: client, commands: continuation)
-        let connected: (replaced: StreamSessionHandle?, firstSeq: UInt64)?
-        do throws(LimitRefusal) {
-            connected = try hub.connectStream(id, session: session)
+    /// Connects the stream; a one-frame-per-request stream is forgotten when it ends.
+    private func start(_ id: String, context: RelayRequestContext, client: String, kind: String) -> Result<StreamFeed, Refused> {
+        let identity = AuditEvent.Identity(grant: context.grant, role: .streamer, client: client)
+        do throws(StreamFeed.Refusal) {
+            let posting = posting
+            return .success(try StreamFeed.open(id, services: services, identity: identity, kind: "HTTP \(kind)", logger: logger) { feed, _ in
+                posting.withLockedValue { streams in
+                    if streams[feed.streamID] === feed { streams[feed.streamID] = nil }
+                }
+            })
+        } catch .limit(let reason) {
+            return .failure(Refused(response: refusal(.serviceUnavailable, reason, id)))
         } catch {
-            metrics.limitHit(error.limit)
-            return .failure(Refused(response: refusal(.serviceUnavailable, error.reason, id)))
-        }
-        guard let (replaced, _) = connected else {
             return .failure(Refused(response: refusal(.serviceUnavailable, "the relay is shutting down", id)))
         }
-        metrics.streamerConnected()
-        let stageContext = StageContext(streamID: id, logger: logger, sink: hub)
-        let metrics = metrics
-        let runner = ReloadFollowingRunner(streamID: id, live: live) { pipeline in pipeline.makeRunner(context: stageContext, observer: metrics) }
-        let pipelineName = runner.pipelineName
-        hub.streamRunsPipeline(id, pipelineName)
-        let identity = AuditEvent.Identity(grant: context.grant, role: .streamer, client: client)
-        let ingest = Ingest(streamID: id, session: session, runner: runner, identity: identity, logger: logger)
-        replaced?.close(.replaced)
-        logger.info("streamer connected over HTTP", metadata: ["remote": "\(client)", "body": "\(kind)", "pipeline": "\(pipelineName)"])
-        audit?.record(.sessionStarted(kind: .streamer, session: "s-\(session.id)", identity: identity, streams: [id]))
-        // A close asked by the hub or housekeeping (replaced, idle, errors, shutdown): a
-        // multipart request sees it and stops reading; a posting stream ends here.
-        Task {
-            for await command in commands {
-                if case .close(let reason) = command {
-                    self.end(ingest, reason: reason)
-                    return
-                }
-            }
-        }
-        return .success(ingest)
-    }
-
-    /// Ends the stream once, whoever asks first.
-    private func end(_ ingest: Ingest, reason: StreamEndReason) {
-        let first = posting.withLockedValue { streams -> Bool in
-            if streams[ingest.streamID] === ingest { streams[ingest.streamID] = nil }
-            return ingest.frames.withLockedValue { counts in
-                defer { counts.ended = true }
-                return !counts.ended
-            }
-        }
-        guard first else { return }
-        hub.endStream(ingest.streamID, session: ingest.session, reason: reason)
-        metrics.streamerDisconnected()
-        let counts = ingest.frames.withLockedValue { $0 }
-        ingest.logger.info("HTTP streamer ended", metadata: ["reason": "\(reason.rawValue)", "frames": "\(counts.received)"])
-        audit?.record(.sessionEnded(kind: .streamer, session: "s-\(ingest.session.id)", identity: ingest.identity, streams: [ingest.streamID],
-                                    duration: .now - ingest.started, frames: counts.taken, reason: reason.rawValue))
-    }
-
-    /// Runs one JPEG through the stream's pipeline, as a WebSocket frame would be.
-    @discardableResult
-    private func submit(_ jpeg: ByteBuffer, to ingest: Ingest) -> (UInt64, PipelineResult) {
-        let seq = hub.streamActivity(ingest.streamID, isFrame: true)
-        let frame = Frame(streamID: ingest.streamID, seq: seq, arrival: .now, timestamp: nil, payload: .binary(jpeg))
-        metrics.frameReceived()
-        let result = ingest.runner.withLock { runner -> PipelineResult in
-            if let move = runner.followReload() { hub.streamRunsPipeline(ingest.streamID, move.to) }
-            return runner.run(frame)
-        }
-        ingest.frames.withLockedValue { counts in
-            counts.received += 1
-            if result.taken { counts.taken += 1 }
-        }
-        FrameOutcome(hub: hub, metrics: metrics, streamID: ingest.streamID).record(result, seq: seq, session: ingest.session, logger: ingest.logger)
-        return (seq, result)
     }
 
     private func refusal(_ status: HTTPResponse.Status, _ reason: String, _ id: String) -> Response {

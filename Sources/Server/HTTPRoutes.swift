@@ -20,6 +20,8 @@ struct HTTPRoutes {
     var maxFrameBytes = 8 << 20
     /// With auth on: where an MJPEG client's token is leased, so its expiry or revocation ends the response.
     var access: SocketAccess? = nil
+    /// The cameras the relay pulls, for their rows in `/api/streams`.
+    var sources: SourceService? = nil
 
     /// Every route here needs a token (with auth on): they are added only
     /// through `ProtectedRoutes`. `/healthz` is public and added by `PublicRoutes`.
@@ -45,7 +47,8 @@ struct HTTPRoutes {
         viewer.get("/api/streams/{id}/mjpeg") { request, context in
             mjpeg.response(streamID: context.parameters.get("id") ?? "", request: request, context: context)
         }
-        let ingest = HTTPIngest(hub: hub, live: live, metrics: metrics, maxFrameBytes: maxFrameBytes, audit: audit, logger: logger)
+        let ingest = HTTPIngest(services: StreamFeed.Services(hub: hub, live: live, metrics: metrics, audit: audit),
+                                maxFrameBytes: maxFrameBytes, logger: logger)
         routes.requiring(.streamer).post("/api/streams/{id}/ingest") { request, context in
             await ingest.response(streamID: context.parameters.get("id") ?? "", request: request, context: context)
         }
@@ -98,13 +101,17 @@ struct HTTPRoutes {
     }
 
     /// With `history`, each stream's last quarter hour (fps and capture age every 10 s), for the admin page's charts.
+    /// A stream pulled from a camera carries `source`; a listed camera whose
+    /// stream is not live (lost, connecting, pulled by a node that has not
+    /// started it) is a row of its own with `live: false`.
     func streamsJSON(scope: StreamScope = .all, history: Bool = false) -> JSONValue {
         let generation = live.current
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return .array(hub.streamSnapshots(scope: scope).map { s in
+        var pulled = (sources?.statuses ?? [:]).filter { scope.allows($0.key) }
+        let live: [JSONValue] = hub.streamSnapshots(scope: scope).map { s in
             var row: [(key: String, value: JSONValue)] = [
-                ("id", .string(s.id)),
+                ("id", .string(s.id)), ("live", .bool(true)),
                 ("started", s.startedAt.map { .string(formatter.string(from: $0)) } ?? .null),
                 ("frames", .number(Double(s.frames))),
                 ("fps", .number((s.fps * 10).rounded() / 10)),
@@ -122,8 +129,15 @@ struct HTTPRoutes {
                 ("ingest_delay_p95_ms", s.ingestDelayP95.map { .number(Double($0)) } ?? .null),
             ]
             if history { row.append(("history", Self.historyJSON(s.history))) }
+            if let source = pulled.removeValue(forKey: s.id) { row.append(("source", source.json(formatter: formatter))) }
             return .object(row)
-        })
+        }
+        let notLive: [JSONValue] = pulled.values.sorted { $0.streamID < $1.streamID }.map { source in
+            .object([("id", .string(source.streamID)), ("live", .bool(false)),
+                     ("pipeline", .string(generation.pipeline(forStream: source.streamID).name)),
+                     ("source", source.json(formatter: formatter))])
+        }
+        return .array(live + notLive)
     }
 
     /// A stream's last quarter hour, oldest first: fps, and capture-to-receipt p95 (null where unknown).

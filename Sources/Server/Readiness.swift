@@ -14,14 +14,18 @@ import RelayCore
 final class Readiness: Sendable {
     let hub: ViewerHub
     let cluster: ClusterService?
+    /// Reported, never judged: a lost camera is the camera's fault, and a
+    /// node taken out of a load balancer for it would only lose its viewers too.
+    let sources: SourceService?
     /// With this set, a node cut off from Redis stays ready: its own streams still work.
     let readyWithoutRedis: Bool
     private let listening = NIOLockedValueBox(false)
     private let draining = NIOLockedValueBox(false)
 
-    init(hub: ViewerHub, cluster: ClusterService?, readyWithoutRedis: Bool) {
+    init(hub: ViewerHub, cluster: ClusterService?, sources: SourceService? = nil, readyWithoutRedis: Bool) {
         self.hub = hub
         self.cluster = cluster
+        self.sources = sources
         self.readyWithoutRedis = readyWithoutRedis
     }
 
@@ -54,6 +58,14 @@ final class Readiness: Sendable {
         let (ready, state, reason) = check()
         var members: [(key: String, value: JSONValue)] = [("ready", .bool(ready)), ("state", .string(state))]
         if let reason { members.append(("reason", .string(reason))) }
+        if let statuses = sources?.statuses, !statuses.isEmpty {
+            let count = { (state: SourceStatus.State) in statuses.values.filter { $0.state == state }.map(\.streamID).sorted() }
+            members.append(("sources", .object([
+                ("listed", .number(Double(statuses.count))), ("pulling", .number(Double(count(.pulling).count))),
+                ("elsewhere", .number(Double(count(.standby).count))),
+                ("connecting", .array(count(.connecting).map(JSONValue.string))), ("lost", .array(count(.lost).map(JSONValue.string))),
+            ])))
+        }
         return (ready, .object(members))
     }
 }

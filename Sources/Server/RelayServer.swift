@@ -104,7 +104,7 @@ public struct RelayServer: Sendable {
         let admission = UpgradeAdmission(
             originPolicy: configuration.originPolicy, trustedProxies: configuration.trustedProxies, refusals: refusals,
             authority: authority, limits: configuration.limits,
-            ledger: AddressLedger(limits: configuration.limits), hub: hub, metrics: metrics, logger: logger)
+            ledger: AddressLedger(limits: configuration.limits), hub: hub, metrics: metrics, logger: logger, live: live)
 
         // Fail closed: a path in any but its canonical spelling is refused
         // first, the public routes are one explicit list, and every other
@@ -117,9 +117,12 @@ public struct RelayServer: Sendable {
             tls = try TLSFiles(certificate: certificate, key: key)
         }
         let reloader = ConfigurationReloader(live: live, source: source, tls: tls, hub: hub, metrics: metrics, logger: logger)
-        let readiness = Readiness(hub: hub, cluster: cluster, readyWithoutRedis: configuration.readyWithoutRedis)
+        let feeds = StreamFeed.Services(hub: hub, live: live, metrics: metrics, audit: audit)
+        let sources = SourceService(live: live, services: feeds, leases: cluster ?? SoleNodeLeases(), maxFrameBytes: configuration.maxMessageBytes,
+                                    logger: logger)
+        let readiness = Readiness(hub: hub, cluster: cluster, sources: sources, readyWithoutRedis: configuration.readyWithoutRedis)
         let routes = HTTPRoutes(hub: hub, metrics: metrics, live: live, reloader: reloader, cluster: cluster, logger: logger, audit: audit,
-                                maxFrameBytes: configuration.maxMessageBytes, access: access)
+                                maxFrameBytes: configuration.maxMessageBytes, access: access, sources: sources)
         PublicRoutes(pages: try WebPages(), health: { routes.healthJSON() }, readiness: readiness).add(to: router)
         routes.add(to: ProtectedRoutes(router: router, authority: authority, metrics: metrics, refusals: refusals,
                                        trustedProxies: trustedProxies))
@@ -170,7 +173,7 @@ public struct RelayServer: Sendable {
             logger: logger)
         // A group stops in reverse order: the shutdown sequence (which queues
         // the cluster's goodbyes; during its drain delay the relay's rules
-        // still run), then housekeeping, then the cluster link (which
+        // still run), then housekeeping, then the pulled cameras, then the cluster link (which
         // flushes the goodbyes), then the HTTP server, then the webhooks, then the audit log.
         // The audit log stops last, so the connections' closing lines are written.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = audit.map { [.init(service: $0)] } ?? []
@@ -186,6 +189,9 @@ public struct RelayServer: Sendable {
         }
         services += [
             .init(service: ReloadOnHangup(reloader: reloader)),
+            // Cameras are let go after the shutdown sequence has ended their streams,
+            // and before the cluster link stops, so their leases are given up in Redis.
+            .init(service: sources),
             // Housekeeping before the shutdown sequence, so it stops after it: pings, idle
             // closes, stall drops and policy reviews go on while the relay drains.
             .init(service: HousekeepingService(hub: hub, metrics: metrics, configuration: configuration, logger: logger)),

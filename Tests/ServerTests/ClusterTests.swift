@@ -487,5 +487,44 @@ extension OneAtATime {
                 }
             }
         }
+
+        @Test func aCameraIsPulledByOneNodeAndByAnotherWhenThatNodeDies() async throws {
+            let redis = try await RedisServerProcess()
+            let camera = FakeIPCamera()
+            try await camera.start()
+            defer { Task { await camera.stop() } }
+            let file = try TemporaryFile("pipelines.json")
+            defer { file.remove() }
+            try PulledSourceTests.pipelines(sources: [PulledSourceTests.source("bed-4", camera.mjpegURL)])
+                .write(toFile: file.path, atomically: true, encoding: .utf8)
+            let a = try ServeProcess(["--redis", redis.urlString, "--node-id", "node-a", "--node-timeout", "1", "--config", file.path])
+            let relayA = RelayHandle(port: try await a.port(), log: CapturedLog())
+            try await relayA.waitForBroker()
+            // Node A is alone: it takes the camera.
+            try await camera.waitUntil("node A streaming") { $0.streaming.count == 1 }
+            try await withRelay(.node("node-b", redis), pipelinesFile: file.path) { b in
+                try await b.waitForBroker()
+                let viewer = try await b.viewer()
+                camera.send(TestFrames.jpeg(0))
+                try await viewer.waitFor(type: "stream_started", stream: "bed-4")
+                // B has asked for the camera and heard that A pulls it: the barrier after which a second pull would show.
+                try await b.eventually("B standing by") {
+                    let row = try await PulledSourceTests.streamRow(b, "bed-4")
+                    return row?["source"]?["state"] == .string("standby") && row?["source"]?["node"] == .string("node-a")
+                }
+                #expect(camera.requests.count == 1 && camera.mostAtOnce == 1, "pulled once in the cluster")
+                #expect(try await redis.command("GET", "framepipe:source:bed-4") == .bulkString(.init(string: "node-a")))
+
+                kill(a.process.processIdentifier, SIGKILL)  // no goodbye: its lease runs out
+                #expect(try await viewer.waitFor(type: "stream_ended", stream: "bed-4")["reason"] == .string("node_lost"))
+                try await camera.waitUntil("node B streaming") { $0.streaming.count == 1 && $0.requests.count == 2 }
+                camera.send(TestFrames.jpeg(1))
+                try await viewer.eventually("the stream back, pulled by B") {
+                    viewer.json.filter { $0["type"] == .string("stream_started") }.count == 2
+                }
+                #expect(try await PulledSourceTests.streamRow(b, "bed-4")?["source"]?["state"] == .string("pulling"))
+                #expect(camera.mostAtOnce == 1)
+            }
+        }
     }
 }

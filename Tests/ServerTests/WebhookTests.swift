@@ -162,6 +162,10 @@ struct WebhookTests {
 
     @Test func retriesWaitLongerEachTimeUpToTheCap() {
         let settings = WebhookSettings(urls: [], secret: [], firstRetryDelay: .milliseconds(500), maxRetryDelay: .seconds(3))
-        #expect((1...5).map(settings.retryDelay(after:)) == [.milliseconds(500), .seconds(1), .seconds(2), .seconds(3), .seconds(3)])
+        #expect((1...5).map { settings.backoff.base(attempt: $0) } == [.milliseconds(500), .seconds(1), .seconds(2), .seconds(3), .seconds(3)])
+        // Jitter stretches a wait by up to a quarter, never shortens it.
+        #expect(settings.backoff.delay(attempt: 2, unit: 0) == .seconds(1))
+        #expect(settings.backoff.delay(attempt: 2, unit: 0.999) < .milliseconds(1250))
+        #expect(settings.backoff.delay(attempt: 9, unit: 0.5) == .milliseconds(3375))
     }
 }

@@ -105,7 +105,13 @@ async function getJSON(path) {
 async function refresh() {
   try {
     const [streams, viewers, pipelines] = await Promise.all([getJSON("/api/streams?history=1"), getJSON("/api/viewers"), getJSON("/api/pipelines")]);
-    fill("streams", streams.map((s) => [s.id, new Date(s.started).toLocaleTimeString(), s.fps.toFixed(1), s.frames, s.viewers, s.drops, s.errors, health(s), s.pipeline, s.node ?? "—",
+    const live = streams.filter((s) => s.live !== false);
+    // Cameras the relay pulls ("sources"), live or not: a lost one says why and when it is tried again.
+    const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "—");
+    fill("sources", streams.filter((s) => s.source).map((s) => [s.id, s.source.url, s.source.state, time(s.source.since),
+      `${s.source.frames}${s.source.refused ? ` (${s.source.refused} refused)` : ""}`, s.source.node ?? s.node ?? "—",
+      s.source.last_error ?? "—", time(s.source.retry_at)]), "no cameras pulled (\"sources\" in the pipelines file)");
+    fill("streams", live.map((s) => [s.id, new Date(s.started).toLocaleTimeString(), s.fps.toFixed(1), s.frames, s.viewers, s.drops, s.errors, health(s), s.pipeline, s.node ?? "—",
       s.ingest_delay_p95_ms == null ? "—" : `${s.ingest_delay_p95_ms} ms`, historyChart(s.history)]), "no live streams");
     fill("viewers", viewers.map((v) => [v.id, Array.isArray(v.streams) ? v.streams.join(", ") : v.streams, v.format, v.quality,
       sent(v) + (v.slow ? " (slow)" : ""), v.delivered, v.loss_percent.toFixed(1),

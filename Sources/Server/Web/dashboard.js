@@ -262,9 +262,15 @@ class Tile {
     this.el.classList.remove("waiting", "stalled", "delayed");
     this.el.classList.add("ended");
     this.el.dataset.endedReason = reason;
-    this.notice.textContent = `stream ended (${reason})`;
     this.pending = null;
-    this.removeTimer = setTimeout(() => removeTile(this.id), ENDED_NOTICE_MS);
+    // A camera the relay pulls is tried again until it answers: its tile stays, saying so,
+    // and comes back to life at its next stream_started.
+    if (reason === "source_lost") {
+      this.notice.textContent = "camera lost: the relay keeps trying to reach it";
+    } else {
+      this.notice.textContent = `stream ended (${reason})`;
+      this.removeTimer = setTimeout(() => removeTile(this.id), ENDED_NOTICE_MS);
+    }
     this.clearHealth();
   }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
+import Pipeline
 import RelayCore
 import ServiceLifecycle
 
@@ -111,14 +112,14 @@ final class EventWebhooks: RelayEventListener, Service, Sendable {
                 giveUp(payload, url: url, attempts: attempt, reason: failure)
                 return
             }
-            let delay = settings.retryDelay(after: attempt)
+            // Jittered, so a receiver that comes back is not hit by every relay at once.
+            let delay = settings.backoff.delay(attempt: attempt)
             if attempt == 1 {
                 logger.warning("webhook failed; retrying", metadata: [
                     "url": "\(url)", "event": "\(payload.type)", "event_id": "\(payload.id)", "reason": "\(failure)",
                     "retry_in_ms": "\(delay.milliseconds)"])
             }
-            // Jitter, so a receiver that comes back is not hit by every relay at once.
-            try? await Task.sleep(for: delay + delay * Double.random(in: 0..<0.25))
+            try? await Task.sleep(for: delay)
             attempt += 1
         }
     }

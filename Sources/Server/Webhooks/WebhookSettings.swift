@@ -1,3 +1,5 @@
+import Pipeline
+
 /// Where events are posted and how hard the relay tries (`--webhook`).
 public struct WebhookSettings: Sendable {
     /// Each receives every event, in order, from a queue of its own, so a
@@ -26,9 +28,6 @@ public struct WebhookSettings: Sendable {
         self.timeout = timeout
     }
 
-    /// The wait after failed attempt `attempt` (1-based), before jitter.
-    func retryDelay(after attempt: Int) -> Duration {
-        let doubled = firstRetryDelay * (1 << min(attempt - 1, 20))
-        return min(doubled, maxRetryDelay)
-    }
+    /// The waits between attempts: doubling from `firstRetryDelay` to `maxRetryDelay`, jittered.
+    var backoff: RetryBackoff { RetryBackoff(first: firstRetryDelay, cap: maxRetryDelay) }
 }

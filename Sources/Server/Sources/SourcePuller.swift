@@ -1,0 +1,276 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import Pipeline
+import RelayCore
+import Synchronization
+import WireProtocol
+
+/// Pulls one camera for as long as it is listed: connects, publishes its
+/// pictures as the stream, and when the camera goes away ends the stream
+/// with `source_lost` and tries again, waiting longer each time.
+///
+/// A camera serving `multipart/x-mixed-replace` (MJPEG) is read as one
+/// long response; one serving `image/jpeg` is asked again every
+/// `pollInterval`. Either is lost when no picture came for `stallTimeout`
+/// or the connection fails. In a cluster it pulls only while this node
+/// holds the source's lease.
+final class SourcePuller: Sendable {
+    let source: PulledSource
+    let services: StreamFeed.Services
+    let leases: any SourceLeases
+    let client: HTTPClient
+    let maxFrameBytes: Int
+    let logger: Logger
+    /// What `/api/streams`, `/admin` and `/readyz` show.
+    let status: NIOLockedValueBox<SourceStatus>
+
+    init(source: PulledSource, services: StreamFeed.Services, leases: any SourceLeases, client: HTTPClient, maxFrameBytes: Int, logger: Logger) {
+        self.source = source
+        self.services = services
+        self.leases = leases
+        self.client = client
+        self.maxFrameBytes = maxFrameBytes
+        var logger = logger
+        logger[metadataKey: "stream_id"] = "\(source.streamID)"
+        logger[metadataKey: "source"] = "\(source.url)"
+        self.logger = logger
+        status = NIOLockedValueBox(SourceStatus(source: source))
+    }
+
+    /// How one connection to the camera ended.
+    enum Ending: Equatable {
+        /// It broke, refused, or sent nothing for `stallTimeout`: try again after a wait.
+        case lost(String)
+        /// Another node holds the lease now.
+        case leaseLost(String)
+        /// The relay ended the stream (errors, replaced, idle): try again after a wait.
+        case endedByRelay(StreamEndReason)
+        /// The relay is shutting down, or the source was removed.
+        case stopped
+    }
+
+    /// Until cancelled (the source removed, the relay stopping); gives up its lease then.
+    func run() async {
+        let backoff = RetryBackoff(first: source.retryMin, cap: source.retryMax)
+        var failures = 0
+        while !Task.isCancelled, !services.hub.isShuttingDown {
+            switch await leases.holdSource(source.streamID) {
+            case .held: break
+            case .heldBy(let node):
+                change { $0.standby(holder: node) }
+                try? await Task.sleep(for: leases.leaseRenewal)
+                continue
+            case .unknown(let reason):
+                change { $0.standby(holder: nil, reason: reason) }
+                try? await Task.sleep(for: leases.leaseRenewal)
+                continue
+            }
+            change { $0.connecting(attempt: failures + 1) }
+            let (ending, gotFrames) = await pullOnce()
+            if case .stopped = ending { break }
+            if case .leaseLost(let node) = ending {
+                logger.notice("source handed to another node", metadata: ["holder": "\(node)"])
+                failures = 0
+                continue
+            }
+            failures = gotFrames ? 1 : failures + 1
+            let wait = backoff.delay(attempt: failures)
+            let reason: String
+            switch ending {
+            case .lost(let why): reason = why
+            case .endedByRelay(let end): reason = "the relay ended the stream (\(end.rawValue))"
+            default: reason = "\(ending)"
+            }
+            change { $0.lost(reason: reason, retryIn: wait) }
+            let level: Logger.Level = failures == 1 ? .warning : .info
+            logger.log(level: level, "source lost; retrying", metadata: [
+                "reason": "\(reason)", "attempt": "\(failures)", "retry_in_ms": "\(wait.milliseconds)"])
+            try? await Task.sleep(for: wait)
+        }
+        change { $0.stopped() }
+        await leases.releaseSource(source.streamID)
+    }
+
+    private func change(_ update: (inout SourceStatus) -> Void) {
+        status.withLockedValue { update(&$0) }
+    }
+
+    // MARK: One connection
+
+    /// One connection to the camera, until it ends; the stream is opened at
+    /// its first picture and ended with the connection.
+    private func pullOnce() async -> (Ending, gotFrames: Bool) {
+        let pictures = PictureClock()
+        let feedBox = NIOLockedValueBox<StreamFeed?>(nil)
+        let ending = await withTaskGroup(of: Ending.self) { group in
+            group.addTask { await self.read(into: feedBox, pictures: pictures) }
+            group.addTask { await self.watch(feedBox, pictures: pictures) }
+            let first = await group.next() ?? .stopped
+            group.cancelAll()
+            return first
+        }
+        let ended: Ending = Task.isCancelled && ending != .stopped ? .stopped : ending
+        if let feed = feedBox.withLockedValue({ $0 }) {
+            switch ended {
+            case .lost: feed.end(reason: .sourceLost)
+            case .leaseLost: feed.end(reason: .replaced)
+            case .endedByRelay(let reason): feed.end(reason: reason)
+            case .stopped: feed.end(reason: services.hub.isShuttingDown ? .shutdown : .closed)
+            }
+        }
+        return (ended, pictures.count > 0)
+    }
+
+    /// When the last picture came, shared by the reader and the watchdog.
+    final class PictureClock: Sendable {
+        private let state = Mutex((last: ContinuousClock.now, count: 0))
+        func tick() { state.withLock { $0 = (.now, $0.count + 1) } }
+        var last: ContinuousClock.Instant { state.withLock { $0.last } }
+        var count: Int { state.withLock { $0.count } }
+    }
+
+    /// Stops the connection when no picture came for `stallTimeout`, when the
+    /// relay ends the stream, or when the lease goes to another node.
+    private func watch(_ feedBox: NIOLockedValueBox<StreamFeed?>, pictures: PictureClock) async -> Ending {
+        var nextRenewal = ContinuousClock.now + leases.leaseRenewal
+        let tick = min(source.stallTimeout / 4, .milliseconds(250))
+        while !Task.isCancelled {
+            try? await Task.sleep(for: tick)
+            if let reason = feedBox.withLockedValue({ $0 })?.endReason {
+                return reason == .shutdown ? .stopped : .endedByRelay(reason)
+            }
+            if services.hub.isShuttingDown { return .stopped }
+            let silent = ContinuousClock.now - pictures.last
+            if silent >= source.stallTimeout {
+                let what = pictures.count == 0 ? "no picture" : "no picture for \(silent.seconds.formatted(.number.precision(.fractionLength(1)))) s"
+                return .lost("\(what) (stallTimeout \(source.stallTimeout.seconds) s)")
+            }
+            if ContinuousClock.now >= nextRenewal {
+                nextRenewal = .now + leases.leaseRenewal
+                // Unknown (Redis away): keep pulling; a camera pulled twice beats one pulled by nobody.
+                if case .heldBy(let node) = await leases.holdSource(source.streamID) { return .leaseLost(node) }
+            }
+        }
+        return .stopped
+    }
+
+    /// Reads the camera until its connection ends.
+    private func read(into feedBox: NIOLockedValueBox<StreamFeed?>, pictures: PictureClock) async -> Ending {
+        var snapshotMode = false
+        repeat {
+            let response: HTTPClientResponse
+            do {
+                response = try await client.execute(try request(), timeout: .milliseconds(source.stallTimeout.milliseconds))
+            } catch let error as Unusable {
+                return .lost(error.reason)
+            } catch {
+                return .lost(Task.isCancelled ? "stopped" : "cannot reach the camera: \(Self.describe(error))")
+            }
+            guard response.status == .ok else {
+                let hint = response.status == .unauthorized || response.status == .forbidden
+                    ? (source.credentials == nil ? "; it wants credentials: name them in \"credentials\"" : "; check the \(source.credentials!)") : ""
+                return .lost("the camera answered \(response.status.code) \(response.status.reasonPhrase)\(hint)")
+            }
+            let contentType = response.headers.first(name: "content-type") ?? ""
+            if let boundary = MultipartFrameReader.boundary(ofContentType: contentType) {
+                return await readMultipart(response.body, boundary: boundary, into: feedBox, pictures: pictures)
+            }
+            guard contentType.lowercased().hasPrefix("image/jpeg") else {
+                return .lost("the camera answered Content-Type \"\(contentType.prefix(64))\"; expected multipart/x-mixed-replace (MJPEG) or image/jpeg")
+            }
+            snapshotMode = true
+            let asked = ContinuousClock.now
+            var jpeg = ByteBuffer()
+            do {
+                for try await var chunk in response.body {
+                    guard jpeg.readableBytes + chunk.readableBytes <= maxFrameBytes else {
+                        return .lost("a picture is larger than \(maxFrameBytes) bytes (--max-message-bytes)")
+                    }
+                    jpeg.writeBuffer(&chunk)
+                }
+            } catch {
+                return .lost("the picture broke off: \(Self.describe(error))")
+            }
+            if let ending = publish(jpeg, into: feedBox, pictures: pictures) { return ending }
+            try? await Task.sleep(until: asked + source.pollInterval)
+        } while snapshotMode && !Task.isCancelled
+        return .stopped
+    }
+
+    private func readMultipart(_ body: HTTPClientResponse.Body, boundary: String, into feedBox: NIOLockedValueBox<StreamFeed?>,
+                               pictures: PictureClock) async -> Ending {
+        var reader = MultipartFrameReader(boundary: boundary, maxPartBytes: maxFrameBytes)
+        do {
+            for try await chunk in body {
+                for event in reader.append(chunk) {
+                    switch event {
+                    case .part(let jpeg):
+                        if let ending = publish(jpeg, into: feedBox, pictures: pictures) { return ending }
+                    case .invalid(let reason):
+                        return .lost("the camera's MJPEG cannot be read: \(reason)")
+                    }
+                }
+            }
+        } catch {
+            return .lost(Task.isCancelled ? "stopped" : "the connection broke: \(Self.describe(error))")
+        }
+        return .lost("the camera ended its MJPEG response")
+    }
+
+    /// Opens the stream at the first picture, then runs each through the pipeline.
+    private func publish(_ jpeg: ByteBuffer, into feedBox: NIOLockedValueBox<StreamFeed?>, pictures: PictureClock) -> Ending? {
+        var feed = feedBox.withLockedValue { $0 }
+        if feed == nil {
+            let identity = AuditEvent.Identity(grant: nil, role: .streamer, client: source.url)
+            do throws(StreamFeed.Refusal) {
+                let opened = try StreamFeed.open(source.streamID, services: services, identity: identity, kind: "pulled", logger: logger)
+                feedBox.withLockedValue { $0 = opened }
+                feed = opened
+                change { $0.pulling() }
+                logger.notice("source pulled", metadata: ["attempt": "\(status.withLockedValue { $0.attempts })"])
+            } catch .limit(let reason) {
+                return .lost("the relay refused the stream: \(reason)")
+            } catch {
+                return .stopped
+            }
+        }
+        guard let feed, feed.endReason == nil else { return nil }
+        pictures.tick()
+        let (_, result) = feed.submit(jpeg)
+        change { $0.frames += 1; if !result.taken { $0.refused += 1 } }
+        return nil
+    }
+
+    struct Unusable: Error { let reason: String }
+
+    private func request() throws(Unusable) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: source.url)
+        request.headers.add(name: "Accept", value: "multipart/x-mixed-replace, image/jpeg")
+        request.headers.add(name: "User-Agent", value: "framepipe")
+        if let credentials = source.credentials {
+            switch credentials.read() {
+            case .success(let secret): request.headers.add(name: "Authorization", value: "Basic " + Data(secret.utf8).base64EncodedString())
+            case .failure(let unreadable): throw Unusable(reason: "credentials: \(unreadable.reason)")
+            }
+        }
+        return request
+    }
+
+    /// An HTTP client error in words an operator can act on.
+    static func describe(_ error: any Error) -> String {
+        if let http = error as? HTTPClientError {
+            switch http {
+            case .deadlineExceeded: return "no answer in time"
+            case .connectTimeout: return "connect timed out"
+            case .remoteConnectionClosed: return "the camera closed the connection"
+            default: return "\(http)"
+            }
+        }
+        if let io = error as? IOError { return io.description }
+        return "\(error)"
+    }
+}
