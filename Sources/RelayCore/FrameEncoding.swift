@@ -33,6 +33,8 @@ package struct FrameEncoding {
     package struct Key: Hashable {
         package var format: ViewerFormat
         package var rendition: RenditionKind
+        /// The header names the stream as `patient_id` too (`compat=patient_id`).
+        package var namingPatient = false
     }
 
     package init(frame: Frame, cached: Bool = false) {
@@ -53,8 +55,8 @@ package struct FrameEncoding {
 
     /// The WebSocket message, or nil if this frame cannot be sent in that form
     /// (a passthrough pipeline's undecodable data URL to a binary viewer).
-    package mutating func message(format: ViewerFormat, rendition: RenditionKind) -> ByteBuffer? {
-        let key = Key(format: format, rendition: rendition)
+    package mutating func message(format: ViewerFormat, rendition: RenditionKind, namingPatient: Bool = false) -> ByteBuffer? {
+        let key = Key(format: format, rendition: rendition, namingPatient: namingPatient && !format.isMJPEG)
         if let cached = cache[key] { return cached }
         let built = build(key)
         cache[key] = built
@@ -62,7 +64,7 @@ package struct FrameEncoding {
     }
 
     private func build(_ key: Key) -> ByteBuffer? {
-        let header = headerFields(rendition: key.rendition)
+        let header = headerFields(rendition: key.rendition, namingPatient: key.namingPatient)
         switch key.format {
         case .json:
             let open = #"{"type":"frame","# + header + #","frame":""#, close = #""}"#
@@ -111,8 +113,10 @@ package struct FrameEncoding {
     /// `"stream_id":…,"seq":…,"timestamp":…,"received_at":…,"captured_at":…,"quality":…` in
     /// contract order; a smaller rendition adds its scale and size, a
     /// replayed frame `"cached":true`.
-    private func headerFields(rendition kind: RenditionKind) -> String {
-        var s = #""stream_id":\#(JSONValue.quoted(frame.streamID)),"seq":\#(frame.seq)"#
+    private func headerFields(rendition kind: RenditionKind, namingPatient: Bool) -> String {
+        var s = #""stream_id":\#(JSONValue.quoted(frame.streamID))"#
+        if namingPatient { s += #","patient_id":\#(JSONValue.quoted(frame.streamID))"# }
+        s += #","seq":\#(frame.seq)"#
         if let timestamp = frame.timestamp { s += #","timestamp":\#(timestamp)"# }
         s += #","received_at":\#(frame.receivedAt)"#
         if let capturedAt = frame.capturedAt { s += #","captured_at":\#(capturedAt)"# }

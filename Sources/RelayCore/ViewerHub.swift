@@ -28,6 +28,8 @@ package final class ViewerHub: FrameSink, Sendable {
         package let id: String
         package let mailbox: ViewerMailbox
         package let format: ViewerFormat
+        /// `compat=patient_id`: every message naming a stream names it as `patient_id` too, for the old relay's dashboards.
+        package let namesPatient: Bool
         package let remoteAddress: String
         package let eventLoop: any EventLoop
         package let close: @Sendable () -> Void
@@ -35,11 +37,12 @@ package final class ViewerHub: FrameSink, Sendable {
         /// to it. Read and written only under the hub's lock.
         fileprivate(set) var writer: ViewerChannelHandler?
 
-        init(id: String, format: ViewerFormat, credits: Int?, remoteAddress: String, eventLoop: any EventLoop,
+        init(id: String, format: ViewerFormat, namesPatient: Bool, credits: Int?, remoteAddress: String, eventLoop: any EventLoop,
              close: @escaping @Sendable () -> Void) {
             self.id = id
             self.mailbox = ViewerMailbox(creditLimit: credits, controlMessages: !format.isMJPEG)
             self.format = format
+            self.namesPatient = namesPatient
             self.remoteAddress = remoteAddress
             self.eventLoop = eventLoop
             self.close = close
@@ -111,9 +114,14 @@ package final class ViewerHub: FrameSink, Sendable {
         for action in actions {
             switch action {
             case .control(let id, let text):
-                if let viewer = locked.connections[id], viewer.mailbox.enqueueControl(text) { drains.add(viewer) }
+                if let viewer = locked.connections[id], viewer.mailbox.enqueueControl(viewer.namesPatient ? WireMessage.namingPatient(text) : text) {
+                    drains.add(viewer)
+                }
             case .streamEnded(let id, let stream, let text):
-                if let viewer = locked.connections[id], viewer.mailbox.enqueueStreamEnded(stream, text: text) { drains.add(viewer) }
+                if let viewer = locked.connections[id],
+                   viewer.mailbox.enqueueStreamEnded(stream, text: viewer.namesPatient ? WireMessage.namingPatient(text) : text) {
+                    drains.add(viewer)
+                }
             case .finish(let id):
                 guard let viewer = locked.connections[id] else { break }
                 viewer.mailbox.finish()
@@ -189,7 +197,7 @@ package final class ViewerHub: FrameSink, Sendable {
         messages.reserveCapacity(targets.count)
         for (viewer, target) in targets {
             let rendition = encoding.available(target.rendition)
-            if let bytes = encoding.message(format: viewer.format, rendition: rendition) {
+            if let bytes = encoding.message(format: viewer.format, rendition: rendition, namingPatient: viewer.namesPatient) {
                 messages.append((viewer, rendition, bytes, target.maxFPS.map { .seconds(1 / $0) }))
             }
         }
@@ -285,7 +293,7 @@ package final class ViewerHub: FrameSink, Sendable {
     /// Nil while shutting down; throws when it would pass `--max-viewers` or
     /// the per-token limit (checked in the same critical section).
     package func addViewer(format: ViewerFormat, streams: Set<String>?, quality: QualityPreference, scope: StreamScope = .all,
-                           tokenID: String? = nil, credits: Int? = nil, remoteAddress: String,
+                           tokenID: String? = nil, credits: Int? = nil, namesPatient: Bool = false, remoteAddress: String,
                            eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) throws(LimitRefusal) -> Viewer? {
         let wants = ViewerRecord.Wants(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
                                        remoteAddress: remoteAddress)
@@ -294,7 +302,8 @@ package final class ViewerHub: FrameSink, Sendable {
             if let refusal = locked.relay.refusal(forViewerWithToken: tokenID) { return (.failure(refusal), []) }
             let (record, actions) = locked.relay.addViewer(wants)
             guard let record else { return (.success(nil), []) }
-            let viewer = Viewer(id: record.id, format: format, credits: credits, remoteAddress: remoteAddress, eventLoop: eventLoop, close: close)
+            let viewer = Viewer(id: record.id, format: format, namesPatient: namesPatient, credits: credits, remoteAddress: remoteAddress,
+                                eventLoop: eventLoop, close: close)
             locked.connections[record.id] = viewer
             locked.relay.attach(viewer, to: record.id)
             return (.success(viewer), Self.applyUnderLock(actions, &locked, &drains))

@@ -32,6 +32,16 @@ package enum WireMessage {
     /// made without a Foundation formatter object per call.
     package static let timeStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
+    /// `text` with `"patient_id"` beside its `"stream_id"`, as the relay
+    /// framepipe replaces named streams: for its dashboards (`compat=patient_id`).
+    /// Stream ids need no escaping, so the id ends at the next quote.
+    package static func namingPatient(_ text: String) -> String {
+        let key = #""stream_id":""#
+        guard let start = text.range(of: key), let end = text[start.upperBound...].firstIndex(of: "\"") else { return text }
+        let id = text[start.upperBound..<end]
+        return String(text[..<text.index(after: end)]) + #","patient_id":""# + id + "\"" + text[text.index(after: end)...]
+    }
+
     package static let ping = #"{"type":"ping"}"#
 
     /// The answer to a viewer's or streamer's ping: with the relay's clock,

@@ -14,7 +14,11 @@ struct CheckCommand: ParsableCommand {
         do {
             let config = try ConfigFile.load(path: file, registry: Framepipe.registry)
             let names = config.pipelines.map { $0.name == config.defaultPipeline ? "\($0.name) (default)" : $0.name }
-            ConsoleOutput.out("\(file): OK, \(config.pipelines.count) pipeline(s): \(names.joined(separator: ", "))")
+            var summary = "\(file): OK, \(config.pipelines.count) pipeline(s): \(names.joined(separator: ", "))"
+            if !config.sources.isEmpty {
+                summary += "; pulls \(config.sources.count) camera(s): " + config.sources.map { "\($0.streamID) ← \($0.url)" }.joined(separator: ", ")
+            }
+            ConsoleOutput.out(summary)
         } catch {
             ConsoleOutput.err("\(error)")
             throw ExitCode(1)

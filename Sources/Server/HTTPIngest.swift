@@ -61,7 +61,7 @@ final class HTTPIngest: Sendable {
         let first: ByteBuffer?
         do { first = try await body.next() } catch { return refusal(.badRequest, "the body broke off: \(error)", id) }
         guard let first else { return refusal(.badRequest, "the body is empty: send a JPEG, or multipart parts", id) }
-        if let boundary = Self.boundary(openingBody: first) {
+        if let boundary = MultipartFrameReader.boundary(openingBody: first) {
             return await multipart(id, boundary: boundary, body: &body, first: first, context: context, client: client)
         }
         if first.readableBytesView.starts(with: [0xFF, 0xD8]) {
@@ -72,14 +72,6 @@ final class HTTPIngest: Sendable {
 
     private static func wrongType(_ contentType: String) -> String {
         "send image/jpeg (one frame a request) or multipart/x-mixed-replace;boundary=… (a stream of them), not \"\(contentType.prefix(64))\""
-    }
-
-    /// The boundary of a multipart body that begins with its first delimiter line (`--ffmpeg`).
-    static func boundary(openingBody first: ByteBuffer) -> String? {
-        let view = first.readableBytesView
-        guard view.starts(with: Array("--".utf8)), let lineEnd = view.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
-        let line = String(decoding: view[(view.startIndex + 2)..<lineEnd], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return line.isEmpty || line.utf8.count > 200 ? nil : line
     }
 
     // MARK: The two kinds of request

@@ -59,11 +59,11 @@ final class Readiness: Sendable {
         var members: [(key: String, value: JSONValue)] = [("ready", .bool(ready)), ("state", .string(state))]
         if let reason { members.append(("reason", .string(reason))) }
         if let statuses = sources?.statuses, !statuses.isEmpty {
-            let count = { (state: SourceStatus.State) in statuses.values.filter { $0.state == state }.map(\.streamID).sorted() }
+            // Counts only: the endpoint is public, and stream ids are not.
+            let count = { (state: SourceStatus.State) in JSONValue.number(Double(statuses.values.filter { $0.state == state }.count)) }
             members.append(("sources", .object([
-                ("listed", .number(Double(statuses.count))), ("pulling", .number(Double(count(.pulling).count))),
-                ("elsewhere", .number(Double(count(.standby).count))),
-                ("connecting", .array(count(.connecting).map(JSONValue.string))), ("lost", .array(count(.lost).map(JSONValue.string))),
+                ("listed", .number(Double(statuses.count))), ("pulling", count(.pulling)), ("elsewhere", count(.standby)),
+                ("connecting", count(.connecting)), ("lost", count(.lost)),
             ])))
         }
         return (ready, .object(members))

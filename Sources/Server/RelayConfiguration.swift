@@ -51,6 +51,9 @@ public struct RelayConfiguration: Sendable {
     public var drainDelay: Duration = .zero
     /// In a cluster, `/readyz` stays 200 while Redis is away (the node's own streams still work).
     public var readyWithoutRedis: Bool
+    /// `--viewer-compat patient_id`: viewers' messages name each stream as
+    /// `patient_id` too, unless a viewer asks `compat=none` (docs/migrating.md).
+    public var viewersNamePatient = false
 
     public init(
         host: String = "127.0.0.1",

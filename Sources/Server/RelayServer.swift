@@ -262,7 +262,8 @@ public struct RelayServer: Sendable {
             }
             let grant = ticket.grant
             await ViewerConnection(hub: hub, metrics: metrics, format: query.format, streams: query.streams,
-                                   quality: query.quality, flow: query.flow, credits: query.credits, scope: grant?.scope ?? .all, tokenID: grant?.tokenID,
+                                   quality: query.quality, flow: query.flow, credits: query.credits,
+                                   namesPatient: query.namesPatient ?? configuration.viewersNamePatient, scope: grant?.scope ?? .all, tokenID: grant?.tokenID,
                                    limits: configuration.limits, grant: grant, access: access,
                                    client: ticket.client, audit: audit, logger: logger)
                 .run(inbound: inbound, outbound: outbound, context: context.requestContext)

@@ -38,6 +38,11 @@ struct ServeCommand: AsyncParsableCommand {
         try configureCluster(&c, env)
         try configureWebhooks(&c, env)
         c.pipeline = env.string(pipelineOptions.pipeline, "pipeline")
+        switch env.string(pipelineOptions.viewerCompat, "viewer-compat") {
+        case nil, "none": c.viewersNamePatient = false
+        case "patient_id": c.viewersNamePatient = true
+        case let other?: throw ValidationError("\(ServeEnvironment.name("viewer-compat")) must be patient_id or none, got \(other)")
+        }
         c.progressInterval = try env.seconds(logging.progressInterval, "progress-interval") ?? c.progressInterval
         let levelName = env.string(logging.logLevel, "log-level") ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {

@@ -20,6 +20,8 @@ struct PipelineOptions: ParsableArguments {
     var config: String?
     @Option(help: "Pipeline to run. Default: the file's \"default\". [FRAMEPIPE_PIPELINE]")
     var pipeline: String?
+    @Option(help: "patient_id: viewers' messages also name each stream patient_id, as the relay framepipe replaces did (a viewer's ?compat=none opts out; docs/migrating.md). Default none. [FRAMEPIPE_VIEWER_COMPAT]")
+    var viewerCompat: String?
 }
 
 struct TimeoutOptions: ParsableArguments {

@@ -25,6 +25,8 @@ struct ViewerConnection: Sendable {
     let flow: FlowControl
     /// With `flow=credit`: what the viewer asked for, or the default.
     let credits: Int?
+    /// `compat=patient_id` (or the relay's default): messages name each stream as `patient_id` too.
+    var namesPatient = false
     let scope: StreamScope
     let tokenID: String?
     let limits: RelayLimits
@@ -43,7 +45,8 @@ struct ViewerConnection: Sendable {
         let added: ViewerHub.Viewer?
         do throws(LimitRefusal) {
             added = try hub.addViewer(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
-                                      credits: flow == .credit ? credits ?? ViewerMailbox.defaultCredits : nil, remoteAddress: client,
+                                      credits: flow == .credit ? credits ?? ViewerMailbox.defaultCredits : nil, namesPatient: namesPatient,
+                                      remoteAddress: client,
                                       eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })
         } catch {
             // Let in by the gate together with others that took the last places.

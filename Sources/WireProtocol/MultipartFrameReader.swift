@@ -54,6 +54,16 @@ public struct MultipartFrameReader: Sendable {
         return nil
     }
 
+    /// The boundary of a body that begins with its first delimiter line
+    /// (`--ffmpeg`): for senders that name no type, or a wrong one (ffmpeg's
+    /// HTTP output says `application/octet-stream`, as some cameras do).
+    public static func boundary(openingBody first: ByteBuffer) -> String? {
+        let view = first.readableBytesView
+        guard view.starts(with: Array("--".utf8)), let lineEnd = view.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        let line = String(decoding: view[(view.startIndex + 2)..<lineEnd], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return line.isEmpty || line.utf8.count > 200 ? nil : line
+    }
+
     /// Takes more of the body; returns the parts it completed.
     public mutating func append(_ bytes: ByteBuffer) -> [Event] {
         guard !isDone else { return [] }

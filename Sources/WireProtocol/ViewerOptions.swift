@@ -3,7 +3,7 @@ import Pipeline
 
 /// What a viewer asks for in its socket's query: `streams=a,b`,
 /// `format=json|binary`, `quality=auto|full|low`, `flow=push|credit`,
-/// `credits=1…8` (with `flow=credit`). Parsed by the upgrade
+/// `credits=1…8` (with `flow=credit`), `compat=patient_id|none`. Parsed by the upgrade
 /// gate, so a bad option is refused with its reason before the upgrade,
 /// and by the route, the same way.
 public struct ViewerOptions: Sendable, Equatable {
@@ -15,6 +15,10 @@ public struct ViewerOptions: Sendable, Equatable {
     /// One halves a slow device's picture age (one read interval, not two) and costs a round trip per frame.
     public var credits: Int?
     public static let creditRange = 1...8
+    /// `compat=patient_id` or `compat=none`: whether messages naming a stream
+    /// also name it `patient_id`, as the relay framepipe replaces did; nil
+    /// takes the relay's default (`--viewer-compat`).
+    public var namesPatient: Bool?
 
     public struct Invalid: Error, Sendable, Equatable, CustomStringConvertible {
         public let description: String
@@ -40,6 +44,13 @@ public struct ViewerOptions: Sendable, Equatable {
         if let raw = first("flow") {
             guard let flow = FlowControl(rawValue: raw) else { throw Invalid(description: "flow must be push or credit, got \"\(raw.prefix(32))\"") }
             self.flow = flow
+        }
+        if let raw = first("compat") {
+            switch raw {
+            case "patient_id": namesPatient = true
+            case "none": namesPatient = false
+            default: throw Invalid(description: "compat must be patient_id or none, got \"\(raw.prefix(32))\"")
+            }
         }
         if let raw = first("credits") {
             guard let n = Int(raw), Self.creditRange.contains(n) else {

@@ -2,7 +2,9 @@
 not write: ffmpeg, VLC, GStreamer and an <img> in Chromium. The commands are
 the recipes of docs/standard-clients.md."""
 
+import json
 import os
+import socket as socketlib
 import subprocess
 import threading
 import time
@@ -223,3 +225,83 @@ def test_curl_posts_one_frame_a_request(plain_relay, pictures, tmp_path):
     assert snapshot == pictures["red"]
     # A viewer that connects now is sent the stream's newest frame at once.
     assert viewer_frames(plain_relay, "door", 1) == [pictures["red"]]
+
+
+def free_port():
+    with socketlib.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FfmpegCamera:
+    """ffmpeg serving MJPEG over HTTP, as an IP camera does: the recipe of
+    docs/standard-clients.md ("Pulling cameras"). `-listen 1` serves one
+    client and exits when it leaves, so each start serves one connection."""
+
+    def __init__(self, port):
+        self.url = f"http://127.0.0.1:{port}/cam.mjpg"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10",
+             "-c:v", "mjpeg", "-q:v", "5", "-f", "mpjpeg", "-listen", "1", self.url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def messages_until(socket, predicate, timeout=30):
+    """The viewer's JSON messages until one matches `predicate` (which is returned)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = socket.recv()
+        if isinstance(message, str):
+            parsed = json.loads(message)
+            if predicate(parsed):
+                return parsed
+    raise AssertionError("timed out waiting for a viewer message")
+
+
+def test_the_relay_pulls_an_mjpeg_camera_through_its_going_away_and_coming_back(tmp_path):
+    camera = FfmpegCamera(free_port())
+    config = json.loads((Path(__file__).resolve().parents[2] / "pipelines.json").read_text())
+    config["sources"] = [{"stream_id": "lab-cam", "url": camera.url, "retryMin": 0.2, "retryMax": 1, "stallTimeout": 5}]
+    path = tmp_path / "pipelines.json"
+    path.write_text(json.dumps(config))
+    binary = os.environ.get("FRAMEPIPE_BINARY", str(Path(__file__).resolve().parents[2] / ".build" / "debug" / "framepipe"))
+    checked = subprocess.run([binary, "check", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0 and f"pulls 1 camera(s): lab-cam ← {camera.url}" in checked.stdout, checked
+    camera.start()
+    relay = Relay(["--config", str(path)])
+    viewer = None
+    try:
+        live(relay, "lab-cam")
+        # Its pictures reach an MJPEG client and a dashboard viewer like any stream's.
+        result = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", f"{relay.url}/api/streams/lab-cam/mjpeg",
+                                 "-frames:v", "10", str(tmp_path / "pulled%02d.jpg")], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert len(list(tmp_path.glob("pulled*.jpg"))) == 10
+        viewer = websocket.create_connection(f"ws://127.0.0.1:{relay.port}/ws/viewer", timeout=30)
+        messages_until(viewer, lambda m: m["type"] == "viewer_connected" and "lab-cam" in m["active_streams"])
+
+        camera.stop()  # the camera goes away
+        ended = messages_until(viewer, lambda m: m["type"] == "stream_ended" and m["stream_id"] == "lab-cam")
+        assert ended["reason"] == "source_lost"
+        rows = json.loads(subprocess.run(["curl", "-sSf", f"{relay.url}/api/streams"], capture_output=True, check=True).stdout)
+        row = next(r for r in rows if r["id"] == "lab-cam")
+        assert row["live"] is False and row["source"]["state"] in ("lost", "connecting"), row
+
+        camera.start()  # and comes back
+        messages_until(viewer, lambda m: m["type"] == "stream_started" and m["stream_id"] == "lab-cam")
+        wait_until("the camera pulled again", lambda: any(
+            r["id"] == "lab-cam" and r["source"]["state"] == "pulling"
+            for r in json.loads(subprocess.run(["curl", "-sSf", f"{relay.url}/api/streams"], capture_output=True, check=True).stdout)))
+    finally:
+        if viewer:
+            viewer.close()
+        relay.stop()
+        camera.stop()

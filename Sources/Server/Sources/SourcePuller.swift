@@ -176,17 +176,27 @@ final class SourcePuller: Sendable {
                 return .lost("the camera answered \(response.status.code) \(response.status.reasonPhrase)\(hint)")
             }
             let contentType = response.headers.first(name: "content-type") ?? ""
-            if let boundary = MultipartFrameReader.boundary(ofContentType: contentType) {
-                return await readMultipart(response.body, boundary: boundary, into: feedBox, pictures: pictures)
+            var body = response.body.makeAsyncIterator()
+            var first: ByteBuffer?
+            var boundary = MultipartFrameReader.boundary(ofContentType: contentType)
+            if boundary == nil, !contentType.lowercased().hasPrefix("image/jpeg") {
+                // No type, or a wrong one (ffmpeg's HTTP output, some cameras, say
+                // application/octet-stream): the first bytes say which it is.
+                do { first = try await body.next() } catch { return .lost("the connection broke: \(Self.describe(error))") }
+                guard let opening = first else { return .lost("the camera answered an empty body") }
+                boundary = MultipartFrameReader.boundary(openingBody: opening)
+                guard boundary != nil || opening.readableBytesView.starts(with: [0xFF, 0xD8]) else {
+                    return .lost("the camera answered Content-Type \"\(contentType.prefix(64))\" and neither MJPEG parts nor a JPEG")
+                }
             }
-            guard contentType.lowercased().hasPrefix("image/jpeg") else {
-                return .lost("the camera answered Content-Type \"\(contentType.prefix(64))\"; expected multipart/x-mixed-replace (MJPEG) or image/jpeg")
+            if let boundary {
+                return await readMultipart(&body, first: first, boundary: boundary, into: feedBox, pictures: pictures)
             }
             snapshotMode = true
             let asked = ContinuousClock.now
-            var jpeg = ByteBuffer()
+            var jpeg = first ?? ByteBuffer()
             do {
-                for try await var chunk in response.body {
+                while var chunk = try await body.next() {
                     guard jpeg.readableBytes + chunk.readableBytes <= maxFrameBytes else {
                         return .lost("a picture is larger than \(maxFrameBytes) bytes (--max-message-bytes)")
                     }
@@ -201,11 +211,13 @@ final class SourcePuller: Sendable {
         return .stopped
     }
 
-    private func readMultipart(_ body: HTTPClientResponse.Body, boundary: String, into feedBox: NIOLockedValueBox<StreamFeed?>,
-                               pictures: PictureClock) async -> Ending {
+    private func readMultipart(_ body: inout HTTPClientResponse.Body.AsyncIterator, first: ByteBuffer?, boundary: String,
+                               into feedBox: NIOLockedValueBox<StreamFeed?>, pictures: PictureClock) async -> Ending {
         var reader = MultipartFrameReader(boundary: boundary, maxPartBytes: maxFrameBytes)
         do {
-            for try await chunk in body {
+            var next = first
+            if next == nil { next = try await body.next() }
+            while let chunk = next {
                 for event in reader.append(chunk) {
                     switch event {
                     case .part(let jpeg):
@@ -214,6 +226,7 @@ final class SourcePuller: Sendable {
                         return .lost("the camera's MJPEG cannot be read: \(reason)")
                     }
                 }
+                next = try await body.next()
             }
         } catch {
             return .lost(Task.isCancelled ? "stopped" : "the connection broke: \(Self.describe(error))")
