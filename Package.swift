@@ -33,6 +33,8 @@ let package = Package(
         // Webhook signatures (HMAC-SHA256); the range jwt-kit accepts too.
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // Measured against our own multipart reader (framepipe-bench multipart); the relay does not link it.
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
     ],
     targets: [
         // libturbojpeg from Debian's libturbojpeg0-dev, found through pkg-config.
@@ -184,6 +186,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                "WireProtocol",
             ],
             path: "Sources/Bench"
         ),

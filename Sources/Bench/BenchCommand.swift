@@ -7,5 +7,5 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "framepipe-bench",
         abstract: "framepipe benchmarks.",
-        subcommands: [PipelineBenchmark.self, LoadBenchmark.self, WatchBenchmark.self])
+        subcommands: [PipelineBenchmark.self, LoadBenchmark.self, WatchBenchmark.self, MultipartBenchmark.self])
 }
