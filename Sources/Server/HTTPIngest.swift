@@ -25,13 +25,16 @@ import WireProtocol
 final class HTTPIngest: Sendable {
     let services: StreamFeed.Services
     let maxFrameBytes: Int
+    /// With auth on: a long multipart body's token is leased for its life, so its expiry or revocation ends the stream.
+    let access: SocketAccess?
     let logger: Logger
     /// One-frame-per-request streams, kept between their requests.
     private let posting = NIOLockedValueBox<[String: StreamFeed]>([:])
 
-    init(services: StreamFeed.Services, maxFrameBytes: Int, logger: Logger) {
+    init(services: StreamFeed.Services, maxFrameBytes: Int, access: SocketAccess? = nil, logger: Logger) {
         self.services = services
         self.maxFrameBytes = maxFrameBytes
+        self.access = access
         self.logger = logger
     }
 
@@ -83,16 +86,31 @@ final class HTTPIngest: Sendable {
         case .success(let started): ingest = started
         case .failure(let refused): return refused.response
         }
+        // A body may last hours: its token ends it as it ends a WebSocket streamer
+        // (one JPEG a request needs no lease: each request shows its token anew).
+        let access = access
+        let lease = context.grant.flatMap { access?.lease($0, acting: .streamer) }
+        let tokenWatch = lease.map { lease in
+            Task {
+                if let end = await lease.run(warningLead: .zero, warn: { _ in }) { ingest.session.close(end.streamEndReason) }
+            }
+        }
+        defer {
+            tokenWatch?.cancel()
+            lease.map { access?.sessions.remove($0) }
+        }
         var reader = MultipartFrameReader(boundary: boundary, maxPartBytes: maxFrameBytes)
         var problem: String?
         do {
             var next = first
             if next == nil { next = try await body.next() }
-            reading: while let chunk = next {
+            reading: while let chunk = next, ingest.session.endReason == nil {
                 next = nil
                 for event in reader.append(chunk) {
                     switch event {
-                    case .part(let jpeg): ingest.submit(jpeg)
+                    case .part(let jpeg):
+                        guard ingest.session.endReason == nil else { break reading }
+                        ingest.submit(jpeg)
                     case .invalid(let reason):
                         problem = reason
                         break reading

@@ -48,7 +48,7 @@ struct HTTPRoutes {
             mjpeg.response(streamID: context.parameters.get("id") ?? "", request: request, context: context)
         }
         let ingest = HTTPIngest(services: StreamFeed.Services(hub: hub, live: live, metrics: metrics, audit: audit),
-                                maxFrameBytes: maxFrameBytes, logger: logger)
+                                maxFrameBytes: maxFrameBytes, access: access, logger: logger)
         routes.requiring(.streamer).post("/api/streams/{id}/ingest") { request, context in
             await ingest.response(streamID: context.parameters.get("id") ?? "", request: request, context: context)
         }

@@ -71,6 +71,41 @@ struct HTTPIngestTests {
         }
     }
 
+    /// A multipart body may last hours: its token is leased, so revoking it
+    /// ends the stream as it ends a WebSocket streamer's.
+    @Test func revokingTheTokenOfALongBodyEndsItsStream() async throws {
+        let file = try TemporaryFile("revoked.jsonl")
+        defer { file.remove() }
+        let publisher = try await TestTokens.hs256(.streamer, ["cam"])
+        let watcher = try await TestTokens.hs256(.viewer, ["*"])
+        try await withRelay(TokenLifetimeTests.authed(revocationFile: file.path)) { relay in
+            let viewer = try await relay.viewer("token=\(watcher)")
+            let socket = try await RawWebSocket.plain(port: relay.port)
+            try await socket.send(raw: "POST /api/streams/cam/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(publisher)\r\n"
+                                  + "Content-Type: multipart/x-mixed-replace;boundary=ffmpeg\r\nTransfer-Encoding: chunked\r\n\r\n")
+            func part(_ i: Int) async throws {
+                var bytes = ByteBuffer(string: "--ffmpeg\r\nContent-Type: image/jpeg\r\nContent-Length: \(TestFrames.jpeg(i).readableBytes)\r\n\r\n")
+                bytes.writeImmutableBuffer(TestFrames.jpeg(i))
+                bytes.writeString("\r\n")
+                try await socket.send(raw: String(bytes.readableBytes, radix: 16) + "\r\n")
+                try await socket.sendBytes(bytes)
+                try await socket.send(raw: "\r\n")
+            }
+            try await part(0)
+            try await viewer.waitFor(type: "stream_started", stream: "cam")
+            let jti = TestTokens.claim("jti", of: publisher)!.stringValue!
+            #expect(try runFramepipe(["revoke", "--file", file.path, "--jti", jti]).status == 0)
+            let ended = try await viewer.waitFor(type: "stream_ended", stream: "cam", timeout: .seconds(10))
+            #expect(ended["reason"] == .string("token_revoked"))
+            // The sender's next part is not taken; its answer says why the stream ended.
+            try await part(1)
+            let response = try await socket.read { String(buffer: $0).hasSuffix("}") }
+            #expect(String(buffer: response).contains(#""ended": "token_revoked""#), "\(String(buffer: response))")
+            #expect(!viewer.json.contains { $0["type"] == .string("frame") && $0["seq"] == .number(1) })
+            await socket.drop()
+        }
+    }
+
     @Test func aMalformedBodyIsRefusedAndTheStreamEndsNothingElseAffected() async throws {
         try await withRelay { relay in
             let other = try await relay.streamer("other")
