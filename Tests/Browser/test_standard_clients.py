@@ -14,7 +14,7 @@ import pytest
 import websocket
 
 from conftest import Relay
-from pages import wait_until
+from pages import Dashboard, wait_until
 
 COLORS = {"red": (255, 0, 0), "green": (0, 128, 0), "blue": (0, 0, 255), "white": (255, 255, 255)}
 
@@ -266,12 +266,23 @@ def messages_until(socket, predicate, timeout=30):
     raise AssertionError("timed out waiting for a viewer message")
 
 
-def test_the_relay_pulls_an_mjpeg_camera_through_its_going_away_and_coming_back(tmp_path):
-    camera = FfmpegCamera(free_port())
+def pulling_config(tmp_path, camera):
+    """The shipped pipelines.json, pulling `camera` as lab-cam (retries within a second)."""
     config = json.loads((Path(__file__).resolve().parents[2] / "pipelines.json").read_text())
     config["sources"] = [{"stream_id": "lab-cam", "url": camera.url, "retryMin": 0.2, "retryMax": 1, "stallTimeout": 5}]
     path = tmp_path / "pipelines.json"
     path.write_text(json.dumps(config))
+    return path
+
+
+def source_row(relay):
+    rows = json.loads(subprocess.run(["curl", "-sSf", f"{relay.url}/api/streams"], capture_output=True, check=True).stdout)
+    return next((r for r in rows if r["id"] == "lab-cam"), None)
+
+
+def test_the_relay_pulls_an_mjpeg_camera_through_its_going_away_and_coming_back(tmp_path):
+    camera = FfmpegCamera(free_port())
+    path = pulling_config(tmp_path, camera)
     binary = os.environ.get("FRAMEPIPE_BINARY", str(Path(__file__).resolve().parents[2] / ".build" / "debug" / "framepipe"))
     checked = subprocess.run([binary, "check", str(path)], capture_output=True, text=True)
     assert checked.returncode == 0 and f"pulls 1 camera(s): lab-cam ← {camera.url}" in checked.stdout, checked
@@ -303,5 +314,31 @@ def test_the_relay_pulls_an_mjpeg_camera_through_its_going_away_and_coming_back(
     finally:
         if viewer:
             viewer.close()
+        relay.stop()
+        camera.stop()
+
+
+def test_a_lost_cameras_tile_stays_on_the_dashboard_saying_so_until_it_is_back(tmp_path, browser):
+    camera = FfmpegCamera(free_port())
+    camera.start()
+    relay = Relay(["--config", str(pulling_config(tmp_path, camera))])
+    try:
+        dashboard = Dashboard(browser, relay.url)
+        wait_until("the pulled camera's tile with pictures", lambda: (dashboard.tile("lab-cam") or {}).get("frames", 0) > 2)
+        # Marks the tile's element: the same element after the loss proves it was never removed.
+        browser.execute_script("document.querySelector('.tile[data-stream-id=\"lab-cam\"]').dataset.mark = 'kept'")
+        camera.stop()
+        wait_until("the lost camera told", lambda: (dashboard.tile("lab-cam") or {}).get("notice") == "camera lost: the relay keeps trying to reach it")
+        # Past the time an ended tile is kept (2.5 s), counted by the relay's own retries:
+        # waits of 0.2, 0.4, 0.8, 1, 1 s before the 6th attempt.
+        wait_until("six attempts", lambda: (source_row(relay) or {}).get("source", {}).get("attempts", 0) >= 6, timeout=20)
+        tile = dashboard.tile("lab-cam")
+        assert tile is not None and "ended" in tile["classes"], tile
+        camera.start()
+        frames = tile["frames"]
+        wait_until("pictures again", lambda: (dashboard.tile("lab-cam") or {}).get("frames", 0) > frames + 2)
+        assert "ended" not in dashboard.tile("lab-cam")["classes"]
+        assert browser.execute_script("return document.querySelector('.tile[data-stream-id=\"lab-cam\"]').dataset.mark") == "kept"
+    finally:
         relay.stop()
         camera.stop()

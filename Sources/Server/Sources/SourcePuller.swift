@@ -283,7 +283,7 @@ final class SourcePuller: Sendable {
             default: return "\(http)"
             }
         }
-        if let io = error as? IOError { return io.description }
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)).lowercased() }
         return "\(error)"
     }
 }

@@ -32,6 +32,9 @@ final class SourceService: Service, Sendable {
         self.logger = logger
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 1024
+        // A refused connection fails at once: the puller's own backoff retries it and
+        // says so, where the client's quiet retries would show "connecting" until a deadline.
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(5)
         configuration.redirectConfiguration = .follow(max: 3, allowCycles: false)
         client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
