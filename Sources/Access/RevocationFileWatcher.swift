@@ -1,3 +1,4 @@
+import Pipeline
 import RelayCore
 import Foundation
 import Logging
@@ -15,11 +16,14 @@ package struct RevocationFileWatcher: Service {
     package let revocations: Revocations
     package let logger: Logger
     package static let interval = Duration.milliseconds(250)
+    /// What the checks are paced on.
+    package let clock: any RelayClock
 
-    package init(path: String, revocations: Revocations, logger: Logger) {
+    package init(path: String, revocations: Revocations, logger: Logger, clock: any RelayClock = SystemRelayClock()) {
         self.path = path
         self.revocations = revocations
         self.logger = logger
+        self.clock = clock
     }
 
     private struct Stamp: Equatable {
@@ -39,7 +43,7 @@ package struct RevocationFileWatcher: Service {
                     last = stamp
                     load(exists: stamp != nil)
                 }
-                try? await Task.sleep(for: Self.interval)
+                try? await clock.sleep(for: Self.interval)
             }
         }
     }

@@ -1,3 +1,4 @@
+import Pipeline
 /// What an open socket needs to keep its token current: the authority to
 /// check a refresh with, the registry revocations look in, and how early
 /// to warn. nil for the relay when auth is off.
@@ -5,17 +6,20 @@ package struct SocketAccess: Sendable {
     package let authority: TokenAuthority
     package let sessions: TokenSessions
     package let expiryWarning: Duration
+    /// What tokens' `exp` is counted on.
+    package let clock: any RelayClock
 
-    package init(authority: TokenAuthority, sessions: TokenSessions, expiryWarning: Duration) {
+    package init(authority: TokenAuthority, sessions: TokenSessions, expiryWarning: Duration, clock: any RelayClock = SystemRelayClock()) {
         self.authority = authority
         self.sessions = sessions
         self.expiryWarning = expiryWarning
+        self.clock = clock
     }
 
     /// The lease of one socket's token, registered so a revocation finds
     /// it; the connection removes it from `sessions` when it ends.
     package func lease(_ grant: AccessGrant, acting: TokenRole) -> TokenLease {
-        let lease = TokenLease(grant, acting: acting)
+        let lease = TokenLease(grant, acting: acting, clock: clock)
         sessions.add(lease)
         return lease
     }

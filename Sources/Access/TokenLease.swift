@@ -29,9 +29,12 @@ package final class TokenLease: Sendable {
 
     /// What the socket does: a refresh token must grant this role too.
     package let acting: TokenRole
+    /// What `exp` is compared with and waited on.
+    package let clock: any RelayClock
 
-    package init(_ grant: AccessGrant, acting: TokenRole) {
+    package init(_ grant: AccessGrant, acting: TokenRole, clock: any RelayClock = SystemRelayClock()) {
         self.acting = acting
+        self.clock = clock
         current = NIOLockedValueBox(grant)
         (ends, endContinuation) = AsyncStream.makeStream(of: TokenEnd.self, bufferingPolicy: .bufferingOldest(1))
     }
@@ -73,10 +76,10 @@ package final class TokenLease: Sendable {
                 var warnedFor: Date?
                 while !Task.isCancelled {
                     let grant = self.grant
-                    let left = grant.expires.timeIntervalSinceNow
+                    let left = grant.expires.timeIntervalSince(self.clock.now)
                     if left <= 0 { return .expired }
-                    let untilWarning = left - warningLead.seconds
-                    if warnedFor != grant.expires, untilWarning <= 0 {
+                    let warnAt = grant.expires.addingTimeInterval(-warningLead.seconds)
+                    if warnedFor != grant.expires, left <= warningLead.seconds {
                         warn(grant)
                         warnedFor = grant.expires
                         continue
@@ -84,7 +87,7 @@ package final class TokenLease: Sendable {
                     // A refresh only ever moves `exp` later, so waking at the old
                     // moment and looking again is never late.
                     do {
-                        try await Task.sleep(for: .seconds(warnedFor == grant.expires ? left : untilWarning))
+                        try await self.clock.sleep(until: warnedFor == grant.expires ? grant.expires : warnAt)
                     } catch {
                         return nil
                     }
@@ -102,8 +105,8 @@ package final class TokenLease: Sendable {
     package var ended: TokenEnd? { endedWith.withLockedValue { $0 } }
 
     /// The message that tells a client its token is about to expire.
-    package static func expiringMessage(_ grant: AccessGrant) -> String {
-        let left = max(0, grant.expires.timeIntervalSinceNow)
+    package static func expiringMessage(_ grant: AccessGrant, now: Date = Date()) -> String {
+        let left = max(0, grant.expires.timeIntervalSince(now))
         return JSONValue.object([
             ("type", .string("token_expiring")),
             ("expires_at", .number(Double(grant.expires.millisecondsSince1970))),

@@ -1,3 +1,4 @@
+import Pipeline
 import Cluster
 import Access
 
@@ -51,6 +52,8 @@ public struct RelayConfiguration: Sendable {
     public var drainDelay: Duration = .zero
     /// In a cluster, `/readyz` stays 200 while Redis is away (the node's own streams still work).
     public var readyWithoutRedis: Bool
+    /// What tokens' `exp` and the revocation file's checks are counted on; tests give a clock they move.
+    public var clock: any RelayClock = SystemRelayClock()
     /// `--viewer-compat patient_id`: viewers' messages name each stream as
     /// `patient_id` too, unless a viewer asks `compat=none` (docs/migrating.md).
     public var viewersNamePatient = false

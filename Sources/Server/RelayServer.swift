@@ -89,7 +89,8 @@ public struct RelayServer: Sendable {
             logger.notice("auth is off: anyone who can reach this address can watch and publish", metadata: ["host": "\(configuration.host)"])
         }
         let expiryWarning = self.configuration.auth.expiryWarning
-        let access = authority.map { SocketAccess(authority: $0, sessions: TokenSessions(), expiryWarning: expiryWarning) }
+        let clock = configuration.clock
+        let access = authority.map { SocketAccess(authority: $0, sessions: TokenSessions(), expiryWarning: expiryWarning, clock: clock) }
         if let access {
             let logger = logger
             revocations.onChange {
@@ -119,7 +120,7 @@ public struct RelayServer: Sendable {
         let reloader = ConfigurationReloader(live: live, source: source, tls: tls, hub: hub, metrics: metrics, logger: logger)
         let feeds = StreamFeed.Services(hub: hub, live: live, metrics: metrics, audit: audit)
         let sources = SourceService(live: live, services: feeds, leases: cluster ?? SoleNodeLeases(), maxFrameBytes: configuration.maxMessageBytes,
-                                    logger: logger)
+                                    clock: configuration.clock, logger: logger)
         let readiness = Readiness(hub: hub, cluster: cluster, sources: sources, readyWithoutRedis: configuration.readyWithoutRedis)
         let routes = HTTPRoutes(hub: hub, metrics: metrics, live: live, reloader: reloader, cluster: cluster, logger: logger, audit: audit,
                                 maxFrameBytes: configuration.maxMessageBytes, access: access, sources: sources)
@@ -185,7 +186,7 @@ public struct RelayServer: Sendable {
             services.append(.init(service: JWKSRefresher(keys: jwks, interval: configuration.auth.jwksRefresh)))
         }
         if authority != nil, let file = configuration.auth.revocationFile {
-            services.append(.init(service: RevocationFileWatcher(path: file, revocations: revocations, logger: logger)))
+            services.append(.init(service: RevocationFileWatcher(path: file, revocations: revocations, logger: logger, clock: configuration.clock)))
         }
         services += [
             .init(service: ReloadOnHangup(reloader: reloader)),

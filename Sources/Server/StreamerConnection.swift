@@ -115,7 +115,7 @@ struct StreamerConnection {
                 let logger = logger
                 group.addTask {
                     let end = await lease.run(warningLead: access.expiryWarning) { grant in
-                        session.send(TokenLease.expiringMessage(grant))
+                        session.send(TokenLease.expiringMessage(grant, now: lease.clock.now))
                     }
                     if let end {
                         logger.notice("streamer's token ended; closing the stream", metadata: ["reason": "\(end.reason)"])

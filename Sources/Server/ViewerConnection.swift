@@ -94,7 +94,7 @@ struct ViewerConnection: Sendable {
             if let lease, let access {
                 group.addTask {
                     let end = await lease.run(warningLead: access.expiryWarning) { grant in
-                        hub.send(to: viewer, TokenLease.expiringMessage(grant))
+                        hub.send(to: viewer, TokenLease.expiringMessage(grant, now: lease.clock.now))
                     }
                     guard let end else { return .finished }
                     // Nothing queued for a viewer whose token ended is sent

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import FramepipeServer
 import NIOCore
 import Pipeline
@@ -49,7 +48,7 @@ struct PulledSourceTests {
             await camera.stop()
             let ended = try await viewer.waitFor(type: "stream_ended", stream: "bed-12")
             #expect(ended["reason"] == .string("source_lost"))
-            #expect(relay.log.contains("source lost; retrying", ["stream_id": "bed-12"]))
+            try await relay.eventually("the loss logged") { relay.log.contains("source lost; retrying", ["stream_id": "bed-12"]) }
             try await relay.eventually("the API tells the camera is lost") {
                 let row = try await Self.streamRow(relay, "bed-12")
                 return row?["live"] == .bool(false) && row?["source"]?["state"] == .string("lost")
@@ -71,37 +70,45 @@ struct PulledSourceTests {
         }
     }
 
-    @Test func aCameraThatStopsSendingIsLostAfterItsStallTimeout() async throws {
+    /// On a clock the test moves: the camera is lost at exactly its stall
+    /// timeout of silence, however slowly the machine reads its pictures.
+    @Test func aCameraThatStopsSendingIsLostAtItsStallTimeout() async throws {
         let camera = FakeIPCamera()
         try await camera.start()
         defer { Task { await camera.stop() } }
-        let source = #"{"stream_id": "door", "url": "\#(camera.mjpegURL)", "stallTimeout": 0.3, "retryMin": 0.05}"#
-        try await withRelay(pipelinesJSON: Self.pipelines(sources: [source])) { relay in
+        let clock = ManualRelayClock()
+        let source = #"{"stream_id": "door", "url": "\#(camera.mjpegURL)", "stallTimeout": 0.3, "retryMin": 0.05, "retryMax": 0.05}"#
+        try await withRelay(.test { $0.clock = clock }, pipelinesJSON: Self.pipelines(sources: [source])) { relay in
             let viewer = try await relay.viewer()
-            // Pictures until the stream starts: a connection that got none within the stall
-            // timeout (a slow moment of the machine) is dropped and made again, and this one
-            // must not depend on how soon the first picture follows.
-            let lastSent = Mutex(ContinuousClock.now)
-            let pump = Task {
-                while !Task.isCancelled {
-                    lastSent.withLock { $0 = .now }  // before the send: no later than the relay's own count starts
-                    camera.send(TestFrames.jpeg(0))
-                    try? await Task.sleep(for: .milliseconds(50))  // a camera's frame interval, not a wait for an event
-                }
-            }
+            try await camera.waitUntil("the relay streaming") { $0.streaming.count == 1 }
+            camera.send(TestFrames.jpeg(0))
             try await viewer.waitFor(type: "stream_started", stream: "door")
-            pump.cancel()
-            await pump.value
-            let silentFrom = lastSent.withLock { $0 }
-            // The camera keeps its connection open and sends nothing.
+            // The watchdog checks every 75 ms of the clock (a quarter of the timeout).
+            let picture = clock.now
+            clock.advance(to: picture.addingTimeInterval(0.29))
+            try await relay.eventually("the watchdog looked at 0.29 s and waits again") {
+                clock.isWaiting(until: picture.addingTimeInterval(0.29 + 0.075))
+            }
+            try await Self.barrier(viewer)
+            #expect(!viewer.json.contains { $0["type"] == .string("stream_ended") }, "not lost before its stall timeout")
+            clock.advance(to: picture.addingTimeInterval(0.3 + 0.075))
             let ended = try await viewer.waitFor(type: "stream_ended", stream: "door")
             #expect(ended["reason"] == .string("source_lost"))
-            #expect(ContinuousClock.now - silentFrom >= .milliseconds(300), "not before the stall timeout")
             let row = try await Self.streamRow(relay, "door")
-            #expect(row?["source"]?["last_error"]?.stringValue?.contains("no picture for") == true, "\(String(describing: row))")
-            // It reconnects: the camera sees a second request.
-            try await camera.waitUntil("a new connection") { $0.requests.count >= 2 }
+            #expect(row?["source"]?["last_error"]?.stringValue?.contains("no picture for 0.4 s") == true, "\(String(describing: row))")
+            // It reconnects after its retry wait, on the same clock.
+            try await relay.eventually("a new connection") {
+                clock.advance(by: .milliseconds(50))
+                return camera.requests.count >= 2
+            }
         }
+    }
+
+    /// A ping's pong comes after everything the relay queued for the socket before it.
+    static func barrier(_ socket: TestSocket) async throws {
+        let before = socket.json.filter { $0["type"] == .string("pong") }.count
+        socket.send(#"{"type":"ping"}"#)
+        try await socket.eventually("pong") { socket.json.filter { $0["type"] == .string("pong") }.count > before }
     }
 
     @Test func credentialsAreSentFromTheirFileReadAgainAtEachConnection() async throws {

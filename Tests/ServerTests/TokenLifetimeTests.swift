@@ -10,30 +10,45 @@ import Testing
 /// unless refreshed over the socket, and at once when revoked.
 @Suite("Token lifetime", .timeLimit(.minutes(2)))
 struct TokenLifetimeTests {
-    static func authed(revocationFile: String? = nil) -> RelayConfiguration {
+    /// With `clock`, tokens' `exp` and the revocation file's checks count on
+    /// a clock the test moves: nothing here waits for real time to pass.
+    static func authed(revocationFile: String? = nil, clock: ManualRelayClock? = nil) -> RelayConfiguration {
         .test {
             $0.auth = TestTokens.settings
             $0.auth.expiryWarning = .seconds(1)
             $0.auth.revocationFile = revocationFile
+            if let clock { $0.clock = clock }
         }
     }
 
-    /// Waits for the socket to close and returns how long after `deadline` that was.
-    static func closedAfter(_ socket: TestSocket, deadline: Date, timeout: Duration = .seconds(8)) async throws -> TimeInterval {
-        try await socket.waitUntilFinished(timeout: timeout)
-        return Date().timeIntervalSince(deadline)
+    static func exp(of token: String) -> Date {
+        Date(timeIntervalSince1970: TestTokens.claim("exp", of: token)!.numberValue!)
     }
 
-    @Test func aViewerIsWarnedThenClosedWith4001WithinASecondOfExp() async throws {
-        let token = try await TestTokens.hs256(.viewer, ["*"], ttl: .seconds(3))
-        let exp = Date(timeIntervalSince1970: TestTokens.claim("exp", of: token)!.numberValue!)
-        try await withRelay(Self.authed()) { relay in
+    /// A ping's pong comes after everything the relay queued for the socket before it.
+    static func barrier(_ socket: TestSocket) async throws {
+        let before = socket.json.filter { $0["type"] == .string("pong") }.count
+        socket.send(#"{"type":"ping"}"#)
+        try await socket.eventually("pong") { socket.json.filter { $0["type"] == .string("pong") }.count > before }
+    }
+
+    @Test func aViewerIsWarnedOneSecondBeforeExpThenClosedWith4001AtExp() async throws {
+        let clock = ManualRelayClock()
+        let token = try await TestTokens.hs256(.viewer, ["*"], ttl: .seconds(600))
+        let exp = Self.exp(of: token)
+        try await withRelay(Self.authed(clock: clock)) { relay in
             let viewer = try await relay.viewer("token=\(token)")
-            let warning = try await viewer.waitFor(type: "token_expiring", timeout: .seconds(4))
+            // The lease has looked at exp and waits for the warning's moment.
+            try await relay.eventually("the lease armed for exp − 1 s") { clock.isWaiting(until: exp.addingTimeInterval(-1)) }
+            clock.advance(to: exp.addingTimeInterval(-1))
+            let warning = try await viewer.waitFor(type: "token_expiring")
             #expect(warning["expires_at"] == .number((exp.timeIntervalSince1970 * 1000).rounded()))
-            #expect(Date() < exp, "the warning comes before exp")
-            let late = try await Self.closedAfter(viewer, deadline: exp)
-            #expect(late < 1.0, "closed \(late) s after exp")
+            #expect(warning["seconds_left"] == .number(1))
+            try await relay.eventually("the lease armed for exp") { clock.isWaiting(until: exp) }
+            try await Self.barrier(viewer)
+            #expect(!viewer.isFinished, "open until exp")
+            clock.advance(to: exp)
+            try await viewer.waitUntilFinished()
             #expect(viewer.closeFrame?.code == 4001)
             #expect(viewer.closeFrame?.reason == "token_expired")
             try await relay.eventually("logged") { relay.log.contains("viewer removed", ["reason": "token_expired"]) }
@@ -41,19 +56,25 @@ struct TokenLifetimeTests {
     }
 
     @Test func aRefreshedViewerStaysAndKeepsReceiving() async throws {
-        let short = try await TestTokens.hs256(.viewer, ["P-*"], ttl: .seconds(2))
-        let fresh = try await TestTokens.hs256(.viewer, ["P-1"], ttl: .seconds(600))
-        let publisher = try await TestTokens.hs256(.streamer, ["*"])
-        try await withRelay(Self.authed()) { relay in
+        let clock = ManualRelayClock()
+        let short = try await TestTokens.hs256(.viewer, ["P-*"], ttl: .seconds(600))
+        let fresh = try await TestTokens.hs256(.viewer, ["P-1"], ttl: .seconds(1200))
+        // Outlives the clock's moves: the relay counts every token's exp on it.
+        let publisher = try await TestTokens.hs256(.streamer, ["*"], ttl: .seconds(3600))
+        try await withRelay(Self.authed(clock: clock)) { relay in
             let viewer = try await relay.viewer("token=\(short)")
             viewer.send(#"{"type":"refresh","token":"\#(fresh)"}"#)
             let refreshed = try await viewer.waitFor(type: "token_refreshed")
-            #expect(refreshed["expires_at"] != nil)
-            try await Task.sleep(for: .seconds(3))
-            #expect(!viewer.isFinished, "the refreshed socket outlives the first token")
+            #expect(refreshed["expires_at"] == .number((Self.exp(of: fresh).timeIntervalSince1970 * 1000).rounded()))
+            // Past the first token's exp: the lease looks again and arms for the fresh one's warning instead.
+            clock.advance(to: Self.exp(of: short).addingTimeInterval(1))
+            try await relay.eventually("the lease armed for the fresh token") {
+                clock.isWaiting(until: Self.exp(of: fresh).addingTimeInterval(-1))
+            }
             let streamer = try await relay.streamer("P-1", token: publisher)
             streamer.send(TestFrames.jpeg(0))
             try await viewer.waitFor(type: "frame", stream: "P-1")
+            #expect(!viewer.isFinished, "the refreshed socket outlives the first token")
             await streamer.close(); await viewer.close()
         }
     }
@@ -63,31 +84,35 @@ struct TokenLifetimeTests {
         ("other role", .streamer, ["P-1"], "refresh refused: the refresh token does not grant the viewer role this socket has"),
     ])
     func aRefreshThatWidensOrChangesRoleIsRefusedAndTheSocketStillEnds(_ name: String, role: TokenRole, streams: [String], error: String) async throws {
-        let short = try await TestTokens.hs256(.viewer, ["P-*"], ttl: .seconds(2))
-        let wider = try await TestTokens.hs256(role, streams, ttl: .seconds(600))
-        try await withRelay(Self.authed()) { relay in
+        let clock = ManualRelayClock()
+        let short = try await TestTokens.hs256(.viewer, ["P-*"], ttl: .seconds(600))
+        let wider = try await TestTokens.hs256(role, streams, ttl: .seconds(1200))
+        try await withRelay(Self.authed(clock: clock)) { relay in
             let viewer = try await relay.viewer("token=\(short)")
             viewer.send(#"{"type":"refresh","token":"\#(wider)"}"#)
             let refused = try await viewer.waitFor(type: "error")
             #expect(refused["reason"] == .string(error), "\(name)")
-            try await viewer.waitUntilFinished(timeout: .seconds(4))
+            clock.advance(to: Self.exp(of: short))
+            try await viewer.waitUntilFinished()
             #expect(viewer.closeFrame?.code == 4001)
         }
     }
 
     @Test func aStreamerWhoseTokenExpiresEndsItsStreamForViewers() async throws {
-        let watcher = try await TestTokens.hs256(.viewer, ["*"])
-        try await withRelay(Self.authed()) { relay in
+        let clock = ManualRelayClock()
+        // Outlives the clock's moves: the relay counts every token's exp on it.
+        let watcher = try await TestTokens.hs256(.viewer, ["*"], ttl: .seconds(3600))
+        let short = try await TestTokens.hs256(.streamer, ["P-1"], ttl: .seconds(600))
+        try await withRelay(Self.authed(clock: clock)) { relay in
             let viewer = try await relay.viewer("token=\(watcher)")
-            // Minted once the relay is up: its 3 s start counting now, not
-            // before a loaded machine has started the server (it once
-            // expired before the first frame, which then never started).
-            let short = try await TestTokens.hs256(.streamer, ["P-1"], ttl: .seconds(3))
             let streamer = try await relay.streamer("P-1", token: short)
             streamer.send(TestFrames.jpeg(0))
             try await viewer.waitFor(type: "stream_started", stream: "P-1")
-            try await streamer.waitFor(type: "token_expiring", timeout: .seconds(4))
-            let ended = try await viewer.waitFor(type: "stream_ended", stream: "P-1", timeout: .seconds(4))
+            try await relay.eventually("the lease armed for exp − 1 s") { clock.isWaiting(until: Self.exp(of: short).addingTimeInterval(-1)) }
+            clock.advance(to: Self.exp(of: short).addingTimeInterval(-1))
+            try await streamer.waitFor(type: "token_expiring")
+            clock.advance(to: Self.exp(of: short))
+            let ended = try await viewer.waitFor(type: "stream_ended", stream: "P-1")
             #expect(ended["reason"] == .string("token_expired"))
             try await streamer.waitUntilFinished()
             #expect(streamer.closeFrame?.code == 4001)
@@ -95,25 +120,28 @@ struct TokenLifetimeTests {
         }
     }
 
-    @Test func revokingATokenInTheFileClosesItsSocketsWithinASecondAndRefusesItAfter() async throws {
+    /// The watcher reads the file every 250 ms of the relay's clock: moved here
+    /// one check at a time until the socket closes.
+    @Test func revokingATokenInTheFileClosesItsSocketsAtTheNextCheckAndRefusesItAfter() async throws {
         let file = try TemporaryFile("revoked.jsonl")
         defer { file.remove() }
+        let clock = ManualRelayClock()
         let token = try await TestTokens.hs256(.viewer, ["*"])
         let other = try await TestTokens.hs256(.viewer, ["*"])
-        try await withRelay(Self.authed(revocationFile: file.path)) { relay in
+        try await withRelay(Self.authed(revocationFile: file.path, clock: clock)) { relay in
             let revoked = try await relay.viewer("token=\(token)")
             let kept = try await relay.viewer("token=\(other)")
             let jti = TestTokens.claim("jti", of: token)!.stringValue!
             let revoke = try runFramepipe(["revoke", "--file", file.path, "--jti", jti])
-            // From when the line is in the file: starting the `framepipe revoke`
-            // process on a loaded machine is not the relay's reaction time.
-            let at = Date()
             #expect(revoke.status == 0)
             #expect(revoke.out == "revoked token \(jti) in \(file.path)\n")
-            let late = try await Self.closedAfter(revoked, deadline: at, timeout: .seconds(3))
-            #expect(late < 1.0, "closed \(late) s after the revocation")
+            try await relay.eventually("closed at a check of the file") {
+                clock.advance(by: RevocationFileWatcher.interval)
+                return revoked.isFinished
+            }
             #expect(revoked.closeFrame?.code == 4003)
             #expect(revoked.closeFrame?.reason == "token_revoked")
+            try await Self.barrier(kept)
             #expect(!kept.isFinished)
             let again = try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(token)", upgrade: true)
             #expect(again.status == 401)
@@ -127,14 +155,19 @@ struct TokenLifetimeTests {
     @Test func revokingASubjectEndsItsEarlierTokensButNotOnesIssuedAfter() async throws {
         let file = try TemporaryFile("revoked.jsonl")
         defer { file.remove() }
+        let clock = ManualRelayClock()
         let before = try await TestTokens.hs256(.viewer, ["*"], now: Date().addingTimeInterval(-5), subject: "ward-3")
-        try await withRelay(Self.authed(revocationFile: file.path)) { relay in
+        try await withRelay(Self.authed(revocationFile: file.path, clock: clock)) { relay in
             let viewer = try await relay.viewer("token=\(before)")
             #expect(try runFramepipe(["revoke", "--file", file.path, "--subject", "ward-3"]).status == 0)
-            try await viewer.waitUntilFinished(timeout: .seconds(2))
+            try await relay.eventually("closed at a check of the file") {
+                clock.advance(by: RevocationFileWatcher.interval)
+                return viewer.isFinished
+            }
             #expect(viewer.closeFrame?.code == 4003)
             let after = try await TestTokens.hs256(.viewer, ["*"], now: Date().addingTimeInterval(2), subject: "ward-3")
             let again = try await relay.viewer("token=\(after)")
+            try await Self.barrier(again)
             #expect(!again.isFinished)
             await again.close()
         }

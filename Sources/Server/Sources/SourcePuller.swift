@@ -24,12 +24,16 @@ final class SourcePuller: Sendable {
     let leases: any SourceLeases
     let client: HTTPClient
     let maxFrameBytes: Int
+    /// What the stall timeout, the polls, the retries and the lease renewals count on.
+    let clock: any RelayClock
     let logger: Logger
     /// What `/api/streams`, `/admin` and `/readyz` show.
     let status: NIOLockedValueBox<SourceStatus>
 
-    init(source: PulledSource, services: StreamFeed.Services, leases: any SourceLeases, client: HTTPClient, maxFrameBytes: Int, logger: Logger) {
+    init(source: PulledSource, services: StreamFeed.Services, leases: any SourceLeases, client: HTTPClient, maxFrameBytes: Int,
+         clock: any RelayClock = SystemRelayClock(), logger: Logger) {
         self.source = source
+        self.clock = clock
         self.services = services
         self.leases = leases
         self.client = client
@@ -62,11 +66,11 @@ final class SourcePuller: Sendable {
             case .held: break
             case .heldBy(let node):
                 change { $0.standby(holder: node) }
-                try? await Task.sleep(for: leases.leaseRenewal)
+                try? await clock.sleep(for: leases.leaseRenewal)
                 continue
             case .unknown(let reason):
                 change { $0.standby(holder: nil, reason: reason) }
-                try? await Task.sleep(for: leases.leaseRenewal)
+                try? await clock.sleep(for: leases.leaseRenewal)
                 continue
             }
             change { $0.connecting(attempt: failures + 1) }
@@ -89,7 +93,7 @@ final class SourcePuller: Sendable {
             let level: Logger.Level = failures == 1 ? .warning : .info
             logger.log(level: level, "source lost; retrying", metadata: [
                 "reason": "\(reason)", "attempt": "\(failures)", "retry_in_ms": "\(wait.milliseconds)"])
-            try? await Task.sleep(for: wait)
+            try? await clock.sleep(for: wait)
         }
         change { $0.stopped() }
         await leases.releaseSource(source.streamID)
@@ -104,7 +108,7 @@ final class SourcePuller: Sendable {
     /// One connection to the camera, until it ends; the stream is opened at
     /// its first picture and ended with the connection.
     private func pullOnce() async -> (Ending, gotFrames: Bool) {
-        let pictures = PictureClock()
+        let pictures = PictureClock(clock: clock)
         let feedBox = NIOLockedValueBox<StreamFeed?>(nil)
         let ending = await withTaskGroup(of: Ending.self) { group in
             group.addTask { await self.read(into: feedBox, pictures: pictures) }
@@ -127,30 +131,38 @@ final class SourcePuller: Sendable {
 
     /// When the last picture came, shared by the reader and the watchdog.
     final class PictureClock: Sendable {
-        private let state = Mutex((last: ContinuousClock.now, count: 0))
-        func tick() { state.withLock { $0 = (.now, $0.count + 1) } }
-        var last: ContinuousClock.Instant { state.withLock { $0.last } }
+        private let clock: any RelayClock
+        private let state: Mutex<(last: Date, count: Int)>
+        init(clock: any RelayClock) {
+            self.clock = clock
+            state = Mutex((clock.now, 0))
+        }
+        func tick() {
+            let now = clock.now
+            state.withLock { $0 = (now, $0.count + 1) }
+        }
+        var last: Date { state.withLock { $0.last } }
         var count: Int { state.withLock { $0.count } }
     }
 
     /// Stops the connection when no picture came for `stallTimeout`, when the
     /// relay ends the stream, or when the lease goes to another node.
     private func watch(_ feedBox: NIOLockedValueBox<StreamFeed?>, pictures: PictureClock) async -> Ending {
-        var nextRenewal = ContinuousClock.now + leases.leaseRenewal
+        var nextRenewal = clock.now.addingTimeInterval(leases.leaseRenewal.seconds)
         let tick = min(source.stallTimeout / 4, .milliseconds(250))
         while !Task.isCancelled {
-            try? await Task.sleep(for: tick)
+            try? await clock.sleep(for: tick)
             if let reason = feedBox.withLockedValue({ $0 })?.endReason {
                 return reason == .shutdown ? .stopped : .endedByRelay(reason)
             }
             if services.hub.isShuttingDown { return .stopped }
-            let silent = ContinuousClock.now - pictures.last
-            if silent >= source.stallTimeout {
-                let what = pictures.count == 0 ? "no picture" : "no picture for \(silent.seconds.formatted(.number.precision(.fractionLength(1)))) s"
+            let silent = clock.now.timeIntervalSince(pictures.last)
+            if silent >= source.stallTimeout.seconds {
+                let what = pictures.count == 0 ? "no picture" : "no picture for \(silent.formatted(.number.precision(.fractionLength(1)))) s"
                 return .lost("\(what) (stallTimeout \(source.stallTimeout.seconds) s)")
             }
-            if ContinuousClock.now >= nextRenewal {
-                nextRenewal = .now + leases.leaseRenewal
+            if clock.now >= nextRenewal {
+                nextRenewal = clock.now.addingTimeInterval(leases.leaseRenewal.seconds)
                 // Unknown (Redis away): keep pulling; a camera pulled twice beats one pulled by nobody.
                 if case .heldBy(let node) = await leases.holdSource(source.streamID) { return .leaseLost(node) }
             }
@@ -193,7 +205,7 @@ final class SourcePuller: Sendable {
                 return await readMultipart(&body, first: first, boundary: boundary, into: feedBox, pictures: pictures)
             }
             snapshotMode = true
-            let asked = ContinuousClock.now
+            let asked = clock.now
             var jpeg = first ?? ByteBuffer()
             do {
                 while var chunk = try await body.next() {
@@ -206,7 +218,7 @@ final class SourcePuller: Sendable {
                 return .lost("the picture broke off: \(Self.describe(error))")
             }
             if let ending = publish(jpeg, into: feedBox, pictures: pictures) { return ending }
-            try? await Task.sleep(until: asked + source.pollInterval)
+            try? await clock.sleep(until: asked.addingTimeInterval(source.pollInterval.seconds))
         } while snapshotMode && !Task.isCancelled
         return .stopped
     }

@@ -20,12 +20,15 @@ final class SourceService: Service, Sendable {
     let services: StreamFeed.Services
     let leases: any SourceLeases
     let maxFrameBytes: Int
+    let clock: any RelayClock
     let logger: Logger
     private let client: HTTPClient
     private let running = NIOLockedValueBox<[String: (puller: SourcePuller, task: Task<Void, Never>)]>([:])
 
-    init(live: LiveConfiguration, services: StreamFeed.Services, leases: any SourceLeases, maxFrameBytes: Int, logger: Logger) {
+    init(live: LiveConfiguration, services: StreamFeed.Services, leases: any SourceLeases, maxFrameBytes: Int,
+         clock: any RelayClock = SystemRelayClock(), logger: Logger) {
         self.live = live
+        self.clock = clock
         self.services = services
         self.leases = leases
         self.maxFrameBytes = maxFrameBytes
@@ -66,7 +69,8 @@ final class SourceService: Service, Sendable {
                 pullers[id] = nil
             }
             for source in sources where pullers[source.streamID] == nil {
-                let puller = SourcePuller(source: source, services: services, leases: leases, client: client, maxFrameBytes: maxFrameBytes, logger: logger)
+                let puller = SourcePuller(source: source, services: services, leases: leases, client: client, maxFrameBytes: maxFrameBytes,
+                                          clock: clock, logger: logger)
                 pullers[source.streamID] = (puller, Task { await puller.run() })
                 started.append(source.streamID)
             }

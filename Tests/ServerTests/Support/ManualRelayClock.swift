@@ -1,0 +1,73 @@
+import Foundation
+import NIOConcurrencyHelpers
+import Pipeline
+
+/// A `RelayClock` the test moves: the relay's token leases and revocation
+/// checks wait on it, and wake only when `advance` passes their deadline.
+/// It starts at the real time, so tokens minted by the test verify (their
+/// signature check reads the system clock) and expire when the test says.
+final class ManualRelayClock: RelayClock, Sendable {
+    private struct Sleeper {
+        let id: Int
+        let deadline: Date
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var now: Date
+        var sleepers: [Sleeper] = []
+        var nextID = 0
+    }
+
+    private let state: NIOLockedValueBox<State>
+
+    init(start: Date = Date()) {
+        state = NIOLockedValueBox(State(now: start))
+    }
+
+    var now: Date { state.withLockedValue { $0.now } }
+
+    /// Whether some rule is waiting for `deadline` now: proof that it has
+    /// looked at the time and armed itself for that moment.
+    func isWaiting(until deadline: Date) -> Bool {
+        state.withLockedValue { $0.sleepers.contains { abs($0.deadline.timeIntervalSince(deadline)) < 0.001 } }
+    }
+
+    func sleep(until deadline: Date) async throws {
+        let id = state.withLockedValue { s -> Int in
+            defer { s.nextID += 1 }
+            return s.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let due = state.withLockedValue { s -> Bool in
+                    if deadline <= s.now { return true }
+                    s.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
+                    return false
+                }
+                if due { continuation.resume() }
+            }
+        } onCancel: {
+            let cancelled = state.withLockedValue { s -> Sleeper? in
+                guard let index = s.sleepers.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.sleepers.remove(at: index)
+            }
+            cancelled?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Moves the clock on and wakes every sleep that is then due.
+    func advance(by duration: Duration) {
+        advance(to: now.addingTimeInterval(duration.seconds))
+    }
+
+    func advance(to instant: Date) {
+        let due = state.withLockedValue { s -> [Sleeper] in
+            s.now = max(s.now, instant)
+            let due = s.sleepers.filter { $0.deadline <= s.now }
+            s.sleepers.removeAll { $0.deadline <= s.now }
+            return due
+        }
+        for sleeper in due { sleeper.continuation.resume() }
+    }
+}
