@@ -64,9 +64,13 @@ package final class ViewerHub: FrameSink, Sendable {
     package let events: (any RelayEventListener)?
 
     /// `makePolicy` makes each viewer's delivery policy (the config's `"delivery"`).
+    /// What a stream's silence (idle warnings and closes) and viewers' pings are counted on.
+    package let clock: any RelayClock
+
     package init(logger: Logger, metrics: RelayMetrics, cluster: (any ClusterLink)? = nil,
                  makePolicy: @escaping @Sendable () -> any DeliveryPolicy = { GoodputPolicy() },
-                 events: (any RelayEventListener)? = nil, limits: CountLimits = CountLimits()) {
+                 events: (any RelayEventListener)? = nil, limits: CountLimits = CountLimits(), clock: any RelayClock = SystemRelayClock()) {
+        self.clock = clock
         var relay = RelayState(makePolicy: makePolicy)
         relay.countLimits = limits
         // In a cluster, only once every node is known to count its viewers (`allNodesTellDemand`).
@@ -230,7 +234,7 @@ package final class ViewerHub: FrameSink, Sendable {
     /// stream would pass `--max-streams` (checked in the same critical section).
     package func connectStream(_ id: String, session: StreamSessionHandle) throws(LimitRefusal)
         -> (replaced: StreamSessionHandle?, firstSeq: UInt64)? {
-        let now = ContinuousClock.now
+        let now = clock.instant
         let outcome: Result<RelayState.Connected?, LimitRefusal> = transition { state in
             if let refusal = state.refusal(forStream: id) { return (.failure(refusal), []) }
             let (connected, actions) = state.connectStream(id, session: session, now: now)
@@ -248,7 +252,7 @@ package final class ViewerHub: FrameSink, Sendable {
     /// frame, returns its seq, which keeps increasing across replacements.
     @discardableResult
     package func streamActivity(_ id: String, isFrame: Bool) -> UInt64 {
-        let now = ContinuousClock.now
+        let now = clock.instant
         return locked.withLockedValue { $0.relay.streamActivity(id, isFrame: isFrame, now: now) }
     }
 

@@ -27,27 +27,32 @@ struct HousekeepingService: Service {
     }
 
     private func loop() async {
-        var lastPing = ContinuousClock.now
+        // The relay's own timers (idle streams, pings, progress lines) count on
+        // its clock; what reads a viewer's link, stamped by the kernel's real
+        // time, on the real monotonic clock. In production both are the system's.
+        let clock = configuration.clock
+        var lastPing = clock.instant
         var lastSample = ContinuousClock.now
-        var lastProgress = ContinuousClock.now
+        var lastProgress = clock.instant
         var reviewedHalfway = false
         while !Task.isCancelled {
-            try? await Task.sleep(for: Self.tick)
-            let now = ContinuousClock.now
-            dropStuckViewers(now: now)
+            try? await clock.sleep(for: Self.tick)
+            let now = clock.instant
+            let real = ContinuousClock.now
+            dropStuckViewers(now: real)
             checkIdleStreams(now: now)
             if now - lastPing >= configuration.pingInterval {
                 lastPing = now
                 pingViewers(now: now)
             }
             checkPingTimeouts(now: now)
-            if now - lastSample >= .seconds(1) {
-                sample(now: now, elapsed: now - lastSample)
-                lastSample = now
+            if real - lastSample >= .seconds(1) {
+                sample(now: real, elapsed: real - lastSample)
+                lastSample = real
                 reviewedHalfway = false
-            } else if !reviewedHalfway, now - lastSample >= .milliseconds(500) {
+            } else if !reviewedHalfway, real - lastSample >= .milliseconds(500) {
                 reviewedHalfway = true
-                logRenditionChanges(hub.reviewDelivery(now: now))
+                logRenditionChanges(hub.reviewDelivery(now: real))
                 hub.tellDemand()
             }
             if now - lastProgress >= configuration.progressInterval {

@@ -78,7 +78,8 @@ public struct RelayServer: Sendable {
         let limits = configuration.limits
         let hub = ViewerHub(logger: logger, metrics: metrics, cluster: publisher, makePolicy: live.current.config.delivery.makePolicy,
                             events: webhooks, limits: CountLimits(maxStreams: limits.maxStreams, maxViewers: limits.maxViewers,
-                                                                  maxViewersPerToken: limits.maxViewersPerToken))
+                                                                  maxViewersPerToken: limits.maxViewersPerToken),
+                            clock: configuration.clock)
         let cluster = try configuration.cluster.map {
             try ClusterService(settings: $0, live: self.live, hub: hub, publisher: publisher!, metrics: metrics,
                                revocations: revocations, logger: self.logger)

@@ -1,59 +1,92 @@
-import FramepipeServer
+import Foundation
+@testable import FramepipeServer
 import NIOCore
 import Pipeline
 import Testing
 
 @Suite("Timeouts, pings and replacement", .timeLimit(.minutes(1)))
 struct TimeoutAndReplacementTests {
+    /// On a clock the test moves: warned at exactly `idleWarning` of
+    /// silence, closed at exactly `idleTimeout`, however loaded the machine.
     @Test func idleStreamIsWarnedAndPingedThenClosedWithTimeout() async throws {
-        let config = RelayConfiguration.test { $0.idleWarning = .milliseconds(300); $0.idleTimeout = .milliseconds(800) }
+        let clock = ManualRelayClock()
+        let config = RelayConfiguration.test { $0.clock = clock }  // idle warning 10 s, timeout 15 s
         try await withRelay(config) { relay in
             let viewer = try await relay.viewer()
             let streamer = try await relay.streamer("cam")
-            // Taken before the send, so a slow delivery to the viewer cannot shorten the measured wait.
-            let silentSince = ContinuousClock.now
             streamer.send(TestFrames.text(0))
             try await viewer.waitFor(type: "frame", stream: "cam")
+            let silentFrom = clock.now
+            try await Self.movedAndChecked(clock, to: silentFrom.addingTimeInterval(9.9))
+            try await PulledSourceTests.barrier(viewer)
+            #expect(!relay.log.contains("stream idle, pinging it"), "no warning before 10 s")
+            try await Self.movedAndChecked(clock, to: silentFrom.addingTimeInterval(10))
             // The idle ping is the bare one; the relay's clock pings carry its time.
             try await streamer.waitFor("the idle ping") { $0["type"] == .string("ping") && $0["server_time"] == nil }
-            #expect(relay.log.contains("stream idle, pinging it", ["stream_id": "cam"]))
+            #expect(relay.log.contains("stream idle, pinging it", ["stream_id": "cam", "idle_ms": "10000"]))
+            try await Self.movedAndChecked(clock, to: silentFrom.addingTimeInterval(14.9))
+            try await PulledSourceTests.barrier(viewer)
             #expect(viewer.json(type: "stream_ended").isEmpty, "a warning does not end the stream")
+            clock.advance(to: silentFrom.addingTimeInterval(15))
             let ended = try await viewer.waitFor(type: "stream_ended", stream: "cam")
-            let waited = ContinuousClock.now - silentSince
             #expect(ended["reason"] == .string("timeout"))
-            #expect(waited >= .milliseconds(750) && waited < .seconds(3), "closed after \(waited)")
             try await streamer.waitUntilFinished()
-            #expect(relay.log.contains("stream idle too long, closing it", ["stream_id": "cam"]))
+            #expect(relay.log.contains("stream idle too long, closing it", ["stream_id": "cam", "idle_ms": "15000"]))
+        }
+    }
+
+    /// Moves the clock to `instant` and waits until housekeeping has looked at
+    /// that time and armed for its next tick: what it would do then is done.
+    static func movedAndChecked(_ clock: ManualRelayClock, to instant: Date) async throws {
+        clock.advance(to: instant)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !clock.isWaiting(until: instant.addingTimeInterval(HousekeepingService.tick.seconds)) {
+            guard ContinuousClock.now < deadline else { throw RelayHandle.TimedOut(what: "housekeeping at \(instant)") }
+            try await Task.sleep(for: .milliseconds(5))  // a poll of the clock's state, not a wait for time to pass
         }
     }
 
     @Test func anyMessageKeepsAStreamAlive() async throws {
-        let config = RelayConfiguration.test { $0.idleWarning = .seconds(1); $0.idleTimeout = .milliseconds(1500) }
-        try await withRelay(config) { relay in
+        let clock = ManualRelayClock()
+        try await withRelay(.test { $0.clock = clock }) { relay in
             let viewer = try await relay.viewer()
             let streamer = try await relay.streamer("cam")
-            for i in 0..<20 {
+            // 3 × 9 s, past the 15 s timeout, each step after a message: a frame, then a ping.
+            for i in 0..<3 {
                 streamer.send(i % 2 == 0 ? TestFrames.text(i) : #"{"type":"ping"}"#)
-                try await Task.sleep(for: .milliseconds(150))
+                if i % 2 == 0 {
+                    try await viewer.waitFor("frame \(i)") { $0["type"] == .string("frame") && $0["seq"] == .number(Double(i / 2)) }
+                } else {
+                    try await streamer.waitFor("pong \(i)") { $0["type"] == .string("pong") }
+                }
+                try await Self.movedAndChecked(clock, to: clock.now.addingTimeInterval(9))
             }
+            try await PulledSourceTests.barrier(viewer)
             #expect(viewer.json(type: "stream_ended").isEmpty)
             #expect(!relay.log.contains("stream idle, pinging it"))
         }
     }
 
     @Test func serverPingsViewersAndDropsOnesThatNeverAnswer() async throws {
-        // 2 s: a loaded machine (the suites run in parallel) can hold up an answering client's pong for a second.
-        let config = RelayConfiguration.test { $0.pingInterval = .milliseconds(300); $0.pingTimeout = .seconds(2) }
+        let clock = ManualRelayClock()
+        let config = RelayConfiguration.test { $0.clock = clock; $0.pingInterval = .seconds(45); $0.pingTimeout = .seconds(15) }
         try await withRelay(config) { relay in
+            let start = clock.now
             let silent = try await relay.viewer()
             let answering = try await relay.viewer(answerPings: true)
+            try await Self.movedAndChecked(clock, to: start.addingTimeInterval(45))
             try await silent.waitFor(type: "ping")
-            try await silent.waitUntilFinished(timeout: .seconds(6))
+            try await answering.waitFor(type: "ping")
+            // Its pong went out before this ping: once this is answered, the pong is in.
+            try await PulledSourceTests.barrier(answering)
+            // The next round pings only viewers that answered the last.
+            try await Self.movedAndChecked(clock, to: start.addingTimeInterval(90))
+            try await answering.eventually("a second ping") { answering.json(type: "ping").count == 2 }
+            try await silent.waitUntilFinished()
+            #expect(silent.json(type: "ping").count == 1, "dropped at 45 + 15 s, not pinged again")
             #expect(relay.log.contains("viewer did not answer ping, dropping it", ["viewer_id": "v-1"]))
             #expect(relay.log.contains("viewer removed", ["viewer_id": "v-1", "reason": "ping_timeout"]))
-            // The answering one keeps being pinged, answers, and stays.
-            try await Task.sleep(for: .milliseconds(1500))
-            #expect(answering.json(type: "ping").count >= 3)
+            try await PulledSourceTests.barrier(answering)
             #expect(!answering.isFinished)
         }
     }

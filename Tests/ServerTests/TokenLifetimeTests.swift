@@ -17,7 +17,12 @@ struct TokenLifetimeTests {
             $0.auth = TestTokens.settings
             $0.auth.expiryWarning = .seconds(1)
             $0.auth.revocationFile = revocationFile
-            if let clock { $0.clock = clock }
+            if let clock {
+                $0.clock = clock
+                // The clock jumps to tokens' exp, minutes ahead: no idle close or ping round on the way.
+                $0.idleWarning = .seconds(7200); $0.idleTimeout = .seconds(7201)
+                $0.pingInterval = .seconds(7200)
+            }
         }
     }
 

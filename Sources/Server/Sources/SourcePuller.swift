@@ -176,7 +176,9 @@ final class SourcePuller: Sendable {
         repeat {
             let response: HTTPClientResponse
             do {
-                response = try await client.execute(try request(), timeout: .milliseconds(source.stallTimeout.milliseconds))
+                // A backstop only: the watchdog ends a connection that brings no picture
+                // within the stall timeout, on the relay's clock.
+                response = try await client.execute(try request(), timeout: .seconds(max(30, 2 * source.stallTimeout.components.seconds)))
             } catch let error as Unusable {
                 return .lost(error.reason)
             } catch {

@@ -20,12 +20,18 @@ final class ManualRelayClock: RelayClock, Sendable {
     }
 
     private let state: NIOLockedValueBox<State>
+    private let start: (date: Date, instant: ContinuousClock.Instant)
 
     init(start: Date = Date()) {
         state = NIOLockedValueBox(State(now: start))
+        self.start = (start, .now)
     }
 
     var now: Date { state.withLockedValue { $0.now } }
+
+    var instant: ContinuousClock.Instant {
+        start.instant + .milliseconds(Int64((now.timeIntervalSince(start.date) * 1000).rounded()))
+    }
 
     /// Whether some rule is waiting for `deadline` now: proof that it has
     /// looked at the time and armed itself for that moment.

@@ -77,13 +77,14 @@ final class TestSocket: Sendable {
                                 for try await message in inbound.messages(maxSize: 32 << 20) {
                                     let now = Date().millisecondsSince1970
                                     let json: JSONValue? = if case .text(let t) = message { try? JSONParser.parse(t) } else { nil }
+                                    // Answered before anyone waiting sees the ping, so what a test sends next follows the pong.
+                                    if answerPings, message == .text(#"{"type":"ping"}"#) { socket.send(#"{"type":"pong"}"#) }
                                     socket.state.withLock { s in
                                         s.messages.append(message)
                                         s.readAt.append(now)
                                         if let json { s.parsed.append(json) }
                                         for waiter in s.waiters.values { waiter.yield() }
                                     }
-                                    if answerPings, message == .text(#"{"type":"ping"}"#) { socket.send(#"{"type":"pong"}"#) }
                                     if let readDelay { try await Task.sleep(for: readDelay) }
                                 }
                             } catch {}
