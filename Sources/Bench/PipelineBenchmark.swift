@@ -161,7 +161,6 @@ struct PipelineBenchmark: ParsableCommand {
 /// A sink that drops everything, so `fan-out` is measured alone.
 struct DiscardingSink: FrameSink {
     func publish(_ frame: Frame) {}
-    func needsLowRendition(streamID: String) -> Bool { false }
 }
 
 extension Duration {

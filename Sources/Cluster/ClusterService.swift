@@ -481,13 +481,12 @@ package final class ClusterService: Service, Sendable {
 }
 
 /// The relay runner's sink for another node's frames: delivers through the
-/// hub as that node's, and asks the hub whether a viewer here needs `low`.
+/// hub as that node's, and asks the hub which renditions viewers here are sent.
 package struct RemoteFrameSink: FrameSink {
     package let hub: ViewerHub
     package let node: String
 
     package func publish(_ frame: Frame) { hub.deliverRemote(frame, from: node) }
-    package func needsLowRendition(streamID: String) -> Bool { hub.needsLowRendition(streamID: streamID) }
     package func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
         hub.wantedRenditions(streamID: streamID, ladder: ladder)
     }

@@ -136,8 +136,6 @@ public struct StageContext: Sendable {
 public protocol FrameSink: Sendable {
     /// Hands over a frame; must return promptly and never block on a viewer.
     func publish(_ frame: Frame)
-    /// Whether some viewer of `streamID` currently needs the `low` rendition.
-    func needsLowRendition(streamID: String) -> Bool
     /// The rungs of `ladder` (the stream's, as its `downscale` declares it)
     /// some viewer is being sent, full included when any viewer gets it:
     /// `downscale` makes these and no others.
@@ -147,10 +145,8 @@ public protocol FrameSink: Sendable {
 }
 
 extension FrameSink {
-    /// A sink that only knows `low` wants rung 1 when it needs it.
-    public func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
-        needsLowRendition(streamID: streamID) ? RenditionSet([0, 1]) : RenditionSet([0])
-    }
+    /// A sink that knows no viewers wants the frame as it came, and no smaller copy.
+    public func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet { RenditionSet([0]) }
 
     /// A sink that keeps no stream state ignores events.
     public func streamEvent(_ event: StageEvent, streamID: String) {}

@@ -280,12 +280,6 @@ package final class ViewerHub: FrameSink, Sendable {
         transition { $0.streamHealth(streamID, event) }
     }
 
-    package func needsLowRendition(streamID: String) -> Bool {
-        locked.withLockedValue { locked in
-            locked.relay.wantedRenditions(streamID: streamID, ladder: locked.relay.streams[streamID]?.pictures.ladder ?? .fullOnly)
-        }.needsDownscaled
-    }
-
     package func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
         locked.withLockedValue { $0.relay.wantedRenditions(streamID: streamID, ladder: ladder) }
     }

@@ -12,7 +12,6 @@ public final class RecordingSink: FrameSink {
     }
 
     public func publish(_ frame: Frame) { state.withLock { $0.frames.append(frame) } }
-    public func needsLowRendition(streamID: String) -> Bool { state.withLock { $0.wantsLow } }
     public func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
         state.withLock { $0.wanted ?? ($0.wantsLow ? RenditionSet([0, 1]) : RenditionSet([0])) }
     }

@@ -18,29 +18,36 @@ struct WebhookTests {
     @Test func aStreamsLifeAndADroppedViewerArePostedSignedAndRetriedUntilAccepted() async throws {
         let receiver = try await WebhookReceiver(failFirst: 2)
         defer { Task { await receiver.stop() } }
+        // The relay's timers (idle 10/15 s, pings every 45 s, answered within 15 s)
+        // run on a clock the test moves; the webhooks' retries on real time.
+        let clock = ManualRelayClock()
         let configuration = RelayConfiguration.test {
             $0.webhooks = Self.settings([receiver.url])
-            // Short, but long enough that a loaded machine does not make the
-            // answering viewer miss a ping or the first frame land after the warning.
-            $0.idleWarning = .seconds(1)
-            $0.idleTimeout = .seconds(2)
-            $0.pingInterval = .milliseconds(250)
-            $0.pingTimeout = .seconds(1)
+            $0.clock = clock
         }
         try await withRelay(configuration) { relay in
-            _ = try await relay.viewer()  // v-1 answers no ping: dropped with ping_timeout, perhaps before the frame
+            let start = clock.now
+            let silent = try await relay.viewer()  // v-1 answers no ping: dropped with ping_timeout
             let watcher = try await relay.viewer(answerPings: true)  // v-2 stays and sees the frame go through
             let streamer = try await relay.streamer("P-ICU-4")
             streamer.send(TestFrames.text(0))
             try await watcher.waitFor(type: "frame", stream: "P-ICU-4")
-            // Then the camera goes silent: idle, then ended with timeout.
+            // Then the camera goes silent: idle at 10 s, ended with timeout at 15 s.
+            try await TimeoutAndReplacementTests.movedAndChecked(clock, to: start.addingTimeInterval(10))
+            try await TimeoutAndReplacementTests.movedAndChecked(clock, to: start.addingTimeInterval(15))
+            // Pings at 45 s; the watcher's pong is in once its own ping is answered; v-1 is dropped at 60 s.
+            try await TimeoutAndReplacementTests.movedAndChecked(clock, to: start.addingTimeInterval(45))
+            try await watcher.waitFor(type: "ping")
+            try await PulledSourceTests.barrier(watcher)
+            try await TimeoutAndReplacementTests.movedAndChecked(clock, to: start.addingTimeInterval(60))
+            try await silent.waitUntilFinished()
             try await relay.eventually("four events accepted", timeout: .seconds(10)) { receiver.accepted.count == 4 }
             let accepted = receiver.accepted.map { try! JSONParser.parse($0.body) }
             let streamEvents = accepted.filter { $0["stream_id"] != nil }
             #expect(streamEvents.map { $0["type"] } == [.string("stream_started"), .string("stream_idle"), .string("stream_ended")])
             #expect(streamEvents.allSatisfy { $0["stream_id"] == .string("P-ICU-4") })
             #expect(streamEvents[2]["reason"] == .string("timeout") && streamEvents[2]["frames"] == .number(1))
-            #expect((streamEvents[1]["silent_ms"]?.numberValue ?? 0) >= 1000)
+            #expect(streamEvents[1]["silent_ms"] == .number(10_000))
             let dropped = try #require(accepted.first { $0["type"] == .string("viewer_dropped") })
             #expect(dropped["viewer_id"] == .string("v-1") && dropped["reason"] == .string("ping_timeout"))
             #expect(accepted.allSatisfy { $0["node"]?.stringValue?.isEmpty == false && $0["at"]?.stringValue != nil })
@@ -62,7 +69,7 @@ struct WebhookTests {
             let metrics = try await RawHTTP.get(port: relay.port, path: "/metrics").text
             #expect(metrics.contains(#"framepipe_webhook_deliveries_total{result="sent"} 4"#))
             #expect(metrics.contains(#"framepipe_webhook_deliveries_total{result="failed"} 2"#))
-            // The first event posted (stream_started, or viewer_dropped when the silent viewer went first) took three tries.
+            // The first event posted, stream_started, took three tries.
             let firstType = try #require(try JSONParser.parse(first.first!.body)["type"]?.stringValue)
             #expect(relay.log.contains("webhook delivered after retries", ["event": firstType, "attempts": "3"]))
         }
@@ -71,13 +78,19 @@ struct WebhookTests {
     @Test func aCameraThatNeverSendsAFrameRaisesNoEvent() async throws {
         let receiver = try await WebhookReceiver()
         defer { Task { await receiver.stop() } }
+        let clock = ManualRelayClock()
         let configuration = RelayConfiguration.test {
             $0.webhooks = Self.settings([receiver.url])
-            $0.idleWarning = .milliseconds(200)
-            $0.idleTimeout = .milliseconds(500)
+            $0.clock = clock  // idle warning at 10 s, close at 15 s of the clock the test moves
         }
         try await withRelay(configuration) { relay in
             let silent = try await relay.streamer("P-ICU-9")
+            // Its ping answered: the relay has registered the stream (and counts its silence from then).
+            silent.send(#"{"type":"ping"}"#)
+            try await silent.waitFor(type: "pong")
+            let from = clock.now
+            try await TimeoutAndReplacementTests.movedAndChecked(clock, to: from.addingTimeInterval(10))
+            try await TimeoutAndReplacementTests.movedAndChecked(clock, to: from.addingTimeInterval(15))
             try await silent.waitUntilFinished()
             #expect(relay.log.contains("stream idle, pinging it", ["stream_id": "P-ICU-9", "started": "false"]))
             // Events are posted one after another: once a later stream's start

@@ -12,7 +12,6 @@ private final class EventSink: FrameSink, @unchecked Sendable {
     private var raised: [StageEvent] = []
     var events: [StageEvent] { lock.withLock { raised } }
     func publish(_ frame: Frame) {}
-    func needsLowRendition(streamID: String) -> Bool { false }
     func streamEvent(_ event: StageEvent, streamID: String) { lock.withLock { raised.append(event) } }
 }
 
