@@ -447,7 +447,7 @@ extension OneAtATime {
                     let large = TestPattern.jpeg(width: 640, height: 480, frame: 0, quality: 85)
                     #expect((20_000..<200_000).contains(large.readableBytes), "\(large.readableBytes) bytes")
                     streamer.send(large)
-                    try await b.eventually("B lost its subscriber") { b.log.contains("lost redis; local viewers keep their local streams, reconnecting") }
+                    try await b.log.waitFor("lost redis; local viewers keep their local streams, reconnecting")
                     _ = try await redis.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 32mb 8mb 60")
                     try await b.waitForBroker()
                     try await b.eventually("B subscribed again") { try await redis.frameSubscribers("cam") == 1 }
@@ -480,7 +480,7 @@ extension OneAtATime {
                     // A node that joins later reads the revocation from Redis.
                     try await withRelay(.node("node-c", redis, authed)) { c in
                         try await c.waitForBroker()
-                        try await c.eventually("revocation loaded") { c.log.contains("cluster revocations loaded") }
+                        try await c.log.waitFor("cluster revocations loaded")
                         #expect(try await RawHTTP.get(port: c.port, path: "/ws/viewer?token=\(token)", upgrade: true).status == 401)
                     }
                 }

@@ -159,7 +159,7 @@ struct HTTPEndpointTests {
             #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer", upgrade: true).status == 401)
             #expect(try await RawHTTP.get(port: relay.port, path: "//api/streams").status == 400)
             try await silent.waitUntilFinished(timeout: .seconds(8))
-            try await relay.eventually("the silent viewer removed") { relay.log.contains("viewer removed", ["reason": "ping_timeout"]) }
+            try await relay.log.waitFor("viewer removed", ["reason": "ping_timeout"])
             let extra = try await relay.viewer("token=\(watcher)", answerPings: true)
             #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(watcher)", upgrade: true).status == 429)
             // Frames through a whole sampling period, so the fps gauge has something to count.
@@ -201,7 +201,7 @@ struct HTTPEndpointTests {
         try await withRelay(.test { $0.progressInterval = .milliseconds(300) }) { relay in
             let streamer = try await relay.streamer("cam")
             for i in 0..<3 { streamer.send(TestFrames.text(i)) }
-            try await relay.eventually("a progress line") { relay.log.contains("stream progress", ["stream_id": "cam", "frames": "3", "viewers": "0"]) }
+            try await relay.log.waitFor("stream progress", ["stream_id": "cam", "frames": "3", "viewers": "0"])
         }
     }
 }

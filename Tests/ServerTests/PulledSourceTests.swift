@@ -48,7 +48,7 @@ struct PulledSourceTests {
             await camera.stop()
             let ended = try await viewer.waitFor(type: "stream_ended", stream: "bed-12")
             #expect(ended["reason"] == .string("source_lost"))
-            try await relay.eventually("the loss logged") { relay.log.contains("source lost; retrying", ["stream_id": "bed-12"]) }
+            try await relay.log.waitFor("source lost; retrying", ["stream_id": "bed-12"])
             try await relay.eventually("the API tells the camera is lost") {
                 let row = try await Self.streamRow(relay, "bed-12")
                 return row?["live"] == .bool(false) && row?["source"]?["state"] == .string("lost")

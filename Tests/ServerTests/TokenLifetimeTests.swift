@@ -56,7 +56,7 @@ struct TokenLifetimeTests {
             try await viewer.waitUntilFinished()
             #expect(viewer.closeFrame?.code == 4001)
             #expect(viewer.closeFrame?.reason == "token_expired")
-            try await relay.eventually("logged") { relay.log.contains("viewer removed", ["reason": "token_expired"]) }
+            try await relay.log.waitFor("viewer removed", ["reason": "token_expired"])
         }
     }
 
@@ -185,7 +185,7 @@ struct TokenLifetimeTests {
         let jti = TestTokens.claim("jti", of: token)!.stringValue!
         try #"{"jti": 7}"# .appending("\n{\"jti\":\"\(jti)\",\"at\":1}\n").write(toFile: file.path, atomically: true, encoding: .utf8)
         try await withRelay(Self.authed(revocationFile: file.path)) { relay in
-            try await relay.eventually("file loaded") { relay.log.contains("revocation list loaded") }
+            try await relay.log.waitFor("revocation list loaded")
             #expect(relay.log.contains("revocation file has a bad line; it is skipped",
                                        ["problem": #"line 1: "at" must be a time in ms since the epoch"#]))
             #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(token)", upgrade: true).status == 401)

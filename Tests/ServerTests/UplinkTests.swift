@@ -76,18 +76,21 @@ struct UplinkTests {
             // A camera whose clock is 50 s behind the relay's.
             let skew: Int64 = -50_000
             try await answerClockPing(streamer, clientSkew: skew)
-            try await relay.eventually("the relay measured the streamer's clock") {
-                relay.log.all.contains { $0.message == "streamer's clock measured" }
-            }
+            try await relay.log.waitFor("streamer's clock measured")
+            let roundTrip = try #require(Double(relay.log.all.first { $0.message == "streamer's clock measured" }?.metadata["round_trip_ms"] ?? ""))
             let taken = Date().millisecondsSince1970 + skew - 300  // captured 300 ms ago, on the camera's clock
             streamer.send(TestFrames.text(1, timestamp: taken))
             let frame = try await viewer.waitFor("the second frame") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
             let capturedAt = try #require(frame["captured_at"]?.numberValue)
             let receivedAt = try #require(frame["received_at"]?.numberValue)
             #expect(frame["timestamp"] == .number(Double(taken)))
-            // On the relay's clock: the skew taken out, within the ping's round trip.
+            // On the relay's clock: the skew taken out. The camera's clock is exactly the
+            // relay's minus 50 s, so the true delay is known; the relay's estimate of the
+            // offset may be off by half the ping's round trip (the bound it measured), no more.
             let delay = receivedAt - capturedAt
-            #expect(delay >= 300 - 50 && delay <= 300 + 1_000, "capture to receipt \(delay) ms")
+            let trueDelay = receivedAt - Double(taken - skew)
+            #expect(trueDelay >= 300)
+            #expect(abs(delay - trueDelay) <= roundTrip / 2 + 1, "capture to receipt \(delay) ms, truly \(trueDelay) ms, round trip \(roundTrip) ms")
             let ack = try await streamer.waitFor("the second frame's ack") { $0["type"] == .string("ack") && $0["seq"] == .number(1) }
             #expect(ack["captured_at"]?.numberValue == capturedAt)
             #expect(ack["delay_ms"]?.numberValue == delay)
@@ -109,9 +112,8 @@ struct UplinkTests {
             let viewer = try await relay.viewer("format=binary")
             let streamer = try await relay.streamer("bed-1", query: "flow=credit")
             try await answerClockPing(streamer)
-            try await relay.eventually("the relay measured the streamer's clock") {
-                relay.log.all.contains { $0.message == "streamer's clock measured" }
-            }
+            try await relay.log.waitFor("streamer's clock measured")
+            let roundTrip = try #require(Double(relay.log.all.first { $0.message == "streamer's clock measured" }?.metadata["round_trip_ms"] ?? ""))
             let taken = Date().millisecondsSince1970 - 200
             var message = ByteBuffer()
             let header = #"{"timestamp":\#(taken)}"#

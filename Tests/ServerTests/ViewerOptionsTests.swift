@@ -131,7 +131,7 @@ struct ViewerOptionsTests {
             try await low.waitFor(type: "viewer_connected")
             low.send(#"{"type":"set_quality","quality":"low"}"#)
             // Wait until the relay has acted on it, not for a guessed time.
-            try await relay.eventually("quality set") { relay.log.contains("viewer set quality", ["quality": "low"]) }
+            try await relay.log.waitFor("viewer set quality", ["quality": "low"])
             let streamer = try await relay.streamer("cam")
             streamer.send(TestFrames.jpeg(0))
             try await relay.eventually("frames") { !full.binaryFrames.isEmpty && !low.binaryFrames.isEmpty }

@@ -122,27 +122,30 @@ struct WebhookTests {
     }
 
     @Test func aDeadReceiverIsGivenUpAndAFullQueueDrops() async throws {
-        // Nothing listens here: every attempt is refused.
+        // One receiver holds its first request for the whole test: its queue (2) fills,
+        // whatever the pace of events. Nothing listens at another: each attempt is refused.
+        let hung = try await WebhookReceiver(silent: true)
+        defer { Task { await hung.stop() } }
         let dead = try await WebhookReceiver()
         let deadURL = dead.url
         await dead.stop()
         let alive = try await WebhookReceiver()
         defer { Task { await alive.stop() } }
         let configuration = RelayConfiguration.test {
-            $0.webhooks = Self.settings([deadURL, alive.url]) {
-                $0.queueDepth = 2; $0.maxAttempts = 2; $0.firstRetryDelay = .milliseconds(100); $0.timeout = .milliseconds(500)
+            $0.webhooks = Self.settings([hung.url, deadURL, alive.url]) {
+                $0.queueDepth = 2; $0.maxAttempts = 2; $0.firstRetryDelay = .milliseconds(100); $0.timeout = .seconds(60)
             }
         }
         try await withRelay(configuration) { relay in
             let streamers = try await Self.sixStreamsSeenByAViewer(relay)
-            // The live receiver has its own queue: it gets every event, the dead one's troubles aside.
+            // The live receiver has its own queue: it gets every event, the others' troubles aside.
             try await relay.eventually("six starts at the live receiver") { alive.accepted.count == 6 }
-            try await relay.eventually("the dead receiver's events given up or dropped", timeout: .seconds(15)) {
-                let metrics = (try? await RawHTTP.get(port: relay.port, path: "/metrics").text) ?? ""
-                return metrics.contains(#"framepipe_webhook_deliveries_total{result="dropped"} 6"#)
-            }
-            #expect(relay.log.all.contains { $0.message == "webhook queue full; event dropped" && $0.metadata["url"] == deadURL })
-            #expect(relay.log.all.contains { $0.message == "webhook given up; event lost" && $0.metadata["attempts"] == "2" })
+            // Six events for the hung one: one held, two queued, the rest dropped.
+            try await relay.log.waitFor("webhook queue full; event dropped", ["url": hung.url])
+            try await relay.log.waitFor("webhook given up; event lost", ["url": deadURL, "attempts": "2"])
+            try await relay.eventually("only the held request at the hung receiver") { hung.requests.count == 1 }
+            let metrics = try await RawHTTP.get(port: relay.port, path: "/metrics").text
+            #expect(metrics.contains(#"framepipe_webhook_deliveries_total{result="dropped"}"#))
             for streamer in streamers { await streamer.close() }
         }
     }

@@ -22,7 +22,6 @@ final class SourceService: Service, Sendable {
     let maxFrameBytes: Int
     let clock: any RelayClock
     let logger: Logger
-    private let client: HTTPClient
     private let running = NIOLockedValueBox<[String: (puller: SourcePuller, task: Task<Void, Never>)]>([:])
 
     init(live: LiveConfiguration, services: StreamFeed.Services, leases: any SourceLeases, maxFrameBytes: Int,
@@ -33,6 +32,11 @@ final class SourceService: Service, Sendable {
         self.leases = leases
         self.maxFrameBytes = maxFrameBytes
         self.logger = logger
+    }
+
+    /// Made when the service runs and shut down when it stops (a client
+    /// dropped unstopped is a leak, and a crash in debug builds).
+    static func makeClient() -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 1024
         // A refused connection fails at once: the puller's own backoff retries it and
@@ -40,13 +44,14 @@ final class SourceService: Service, Sendable {
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(5)
         configuration.redirectConfiguration = .follow(max: 3, allowCycles: false)
-        client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
     }
 
     func run() async throws {
+        let client = Self.makeClient()
         await cancelWhenGracefulShutdown {
             for await generation in self.live.generations() {
-                self.follow(generation.config.sources)
+                self.follow(generation.config.sources, client: client)
             }
         }
         let stopping = running.withLockedValue { pullers in
@@ -59,7 +64,7 @@ final class SourceService: Service, Sendable {
     }
 
     /// Starts, stops and restarts pullers to match `sources`.
-    func follow(_ sources: [PulledSource]) {
+    func follow(_ sources: [PulledSource], client: HTTPClient) {
         let (started, stopped) = running.withLockedValue { pullers -> ([String], [Task<Void, Never>]) in
             var stopped: [Task<Void, Never>] = []
             var started: [String] = []

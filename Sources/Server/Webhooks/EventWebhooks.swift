@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import Pipeline
 import RelayCore
 import ServiceLifecycle
@@ -55,9 +56,15 @@ final class EventWebhooks: RelayEventListener, Service, Sendable {
 
     func run() async throws {
         let (flushTimeout, receivers) = (flushTimeout, receivers)
+        // Its own client, made here and shut down when the service stops: a refused
+        // receiver fails each attempt at once and the retries below wait their
+        // backoff, where a shared client retries the connection quietly until the timeout.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
         let workers = Task {
             await withDiscardingTaskGroup { group in
-                for receiver in receivers { group.addTask { await self.deliver(from: receiver) } }
+                for receiver in receivers { group.addTask { await self.deliver(from: receiver, client: client) } }
             }
         }
         await withTaskCancellationHandler {
@@ -74,21 +81,23 @@ final class EventWebhooks: RelayEventListener, Service, Sendable {
         } onCancel: {
             workers.cancel()
         }
+        await workers.value
+        try? await client.shutdown()
     }
 
-    private func deliver(from receiver: Receiver) async {
+    private func deliver(from receiver: Receiver, client: HTTPClient) async {
         for await payload in receiver.queue {
-            await post(payload, to: receiver.url)
+            await post(payload, to: receiver.url, client: client)
         }
     }
 
     /// One event to one receiver, with its retries.
-    private func post(_ payload: WebhookPayload, to url: String) async {
+    private func post(_ payload: WebhookPayload, to url: String, client: HTTPClient) async {
         var attempt = 1
         while true {
             let failure: String
             do {
-                let status = try await send(payload, to: url)
+                let status = try await send(payload, to: url, client: client)
                 if (200..<300).contains(status) {
                     metrics.webhook("sent")
                     if attempt > 1 {
@@ -131,7 +140,7 @@ final class EventWebhooks: RelayEventListener, Service, Sendable {
     }
 
     /// Signed at each attempt, so the timestamp a receiver checks is fresh.
-    private func send(_ payload: WebhookPayload, to url: String) async throws -> UInt {
+    private func send(_ payload: WebhookPayload, to url: String, client: HTTPClient) async throws -> UInt {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -141,7 +150,7 @@ final class EventWebhooks: RelayEventListener, Service, Sendable {
         let timestamp = Int(Date().timeIntervalSince1970)
         request.headers.add(name: WebhookSignature.header, value: WebhookSignature.sign(body: payload.body, timestamp: timestamp, secret: settings.secret))
         request.body = .bytes(ByteBuffer(string: payload.body))
-        let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(settings.timeout.milliseconds))
+        let response = try await client.execute(request, timeout: .milliseconds(settings.timeout.milliseconds))
         // Read (and discard) the answer, so the connection can be reused.
         _ = try? await response.body.collect(upTo: 64 << 10)
         return response.status.code

@@ -1,3 +1,4 @@
+import Foundation
 import FramepipeServer
 import Logging
 import Pipeline
@@ -15,9 +16,34 @@ final class CapturedLog: Sendable {
     }
 
     private let entries = Mutex<[Entry]>([])
+    /// Tests waiting for a line: woken by each one logged.
+    private let waiters = Mutex<[UUID: AsyncStream<Void>.Continuation]>([:])
 
-    func append(_ entry: Entry) { entries.withLock { $0.append(entry) } }
+    func append(_ entry: Entry) {
+        entries.withLock { $0.append(entry) }
+        for waiter in waiters.withLock({ Array($0.values) }) { waiter.yield() }
+    }
     var all: [Entry] { entries.withLock { $0 } }
+
+    /// Waits until a line with `message` and `metadata` is logged, woken by
+    /// each line; the timeout only ends a test that is failing anyway.
+    func waitFor(_ message: String, _ metadata: [String: String] = [:], timeout: Duration = .seconds(10)) async throws {
+        let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = UUID()
+        waiters.withLock { $0[id] = continuation }
+        defer { waiters.withLock { _ = $0.removeValue(forKey: id) } }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            continuation.finish()
+        }
+        defer { timer.cancel() }
+        if contains(message, metadata) { return }
+        for await _ in changes where contains(message, metadata) { return }
+        if contains(message, metadata) { return }
+        let recent = all.suffix(40).map { "\($0.level) \($0.message) \($0.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))" }
+        Issue.record("timed out waiting for the log line: \(message) \(metadata)\nlast relay log lines:\n\(recent.joined(separator: "\n"))")
+        throw RelayHandle.TimedOut(what: message)
+    }
 
     func contains(_ message: String, _ metadata: [String: String] = [:]) -> Bool {
         all.contains { e in e.message == message && metadata.allSatisfy { e.metadata[$0.key] == $0.value } }
