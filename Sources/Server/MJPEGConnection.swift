@@ -156,7 +156,7 @@ struct MJPEGConnection: Sendable {
             }
             hub.removeViewer(viewer.id, reason: reason)
             // Out of the way before the response's last chunk goes through the encoder.
-            _ = try? await channel.eventLoop.submit { try channel.pipeline.syncOperations.removeHandler(writer) }.get().get()
+            _ = try? await channel.eventLoop.submit { channel.pipeline.syncOperations.removeHandler(writer) }.get().get()
             logger.info("MJPEG client left", metadata: ["reason": "\(reason.rawValue)", "frames": "\(viewer.mailbox.statistics.delivered)"])
             audit?.record(.sessionEnded(kind: .viewer, session: viewer.id, identity: identity, streams: [id],
                                         duration: .now - started, frames: viewer.mailbox.statistics.delivered, reason: reason.rawValue))

@@ -155,14 +155,16 @@ final class FakeIPCamera: Sendable {
                 }
                 var answer = ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: \(jpeg.readableBytes)\r\nConnection: close\r\n\r\n")
                 answer.writeImmutableBuffer(jpeg)
-                context.writeAndFlush(wrapOutboundOut(answer)).whenComplete { _ in context.close(promise: nil) }
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(answer)).whenComplete { _ in channel.close(promise: nil) }
             default:
                 respond(context, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             }
         }
 
         private func respond(_ context: ChannelHandlerContext, _ text: String) {
-            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text))).whenComplete { _ in context.close(promise: nil) }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text))).whenComplete { _ in channel.close(promise: nil) }
         }
     }
 }

@@ -113,7 +113,7 @@ final class TestSocket: Sendable {
         }
         socket.task.withLock { $0 = t }
         // Woken when the upgrade is done or refused.
-        let upgraded = try? await socket.until("the upgrade", timeout: .seconds(5), recording: false) {
+        let upgraded: Void? = try? await socket.until("the upgrade", timeout: .seconds(5), recording: false) {
             socket.state.withLock { $0.connected || $0.finished }
         }
         let s = socket.state.withLock { ($0.connected, $0.error) }
