@@ -149,16 +149,16 @@ struct ViewerOptionsTests {
     @Test func aCreditViewerGetsTheNextFrameOnlyAfterItsAck() async throws {
         try await withRelay { relay in
             let viewer = try await relay.viewer("format=binary&flow=credit")
+            // Sent every frame: once it has seq 4, the relay has offered 2, 3 and 4 to the credit viewer too.
+            let watcher = try await relay.viewer("format=binary")
             let streamer = try await relay.streamer("cam")
             for i in 0..<2 {
                 streamer.send(TestFrames.text(i))
                 try await relay.eventually("frame \(i)") { viewer.binaryFrames.count == i + 1 }
             }
-            for i in 2..<5 {
-                streamer.send(TestFrames.text(i))
-                try await Task.sleep(for: .milliseconds(30))
-            }
-            try await Task.sleep(for: .milliseconds(300))
+            for i in 2..<5 { streamer.send(TestFrames.text(i)) }
+            try await watcher.eventually("the watcher has frame 4") { watcher.binaryFrames.last?.header["seq"] == .number(4) }
+            try await PulledSourceTests.barrier(viewer)
             #expect(viewer.binaryFrames.map { $0.header["seq"]?.numberValue } == [0, 1], "no third frame before an ack")
             viewer.send(#"{"type":"ack","stream_id":"cam","seq":0}"#)
             try await relay.eventually("the newest waiting frame") { viewer.binaryFrames.count == 3 }
