@@ -35,7 +35,8 @@ public final class LiveConfiguration: Sendable {
     /// frame of every stream asks it.
     private let generationNumber = Atomic<Int>(1)
     /// Whoever follows reloads (the sources it pulls): told each new generation.
-    private let followers = NIOLockedValueBox<[AsyncStream<Generation>.Continuation]>([])
+    private let followers = NIOLockedValueBox<[UInt64: AsyncStream<Generation>.Continuation]>([:])
+    private let nextFollower = Atomic<UInt64>(0)
 
     public init(_ config: PipelineConfig, source: String, fallback: String? = nil, loadedAt: Date = Date()) {
         box = NIOLockedValueBox(Generation(number: 1, config: config, loadedAt: loadedAt, source: source, fallback: fallback))
@@ -55,15 +56,18 @@ public final class LiveConfiguration: Sendable {
             generationNumber.store(current.number, ordering: .releasing)
             return current
         }
-        for follower in followers.withLockedValue({ $0 }) { follower.yield(generation) }
+        for follower in followers.withLockedValue({ Array($0.values) }) { follower.yield(generation) }
         return generation
     }
 
     /// Each generation from now on (the current one first), newest kept when the follower lags.
     package func generations() -> AsyncStream<Generation> {
         let (stream, continuation) = AsyncStream.makeStream(of: Generation.self, bufferingPolicy: .bufferingNewest(1))
+        let id = nextFollower.add(1, ordering: .relaxed).newValue
+        // A follower that stops is forgotten, not yielded to for the relay's life.
+        continuation.onTermination = { [followers] _ in followers.withLockedValue { _ = $0.removeValue(forKey: id) } }
         followers.withLockedValue { followers in
-            followers.append(continuation)
+            followers[id] = continuation
             continuation.yield(current)
         }
         return stream

@@ -104,7 +104,7 @@ final class HTTPIngest: Sendable {
         do {
             var next = first
             if next == nil { next = try await body.next() }
-            reading: while let chunk = next, ingest.session.endReason == nil {
+            reading: while let chunk = next {
                 next = nil
                 for event in reader.append(chunk) {
                     switch event {

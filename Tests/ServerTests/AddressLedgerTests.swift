@@ -21,8 +21,8 @@ struct AddressLedgerTests {
     @Test func upgradesComeFromABucketOfTwiceTheRate() {
         var limits = RelayLimits()
         limits.upgradesPerSecondPerAddress = 3
-        let clock = ManualClock()
-        let ledger = AddressLedger(limits: limits, now: clock.now)
+        let clock = ManualRelayClock()
+        let ledger = AddressLedger(limits: limits, now: { clock.instant })
         let allowed = (0..<10).filter { _ in ledger.takeUpgrade(from: "10.0.0.1") }.count
         #expect(allowed == 6)
         #expect(ledger.takeUpgrade(from: "10.0.0.2"))
@@ -35,8 +35,8 @@ struct AddressLedgerTests {
     @Test func remembersABoundedNumberOfIdleAddresses() {
         var limits = RelayLimits()
         limits.upgradesPerSecondPerAddress = 100  // a used token is back in 10 ms
-        let clock = ManualClock()
-        let ledger = AddressLedger(limits: limits, now: clock.now)
+        let clock = ManualRelayClock()
+        let ledger = AddressLedger(limits: limits, now: { clock.instant })
         // Three waves of strangers, each upgrading once and leaving with a
         // part-used bucket that nobody will look at again.
         for wave in 0..<3 {

@@ -86,10 +86,8 @@ struct PulledSourceTests {
             // The watchdog checks every 75 ms of the clock (a quarter of the timeout).
             let picture = clock.now
             clock.advance(to: picture.addingTimeInterval(0.29))
-            try await relay.eventually("the watchdog looked at 0.29 s and waits again") {
-                clock.isWaiting(until: picture.addingTimeInterval(0.29 + 0.075))
-            }
-            try await Self.barrier(viewer)
+            try await clock.waitForSleeper(until: picture.addingTimeInterval(0.29 + 0.075))
+            try await viewer.barrier()
             #expect(!viewer.json.contains { $0["type"] == .string("stream_ended") }, "not lost before its stall timeout")
             clock.advance(to: picture.addingTimeInterval(0.3 + 0.075))
             let ended = try await viewer.waitFor(type: "stream_ended", stream: "door")
@@ -102,13 +100,6 @@ struct PulledSourceTests {
                 return camera.requests.count >= 2
             }
         }
-    }
-
-    /// A ping's pong comes after everything the relay queued for the socket before it.
-    static func barrier(_ socket: TestSocket) async throws {
-        let before = socket.json.filter { $0["type"] == .string("pong") }.count
-        socket.send(#"{"type":"ping"}"#)
-        try await socket.eventually("pong") { socket.json.filter { $0["type"] == .string("pong") }.count > before }
     }
 
     @Test func credentialsAreSentFromTheirFileReadAgainAtEachConnection() async throws {

@@ -18,14 +18,14 @@ struct TimeoutAndReplacementTests {
             try await viewer.waitFor(type: "frame", stream: "cam")
             let silentFrom = clock.now
             try await Self.movedAndChecked(clock, to: silentFrom.addingTimeInterval(9.9))
-            try await PulledSourceTests.barrier(viewer)
+            try await viewer.barrier()
             #expect(!relay.log.contains("stream idle, pinging it"), "no warning before 10 s")
             try await Self.movedAndChecked(clock, to: silentFrom.addingTimeInterval(10))
             // The idle ping is the bare one; the relay's clock pings carry its time.
             try await streamer.waitFor("the idle ping") { $0["type"] == .string("ping") && $0["server_time"] == nil }
             #expect(relay.log.contains("stream idle, pinging it", ["stream_id": "cam", "idle_ms": "10000"]))
             try await Self.movedAndChecked(clock, to: silentFrom.addingTimeInterval(14.9))
-            try await PulledSourceTests.barrier(viewer)
+            try await viewer.barrier()
             #expect(viewer.json(type: "stream_ended").isEmpty, "a warning does not end the stream")
             clock.advance(to: silentFrom.addingTimeInterval(15))
             let ended = try await viewer.waitFor(type: "stream_ended", stream: "cam")
@@ -39,11 +39,7 @@ struct TimeoutAndReplacementTests {
     /// that time and armed for its next tick: what it would do then is done.
     static func movedAndChecked(_ clock: ManualRelayClock, to instant: Date) async throws {
         clock.advance(to: instant)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !clock.isWaiting(until: instant.addingTimeInterval(HousekeepingService.tick.seconds)) {
-            guard ContinuousClock.now < deadline else { throw RelayHandle.TimedOut(what: "housekeeping at \(instant)") }
-            try await Task.sleep(for: .milliseconds(5))  // a poll of the clock's state, not a wait for time to pass
-        }
+        try await clock.waitForSleeper(until: instant.addingTimeInterval(HousekeepingService.tick.seconds))
     }
 
     @Test func anyMessageKeepsAStreamAlive() async throws {
@@ -61,7 +57,7 @@ struct TimeoutAndReplacementTests {
                 }
                 try await Self.movedAndChecked(clock, to: clock.now.addingTimeInterval(9))
             }
-            try await PulledSourceTests.barrier(viewer)
+            try await viewer.barrier()
             #expect(viewer.json(type: "stream_ended").isEmpty)
             #expect(!relay.log.contains("stream idle, pinging it"))
         }
@@ -78,7 +74,7 @@ struct TimeoutAndReplacementTests {
             try await silent.waitFor(type: "ping")
             try await answering.waitFor(type: "ping")
             // Its pong went out before this ping: once this is answered, the pong is in.
-            try await PulledSourceTests.barrier(answering)
+            try await answering.barrier()
             // The next round pings only viewers that answered the last.
             try await Self.movedAndChecked(clock, to: start.addingTimeInterval(90))
             try await answering.eventually("a second ping") { answering.json(type: "ping").count == 2 }
@@ -86,7 +82,7 @@ struct TimeoutAndReplacementTests {
             #expect(silent.json(type: "ping").count == 1, "dropped at 45 + 15 s, not pinged again")
             #expect(relay.log.contains("viewer did not answer ping, dropping it", ["viewer_id": "v-1"]))
             #expect(relay.log.contains("viewer removed", ["viewer_id": "v-1", "reason": "ping_timeout"]))
-            try await PulledSourceTests.barrier(answering)
+            try await answering.barrier()
             #expect(!answering.isFinished)
         }
     }

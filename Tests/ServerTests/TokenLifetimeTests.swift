@@ -30,13 +30,6 @@ struct TokenLifetimeTests {
         Date(timeIntervalSince1970: TestTokens.claim("exp", of: token)!.numberValue!)
     }
 
-    /// A ping's pong comes after everything the relay queued for the socket before it.
-    static func barrier(_ socket: TestSocket) async throws {
-        let before = socket.json.filter { $0["type"] == .string("pong") }.count
-        socket.send(#"{"type":"ping"}"#)
-        try await socket.eventually("pong") { socket.json.filter { $0["type"] == .string("pong") }.count > before }
-    }
-
     @Test func aViewerIsWarnedOneSecondBeforeExpThenClosedWith4001AtExp() async throws {
         let clock = ManualRelayClock()
         let token = try await TestTokens.hs256(.viewer, ["*"], ttl: .seconds(600))
@@ -44,13 +37,13 @@ struct TokenLifetimeTests {
         try await withRelay(Self.authed(clock: clock)) { relay in
             let viewer = try await relay.viewer("token=\(token)")
             // The lease has looked at exp and waits for the warning's moment.
-            try await relay.eventually("the lease armed for exp − 1 s") { clock.isWaiting(until: exp.addingTimeInterval(-1)) }
+            try await clock.waitForSleeper(until: exp.addingTimeInterval(-1))
             clock.advance(to: exp.addingTimeInterval(-1))
             let warning = try await viewer.waitFor(type: "token_expiring")
             #expect(warning["expires_at"] == .number((exp.timeIntervalSince1970 * 1000).rounded()))
             #expect(warning["seconds_left"] == .number(1))
-            try await relay.eventually("the lease armed for exp") { clock.isWaiting(until: exp) }
-            try await Self.barrier(viewer)
+            try await clock.waitForSleeper(until: exp)
+            try await viewer.barrier()
             #expect(!viewer.isFinished, "open until exp")
             clock.advance(to: exp)
             try await viewer.waitUntilFinished()
@@ -73,9 +66,7 @@ struct TokenLifetimeTests {
             #expect(refreshed["expires_at"] == .number((Self.exp(of: fresh).timeIntervalSince1970 * 1000).rounded()))
             // Past the first token's exp: the lease looks again and arms for the fresh one's warning instead.
             clock.advance(to: Self.exp(of: short).addingTimeInterval(1))
-            try await relay.eventually("the lease armed for the fresh token") {
-                clock.isWaiting(until: Self.exp(of: fresh).addingTimeInterval(-1))
-            }
+            try await clock.waitForSleeper(until: Self.exp(of: fresh).addingTimeInterval(-1))
             let streamer = try await relay.streamer("P-1", token: publisher)
             streamer.send(TestFrames.jpeg(0))
             try await viewer.waitFor(type: "frame", stream: "P-1")
@@ -113,7 +104,7 @@ struct TokenLifetimeTests {
             let streamer = try await relay.streamer("P-1", token: short)
             streamer.send(TestFrames.jpeg(0))
             try await viewer.waitFor(type: "stream_started", stream: "P-1")
-            try await relay.eventually("the lease armed for exp − 1 s") { clock.isWaiting(until: Self.exp(of: short).addingTimeInterval(-1)) }
+            try await clock.waitForSleeper(until: Self.exp(of: short).addingTimeInterval(-1))
             clock.advance(to: Self.exp(of: short).addingTimeInterval(-1))
             try await streamer.waitFor(type: "token_expiring")
             clock.advance(to: Self.exp(of: short))
@@ -146,7 +137,7 @@ struct TokenLifetimeTests {
             }
             #expect(revoked.closeFrame?.code == 4003)
             #expect(revoked.closeFrame?.reason == "token_revoked")
-            try await Self.barrier(kept)
+            try await kept.barrier()
             #expect(!kept.isFinished)
             let again = try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(token)", upgrade: true)
             #expect(again.status == 401)
@@ -172,7 +163,7 @@ struct TokenLifetimeTests {
             #expect(viewer.closeFrame?.code == 4003)
             let after = try await TestTokens.hs256(.viewer, ["*"], now: Date().addingTimeInterval(2), subject: "ward-3")
             let again = try await relay.viewer("token=\(after)")
-            try await Self.barrier(again)
+            try await again.barrier()
             #expect(!again.isFinished)
             await again.close()
         }

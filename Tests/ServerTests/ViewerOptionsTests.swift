@@ -158,7 +158,7 @@ struct ViewerOptionsTests {
             }
             for i in 2..<5 { streamer.send(TestFrames.text(i)) }
             try await watcher.eventually("the watcher has frame 4") { watcher.binaryFrames.last?.header["seq"] == .number(4) }
-            try await PulledSourceTests.barrier(viewer)
+            try await viewer.barrier()
             #expect(viewer.binaryFrames.map { $0.header["seq"]?.numberValue } == [0, 1], "no third frame before an ack")
             viewer.send(#"{"type":"ack","stream_id":"cam","seq":0}"#)
             try await relay.eventually("the newest waiting frame") { viewer.binaryFrames.count == 3 }

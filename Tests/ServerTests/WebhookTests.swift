@@ -38,7 +38,7 @@ struct WebhookTests {
             // Pings at 45 s; the watcher's pong is in once its own ping is answered; v-1 is dropped at 60 s.
             try await TimeoutAndReplacementTests.movedAndChecked(clock, to: start.addingTimeInterval(45))
             try await watcher.waitFor(type: "ping")
-            try await PulledSourceTests.barrier(watcher)
+            try await watcher.barrier()
             try await TimeoutAndReplacementTests.movedAndChecked(clock, to: start.addingTimeInterval(60))
             try await silent.waitUntilFinished()
             try await relay.eventually("four events accepted", timeout: .seconds(10)) { receiver.accepted.count == 4 }

@@ -61,7 +61,7 @@ final class SourcePuller: Sendable {
     func run() async {
         let backoff = RetryBackoff(first: source.retryMin, cap: source.retryMax)
         var failures = 0
-        while !Task.isCancelled, !services.hub.isShuttingDown {
+        pulling: while !Task.isCancelled, !services.hub.isShuttingDown {
             switch await leases.holdSource(source.streamID) {
             case .held: break
             case .heldBy(let node):
@@ -75,20 +75,19 @@ final class SourcePuller: Sendable {
             }
             change { $0.connecting(attempt: failures + 1) }
             let (ending, gotFrames) = await pullOnce()
-            if case .stopped = ending { break }
-            if case .leaseLost(let node) = ending {
+            let reason: String
+            switch ending {
+            case .stopped:
+                break pulling
+            case .leaseLost(let node):
                 logger.notice("source handed to another node", metadata: ["holder": "\(node)"])
                 failures = 0
                 continue
+            case .lost(let why): reason = why
+            case .endedByRelay(let end): reason = "the relay ended the stream (\(end.rawValue))"
             }
             failures = gotFrames ? 1 : failures + 1
             let wait = backoff.delay(attempt: failures)
-            let reason: String
-            switch ending {
-            case .lost(let why): reason = why
-            case .endedByRelay(let end): reason = "the relay ended the stream (\(end.rawValue))"
-            default: reason = "\(ending)"
-            }
             change { $0.lost(reason: reason, retryIn: wait) }
             let level: Logger.Level = failures == 1 ? .warning : .info
             logger.log(level: level, "source lost; retrying", metadata: [

@@ -20,11 +20,12 @@ final class FakeIPCamera: Sendable {
         /// Most clients streaming at one time.
         var mostAtOnce = 0
         var latest: ByteBuffer?
-        var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
     let requiredAuthorization: String?
     private let state = NIOLockedValueBox(State())
+    /// Wakes waits at each request, connection and close.
+    private let changes = ChangeSignal()
 
     /// `credentials`: `user:password` the camera insists on.
     init(credentials: String? = nil) {
@@ -73,45 +74,19 @@ final class FakeIPCamera: Sendable {
 
     /// Waits until `condition` holds of the camera's state, woken by each change; fails after `timeout`.
     func waitUntil(_ what: String, timeout: Duration = .seconds(10), _ condition: @escaping @Sendable (State) -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !state.withLockedValue({ condition($0) }) {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("camera: timed out waiting for \(what); requests: \(requests.count), streaming: \(streamingClients)")
-                throw CameraTimedOut()
-            }
-            // Woken by the next change, or by the deadline's watchdog.
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    await withCheckedContinuation { c in
-                        // Checked under the lock that changes take, so no change slips between check and wait.
-                        let holds = self.state.withLockedValue { s in
-                            if condition(s) { return true }
-                            s.waiters.append(c)
-                            return false
-                        }
-                        if holds { c.resume() }
-                    }
-                }
-                group.addTask {
-                    guard (try? await Task.sleep(until: deadline)) != nil else { return }
-                    self.changed { _ in }
-                }
-                await group.next()
-                group.cancelAll()
-            }
-        }
+        if await changes.wait(timeout: timeout, until: { state.withLockedValue { condition($0) } }) { return }
+        Issue.record("camera: timed out waiting for \(what); requests: \(requests.count), streaming: \(streamingClients)")
+        throw CameraTimedOut()
     }
 
     struct CameraTimedOut: Error {}
 
     fileprivate func changed(_ update: (inout State) -> Void) {
-        let waiters = state.withLockedValue { s in
+        state.withLockedValue { s in
             update(&s)
             s.mostAtOnce = max(s.mostAtOnce, s.streaming.count)
-            defer { s.waiters = [] }
-            return s.waiters
         }
-        for waiter in waiters { waiter.resume() }
+        changes.changed()
     }
 
     /// One client: reads its request head, then answers it.

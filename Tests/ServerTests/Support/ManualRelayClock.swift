@@ -20,6 +20,8 @@ final class ManualRelayClock: RelayClock, Sendable {
     }
 
     private let state: NIOLockedValueBox<State>
+    /// Wakes tests waiting for a rule to arm itself.
+    private let changes = ChangeSignal()
     private let start: (date: Date, instant: ContinuousClock.Instant)
 
     init(start: Date = Date()) {
@@ -39,6 +41,15 @@ final class ManualRelayClock: RelayClock, Sendable {
         state.withLockedValue { $0.sleepers.contains { abs($0.deadline.timeIntervalSince(deadline)) < 0.001 } }
     }
 
+    /// Waits until some rule is waiting for `deadline`, woken as rules arm themselves.
+    func waitForSleeper(until deadline: Date, timeout: Duration = .seconds(10)) async throws {
+        guard await changes.wait(timeout: timeout, until: { isWaiting(until: deadline) }) else {
+            throw ClockTimedOut(deadline: deadline)
+        }
+    }
+
+    struct ClockTimedOut: Error { let deadline: Date }
+
     func sleep(until deadline: Date) async throws {
         let id = state.withLockedValue { s -> Int in
             defer { s.nextID += 1 }
@@ -51,7 +62,7 @@ final class ManualRelayClock: RelayClock, Sendable {
                     s.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
                     return false
                 }
-                if due { continuation.resume() }
+                if due { continuation.resume() } else { changes.changed() }
             }
         } onCancel: {
             let cancelled = state.withLockedValue { s -> Sleeper? in

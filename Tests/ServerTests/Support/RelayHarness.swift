@@ -16,32 +16,26 @@ final class CapturedLog: Sendable {
     }
 
     private let entries = Mutex<[Entry]>([])
-    /// Tests waiting for a line: woken by each one logged.
-    private let waiters = Mutex<[UUID: AsyncStream<Void>.Continuation]>([:])
+    /// Wakes tests waiting for a line, at each one logged.
+    private let changes = ChangeSignal()
 
     func append(_ entry: Entry) {
         entries.withLock { $0.append(entry) }
-        for waiter in waiters.withLock({ Array($0.values) }) { waiter.yield() }
+        changes.changed()
     }
     var all: [Entry] { entries.withLock { $0 } }
+
+    /// The last 40 lines, as an operator would read them: what explains a timed-out wait.
+    var recent: String {
+        all.suffix(40).map { "\($0.level) \($0.message) \($0.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))" }
+            .joined(separator: "\n")
+    }
 
     /// Waits until a line with `message` and `metadata` is logged, woken by
     /// each line; the timeout only ends a test that is failing anyway.
     func waitFor(_ message: String, _ metadata: [String: String] = [:], timeout: Duration = .seconds(10)) async throws {
-        let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let id = UUID()
-        waiters.withLock { $0[id] = continuation }
-        defer { waiters.withLock { _ = $0.removeValue(forKey: id) } }
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            continuation.finish()
-        }
-        defer { timer.cancel() }
-        if contains(message, metadata) { return }
-        for await _ in changes where contains(message, metadata) { return }
-        if contains(message, metadata) { return }
-        let recent = all.suffix(40).map { "\($0.level) \($0.message) \($0.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))" }
-        Issue.record("timed out waiting for the log line: \(message) \(metadata)\nlast relay log lines:\n\(recent.joined(separator: "\n"))")
+        if await changes.wait(timeout: timeout, until: { contains(message, metadata) }) { return }
+        Issue.record("timed out waiting for the log line: \(message) \(metadata)\nlast relay log lines:\n\(recent)")
         throw RelayHandle.TimedOut(what: message)
     }
 
@@ -101,8 +95,7 @@ struct RelayHandle: Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         // The relay's own account of what happened is what explains a timeout.
-        let recent = log.all.suffix(40).map { "\($0.level) \($0.message) \($0.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))" }
-        Issue.record("timed out waiting for: \(what)\nlast relay log lines:\n\(recent.joined(separator: "\n"))")
+        Issue.record("timed out waiting for: \(what)\nlast relay log lines:\n\(log.recent)")
         throw TimedOut(what: what)
     }
 

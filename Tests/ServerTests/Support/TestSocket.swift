@@ -20,8 +20,6 @@ final class TestSocket: Sendable {
         var messages: [WebSocketMessage] = []
         /// Text messages as JSON, parsed once on arrival.
         var parsed: [JSONValue] = []
-        /// Waits to wake on the next message or on the end.
-        var waiters: [UUID: AsyncStream<Void>.Continuation] = [:]
         /// When each message was read (ms since epoch), for frame ages.
         var readAt: [Int64] = []
         var connected = false
@@ -32,6 +30,8 @@ final class TestSocket: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Wakes waits on each message, on the upgrade and on the end.
+    private let changes = ChangeSignal()
     private let outbox: AsyncStream<Outgoing>.Continuation
     private let task = Mutex<Task<Void, Never>?>(nil)
     let url: String
@@ -56,10 +56,8 @@ final class TestSocket: Sendable {
         let t = Task {
             do {
                 let closeFrame = try await WebSocketClient.connect(url: url, configuration: configuration, tlsConfiguration: tls, logger: logger) { inbound, outbound, _ in
-                    socket.state.withLock { s in
-                        s.connected = true
-                        for waiter in s.waiters.values { waiter.yield() }
-                    }
+                    socket.state.withLock { $0.connected = true }
+                    socket.changes.changed()
                     await withTaskGroup(of: Void.self) { group in
                         group.addTask {
                             for await message in outgoing {
@@ -83,8 +81,8 @@ final class TestSocket: Sendable {
                                         s.messages.append(message)
                                         s.readAt.append(now)
                                         if let json { s.parsed.append(json) }
-                                        for waiter in s.waiters.values { waiter.yield() }
                                     }
+                                    socket.changes.changed()
                                     if let readDelay { try await Task.sleep(for: readDelay) }
                                 }
                             } catch {}
@@ -106,10 +104,8 @@ final class TestSocket: Sendable {
             } catch {
                 socket.state.withLock { $0.error = error }
             }
-            socket.state.withLock { s in
-                s.finished = true
-                for waiter in s.waiters.values { waiter.yield() }
-            }
+            socket.state.withLock { $0.finished = true }
+            socket.changes.changed()
         }
         socket.task.withLock { $0 = t }
         // Woken when the upgrade is done or refused.
@@ -176,22 +172,17 @@ final class TestSocket: Sendable {
     /// each message and by the end of the connection; fails after `timeout`.
     /// `recording`: a timeout is the test's failure (not when the caller handles it).
     private func until(_ what: String, timeout: Duration, recording: Bool = true, _ condition: () -> Bool) async throws {
-        if condition() { return }
-        let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let id = UUID()
-        state.withLock { $0.waiters[id] = continuation }
-        defer { state.withLock { _ = $0.waiters.removeValue(forKey: id) } }
-        let timer = Task {
-            // The deadline, not a wait: it ends the wait only if the awaited arrival never comes.
-            try? await Task.sleep(for: timeout)
-            continuation.finish()
-        }
-        defer { timer.cancel() }
-        if condition() { return }  // it came while the wait was being set up
-        for await _ in changes where condition() { return }
-        if condition() { return }
+        if await changes.wait(timeout: timeout, until: condition) { return }
         if recording { Issue.record("timed out waiting for \(what) on \(url); got \(json.map { $0.jsonText.prefix(120) })") }
         throw RelayHandle.TimedOut(what: what)
+    }
+
+    /// Proves that nothing queued for this socket before now is still on its
+    /// way: the relay answers a `ping` after everything it queued earlier.
+    func barrier() async throws {
+        let before = json(type: "pong").count
+        send(#"{"type":"ping"}"#)
+        try await eventually("pong") { json(type: "pong").count > before }
     }
 
     /// Waits for a JSON message matching `predicate`.
