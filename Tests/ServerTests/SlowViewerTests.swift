@@ -17,21 +17,30 @@ private let bigFramePipelines = #"""
   {"stage": "error-counter"}, {"stage": "downscale", "when": "slow-viewers", "scale": "1/4", "quality": 50}, {"stage": "fan-out"}]}}}
 """#
 
-/// Streams as a camera does, 30 fps paced by the clock, until `happened`
-/// holds and a second more (so what it triggers is seen acting on frames),
-/// or 600 frames. How long buffers take to fill depends on the machine, so
-/// the tests wait for the event rather than guess a frame count.
-private func streamUntil(_ streamer: TestSocket, _ happened: () -> Bool) async throws -> (sent: Int, happenedAt: Int?, elapsed: Duration) {
-    let start = ContinuousClock.now
+/// Streams in step with `pace`, a viewer on a fast link: each frame is sent
+/// once `pace` has the one before, until `happened` holds and 30 frames
+/// more (so what it triggers is seen acting on frames), or for 60 s.
+///
+/// In step, not at a camera's 30 fps: a loaded debug build cannot carry
+/// 30 fps of these frames (WebSocket masking costs about 100 ns a byte on
+/// each side), and a test paced by the clock would then judge the machine,
+/// not the relay. In step, what the stuck or slow viewer does to `pace` is
+/// all that shows: had it held the relay up, `pace` would not get the next
+/// frame. The socket buffers fill and the real-time rules (the stall limit,
+/// the slow verdict's one-second window) act at whatever speed the machine
+/// manages; that is the real time these tests are about.
+private func streamInStep(_ streamer: TestSocket, pace: TestSocket, until happened: () -> Bool) async throws -> (sent: Int, happenedAt: Int?) {
+    let giveUp = ContinuousClock.now + .seconds(60)
     var sent = 0
     var happenedAt: Int?
-    while sent < 600, happenedAt.map({ sent < $0 + 30 }) ?? true {
+    while ContinuousClock.now < giveUp, happenedAt.map({ sent < $0 + 30 }) ?? true {
         streamer.send(bigFrames[sent % bigFrames.count])
+        let seq = Double(sent)
         sent += 1
-        try await Task.sleep(until: start + .milliseconds(1000 * sent / 30))
+        try await pace.eventually("frame \(seq) on the fast viewer") { pace.lastBinaryHeader?["seq"] == .number(seq) }
         if happenedAt == nil, happened() { happenedAt = sent }
     }
-    return (sent, happenedAt, ContinuousClock.now - start)
+    return (sent, happenedAt)
 }
 
 extension OneAtATime {
@@ -46,22 +55,15 @@ extension OneAtATime {
                 let streamer = try await relay.streamer("cam")
                 // Until the stuck viewer is gone: its socket buffers fill, then
                 // viewerSendTimeout passes with nothing accepted while frames wait.
-                let (sent, droppedAt, elapsed) = try await streamUntil(streamer) {
+                let (sent, droppedAt) = try await streamInStep(streamer, pace: normal) {
                     relay.log.contains("viewer removed", ["viewer_id": "v-2", "reason": "send_timeout", "viewers_remaining": "1"])
                 }
                 #expect(droppedAt != nil, "the stuck viewer was never dropped")
-                try await relay.eventually("normal viewer has the last frame") {
-                    normal.binaryFrames.last?.header["seq"] == .number(Double(sent - 1))
-                }
-                // Latest wins with small socket buffers: a normal viewer the
-                // machine's load holds up for a moment loses a frame to a newer
-                // one rather than falling behind, so it is judged by how fresh
-                // its pictures were, and by getting most of them.
-                let received = normal.binaryFrames.count
-                let ages = normal.binaryFrameAges.sorted()
-                #expect(Double(received) >= Double(sent) * 0.5, "normal viewer got \(received) of \(sent)")
-                #expect(ages.count == received && ages[ages.count * 95 / 100] < 500, "normal viewer's frame ages (ms): \(ages)")
-                #expect(elapsed < .milliseconds(Int64(sent) * 1000 / 30 + 1000), "the streamer was never slowed: \(sent) frames in \(elapsed)")
+                // In step, the normal viewer had each frame before the next was
+                // sent: the stuck one never held it (or the streamer) up.
+                let seqs = normal.binaryFrames.compactMap { $0.header["seq"]?.numberValue }
+                #expect(seqs == (0..<sent).map(Double.init), "the normal viewer got every frame, in order")
+                #expect(normal.binaryFrames.allSatisfy { $0.header["quality"] == .string("full") }, "and never a smaller picture")
                 #expect(relay.log.contains("viewer stopped reading, dropping it", ["viewer_id": "v-2"]), "its TCP took everything and closed its window")
                 let viewers = try await relay.api("/api/viewers")
                 #expect(viewers == .array([try #require({ if case .array(let a) = viewers { a.first } else { nil } }())]))
@@ -80,18 +82,14 @@ extension OneAtATime {
                 let slow = try await relay.viewer("format=binary", readDelay: .milliseconds(150))
                 try await fast.waitFor(type: "viewer_connected")
                 let streamer = try await relay.streamer("cam")
-                let (sent, markedAt, _) = try await streamUntil(streamer) {
+                let (sent, markedAt) = try await streamInStep(streamer, pace: fast) {
                     relay.log.contains("viewer is slow: it loses frames to newer ones", ["viewer_id": "v-2"])
                 }
                 #expect(markedAt != nil, "the slow reader was never marked slow")
-                try await relay.eventually("fast viewer has the last frame") {
-                    fast.binaryFrames.last?.header["seq"] == .number(Double(sent - 1))
-                }
+                let fastSeqs = fast.binaryFrames.compactMap { $0.header["seq"]?.numberValue }
+                #expect(fastSeqs == (0..<sent).map(Double.init), "the fast viewer got every frame: the slow reader held nobody up")
                 #expect(fast.binaryFrames.allSatisfy { $0.header["quality"] == .string("full") })
                 #expect(slow.binaryFrames.allSatisfy { $0.header["quality"] == .string("full") }, "its link is fine: no smaller picture")
-                let fastAges = fast.binaryFrameAges.sorted()
-                #expect(Double(fast.binaryFrames.count) >= Double(sent) * 0.5, "fast viewer got \(fast.binaryFrames.count) of \(sent)")
-                #expect(fastAges[fastAges.count * 95 / 100] < 500, "fast viewer's frame ages (ms): \(fastAges)")
                 let slowSeqs = slow.binaryFrames.compactMap { $0.header["seq"]?.numberValue }
                 #expect(slowSeqs == slowSeqs.sorted(), "a slow reader loses older frames, never order")
                 #expect(slowSeqs.count < sent, "the slow reader lost frames instead of slowing anyone")

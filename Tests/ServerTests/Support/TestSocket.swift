@@ -157,6 +157,14 @@ final class TestSocket: Sendable {
         }
     }
 
+    /// The header of the last binary frame received, decoded alone (cheap to ask on every message).
+    var lastBinaryHeader: JSONValue? {
+        guard let last = state.withLock({ $0.messages.last(where: { if case .binary = $0 { true } else { false } }) }),
+              case .binary(var bytes) = last, let n = bytes.readInteger(endianness: .big, as: UInt16.self),
+              let header = bytes.readString(length: Int(n)) else { return nil }
+        return try? JSONParser.parse(header)
+    }
+
     /// Each binary frame's age when it was read: read time − its `received_at` (ms).
     var binaryFrameAges: [Int64] {
         let (messages, readAt) = state.withLock { ($0.messages, $0.readAt) }
