@@ -4,6 +4,7 @@ import Foundation
 import JWTKit
 import Logging
 import NIOCore
+import Pipeline
 
 /// The signing keys of an identity provider, from a JWKS file or URL, kept
 /// in memory and refreshed: periodically (`JWKSRefresher`), and when a token
@@ -38,6 +39,8 @@ package actor JWKSKeys {
 
     package let source: Source
     package let unknownKeyInterval: Duration
+    /// The relay's clock, on which the cooldown between fetches is counted.
+    private let clock: any RelayClock
     private let logger: Logger
     private var byID: [String: Key] = [:]
     private var lastFetch: ContinuousClock.Instant?
@@ -45,9 +48,10 @@ package actor JWKSKeys {
     /// How many keys the last good fetch held, for logs and health.
     private(set) var count = 0
 
-    package init(source: Source, unknownKeyInterval: Duration = .seconds(30), logger: Logger) {
+    package init(source: Source, unknownKeyInterval: Duration = .seconds(30), clock: any RelayClock = SystemRelayClock(), logger: Logger) {
         self.source = source
         self.unknownKeyInterval = unknownKeyInterval
+        self.clock = clock
         self.logger = logger
     }
 
@@ -55,7 +59,7 @@ package actor JWKSKeys {
     /// it and the last fetch is old enough.
     package func key(_ kid: String) async -> Key? {
         if let key = byID[kid] { return key }
-        if let last = lastFetch, ContinuousClock.now - last < unknownKeyInterval, inFlight == nil { return nil }
+        if let last = lastFetch, clock.instant - last < unknownKeyInterval, inFlight == nil { return nil }
         logger.info("token names an unknown key id; fetching the key set again", metadata: ["kid": "\(kid.prefix(64))", "jwks": "\(source)"])
         try? await refresh()
         return byID[kid]
@@ -71,7 +75,7 @@ package actor JWKSKeys {
     }
 
     private func fetchAndInstall() async throws {
-        lastFetch = .now
+        lastFetch = clock.instant
         let text: String
         do {
             text = try await Self.fetch(source)

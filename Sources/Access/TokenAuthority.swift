@@ -38,7 +38,8 @@ public final class TokenAuthority: Sendable {
     }
 
     /// Loads every key; a JWKS that cannot be loaded at start stops the start (with the reason).
-    package init(settings: AuthSettings, revocations: Revocations = Revocations(), logger: Logger = Logger(label: "framepipe")) async throws {
+    package init(settings: AuthSettings, revocations: Revocations = Revocations(), clock: any RelayClock = SystemRelayClock(),
+                 logger: Logger = Logger(label: "framepipe")) async throws {
         self.revocations = revocations
         issuer = settings.issuer
         audience = settings.audience
@@ -62,7 +63,7 @@ public final class TokenAuthority: Sendable {
         }
         let source: JWKSKeys.Source? = settings.jwksURL.map { .url($0) } ?? settings.jwksFile.map { .file($0) }
         if let source {
-            let keys = JWKSKeys(source: source, unknownKeyInterval: settings.jwksCooldown, logger: logger)
+            let keys = JWKSKeys(source: source, unknownKeyInterval: settings.jwksCooldown, clock: clock, logger: logger)
             do {
                 try await keys.refresh()
             } catch {

@@ -22,6 +22,7 @@ struct HTTPRoutes {
     var access: SocketAccess? = nil
     /// The cameras the relay pulls, for their rows in `/api/streams`.
     var sources: SourceService? = nil
+    var clock: any RelayClock = SystemRelayClock()
 
     /// Every route here needs a token (with auth on): they are added only
     /// through `ProtectedRoutes`. `/healthz` is public and added by `PublicRoutes`.
@@ -47,7 +48,7 @@ struct HTTPRoutes {
         viewer.get("/api/streams/{id}/mjpeg") { request, context in
             mjpeg.response(streamID: context.parameters.get("id") ?? "", request: request, context: context)
         }
-        let ingest = HTTPIngest(services: StreamFeed.Services(hub: hub, live: live, metrics: metrics, audit: audit),
+        let ingest = HTTPIngest(services: StreamFeed.Services(hub: hub, live: live, metrics: metrics, audit: audit, clock: clock),
                                 maxFrameBytes: maxFrameBytes, access: access, logger: logger)
         routes.requiring(.streamer).post("/api/streams/{id}/ingest") { request, context in
             await ingest.response(streamID: context.parameters.get("id") ?? "", request: request, context: context)

@@ -85,7 +85,7 @@ public struct RelayServer: Sendable {
                                revocations: revocations, logger: self.logger)
         }
         let authority = configuration.auth.isEnabled
-            ? try await TokenAuthority(settings: configuration.auth, revocations: revocations, logger: logger) : nil
+            ? try await TokenAuthority(settings: configuration.auth, revocations: revocations, clock: configuration.clock, logger: logger) : nil
         if authority == nil {
             logger.notice("auth is off: anyone who can reach this address can watch and publish", metadata: ["host": "\(configuration.host)"])
         }
@@ -119,12 +119,13 @@ public struct RelayServer: Sendable {
             tls = try TLSFiles(certificate: certificate, key: key)
         }
         let reloader = ConfigurationReloader(live: live, source: source, tls: tls, hub: hub, metrics: metrics, logger: logger)
-        let feeds = StreamFeed.Services(hub: hub, live: live, metrics: metrics, audit: audit)
+        let feeds = StreamFeed.Services(hub: hub, live: live, metrics: metrics, audit: audit, clock: configuration.clock)
         let sources = SourceService(live: live, services: feeds, leases: cluster ?? SoleNodeLeases(), maxFrameBytes: configuration.maxMessageBytes,
                                     clock: configuration.clock, logger: logger)
         let readiness = Readiness(hub: hub, cluster: cluster, sources: sources, readyWithoutRedis: configuration.readyWithoutRedis)
         let routes = HTTPRoutes(hub: hub, metrics: metrics, live: live, reloader: reloader, cluster: cluster, logger: logger, audit: audit,
-                                maxFrameBytes: configuration.maxMessageBytes, access: access, sources: sources)
+                                maxFrameBytes: configuration.maxMessageBytes, access: access, sources: sources,
+                                clock: configuration.clock)
         PublicRoutes(pages: try WebPages(), health: { routes.healthJSON() }, readiness: readiness).add(to: router)
         routes.add(to: ProtectedRoutes(router: router, authority: authority, metrics: metrics, refusals: refusals,
                                        trustedProxies: trustedProxies))
@@ -267,7 +268,7 @@ public struct RelayServer: Sendable {
                                    quality: query.quality, flow: query.flow, credits: query.credits,
                                    namesPatient: query.namesPatient ?? configuration.viewersNamePatient, scope: grant?.scope ?? .all, tokenID: grant?.tokenID,
                                    limits: configuration.limits, grant: grant, access: access,
-                                   client: ticket.client, audit: audit, logger: logger)
+                                   client: ticket.client, audit: audit, clock: configuration.clock, logger: logger)
                 .run(inbound: inbound, outbound: outbound, context: context.requestContext)
         }
     }

@@ -31,6 +31,8 @@ final class StreamFeed: Sendable {
         let live: LiveConfiguration
         let metrics: RelayMetrics
         let audit: AuditLog?
+        /// The relay's clock, which stamps each frame's arrival.
+        let clock: any RelayClock
     }
 
     /// Why a stream could not be opened.
@@ -115,7 +117,8 @@ final class StreamFeed: Sendable {
     func submit(_ jpeg: ByteBuffer) -> (seq: UInt64, result: PipelineResult) {
         let hub = services.hub, metrics = services.metrics
         let seq = hub.streamActivity(streamID, isFrame: true)
-        let frame = Frame(streamID: streamID, seq: seq, arrival: .now, timestamp: nil, payload: .binary(jpeg))
+        let frame = Frame(streamID: streamID, seq: seq, arrival: services.clock.instant, timestamp: nil,
+                          receivedAt: services.clock.now.millisecondsSince1970, payload: .binary(jpeg))
         metrics.frameReceived()
         let result = runner.withLock { runner -> PipelineResult in
             if let move = runner.followReload() { hub.streamRunsPipeline(streamID, move.to) }

@@ -106,7 +106,7 @@ struct StreamerConnection {
                 // every ten seconds to follow a drifting clock.
                 var sent = 0
                 while !Task.isCancelled {
-                    session.send(WireMessage.clockPing(serverTime: Date().millisecondsSince1970))
+                    session.send(WireMessage.clockPing(serverTime: configuration.clock.now.millisecondsSince1970))
                     sent += 1
                     try? await Task.sleep(for: sent < Self.quickClockPings ? .seconds(1) : .seconds(10))
                 }
@@ -131,7 +131,7 @@ struct StreamerConnection {
                 var overLimit = 0
                 var clock = StreamerClock()
                 for try await message in inbound.messages(maxSize: configuration.maxMessageBytes) where session.endReason == nil {
-                    guard allowance?.take() != false else {
+                    guard allowance?.take(at: configuration.clock.instant) != false else {
                         // Dropped before the pipeline, so a flood costs a read and nothing more.
                         metrics.limitHit("stream_messages")
                         if overLimit % 1000 == 0 {
@@ -181,7 +181,10 @@ struct StreamerConnection {
     /// Handles one message, without waiting on anything.
     private func handle(_ message: WebSocketMessage, runner: inout ReloadFollowingRunner, clock: inout StreamerClock,
                         session: StreamSessionHandle, logger: Logger) -> Handled {
-        let arrival = ContinuousClock.now
+        // Stamped on the relay's clock: the timed rules frames carry (picture
+        // health, rate limits, a viewer's frame-rate cap) run on it.
+        let arrival = configuration.clock.instant
+        let receivedAt = configuration.clock.now.millisecondsSince1970
         if let move = runner.followReload() {
             hub.streamRunsPipeline(streamID, move.to)
             logger.notice("stream follows the reloaded configuration with fresh stage state", metadata: [
@@ -193,7 +196,8 @@ struct StreamerConnection {
             switch BinaryFrameMessage.parse(bytes) {
             case .frame(let jpeg, let timestamp):
                 let seq = hub.streamActivity(streamID, isFrame: true)
-                parsed = .frame(Frame(streamID: streamID, seq: seq, arrival: arrival, timestamp: timestamp, payload: .binary(jpeg)))
+                parsed = .frame(Frame(streamID: streamID, seq: seq, arrival: arrival, timestamp: timestamp, receivedAt: receivedAt,
+                                      payload: .binary(jpeg)))
             case .invalid(let rejection):
                 hub.streamActivity(streamID, isFrame: false)
                 parsed = .invalid(rejection)
@@ -203,7 +207,8 @@ struct StreamerConnection {
             switch InboundMessage.streamer(text: text, streamID: streamID, seq: 0, arrival: arrival) {
             case .frame(let frame):
                 let seq = hub.streamActivity(streamID, isFrame: true)
-                parsed = .frame(Frame(streamID: streamID, seq: seq, arrival: arrival, timestamp: frame.timestamp, payload: frame.payload))
+                parsed = .frame(Frame(streamID: streamID, seq: seq, arrival: arrival, timestamp: frame.timestamp, receivedAt: receivedAt,
+                                      payload: frame.payload))
             case let other:
                 hub.streamActivity(streamID, isFrame: false)
                 parsed = other
@@ -222,11 +227,11 @@ struct StreamerConnection {
             }
             if case .delivered = result { return .delivered }
         case .ping:
-            session.send(WireMessage.pong(serverTime: Date().millisecondsSince1970))
+            session.send(WireMessage.pong(serverTime: receivedAt))
         case .pong:
             break
         case .clockPong(let serverTime, let clientTime):
-            let now = Date().millisecondsSince1970
+            let now = receivedAt
             let before = clock.offset
             if clock.record(serverSent: serverTime, clientTime: clientTime, serverReceived: now), let offset = clock.offset {
                 if before == nil {
@@ -248,7 +253,7 @@ struct StreamerConnection {
             record(runner.reject(rejection), seq: nil, session: session, logger: logger)
             if options.flow == .credit {
                 session.send(WireMessage.streamerAck(seq: nil, taken: false, reason: rejection.code, timestamp: nil,
-                                                     receivedAt: Date().millisecondsSince1970, capturedAt: nil, bytes: Self.size(of: message)))
+                                                     receivedAt: receivedAt, capturedAt: nil, bytes: Self.size(of: message)))
             }
         }
         return .done

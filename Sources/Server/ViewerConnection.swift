@@ -36,6 +36,8 @@ struct ViewerConnection: Sendable {
     /// The real client address (behind a trusted proxy, the one it named).
     let client: String
     let audit: AuditLog?
+    /// The relay's clock: the message rate limit refills on it.
+    let clock: any RelayClock
     var logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
@@ -117,7 +119,7 @@ struct ViewerConnection: Sendable {
                         // judged by the message limit, or the limiter would freeze the picture.
                         // An ack of nothing counts like any other message.
                         if case .ack(let stream, let seq)? = parsed, hub.ack(viewer, streamID: stream, seq: seq) { continue }
-                        if allowance?.take() == false {
+                        if allowance?.take(at: clock.instant) == false {
                             // A flood is ignored, not answered: answering is what would pile up.
                             metrics.limitHit("viewer_messages")
                             if ignored == 0 { logger.warning("viewer sends too many messages; ignoring the excess") }

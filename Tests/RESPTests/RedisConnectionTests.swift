@@ -72,7 +72,12 @@ struct RedisConnectionTests {
         let redis = try await RedisServerProcess()
         let connection = try await RedisConnection.connect(to: redis.url, clientName: "test")
         let blocked = Task { try await connection.run(RESPCommand("BLPOP", "never", "0"), timeout: .seconds(30)) }
-        try await Task.sleep(for: .milliseconds(200))
+        // The server says the command is waiting (each question is a round trip, which is the wait).
+        let probe = try await RedisConnection.connect(to: redis.url, clientName: "probe")
+        let deadline = ContinuousClock.now + .seconds(5)
+        while try await probe.run(RESPCommand("INFO", "clients")).string?.contains("blocked_clients:1") != true {
+            guard ContinuousClock.now < deadline else { Issue.record("BLPOP never blocked"); break }
+        }
         await redis.stop()
         await #expect(throws: RedisConnectionError.self) { _ = try await blocked.value }
         try await connection.closeFuture.get()

@@ -107,7 +107,13 @@ struct AuthTests {
             let b2 = try await relay.streamer("P-B-2", token: publisher)
             for i in 1...5 {
                 a1.send(TestFrames.jpeg(i)); b1.send(TestFrames.jpeg(i)); a2.send(TestFrames.jpeg(i)); b2.send(TestFrames.jpeg(i))
-                try await Task.sleep(for: .milliseconds(20))
+                // In step: each round reaches the viewer of every stream before the next is sent.
+                let seq: JSONValue = .number(Double(i)), fresh: JSONValue = .number(Double(i - 1))
+                try await all.eventually("round \(i)") {
+                    let seen = all.binaryFrames.map(\.header)
+                    return ["P-A-1", "P-B-1"].allSatisfy { id in seen.contains { $0["stream_id"] == .string(id) && $0["seq"] == seq } }
+                        && ["P-A-2", "P-B-2"].allSatisfy { id in seen.contains { $0["stream_id"] == .string(id) && $0["seq"] == fresh } }
+                }
             }
             try await scoped.waitFor("P-A-2 started") { $0["type"] == .string("stream_started") && $0["stream_id"] == .string("P-A-2") }
             try await all.waitFor("P-B-2 started") { $0["type"] == .string("stream_started") && $0["stream_id"] == .string("P-B-2") }

@@ -10,8 +10,11 @@ import Testing
 /// relay goes on serving everyone else.
 @Suite("Limits", .timeLimit(.minutes(1)))
 struct LimitTests {
-    static func limited(_ change: @escaping (inout RelayLimits) -> Void) -> RelayConfiguration {
-        .test { c in change(&c.limits) }
+    static func limited(clock: any RelayClock = SystemRelayClock(), _ change: @escaping (inout RelayLimits) -> Void) -> RelayConfiguration {
+        .test { c in
+            change(&c.limits)
+            c.clock = clock
+        }
     }
 
     static func limitHits(_ relay: RelayHandle, _ limit: String, token: String? = nil) async throws -> Int {
@@ -32,10 +35,7 @@ struct LimitTests {
             #expect(third.reason == "the relay has its maximum of 2 live streams")
             // Replacing a live stream is not a new stream.
             let a2 = try await relay.streamer("a")
-            for i in 1...3 {
-                a2.send(TestFrames.jpeg(i)); b.send(TestFrames.jpeg(i))
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            for i in 1...3 { a2.send(TestFrames.jpeg(i)); b.send(TestFrames.jpeg(i)) }
             // Latest wins: the newest frame of each stream is what must arrive (seq counts on across the replacement).
             try await relay.eventually("frames keep flowing") {
                 viewer.binaryFrames.contains { $0.header["stream_id"] == .string("a") && $0.header["seq"] == .number(3) }
@@ -107,8 +107,7 @@ struct LimitTests {
     @Test func connectionsBeyondThePerAddressLimitAreClosedAtOnce() async throws {
         try await withRelay(Self.limited { $0.maxConnectionsPerAddress = 3 }) { relay in
             var held: [any Channel] = []
-            for _ in 0..<3 { held.append(try await Self.connect(relay.port)) }
-            try await Task.sleep(for: .milliseconds(100))
+            for _ in 0..<3 { held.append(try await Self.connectAccepted(relay.port)) }
             let fourth = try await Self.connect(relay.port)
             // The relay closes it without a word (the client may see a reset).
             _ = try? await fourth.closeFuture.get()
@@ -154,46 +153,49 @@ struct LimitTests {
             #expect(!slow.isActive)
             #expect(ContinuousClock.now - started < .seconds(3))
             #expect(try await Self.limitHits(relay, "handshake_timeout") >= 1)
-            // A viewer that finished its handshake is not affected.
-            try await Task.sleep(for: .milliseconds(1100))
+            // A viewer that finished its handshake is not affected: a second slow
+            // client, started after it, is closed by the timeout, which the
+            // viewer's would have reached first; and the viewer still answers.
+            let later = try await Self.connect(relay.port)
+            try await later.writeAndFlush(ByteBuffer(string: "GET /ws/viewer HTTP/1.1\r\n"))
+            _ = try? await later.closeFuture.get()
+            try await viewer.barrier()
             #expect(!viewer.isFinished)
             await viewer.close()
         }
     }
 
     @Test func aStreamerFloodingMessagesHasTheExcessDropped() async throws {
-        try await withRelay(Self.limited { $0.maxStreamMessagesPerSecond = 10 }) { relay in
+        // The limit refills on the relay's clock, which stands still here: exactly the burst (10) passes.
+        try await withRelay(Self.limited(clock: ManualRelayClock()) { $0.maxStreamMessagesPerSecond = 10 }) { relay in
             let viewer = try await relay.viewer("format=binary")
             let streamer = try await relay.streamer("flood")
             for i in 0..<200 { streamer.send(TestFrames.jpeg(i)) }
-            try await relay.eventually("the excess is counted") { try await Self.limitHits(relay, "stream_messages") >= 150 }
-            try await Task.sleep(for: .milliseconds(200))
-            let delivered = viewer.binaryFrames.count
-            #expect(delivered >= 1 && delivered <= 20, "\(delivered)")
+            // Messages are taken in order: once the last is counted, the ten before were handed on.
+            try await relay.eventually("the excess is counted") { try await Self.limitHits(relay, "stream_messages") == 190 }
+            try await viewer.barrier()
+            let seqs = viewer.binaryFrames.compactMap { $0.header["seq"]?.numberValue }
+            #expect(!seqs.isEmpty && seqs.count <= 10 && seqs.last == 9, "latest wins among the ten let through: \(seqs)")
             await streamer.close(); await viewer.close()
         }
     }
 
     @Test func aViewerFloodingPingsIsIgnoredBeyondTheRateAndKeepsItsFrames() async throws {
-        try await withRelay(Self.limited { $0.maxViewerMessagesPerSecond = 20 }) { relay in
+        // The limit refills on the relay's clock, which stands still here: exactly the burst (40) is answered.
+        try await withRelay(Self.limited(clock: ManualRelayClock()) { $0.maxViewerMessagesPerSecond = 20 }) { relay in
             let viewer = try await relay.viewer("format=binary")
             let streamer = try await relay.streamer("cam")
             for _ in 0..<500 { viewer.send(#"{"type":"ping"}"#) }
-            for i in 0..<5 {
-                streamer.send(TestFrames.jpeg(i))
-                try await Task.sleep(for: .milliseconds(30))
-            }
+            for i in 0..<5 { streamer.send(TestFrames.jpeg(i)) }
             try await relay.eventually("frames still arrive") {
                 // Latest wins, so the newest frame is what must arrive.
                 viewer.binaryFrames.last?.header["seq"] == .number(4)
             }
-            // Every ping is either answered or counted as ignored; the answered
-            // ones are the burst plus what the rate refilled while they arrived.
+            // Every ping is either answered or counted as ignored: the burst answered, the rest ignored.
             try await relay.eventually("every ping answered or counted") {
                 viewer.json(type: "pong").count + (try await Self.limitHits(relay, "viewer_messages")) == 500
             }
-            let pongs = viewer.json(type: "pong").count
-            #expect(pongs >= 40 && pongs < 250, "\(pongs)")
+            #expect(viewer.json(type: "pong").count == 40)
             await streamer.close(); await viewer.close()
         }
     }
@@ -235,5 +237,29 @@ struct LimitTests {
 
     static func connect(_ port: Int) async throws -> any Channel {
         try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+    }
+
+    /// Connects and waits for the relay's answer to a request on the
+    /// connection, which it keeps open: proof that the relay accepted the
+    /// connection and counted it.
+    static func connectAccepted(_ port: Int) async throws -> any Channel {
+        let answered = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { $0.pipeline.addHandler(FirstRead(answered: answered)) }
+            .connect(host: "127.0.0.1", port: port).get()
+        try await channel.writeAndFlush(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+        try await answered.futureResult.get()
+        return channel
+    }
+
+    private final class FirstRead: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let answered: EventLoopPromise<Void>
+        init(answered: EventLoopPromise<Void>) { self.answered = answered }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { answered.succeed() }
+        func channelInactive(context: ChannelHandlerContext) {
+            answered.fail(ChannelError.ioOnClosedChannel)
+            context.fireChannelInactive()
+        }
     }
 }

@@ -28,11 +28,13 @@ extension OneAtATime {
                     let streamer = try await a.streamer("icu-7")
                     try await b.eventually("B subscribed") { try await group.master.command("PUBSUB", "NUMSUB", "framepipe:frames:icu-7").array?[1].integer == 1 }
                     var seq = 0
+                    // In step with the local viewer: each frame is seen on A before the next is sent.
                     func send(_ n: Int) async throws {
                         for _ in 0..<n {
                             streamer.send(TestFrames.text(seq))
+                            let sent = Double(seq)
                             seq += 1
-                            try await Task.sleep(for: .milliseconds(50))
+                            try await local.waitFor("frame \(sent) on A") { $0["type"] == .string("frame") && $0["seq"] == .number(sent) }
                         }
                     }
                     try await send(5)
@@ -40,8 +42,9 @@ extension OneAtATime {
 
                     group.master.kill9()
                     let killed = seq
-                    // Frames keep coming while the sentinels notice and promote the replica.
-                    try await send(40)
+                    // Frames keep coming, each seen on A, until the sentinels have noticed and promoted the replica.
+                    let giveUp = ContinuousClock.now + .seconds(30)
+                    repeat { try await send(1) } while try await group.currentMasterPort() != group.replica.port && ContinuousClock.now < giveUp
                     try await local.waitFor("every frame on A") { $0["seq"] == .number(Double(seq - 1)) }
                     #expect(local.json(type: "frame").count == seq, "the local viewer got every frame throughout the failover")
                     try await b.eventually("the replica promoted", timeout: .seconds(30)) { try await group.currentMasterPort() == group.replica.port }

@@ -14,6 +14,8 @@ final class ServeProcess: Sendable {
     /// What the process wrote to standard error so far.
     final class Output: Sendable { let text = Mutex("") }
     private let output = Output()
+    /// Wakes waits on each chunk of stderr and on the exit.
+    private let changes = ChangeSignal()
 
     init(_ arguments: [String], environment: [String: String] = [:], directory: URL = packageRoot) throws {
         let process = Process()
@@ -25,11 +27,13 @@ final class ServeProcess: Sendable {
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
         self.process = process
-        let output = self.output
+        let output = self.output, changes = self.changes
         err.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
             if !data.isEmpty { output.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+            changes.changed()
         }
+        process.terminationHandler = { _ in changes.changed() }
         try process.run()
     }
 
@@ -62,18 +66,16 @@ final class ServeProcess: Sendable {
 
     /// What `find` first finds in stderr, or nil once the process exits or time runs out.
     private func firstInStderr<T>(timeout: Duration, _ find: (String) -> T?) async throws -> T? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let found = find(stderr) { return found }
-            if !process.isRunning { return find(stderr) }
-            try await Task.sleep(for: .milliseconds(20))
+        var found: T?
+        _ = await changes.wait(timeout: timeout) {
+            found = find(stderr)
+            return found != nil || !process.isRunning
         }
-        return find(stderr)
+        return found ?? find(stderr)
     }
 
     func waitForExit(timeout: Duration = .seconds(10)) async throws -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        _ = await changes.wait(timeout: timeout) { !process.isRunning }
         if process.isRunning {
             process.terminate()
             throw RelayHandle.TimedOut(what: "exit")

@@ -11,8 +11,10 @@ import Testing
 struct SingleSignOnTests {
     static let issuer = "https://sso.hospital.example/realms/ward"
 
-    static func configuration(jwksURL: String? = nil, jwksFile: String? = nil, cooldown: Duration = .seconds(30)) -> RelayConfiguration {
+    static func configuration(jwksURL: String? = nil, jwksFile: String? = nil, cooldown: Duration = .seconds(30),
+                              clock: any RelayClock = SystemRelayClock()) -> RelayConfiguration {
         .test {
+            $0.clock = clock
             $0.auth = AuthSettings(jwksFile: jwksFile, jwksURL: jwksURL, jwksCooldown: cooldown, issuer: issuer, audience: "framepipe",
                                    claims: ClaimMapping(role: "realm_access.roles", viewerRole: "framepipe-viewer",
                                                         streamerRole: "framepipe-streamer", streams: "framepipe_streams"))
@@ -67,17 +69,22 @@ struct SingleSignOnTests {
         let old = try await ProviderKey.rsa(kid: "2026-10")
         let new = try await ProviderKey.p256(kid: "2026-11")
         provider.serve(ProviderKey.jwks(old))
-        try await withRelay(Self.configuration(jwksURL: provider.url, cooldown: .seconds(1))) { relay in
+        // The cooldown counts the relay's clock, which the test moves.
+        let clock = ManualRelayClock()
+        try await withRelay(Self.configuration(jwksURL: provider.url, cooldown: .seconds(1), clock: clock)) { relay in
             #expect(provider.fetches == 1, "fetched once at start")
             let before = try await old.token()
             await (try await relay.viewer("token=\(before)")).close()
             #expect(provider.fetches == 1, "a known key needs no fetch")
             provider.serve(ProviderKey.jwks(old, new))
-            try await Task.sleep(for: .seconds(1.1))  // past the cooldown after the start's fetch
             let after = try await new.token()
+            // Within the cooldown after the start's fetch, an unknown key id is refused without a fetch.
+            #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(after)", upgrade: true).status == 401)
+            #expect(provider.fetches == 1, "no fetch within the cooldown")
+            clock.advance(by: .seconds(1))
             await (try await relay.viewer("token=\(after)")).close()
-            #expect(provider.fetches == 2, "the new key id is fetched once")
-            // Tokens naming keys the provider never had: refused, and at most one more fetch in the interval.
+            #expect(provider.fetches == 2, "the new key id is fetched once the cooldown has passed")
+            // Tokens naming keys the provider never had: refused, and no fetch within the cooldown.
             let stranger = try await ProviderKey.p256(kid: "made-up")
             for _ in 0..<20 {
                 let forged = try await stranger.token()
@@ -85,7 +92,11 @@ struct SingleSignOnTests {
                 #expect(refused.status == 401)
                 #expect(refused.reason == "token is signed with key made-up, which the identity provider's key set does not have")
             }
-            #expect(provider.fetches <= 3, "at most one fetch per cooldown")
+            #expect(provider.fetches == 2, "no fetch within the cooldown")
+            clock.advance(by: .seconds(1))
+            let forged = try await stranger.token()
+            #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(forged)", upgrade: true).status == 401)
+            #expect(provider.fetches == 3, "one fetch once the cooldown has passed")
         }
         await provider.stop()
     }

@@ -18,8 +18,12 @@ struct StreamHealthTests {
     @Test func aFrozenPictureIsToldInOrderToViewersLateViewersTheAPIAndWebhooks() async throws {
         let receiver = try await WebhookReceiver()
         defer { Task { await receiver.stop() } }
+        // The picture's rules count the relay's time: the test moves it a
+        // quarter second per frame, once the frame before has been seen.
+        let clock = ManualRelayClock()
         let configuration = RelayConfiguration.test {
             $0.webhooks = WebhookSettings(urls: [receiver.url], secret: WebhookTests.secret)
+            $0.clock = clock
         }
         try await withRelay(configuration, pipelinesJSON: Self.pipelines) { relay in
             let viewer = try await relay.viewer()
@@ -29,11 +33,13 @@ struct StreamHealthTests {
             func send(_ jpeg: ByteBuffer, frames: Int) async throws {
                 for _ in 0..<frames {
                     streamer.send(jpeg)
+                    let sent = Double(seq)
                     seq += 1
-                    try await Task.sleep(for: .milliseconds(100))
+                    try await viewer.waitFor("frame \(sent)") { $0["type"] == .string("frame") && $0["seq"] == .number(sent) }
+                    clock.advance(by: .milliseconds(250))
                 }
             }
-            try await send(still, frames: 20)  // 2 s of one picture
+            try await send(still, frames: 8)  // 2 s of one picture
             let frozen = try await viewer.waitFor(type: "stream_health", stream: "bed-4")
             #expect(frozen["kind"] == .string("picture") && frozen["state"] == .string("frozen"))
             #expect(frozen["largest_change"] == .number(0) && frozen["since"]?.stringValue != nil)
@@ -42,15 +48,13 @@ struct StreamHealthTests {
             let at = try #require(types.firstIndex(of: "stream_health"))
             #expect(types.firstIndex(of: "stream_started")! < at)
             let seqs = viewer.json.compactMap { $0["type"] == .string("frame") ? $0["seq"]?.numberValue : nil }
-            #expect(seqs == seqs.sorted())
-            // Raised once the picture has stood still for a second of the relay's clock (frames sent
-            // 100 ms apart may arrive further apart on a loaded machine, and a viewer may skip some).
-            let receivedAt = viewer.json.map { $0["type"] == .string("frame") ? $0["received_at"]?.numberValue : nil }
-            let firstFrame = try #require(receivedAt.compactMap { $0 }.first)
-            let firstAfter = try #require(receivedAt[(at + 1)...].compactMap { $0 }.first)
-            #expect(firstAfter - firstFrame >= 1000, "raised after a second of unchanged frames")
-            #expect(types[..<at].contains("frame"))
-
+            #expect(seqs == (0..<8).map(Double.init))
+            // Exactly when: the second frame is the first that repeats one, and the
+            // picture is frozen with the frame a second of the relay's clock after it.
+            let frames = viewer.json.enumerated().filter { $0.element["type"] == .string("frame") }
+            #expect(frames.filter { $0.offset < at }.map { $0.element["seq"] } == (0...4).map { .number(Double($0)) })
+            let receivedAt = frames.map { $0.element["received_at"]?.numberValue ?? 0 }
+            #expect(receivedAt[5] - receivedAt[1] == 1000, "frozen a second after the first repeat: \(receivedAt)")
             // A viewer that arrives now hears the state right after viewer_connected.
             let late = try await relay.viewer()
             #expect(late.json.first?["type"] == .string("viewer_connected"))
@@ -62,10 +66,13 @@ struct StreamHealthTests {
             let metrics = try await RawHTTP.get(port: relay.port, path: "/metrics").text
             #expect(metrics.contains(#"framepipe_stream_health_events_total{kind="picture",state="frozen"} 1"#))
 
-            // The camera moves again: ok, once.
-            for i in 0..<10 { try await send(TestPattern.jpeg(width: 320, height: 240, frame: 10 + i), frames: 1) }
+            // The camera moves again: ok, once, half a second (recoverAfter) after the first moving frame.
+            for i in 0..<4 { try await send(TestPattern.jpeg(width: 320, height: 240, frame: 10 + i), frames: 1) }
             let recovered = try await viewer.waitFor("ok") { $0["type"] == .string("stream_health") && $0["state"] == .string("ok") }
             #expect(recovered["stream_id"] == .string("bed-4"))
+            let okAt = try #require(viewer.json.firstIndex { $0["type"] == .string("stream_health") && $0["state"] == .string("ok") })
+            let firstAfterOK = try #require(viewer.json[okAt...].first { $0["type"] == .string("frame") })
+            #expect(firstAfterOK["seq"] == .number(10), "ok with the third moving frame (seq 8 moved first)")
             #expect(viewer.json(type: "stream_health").count == 2)
             try await relay.eventually("both posted") { receiver.accepted.filter { $0.body.contains("stream_health") }.count == 2 }
             let posted = receiver.accepted.map { try! JSONParser.parse($0.body) }.filter { $0["type"] == .string("stream_health") }

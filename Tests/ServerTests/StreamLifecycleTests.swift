@@ -58,8 +58,11 @@ struct StreamLifecycleTests {
             streamer.send(#"{"type":"ping"}"#)
             try await streamer.waitFor(type: "pong")
             await streamer.close()
-            try await Task.sleep(for: .milliseconds(200))
-            #expect(viewer.json.compactMap { $0["type"]?.stringValue } == ["viewer_connected"])
+            // The hub has ended the stream (whatever it told viewers is queued by now), and the
+            // viewer's pong proves nothing queued before it is still on its way.
+            try await relay.log.waitFor("stream ended", ["stream_id": "quiet", "viewers_told": "0"])
+            try await viewer.barrier()
+            #expect(viewer.json.compactMap { $0["type"]?.stringValue } == ["viewer_connected", "pong"])
         }
     }
 

@@ -8,6 +8,8 @@ final class NginxProcess: Sendable {
     let port: Int
     let directory: URL
     private let process: Process
+    /// Signalled when nginx exits.
+    private let exited: DispatchSemaphore
 
     struct Unavailable: Error, CustomStringConvertible {
         let reason: String
@@ -68,9 +70,13 @@ final class NginxProcess: Sendable {
         process.arguments = ["-c", config.path, "-p", directory.path, "-e", directory.appendingPathComponent("error.log").path]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
         try process.run()
+        self.exited = exited
         self.process = process
-        // Up once it accepts a connection.
+        // Up once it accepts a connection: nginx announces nothing when it is ready,
+        // so the port is asked every 50 ms (the one polling wait on a process here).
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             if let probe = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get() {
@@ -89,9 +95,7 @@ final class NginxProcess: Sendable {
     func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGQUIT)
-            let deadline = Date().addingTimeInterval(5)
-            while process.isRunning, Date() < deadline { usleep(10_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            if exited.wait(timeout: .now() + 5) == .timedOut { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: directory)

@@ -8,13 +8,18 @@ import Synchronization
 final class RawWebSocket: Sendable {
     let channelRef: any Channel
     /// Bytes received and not yet taken by `readSome`.
-    final class Inbox: Sendable { let bytes = Mutex(ByteBuffer()) }
+    final class Inbox: Sendable {
+        let bytes = Mutex(ByteBuffer())
+        let closed = Mutex(false)
+    }
     private let inbox = Inbox()
+    /// Wakes `readSome` when bytes arrive or the connection ends.
+    private let arrivals = ChangeSignal()
     private let reader: Task<Void, Never>
 
     private init(channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
         self.channelRef = channel.channel
-        let inbox = self.inbox
+        let inbox = self.inbox, arrivals = self.arrivals
         // One reader for the connection's life, collecting what arrives.
         // `executeThenClose` finishes the async channel's writer when the
         // reading ends; dropping an unfinished NIOAsyncWriter trips NIO's
@@ -26,8 +31,11 @@ final class RawWebSocket: Sendable {
                         var chunk = chunk
                         buffer.writeBuffer(&chunk)
                     }
+                    arrivals.changed()
                 }
             }
+            inbox.closed.withLock { $0 = true }
+            arrivals.changed()
         }
     }
 
@@ -120,17 +128,16 @@ final class RawWebSocket: Sendable {
     /// Reads whatever arrives next (at least one byte).
     @discardableResult
     func readSome() async throws -> ByteBuffer {
-        let deadline = ContinuousClock.now + .seconds(5)
-        while ContinuousClock.now < deadline {
-            let taken = inbox.bytes.withLock { buffer -> ByteBuffer? in
+        var taken: ByteBuffer?
+        _ = await arrivals.wait(timeout: .seconds(5)) {
+            taken = inbox.bytes.withLock { buffer -> ByteBuffer? in
                 guard buffer.readableBytes > 0 else { return nil }
                 defer { buffer.clear() }
                 return buffer
             }
-            if let taken { return taken }
-            try await Task.sleep(for: .milliseconds(5))
+            return taken != nil || inbox.closed.withLock { $0 }
         }
-        return ByteBuffer()
+        return taken ?? ByteBuffer()
     }
 
     /// One server frame (unmasked, unfragmented as the relay sends them):

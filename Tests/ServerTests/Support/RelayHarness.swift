@@ -88,6 +88,9 @@ struct RelayHandle: Sendable {
     }
 
     /// Waits until `condition` holds, polling; fails the test after `timeout`.
+    /// For state only a question shows (the HTTP API, Redis, a receiver's
+    /// count): what a socket or the log receives has its own event-woken
+    /// wait (`TestSocket.eventually`, `CapturedLog.waitFor`).
     func eventually(_ what: String, timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
