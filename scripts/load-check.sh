@@ -30,8 +30,9 @@ for run in $(seq "$runs"); do
     if grep -q "exited with unexpected signal" "$log"; then failures+=("swift: the test process crashed"); fi
   fi
   if [[ " $suites " == *" browser "* ]]; then
+    (cd Examples/uplink-client && ../../.build/browser-venv/bin/python -m pytest -q -p no:cacheprovider) >>"$log" 2>&1 || true
     (cd Tests/Browser && ../../.build/browser-venv/bin/python -m pytest -q -p no:cacheprovider) >>"$log" 2>&1 || true
-    while IFS= read -r line; do failures+=("browser: $line"); done < <(grep -E "^FAILED " "$log" | sed 's/^FAILED //')
+    while IFS= read -r line; do failures+=("browser: $line"); done < <(grep -E "^(FAILED|ERROR) " "$log" | sed -E 's/^(FAILED|ERROR) //')
   fi
   stop_busy
   if [ ${#failures[@]} -eq 0 ]; then

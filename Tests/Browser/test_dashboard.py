@@ -1,6 +1,7 @@
 """The dashboard, as a nurse sees it, driven by real camera pages."""
 
 import json
+import re
 import statistics
 import time
 import urllib.request
@@ -75,7 +76,7 @@ def test_closing_the_camera_tab_ends_the_stream_on_the_dashboard(relay, browser)
     wait_until("tile", lambda: (dashboard.tile("cam") or {}).get("frames", 0) > 0)
     camera.close_tab()
     # Chromium closes the socket as the tab goes (reason "closed"); a tab that
-    # just froze would be ended by the idle timeout (2.5 s here) instead.
+    # just froze would be ended by the idle timeout instead (TimeoutAndReplacementTests).
     ended = wait_until("stream shown as ended", lambda: (dashboard.tile("cam") or {"notice": "stream ended (gone)"})["notice"].startswith("stream ended"), timeout=5)
     assert ended
     wait_until("tile removed", lambda: dashboard.tile("cam") is None)
@@ -87,12 +88,45 @@ def test_stop_and_immediately_restart_the_same_id_gives_one_live_tile(relay, bro
     wait_until("tile", lambda: (dashboard.tile("cam") or {}).get("frames", 0) > 0)
     camera.stop()
     camera.start()
-    time.sleep(3.5)  # longer than the ended notice, so a stale removal would show
+    wait_until("the one tile is live again", lambda: "ended" not in (dashboard.tile("cam") or {"classes": "ended"})["classes"])
+    # A stale removal would be the timer the first stream's end armed: wait for the page's own
+    # timers up to that delay to fire (a timer armed now fires after every earlier one of it).
+    after_page_timers(browser, ended_notice_ms(relay))
     tiles = dashboard.tiles()
     assert [t["id"] for t in tiles] == ["cam"]
     assert "ended" not in tiles[0]["classes"] and "stalled" not in tiles[0]["classes"]
     before = tiles[0]["frames"]
     wait_until("the one tile is live", lambda: dashboard.tile("cam")["frames"] > before + 5)
+
+
+def ended_notice_ms(relay):
+    """How long the dashboard keeps an ended tile, read from the script the relay serves."""
+    with urllib.request.urlopen(relay.url + "/assets/dashboard.js") as response:
+        return int(re.search(r"const ENDED_NOTICE_MS = (\d+);", response.read().decode()).group(1))
+
+
+def after_page_timers(browser, ms):
+    """Returns once a timer armed now in the focused page, `ms` ahead, has fired: timers fire in
+    deadline order, so every timer the page armed earlier for at most that delay has fired too."""
+    browser.set_script_timeout(ms / 1000 + 30)
+    browser.execute_async_script("setTimeout(arguments[arguments.length - 1], arguments[0])", ms)
+
+
+def frames_received(relay, stream_id):
+    """How many frames of the stream the relay has taken in, as /api/streams says."""
+    with urllib.request.urlopen(relay.url + "/api/streams") as response:
+        return next((s["frames"] for s in json.load(response) if s["id"] == stream_id), 0)
+
+
+def relay_takes_frames(relay, counts):
+    """Waits until the relay has taken so many more frames of each stream: a viewer
+    that should be sent none of them has, by then, been sent none (each frame is
+    offered to its viewers as it is taken, and reaches a local page within
+    milliseconds), without guessing how long that takes. A camera nobody watches
+    sends only a keep-alive picture now and then: one is enough."""
+    before = {n: frames_received(relay, n) for n in counts}
+    wait_until(f"more frames at the relay: {counts}", lambda: all(frames_received(relay, n) >= before[n] + c for n, c in counts.items()),
+               timeout=20)
 
 
 def test_server_restart_dashboard_reconnects_and_shows_the_stream_again(relay, browser):
@@ -275,7 +309,10 @@ def test_tile_sizes_and_visibility_change_what_the_relay_sends(relay, browser):
     large = wait_until("A large, B hidden", lambda: views() if views()["A"]["rendition"] == "full" and not views()["B"]["visible"] else None)
     assert large["A"]["width"] > 1200, large
     frames_of_b = dashboard.tile("B")["frames"]
-    time.sleep(1.5)
+    frames_of_a = dashboard.tile("A")["frames"]
+    relay_takes_frames(relay, {"A": 10, "B": 1})  # B's camera, unwatched, sends only keep-alives
+    # The barrier that frames reach this page: A's keep coming.
+    wait_until("A's frames keep coming", lambda: dashboard.tile("A")["frames"] > frames_of_a)
     assert dashboard.tile("B")["frames"] == frames_of_b, "a tile under the large one is sent nothing"
     # Closed again: B is visible and gets the newest frame at once, A its small rendition again.
     browser.execute_script("document.querySelector(`.tile[data-stream-id='A']`).click()")
@@ -290,7 +327,7 @@ def test_tile_sizes_and_visibility_change_what_the_relay_sends(relay, browser):
     browser.execute_script(set_hidden, "hidden")
     wait_until("every tile hidden", lambda: all(not v["visible"] for v in views().values()))
     frames = {n: dashboard.tile(n)["frames"] for n in ("A", "B")}
-    time.sleep(1.5)
+    relay_takes_frames(relay, {"A": 1, "B": 1})  # unwatched, the cameras send only keep-alives
     assert {n: dashboard.tile(n)["frames"] for n in ("A", "B")} == frames, "a hidden tab is sent no frames"
     browser.execute_script(set_hidden, "visible")
     wait_until("shown again, with a picture at once", lambda: all(dashboard.tile(n)["frames"] > frames[n] for n in ("A", "B")), timeout=3)

@@ -138,16 +138,7 @@ def test_camera_behind_a_1_mbit_uplink_shows_fresh_pictures_with_their_true_age(
         browser.quit()
 
 
-@pytest.fixture
-def relay_with_default_timeouts():
-    # The shared fixture's 2.5 s idle timeout is shorter than a keep-alive picture's interval plus a loaded machine's lag.
-    r = Relay([])
-    yield r
-    r.stop()
-
-
-def test_a_camera_nobody_watches_sends_a_picture_now_and_then_and_full_rate_once_watched(relay_with_default_timeouts, browser):
-    relay = relay_with_default_timeouts
+def test_a_camera_nobody_watches_sends_a_picture_now_and_then_and_full_rate_once_watched(relay, browser):
     camera = Camera(browser, relay.url, "bed-3", fps=15, new_tab=False).start()
     wait_until("told nobody watches", lambda: browser.execute_script(
         "const u = window.framepipeUplink(); return u && u.demand.watched === false"), timeout=10)
