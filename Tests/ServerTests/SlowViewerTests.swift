@@ -17,20 +17,22 @@ private let bigFramePipelines = #"""
   {"stage": "error-counter"}, {"stage": "downscale", "when": "slow-viewers", "scale": "1/4", "quality": 50}, {"stage": "fan-out"}]}}}
 """#
 
-/// Streams in step with `pace`, a viewer on a fast link: each frame is sent
-/// once `pace` has the one before, until `happened` holds and 30 frames
-/// more (so what it triggers is seen acting on frames), or for 60 s.
+/// Streams as a camera does, at most 30 fps by its own frame clock, and in
+/// step with `pace`, a viewer on a fast link: each frame is sent once `pace`
+/// has the one before, until `happened` holds and 30 frames more (so what
+/// it triggers is seen acting on frames), or for 60 s.
 ///
-/// In step, not at a camera's 30 fps: a loaded debug build cannot carry
+/// In step as well as paced: a loaded debug build cannot always carry
 /// 30 fps of these frames (WebSocket masking costs about 100 ns a byte on
-/// each side), and a test paced by the clock would then judge the machine,
-/// not the relay. In step, what the stuck or slow viewer does to `pace` is
-/// all that shows: had it held the relay up, `pace` would not get the next
-/// frame. The socket buffers fill and the real-time rules (the stall limit,
-/// the slow verdict's one-second window) act at whatever speed the machine
-/// manages; that is the real time these tests are about.
+/// each side), and a test paced by the clock alone would then judge the
+/// machine, not the relay. In step, what the stuck or slow viewer does to
+/// `pace` is all that shows: had it held the relay up, `pace` would not
+/// get the next frame. The socket buffers fill and the real-time rules (the
+/// stall limit, the slow verdict's one-second window) act on what the
+/// camera and the machine manage; that is the real time these tests are about.
 private func streamInStep(_ streamer: TestSocket, pace: TestSocket, until happened: () -> Bool) async throws -> (sent: Int, happenedAt: Int?) {
-    let giveUp = ContinuousClock.now + .seconds(60)
+    let start = ContinuousClock.now
+    let giveUp = start + .seconds(60)
     var sent = 0
     var happenedAt: Int?
     while ContinuousClock.now < giveUp, happenedAt.map({ sent < $0 + 30 }) ?? true {
@@ -39,6 +41,7 @@ private func streamInStep(_ streamer: TestSocket, pace: TestSocket, until happen
         sent += 1
         try await pace.eventually("frame \(seq) on the fast viewer") { pace.lastBinaryHeader?["seq"] == .number(seq) }
         if happenedAt == nil, happened() { happenedAt = sent }
+        try await Task.sleep(until: start + .milliseconds(1000 * sent / 30))  // the camera's frame clock
     }
     return (sent, happenedAt)
 }
