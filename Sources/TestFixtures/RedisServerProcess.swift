@@ -2,6 +2,7 @@ import Foundation
 import NIOPosix
 import NIOSSL
 import RESP
+import Synchronization
 
 /// A throwaway `redis-server` (Debian's) on a free loopback port, for the
 /// cluster tests and the cross-node benchmark: no disk persistence, stopped
@@ -16,6 +17,13 @@ public final class RedisServerProcess: @unchecked Sendable {
     private let extraArguments: [String]
     private var process: Process?
     private let lock = NSLock()
+    /// Its own working directory: a replica's synced copy (`dump.rdb`) or a
+    /// cluster node's state must not be loaded by another server.
+    private let directory = FileManager.default.temporaryDirectory.appendingPathComponent("framepipe-redis-\(UUID().uuidString)")
+    /// What the running server wrote, and a signal at each line and at its exit.
+    private final class Output: Sendable { let text = Mutex("") }
+    private let said = Output()
+    private let changes = ChangeSignal()
 
     public struct Unavailable: Error, CustomStringConvertible {
         public let reason: String
@@ -35,6 +43,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         } else {
             (certificateFile, keyFile) = (nil, nil)
         }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try await start()
     }
 
@@ -67,6 +76,7 @@ public final class RedisServerProcess: @unchecked Sendable {
     // killed outright when that cannot be said.
     deinit {
         if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: directory)
     }
 
     public var url: RedisURL { RedisURL(host: "127.0.0.1", port: port, useTLS: certificateFile != nil) }
@@ -85,22 +95,32 @@ public final class RedisServerProcess: @unchecked Sendable {
         }
         process.arguments = listen + [
             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--daemonize", "no", "--loglevel", "warning", "--dir", NSTemporaryDirectory(),
+            "--daemonize", "no", "--loglevel", "notice", "--dir", directory.path,
         ] + extraArguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let said = self.said, changes = self.changes
+        said.text.withLock { $0 = "" }
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { said.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+            changes.changed()
+        }
+        process.terminationHandler = { _ in
+            // Foundation keeps a pipe's reader alive until its handler is cleared.
+            output.fileHandleForReading.readabilityHandler = nil
+            changes.changed()
+        }
         try process.run()
         lock.withLock { self.process = process }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if let connection = try? await RedisConnection.connect(to: url, clientName: "test-probe", tls: clientTLS) {
-                defer { connection.close() }
-                if (try? await connection.run(RESPCommand("PING")))?.string == "PONG" { return }
-            }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(50))
+        // Redis says when it listens; nothing is asked before.
+        let ready = await changes.wait(timeout: .seconds(10)) {
+            said.text.withLock { $0.contains("Ready to accept connections") } || !process.isRunning
         }
-        throw Unavailable(reason: "redis-server on port \(port) did not start")
+        guard ready, process.isRunning else {
+            throw Unavailable(reason: "redis-server on port \(port) did not start: \(said.text.withLock { $0.suffix(2000) })")
+        }
     }
 
     /// Stops the server (SHUTDOWN NOSAVE, as an operator would) and waits for it to exit.
@@ -111,8 +131,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         }
         guard let process, process.isRunning else { return }
         _ = try? await command("SHUTDOWN", "NOSAVE")
-        let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+        _ = await changes.wait(timeout: .seconds(5)) { !process.isRunning }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
@@ -125,16 +144,31 @@ public final class RedisServerProcess: @unchecked Sendable {
         if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
+    /// Whether the server process is up (not stopped or killed).
+    public var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
+
     /// A short-lived connection for a test's own commands (CONFIG, CLIENT KILL, inspection).
     public func command(_ arguments: String...) async throws -> RESPValue {
+        try await command(arguments)
+    }
+
+    public func command(_ arguments: [String]) async throws -> RESPValue {
         let connection = try await RedisConnection.connect(to: url, clientName: "test-admin", tls: clientTLS)
         defer { connection.close() }
         return try await connection.run(RESPCommand(arguments.map { .string($0) }))
     }
 
+    /// Ports this test process has handed out: a port freed by one server is
+    /// not given to another (a Redis Cluster node whose bus port another
+    /// cluster's node had used would be gossiped into that cluster).
+    private static let handedOut = Mutex<Set<Int>>([])
+
     static func freePort() throws -> Int {
-        let socket = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
-        defer { try? socket.close().wait() }
-        return socket.localAddress!.port!
+        while true {
+            let socket = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
+            defer { try? socket.close().wait() }
+            let port = socket.localAddress!.port!
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
     }
 }

@@ -51,16 +51,18 @@ struct RedisConnectionTests {
     @Test func subscriberGetsMessagesInPublishOrder() async throws {
         let redis = try await RedisServerProcess()
         let received = NIOLockedValueBox<[RESPValue]>([])
+        let pushed = ChangeSignal()
         let subscriber = try await RedisConnection.connect(to: redis.url, clientName: "sub") { push in
             received.withLockedValue { $0.append(push) }
+            pushed.changed()
         }
         defer { subscriber.close() }
         let publisher = try await RedisConnection.connect(to: redis.url, clientName: "pub")
         defer { publisher.close() }
         subscriber.sendSubscription(RESPCommand("SUBSCRIBE", "a", "b"))
-        try await eventually { received.withLockedValue { $0.count } == 2 }
+        await pushed.expect("the two confirmations") { received.withLockedValue { $0.count } == 2 }
         for i in 0..<100 { publisher.sendIgnoringReply(RESPCommand("PUBLISH", i % 2 == 0 ? "a" : "b", .string("\(i)"))) }
-        try await eventually { received.withLockedValue { $0.count } == 102 }
+        await pushed.expect("the hundred messages") { received.withLockedValue { $0.count } == 102 }
         let messages = received.withLockedValue { $0 }.dropFirst(2).compactMap(\.array)
         #expect(messages.map { $0[0].string } == Array(repeating: "message", count: 100))
         #expect(messages.map { $0[2].string } == (0..<100).map { "\($0)" })
@@ -113,6 +115,7 @@ struct RedisConnectionTests {
     /// is still waiting at the deadline.
     private func outcome(within timeout: Duration, _ operation: @escaping @Sendable () async throws -> Void) async throws -> String? {
         let result = NIOLockedValueBox<String?>(nil)
+        let ended = ChangeSignal()
         Task {
             do {
                 try await operation()
@@ -120,8 +123,9 @@ struct RedisConnectionTests {
             } catch {
                 result.withLockedValue { $0 = "\(error)" }
             }
+            ended.changed()
         }
-        try await eventually(timeout: timeout) { result.withLockedValue { $0 } != nil }
+        _ = await ended.wait(timeout: timeout) { result.withLockedValue { $0 } != nil }
         return result.withLockedValue { $0 }
     }
 
@@ -135,14 +139,11 @@ struct RedisConnectionTests {
     }
 }
 
-func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while !condition() {
-        guard ContinuousClock.now < deadline else {
-            Issue.record("condition not met within \(timeout)")
-            return
-        }
-        try await Task.sleep(for: .milliseconds(10))
+extension ChangeSignal {
+    /// Waits for `condition`, woken at each change; records a failure after `timeout`.
+    func expect(_ what: String, timeout: Duration = .seconds(5), _ condition: () -> Bool) async {
+        if await wait(timeout: timeout, until: condition) { return }
+        Issue.record("condition not met within \(timeout): \(what)")
     }
 }
 

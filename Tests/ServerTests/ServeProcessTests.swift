@@ -5,6 +5,7 @@ import NIOCore
 import Pipeline
 import Synchronization
 import Testing
+import TestFixtures
 
 /// `framepipe serve` as a separate process, for what only a process shows:
 /// signals, exit codes, flags and environment variables.

@@ -31,8 +31,8 @@ private let bigFramePipelines = #"""
 /// stall limit, the slow verdict's one-second window) act on what the
 /// camera and the machine manage; that is the real time these tests are about.
 private func streamInStep(_ streamer: TestSocket, pace: TestSocket, until happened: () -> Bool) async throws -> (sent: Int, happenedAt: Int?) {
-    let start = ContinuousClock.now
-    let giveUp = start + .seconds(60)
+    let camera = CameraFrameClock(fps: 30)
+    let giveUp = ContinuousClock.now + .seconds(60)
     var sent = 0
     var happenedAt: Int?
     while ContinuousClock.now < giveUp, happenedAt.map({ sent < $0 + 30 }) ?? true {
@@ -41,7 +41,7 @@ private func streamInStep(_ streamer: TestSocket, pace: TestSocket, until happen
         sent += 1
         try await pace.eventually("frame \(seq) on the fast viewer") { pace.lastBinaryHeader?["seq"] == .number(seq) }
         if happenedAt == nil, happened() { happenedAt = sent }
-        try await Task.sleep(until: start + .milliseconds(1000 * sent / 30))  // the camera's frame clock
+        try await camera.waitForFrame(sent)
     }
     return (sent, happenedAt)
 }

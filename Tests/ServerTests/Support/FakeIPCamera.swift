@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
+import TestFixtures
 
 /// An IP camera on a loopback port, as the relay's `"sources"` meet them:
 /// `GET /video.mjpg` answers `multipart/x-mixed-replace` and writes a part

@@ -1,6 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
 import Pipeline
+import TestFixtures
 
 /// A `RelayClock` the test moves: the relay's token leases and revocation
 /// checks wait on it, and wake only when `advance` passes their deadline.

@@ -3,6 +3,7 @@ import Foundation
 import NIOPosix
 import NIOSSL
 import Pipeline
+import TestFixtures
 
 /// Plain HTTP/1.1 over a NIO socket: GETs for the JSON API and raw upgrade
 /// requests whose refusal status a WebSocket client would hide.
@@ -57,9 +58,13 @@ enum RawHTTP {
             try await outbound.write(ByteBuffer(string: send))
             // Kept outside the reader so what arrived before a timeout is not lost.
             let received = RawWebSocket.Inbox()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await Task.sleep(for: .seconds(20)) }
+            let ended = ChangeSignal()
+            await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
+                    defer {
+                        received.closed.withLock { $0 = true }
+                        ended.changed()
+                    }
                     for try await chunk in inbound {
                         let complete = received.bytes.withLock { buffer in
                             var chunk = chunk
@@ -69,9 +74,9 @@ enum RawHTTP {
                         if untilComplete, complete { break }
                     }
                 }
-                defer { group.cancelAll() }
-                // The first to finish: the response, the server's close, or the time limit.
-                try await group.next()
+                // The first to come: the response, or the server's close; the deadline ends only a hung exchange.
+                _ = await ended.wait(timeout: .seconds(20)) { received.closed.withLock { $0 } }
+                group.cancelAll()
             }
             return received.bytes.withLock { $0 }
         }

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import Synchronization
+import TestFixtures
 
 /// A hand-rolled WebSocket client over a plain NIO socket, for what a
 /// well-behaved client library will not do: vanish without a close frame,

@@ -5,6 +5,7 @@ import Pipeline
 import Stages
 import Synchronization
 import Testing
+import TestFixtures
 
 /// A log handler that keeps every entry, so tests can assert what an
 /// operator would read.

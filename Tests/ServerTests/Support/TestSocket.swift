@@ -6,6 +6,7 @@ import NIOCore
 import Pipeline
 import Synchronization
 import Testing
+import TestFixtures
 
 /// A real WebSocket client (HummingbirdWSClient) that records everything it
 /// receives and sends what the test asks, for asserting the wire contract.

@@ -2,19 +2,23 @@ import Foundation
 import Synchronization
 
 /// Wakes the tests waiting on something (a socket's messages, the relay's
-/// log, a fake camera, the manual clock) each time it changes, so a wait
-/// ends when its event comes, never by polling.
-final class ChangeSignal: Sendable {
+/// log, a fake camera, the manual clock, a Redis subscriber) each time it
+/// changes, so a wait ends when its event comes, never by polling. Its
+/// timeout is the suite's one deadline: it ends only a wait that is
+/// already failing.
+public final class ChangeSignal: Sendable {
     private let waiters = Mutex<[UUID: AsyncStream<Void>.Continuation]>([:])
 
+    public init() {}
+
     /// Called by the watched thing after each change.
-    func changed() {
+    public func changed() {
         for waiter in waiters.withLock({ Array($0.values) }) { waiter.yield() }
     }
 
     /// Waits until `condition` holds, re-checked at each change; false if
     /// `timeout` passed first (a deadline that only ends a failing test).
-    func wait(timeout: Duration, until condition: () -> Bool) async -> Bool {
+    public func wait(timeout: Duration, until condition: () -> Bool) async -> Bool {
         if condition() { return true }
         let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let id = UUID()
