@@ -146,6 +146,14 @@ public final class RedisConnection: Sendable {
     /// `RedisServerError`. Past `timeout` the connection is closed, since
     /// a server that stopped answering leaves it in an unknown state.
     public func run(_ command: RESPCommand, timeout: Duration = .seconds(5)) async throws -> RESPValue {
+        let reply = try await reply(to: command, timeout: timeout)
+        if case .error(let message) = reply { throw RedisServerError(command: command.name, message: message) }
+        return reply
+    }
+
+    /// As `run`, but a refusal is the reply (`.error`): a cluster's `MOVED`
+    /// and `ASK` are answers to act on, not failures.
+    public func reply(to command: RESPCommand, timeout: Duration = .seconds(5)) async throws -> RESPValue {
         let promise = request(command)
         let channel = self.channel
         let timer = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
@@ -156,9 +164,7 @@ public final class RedisConnection: Sendable {
             promise.fail(error)
         }
         defer { timer.cancel() }
-        let reply = try await promise.futureResult.get()
-        if case .error(let message) = reply { throw RedisServerError(command: command.name, message: message) }
-        return reply
+        return try await promise.futureResult.get()
     }
 
     /// False while the socket's send buffer is full: Redis reads slower
@@ -257,7 +263,8 @@ final class RedisClientHandler: ChannelDuplexHandler {
     private static func isPush(_ value: RESPValue) -> Bool {
         guard let kind = value.array?.first?.string else { return false }
         switch kind {
-        case "message", "pmessage", "subscribe", "unsubscribe", "psubscribe", "punsubscribe": return true
+        case "message", "pmessage", "subscribe", "unsubscribe", "psubscribe", "punsubscribe",
+             "smessage", "ssubscribe", "sunsubscribe": return true
         default: return false
         }
     }

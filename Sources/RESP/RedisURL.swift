@@ -4,7 +4,7 @@
 /// (`rediss+sentinel://` for TLS to sentinels and master alike).
 public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     /// One `host:port`.
-    public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
+    public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         public var host: String
         public var port: Int
         public init(host: String, port: Int) {

@@ -1,0 +1,130 @@
+import Foundation
+import RESP
+
+/// A throwaway Redis Cluster made of Debian's `redis-server` in cluster mode:
+/// `primaries` shards with one replica each, on free loopback ports (the
+/// cluster bus too), joined by `redis-cli --cluster create`, as an operator
+/// would build one. Stopped by `stop()`.
+public final class RedisClusterGroup: Sendable {
+    /// Every node, primaries first as `redis-cli` was given them (it makes
+    /// the first `primaries` the primaries and the rest their replicas).
+    public let nodes: [RedisServerProcess]
+
+    public static let cli = "/usr/bin/redis-cli"
+
+    public init(primaries: Int = 3) async throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.cli) else {
+            throw RedisServerProcess.Unavailable(reason: "\(Self.cli) is missing: install Debian's redis-tools (scripts/install-deps.sh test does)")
+        }
+        var nodes: [RedisServerProcess] = []
+        for _ in 0..<(primaries * 2) {
+            let busPort = try RedisServerProcess.freePort()
+            nodes.append(try await RedisServerProcess(arguments: [
+                "--cluster-enabled", "yes", "--cluster-port", String(busPort), "--cluster-config-file", "nodes.conf",
+                // Short, so a killed primary's replica takes over within seconds; and a
+                // replica syncs at once (a replica that never synced cannot take over).
+                "--cluster-node-timeout", "1000", "--repl-diskless-sync-delay", "0",
+            ]))
+        }
+        self.nodes = nodes
+        let create = Process()
+        create.executableURL = URL(fileURLWithPath: Self.cli)
+        create.arguments = ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "1", "--cluster-yes"]
+        let output = Pipe()
+        create.standardOutput = output
+        create.standardError = output
+        try create.run()
+        let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        create.waitUntilExit()
+        guard create.terminationStatus == 0 else {
+            await stop()
+            throw RedisServerProcess.Unavailable(reason: "redis-cli --cluster create failed: \(said)")
+        }
+        try await waitUntilEveryNodeSees(primaries: primaries)
+    }
+
+    /// Until every node says the cluster is ok and knows all its shards, each
+    /// with a replica that has synced (gossip and the first sync take a
+    /// moment after `create` returns). The nodes announce nothing when they
+    /// agree, so each is asked every 50 ms.
+    private func waitUntilEveryNodeSees(primaries: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            var agreed = true
+            for node in nodes {
+                let info = try await node.command("CLUSTER", "INFO").string ?? ""
+                let shards = try? RedisClusterTopology(shardsReply: try await node.command("CLUSTER", "SHARDS"))
+                if !info.contains("cluster_state:ok") || shards?.shards.count != primaries || shards?.coversAllSlots != true
+                    || shards?.shards.contains(where: { $0.replicas.isEmpty || $0.replicas.contains { $0.health != "online" } }) == true {
+                    agreed = false
+                    break
+                }
+            }
+            if agreed { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await stop()
+        throw RedisServerProcess.Unavailable(reason: "the Redis Cluster did not settle within 30 s")
+    }
+
+    /// The topology as the first node now sees it.
+    public func topology() async throws -> RedisClusterTopology {
+        try RedisClusterTopology(shardsReply: try await nodes[0].command("CLUSTER", "SHARDS"))
+    }
+
+    /// The process listening on `endpoint`'s port.
+    public func node(at endpoint: RedisURL.Endpoint) -> RedisServerProcess? {
+        nodes.first { $0.port == endpoint.port }
+    }
+
+    /// Seeds for a client: every node's `host:port`.
+    public var seeds: [RedisURL.Endpoint] { nodes.map { .init(host: "127.0.0.1", port: $0.port) } }
+
+    /// Moves `slot` from one shard to another as `redis-cli --cluster reshard`
+    /// does: the target imports, the source migrates, the keys move; with
+    /// `finish`, every primary is then told the target owns the slot (until
+    /// then the source answers ASK for keys it no longer has).
+    public func migrate(slot: Int, from source: RedisClusterTopology.Node, to target: RedisClusterTopology.Node, finish: Bool) async throws {
+        let sourceNode = try require(source.endpoint), targetNode = try require(target.endpoint)
+        _ = try await targetNode.command("CLUSTER", "SETSLOT", String(slot), "IMPORTING", source.id)
+        _ = try await sourceNode.command("CLUSTER", "SETSLOT", String(slot), "MIGRATING", target.id)
+        let keys = try await sourceNode.command("CLUSTER", "GETKEYSINSLOT", String(slot), "1000").array?.compactMap(\.string) ?? []
+        if !keys.isEmpty {
+            let reply = try await sourceNode.command(
+                ["MIGRATE", "127.0.0.1", String(target.endpoint.port), "", "0", "5000", "KEYS"] + keys)
+            guard reply.string == "OK" else { throw RedisServerProcess.Unavailable(reason: "MIGRATE answered \(reply)") }
+        }
+        guard finish else { return }
+        let primaries = try await topology().shards.map(\.primary.endpoint)
+        for endpoint in primaries {
+            _ = try await require(endpoint).command("CLUSTER", "SETSLOT", String(slot), "NODE", target.id)
+        }
+    }
+
+    /// Until the node at `endpoint` is a primary that owns slots, as every live node sees it.
+    public func waitUntilPrimary(_ endpoint: RedisURL.Endpoint, timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var agreed = true
+            for node in nodes where node.isRunning {
+                let shards = try? RedisClusterTopology(shardsReply: try await node.command("CLUSTER", "SHARDS"))
+                if shards?.shards.contains(where: { $0.primary.endpoint == endpoint }) != true || shards?.coversAllSlots != true {
+                    agreed = false
+                    break
+                }
+            }
+            if agreed { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RedisServerProcess.Unavailable(reason: "\(endpoint) did not become a primary within \(timeout)")
+    }
+
+    private func require(_ endpoint: RedisURL.Endpoint) throws -> RedisServerProcess {
+        guard let node = node(at: endpoint) else { throw RedisServerProcess.Unavailable(reason: "no node at \(endpoint)") }
+        return node
+    }
+
+    public func stop() async {
+        for node in nodes { await node.stop() }
+    }
+}
