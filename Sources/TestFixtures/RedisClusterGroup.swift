@@ -45,17 +45,31 @@ public final class RedisClusterGroup: Sendable {
 
     /// Until every node says the cluster is ok and knows all its shards, each
     /// with a replica that has synced (gossip and the first sync take a
-    /// moment after `create` returns). The nodes announce nothing when they
-    /// agree, so each is asked every 50 ms.
+    /// moment after `create` returns).
     private func waitUntilEveryNodeSees(primaries: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
+        do {
+            try await untilEveryLiveNode("the cluster settled", timeout: .seconds(30)) { info, shards in
+                info.contains("cluster_state:ok") && shards.shards.count == primaries && shards.coversAllSlots
+                    && !shards.shards.contains { $0.replicas.isEmpty || $0.replicas.contains { $0.health != "online" } }
+            }
+        } catch {
+            await stop()
+            throw error
+        }
+    }
+
+    /// Until every running node's `CLUSTER INFO` and `CLUSTER SHARDS` satisfy
+    /// `agrees`. The nodes gossip and announce nothing when they agree, so
+    /// each is asked every 50 ms: the fixture's one polling wait.
+    private func untilEveryLiveNode(_ what: String, timeout: Duration,
+                                    agrees: (_ info: String, _ shards: RedisClusterTopology) -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             var agreed = true
-            for node in nodes {
+            for node in nodes where node.isRunning {
                 let info = try await node.command("CLUSTER", "INFO").string ?? ""
-                let shards = try? RedisClusterTopology(shardsReply: try await node.command("CLUSTER", "SHARDS"))
-                if !info.contains("cluster_state:ok") || shards?.shards.count != primaries || shards?.coversAllSlots != true
-                    || shards?.shards.contains(where: { $0.replicas.isEmpty || $0.replicas.contains { $0.health != "online" } }) == true {
+                guard let shards = try? RedisClusterTopology(shardsReply: try await node.command("CLUSTER", "SHARDS")),
+                      agrees(info, shards) else {
                     agreed = false
                     break
                 }
@@ -63,8 +77,7 @@ public final class RedisClusterGroup: Sendable {
             if agreed { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        await stop()
-        throw RedisServerProcess.Unavailable(reason: "the Redis Cluster did not settle within 30 s")
+        throw RedisServerProcess.Unavailable(reason: "timed out after \(timeout) waiting until \(what)")
     }
 
     /// The topology as the first node now sees it.
@@ -103,20 +116,9 @@ public final class RedisClusterGroup: Sendable {
 
     /// Until the node at `endpoint` is a primary that owns slots, as every live node sees it.
     public func waitUntilPrimary(_ endpoint: RedisURL.Endpoint, timeout: Duration) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            var agreed = true
-            for node in nodes where node.isRunning {
-                let shards = try? RedisClusterTopology(shardsReply: try await node.command("CLUSTER", "SHARDS"))
-                if shards?.shards.contains(where: { $0.primary.endpoint == endpoint }) != true || shards?.coversAllSlots != true {
-                    agreed = false
-                    break
-                }
-            }
-            if agreed { return }
-            try await Task.sleep(for: .milliseconds(50))
+        try await untilEveryLiveNode("\(endpoint) is a primary", timeout: timeout) { _, shards in
+            shards.coversAllSlots && shards.shards.contains { $0.primary.endpoint == endpoint }
         }
-        throw RedisServerProcess.Unavailable(reason: "\(endpoint) did not become a primary within \(timeout)")
     }
 
     private func require(_ endpoint: RedisURL.Endpoint) throws -> RedisServerProcess {

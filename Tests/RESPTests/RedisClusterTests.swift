@@ -11,6 +11,23 @@ import Testing
 /// the suites below run in turn, beside the rest of the tests.
 @Suite("Redis Cluster: slots, shards and redirections", .serialized, .timeLimit(.minutes(2)))
 struct RedisClusterTests {
+    /// A fresh cluster and a client of it (given every node, or the first
+    /// only), closed and stopped after `body`, whether it passed or threw.
+    static func withClusterClient(oneSeed: Bool = false,
+                                  _ body: (RedisClusterGroup, RedisClusterClient) async throws -> Void) async throws {
+        let cluster = try await RedisClusterGroup()
+        let seeds = oneSeed ? [cluster.nodes[0].url] : cluster.nodes.map(\.url)
+        do {
+            let client = try await RedisClusterClient.connect(seeds: seeds, clientName: "test")
+            defer { client.close() }
+            try await body(cluster, client)
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
     @Test func slotsAreCRC16XModemOfTheKeyOrItsHashTag() {
         #expect(RedisKeySlot.crc16(Array("123456789".utf8)[...]) == 0x31C3, "the XMODEM check value")
         // Examples from the Redis Cluster specification and redis-cli's CLUSTER KEYSLOT.
@@ -104,64 +121,56 @@ extension RedisClusterTests {
     /// The client against a real cluster, as it changes under it.
     @Suite("Redis Cluster client", .serialized, .timeLimit(.minutes(2)))
     struct RedisClusterClientTests {
-        static func value(_ reply: RESPValue) -> String? { reply.string }
-
         @Test func eachKeyGoesToItsShardFromOneSeedAndAMovedSlotIsFollowed() async throws {
-            let cluster = try await RedisClusterGroup()
-            // One seed is enough: the rest is learnt from it.
-            let client = try await RedisClusterClient.connect(seeds: [cluster.nodes[0].url], clientName: "test")
-            defer { client.close() }
-            let keys = (0..<60).map { "framepipe:test:\($0)" }
-            for key in keys { #expect(try await client.run(RESPCommand("SET", .string(key), .string(key)), key: key) == .simpleString("OK")) }
-            let topology = client.topology
-            for key in keys {
-                let owner = try #require(topology.shard(forKey: key)?.primary.endpoint)
-                let direct = try await cluster.node(at: owner)!.command("GET", key)
-                #expect(direct.string == key, "\(key) is on the primary that owns slot \(RedisKeySlot.of(key))")
-            }
-            #expect(client.topologyRefreshes == 0, "nothing moved: no redirection")
+            try await RedisClusterTests.withClusterClient(oneSeed: true) { cluster, client in
+                // One seed is enough: the rest is learnt from it.
+                let keys = (0..<60).map { "framepipe:test:\($0)" }
+                for key in keys { #expect(try await client.run(RESPCommand("SET", .string(key), .string(key)), key: key) == .simpleString("OK")) }
+                let topology = client.topology
+                for key in keys {
+                    let owner = try #require(topology.shard(forKey: key)?.primary.endpoint)
+                    let direct = try await cluster.node(at: owner)!.command("GET", key)
+                    #expect(direct.string == key, "\(key) is on the primary that owns slot \(RedisKeySlot.of(key))")
+                }
+                #expect(client.topologyRefreshes == 0, "nothing moved: no redirection")
 
-            // The slot moves to another shard (a resharding): the client's next command is told MOVED and follows.
-            let key = keys[0]
-            let from = try #require(topology.shard(forKey: key)), to = try #require(topology.shards.first { $0 != from })
-            try await cluster.migrate(slot: RedisKeySlot.of(key), from: from.primary, to: to.primary, finish: true)
-            #expect(try await client.run(RESPCommand("GET", .string(key)), key: key).string == key)
-            #expect(client.topologyRefreshes == 1)
-            #expect(try client.primary(forKey: key) == to.primary.endpoint)
-            await cluster.stop()
+                // The slot moves to another shard (a resharding): the client's next command is told MOVED and follows.
+                let key = keys[0]
+                let from = try #require(topology.shard(forKey: key)), to = try #require(topology.shards.first { $0 != from })
+                try await cluster.migrate(slot: RedisKeySlot.of(key), from: from.primary, to: to.primary, finish: true)
+                #expect(try await client.run(RESPCommand("GET", .string(key)), key: key).string == key)
+                #expect(client.topologyRefreshes == 1)
+                #expect(try client.primary(forKey: key) == to.primary.endpoint)
+            }
         }
 
         @Test func aSlotBeingMigratedIsAskedWhereItsKeyAlreadyIs() async throws {
-            let cluster = try await RedisClusterGroup()
-            let client = try await RedisClusterClient.connect(seeds: cluster.nodes.map(\.url), clientName: "test")
-            defer { client.close() }
-            let key = "{bed-12}.claims"
-            _ = try await client.run(RESPCommand("SET", .string(key), "node-a"), key: key)
-            let topology = client.topology
-            let from = try #require(topology.shard(forKey: key)), to = try #require(topology.shards.first { $0 != from })
-            // Half-way: the key has moved, the slot still belongs to `from`, which answers ASK.
-            try await cluster.migrate(slot: RedisKeySlot.of(key), from: from.primary, to: to.primary, finish: false)
-            #expect(try await client.run(RESPCommand("GET", .string(key)), key: key).string == "node-a")
-            #expect(client.topologyRefreshes == 0, "ASK is for one command: the shards are not read again")
-            #expect(try client.primary(forKey: key) == from.primary.endpoint)
-            await cluster.stop()
+            try await RedisClusterTests.withClusterClient { cluster, client in
+                let key = "{bed-12}.claims"
+                _ = try await client.run(RESPCommand("SET", .string(key), "node-a"), key: key)
+                let topology = client.topology
+                let from = try #require(topology.shard(forKey: key)), to = try #require(topology.shards.first { $0 != from })
+                // Half-way: the key has moved, the slot still belongs to `from`, which answers ASK.
+                try await cluster.migrate(slot: RedisKeySlot.of(key), from: from.primary, to: to.primary, finish: false)
+                #expect(try await client.run(RESPCommand("GET", .string(key)), key: key).string == "node-a")
+                #expect(client.topologyRefreshes == 0, "ASK is for one command: the shards are not read again")
+                #expect(try client.primary(forKey: key) == from.primary.endpoint)
+            }
         }
 
         @Test func aKilledPrimarysReplicaTakesOverAndTheClientFindsIt() async throws {
-            let cluster = try await RedisClusterGroup()
-            let client = try await RedisClusterClient.connect(seeds: cluster.nodes.map(\.url), clientName: "test")
-            defer { client.close() }
-            let key = "framepipe:node:node-a"
-            _ = try await client.run(RESPCommand("SET", .string(key), "1"), key: key)
-            let shard = try #require(client.topology.shard(forKey: key))
-            cluster.node(at: shard.primary.endpoint)!.kill9()
-            let replica = try #require(shard.replicas.first?.endpoint)
-            try await cluster.waitUntilPrimary(replica, timeout: .seconds(30))
-            // Replication is asynchronous: the key may or may not have reached the replica; the write goes to the new primary.
-            #expect(try await client.run(RESPCommand("SET", .string(key), "2"), key: key) == .simpleString("OK"))
-            #expect(try client.primary(forKey: key) == replica)
-            #expect(try await cluster.node(at: replica)!.command("GET", key).string == "2")
-            await cluster.stop()
+            try await RedisClusterTests.withClusterClient { cluster, client in
+                let key = "framepipe:node:node-a"
+                _ = try await client.run(RESPCommand("SET", .string(key), "1"), key: key)
+                let shard = try #require(client.topology.shard(forKey: key))
+                cluster.node(at: shard.primary.endpoint)!.kill9()
+                let replica = try #require(shard.replicas.first?.endpoint)
+                try await cluster.waitUntilPrimary(replica, timeout: .seconds(30))
+                // Replication is asynchronous: the key may or may not have reached the replica; the write goes to the new primary.
+                #expect(try await client.run(RESPCommand("SET", .string(key), "2"), key: key) == .simpleString("OK"))
+                #expect(try client.primary(forKey: key) == replica)
+                #expect(try await cluster.node(at: replica)!.command("GET", key).string == "2")
+            }
         }
     }
 
@@ -188,19 +197,14 @@ extension RedisClusterTests {
         static func withAllSubscribed(
             _ body: (RedisClusterGroup, RedisClusterClient, Received, RedisShardedSubscriber) async throws -> Void
         ) async throws {
-            let cluster = try await RedisClusterGroup()
-            let client = try await RedisClusterClient.connect(seeds: cluster.nodes.map(\.url), clientName: "test")
-            let received = Received()
-            let subscriber = Self.subscriber(client, received)
-            await subscriber.set(Set(Self.channels))
-            try await Self.confirmed(subscriber, received, Set(Self.channels))
-            do {
+            try await RedisClusterTests.withClusterClient { cluster, client in
+                let received = Received()
+                let subscriber = Self.subscriber(client, received)
+                defer { subscriber.close() }
+                await subscriber.set(Set(Self.channels))
+                try await Self.confirmed(subscriber, received, Set(Self.channels))
                 try await body(cluster, client, received, subscriber)
-            } catch {
-                subscriber.close(); client.close(); await cluster.stop()
-                throw error
             }
-            subscriber.close(); client.close(); await cluster.stop()
         }
 
         /// Until the shards have confirmed exactly `channels`.
