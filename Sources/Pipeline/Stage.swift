@@ -142,6 +142,10 @@ public protocol FrameSink: Sendable {
     func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet
     /// A stage's stream-level event (`StageEvent`); must return promptly.
     func streamEvent(_ event: StageEvent, streamID: String)
+    /// The state of `kind` the stream already has when a pipeline starts on
+    /// it: a camera that reconnected, a reloaded config, a stream that moved
+    /// here from another node. Nil when nothing was raised.
+    func standingEvent(kind: String, streamID: String) -> StageEvent?
 }
 
 extension FrameSink {
@@ -150,4 +154,7 @@ extension FrameSink {
 
     /// A sink that keeps no stream state ignores events.
     public func streamEvent(_ event: StageEvent, streamID: String) {}
+
+    /// …and knows of none.
+    public func standingEvent(kind: String, streamID: String) -> StageEvent? { nil }
 }

@@ -41,4 +41,12 @@ extension StageContext {
     public func raise(_ event: StageEvent) {
         sink.streamEvent(event, streamID: streamID)
     }
+
+    /// What the stream's state of `kind` is as this stage starts. A stage
+    /// that raises a kind starts from it: a new stage instance (a camera
+    /// that reconnected, a reload) that assumed `ok` would never clear a
+    /// state its predecessor raised.
+    public func standing(kind: String) -> StageEvent? {
+        sink.standingEvent(kind: kind, streamID: streamID)
+    }
 }

@@ -280,6 +280,10 @@ package final class ViewerHub: FrameSink, Sendable {
         transition { $0.streamHealth(streamID, event) }
     }
 
+    package func standingEvent(kind: String, streamID: String) -> StageEvent? {
+        locked.withLockedValue { $0.relay.streams[streamID]?.health[kind] }
+    }
+
     package func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
         locked.withLockedValue { $0.relay.wantedRenditions(streamID: streamID, ladder: ladder) }
     }

@@ -128,9 +128,31 @@ public struct PictureHealthStage: Stage {
     /// Frames looked at, and how many of those were decoded (the rest repeated the last look's bytes).
     public private(set) var looks = 0, decodes = 0
 
+    /// A state the stream already had when this instance started, taken
+    /// up at the first look (it needs that look's instant).
+    private var inherited: (condition: WritableKeyPath<Self, Condition>, since: Date)?
+
+    static let kind = "picture"
+
     public init(configuration: Configuration, context: StageContext) {
         self.configuration = configuration
         self.context = context
+        // A camera that reconnects, or a reload, makes a new instance: it
+        // continues what the stream's picture was said to be, so it can
+        // clear it (and does not say it again).
+        if let standing = context.standing(kind: Self.kind), let condition = Self.condition(raising: standing.state) {
+            state = standing.state
+            inherited = (condition, standing.since)
+        }
+    }
+
+    static func condition(raising state: String) -> WritableKeyPath<Self, Condition>? {
+        switch state {
+        case "frozen": \.frozen
+        case "dark": \.dark
+        case "covered": \.covered
+        default: nil
+        }
     }
 
     public mutating func process(_ frame: inout Frame) -> StageOutcome {
@@ -169,6 +191,10 @@ public struct PictureHealthStage: Stage {
     /// dark or covered picture does not change either, and "dark" says why.
     mutating func judge(_ look: Look, at now: ContinuousClock.Instant, date: Date) {
         lastLook = look
+        if let (condition, since) = inherited {
+            self[keyPath: condition] = Condition(onset: (now, since), raised: true)
+            inherited = nil
+        }
         let c = configuration
         let margin = 1.25
         let isDark = look.meanLuma < c.darkMean && look.peakLuma < c.darkPeak
@@ -188,7 +214,7 @@ public struct PictureHealthStage: Stage {
         guard next != state else { return }
         state = next
         let since = raised?.1.onset?.date ?? date
-        context.raise(StageEvent(kind: "picture", state: next, since: since, details: [
+        context.raise(StageEvent(kind: Self.kind, state: next, since: since, details: [
             ("mean_luma", .number(Self.rounded(look.meanLuma))), ("peak_luma", .number(Self.rounded(look.peakLuma))),
             ("luma_stddev", .number(Self.rounded(look.stdDev))),
             ("largest_change", look.largestChange.map { .number(Self.rounded($0)) } ?? .null),

@@ -5,9 +5,12 @@ import Synchronization
 /// An in-memory `FrameSink` that keeps what it is given, for tests.
 public final class RecordingSink: FrameSink {
     private let state = Mutex<(frames: [Frame], wantsLow: Bool, wanted: RenditionSet?, events: [StageEvent])>(([], false, nil, []))
+    private let standing: [StageEvent]
 
-    /// `wanted`: the rungs it says viewers are sent; without it, rung 1 while `wantsLow`.
-    public init(wantsLow: Bool = false, wanted: RenditionSet? = nil) {
+    /// `wanted`: the rungs it says viewers are sent; without it, rung 1 while
+    /// `wantsLow`. `standing`: the states the stream had before the stage started.
+    public init(wantsLow: Bool = false, wanted: RenditionSet? = nil, standing: [StageEvent] = []) {
+        self.standing = standing
         state.withLock { $0.wantsLow = wantsLow; $0.wanted = wanted }
     }
 
@@ -18,6 +21,7 @@ public final class RecordingSink: FrameSink {
     public func setWantsLow(_ value: Bool) { state.withLock { $0.wantsLow = value } }
     public var frames: [Frame] { state.withLock { $0.frames } }
     public func streamEvent(_ event: StageEvent, streamID: String) { state.withLock { $0.events.append(event) } }
+    public func standingEvent(kind: String, streamID: String) -> StageEvent? { standing.last { $0.kind == kind } }
     /// The stage events raised, in order.
     public var events: [StageEvent] { state.withLock { $0.events } }
 }

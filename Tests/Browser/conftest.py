@@ -35,13 +35,17 @@ class Relay:
         FAILURES.mkdir(parents=True, exist_ok=True)
         binary = os.environ.get("FRAMEPIPE_BINARY", str(ROOT / ".build" / "debug" / "framepipe"))
         self.log = open(self.log_path, "a")
+        # A restart appends to the same log, whose earlier run also said
+        # "dashboard=…" for the same port: only this run's lines count, or a
+        # page could be loaded before this run listens.
+        earlier = self.log_path.stat().st_size
         host = [] if self.host == "127.0.0.1" else ["--host", self.host, "--insecure"]
         self.process = subprocess.Popen(
             [*self.prefix, binary, "serve", "--port", str(self.port), *host, *self.extra_args],
             cwd=ROOT, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            text = self.log_path.read_text()
+            text = self.log_path.read_bytes()[earlier:].decode(errors="replace")
             found = re.findall(r"dashboard=http://" + re.escape(self.host) + r":(\d+)/", text)
             if found:
                 self.port = int(found[-1])

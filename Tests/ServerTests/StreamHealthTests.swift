@@ -10,6 +10,24 @@ import Testing
 /// for late viewers too, in the API, the metrics and the webhooks.
 @Suite("Stream health", .timeLimit(.minutes(1)))
 struct StreamHealthTests {
+    /// Frames in step with the relay's clock: each is sent once the viewer
+    /// has the one before, and the clock then moves a quarter second.
+    struct InStep {
+        let viewer: TestSocket
+        let clock: ManualRelayClock
+        var seq = 0
+
+        mutating func send(_ jpeg: ByteBuffer, frames: Int, by streamer: TestSocket) async throws {
+            for _ in 0..<frames {
+                streamer.send(jpeg)
+                let sent = Double(seq)
+                seq += 1
+                try await viewer.waitFor("frame \(sent)") { $0["type"] == .string("frame") && $0["seq"] == .number(sent) }
+                clock.advance(by: .milliseconds(250))
+            }
+        }
+    }
+
     static let pipelines = #"""
     {"default": "watched", "pipelines": {"watched": {"stages": [
       {"stage": "decode-check"}, {"stage": "picture-health", "interval": 0, "frozenAfter": 1, "recoverAfter": 0.5}, {"stage": "fan-out"}]}}}
@@ -29,16 +47,8 @@ struct StreamHealthTests {
             let viewer = try await relay.viewer()
             let streamer = try await relay.streamer("bed-4")
             let still = TestPattern.jpeg(width: 320, height: 240, frame: 1)
-            var seq = 0
-            func send(_ jpeg: ByteBuffer, frames: Int) async throws {
-                for _ in 0..<frames {
-                    streamer.send(jpeg)
-                    let sent = Double(seq)
-                    seq += 1
-                    try await viewer.waitFor("frame \(sent)") { $0["type"] == .string("frame") && $0["seq"] == .number(sent) }
-                    clock.advance(by: .milliseconds(250))
-                }
-            }
+            var camera = InStep(viewer: viewer, clock: clock)
+            func send(_ jpeg: ByteBuffer, frames: Int) async throws { try await camera.send(jpeg, frames: frames, by: streamer) }
             try await send(still, frames: 8)  // 2 s of one picture
             let frozen = try await viewer.waitFor(type: "stream_health", stream: "bed-4")
             #expect(frozen["kind"] == .string("picture") && frozen["state"] == .string("frozen"))
@@ -80,6 +90,41 @@ struct StreamHealthTests {
             #expect(posted.allSatisfy { $0["stream_id"] == .string("bed-4") && $0["kind"] == .string("picture") })
             #expect(relay.log.contains("stream health problem", ["stream_id": "bed-4", "state": "frozen"]))
             await streamer.close()
+        }
+    }
+
+    /// A camera that reconnects (a replaced connection) gets a new pipeline,
+    /// whose picture-health starts from the state the stream already has:
+    /// otherwise a frozen tile could never clear, since the new stage would
+    /// think it had never raised anything.
+    @Test func aCameraThatReconnectsWhileFrozenIsOKOnceItsNewPicturesMove() async throws {
+        let clock = ManualRelayClock()
+        try await withRelay(.test { $0.clock = clock }, pipelinesJSON: Self.pipelines) { relay in
+            let viewer = try await relay.viewer()
+            let still = TestPattern.jpeg(width: 320, height: 240, frame: 1)
+            var camera = InStep(viewer: viewer, clock: clock)
+            func send(_ jpeg: ByteBuffer, frames: Int, by streamer: TestSocket) async throws {
+                try await camera.send(jpeg, frames: frames, by: streamer)
+            }
+            let first = try await relay.streamer("bed-4")
+            try await send(still, frames: 8, by: first)
+            let frozen = try await viewer.waitFor(type: "stream_health", stream: "bed-4")
+            #expect(frozen["state"] == .string("frozen"))
+
+            let second = try await relay.streamer("bed-4")
+            try await first.waitUntilFinished()
+            // Still the same picture, for less than frozenAfter: it stays frozen, and is not told again.
+            try await send(still, frames: 2, by: second)
+            #expect(viewer.json(type: "stream_health").count == 1)
+            let streams = try await relay.api("/api/streams")
+            #expect(streams.arrayValue?.first?["health"]?["picture"]?["since"] == frozen["since"], "frozen since the first connection's repeat")
+            // It moves: ok, as for a camera that never reconnected.
+            for i in 0..<4 { try await send(TestPattern.jpeg(width: 320, height: 240, frame: 10 + i), frames: 1, by: second) }
+            let recovered = try await viewer.waitFor("ok") { $0["type"] == .string("stream_health") && $0["state"] == .string("ok") }
+            #expect(recovered["stream_id"] == .string("bed-4"))
+            #expect(viewer.json(type: "stream_health").count == 2)
+            #expect(viewer.json(type: "stream_ended").isEmpty)
+            await second.close()
         }
     }
 }

@@ -15,10 +15,12 @@ struct PictureHealthStageTests {
     /// A run of frames `interval` apart, through one stage instance.
     struct Camera {
         var stage: PictureHealthStage
-        let sink = RecordingSink()
+        let sink: RecordingSink
         var seconds = 0.0
 
-        init(_ parameters: [String: JSONValue] = ["every": .number(1)]) {
+        /// `standing`: what the stream's picture was said to be before this instance started.
+        init(_ parameters: [String: JSONValue] = ["every": .number(1)], standing: [StageEvent] = []) {
+            sink = RecordingSink(standing: standing)
             stage = makeStage(PictureHealthStage.self, parameters, sink: sink)
         }
 
@@ -73,6 +75,26 @@ struct PictureHealthStageTests {
             }
         }
         return TurboJPEG().compressGray(pixels, width: width, height: height, quality: 80)
+    }
+
+    /// A new instance on a stream that is already frozen (the camera
+    /// reconnected, the config was reloaded) continues from that state.
+    @Test func anInstanceStartedOnAFrozenStreamClearsItAndDoesNotSayItAgain() {
+        let since = Date(timeIntervalSince1970: 1_799_999_000)
+        var stillFrozen = Camera(standing: [StageEvent(kind: "picture", state: "frozen", since: since)])
+        stillFrozen.send(TestPattern.jpeg(width: Self.width, height: Self.height, frame: 1), for: 60)
+        #expect(stillFrozen.states == [], "frozen already, and said so")
+        #expect(stillFrozen.stage.state == "frozen")
+
+        var moving = Camera(standing: [StageEvent(kind: "picture", state: "frozen", since: since)])
+        moving.live(for: 3.5)  // looks at 0 (the first: nothing to compare), 0.5 (moved) … 3 s
+        #expect(moving.states == [])
+        moving.live(for: 0.5)
+        #expect(moving.states == ["ok"], "recoverAfter (3 s) after the first look that moved")
+
+        var other = Camera(standing: [StageEvent(kind: "uplink", state: "late", since: since)])
+        other.live(for: 10)
+        #expect(other.states == [], "another kind is not this stage's")
     }
 
     @Test func aMovingPictureStaysOK() {
