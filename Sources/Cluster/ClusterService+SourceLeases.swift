@@ -9,11 +9,11 @@ extension ClusterService: SourceLeases {
     package var leaseRenewal: Duration { settings.nodeTimeout / 3 }
 
     package func holdSource(_ streamID: String) async -> SourceLease {
-        guard let command = state.withLockedValue({ $0.broker == .connected ? $0.command : nil }) else {
+        guard let link = connectedLink else {
             return .unknown("Redis (\(settings.redis)) unreachable")
         }
         do {
-            let holder = try await command.run(RESPCommand("EVAL", .string(ClusterKeys.holdSourceScript), "1", .string(ClusterKeys.source(streamID)),
+            let holder = try await link.run(RESPCommand("EVAL", .string(ClusterKeys.holdSourceScript), "1", .string(keys.source(streamID)),
                                                            .string(settings.nodeID), .string(String(settings.nodeTimeout.milliseconds))),
                                                timeout: leaseRenewal).string
             guard let holder else { return .unknown("Redis answered the lease script with no holder") }
@@ -24,8 +24,8 @@ extension ClusterService: SourceLeases {
     }
 
     package func releaseSource(_ streamID: String) async {
-        guard let command = state.withLockedValue({ $0.broker == .connected ? $0.command : nil }) else { return }
-        _ = try? await command.run(RESPCommand("EVAL", .string(ClusterKeys.releaseSourceScript), "1", .string(ClusterKeys.source(streamID)),
+        guard let link = connectedLink else { return }
+        _ = try? await link.run(RESPCommand("EVAL", .string(ClusterKeys.releaseSourceScript), "1", .string(keys.source(streamID)),
                                                .string(settings.nodeID)), timeout: leaseRenewal)
     }
 }

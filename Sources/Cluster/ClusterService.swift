@@ -11,15 +11,14 @@ import Pipeline
 import RESP
 import ServiceLifecycle
 
-/// Joins this node to the others through one Redis: publishes the frames its
+/// Joins this node to the others through Redis (one server, or a Redis
+/// Cluster: `ClusterBroker` says how): publishes the frames its
 /// pipeline accepts, relays the frames of other nodes' streams its viewers
 /// watch, shares the registry of live streams, and ends the streams of a
 /// node that stopped heartbeating with `node_lost`.
 ///
-/// Two connections: commands (registry scripts, PUBLISH, heartbeats; all
-/// pipelined, so a frame never waits for a reply) and a subscriber (the
-/// control channel always, a stream's frame channel only while a viewer
-/// here watches it). Redis going away never touches local delivery: the
+/// It listens on the control channel always, and on a stream's frame
+/// channel only while a viewer here watches it. Redis going away never touches local delivery: the
 /// node logs once, keeps serving its own streams, reconnects with backoff,
 /// then reads the registry again, re-announces its streams and resubscribes.
 package final class ClusterService: Service, Sendable {
@@ -37,16 +36,16 @@ package final class ClusterService: Service, Sendable {
     let state = NIOLockedValueBox(LinkState())
     /// Per remote stream, a task running the relay stages (downscale, fan-out) for its frames.
     private let relays: RemoteStreamRelays
-    private let loop = MultiThreadedEventLoopGroup.singleton.next()
     private let tls: TLSConfiguration?
+    /// How keys and channels are named on the kind of Redis `--redis` names.
+    package let keys: ClusterKeys
 
     package enum BrokerState: String, Sendable {
         case connecting, connected, down
     }
 
     package struct LinkState {
-        package var command: RedisConnection?
-        package var subscriber: RedisConnection?
+        package var link: (any ClusterBroker)?
         package var broker = BrokerState.connecting
         /// When the broker's state last changed: the wall clock for the API, the monotonic one for how long.
         package var since = Date()
@@ -73,6 +72,7 @@ package final class ClusterService: Service, Sendable {
         self.publisher = publisher
         self.revocations = revocations
         self.tls = try settings.tlsConfiguration()
+        self.keys = settings.redis.usesCluster ? .onRedisCluster : .onOneRedis
         self.live = live
         self.metrics = metrics
         var logger = logger
@@ -119,60 +119,65 @@ package final class ClusterService: Service, Sendable {
         while !stopping {
             var wasConnected = false
             do {
-                let (command, subscriber) = try await connect()
+                let link = try await ClusterBrokers.connect(settings, tls: tls, onConfirmed: { [weak self] channels in
+                    self?.listening(to: channels)
+                }) { [weak self] channel, payload in
+                    self?.handleMessage(payload, on: channel)
+                }
                 wasConnected = true
                 let downFor = state.withLockedValue { s -> TimeInterval? in
                     let downFor = s.broker == .down ? (ContinuousClock.now - s.sinceInstant).seconds : nil
-                    s.command = command
-                    s.subscriber = subscriber
+                    s.link = link
                     s.broker = .connected
                     s.since = Date()
                     s.sinceInstant = .now
                     s.lastError = nil
-                    s.master = "\(command.url.host):\(command.url.port)"
+                    s.master = link.registryServer
                     s.subscribed = []
                     s.remoteEndedForOutage = false
                     s.graceUntil = .now + settings.nodeTimeout
                     return downFor
                 }
-                publisher.use(command)
+                publisher.use(link)
                 attempt = 0
                 outageLogged = false
                 metrics.brokerUp(true)
                 metrics.brokerReconnected()
-                subscriber.sendSubscription(RESPCommand("SUBSCRIBE", .string(ClusterKeys.control), .string(ClusterKeys.revocations),
-                                                        .string(ClusterKeys.replay(me))))
-                try await loadRevocations(command)
+                link.listen(to: keys.alwaysSubscribed(by: me))
+                // Joined once Redis delivers what others announce: claims made
+                // after "connected" reach this node.
+                guard await link.listened.wait(for: keys.alwaysSubscribed(by: me), timeout: settings.nodeTimeout) else {
+                    throw RedisConnectionError(reason: "redis did not confirm the control channels' subscriptions within the node timeout")
+                }
+                try await loadRevocations(link)
                 // Streams are claimed before the first heartbeat, so a node that
                 // sees this one alive also sees its streams (a restarted,
                 // empty Redis included).
-                let announced = try await resync(command)
-                try await heartbeat(command)
+                let announced = try await resync(link)
+                try await heartbeat(link)
                 logger.notice(downFor == nil ? "joined the cluster through redis" : "redis is back; cluster delivery resumes", metadata: [
                     "redis": "\(settings.redis)", "local_streams_announced": "\(announced)",
                     "remote_streams": "\(hub.remoteStreamCount)",
                 ].merging(downFor.map { ["down_seconds": "\(String(format: "%.1f", $0))"] } ?? [:]) { a, _ in a }
-                 .merging(settings.redis.usesSentinel ? ["master": "\(command.url.host):\(command.url.port)"] : [:]) { a, _ in a })
+                 .merging(settings.redis.usesSentinel || settings.redis.usesCluster ? ["master": "\(link.registryServer)"] : [:]) { a, _ in a })
                 reconcile()
-                try await stayConnected(command: command, subscriber: subscriber)
+                try await stayConnected(link)
             } catch {
                 state.withLockedValue { $0.lastError = "\(error)" }
                 if !wasConnected { metrics.brokerConnectFailed() }
             }
-            let (command, subscriber) = state.withLockedValue { s -> (RedisConnection?, RedisConnection?) in
-                defer { s.command = nil; s.subscriber = nil; s.subscribed = [] }
+            let link = state.withLockedValue { s -> (any ClusterBroker)? in
+                defer { s.link = nil; s.subscribed = [] }
                 publisher.use(nil)
                 if s.broker != .down { s.broker = .down; s.since = Date(); s.sinceInstant = .now }
-                return (s.command, s.subscriber)
+                return s.link
             }
             if stopping {
-                await sayGoodbye(command)
-                command?.close()
-                subscriber?.close()
+                await sayGoodbye(link)
+                link?.close()
                 break
             }
-            command?.close()
-            subscriber?.close()
+            link?.close()
             metrics.brokerUp(false)
             metrics.clusterSubscriptions(0)
             relays.stopAll()
@@ -193,36 +198,16 @@ package final class ClusterService: Service, Sendable {
         }
     }
 
-    private func connect() async throws -> (RedisConnection, RedisConnection) {
-        // Frames are skipped only when Redis falls 2 MB behind, not when one
-        // 150 KB frame is still in flight (NIO's default mark is 64 KB):
-        // a moment of Redis being busy must not cost every stream a frame.
-        let command = try await RedisConnection.connect(
-            to: settings.redis, clientName: "framepipe-\(me)-commands", group: loop,
-            writeBufferWaterMark: .init(low: 512 << 10, high: 2 << 20), tls: tls)
-        do {
-            let subscriber = try await RedisConnection.connect(to: settings.redis, clientName: "framepipe-\(me)-subscriber", group: loop, tls: tls) { [weak self] push in
-                self?.handlePush(push)
-            }
-            return (command, subscriber)
-        } catch {
-            command.close()
-            throw error
-        }
-    }
-
     /// Heartbeats and checks other nodes until a connection drops (Redis
     /// stopped, or closed a subscriber that fell behind) or the node stops.
-    private func stayConnected(command: RedisConnection, subscriber: RedisConnection) async throws {
+    private func stayConnected(_ link: any ClusterBroker) async throws {
         var next = ContinuousClock.now + settings.heartbeatInterval
         while !stopping {
-            guard command.isActive, subscriber.isActive else {
-                throw RedisConnectionError(reason: command.isActive ? "subscriber connection closed by redis" : "command connection closed")
-            }
+            guard link.isActive else { throw RedisConnectionError(reason: "connection to \(link.registryServer) closed") }
             if ContinuousClock.now >= next {
                 next = ContinuousClock.now + settings.heartbeatInterval
-                try await heartbeat(command)
-                try await endLostNodes(command)
+                try await heartbeat(link)
+                try await endLostNodes(link)
             }
             try? await Task.sleep(for: .milliseconds(50))
         }
@@ -234,12 +219,13 @@ package final class ClusterService: Service, Sendable {
     /// everything. Also repeats what this node's viewers need of other
     /// nodes' streams, so an owner that missed a message, or forgot it,
     /// hears it again.
-    private func heartbeat(_ command: RedisConnection) async throws {
-        _ = try await command.run(RESPCommand("SET", .string(ClusterKeys.node(me)), .string(ClusterKeys.nodeVersion), "PX",
-                                              .string(String(settings.nodeTimeout.milliseconds))),
-                                  timeout: settings.heartbeatInterval)
-        let versions = try await command.run(RESPCommand("EVAL", .string(ClusterKeys.nodeVersionsScript), "0", .string(ClusterKeys.node("*"))),
-                                             timeout: settings.heartbeatInterval).array ?? []
+    private func heartbeat(_ link: any ClusterBroker) async throws {
+        _ = try await link.run(RESPCommand("SET", .string(keys.node(me)), .string(ClusterKeys.nodeVersion), "PX",
+                                           .string(String(settings.nodeTimeout.milliseconds))),
+                               timeout: settings.heartbeatInterval)
+        let versions = try await link.run(RESPCommand("EVAL", .string(ClusterKeys.nodeVersionsScript), "1", .string(keys.streams),
+                                                      .string(keys.node("*"))),
+                                          timeout: settings.heartbeatInterval).array ?? []
         hub.allNodesTellDemand(versions.allSatisfy { $0.string == ClusterKeys.nodeVersion })
         for (id, demand) in hub.demandForOtherNodes() { publisher.demand(id, demand) }
     }
@@ -247,25 +233,25 @@ package final class ClusterService: Service, Sendable {
     /// Other nodes whose heartbeat key expired: their streams end everywhere
     /// with `node_lost` (the script publishes it; every node, this one too,
     /// hears it on the control channel).
-    private func endLostNodes(_ command: RedisConnection) async throws {
+    private func endLostNodes(_ link: any ClusterBroker) async throws {
         let owners = hub.remoteStreamsByOwner()
         guard !owners.isEmpty, ContinuousClock.now >= state.withLockedValue({ $0.graceUntil }) else { return }
-        let alive = try await liveNodes(Set(owners.keys), command)
+        let alive = try await liveNodes(Set(owners.keys), link)
         for (owner, streams) in owners where !alive.contains(owner) {
             logger.warning("node lost: no heartbeat within the node timeout, ending its streams", metadata: [
                 "lost_node": "\(owner)", "streams": "\(streams.sorted().joined(separator: ","))",
                 "node_timeout_ms": "\(settings.nodeTimeout.milliseconds)"])
             for id in streams {
-                let removed = try await endInRegistry(id, owner: owner, reason: .nodeLost, command)
+                let removed = try await endInRegistry(id, owner: owner, reason: .nodeLost, link)
                 // Another node ended it first, and its message is on the way or was missed.
                 if !removed { hub.remoteEnded(id, by: owner, reason: .nodeLost) }
             }
         }
     }
 
-    private func liveNodes(_ candidates: Set<String>, _ command: RedisConnection) async throws -> Set<String> {
+    private func liveNodes(_ candidates: Set<String>, _ link: any ClusterBroker) async throws -> Set<String> {
         let ordered = candidates.sorted()
-        let futures = ordered.map { command.send(RESPCommand("EXISTS", .string(ClusterKeys.node($0)))) }
+        let futures = ordered.map { link.send(RESPCommand("EXISTS", .string(keys.node($0)))) }
         var alive: Set<String> = [me]
         for (node, future) in zip(ordered, futures) where try await future.get().integer == 1 { alive.insert(node) }
         return alive
@@ -274,10 +260,10 @@ package final class ClusterService: Service, Sendable {
     /// Reads the registry and aligns both sides: this node's view of other
     /// nodes' streams, and the registry's view of this node's. Returns how
     /// many local streams were announced.
-    private func resync(_ command: RedisConnection) async throws -> Int {
+    private func resync(_ link: any ClusterBroker) async throws -> Int {
         let known = hub.remoteStreamsByOwner().keys.sorted()
-        let snapshot = try await command.run(RESPCommand(["EVAL", .string(ClusterKeys.snapshotScript), "2", .string(ClusterKeys.streams),
-                                                          .string(ClusterKeys.node(""))] + known.map { .string($0) })).array ?? []
+        let snapshot = try await link.run(RESPCommand(["EVAL", .string(ClusterKeys.snapshotScript), "2", .string(keys.streams),
+                                                       .string(keys.node(""))] + known.map { .string($0) }), timeout: .seconds(5)).array ?? []
         let raw = snapshot.first?.array ?? []
         var registry: [String: (owner: String, started: Bool)] = [:]
         for pair in stride(from: 0, to: raw.count - 1, by: 2) {
@@ -287,22 +273,22 @@ package final class ClusterService: Service, Sendable {
         var alive: Set<String> = [me]
         for node in (snapshot.count > 1 ? snapshot[1].array ?? [] : []) { if let id = node.string { alive.insert(id) } }
         let mine = hub.resync(registry: registry, liveNodes: alive, me: me)
-        for stream in mine { publisher.claim(stream.id, started: stream.started, on: command) }
+        for stream in mine { publisher.claim(stream.id, started: stream.started, on: link) }
         // Entries nobody serves any more: this node's from before the outage,
         // or a dead node's that no live node was there to clean up.
         let mineIDs = Set(mine.map(\.id))
         for (id, entry) in registry where entry.owner == me ? !mineIDs.contains(id) : !alive.contains(entry.owner) {
-            _ = try await endInRegistry(id, owner: entry.owner, reason: entry.owner == me ? .closed : .nodeLost, command)
+            _ = try await endInRegistry(id, owner: entry.owner, reason: entry.owner == me ? .closed : .nodeLost, link)
         }
         return mine.count
     }
 
     /// Removes the node's key so others need not wait for it to expire.
-    private func sayGoodbye(_ command: RedisConnection?) async {
-        guard let command, command.isActive else { return }
+    private func sayGoodbye(_ link: (any ClusterBroker)?) async {
+        guard let link, link.isActive else { return }
         // Replies come in order, so once this one is back every END the
         // shutdown queued before it has been applied.
-        _ = try? await command.run(RESPCommand("DEL", .string(ClusterKeys.node(me))), timeout: .seconds(1))
+        _ = try? await link.run(RESPCommand("DEL", .string(keys.node(me))), timeout: .seconds(1))
         logger.info("left the cluster")
     }
 
@@ -322,14 +308,15 @@ package final class ClusterService: Service, Sendable {
 
     // MARK: Registry scripts
 
-    private func endInRegistry(_ id: String, owner: String, reason: StreamEndReason, _ command: RedisConnection) async throws -> Bool {
+    private func endInRegistry(_ id: String, owner: String, reason: StreamEndReason, _ link: any ClusterBroker) async throws -> Bool {
         let event = ClusterEvent.ended(stream: id, node: owner, reason: reason)
-        let reply = try await command.run(ClusterPublisher.evalCommand(ClusterKeys.endScript, [id, owner, event.json]))
+        let reply = try await link.run(ClusterPublisher.evalCommand(keys.endScript, [id, owner, event.json], keys: keys), timeout: .seconds(5))
         return reply.integer == 1
     }
 
-    private var commandConnection: RedisConnection? {
-        state.withLockedValue { $0.broker == .connected ? $0.command : nil }
+    /// The link while Redis is reachable.
+    var connectedLink: (any ClusterBroker)? {
+        state.withLockedValue { $0.broker == .connected ? $0.link : nil }
     }
 
     /// Subscribes to the frame channels of the remote streams watched here
@@ -337,20 +324,16 @@ package final class ClusterService: Service, Sendable {
     /// however many viewers watch it.
     private func reconcile() {
         let wanted = hub.watchedRemoteStreams()
-        let (subscriber, added, removed) = state.withLockedValue { s -> (RedisConnection?, Set<String>, Set<String>) in
-            guard s.broker == .connected, let subscriber = s.subscriber else { return (nil, [], []) }
+        let (link, added, removed) = state.withLockedValue { s -> ((any ClusterBroker)?, Set<String>, Set<String>) in
+            guard s.broker == .connected, let link = s.link else { return (nil, [], []) }
             let added = wanted.subtracting(s.subscribed), removed = s.subscribed.subtracting(wanted)
             s.subscribed = wanted
-            return (subscriber, added, removed)
+            // Told under the lock, so two reconciliations reach the broker in the order they decided.
+            if !added.isEmpty || !removed.isEmpty { link.listen(to: keys.alwaysSubscribed(by: me).union(wanted.map(keys.frames))) }
+            return (link, added, removed)
         }
-        guard let subscriber else { return }
-        if !added.isEmpty {
-            subscriber.sendSubscription(RESPCommand(["SUBSCRIBE"] + added.sorted().map { .string(ClusterKeys.frames($0)) }))
-            // Instant tiles: the owner sends its latest frame at once, not at the camera's next one.
-            publisher.askForReplays(of: added.sorted())
-        }
+        guard link != nil else { return }
         if !removed.isEmpty {
-            subscriber.sendSubscription(RESPCommand(["UNSUBSCRIBE"] + removed.sorted().map { .string(ClusterKeys.frames($0)) }))
             relays.stop(removed)
         }
         if !added.isEmpty || !removed.isEmpty {
@@ -362,28 +345,35 @@ package final class ClusterService: Service, Sendable {
 
     // MARK: What Redis pushes
 
-    private func handlePush(_ push: RESPValue) {
-        guard let parts = push.array, parts.count == 3, parts[0].string == "message",
-              let channel = parts[1].string, let payload = parts[2].bytes else { return }
-        if channel == ClusterKeys.control {
+    /// Instant tiles: once Redis confirms this node listens on a stream's
+    /// frames, its owner is asked for its latest frame at once, rather than
+    /// waiting for the camera's next one. Asked only now: a frame published
+    /// before the subscription took effect was not delivered here.
+    private func listening(to channels: Set<String>) {
+        let streams = channels.compactMap(keys.stream(ofFrameChannel:))
+        if !streams.isEmpty { publisher.askForReplays(of: streams.sorted()) }
+    }
+
+    private func handleMessage(_ payload: ByteBuffer, on channel: String) {
+        if channel == keys.controlChannel {
             handleControl(String(buffer: payload))
-        } else if channel == ClusterKeys.revocations {
+        } else if channel == keys.revocations {
             handleRevocation(String(buffer: payload))
-        } else if channel.hasPrefix(ClusterKeys.framesPrefix) {
+        } else if keys.stream(ofFrameChannel: channel) != nil {
             handleFrame(payload)
-        } else if channel == ClusterKeys.replay(me) {
+        } else if channel == keys.replay(me) {
             handleFrame(payload, replay: true)
         }
     }
 
     /// Every revocation the cluster knows, read on each (re)connect: one
     /// published while this node was cut off is not missed.
-    private func loadRevocations(_ command: RedisConnection) async throws {
-        let raw = try await command.run(RESPCommand("HGETALL", .string(ClusterKeys.revoked))).array ?? []
+    private func loadRevocations(_ link: any ClusterBroker) async throws {
+        let raw = try await link.run(RESPCommand("HGETALL", .string(keys.revoked)), timeout: .seconds(5)).array ?? []
         var loaded: [Revocation] = []
         for pair in stride(from: 1, to: raw.count, by: 2) {
             guard let text = raw[pair].string, let revocation = try? Revocation(json: Substring(text)) else {
-                badMessage("revocation", "unreadable entry in \(ClusterKeys.revoked)")
+                badMessage("revocation", "unreadable entry in \(keys.revoked)")
                 continue
             }
             loaded.append(revocation)
@@ -416,15 +406,17 @@ package final class ClusterService: Service, Sendable {
         case .claimed(let id, let node, let started):
             guard node != me else { return }
             hub.remoteClaimed(id, by: node, started: started)
+            if started { askForLatestFrameIfListening(id) }
         case .started(let id, let node):
             guard node != me else { return }
             hub.remoteStarted(id, by: node)
+            askForLatestFrameIfListening(id)
         case .ended(let id, let node, let reason):
             if node == me {
                 // Declared lost while cut off, yet still serving it: say so again.
-                if reason == .nodeLost, let local = hub.localStreams().first(where: { $0.id == id }), let command = commandConnection {
+                if reason == .nodeLost, let local = hub.localStreams().first(where: { $0.id == id }), let link = connectedLink {
                     logger.warning("another node declared this node lost; announcing its stream again", metadata: ["stream_id": "\(id)"])
-                    publisher.claim(id, started: local.started, on: command)
+                    publisher.claim(id, started: local.started, on: link)
                 }
                 return
             }
@@ -444,6 +436,15 @@ package final class ClusterService: Service, Sendable {
             guard node != me, let frame = hub.latestLocalFrame(of: id) else { return }
             publisher.replay(frame, to: node)
         }
+    }
+
+    /// On a Redis Cluster a stream's frames and its announcements travel
+    /// through different shards, so its first frames can arrive before this
+    /// node hears it started, and are not shown. Once it hears, it asks for
+    /// the latest again (a frame it already has is not shown twice).
+    private func askForLatestFrameIfListening(_ id: String) {
+        guard let link = connectedLink, link.listened.contains(keys.frames(id)) else { return }
+        publisher.askForReplays(of: [id])
     }
 
     private func handleFrame(_ payload: ByteBuffer, replay: Bool = false) {

@@ -1,28 +1,68 @@
 import NIOCore
 import Pipeline
 
-/// The Redis names a cluster of framepipe nodes shares. One Redis database
-/// serves one cluster; `redis://host/N` keeps clusters apart.
-package enum ClusterKeys {
+/// The Redis names a cluster of framepipe nodes shares, in one of two
+/// spellings. On one Redis (or a Sentinel-watched pair): `framepipe:…`, one
+/// Redis database per cluster (`redis://host/N` keeps clusters apart), and
+/// plain pub/sub. On a Redis Cluster: what the scripts touch together (the
+/// registry, its channel, the node keys, revocations, camera leases) carries
+/// the hash tag `{framepipe}`, so it all lives in one slot where a script
+/// may use it; each stream's frame channel is tagged with the stream id, so
+/// its bytes stay on the shard that owns that slot; and channels are
+/// sharded (`SPUBLISH`/`SSUBSCRIBE`), so no message crosses the cluster bus.
+package struct ClusterKeys: Sendable {
+    package static let onOneRedis = ClusterKeys(sharded: false)
+    package static let onRedisCluster = ClusterKeys(sharded: true)
+
+    /// True on a Redis Cluster.
+    package let sharded: Bool
+    private let control: String
+
+    private init(sharded: Bool) {
+        self.sharded = sharded
+        control = sharded ? "{framepipe}" : "framepipe"
+        publish = sharded ? "SPUBLISH" : "PUBLISH"
+        subscribe = sharded ? "SSUBSCRIBE" : "SUBSCRIBE"
+        unsubscribe = sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE"
+        claimScript = Self.publishing(Self.claimSource, with: publish)
+        startScript = Self.publishing(Self.startSource, with: publish)
+        endScript = Self.publishing(Self.endSource, with: publish)
+    }
+
+    /// `PUBLISH`, or `SPUBLISH` on a Redis Cluster; `SUBSCRIBE`/`SSUBSCRIBE` and their opposites likewise.
+    package let publish: String, subscribe: String, unsubscribe: String
+
     /// Hash: stream id → "<owner node>\t<0|1 started>", the shared registry.
-    package static let streams = "framepipe:streams"
+    package var streams: String { control + ":streams" }
     /// Channel for claims, starts and ends; every node subscribes always.
-    package static let control = "framepipe:control"
+    package var controlChannel: String { control + ":control" }
     /// Channel carrying one stream's frames; subscribed while a node has a viewer for it.
-    package static func frames(_ streamID: String) -> String { "framepipe:frames:" + streamID }
-    package static let framesPrefix = "framepipe:frames:"
+    package func frames(_ streamID: String) -> String { sharded ? "framepipe:frames:{\(streamID)}" : "framepipe:frames:" + streamID }
+    /// The stream a frame channel's name is of, nil for another channel.
+    package func stream(ofFrameChannel channel: String) -> String? {
+        guard channel.hasPrefix("framepipe:frames:") else { return nil }
+        let id = channel.dropFirst("framepipe:frames:".count)
+        return sharded ? (id.hasPrefix("{") && id.hasSuffix("}") ? String(id.dropFirst().dropLast()) : nil) : String(id)
+    }
     /// Channel of one node's own: the latest frames other nodes send it on
     /// request, so a new viewer's tile is never blank until the next frame.
-    package static func replay(_ nodeID: String) -> String { "framepipe:replay:" + nodeID }
+    package func replay(_ nodeID: String) -> String { sharded ? "framepipe:replay:{\(nodeID)}" : "framepipe:replay:" + nodeID }
     /// Hash: "jti:<id>" or "sub:<subject>" → the revocation as JSON; read whole on (re)connect.
-    package static let revoked = "framepipe:revoked"
+    package var revoked: String { control + ":revoked" }
     /// Channel on which `framepipe revoke --redis` tells every node at once.
-    package static let revocations = "framepipe:revocations"
+    package var revocations: String { control + ":revocations" }
     /// Key with a TTL, renewed by a live node's heartbeat; its value is the node's `nodeVersion`.
-    package static func node(_ nodeID: String) -> String { "framepipe:node:" + nodeID }
-
+    package func node(_ nodeID: String) -> String { control + ":node:" + nodeID }
     /// Key with a TTL: the node that pulls the camera of a stream (`"sources"`), renewed while it does.
-    package static func source(_ streamID: String) -> String { "framepipe:source:" + streamID }
+    package func source(_ streamID: String) -> String { control + ":source:" + streamID }
+
+    /// The channels a node always listens on.
+    package func alwaysSubscribed(by nodeID: String) -> Set<String> { [controlChannel, revocations, replay(nodeID)] }
+
+    /// A registry script that announces with `PUBLISH` in the source, with `command` instead.
+    private static func publishing(_ source: String, with command: String) -> String {
+        source.replacingOccurrences(of: "'PUBLISH'", with: "'\(command)'")
+    }
 
     /// Takes a source's lease when it is free or already this node's (ARGV[1]),
     /// for ARGV[2] ms; returns the holder, this node or another.
@@ -44,8 +84,11 @@ package enum ClusterKeys {
     /// What a node's key says it understands: "2", demand events; "1", an older node.
     package static let nodeVersion = "2"
 
-    /// Every live node's key value (the pattern is ARGV[1]). KEYS, not SCAN:
-    /// a cluster's database holds a handful of keys, read once a heartbeat.
+    /// Every live node's key value (the pattern is ARGV[1]; KEYS[1], the
+    /// registry, only says where to run it). KEYS, not SCAN: a cluster's
+    /// database holds a handful of keys, read once a heartbeat; on a Redis
+    /// Cluster the node keys all live in the registry's slot, so on the
+    /// shard that runs the script.
     package static let nodeVersionsScript = """
         local values = {}
         for _, key in ipairs(redis.call('KEYS', ARGV[1])) do values[#values + 1] = redis.call('GET', key) or '' end
@@ -54,14 +97,16 @@ package enum ClusterKeys {
 
     /// The registry entry and its announcement change together (one script,
     /// so no node sees one without the other).
-    package static let claimScript = """
+    package let claimScript: String, startScript: String, endScript: String
+
+    private static let claimSource = """
         redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\t' .. ARGV[3])
         redis.call('PUBLISH', KEYS[2], ARGV[4])
         return 1
         """
     /// Starts or ends a stream only if `ARGV[2]` still owns it: a node that
     /// was replaced (or declared lost) cannot undo the new owner's entry.
-    package static let startScript = """
+    private static let startSource = """
         local v = redis.call('HGET', KEYS[1], ARGV[1])
         if v and string.sub(v, 1, #ARGV[2] + 1) == ARGV[2] .. '\\t' then
           redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\t1')
@@ -70,7 +115,7 @@ package enum ClusterKeys {
         end
         return 0
         """
-    package static let endScript = """
+    private static let endSource = """
         local v = redis.call('HGET', KEYS[1], ARGV[1])
         if v and string.sub(v, 1, #ARGV[2] + 1) == ARGV[2] .. '\\t' then
           redis.call('HDEL', KEYS[1], ARGV[1])

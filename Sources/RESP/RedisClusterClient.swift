@@ -15,8 +15,10 @@ public final class RedisClusterClient: Sendable {
     /// The nodes it was given, asked in turn for the shards; and the login, TLS and database (0) they share.
     public let seeds: [RedisURL]
     private let clientName: String
-    private let tls: TLSConfiguration?
-    private let group: any EventLoopGroup
+    /// How every node is reached: TLS (`rediss+cluster://`), and on which event loops.
+    public let tls: TLSConfiguration?
+    public let group: any EventLoopGroup
+    private let writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark?
 
     private struct State {
         var topology: RedisClusterTopology
@@ -34,19 +36,25 @@ public final class RedisClusterClient: Sendable {
         public var description: String { reason }
     }
 
-    private init(seeds: [RedisURL], clientName: String, tls: TLSConfiguration?, group: any EventLoopGroup, topology: RedisClusterTopology) {
+    private init(seeds: [RedisURL], clientName: String, tls: TLSConfiguration?, group: any EventLoopGroup,
+                 writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark?, topology: RedisClusterTopology) {
         self.seeds = seeds
         self.clientName = clientName
         self.tls = tls
         self.group = group
+        self.writeBufferWaterMark = writeBufferWaterMark
         self.state = NIOLockedValueBox(State(topology: topology))
     }
 
-    /// Reads the shards from the first seed that answers with a cluster that serves every slot.
+    /// Reads the shards from the first seed that answers with a cluster that
+    /// serves every slot. `writeBufferWaterMark`: for the connections to the
+    /// primaries (`isWritable` turns false past its high mark).
     public static func connect(seeds: [RedisURL], clientName: String, tls: TLSConfiguration? = nil,
-                               group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> RedisClusterClient {
+                               group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                               writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark? = nil) async throws -> RedisClusterClient {
         let topology = try await readTopology(from: seeds, clientName: clientName, tls: tls, group: group)
-        return RedisClusterClient(seeds: seeds, clientName: clientName, tls: tls, group: group, topology: topology)
+        return RedisClusterClient(seeds: seeds, clientName: clientName, tls: tls, group: group, writeBufferWaterMark: writeBufferWaterMark,
+                                  topology: topology)
     }
 
     private static func readTopology(from seeds: [RedisURL], clientName: String, tls: TLSConfiguration?,
@@ -91,10 +99,17 @@ public final class RedisClusterClient: Sendable {
         for connection in stale { connection.close() }
     }
 
+    /// The connection to the primary at `endpoint` if one is open: for a
+    /// caller that must not wait (a frame is skipped rather than held).
+    public func openConnection(to endpoint: RedisURL.Endpoint) -> RedisConnection? {
+        state.withLockedValue { s in s.connections[endpoint].flatMap { $0.isActive ? $0 : nil } }
+    }
+
     /// The connection to the primary at `endpoint`, opened on first use.
     public func connection(to endpoint: RedisURL.Endpoint) async throws -> RedisConnection {
-        if let open = state.withLockedValue({ $0.connections[endpoint] }), open.isActive { return open }
-        let connection = try await RedisConnection.connect(to: seeds[0].at(endpoint), clientName: clientName, group: group, tls: tls)
+        if let open = openConnection(to: endpoint) { return open }
+        let connection = try await RedisConnection.connect(to: seeds[0].at(endpoint), clientName: clientName, group: group,
+                                                           writeBufferWaterMark: writeBufferWaterMark, tls: tls)
         let kept = state.withLockedValue { s -> RedisConnection in
             if let other = s.connections[endpoint], other.isActive { return other }  // another caller was quicker
             s.connections[endpoint] = connection

@@ -9,6 +9,11 @@ public struct RedisServerError: Error, Equatable, CustomStringConvertible {
     public let command: String
     public let message: String
     public var description: String { "redis refused \(command): \(message)" }
+
+    public init(command: String, message: String) {
+        self.command = command
+        self.message = message
+    }
 }
 
 /// The connection closed, failed or timed out before Redis answered.

@@ -35,6 +35,8 @@ public final class RedisShardedSubscriber: Sendable {
         var resyncs = 0
         /// Placing failed this many times in a row (a shard unreachable, a failover not over).
         var failedAttempts = 0
+        /// SSUBSCRIBEs refused with a redirection since the last one confirmed.
+        var refusals = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -74,6 +76,13 @@ public final class RedisShardedSubscriber: Sendable {
     public func set(_ channels: Set<String>) async {
         state.withLockedValue { $0.wanted = channels }
         await withCheckedContinuation { requests.yield($0) }
+    }
+
+    /// Subscribes to exactly `channels`, without waiting: for a caller that
+    /// must not, where later calls win (each is placed in the order called).
+    public func want(_ channels: Set<String>) {
+        state.withLockedValue { $0.wanted = channels }
+        requests.yield(nil)
     }
 
     /// Where each channel is subscribed now: confirmed by its shard.
@@ -131,19 +140,15 @@ public final class RedisShardedSubscriber: Sendable {
                 s.stale = true
                 return s.failedAttempts
             }
-            let delay = Duration.milliseconds(min(2000, 100 << min(attempt - 1, 5)))
-            let requests = self.requests
-            Task {
-                try? await Task.sleep(for: delay)
-                requests.yield(nil)
-            }
+            resync(after: .milliseconds(min(2000, 100 << min(attempt - 1, 5))))
         }
         onPlacement(placement)
     }
 
     private func connection(to endpoint: RedisURL.Endpoint) async throws -> RedisConnection {
         if let open = state.withLockedValue({ $0.connections[endpoint] }), open.isActive { return open }
-        let connection = try await RedisConnection.connect(to: client.seeds[0].at(endpoint), clientName: clientName) { [weak self] push in
+        let connection = try await RedisConnection.connect(to: client.seeds[0].at(endpoint), clientName: clientName, group: client.group,
+                                                           tls: client.tls) { [weak self] push in
             self?.handle(push, from: endpoint)
         }
         connection.closeFuture.whenComplete { [weak self] _ in self?.lost(endpoint, connection) }
@@ -153,8 +158,19 @@ public final class RedisShardedSubscriber: Sendable {
 
     /// A push from the shard at `endpoint`, on its event loop.
     private func handle(_ push: RESPValue, from endpoint: RedisURL.Endpoint) {
-        if RedisRedirection(push, from: endpoint) != nil {
-            resync()  // a SSUBSCRIBE sent to a shard that no longer owns the slot
+        if let redirection = RedisRedirection(push, from: endpoint) {
+            // A SSUBSCRIBE refused by a shard that does not own the slot (it
+            // moved, or the shard has not yet heard it is the owner): those
+            // channels are not subscribed there, so they are asked again.
+            let slot = switch redirection { case .moved(let slot, _), .ask(let slot, _): slot }
+            let refusals = state.withLockedValue { s -> Int in
+                s.asked[endpoint] = s.asked[endpoint]?.filter { RedisKeySlot.of($0) != slot }
+                if s.asked[endpoint]?.isEmpty == true { s.asked[endpoint] = nil }
+                s.refusals += 1
+                return s.refusals
+            }
+            // Refused again and again (the cluster's nodes disagree for a moment): ask less often.
+            resync(after: refusals <= 2 ? nil : .milliseconds(100 << min(refusals - 3, 4)))
             return
         }
         guard let parts = push.array, let kind = parts.first?.string, parts.count == 3, let channel = parts[1].string else { return }
@@ -164,6 +180,7 @@ public final class RedisShardedSubscriber: Sendable {
         case "ssubscribe":
             state.withLockedValue { s in
                 if s.asked[endpoint]?.contains(channel) == true { s.placed[endpoint, default: []].insert(channel) }
+                s.refusals = 0
             }
             onPlacement(placement)
         case "sunsubscribe":
@@ -193,9 +210,18 @@ public final class RedisShardedSubscriber: Sendable {
         if wasOurs { resync() }
     }
 
-    private func resync() {
+    /// Reads the shards and places the channels again, now or `after` a while.
+    private func resync(after delay: Duration? = nil) {
         state.withLockedValue { $0.stale = true }
-        requests.yield(nil)
+        guard let delay else {
+            requests.yield(nil)
+            return
+        }
+        let requests = self.requests
+        Task {
+            try? await Task.sleep(for: delay)
+            requests.yield(nil)
+        }
     }
 
     public func close() {

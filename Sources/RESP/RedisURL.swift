@@ -1,7 +1,9 @@
 /// Where a Redis server is and how to log in: `redis://[[user]:password@]host[:port][/db]`,
 /// or `rediss://` for TLS; or a replicated Redis found through Sentinel:
 /// `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/master-name[/db]`
-/// (`rediss+sentinel://` for TLS to sentinels and master alike).
+/// (`rediss+sentinel://` for TLS to sentinels and master alike); or a Redis
+/// Cluster, found from any of its nodes: `redis+cluster://[[user]:password@]host[:port][,host[:port]…]`
+/// (`rediss+cluster://` for TLS to every node).
 public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     /// One `host:port`.
     public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
@@ -25,9 +27,14 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     /// For a Sentinel URL: the sentinels to ask, in order, and the master's name; empty otherwise.
     public var sentinels: [Endpoint] = []
     public var masterName: String?
+    /// For a Redis Cluster URL: the nodes asked, in turn, for the cluster's shards; empty otherwise.
+    public var clusterSeeds: [Endpoint] = []
 
     /// True when the server is found through Sentinel (and found again after a failover).
     public var usesSentinel: Bool { masterName != nil }
+
+    /// True for a Redis Cluster (`redis+cluster://`).
+    public var usesCluster: Bool { !clusterSeeds.isEmpty }
 
     public static let defaultSentinelPort = 26379
 
@@ -47,9 +54,10 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
 
     public init(_ text: String) throws(Invalid) {
         func invalid(_ why: String) -> Invalid { Invalid(reason: "redis URL \(Self.redacted(text)): \(why)") }
-        let schemes = [("redis://", false, false), ("rediss://", true, false), ("redis+sentinel://", false, true), ("rediss+sentinel://", true, true)]
-        guard let (scheme, tls, sentinel) = schemes.first(where: { text.hasPrefix($0.0) }) else {
-            throw invalid("must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://")
+        let schemes = [("redis://", false, false, false), ("rediss://", true, false, false), ("redis+sentinel://", false, true, false),
+                       ("rediss+sentinel://", true, true, false), ("redis+cluster://", false, false, true), ("rediss+cluster://", true, false, true)]
+        guard let (scheme, tls, sentinel, cluster) = schemes.first(where: { text.hasPrefix($0.0) }) else {
+            throw invalid("must start with redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://")
         }
         useTLS = tls
         var rest = Substring(text).dropFirst(scheme.count)
@@ -88,6 +96,15 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             }
             sentinels = endpoints
             (host, port) = (endpoints[0].host, endpoints[0].port)
+        } else if cluster {
+            var endpoints: [Endpoint] = []
+            for item in authority.split(separator: ",", omittingEmptySubsequences: false) {
+                endpoints.append(try Self.endpoint(item, defaultPort: 6379, invalid))
+            }
+            clusterSeeds = endpoints
+            (host, port) = (endpoints[0].host, endpoints[0].port)
+            // A Redis Cluster has one database.
+            guard path.isEmpty || path == "0" else { throw invalid("a Redis Cluster has only database 0, got \"\(path)\"") }
         } else {
             let endpoint = try Self.endpoint(authority, defaultPort: 6379, invalid)
             (host, port) = (endpoint.host, endpoint.port)
@@ -126,6 +143,9 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     /// The URL without its password, for logs and errors.
     public var description: String {
         let login = password == nil ? "" : "\(username ?? ""):***@"
+        if usesCluster {
+            return "\(useTLS ? "rediss" : "redis")+cluster://\(login)\(clusterSeeds.map(\.description).joined(separator: ","))"
+        }
         if let masterName {
             return "\(useTLS ? "rediss" : "redis")+sentinel://\(login)\(sentinels.map(\.description).joined(separator: ","))/\(masterName)/\(database)"
         }

@@ -29,6 +29,9 @@ package struct LiveStream {
     package var lastSeq: UInt64?
     /// Added to another node's seq so numbering continues where it was.
     package var seqOffset: UInt64 = 0
+    /// The owner's own seq of the last frame taken from it since its claim:
+    /// a live frame not after it was shown already (its replay overtook it).
+    package var lastOwnerSeq: UInt64?
     package var frames = 0
     package var drops = 0
     package var errors = 0

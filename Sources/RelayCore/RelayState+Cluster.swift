@@ -14,6 +14,7 @@ extension RelayState {
         var stream = streams[id] ?? LiveStream(owner: node, started: false)
         let replaced = stream.session
         stream.location = .remote(node: node)
+        stream.lastOwnerSeq = nil  // a new connection there: its seq may start again
         var actions: [RelayAction] = []
         if started, !stream.started { actions += markStarted(&stream, id) }
         insert(id, stream)
@@ -59,6 +60,8 @@ extension RelayState {
     package mutating func admitRemoteFrame(_ id: String, from node: String, seq: UInt64, replay: Bool = false) -> UInt64? {
         guard var stream = streams[id], stream.owner == node, stream.started, !shuttingDown else { return nil }
         if replay, let last = stream.lastSeq, seq &+ stream.seqOffset <= last { return nil }
+        if !replay, let last = stream.lastOwnerSeq, seq <= last { return nil }
+        stream.lastOwnerSeq = seq
         var mapped = seq &+ stream.seqOffset
         if let last = stream.lastSeq, mapped <= last {
             stream.seqOffset = last &+ 1 &- seq

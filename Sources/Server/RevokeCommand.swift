@@ -42,12 +42,14 @@ struct RevokeCommand: AsyncParsableCommand {
         guard file != nil || redis != nil else { throw ValidationError("give --file (the relay's --revocation-file), --redis, or both") }
         if let file { try Self.append(revocation, to: file) }
         if let redis {
-            var settings = ClusterSettings(redis: try RedisURL(redis))
+            var settings = ClusterSettings(redis: try RedisURL(redis), nodeID: "revoke")
             settings.redisCAFile = redisCa
-            let connection = try await RedisConnection.connect(to: settings.redis, clientName: "framepipe-revoke", tls: try settings.tlsConfiguration())
-            defer { connection.close() }
-            _ = try await connection.run(RESPCommand("HSET", .string(ClusterKeys.revoked), .string(revocation.redisField), .string(revocation.json)))
-            let nodes = try await connection.run(RESPCommand("PUBLISH", .string(ClusterKeys.revocations), .string(revocation.json)))
+            let link = try await ClusterBrokers.connect(settings, tls: try settings.tlsConfiguration()) { _, _ in }
+            defer { link.close() }
+            let keys = link.keys
+            _ = try await link.run(RESPCommand("HSET", .string(keys.revoked), .string(revocation.redisField), .string(revocation.json)),
+                                   timeout: .seconds(5))
+            let nodes = try await link.run(RESPCommand(keys.publish, .string(keys.revocations), .string(revocation.json)), timeout: .seconds(5))
             ConsoleOutput.out("revoked \(revocation.description) in the cluster (\(nodes.integer ?? 0) node(s) listening)")
         }
         if let file { ConsoleOutput.out("revoked \(revocation.description) in \(file)") }

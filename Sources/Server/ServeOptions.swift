@@ -100,7 +100,7 @@ struct AccessOptions: ParsableArguments {
 }
 
 struct ClusterOptions: ParsableArguments {
-    @Option(help: "Join a cluster through this Redis: redis://[[user]:password@]host[:port][/db], rediss:// for TLS, or redis+sentinel://host:port[,host:port…]/master-name[/db] (rediss+sentinel://) to follow a replicated Redis through Sentinel. Default: run alone. [FRAMEPIPE_REDIS]")
+    @Option(help: "Join a cluster through this Redis: redis://[[user]:password@]host[:port][/db], rediss:// for TLS, or redis+sentinel://host:port[,host:port…]/master-name[/db] (rediss+sentinel://) to follow a replicated Redis through Sentinel, or redis+cluster://host:port[,host:port…] (rediss+cluster://) for a Redis Cluster, with sharded pub/sub. Default: run alone. [FRAMEPIPE_REDIS]")
     var redis: String?
     @Option(help: "This node's name in the cluster, 1-64 of A-Z a-z 0-9 . _ -. Default <hostname>-<random>. [FRAMEPIPE_NODE_ID]")
     var nodeId: String?

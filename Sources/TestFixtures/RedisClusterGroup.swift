@@ -12,6 +12,9 @@ public final class RedisClusterGroup: Sendable {
 
     public static let cli = "/usr/bin/redis-cli"
 
+    /// `cluster-node-timeout`: short, so a killed primary's replica takes over within seconds.
+    public static let nodeTimeout = Duration.seconds(1)
+
     public init(primaries: Int = 3) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.cli) else {
             throw RedisServerProcess.Unavailable(reason: "\(Self.cli) is missing: install Debian's redis-tools (scripts/install-deps.sh test does)")
@@ -21,40 +24,33 @@ public final class RedisClusterGroup: Sendable {
             let busPort = try RedisServerProcess.freePort()
             nodes.append(try await RedisServerProcess(arguments: [
                 "--cluster-enabled", "yes", "--cluster-port", String(busPort), "--cluster-config-file", "nodes.conf",
-                // Short, so a killed primary's replica takes over within seconds; and a
-                // replica syncs at once (a replica that never synced cannot take over).
-                "--cluster-node-timeout", "1000", "--repl-diskless-sync-delay", "0",
+                // A replica syncs at once (a replica that never synced cannot take over).
+                "--cluster-node-timeout", String(Self.nodeTimeout.components.seconds * 1000), "--repl-diskless-sync-delay", "0",
             ]))
         }
         self.nodes = nodes
-        let create = Process()
-        create.executableURL = URL(fileURLWithPath: Self.cli)
-        create.arguments = ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "1", "--cluster-yes"]
-        let output = Pipe()
-        create.standardOutput = output
-        create.standardError = output
-        try create.run()
-        let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        create.waitUntilExit()
-        guard create.terminationStatus == 0 else {
+        let create = try await ChildProcess.run(URL(fileURLWithPath: Self.cli), ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" }
+                                                 + ["--cluster-replicas", "1", "--cluster-yes"])
+        guard create.status == 0 else {
             await stop()
-            throw RedisServerProcess.Unavailable(reason: "redis-cli --cluster create failed: \(said)")
+            throw RedisServerProcess.Unavailable(reason: "redis-cli --cluster create failed: \(create.out)\(create.err)")
         }
-        try await waitUntilEveryNodeSees(primaries: primaries)
+        do {
+            try await waitUntilSettled()
+        } catch {
+            await stop()
+            throw error
+        }
     }
 
     /// Until every node says the cluster is ok and knows all its shards, each
     /// with a replica that has synced (gossip and the first sync take a
-    /// moment after `create` returns).
-    private func waitUntilEveryNodeSees(primaries: Int) async throws {
-        do {
-            try await untilEveryLiveNode("the cluster settled", timeout: .seconds(30)) { info, shards in
-                info.contains("cluster_state:ok") && shards.shards.count == primaries && shards.coversAllSlots
-                    && !shards.shards.contains { $0.replicas.isEmpty || $0.replicas.contains { $0.health != "online" } }
-            }
-        } catch {
-            await stop()
-            throw error
+    /// moment after `create` returns, or after a killed node is started again).
+    public func waitUntilSettled(timeout: Duration = .seconds(30)) async throws {
+        let primaries = nodes.count / 2
+        try await untilEveryLiveNode("the cluster settled", timeout: timeout) { info, shards in
+            info.contains("cluster_state:ok") && shards.shards.count == primaries && shards.coversAllSlots
+                && !shards.shards.contains { $0.replicas.isEmpty || $0.replicas.contains { $0.health != "online" } }
         }
     }
 
@@ -80,9 +76,10 @@ public final class RedisClusterGroup: Sendable {
         throw RedisServerProcess.Unavailable(reason: "timed out after \(timeout) waiting until \(what)")
     }
 
-    /// The topology as the first node now sees it.
+    /// The topology as the first running node now sees it.
     public func topology() async throws -> RedisClusterTopology {
-        try RedisClusterTopology(shardsReply: try await nodes[0].command("CLUSTER", "SHARDS"))
+        let node = nodes.first { $0.isRunning } ?? nodes[0]
+        return try RedisClusterTopology(shardsReply: try await node.command("CLUSTER", "SHARDS"))
     }
 
     /// The process listening on `endpoint`'s port.
@@ -92,6 +89,28 @@ public final class RedisClusterGroup: Sendable {
 
     /// Seeds for a client: every node's `host:port`.
     public var seeds: [RedisURL.Endpoint] { nodes.map { .init(host: "127.0.0.1", port: $0.port) } }
+
+    /// `redis+cluster://` with every node as a seed, as `--redis` takes it.
+    public var urlString: String { "redis+cluster://" + seeds.map(\.description).joined(separator: ",") }
+    public var url: RedisURL { try! RedisURL(urlString) }
+
+    /// The primary that owns `key`'s slot now.
+    public func primary(forKey key: String) async throws -> RedisServerProcess {
+        guard let shard = try await topology().shard(forKey: key) else {
+            throw RedisServerProcess.Unavailable(reason: "no primary owns slot \(RedisKeySlot.of(key))")
+        }
+        return try require(shard.primary.endpoint)
+    }
+
+    /// A test's own command on `key` (or a channel), sent to the primary that owns its slot.
+    public func command(onKey key: String, _ arguments: [String]) async throws -> RESPValue {
+        try await primary(forKey: key).command(arguments)
+    }
+
+    /// Empties every primary (their replicas follow): a clean cluster for the next test.
+    public func flushAll() async throws {
+        for shard in try await topology().shards { _ = try await require(shard.primary.endpoint).command("FLUSHALL") }
+    }
 
     /// Moves `slot` from one shard to another as `redis-cli --cluster reshard`
     /// does: the target imports, the source migrates, the keys move; with

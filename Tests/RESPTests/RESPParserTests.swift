@@ -132,7 +132,9 @@ struct RedisURLTests {
     }
 
     @Test(arguments: [
-        ("http://host", "must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://"),
+        ("http://host", "must start with redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://"),
+        ("redis+cluster://h1,", "no host"),
+        ("redis+cluster://h1:7000/1", "a Redis Cluster has only database 0"),
         ("redis+sentinel://h1,h2", "name the master after the sentinels"),
         ("redis+sentinel://h1:26379,/m", "no host"),
         ("redis+sentinel://h1/m/x", "database must be a number"),
@@ -159,6 +161,19 @@ struct RedisURLTests {
         let tls = try RedisURL("rediss+sentinel://s1:1/m")
         #expect(tls.useTLS && tls.sentinels == [.init(host: "s1", port: 1)] && tls.database == 0)
         #expect(try !RedisURL("redis://h").usesSentinel)
+    }
+
+    @Test func clusterURLsListTheNodesToAskForTheShards() throws {
+        let url = try RedisURL("redis+cluster://relay:pw@10.0.0.1,10.0.0.2:7001,[::1]:7002")
+        #expect(url.usesCluster && !url.usesSentinel)
+        #expect(url.clusterSeeds == [.init(host: "10.0.0.1", port: 6379), .init(host: "10.0.0.2", port: 7001), .init(host: "::1", port: 7002)])
+        #expect(url.username == "relay" && url.password == "pw" && url.database == 0 && !url.useTLS)
+        #expect(url.description == "redis+cluster://relay:***@10.0.0.1:6379,10.0.0.2:7001,[::1]:7002")
+        // Each node is reached with the URL's login.
+        #expect(url.at(.init(host: "10.0.0.9", port: 7005)) == RedisURL(host: "10.0.0.9", port: 7005, username: "relay", password: "pw"))
+        let tls = try RedisURL("rediss+cluster://n1:7000/0")
+        #expect(tls.useTLS && tls.clusterSeeds == [.init(host: "n1", port: 7000)])
+        #expect(try !RedisURL("redis://h").usesCluster)
     }
 
     @Test func passwordsNeverShow() throws {

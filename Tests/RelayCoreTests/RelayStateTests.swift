@@ -85,6 +85,23 @@ struct RelayStateTests {
             "log info: stream taken over from another node", "cluster: connected P-1 started", "cluster: interest"])
     }
 
+    /// The owner's latest frame sent again (a replay, asked for when this
+    /// node starts listening) can overtake the same frame sent live: the
+    /// live one is then not shown again under the next seq, which would have
+    /// made the owner's next frame look like one viewers already had.
+    @Test func aLiveFrameAReplayOvertookIsDroppedNotShownUnderTheNextSeq() {
+        var state = RelayState()
+        _ = state.addViewer(.init(format: .json, remoteAddress: "a"))
+        _ = state.remoteClaimed("P-1", by: "node-a", started: true)
+        #expect(state.admitRemoteFrame("P-1", from: "node-a", seq: 0) == 0)
+        #expect(state.admitRemoteFrame("P-1", from: "node-a", seq: 1, replay: true) == 1)
+        #expect(state.admitRemoteFrame("P-1", from: "node-a", seq: 1) == nil, "already shown as the replay")
+        #expect(state.admitRemoteFrame("P-1", from: "node-a", seq: 2) == 2)
+        // The camera reconnects to its node, whose seq goes on; a claim by a node whose seq starts again is mapped above.
+        _ = state.remoteClaimed("P-1", by: "node-a", started: true)
+        #expect(state.admitRemoteFrame("P-1", from: "node-a", seq: 0) == 3)
+    }
+
     @Test func aLostNodesStreamEndsAsNodeLostAndALateEndFromAnotherNodeIsIgnored() {
         var state = RelayState()
         _ = state.addViewer(.init(format: .json, remoteAddress: "a"))

@@ -189,7 +189,7 @@ struct AuthTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let secretFile = dir.appendingPathComponent("secret")
         try Data(TestTokens.secret + [0x0A]).write(to: secretFile)
-        let minted = try runFramepipe(["token", "--secret-file", secretFile.path, "--role", "streamer", "--stream", "P-DHE-*", "--ttl", "8h"])
+        let minted = try await runFramepipe(["token", "--secret-file", secretFile.path, "--role", "streamer", "--stream", "P-DHE-*", "--ttl", "8h"])
         #expect(minted.status == 0, "\(minted.err)")
         let grant = try await TokenAuthority(settings: TestTokens.settings).verify(minted.out.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(grant.roles == [.streamer])
@@ -198,10 +198,10 @@ struct AuthTests {
 
         let short = dir.appendingPathComponent("short")
         try Data("tooshort".utf8).write(to: short)
-        let refused = try runFramepipe(["token", "--secret-file", short.path, "--stream", "*"])
+        let refused = try await runFramepipe(["token", "--secret-file", short.path, "--stream", "*"])
         #expect(refused.status != 0)
         #expect(refused.err.contains("at least 32"))
-        let badPattern = try runFramepipe(["token", "--secret-file", secretFile.path, "--stream", "a b"])
+        let badPattern = try await runFramepipe(["token", "--secret-file", secretFile.path, "--stream", "a b"])
         #expect(badPattern.err.contains("--stream a b is not a stream id"))
     }
 }

@@ -2,30 +2,21 @@ import Foundation
 @testable import FramepipeServer
 import Pipeline
 import Stages
+import TestFixtures
 import Testing
 
 /// The package root, found from this file's path.
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// Runs the built `framepipe` executable, returning exit code, stdout and stderr.
-func runFramepipe(_ arguments: [String], in directory: URL = packageRoot) throws -> (status: Int32, out: String, err: String) {
-    try runProcess(packageRoot.appendingPathComponent(".build/debug/framepipe"), arguments, in: directory)
+func runFramepipe(_ arguments: [String], in directory: URL = packageRoot) async throws -> (status: Int32, out: String, err: String) {
+    try await runProcess(packageRoot.appendingPathComponent(".build/debug/framepipe"), arguments, in: directory)
 }
 
 /// Runs a program to its end, returning exit code, stdout and stderr.
-func runProcess(_ executable: URL, _ arguments: [String], in directory: URL = packageRoot) throws -> (status: Int32, out: String, err: String) {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    process.currentDirectoryURL = directory
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+func runProcess(_ executable: URL, _ arguments: [String], in directory: URL = packageRoot) async throws -> (status: Int32, out: String, err: String) {
+    let result = try await ChildProcess.run(executable, arguments, in: directory)
+    return (result.status, result.out, result.err)
 }
 
 @Suite("framepipe stages / check")
@@ -43,8 +34,8 @@ struct CLITests {
     }
 
     /// Grouped, every default said, every variable named by the one rule, and no example split mid-command.
-    @Test func serveHelpIsGroupedAndNamesEachDefaultAndVariable() throws {
-        let help = try runFramepipe(["serve", "--help"]).out
+    @Test func serveHelpIsGroupedAndNamesEachDefaultAndVariable() async throws {
+        let help = try await runFramepipe(["serve", "--help"]).out
         for title in ["LISTENING AND TLS:", "PIPELINE:", "TIMEOUTS:", "LIMITS:", "ACCESS:", "CLUSTER:", "LOGGING:"] {
             #expect(help.contains(title), "no group \(title)")
         }
@@ -61,8 +52,8 @@ struct CLITests {
     }
 
     @Test(arguments: ["serve", "token", "revoke", "check", "stages"])
-    func helpNeverSplitsACommandMidLine(_ command: String) throws {
-        let help = try runFramepipe([command, "--help"]).out
+    func helpNeverSplitsACommandMidLine(_ command: String) async throws {
+        let help = try await runFramepipe([command, "--help"]).out
         #expect(!help.split(separator: "\n").contains { $0.hasPrefix("--") }, "\(help)")
     }
 
@@ -76,18 +67,18 @@ struct CLITests {
         #expect(both.string("redis://flag", "redis") == "redis://flag")
     }
 
-    @Test func checkAcceptsTheShippedFile() throws {
-        let result = try runFramepipe(["check", "pipelines.json"])
+    @Test func checkAcceptsTheShippedFile() async throws {
+        let result = try await runFramepipe(["check", "pipelines.json"])
         #expect(result.status == 0)
         #expect(result.out == "pipelines.json: OK, 4 pipeline(s): standard (default), strict, passthrough, low-bandwidth\n")
     }
 
-    @Test func checkListsEveryProblemAndExitsOne() throws {
+    @Test func checkListsEveryProblemAndExitsOne() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID()).json")
         try #"{"default": "standard", "pipelines": {"standard": {"stages": [{"stage": "size-limit"}, {"stage": "base64-validation"}, {"stage": "decode-check", "mode": "fulll"}, {"stage": "downscal"}, {"stage": "fan-out"}]}}}"#
             .write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let result = try runFramepipe(["check", file.path])
+        let result = try await runFramepipe(["check", file.path])
         #expect(result.status == 1)
         #expect(result.err == """
             \(file.path): 2 problems
@@ -97,14 +88,14 @@ struct CLITests {
             """)
     }
 
-    @Test func checkReportsAMissingFile() throws {
-        let result = try runFramepipe(["check", "/nonexistent/pipelines.json"])
+    @Test func checkReportsAMissingFile() async throws {
+        let result = try await runFramepipe(["check", "/nonexistent/pipelines.json"])
         #expect(result.status == 1)
         #expect(result.err.contains("/nonexistent/pipelines.json: 1 problem\n  (file): no such file"))
     }
 
-    @Test func stagesListsEveryBuiltInAsJSON() throws {
-        let result = try runFramepipe(["stages", "--json"])
+    @Test func stagesListsEveryBuiltInAsJSON() async throws {
+        let result = try await runFramepipe(["stages", "--json"])
         #expect(result.status == 0)
         guard case .array(let stages) = try JSONParser.parse(result.out.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             Issue.record("not a JSON array"); return
@@ -116,8 +107,8 @@ struct CLITests {
         #expect(decodeCheck["parameters"].map { if case .array(let p) = $0 { p.count } else { 0 } } == 4)
     }
 
-    @Test func stagesTextShowsDefaultsAndHelp() throws {
-        let result = try runFramepipe(["stages"])
+    @Test func stagesTextShowsDefaultsAndHelp() async throws {
+        let result = try await runFramepipe(["stages"])
         #expect(result.out.contains("decode-check — Check the JPEG with libturbojpeg: header only, or a full decode"))
         #expect(result.out.contains("    mode: \"header\" | \"full\", default \"header\""))
         #expect(result.out.contains("fan-out (sink) — "))

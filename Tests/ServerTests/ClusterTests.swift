@@ -9,12 +9,12 @@ import Testing
 /// Two or more relays sharing a real redis-server, with real WebSocket
 /// streamers and viewers on each.
 extension OneAtATime {
-    @Suite("Cluster through Redis", .serialized, .timeLimit(.minutes(2)))
+    @Suite("Cluster through Redis", .serialized, .timeLimit(.minutes(2)), .sharedRedisCluster)
     struct ClusterTests {
         /// Instant tiles across nodes: B has no frame of A's 1 fps camera
         /// until a viewer there wants it, then asks A for its latest at once.
-        @Test func aViewerOnAnotherNodeGetsASlowCamerasLatestFrameAtOnce() async throws {
-            let redis = try await RedisServerProcess()
+        @Test(arguments: RedisKind.allCases) func aViewerOnAnotherNodeGetsASlowCamerasLatestFrameAtOnce(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
             try await withTwoNodes(redis) { a, b in
                 let streamer = try await a.streamer("bed-9")
                 streamer.send(TestFrames.text(0))
@@ -42,8 +42,8 @@ extension OneAtATime {
 
         /// A stage's event on the owner reaches viewers on the other node, in
         /// order with the frames, for late viewers there too, and its API.
-        @Test func aFrozenPictureOnNodeAIsToldToViewersOnNodeB() async throws {
-            let redis = try await RedisServerProcess()
+        @Test(arguments: RedisKind.allCases) func aFrozenPictureOnNodeAIsToldToViewersOnNodeB(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
             // The owner's picture rule counts its relay clock, moved a quarter second per frame seen on B.
             let clock = ManualRelayClock()
             try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(3)) { $0.clock = clock }, pipelinesJSON: StreamHealthTests.pipelines) { a in
@@ -89,8 +89,8 @@ extension OneAtATime {
 
         /// Age from capture on every node: A measures its camera's clock and
         /// tells B, whose viewers get the same `captured_at` as A's.
-        @Test func aCamerasCaptureTimeReachesViewersOnAnotherNodeOnTheRelaysClock() async throws {
-            let redis = try await RedisServerProcess()
+        @Test(arguments: RedisKind.allCases) func aCamerasCaptureTimeReachesViewersOnAnotherNodeOnTheRelaysClock(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
             try await withTwoNodes(redis) { a, b in
                 let onB = try await b.viewer()
                 let streamer = try await a.streamer("ward-2", query: "flow=credit")
@@ -121,8 +121,8 @@ extension OneAtATime {
 
         /// Demand across nodes: a camera on A whose only viewer is on B is
         /// told what B's viewer needs, and that nobody watches once it hides.
-        @Test func aCameraIsToldWhatViewersOnAnotherNodeNeed() async throws {
-            let redis = try await RedisServerProcess()
+        @Test(arguments: RedisKind.allCases) func aCameraIsToldWhatViewersOnAnotherNodeNeed(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
             try await withTwoNodes(redis) { a, b in
                 let streamer = try await a.streamer("ward-3", query: "flow=credit")
                 // Once A has read both nodes' heartbeats, it counts viewers: nobody watches yet.
@@ -140,8 +140,8 @@ extension OneAtATime {
             }
         }
 
-        @Test func aStreamOnNodeAReachesViewersOnBothNodesInOrder() async throws {
-            let redis = try await RedisServerProcess()
+        @Test(arguments: RedisKind.allCases) func aStreamOnNodeAReachesViewersOnBothNodesInOrder(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
             // Two nodes with a 3 s node timeout: this test is about every frame
             // arriving in order, and an outage misread under load would lose frames.
             try await withTwoNodes(redis) { a, b in
@@ -189,7 +189,7 @@ extension OneAtATime {
                 }
                 // Nobody watches a stream that is gone: B lets go of the channel.
                 try await b.eventually("B unsubscribed") { try await redis.frameSubscribers("ward-1") == 0 }
-                #expect(try await redis.command("HLEN", "framepipe:streams") == .integer(0))
+                #expect(try await redis.registrySize() == .integer(0))
             }
         }
 
@@ -211,8 +211,8 @@ extension OneAtATime {
             }
         }
 
-        @Test func aNodeSubscribesOnlyWhileAViewerThereWatchesTheStream() async throws {
-            let redis = try await RedisServerProcess()
+        @Test(arguments: RedisKind.allCases) func aNodeSubscribesOnlyWhileAViewerThereWatchesTheStream(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
             try await withRelay(.node("node-a", redis)) { a in
                 try await withRelay(.node("node-b", redis)) { b in
                     try await a.waitForBroker()
@@ -255,8 +255,8 @@ extension OneAtATime {
             }
         }
 
-        @Test func theSameStreamReconnectingToTheOtherNodeReplacesTheFirstClusterWide() async throws {
-            let redis = try await RedisServerProcess()
+        @Test(arguments: RedisKind.allCases) func theSameStreamReconnectingToTheOtherNodeReplacesTheFirstClusterWide(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
             try await withRelay(.node("node-a", redis)) { a in
                 try await withRelay(.node("node-b", redis)) { b in
                     try await a.waitForBroker()
@@ -286,7 +286,7 @@ extension OneAtATime {
                         #expect(viewer.json(type: "stream_started").count == 1)
                     }
                     #expect(try await a.api("/api/streams").arrayValue?.first?["node"] == .string("node-b"))
-                    #expect(try await redis.command("HGET", "framepipe:streams", "bed-3").string == "node-b\t1")
+                    #expect(try await redis.registryEntry("bed-3") == "node-b\t1")
                     await second.close()
                     for viewer in [onA, onB] {
                         #expect(try await viewer.waitFor(type: "stream_ended", stream: "bed-3")["reason"] == .string("closed"))
@@ -295,8 +295,8 @@ extension OneAtATime {
             }
         }
 
-        @Test func aSlowViewerOnTheReceivingNodeGetsTheLowRenditionMadeThere() async throws {
-            let redis = try await RedisServerProcess()
+        @Test(arguments: RedisKind.allCases) func aSlowViewerOnTheReceivingNodeGetsTheLowRenditionMadeThere(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
             try await withRelay(.node("node-a", redis)) { a in
                 try await withRelay(.node("node-b", redis)) { b in
                     try await a.waitForBroker()
@@ -322,8 +322,8 @@ extension OneAtATime {
             }
         }
 
-        @Test func nodeShutdownEndsItsStreamsWithShutdownOnOtherNodes() async throws {
-            let redis = try await RedisServerProcess()
+        @Test(arguments: RedisKind.allCases) func nodeShutdownEndsItsStreamsWithShutdownOnOtherNodes(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
             let a = try ServeProcess(["--redis", redis.urlString, "--node-id", "node-a", "--node-timeout", "1"])
             let aPort = try await a.port()
             let relayA = RelayHandle(port: aPort, log: CapturedLog())
@@ -337,12 +337,12 @@ extension OneAtATime {
                 a.process.interrupt()
                 #expect(try await a.waitForExit() == 0)
                 #expect(try await viewer.waitFor(type: "stream_ended", stream: "ward-2")["reason"] == .string("shutdown"))
-                #expect(try await redis.command("EXISTS", "framepipe:node:node-a") == .integer(0))
+                #expect(try await !redis.nodeKeyExists("node-a"))
             }
         }
 
-        @Test func aNodeKilledWithoutGoodbyeHasItsStreamsEndedAsNodeLostWithinTheTimeout() async throws {
-            let redis = try await RedisServerProcess()
+        @Test(arguments: RedisKind.allCases) func aNodeKilledWithoutGoodbyeHasItsStreamsEndedAsNodeLostWithinTheTimeout(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
             let a = try ServeProcess(["--redis", redis.urlString, "--node-id", "node-a", "--node-timeout", "1"])
             let aPort = try await a.port()
             let relayA = RelayHandle(port: aPort, log: CapturedLog())
@@ -361,7 +361,7 @@ extension OneAtATime {
                 #expect(ended["reason"] == .string("node_lost"))
                 #expect(took < .milliseconds(1334 + 500), "ended after \(took)")
                 #expect(b.log.contains("node lost: no heartbeat within the node timeout, ending its streams", ["lost_node": "node-a"]))
-                #expect(try await redis.command("HLEN", "framepipe:streams") == .integer(0))
+                #expect(try await redis.registrySize() == .integer(0))
                 // A new viewer does not see the lost stream.
                 #expect(try await b.viewer().json.first?["active_streams"] == .array([]))
             }
@@ -417,7 +417,7 @@ extension OneAtATime {
                     try await send(5)
                     try await remote.waitFor("a frame after the outage on B") { $0["seq"] == .number(Double(seq - 1)) }
                     #expect(remote.json(type: "stream_ended").isEmpty, "the outage was shorter than the node timeout")
-                    #expect(try await redis.command("HGET", "framepipe:streams", "icu-1").string == "node-a\t1", "A announced its stream again")
+                    #expect(try await redis.registryEntry("icu-1") == "node-a\t1", "A announced its stream again")
                     // One line for the outage, not one per retry.
                     #expect(a.log.all.filter { $0.message.hasPrefix("lost redis") }.count == 1)
                     #expect(a.log.contains("redis is back; cluster delivery resumes"))
@@ -480,8 +480,8 @@ extension OneAtATime {
             }
         }
 
-        @Test func aTokenRevokedThroughRedisClosesItsSocketsOnEveryNodeWithinASecond() async throws {
-            let redis = try await RedisServerProcess()
+        @Test(arguments: RedisKind.allCases) func aTokenRevokedThroughRedisClosesItsSocketsOnEveryNodeWithinASecond(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
             let token = try await TestTokens.hs256(.viewer, ["*"])
             let authed: (inout RelayConfiguration) -> Void = { $0.auth = TestTokens.settings }
             try await withRelay(.node("node-a", redis, authed)) { a in
@@ -492,7 +492,7 @@ extension OneAtATime {
                     let onB = try await b.viewer("token=\(token)")
                     let jti = TestTokens.claim("jti", of: token)!.stringValue!
                     let at = Date()
-                    let revoke = try runFramepipe(["revoke", "--redis", redis.urlString, "--jti", jti])
+                    let revoke = try await runFramepipe(["revoke", "--redis", redis.urlString, "--jti", jti])
                     #expect(revoke.out == "revoked token \(jti) in the cluster (2 node(s) listening)\n", "\(revoke.err)")
                     for viewer in [onA, onB] {
                         try await viewer.waitUntilFinished(timeout: .seconds(2))
@@ -509,8 +509,8 @@ extension OneAtATime {
             }
         }
 
-        @Test func aCameraIsPulledByOneNodeAndByAnotherWhenThatNodeDies() async throws {
-            let redis = try await RedisServerProcess()
+        @Test(arguments: RedisKind.allCases) func aCameraIsPulledByOneNodeAndByAnotherWhenThatNodeDies(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
             let camera = FakeIPCamera()
             try await camera.start()
             defer { Task { await camera.stop() } }
@@ -534,7 +534,7 @@ extension OneAtATime {
                     return row?["source"]?["state"] == .string("standby") && row?["source"]?["node"] == .string("node-a")
                 }
                 #expect(camera.requests.count == 1 && camera.mostAtOnce == 1, "pulled once in the cluster")
-                #expect(try await redis.command("GET", "framepipe:source:bed-4") == .bulkString(.init(string: "node-a")))
+                #expect(try await redis.sourceHolder("bed-4") == "node-a")
 
                 kill(a.process.processIdentifier, SIGKILL)  // no goodbye: its lease runs out
                 #expect(try await viewer.waitFor(type: "stream_ended", stream: "bed-4")["reason"] == .string("node_lost"))

@@ -99,9 +99,9 @@ struct ClusterWireTests {
         for bad in ["node-a", "\t1", "node-a\t2", "a\t1\t1"] { #expect(ClusterKeys.parseEntry(bad) == nil, "\(bad)") }
     }
 
-    @Test func serveRefusesBadClusterSettingsWithTheReason() throws {
+    @Test func serveRefusesBadClusterSettingsWithTheReason() async throws {
         for (arguments, reason) in [
-            (["--redis", "http://x"], "must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://"),
+            (["--redis", "http://x"], "must start with redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://"),
             (["--redis", "redis://:pw@host:99999"], "port must be 1-65535"),
             (["--redis", "redis://h", "--node-id", "a b"], "node id must be 1-64 characters"),
             (["--node-id", "a"], "--node-id, --node-timeout, --redis-ca and --ready-without-redis need --redis"),
@@ -109,7 +109,7 @@ struct ClusterWireTests {
             (["--redis", "rediss://h", "--redis-ca", "/nonexistent.pem"], "cannot use redis CA file /nonexistent.pem"),
             (["--redis", "redis://h", "--node-timeout", "0.1"], "node-timeout must be at least 0.3 seconds"),
         ] {
-            let result = try runFramepipe(["serve", "--port", "0"] + arguments)
+            let result = try await runFramepipe(["serve", "--port", "0"] + arguments)
             #expect(result.status != 0, "\(arguments)")
             #expect(result.err.contains(reason), "\(arguments): \(result.err)")
             #expect(!result.err.contains("pw@"), "a password never reaches the output")

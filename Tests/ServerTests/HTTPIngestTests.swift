@@ -94,7 +94,7 @@ struct HTTPIngestTests {
             try await part(0)
             try await viewer.waitFor(type: "stream_started", stream: "cam")
             let jti = TestTokens.claim("jti", of: publisher)!.stringValue!
-            #expect(try runFramepipe(["revoke", "--file", file.path, "--jti", jti]).status == 0)
+            #expect(try await runFramepipe(["revoke", "--file", file.path, "--jti", jti]).status == 0)
             let ended = try await viewer.waitFor(type: "stream_ended", stream: "cam", timeout: .seconds(10))
             #expect(ended["reason"] == .string("token_revoked"))
             // The sender's next part is not taken; its answer says why the stream ended.

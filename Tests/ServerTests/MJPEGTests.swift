@@ -167,7 +167,7 @@ struct MJPEGTests {
             let head = try await client.read { String(buffer: $0).contains("Content-Length") }
             #expect(String(buffer: head).hasPrefix("HTTP/1.1 200"))
             let jti = TestTokens.claim("jti", of: token)!.stringValue!
-            #expect(try runFramepipe(["revoke", "--file", file.path, "--jti", jti]).status == 0)
+            #expect(try await runFramepipe(["revoke", "--file", file.path, "--jti", jti]).status == 0)
             try await relay.eventually("the response is cut off") { !client.channelRef.isActive }
             #expect(relay.log.contains("MJPEG client left", ["reason": "token_revoked"]))
         }

@@ -22,15 +22,15 @@ struct ServiceUnitTests {
         return file
     }
 
-    @Test func systemdAcceptsTheUnitWithoutAWarning() throws {
+    @Test func systemdAcceptsTheUnitWithoutAWarning() async throws {
         let copy = try Self.installedCopy()
         defer { copy.remove() }
-        let result = try runProcess(Self.analyze, ["verify", copy.path])
+        let result = try await runProcess(Self.analyze, ["verify", copy.path])
         #expect(result.status == 0, "\(result.err)")
         #expect(result.err.isEmpty && result.out.isEmpty, "systemd-analyze verify said: \(result.err)\(result.out)")
     }
 
-    @Test func itIsSandboxedReloadsOnHangupAndReadsItsEnvironmentFile() throws {
+    @Test func itIsSandboxedReloadsOnHangupAndReadsItsEnvironmentFile() async throws {
         let text = try String(contentsOf: Self.unit, encoding: .utf8)
         for line in ["DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "ProtectHome=yes", "PrivateTmp=yes",
                      "EnvironmentFile=/etc/framepipe/framepipe.env", "ExecReload=/bin/kill -HUP $MAINPID", "CapabilityBoundingSet="] {
@@ -38,14 +38,14 @@ struct ServiceUnitTests {
         }
         let copy = try Self.installedCopy()
         defer { copy.remove() }
-        let result = try runProcess(Self.analyze, ["security", "--offline=yes", copy.path])
+        let result = try await runProcess(Self.analyze, ["security", "--offline=yes", copy.path])
         let summary = try #require(result.out.split(separator: "\n").last { $0.contains("Overall exposure level") }, "\(result.out)\(result.err)")
         let level = Double(summary.split(separator: ":").last!.trimmingCharacters(in: .whitespaces).split(separator: " ").first!) ?? 10
         #expect(level <= 2.0, "\(summary)")
     }
 
-    @Test func theEnvironmentFileNamesOnlyVariablesServeReads() throws {
-        let help = try runFramepipe(["serve", "--help"]).out
+    @Test func theEnvironmentFileNamesOnlyVariablesServeReads() async throws {
+        let help = try await runFramepipe(["serve", "--help"]).out
         let lines = try String(contentsOf: Self.environment, encoding: .utf8).split(separator: "\n")
         let names = lines.compactMap { line -> String? in
             let setting = line.hasPrefix("#") ? line.dropFirst() : line

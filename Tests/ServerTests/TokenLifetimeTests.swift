@@ -128,7 +128,7 @@ struct TokenLifetimeTests {
             let revoked = try await relay.viewer("token=\(token)")
             let kept = try await relay.viewer("token=\(other)")
             let jti = TestTokens.claim("jti", of: token)!.stringValue!
-            let revoke = try runFramepipe(["revoke", "--file", file.path, "--jti", jti])
+            let revoke = try await runFramepipe(["revoke", "--file", file.path, "--jti", jti])
             #expect(revoke.status == 0)
             #expect(revoke.out == "revoked token \(jti) in \(file.path)\n")
             try await relay.eventually("closed at a check of the file") {
@@ -155,7 +155,7 @@ struct TokenLifetimeTests {
         let before = try await TestTokens.hs256(.viewer, ["*"], now: Date().addingTimeInterval(-5), subject: "ward-3")
         try await withRelay(Self.authed(revocationFile: file.path, clock: clock)) { relay in
             let viewer = try await relay.viewer("token=\(before)")
-            #expect(try runFramepipe(["revoke", "--file", file.path, "--subject", "ward-3"]).status == 0)
+            #expect(try await runFramepipe(["revoke", "--file", file.path, "--subject", "ward-3"]).status == 0)
             try await relay.eventually("closed at a check of the file") {
                 clock.advance(by: RevocationFileWatcher.interval)
                 return viewer.isFinished

@@ -63,12 +63,22 @@ final class ShapedLink: Sendable {
         return process
     }
 
+    /// `ip` and `tc`, which return at once; synchronous, so `deinit` can clean up with it.
     @discardableResult
     static func run(_ arguments: [String]) throws -> String {
-        let result = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), arguments)
-        guard result.status == 0 else {
-            throw Failed(description: "\(arguments.joined(separator: " ")) failed: \(result.err)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let said = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let complaint = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw Failed(description: "\(arguments.joined(separator: " ")) failed: \(complaint)")
         }
-        return result.out
+        return said
     }
 }
