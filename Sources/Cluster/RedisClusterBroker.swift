@@ -45,8 +45,28 @@ package final class RedisClusterBroker: ClusterBroker {
         self.listened = listened
     }
 
+    /// Connects, retrying for up to the node timeout (100 ms, doubling to
+    /// a second) while the registry's shard has no reachable primary: during
+    /// a failover the shards still name the dead primary, or leave its shard
+    /// out, for a few seconds. The service's own backoff, which grows to 5 s,
+    /// would otherwise add seconds to every failover of that shard.
     static func connect(_ settings: ClusterSettings, tls: TLSConfiguration?, listened: ListenedChannels,
                         onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void) async throws -> RedisClusterBroker {
+        let deadline = ContinuousClock.now + settings.nodeTimeout
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                return try await connectOnce(settings, tls: tls, listened: listened, onMessage: onMessage)
+            } catch {
+                guard ContinuousClock.now + delay < deadline else { throw error }
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(1))
+            }
+        }
+    }
+
+    private static func connectOnce(_ settings: ClusterSettings, tls: TLSConfiguration?, listened: ListenedChannels,
+                                    onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void) async throws -> RedisClusterBroker {
         let url = settings.redis
         let client = try await RedisClusterClient.connect(
             seeds: url.clusterSeeds.map { url.at($0) }, clientName: "framepipe-\(settings.nodeID)-commands", tls: tls,

@@ -5,7 +5,9 @@ import RESP
 /// RESPProtocolError, never a crash or an unbounded allocation. And since
 /// the socket delivers them in arbitrary pieces, parsing them as they
 /// arrive (split where the input's first byte says) must give exactly what
-/// parsing them at once gives.
+/// parsing them at once gives. Each value is also read as a Redis Cluster
+/// would mean it (a `CLUSTER SHARDS` reply, a `MOVED`/`ASK` refusal): a
+/// topology or an error, never a crash.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 0 else { return 0 }
@@ -20,6 +22,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         if whole != split {
             fatalError("split parsing differs: whole \(whole), in pieces of \(chunk): \(split)")
         }
+        for value in whole.values { readAsCluster(value) }
     }
     return 0
 }
@@ -43,4 +46,22 @@ private func parseAll(_ parser: RESPParser, pieces: [ArraySlice<UInt8>]) -> Outc
         }
     }
     return outcome
+}
+
+private func readAsCluster(_ value: RESPValue) {
+    let here = RedisURL.Endpoint(host: "127.0.0.1", port: 7000)
+    if let redirection = RedisRedirection(value, from: here) {
+        switch redirection {
+        case .moved(let slot, _), .ask(let slot, _):
+            if !(0..<RedisKeySlot.count).contains(slot) { fatalError("a redirection to slot \(slot)") }
+        }
+    }
+    if let topology = try? RedisClusterTopology(shardsReply: value) {
+        for key in ["", "a", "{framepipe}:streams", "framepipe:frames:{cam-1}"] {
+            if let shard = topology.shard(forKey: key),
+               !shard.slots.contains(where: { $0.contains(RedisKeySlot.of(key)) }) {
+                fatalError("key \(key) given to a shard that does not own its slot")
+            }
+        }
+    }
 }
