@@ -275,9 +275,15 @@ package final class ClusterService: Service, Sendable {
         let mine = hub.resync(registry: registry, liveNodes: alive, me: me)
         for stream in mine { publisher.claim(stream.id, started: stream.started, on: link) }
         // Entries nobody serves any more: this node's from before the outage,
-        // or a dead node's that no live node was there to clean up.
+        // or a dead node's that no live node was there to clean up. A stream
+        // this node still holds for its owner is left to the liveness check
+        // after the grace period: its owner may have re-announced it and not
+        // yet renewed its heartbeat (after an outage every node rejoins at
+        // once), and ending it here ended a live stream as node_lost.
         let mineIDs = Set(mine.map(\.id))
-        for (id, entry) in registry where entry.owner == me ? !mineIDs.contains(id) : !alive.contains(entry.owner) {
+        let held = hub.remoteStreamsByOwner()
+        for (id, entry) in registry where entry.owner == me ? !mineIDs.contains(id)
+            : !alive.contains(entry.owner) && held[entry.owner]?.contains(id) != true {
             _ = try await endInRegistry(id, owner: entry.owner, reason: entry.owner == me ? .closed : .nodeLost, link)
         }
         return mine.count
