@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Runs a program to its end without holding a thread while it runs.
 ///
@@ -20,13 +19,20 @@ public enum ChildProcess {
         process.executableURL = executable
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
-        let out = Pipe(), err = Pipe()
+        // Output to files, not pipes: a pipe needs a reader while the child
+        // runs (a FileHandle readability handler, a dispatch source, whose
+        // closing raced with its source and crashed libdispatch in a CI run).
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("framepipe-child-\(UUID())")
+        let outURL = base.appendingPathExtension("out"), errURL = base.appendingPathExtension("err")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
+        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
         process.standardOutput = out
         process.standardError = err
-        let collected = Collected()
-        // Read as it comes: a child that fills a pipe's buffer would otherwise wait for us forever.
-        out.fileHandleForReading.readabilityHandler = { collected.append($0.availableData, error: false) }
-        err.fileHandleForReading.readabilityHandler = { collected.append($0.availableData, error: true) }
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
             do {
@@ -36,23 +42,9 @@ public enum ChildProcess {
                 continuation.resume(throwing: error)
             }
         }
-        for (pipe, isError) in [(out, false), (err, true)] {
-            pipe.fileHandleForReading.readabilityHandler = nil
-            // The child has exited: what is left in the pipe is read at once.
-            collected.append(pipe.fileHandleForReading.readDataToEndOfFile(), error: isError)
-        }
-        return collected.result(status)
-    }
-
-    private final class Collected: Sendable {
-        private let data = Mutex<(out: Data, err: Data)>((Data(), Data()))
-
-        func append(_ bytes: Data, error: Bool) {
-            data.withLock { if error { $0.err.append(bytes) } else { $0.out.append(bytes) } }
-        }
-
-        func result(_ status: Int32) -> Result {
-            data.withLock { Result(status: status, out: String(decoding: $0.out, as: UTF8.self), err: String(decoding: $0.err, as: UTF8.self)) }
-        }
+        try? out.close()
+        try? err.close()
+        return Result(status: status, out: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+                      err: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
     }
 }
