@@ -39,6 +39,8 @@ package final class ClusterService: Service, Sendable {
     private let tls: TLSConfiguration?
     /// How keys and channels are named on the kind of Redis `--redis` names.
     package let keys: ClusterKeys
+    /// This node's replay channel, named once: each message is compared with it.
+    private let replayChannel: String
 
     package enum BrokerState: String, Sendable {
         case connecting, connected, down
@@ -73,6 +75,7 @@ package final class ClusterService: Service, Sendable {
         self.revocations = revocations
         self.tls = try settings.tlsConfiguration()
         self.keys = settings.redis.usesCluster ? .onRedisCluster : .onOneRedis
+        self.replayChannel = keys.replay(settings.nodeID)
         self.live = live
         self.metrics = metrics
         var logger = logger
@@ -365,9 +368,9 @@ package final class ClusterService: Service, Sendable {
             handleControl(String(buffer: payload))
         } else if channel == keys.revocations {
             handleRevocation(String(buffer: payload))
-        } else if keys.stream(ofFrameChannel: channel) != nil {
+        } else if keys.isFrameChannel(channel) {
             handleFrame(payload)
-        } else if channel == keys.replay(me) {
+        } else if channel == replayChannel {
             handleFrame(payload, replay: true)
         }
     }

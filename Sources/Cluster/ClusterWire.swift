@@ -15,42 +15,48 @@ package struct ClusterKeys: Sendable {
     package static let onRedisCluster = ClusterKeys(sharded: true)
 
     /// True on a Redis Cluster.
-    package let sharded: Bool
+    private let sharded: Bool
     private let control: String
 
     private init(sharded: Bool) {
         self.sharded = sharded
         control = sharded ? "{framepipe}" : "framepipe"
         publish = sharded ? "SPUBLISH" : "PUBLISH"
-        subscribe = sharded ? "SSUBSCRIBE" : "SUBSCRIBE"
-        unsubscribe = sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE"
+        // Stored, not computed: a node compares each message's channel with them.
+        streams = control + ":streams"
+        controlChannel = control + ":control"
+        revoked = control + ":revoked"
+        revocations = control + ":revocations"
         claimScript = Self.publishing(Self.claimSource, with: publish)
         startScript = Self.publishing(Self.startSource, with: publish)
         endScript = Self.publishing(Self.endSource, with: publish)
     }
 
-    /// `PUBLISH`, or `SPUBLISH` on a Redis Cluster; `SUBSCRIBE`/`SSUBSCRIBE` and their opposites likewise.
-    package let publish: String, subscribe: String, unsubscribe: String
+    /// `PUBLISH`, or `SPUBLISH` on a Redis Cluster.
+    package let publish: String
 
     /// Hash: stream id → "<owner node>\t<0|1 started>", the shared registry.
-    package var streams: String { control + ":streams" }
+    package let streams: String
     /// Channel for claims, starts and ends; every node subscribes always.
-    package var controlChannel: String { control + ":control" }
+    package let controlChannel: String
     /// Channel carrying one stream's frames; subscribed while a node has a viewer for it.
     package func frames(_ streamID: String) -> String { sharded ? "framepipe:frames:{\(streamID)}" : "framepipe:frames:" + streamID }
+    /// Whether `channel` is a stream's frame channel (no copy of its name: asked for every frame).
+    package func isFrameChannel(_ channel: String) -> Bool { channel.hasPrefix(Self.framesPrefix) }
+    private static let framesPrefix = "framepipe:frames:"
     /// The stream a frame channel's name is of, nil for another channel.
     package func stream(ofFrameChannel channel: String) -> String? {
-        guard channel.hasPrefix("framepipe:frames:") else { return nil }
-        let id = channel.dropFirst("framepipe:frames:".count)
+        guard isFrameChannel(channel) else { return nil }
+        let id = channel.dropFirst(Self.framesPrefix.count)
         return sharded ? (id.hasPrefix("{") && id.hasSuffix("}") ? String(id.dropFirst().dropLast()) : nil) : String(id)
     }
     /// Channel of one node's own: the latest frames other nodes send it on
     /// request, so a new viewer's tile is never blank until the next frame.
     package func replay(_ nodeID: String) -> String { sharded ? "framepipe:replay:{\(nodeID)}" : "framepipe:replay:" + nodeID }
     /// Hash: "jti:<id>" or "sub:<subject>" → the revocation as JSON; read whole on (re)connect.
-    package var revoked: String { control + ":revoked" }
+    package let revoked: String
     /// Channel on which `framepipe revoke --redis` tells every node at once.
-    package var revocations: String { control + ":revocations" }
+    package let revocations: String
     /// Key with a TTL, renewed by a live node's heartbeat; its value is the node's `nodeVersion`.
     package func node(_ nodeID: String) -> String { control + ":node:" + nodeID }
     /// Key with a TTL: the node that pulls the camera of a stream (`"sources"`), renewed while it does.

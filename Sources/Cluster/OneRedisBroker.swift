@@ -57,13 +57,13 @@ package final class OneRedisBroker: ClusterBroker {
     }
 
     package func announce(_ message: String, on channel: String) {
-        command.sendIgnoringReply(RESPCommand("PUBLISH", .string(channel), .string(message)))
+        command.sendIgnoringReply(RESPCommand(keys.publish, .string(channel), .string(message)))
     }
 
     package func publishFrame(_ envelope: ByteBuffer, on channel: String) -> FramePublishing {
         guard command.isActive else { return .down }
         guard command.isWritable else { return .backpressure }
-        command.sendIgnoringReply(RESPCommand("PUBLISH", .string(channel), .bytes(envelope)))
+        command.sendIgnoringReply(RESPCommand(keys.publish, .string(channel), .bytes(envelope)))
         return .sent
     }
 

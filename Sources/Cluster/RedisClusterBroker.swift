@@ -106,7 +106,7 @@ package final class RedisClusterBroker: ClusterBroker {
     }
 
     package func announce(_ message: String, on channel: String) {
-        control.send(RESPCommand("SPUBLISH", .string(channel), .string(message))).whenSuccess { [self] in brokenIfMoved($0) }
+        control.send(RESPCommand(keys.publish, .string(channel), .string(message))).whenSuccess { [self] in brokenIfMoved($0) }
     }
 
     /// The registry's slot is served elsewhere now: this link is over.
@@ -124,7 +124,7 @@ package final class RedisClusterBroker: ClusterBroker {
             return .down
         }
         guard connection.isWritable else { return .backpressure }
-        connection.send(RESPCommand("SPUBLISH", .string(channel), .bytes(envelope))).whenSuccess { [self] reply in
+        connection.send(RESPCommand(keys.publish, .string(channel), .bytes(envelope))).whenSuccess { [self] reply in
             // The slot moved (a resharding, a failover): read the shards, the next frame goes to its new owner.
             if RedisRedirection(reply, from: shard) != nil { refreshSoon() }
         }
