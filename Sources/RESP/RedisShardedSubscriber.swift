@@ -111,12 +111,19 @@ public final class RedisShardedSubscriber: Sendable {
                 // One channel per command: channels of different slots in one SSUBSCRIBE are refused (CROSSSLOT).
                 for channel in leave.sorted() { connection.sendSubscription(RESPCommand("SUNSUBSCRIBE", .string(channel))) }
             }
+            var joining: RedisConnection?
             if !join.isEmpty {
                 guard let connection = try? await self.connection(to: endpoint) else { continue }
-                for channel in join.sorted() { connection.sendSubscription(RESPCommand("SSUBSCRIBE", .string(channel))) }
+                joining = connection
             }
+            // Recorded as asked before it is asked: the shard's confirmation
+            // can come back (on the connection's event loop) before this task
+            // runs again, and a confirmation of a channel not asked is ignored.
             state.withLockedValue { s in
                 if next.isEmpty { s.asked[endpoint] = nil } else { s.asked[endpoint] = next }
+            }
+            if let joining {
+                for channel in join.sorted() { joining.sendSubscription(RESPCommand("SSUBSCRIBE", .string(channel))) }
             }
         }
         // A shard that holds none of our channels any more needs no connection.

@@ -20,9 +20,9 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// Its own working directory: a replica's synced copy (`dump.rdb`) or a
     /// cluster node's state must not be loaded by another server.
     private let directory = FileManager.default.temporaryDirectory.appendingPathComponent("framepipe-redis-\(UUID().uuidString)")
-    /// What the running server wrote, and a signal at each line and at its exit.
-    private final class Output: Sendable { let text = Mutex("") }
-    private let said = Output()
+    /// What the running server wrote (since its last start), read to its end.
+    private var said: PipeDrain?
+    /// Signalled at each piece of output and at the server's exit.
     private let changes = ChangeSignal()
 
     public struct Unavailable: Error, CustomStringConvertible {
@@ -100,26 +100,19 @@ public final class RedisServerProcess: @unchecked Sendable {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
-        let said = self.said, changes = self.changes
-        said.text.withLock { $0 = "" }
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { said.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
-            changes.changed()
-        }
-        process.terminationHandler = { _ in
-            // Foundation keeps a pipe's reader alive until its handler is cleared.
-            output.fileHandleForReading.readabilityHandler = nil
-            changes.changed()
-        }
+        let changes = self.changes
+        process.terminationHandler = { _ in changes.changed() }
         try process.run()
+        let said = PipeDrain(output, changes: changes)
+        lock.withLock { self.said = said }
         lock.withLock { self.process = process }
+        let text = { said.text }
         // Redis says when it listens; nothing is asked before.
         let ready = await changes.wait(timeout: .seconds(10)) {
-            said.text.withLock { $0.contains("Ready to accept connections") } || !process.isRunning
+            text().contains("Ready to accept connections") || !process.isRunning
         }
         guard ready, process.isRunning else {
-            throw Unavailable(reason: "redis-server on port \(port) did not start: \(said.text.withLock { $0.suffix(2000) })")
+            throw Unavailable(reason: "redis-server on port \(port) did not start: \(text().suffix(2000))")
         }
     }
 

@@ -47,7 +47,16 @@ extension OneAtATime {
                 for id in ids {
                     let streamer = try await a.streamer(id)
                     streamer.send(TestFrames.text(0))
-                    try await onB.waitFor("\(id) on B") { $0["type"] == .string("frame") && $0["stream_id"] == .string(id) }
+                    do {
+                        try await onB.waitFor("\(id) on B") { $0["type"] == .string("frame") && $0["stream_id"] == .string(id) }
+                    } catch {
+                        let metrics = { (port: Int) async throws in
+                            try await RawHTTP.get(port: port, path: "/metrics").text.split(separator: "\n")
+                                .filter { $0.hasPrefix("framepipe_cluster") }.joined(separator: "; ")
+                        }
+                        Issue.record("A: \(try await metrics(a.port))\n\(a.log.recent)\nB: \(try await metrics(b.port))\n\(b.log.recent)")
+                        throw error
+                    }
                     streamers.append(streamer)
                 }
                 let topology = try await cluster.topology()

@@ -11,10 +11,8 @@ import TestFixtures
 /// signals, exit codes, flags and environment variables.
 final class ServeProcess: Sendable {
     let process: Process
-    private let errorPipe = Pipe()
-    /// What the process wrote to standard error so far.
-    final class Output: Sendable { let text = Mutex("") }
-    private let output = Output()
+    /// What the process writes to standard error.
+    private let output: PipeDrain
     /// Wakes waits on each chunk of stderr and on the exit.
     private let changes = ChangeSignal()
 
@@ -24,28 +22,21 @@ final class ServeProcess: Sendable {
         process.arguments = ["serve", "--port", "0"] + arguments
         process.currentDirectoryURL = directory
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let err = errorPipe
+        let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
         self.process = process
-        let output = self.output, changes = self.changes
-        err.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { output.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
-            changes.changed()
-        }
+        let changes = self.changes
         process.terminationHandler = { _ in changes.changed() }
         try process.run()
+        output = PipeDrain(err, changes: changes)
     }
 
-    // Foundation keeps a pipe's reader (and what it holds) alive until its
-    // handler is cleared; LeakSanitizer reports it otherwise.
     deinit {
-        errorPipe.fileHandleForReading.readabilityHandler = nil
         if process.isRunning { process.terminate() }
     }
 
-    var stderr: String { output.text.withLock { $0 } }
+    var stderr: String { output.text }
 
     /// The port from the "framepipe listening" line.
     func port(timeout: Duration = .seconds(20)) async throws -> Int {
