@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOSSL
 import RESP
@@ -51,12 +52,12 @@ package enum ClusterBrokers {
 
     /// `onMessage` gets each message on a channel listened to, with its
     /// channel's name; `onConfirmed` the channels Redis newly confirmed.
-    package static func connect(_ settings: ClusterSettings, tls: TLSConfiguration?,
+    package static func connect(_ settings: ClusterSettings, tls: TLSConfiguration?, logger: Logger,
                                 onConfirmed: @escaping @Sendable (Set<String>) -> Void = { _ in },
                                 onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void) async throws -> any ClusterBroker {
         let listened = ListenedChannels(onConfirmed: onConfirmed)
         if settings.redis.usesCluster {
-            return try await RedisClusterBroker.connect(settings, tls: tls, listened: listened, onMessage: onMessage)
+            return try await RedisClusterBroker.connect(settings, tls: tls, logger: logger, listened: listened, onMessage: onMessage)
         }
         return try await OneRedisBroker.connect(settings, tls: tls, listened: listened, onMessage: onMessage)
     }

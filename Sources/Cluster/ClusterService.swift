@@ -120,9 +120,9 @@ package final class ClusterService: Service, Sendable {
         var attempt = 0
         var outageLogged = false
         while !stopping {
-            var wasConnected = false
+            var wasConnected = false, joined = false
             do {
-                let link = try await ClusterBrokers.connect(settings, tls: tls, onConfirmed: { [weak self] channels in
+                let link = try await ClusterBrokers.connect(settings, tls: tls, logger: logger, onConfirmed: { [weak self] channels in
                     self?.listening(to: channels)
                 }) { [weak self] channel, payload in
                     self?.handleMessage(payload, on: channel)
@@ -142,8 +142,6 @@ package final class ClusterService: Service, Sendable {
                     return downFor
                 }
                 publisher.use(link)
-                attempt = 0
-                outageLogged = false
                 metrics.brokerUp(true)
                 metrics.brokerReconnected()
                 link.listen(to: keys.alwaysSubscribed(by: me))
@@ -163,6 +161,12 @@ package final class ClusterService: Service, Sendable {
                     "remote_streams": "\(hub.remoteStreamCount)",
                 ].merging(downFor.map { ["down_seconds": "\(String(format: "%.1f", $0))"] } ?? [:]) { a, _ in a }
                  .merging(settings.redis.usesSentinel || settings.redis.usesCluster ? ["master": "\(link.registryServer)"] : [:]) { a, _ in a })
+                // An outage ends when the node has joined again, not when a
+                // connection opens: a Redis Cluster that is forming again
+                // takes connections and fails the join several times first.
+                joined = true
+                attempt = 0
+                outageLogged = false
                 reconcile()
                 try await stayConnected(link)
             } catch {
@@ -187,7 +191,7 @@ package final class ClusterService: Service, Sendable {
             if !outageLogged {
                 outageLogged = true
                 let error = state.withLockedValue { $0.lastError } ?? "connection closed"
-                logger.warning(wasConnected ? "lost redis; local viewers keep their local streams, reconnecting" : "cannot reach redis; serving local streams only, retrying",
+                logger.warning(joined ? "lost redis; local viewers keep their local streams, reconnecting" : "cannot reach redis; serving local streams only, retrying",
                                metadata: ["redis": "\(settings.redis)", "error": "\(error)"])
             }
             // Backoff with jitter, 100 ms doubling to 5 s, watching the outage's length meanwhile.

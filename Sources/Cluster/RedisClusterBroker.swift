@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
@@ -50,13 +51,13 @@ package final class RedisClusterBroker: ClusterBroker {
     /// a failover the shards still name the dead primary, or leave its shard
     /// out, for a few seconds. The service's own backoff, which grows to 5 s,
     /// would otherwise add seconds to every failover of that shard.
-    static func connect(_ settings: ClusterSettings, tls: TLSConfiguration?, listened: ListenedChannels,
+    static func connect(_ settings: ClusterSettings, tls: TLSConfiguration?, logger: Logger, listened: ListenedChannels,
                         onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void) async throws -> RedisClusterBroker {
         let deadline = ContinuousClock.now + settings.nodeTimeout
         var delay = Duration.milliseconds(100)
         while true {
             do {
-                return try await connectOnce(settings, tls: tls, listened: listened, onMessage: onMessage)
+                return try await connectOnce(settings, tls: tls, logger: logger, listened: listened, onMessage: onMessage)
             } catch {
                 guard ContinuousClock.now + delay < deadline else { throw error }
                 try await Task.sleep(for: delay)
@@ -65,7 +66,7 @@ package final class RedisClusterBroker: ClusterBroker {
         }
     }
 
-    private static func connectOnce(_ settings: ClusterSettings, tls: TLSConfiguration?, listened: ListenedChannels,
+    private static func connectOnce(_ settings: ClusterSettings, tls: TLSConfiguration?, logger: Logger, listened: ListenedChannels,
                                     onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void) async throws -> RedisClusterBroker {
         let url = settings.redis
         let client = try await RedisClusterClient.connect(
@@ -74,7 +75,8 @@ package final class RedisClusterBroker: ClusterBroker {
         do {
             let primary = try client.primary(forKey: ClusterKeys.onRedisCluster.streams)
             let control = try await client.connection(to: primary)
-            let subscriber = RedisShardedSubscriber(client: client, clientName: "framepipe-\(settings.nodeID)-subscriber", onPlacement: { placement in
+            let subscriber = RedisShardedSubscriber(client: client, clientName: "framepipe-\(settings.nodeID)-subscriber", logger: logger,
+                                                    onPlacement: { placement in
                 listened.confirmedExactly(placement.values.reduce(into: Set<String>()) { $0.formUnion($1) })
             }, onMessage: onMessage)
             let broker = RedisClusterBroker(client: client, control: control, controlPrimary: primary, subscriber: subscriber, listened: listened)

@@ -64,7 +64,7 @@ public final class RedisClusterClient: Sendable {
             do {
                 let connection = try await RedisConnection.connect(to: seed, clientName: clientName + "-topology", group: group, tls: tls)
                 defer { connection.close() }
-                let topology = try RedisClusterTopology(shardsReply: try await connection.run(RESPCommand("CLUSTER", "SHARDS")))
+                let topology = try RedisClusterTopology(shardsReply: try await connection.run(RESPCommand("CLUSTER", "SHARDS")), tls: seed.useTLS)
                 guard topology.coversAllSlots else {
                     failures.append("\(seed): not every slot has a primary (a failover in progress?)")
                     continue

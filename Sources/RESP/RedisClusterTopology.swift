@@ -29,8 +29,10 @@ public struct RedisClusterTopology: Sendable, Equatable {
 
     /// Reads a `CLUSTER SHARDS` reply. A shard without a primary (its
     /// primary failed and no replica was promoted yet) is left out: its
-    /// slots have no owner until the cluster has one.
-    public init(shardsReply reply: RESPValue) throws(Invalid) {
+    /// slots have no owner until the cluster has one. A node that serves
+    /// both plain and TLS connections lists both ports: `tls` picks which
+    /// one the endpoints name.
+    public init(shardsReply reply: RESPValue, tls: Bool = false) throws(Invalid) {
         guard let entries = reply.array else { throw Invalid(reason: "not an array: \(reply)") }
         var shards: [Shard] = []
         for entry in entries {
@@ -48,7 +50,8 @@ public struct RedisClusterTopology: Sendable, Equatable {
             var replicas: [Node] = []
             for value in nodes {
                 let node = try Self.fields(value)
-                guard let id = node["id"]?.string, let port = node["port"]?.integer ?? node["tls-port"]?.integer,
+                let ports = (plain: node["port"]?.integer, tls: node["tls-port"]?.integer)
+                guard let id = node["id"]?.string, let port = tls ? ports.tls ?? ports.plain : ports.plain ?? ports.tls,
                       let host = node["ip"]?.string ?? node["endpoint"]?.string
                 else { throw Invalid(reason: "a node without id, ip or port") }
                 let parsed = Node(id: id, endpoint: .init(host: host, port: Int(port)), health: node["health"]?.string ?? "online")

@@ -1,3 +1,4 @@
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -20,6 +21,7 @@ public final class RedisShardedSubscriber: Sendable {
     private let clientName: String
     private let onMessage: @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
     private let onPlacement: @Sendable (Placement) -> Void
+    private let logger: Logger
 
     private struct State {
         var wanted: Set<String> = []
@@ -46,13 +48,14 @@ public final class RedisShardedSubscriber: Sendable {
     /// `onMessage` is called on the shard connection's event loop, in the
     /// order that shard sent the channel's messages; `onPlacement` after
     /// each change of where channels are subscribed.
-    public init(client: RedisClusterClient, clientName: String,
+    public init(client: RedisClusterClient, clientName: String, logger: Logger = Logger(label: "framepipe.redis"),
                 onPlacement: @escaping @Sendable (Placement) -> Void = { _ in },
                 onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void) {
         self.client = client
         self.clientName = clientName
         self.onMessage = onMessage
         self.onPlacement = onPlacement
+        self.logger = logger
         let (stream, continuation) = AsyncStream.makeStream(of: CheckedContinuation<Void, Never>?.self)
         self.requests = continuation
         // One at a time, in order: placing is a sequence of awaits.
@@ -207,14 +210,21 @@ public final class RedisShardedSubscriber: Sendable {
     }
 
     private func lost(_ endpoint: RedisURL.Endpoint, _ connection: RedisConnection) {
-        let wasOurs = state.withLockedValue { s -> Bool in
-            guard s.connections[endpoint] === connection else { return false }
-            s.connections[endpoint] = nil
-            s.asked[endpoint] = nil
-            s.placed[endpoint] = nil
-            return true
+        let channels = state.withLockedValue { s -> Int? in
+            guard s.connections[endpoint] === connection else { return nil }
+            defer {
+                s.connections[endpoint] = nil
+                s.asked[endpoint] = nil
+                s.placed[endpoint] = nil
+            }
+            return s.asked[endpoint]?.count ?? 0
         }
-        if wasOurs { resync() }
+        guard let channels else { return }
+        // A shard closes a subscriber that fell behind (its pub/sub output
+        // buffer limit), and a primary that dies takes its connections along.
+        logger.warning("lost the subscriber connection to a redis shard; subscribing its channels again",
+                       metadata: ["shard": "\(endpoint)", "channels": "\(channels)"])
+        resync()
     }
 
     /// Reads the shards and places the channels again, now or `after` a while.

@@ -1,7 +1,8 @@
-import Cluster
 import Access
 import ArgumentParser
+import Cluster
 import Foundation
+import Logging
 import RESP
 
 /// `framepipe revoke`: revokes one token (by its `jti`) or every token of a
@@ -44,7 +45,7 @@ struct RevokeCommand: AsyncParsableCommand {
         if let redis {
             var settings = ClusterSettings(redis: try RedisURL(redis), nodeID: "revoke")
             settings.redisCAFile = redisCa
-            let link = try await ClusterBrokers.connect(settings, tls: try settings.tlsConfiguration()) { _, _ in }
+            let link = try await ClusterBrokers.connect(settings, tls: try settings.tlsConfiguration(), logger: Logger(label: "framepipe.revoke")) { _, _ in }
             defer { link.close() }
             let keys = link.keys
             _ = try await link.run(RESPCommand("HSET", .string(keys.revoked), .string(revocation.redisField), .string(revocation.json)),

@@ -15,21 +15,28 @@ public final class RedisClusterGroup: Sendable {
     /// `cluster-node-timeout`: short, so a killed primary's replica takes over within seconds.
     public static let nodeTimeout = Duration.seconds(1)
 
-    public init(primaries: Int = 3) async throws {
+    /// With `tls`, every node serves only TLS, and talks TLS on the cluster
+    /// bus and to its replica, with one certificate the nodes share.
+    public let certificateFile: String?
+
+    public init(primaries: Int = 3, tls: Bool = false) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.cli) else {
             throw RedisServerProcess.Unavailable(reason: "\(Self.cli) is missing: install Debian's redis-tools (scripts/install-deps.sh test does)")
         }
+        let certificate = try tls ? RedisServerProcess.makeCertificate() : nil
+        certificateFile = certificate?.file
         var nodes: [RedisServerProcess] = []
         for _ in 0..<(primaries * 2) {
             let busPort = try RedisServerProcess.freePort()
-            nodes.append(try await RedisServerProcess(arguments: [
+            nodes.append(try await RedisServerProcess(tls: tls, certificate: certificate, arguments: (tls ? ["--tls-cluster", "yes", "--tls-replication", "yes"] : []) + [
                 "--cluster-enabled", "yes", "--cluster-port", String(busPort), "--cluster-config-file", "nodes.conf",
                 // A replica syncs at once (a replica that never synced cannot take over).
                 "--cluster-node-timeout", String(Self.nodeTimeout.components.seconds * 1000), "--repl-diskless-sync-delay", "0",
             ]))
         }
         self.nodes = nodes
-        let create = try await ChildProcess.run(URL(fileURLWithPath: Self.cli), ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" }
+        let create = try await ChildProcess.run(URL(fileURLWithPath: Self.cli), (certificate.map { ["--tls", "--cacert", $0.file] } ?? [])
+                                                 + ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" }
                                                  + ["--cluster-replicas", "1", "--cluster-yes"])
         guard create.status == 0 else {
             await stop()
@@ -64,7 +71,7 @@ public final class RedisClusterGroup: Sendable {
             var agreed = true
             for node in nodes where node.isRunning {
                 let info = try await node.command("CLUSTER", "INFO").string ?? ""
-                guard let shards = try? RedisClusterTopology(shardsReply: try await node.command("CLUSTER", "SHARDS")),
+                guard let shards = try? RedisClusterTopology(shardsReply: try await node.command("CLUSTER", "SHARDS"), tls: certificateFile != nil),
                       agrees(info, shards) else {
                     agreed = false
                     break
@@ -79,7 +86,7 @@ public final class RedisClusterGroup: Sendable {
     /// The topology as the first running node now sees it.
     public func topology() async throws -> RedisClusterTopology {
         let node = nodes.first { $0.isRunning } ?? nodes[0]
-        return try RedisClusterTopology(shardsReply: try await node.command("CLUSTER", "SHARDS"))
+        return try RedisClusterTopology(shardsReply: try await node.command("CLUSTER", "SHARDS"), tls: certificateFile != nil)
     }
 
     /// The process listening on `endpoint`'s port.
@@ -91,7 +98,7 @@ public final class RedisClusterGroup: Sendable {
     public var seeds: [RedisURL.Endpoint] { nodes.map { .init(host: "127.0.0.1", port: $0.port) } }
 
     /// `redis+cluster://` with every node as a seed, as `--redis` takes it.
-    public var urlString: String { "redis+cluster://" + seeds.map(\.description).joined(separator: ",") }
+    public var urlString: String { (certificateFile == nil ? "redis" : "rediss") + "+cluster://" + seeds.map(\.description).joined(separator: ",") }
     public var url: RedisURL { try! RedisURL(urlString) }
 
     /// The primary that owns `key`'s slot now.
@@ -147,5 +154,13 @@ public final class RedisClusterGroup: Sendable {
 
     public func stop() async {
         for node in nodes { await node.stop() }
+    }
+
+    /// Starts every stopped node again, on its port and with its saved
+    /// cluster configuration (the data is gone: nothing is persisted), and
+    /// waits until the cluster has formed again: a whole-cluster outage ends.
+    public func start() async throws {
+        for node in nodes where !node.isRunning { try await node.start() }
+        try await waitUntilSettled()
     }
 }

@@ -32,14 +32,16 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     public static let executable = "/usr/bin/redis-server"
 
-    public init(port: Int? = nil, tls: Bool = false, arguments: [String] = []) async throws {
+    /// With `tls`, the server serves only TLS, with `certificate` (made for
+    /// it if nil; the nodes of a TLS Redis Cluster share one, so each trusts the others).
+    public init(port: Int? = nil, tls: Bool = false, certificate: (file: String, key: String)? = nil, arguments: [String] = []) async throws {
         extraArguments = arguments
         guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
             throw Unavailable(reason: "\(Self.executable) is missing: install Debian's redis-server (scripts/install-deps.sh test does)")
         }
         self.port = try port ?? Self.freePort()
         if tls {
-            (certificateFile, keyFile) = try Self.makeCertificate()
+            (certificateFile, keyFile) = try certificate ?? Self.makeCertificate()
         } else {
             (certificateFile, keyFile) = (nil, nil)
         }
@@ -55,7 +57,8 @@ public final class RedisServerProcess: @unchecked Sendable {
         return tls
     }
 
-    private static func makeCertificate() throws -> (String, String) {
+    /// A self-signed certificate for 127.0.0.1 and localhost, and its key.
+    public static func makeCertificate() throws -> (file: String, key: String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("framepipe-redis-tls-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path

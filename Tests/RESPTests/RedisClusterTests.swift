@@ -69,6 +69,11 @@ struct RedisClusterTests {
         let orphaned: RESPValue = .array([reply.array![0], reply.array![1], shard([10923, 16383], [node("f", 7006, "replica")])])
         let partial = try RedisClusterTopology(shardsReply: orphaned)
         #expect(partial.shards.count == 2 && !partial.coversAllSlots && partial.shard(forSlot: 12182) == nil)
+        // A node serving plain and TLS connections lists both ports; a TLS client names the TLS one.
+        let both: RESPValue = .array([shard([0, 16383], [fields(["id": .bulk("a"), "port": .integer(7001), "tls-port": .integer(8001),
+                                                                  "ip": .bulk("127.0.0.1"), "role": .bulk("master"), "health": .bulk("online")])])])
+        #expect(try RedisClusterTopology(shardsReply: both).shards[0].primary.endpoint.port == 7001)
+        #expect(try RedisClusterTopology(shardsReply: both, tls: true).shards[0].primary.endpoint.port == 8001)
         #expect(throws: RedisClusterTopology.Invalid.self) { try RedisClusterTopology(shardsReply: .array([.array([.bulk("slots")])])) }
         #expect(throws: RedisClusterTopology.Invalid.self) { try RedisClusterTopology(shardsReply: .array([shard([9, 20000], [])])) }
     }

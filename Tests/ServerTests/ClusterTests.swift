@@ -193,20 +193,32 @@ extension OneAtATime {
             }
         }
 
-        @Test func nodesTalkToRedisOverTLSWithTheirOwnCA() async throws {
-            let redis = try await RedisServerProcess(tls: true)
-            let ca = try #require(redis.certificateFile)
+        /// On a Redis Cluster every link is TLS: the nodes' commands, frames
+        /// and subscriptions to each shard, and the cluster's own bus.
+        @Test(arguments: RedisKind.allCases) func nodesTalkToRedisOverTLSWithTheirOwnCA(on kind: RedisKind) async throws {
+            let redis: any SharedRedis, ca: String
+            switch kind {
+            case .oneRedis:
+                let server = try await RedisServerProcess(tls: true)
+                (redis, ca) = (server, try #require(server.certificateFile))
+            case .redisCluster:
+                let cluster = try await RedisClusterGroup(tls: true)
+                (redis, ca) = (cluster, try #require(cluster.certificateFile))
+            }
             func node(_ id: String) -> RelayConfiguration { .node(id, redis) { $0.cluster?.redisCAFile = ca } }
-            try await withRelay(node("node-a")) { a in
-                try await withRelay(node("node-b")) { b in
-                    try await a.waitForBroker()
-                    try await b.waitForBroker()
-                    let viewer = try await b.viewer()
-                    let streamer = try await a.streamer("secure-1")
-                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("secure-1") == 1 }
-                    streamer.send(TestFrames.text(0))
-                    try await viewer.waitFor(type: "frame", stream: "secure-1")
-                    #expect(try await b.api("/healthz")["cluster"]?["redis"] == .string("rediss://127.0.0.1:\(redis.port)/0"))
+            try await redis.stopped {
+                try await withRelay(node("node-a")) { a in
+                    try await withRelay(node("node-b")) { b in
+                        try await a.waitForBroker()
+                        try await b.waitForBroker()
+                        let viewer = try await b.viewer()
+                        let streamer = try await a.streamer("secure-1")
+                        try await b.eventually("B subscribed") { try await redis.frameSubscribers("secure-1") == 1 }
+                        streamer.send(TestFrames.text(0))
+                        try await viewer.waitFor(type: "frame", stream: "secure-1")
+                        #expect(try await b.api("/healthz")["cluster"]?["redis"] == .string(redis.url.description))
+                        #expect(redis.url.description.hasPrefix("rediss"))
+                    }
                 }
             }
         }
@@ -367,94 +379,107 @@ extension OneAtATime {
             }
         }
 
-        @Test func aRedisOutageNeverStopsLocalDeliveryAndCrossNodeDeliveryResumes() async throws {
-            let redis = try await RedisServerProcess()
-            try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(10))) { a in
-                try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(10)) { $0.readyWithoutRedis = true }) { b in
-                    try await a.waitForBroker()
-                    try await b.waitForBroker()
-                    #expect(try await RawHTTP.get(port: a.port, path: "/readyz").status == 200)
-                    let local = try await a.viewer()
-                    let remote = try await b.viewer()
-                    let streamer = try await a.streamer("icu-1")
-                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-1") == 1 }
-                    var seq = 0
-                    // In step with the local viewer: each frame is seen on A before the next is sent.
-                    func send(_ n: Int) async throws {
-                        for _ in 0..<n {
-                            streamer.send(TestFrames.text(seq))
-                            let sent = Double(seq)
-                            seq += 1
-                            try await local.waitFor("frame \(sent) on A") { $0["type"] == .string("frame") && $0["seq"] == .number(sent) }
+        @Test(arguments: RedisKind.allCases) func aRedisOutageNeverStopsLocalDeliveryAndCrossNodeDeliveryResumes(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
+            try await redis.startedAgain(after: {
+                try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(10))) { a in
+                    try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(10)) { $0.readyWithoutRedis = true }) { b in
+                        try await a.waitForBroker()
+                        try await b.waitForBroker()
+                        #expect(try await RawHTTP.get(port: a.port, path: "/readyz").status == 200)
+                        let local = try await a.viewer()
+                        let remote = try await b.viewer()
+                        let streamer = try await a.streamer("icu-1")
+                        try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-1") == 1 }
+                        var seq = 0
+                        // In step with the local viewer: each frame is seen on A before the next is sent.
+                        func send(_ n: Int) async throws {
+                            for _ in 0..<n {
+                                streamer.send(TestFrames.text(seq))
+                                let sent = Double(seq)
+                                seq += 1
+                                try await local.waitFor("frame \(sent) on A") { $0["type"] == .string("frame") && $0["seq"] == .number(sent) }
+                            }
                         }
+                        try await send(5)
+                        try await remote.waitFor("frame 4 on B") { $0["seq"] == .number(4) }
+
+                        await redis.stop()
+                        try await a.waitForBroker("down")
+                        let beforeOutage = local.json(type: "frame").count
+                        try await send(60)  // with Redis gone
+                        try await local.waitFor("frame \(seq - 1) on A") { $0["seq"] == .number(Double(seq - 1)) }
+                        #expect(local.json(type: "frame").count - beforeOutage == 60, "local viewer got every frame during the outage")
+                        #expect(try await a.api("/healthz")["status"] == .string("degraded"))
+                        // Alive, but not ready: a load balancer sends new clients to a node that has Redis.
+                        let notReady = try await RawHTTP.get(port: a.port, path: "/readyz")
+                        let reason = try JSONParser.parse(notReady.text)
+                        #expect(notReady.status == 503 && reason["state"] == .string("redis_unreachable"))
+                        #expect(reason["reason"]?.stringValue?.hasPrefix("Redis (\(redis.url)) unreachable since") == true)
+                        try await b.waitForBroker("down")
+                        #expect(try await RawHTTP.get(port: b.port, path: "/readyz").status == 200, "--ready-without-redis")
+                        let metrics = try await RawHTTP.get(port: a.port, path: "/metrics").text
+                        #expect(metrics.contains("framepipe_cluster_broker_up 0"))
+                        #expect(metrics.contains(#"framepipe_cluster_frames_not_published_total{reason="broker_down"}"#))
+
+                        try await redis.start()
+                        try await a.waitForBroker(timeout: .seconds(15))
+                        try await b.waitForBroker(timeout: .seconds(15))
+                        #expect(try await RawHTTP.get(port: a.port, path: "/readyz").status == 200)
+                        try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-1") == 1 }
+                        try await send(5)
+                        try await remote.waitFor("a frame after the outage on B") { $0["seq"] == .number(Double(seq - 1)) }
+                        #expect(remote.json(type: "stream_ended").isEmpty, "the outage was shorter than the node timeout")
+                        #expect(try await redis.registryEntry("icu-1") == "node-a\t1", "A announced its stream again")
+                        // One line for the outage, not one per retry.
+                        #expect(a.log.all.filter { $0.message.hasPrefix("lost redis") }.count == 1)
+                        #expect(a.log.contains("redis is back; cluster delivery resumes"))
                     }
-                    try await send(5)
-                    try await remote.waitFor("frame 4 on B") { $0["seq"] == .number(4) }
-
-                    await redis.stop()
-                    try await a.waitForBroker("down")
-                    let beforeOutage = local.json(type: "frame").count
-                    try await send(60)  // with Redis gone
-                    try await local.waitFor("frame \(seq - 1) on A") { $0["seq"] == .number(Double(seq - 1)) }
-                    #expect(local.json(type: "frame").count - beforeOutage == 60, "local viewer got every frame during the outage")
-                    #expect(try await a.api("/healthz")["status"] == .string("degraded"))
-                    // Alive, but not ready: a load balancer sends new clients to a node that has Redis.
-                    let notReady = try await RawHTTP.get(port: a.port, path: "/readyz")
-                    let reason = try JSONParser.parse(notReady.text)
-                    #expect(notReady.status == 503 && reason["state"] == .string("redis_unreachable"))
-                    #expect(reason["reason"]?.stringValue?.hasPrefix("Redis (\(redis.url)) unreachable since") == true)
-                    try await b.waitForBroker("down")
-                    #expect(try await RawHTTP.get(port: b.port, path: "/readyz").status == 200, "--ready-without-redis")
-                    let metrics = try await RawHTTP.get(port: a.port, path: "/metrics").text
-                    #expect(metrics.contains("framepipe_cluster_broker_up 0"))
-                    #expect(metrics.contains(#"framepipe_cluster_frames_not_published_total{reason="broker_down"}"#))
-
-                    try await redis.start()
-                    try await a.waitForBroker(timeout: .seconds(15))
-                    try await b.waitForBroker(timeout: .seconds(15))
-                    #expect(try await RawHTTP.get(port: a.port, path: "/readyz").status == 200)
-                    try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-1") == 1 }
-                    try await send(5)
-                    try await remote.waitFor("a frame after the outage on B") { $0["seq"] == .number(Double(seq - 1)) }
-                    #expect(remote.json(type: "stream_ended").isEmpty, "the outage was shorter than the node timeout")
-                    #expect(try await redis.registryEntry("icu-1") == "node-a\t1", "A announced its stream again")
-                    // One line for the outage, not one per retry.
-                    #expect(a.log.all.filter { $0.message.hasPrefix("lost redis") }.count == 1)
-                    #expect(a.log.contains("redis is back; cluster delivery resumes"))
                 }
-            }
+            })
         }
 
-        @Test func anOutageLongerThanTheNodeTimeoutEndsRemoteStreamsUntilRedisReturns() async throws {
-            let redis = try await RedisServerProcess()
-            try await withRelay(.node("node-a", redis)) { a in
-                try await withRelay(.node("node-b", redis)) { b in
-                    try await a.waitForBroker()
-                    try await b.waitForBroker()
-                    let remote = try await b.viewer()
-                    let streamer = try await a.streamer("icu-2")
-                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-2") == 1 }
-                    streamer.send(TestFrames.text(0))
-                    try await remote.waitFor(type: "frame", stream: "icu-2")
-                    await redis.stop()
-                    // Nothing says A's stream is still live: after the node timeout (1 s) B ends it.
-                    #expect(try await remote.waitFor(type: "stream_ended", stream: "icu-2", timeout: .seconds(3))["reason"] == .string("node_lost"))
-                    // Logged once the viewers were told.
-                    try await b.log.waitFor("redis away longer than the node timeout: other nodes' streams ended here")
-                    try await redis.start()
-                    try await a.waitForBroker(timeout: .seconds(15))
-                    try await b.waitForBroker(timeout: .seconds(15))
-                    // A re-announces; B's viewer hears the stream start again and gets frames.
-                    try await remote.waitFor("stream_started again", timeout: .seconds(5)) { _ in remote.json(type: "stream_started").count == 2 }
-                    try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-2") == 1 }
-                    streamer.send(TestFrames.text(1))
-                    try await remote.waitFor("a frame after the outage") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
+        @Test(arguments: RedisKind.allCases) func anOutageLongerThanTheNodeTimeoutEndsRemoteStreamsUntilRedisReturns(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
+            try await redis.startedAgain(after: {
+                try await withRelay(.node("node-a", redis)) { a in
+                    try await withRelay(.node("node-b", redis)) { b in
+                        try await a.waitForBroker()
+                        try await b.waitForBroker()
+                        let remote = try await b.viewer()
+                        let streamer = try await a.streamer("icu-2")
+                        try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-2") == 1 }
+                        streamer.send(TestFrames.text(0))
+                        try await remote.waitFor(type: "frame", stream: "icu-2")
+                        await redis.stop()
+                        // Nothing says A's stream is still live: after the node timeout (1 s) B ends it.
+                        #expect(try await remote.waitFor(type: "stream_ended", stream: "icu-2", timeout: .seconds(3))["reason"] == .string("node_lost"))
+                        // Logged once the viewers were told.
+                        try await b.log.waitFor("redis away longer than the node timeout: other nodes' streams ended here")
+                        try await redis.start()
+                        try await a.waitForBroker(timeout: .seconds(15))
+                        try await b.waitForBroker(timeout: .seconds(15))
+                        // A re-announces; B's viewer hears the stream start again and gets frames.
+                        try await remote.waitFor("stream_started again", timeout: .seconds(5)) { _ in remote.json(type: "stream_started").count == 2 }
+                        try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-2") == 1 }
+                        streamer.send(TestFrames.text(1))
+                        try await remote.waitFor("a frame after the outage") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
+                    }
                 }
-            }
+            })
         }
 
-        @Test func aSubscriberRedisClosesForFallingBehindReconnectsAndResubscribes() async throws {
-            let redis = try await RedisServerProcess()
+        /// Redis closes a subscriber that falls behind (its pub/sub output
+        /// buffer limit). On one Redis that is the node's link: it reconnects
+        /// and resubscribes. On a Redis Cluster it is one shard's subscriber
+        /// connection: only that shard's channels are subscribed again, and
+        /// the node's link stays up.
+        @Test(arguments: RedisKind.allCases) func aSubscriberRedisClosesForFallingBehindReconnectsAndResubscribes(on kind: RedisKind) async throws {
+            let redis = try await kind.make()
+            let channel = redis.keys.frames("cam")
+            func limit(_ value: String) async throws {
+                _ = try await redis.command(onKey: channel, ["CONFIG", "SET", "client-output-buffer-limit", "pubsub \(value)"])
+            }
             try await withRelay(.node("node-a", redis)) { a in
                 try await withRelay(.node("node-b", redis)) { b in
                     try await a.waitForBroker()
@@ -465,17 +490,28 @@ extension OneAtATime {
                     // A pub/sub output buffer limit below one frame: Redis closes B's
                     // subscriber at the next frame, as it does a subscriber that fell behind.
                     // (Redis counts only what overflows a client's 16 KB reply buffer, so the frame is a large one.)
-                    _ = try await redis.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 1024 0 0")
-                    let large = TestPattern.jpeg(width: 640, height: 480, frame: 0, quality: 85)
-                    #expect((20_000..<200_000).contains(large.readableBytes), "\(large.readableBytes) bytes")
-                    streamer.send(large)
-                    try await b.log.waitFor("lost redis; local viewers keep their local streams, reconnecting")
-                    _ = try await redis.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 32mb 8mb 60")
+                    try await limit("1024 0 0")
+                    do {
+                        let large = TestPattern.jpeg(width: 640, height: 480, frame: 0, quality: 85)
+                        #expect((20_000..<200_000).contains(large.readableBytes), "\(large.readableBytes) bytes")
+                        streamer.send(large)
+                        switch kind {
+                        case .oneRedis: try await b.log.waitFor("lost redis; local viewers keep their local streams, reconnecting")
+                        case .redisCluster: try await b.log.waitFor("lost the subscriber connection to a redis shard; subscribing its channels again")
+                        }
+                    } catch {
+                        try await limit("32mb 8mb 60")
+                        throw error
+                    }
+                    try await limit("32mb 8mb 60")
                     try await b.waitForBroker()
                     try await b.eventually("B subscribed again") { try await redis.frameSubscribers("cam") == 1 }
                     streamer.send(TestFrames.text(1))
                     try await viewer.waitFor("a frame after the reconnect") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
                     #expect(viewer.json(type: "stream_ended").isEmpty)
+                    if kind == .redisCluster {
+                        #expect(!b.log.contains("lost redis; local viewers keep their local streams, reconnecting"), "only the shard's subscriber was lost")
+                    }
                 }
             }
         }

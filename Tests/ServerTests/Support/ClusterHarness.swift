@@ -16,9 +16,37 @@ protocol SharedRedis: Sendable {
     func frameSubscribers(_ stream: String) async throws -> Int64
     /// A test's own command on `key`, sent where the key lives.
     func command(onKey key: String, _ arguments: [String]) async throws -> RESPValue
+    /// Stops every server of it (SHUTDOWN, then SIGKILL).
+    func stop() async
+    /// Starts what was stopped again, on the same ports, and waits until it serves.
+    func start() async throws
 }
 
 extension SharedRedis {
+    /// Runs a test that stops this Redis and starts it again; if the test
+    /// fails while it is stopped, it is started again all the same (a suite's
+    /// shared Redis Cluster serves the tests after this one).
+    func startedAgain(after body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            if let cluster = self as? RedisClusterGroup { try? await cluster.start() }
+            throw error
+        }
+    }
+
+    /// Runs `body`, then stops the servers, whether it threw or not: for a
+    /// test's own Redis (a `defer` cannot await the stop).
+    func stopped(after body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            await stop()
+            throw error
+        }
+        await stop()
+    }
+
     /// How many streams the registry lists.
     func registrySize() async throws -> RESPValue {
         try await command(onKey: keys.streams, ["HLEN", keys.streams])
