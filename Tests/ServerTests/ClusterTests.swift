@@ -392,22 +392,13 @@ extension OneAtATime {
                         let streamer = try await a.streamer("icu-1")
                         try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-1") == 1 }
                         var seq = 0
-                        // In step with the local viewer: each frame is seen on A before the next is sent.
-                        func send(_ n: Int) async throws {
-                            for _ in 0..<n {
-                                streamer.send(TestFrames.text(seq))
-                                let sent = Double(seq)
-                                seq += 1
-                                try await local.waitFor("frame \(sent) on A") { $0["type"] == .string("frame") && $0["seq"] == .number(sent) }
-                            }
-                        }
-                        try await send(5)
+                        try await streamer.sendInStep(5, seenBy: local, from: &seq)
                         try await remote.waitFor("frame 4 on B") { $0["seq"] == .number(4) }
 
                         await redis.stop()
                         try await a.waitForBroker("down")
                         let beforeOutage = local.json(type: "frame").count
-                        try await send(60)  // with Redis gone
+                        try await streamer.sendInStep(60, seenBy: local, from: &seq)  // with Redis gone
                         try await local.waitFor("frame \(seq - 1) on A") { $0["seq"] == .number(Double(seq - 1)) }
                         #expect(local.json(type: "frame").count - beforeOutage == 60, "local viewer got every frame during the outage")
                         #expect(try await a.api("/healthz")["status"] == .string("degraded"))
@@ -427,7 +418,7 @@ extension OneAtATime {
                         try await b.waitForBroker(timeout: .seconds(15))
                         #expect(try await RawHTTP.get(port: a.port, path: "/readyz").status == 200)
                         try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-1") == 1 }
-                        try await send(5)
+                        try await streamer.sendInStep(5, seenBy: local, from: &seq)
                         try await remote.waitFor("a frame after the outage on B") { $0["seq"] == .number(Double(seq - 1)) }
                         #expect(remote.json(type: "stream_ended").isEmpty, "the outage was shorter than the node timeout")
                         #expect(try await redis.registryEntry("icu-1") == "node-a\t1", "A announced its stream again")

@@ -28,23 +28,14 @@ extension OneAtATime {
                     let streamer = try await a.streamer("icu-7")
                     try await b.eventually("B subscribed") { try await group.master.command("PUBSUB", "NUMSUB", "framepipe:frames:icu-7").array?[1].integer == 1 }
                     var seq = 0
-                    // In step with the local viewer: each frame is seen on A before the next is sent.
-                    func send(_ n: Int) async throws {
-                        for _ in 0..<n {
-                            streamer.send(TestFrames.text(seq))
-                            let sent = Double(seq)
-                            seq += 1
-                            try await local.waitFor("frame \(sent) on A") { $0["type"] == .string("frame") && $0["seq"] == .number(sent) }
-                        }
-                    }
-                    try await send(5)
+                    try await streamer.sendInStep(5, seenBy: local, from: &seq)
                     try await remote.waitFor("frame 4 on B") { $0["seq"] == .number(4) }
 
                     group.master.kill9()
                     let killed = seq
                     // Frames keep coming, each seen on A, until the sentinels have noticed and promoted the replica.
                     let giveUp = ContinuousClock.now + .seconds(30)
-                    repeat { try await send(1) } while try await group.currentMasterPort() != group.replica.port && ContinuousClock.now < giveUp
+                    repeat { try await streamer.sendInStep(1, seenBy: local, from: &seq) } while try await group.currentMasterPort() != group.replica.port && ContinuousClock.now < giveUp
                     try await local.waitFor("every frame on A") { $0["seq"] == .number(Double(seq - 1)) }
                     #expect(local.json(type: "frame").count == seq, "the local viewer got every frame throughout the failover")
                     try await b.eventually("the replica promoted", timeout: .seconds(30)) { try await group.currentMasterPort() == group.replica.port }
@@ -56,7 +47,7 @@ extension OneAtATime {
                         try await group.replica.command("PUBSUB", "NUMSUB", "framepipe:frames:icu-7").array?[1].integer == 1
                     }
                     let beforeResume = remote.json(type: "frame").count
-                    try await send(5)
+                    try await streamer.sendInStep(5, seenBy: local, from: &seq)
                     try await remote.waitFor("a frame after the failover on B") { $0["seq"] == .number(Double(seq - 1)) }
                     #expect(remote.json(type: "frame").count > beforeResume)
                     #expect((remote.json(type: "frame").last?["seq"]?.numberValue ?? 0) > Double(killed))

@@ -176,3 +176,17 @@ func withTwoNodes(_ redis: any SharedRedis, _ body: @Sendable (RelayHandle, Rela
         }
     }
 }
+
+extension TestSocket {
+    /// Sends `count` text frames from seq `seq` on, each only after `viewer`
+    /// (on the streamer's own node) got the one before: in step, so none is
+    /// replaced for being sent faster than it is delivered.
+    func sendInStep(_ count: Int, seenBy viewer: TestSocket, from seq: inout Int) async throws {
+        for _ in 0..<count {
+            send(TestFrames.text(seq))
+            let sent = Double(seq)
+            seq += 1
+            try await viewer.waitFor("frame \(sent) on the streamer's node") { $0["type"] == .string("frame") && $0["seq"] == .number(sent) }
+        }
+    }
+}
