@@ -3,16 +3,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each step says when it began, in seconds since the start: where the minutes go.
+phase() { echo "== $1 (at ${SECONDS}s)"; }
+
 bash scripts/install-deps.sh test
 
-echo "== swift test (framepipe)"
+phase "swift build (framepipe)"
 swift build --build-tests
+phase "swift test (framepipe)"
 # The slow/stuck-viewer tests push hundreds of MB through loopback sockets and
 # measure delivery: they run alone, after everything else.
 swift test --skip-build --skip SlowViewerTests
 swift test --skip-build --filter SlowViewerTests
 
-echo "== custom-stage example (Examples/DropDuplicates)"
+phase "custom-stage example (Examples/DropDuplicates)"
 # Built in framepipe's own .build: the same dependencies with the same flags
 # are reused, where a separate build directory compiled them all again
 # (seven minutes on a 2-core machine).
@@ -22,8 +26,9 @@ swift test "${example[@]}" --skip-build
 .build/debug/framepipe-dedup stages | grep -q '^drop-duplicates'
 (cd Examples/DropDuplicates && ../../.build/debug/framepipe-dedup check pipelines.json)
 
-echo "== reference uplink client (Examples/uplink-client, against framepipe serve)"
+phase "reference uplink client (Examples/uplink-client, against framepipe serve)"
 (cd Examples/uplink-client && ../../.build/browser-venv/bin/python -m pytest -q)
 
-echo "== browser tests (headless Chromium with a fake camera, against framepipe serve)"
+phase "browser tests (headless Chromium with a fake camera, against framepipe serve)"
 (cd Tests/Browser && ../../.build/browser-venv/bin/python -m pytest -q)
+phase "done"
