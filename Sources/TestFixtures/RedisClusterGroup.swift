@@ -23,7 +23,7 @@ public final class RedisClusterGroup: Sendable {
         guard FileManager.default.isExecutableFile(atPath: Self.cli) else {
             throw RedisServerProcess.Unavailable(reason: "\(Self.cli) is missing: install Debian's redis-tools (scripts/install-deps.sh test does)")
         }
-        let certificate = try tls ? RedisServerProcess.makeCertificate() : nil
+        let certificate = tls ? try await TestCertificate.make() : nil
         certificateFile = certificate?.file
         var nodes: [RedisServerProcess] = []
         for _ in 0..<(primaries * 2) {

@@ -41,7 +41,11 @@ public final class RedisServerProcess: @unchecked Sendable {
         }
         self.port = try port ?? Self.freePort()
         if tls {
-            (certificateFile, keyFile) = try certificate ?? Self.makeCertificate()
+            if let certificate {
+                (certificateFile, keyFile) = certificate
+            } else {
+                (certificateFile, keyFile) = try await TestCertificate.make()
+            }
         } else {
             (certificateFile, keyFile) = (nil, nil)
         }
@@ -55,23 +59,6 @@ public final class RedisServerProcess: @unchecked Sendable {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .file(certificateFile)
         return tls
-    }
-
-    /// A self-signed certificate for 127.0.0.1 and localhost, and its key.
-    public static func makeCertificate() throws -> (file: String, key: String) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("framepipe-redis-tls-\(UUID())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
-                             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
-        openssl.standardOutput = FileHandle.nullDevice
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
-        guard openssl.terminationStatus == 0 else { throw Unavailable(reason: "openssl could not make a test certificate") }
-        return (cert, key)
     }
 
     // Processes started from a test's thread inherit a signal mask that

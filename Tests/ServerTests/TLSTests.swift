@@ -3,28 +3,12 @@ import FramepipeServer
 import NIOSSL
 import Pipeline
 import Testing
-
-/// A self-signed certificate for localhost, made with the `openssl` command.
-private func makeCertificate() throws -> (cert: String, key: String) {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("framepipe-tls-\(UUID())")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
-    let openssl = Process()
-    openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    openssl.arguments = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
-    openssl.standardOutput = FileHandle.nullDevice
-    openssl.standardError = FileHandle.nullDevice
-    try openssl.run()
-    openssl.waitUntilExit()
-    guard openssl.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
-    return (cert, key)
-}
+import TestFixtures
 
 @Suite("TLS", .timeLimit(.minutes(1)))
 struct TLSTests {
     @Test func wssCarriesTheSameContract() async throws {
-        let (cert, key) = try makeCertificate()
+        let (cert, key) = try await TestCertificate.make()
         var client = TLSConfiguration.makeClientConfiguration()
         client.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(cert))
         try await withRelay(.test { $0.tlsCertificatePath = cert; $0.tlsKeyPath = key }) { relay in
@@ -42,8 +26,8 @@ struct TLSTests {
     /// Certificate rotation: a reload re-reads both files; new connections
     /// get the new certificate, and a broken file is refused while the old one keeps serving.
     @Test func aReloadServesTheRenewedCertificateToNewConnections() async throws {
-        let (cert, key) = try makeCertificate()
-        let (renewedCert, renewedKey) = try makeCertificate()
+        let (cert, key) = try await TestCertificate.make()
+        let (renewedCert, renewedKey) = try await TestCertificate.make()
         func trusting(_ path: String) throws -> TLSConfiguration {
             var client = TLSConfiguration.makeClientConfiguration()
             client.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))

@@ -1,6 +1,7 @@
 import Foundation
 @testable import FramepipeServer
 import JWTKit
+import TestFixtures
 
 /// An identity provider's signing keys for the single sign-on tests: RSA
 /// (made with openssl, as a provider's would be) and P-256, published as
@@ -14,12 +15,8 @@ struct ProviderKey: Sendable {
     static func rsa(kid: String) async throws -> ProviderKey {
         let file = try TemporaryFile("rsa.pem")
         defer { file.remove() }
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", file.path]
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
+        _ = try await ChildProcess.run(URL(fileURLWithPath: "/usr/bin/openssl"),
+                                       ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", file.path])
         let key = try Insecure.RSA.PrivateKey(pem: try String(contentsOfFile: file.path, encoding: .utf8))
         let (n, e) = try key.publicKey.getKeyPrimitives()
         let jwk = #"{"kty":"RSA","use":"sig","alg":"RS256","kid":"\#(kid)","n":"\#(n.base64URL)","e":"\#(e.base64URL)"}"#

@@ -1,4 +1,5 @@
 import Foundation
+import TestFixtures
 
 /// A real slow link for a test: a network namespace joined to this host by
 /// a veth pair, the host end shaped with `tc ... tbf` (netem is not
@@ -55,12 +56,11 @@ final class ShapedLink: Sendable {
         _ = try? Self.run(["ip", "netns", "del", namespace])
     }
 
-    /// A process run inside the namespace, behind the shaped link.
-    func inNamespace(_ arguments: [String]) -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", namespace] + arguments
-        return process
+    /// Runs a program inside the namespace, behind the shaped link, to its
+    /// end; started at once, awaited without holding a thread.
+    func inNamespace(_ arguments: [String]) -> Task<ChildProcess.Result, any Error> {
+        let command = ["ip", "netns", "exec", namespace] + arguments
+        return Task { try await ChildProcess.run(URL(fileURLWithPath: "/usr/bin/env"), command) }
     }
 
     /// `ip` and `tc`, which return at once; synchronous, so `deinit` can clean up with it.
