@@ -30,8 +30,10 @@ trap cleanup EXIT
 
 # CPU seconds a process has used so far (user + system).
 cpu() { awk -v t="$TICK" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat"; }
-# Read and write system calls a process has made so far (how many frames each one carries).
+# Read and write system calls a process has made so far (how many frames each one carries),
+# and the bytes they moved (a frame copied in once and out once per subscriber: about 120 KB).
 syscalls() { awk '/^sysc[rw]:/ {n += $2} END {print n}' "/proc/$1/io"; }
+iobytes() { awk '/^[rw]char:/ {n += $2} END {printf "%d", n}' "/proc/$1/io"; }
 
 # redis PORT [ARGS...]: starts a redis-server, leaves its pid in $REDIS
 redis() {
@@ -61,21 +63,25 @@ run() {
     local redis_pids=("$@")
     node $A node-a "$url"; local pa=$NODE
     node $B node-b "$url"; local pb=$NODE
-    local before=() after=() calls0=0 calls1=0
-    for pid in "${redis_pids[@]}"; do before+=("$(cpu "$pid")"); calls0=$((calls0 + $(syscalls "$pid"))); done
+    local before=() after=() calls0=0 calls1=0 bytes0=0 bytes1=0
+    for pid in "${redis_pids[@]}"; do
+        before+=("$(cpu "$pid")"); calls0=$((calls0 + $(syscalls "$pid"))); bytes0=$((bytes0 + $(iobytes "$pid")))
+    done
     local a0 b0 t0 t1
     a0=$(cpu "$pa"); b0=$(cpu "$pb"); t0=$(date +%s.%N)
     .build/release/framepipe-bench load --url "ws://127.0.0.1:$A" --pid "$pa" --viewer-url "ws://127.0.0.1:$B" --viewer-pid "$pb" \
         --streams "$streams" --fps 30 --frame-bytes 60000 --viewers 2 --format binary \
         --warmup "$WARMUP" --duration "$DURATION" --label "redis-scaling-$mode-$streams" > "$WORK/load.txt"
     t1=$(date +%s.%N)
-    for pid in "${redis_pids[@]}"; do after+=("$(cpu "$pid")"); calls1=$((calls1 + $(syscalls "$pid"))); done
+    for pid in "${redis_pids[@]}"; do
+        after+=("$(cpu "$pid")"); calls1=$((calls1 + $(syscalls "$pid"))); bytes1=$((bytes1 + $(iobytes "$pid")))
+    done
     local a1 b1
     a1=$(cpu "$pa"); b1=$(cpu "$pb")
     kill -TERM "$pa" "$pb"; wait "$pa" "$pb" 2>/dev/null || true
-    python3 - "$mode" "$streams" "$t0" "$t1" "$a0" "$a1" "$b0" "$b1" "${before[*]}" "${after[*]}" "$(tail -1 "$WORK/load.txt")" "$((calls1 - calls0))" <<'EOF' | tee -a "$OUT"
+    python3 - "$mode" "$streams" "$t0" "$t1" "$a0" "$a1" "$b0" "$b1" "${before[*]}" "${after[*]}" "$(tail -1 "$WORK/load.txt")" "$((calls1 - calls0))" "$((bytes1 - bytes0))" <<'EOF' | tee -a "$OUT"
 import json, sys
-mode, streams, t0, t1, a0, a1, b0, b1, before, after, load, calls = sys.argv[1:]
+mode, streams, t0, t1, a0, a1, b0, b1, before, after, load, calls, moved = sys.argv[1:]
 elapsed = float(t1) - float(t0)
 load = json.loads(load)
 crossing = int(streams) * load["fps_median"] * load["ratio_median"]  # frames/s through Redis
@@ -87,6 +93,7 @@ print(json.dumps({
     "crossing_fps": round(crossing, 1), "redis_cpu_pct": shards, "redis_cpu_pct_total": round(sum(shards), 1),
     "redis_us_per_crossing_frame": round(sum(shards) / 100 * elapsed / frames * 1e6, 1),
     "redis_syscalls_per_crossing_frame": round(int(calls) / frames, 2),
+    "redis_kb_moved_per_crossing_frame": round(int(moved) / frames / 1000, 1),
     "relay_a_cpu_pct": round((float(a1) - float(a0)) / elapsed * 100, 1),
     "relay_b_cpu_pct": round((float(b1) - float(b0)) / elapsed * 100, 1),
     "relays_us_per_crossing_frame": round((float(a1) - float(a0) + float(b1) - float(b0)) / frames * 1e6, 1),

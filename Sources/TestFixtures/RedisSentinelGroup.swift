@@ -88,7 +88,7 @@ public final class RedisSentinelGroup: @unchecked Sendable {
         return try await connection.run(RESPCommand(arguments.map { .string($0) }))
     }
 
-    private func waitUntil(_ what: String, timeout: Duration = .seconds(10), _ condition: () async -> Bool) async throws {
+    private func waitUntil(_ what: String, timeout: Duration = TestDeadline.event, _ condition: () async -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if await condition() { return }

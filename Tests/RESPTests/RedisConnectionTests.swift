@@ -141,7 +141,7 @@ struct RedisConnectionTests {
 
 extension ChangeSignal {
     /// Waits for `condition`, woken at each change; records a failure after `timeout`.
-    func expect(_ what: String, timeout: Duration = .seconds(5), _ condition: () -> Bool) async {
+    func expect(_ what: String, timeout: Duration = TestDeadline.event, _ condition: () -> Bool) async {
         if await wait(timeout: timeout, until: condition) { return }
         Issue.record("condition not met within \(timeout): \(what)")
     }

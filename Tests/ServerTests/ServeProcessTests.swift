@@ -52,7 +52,7 @@ final class ServeProcess: Sendable {
     /// Whether stderr comes to contain `text` in time: lines written one
     /// after another (the listening log line, then the banner) reach the
     /// pipe at their own moments, so one seen does not mean the next is.
-    func stderrContains(_ text: String, timeout: Duration = .seconds(10)) async throws -> Bool {
+    func stderrContains(_ text: String, timeout: Duration = TestDeadline.event) async throws -> Bool {
         try await firstInStderr(timeout: timeout) { $0.contains(text) ? true : nil } ?? false
     }
 
@@ -66,7 +66,7 @@ final class ServeProcess: Sendable {
         return found ?? find(stderr)
     }
 
-    func waitForExit(timeout: Duration = .seconds(10)) async throws -> Int32 {
+    func waitForExit(timeout: Duration = TestDeadline.event) async throws -> Int32 {
         _ = await changes.wait(timeout: timeout) { !process.isRunning }
         if process.isRunning {
             process.terminate()

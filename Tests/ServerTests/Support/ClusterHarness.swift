@@ -157,7 +157,7 @@ extension RelayConfiguration {
 
 extension RelayHandle {
     /// Waits until this node has joined the cluster (its link to Redis is up).
-    func waitForBroker(_ state: String = "connected", timeout: Duration = .seconds(10)) async throws {
+    func waitForBroker(_ state: String = "connected", timeout: Duration = TestDeadline.event) async throws {
         try await eventually("broker \(state)", timeout: timeout) {
             (try? await api("/healthz"))?["cluster"]?["state"] == .string(state)
         }

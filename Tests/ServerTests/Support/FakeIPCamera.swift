@@ -74,7 +74,7 @@ final class FakeIPCamera: Sendable {
     }
 
     /// Waits until `condition` holds of the camera's state, woken by each change; fails after `timeout`.
-    func waitUntil(_ what: String, timeout: Duration = .seconds(10), _ condition: @escaping @Sendable (State) -> Bool) async throws {
+    func waitUntil(_ what: String, timeout: Duration = TestDeadline.event, _ condition: @escaping @Sendable (State) -> Bool) async throws {
         if await changes.wait(timeout: timeout, until: { state.withLockedValue { condition($0) } }) { return }
         Issue.record("camera: timed out waiting for \(what); requests: \(requests.count), streaming: \(streamingClients)")
         throw CameraTimedOut()

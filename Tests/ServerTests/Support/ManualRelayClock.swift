@@ -43,7 +43,7 @@ final class ManualRelayClock: RelayClock, Sendable {
     }
 
     /// Waits until some rule is waiting for `deadline`, woken as rules arm themselves.
-    func waitForSleeper(until deadline: Date, timeout: Duration = .seconds(10)) async throws {
+    func waitForSleeper(until deadline: Date, timeout: Duration = TestDeadline.event) async throws {
         guard await changes.wait(timeout: timeout, until: { isWaiting(until: deadline) }) else {
             throw ClockTimedOut(deadline: deadline)
         }

@@ -34,7 +34,7 @@ final class CapturedLog: Sendable {
 
     /// Waits until a line with `message` and `metadata` is logged, woken by
     /// each line; the timeout only ends a test that is failing anyway.
-    func waitFor(_ message: String, _ metadata: [String: String] = [:], timeout: Duration = .seconds(10)) async throws {
+    func waitFor(_ message: String, _ metadata: [String: String] = [:], timeout: Duration = TestDeadline.event) async throws {
         if await changes.wait(timeout: timeout, until: { contains(message, metadata) }) { return }
         Issue.record("timed out waiting for the log line: \(message) \(metadata)\nlast relay log lines:\n\(recent)")
         throw RelayHandle.TimedOut(what: message)
@@ -92,7 +92,7 @@ struct RelayHandle: Sendable {
     /// For state only a question shows (the HTTP API, Redis, a receiver's
     /// count): what a socket or the log receives has its own event-woken
     /// wait (`TestSocket.eventually`, `CapturedLog.waitFor`).
-    func eventually(_ what: String, timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws {
+    func eventually(_ what: String, timeout: Duration = TestDeadline.event, _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return }

@@ -110,7 +110,7 @@ final class TestSocket: Sendable {
         }
         socket.task.withLock { $0 = t }
         // Woken when the upgrade is done or refused.
-        let upgraded: Void? = try? await socket.until("the upgrade", timeout: .seconds(5), recording: false) {
+        let upgraded: Void? = try? await socket.until("the upgrade", timeout: TestDeadline.event, recording: false) {
             socket.state.withLock { $0.connected || $0.finished }
         }
         let s = socket.state.withLock { ($0.connected, $0.error) }
@@ -196,7 +196,7 @@ final class TestSocket: Sendable {
 
     /// Waits for a JSON message matching `predicate`.
     @discardableResult
-    func waitFor(_ what: String, timeout: Duration = .seconds(5), _ predicate: (JSONValue) -> Bool) async throws -> JSONValue {
+    func waitFor(_ what: String, timeout: Duration = TestDeadline.event, _ predicate: (JSONValue) -> Bool) async throws -> JSONValue {
         var found: JSONValue?
         try await until(what, timeout: timeout) {
             found = json.first(where: predicate)
@@ -206,18 +206,18 @@ final class TestSocket: Sendable {
     }
 
     @discardableResult
-    func waitFor(type: String, stream: String? = nil, timeout: Duration = .seconds(5)) async throws -> JSONValue {
+    func waitFor(type: String, stream: String? = nil, timeout: Duration = TestDeadline.event) async throws -> JSONValue {
         try await waitFor("\(type) \(stream ?? "")", timeout: timeout) {
             $0["type"] == .string(type) && (stream == nil || $0["stream_id"] == .string(stream!))
         }
     }
 
     /// Waits until `condition` holds of what this socket received.
-    func eventually(_ what: String, timeout: Duration = .seconds(5), _ condition: () -> Bool) async throws {
+    func eventually(_ what: String, timeout: Duration = TestDeadline.event, _ condition: () -> Bool) async throws {
         try await until(what, timeout: timeout, condition)
     }
 
-    func waitUntilFinished(timeout: Duration = .seconds(5)) async throws {
+    func waitUntilFinished(timeout: Duration = TestDeadline.event) async throws {
         try await until("close", timeout: timeout) { isFinished }
     }
 }
