@@ -451,7 +451,7 @@ extension OneAtATime {
                         try await a.waitForBroker(timeout: .seconds(15))
                         try await b.waitForBroker(timeout: .seconds(15))
                         // A re-announces; B's viewer hears the stream start again and gets frames.
-                        try await remote.waitFor("stream_started again", timeout: .seconds(5)) { _ in remote.json(type: "stream_started").count == 2 }
+                        try await remote.waitFor("stream_started again") { _ in remote.json(type: "stream_started").count == 2 }
                         try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-2") == 1 }
                         streamer.send(TestFrames.text(1))
                         try await remote.waitFor("a frame after the outage") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }

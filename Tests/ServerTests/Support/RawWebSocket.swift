@@ -130,7 +130,7 @@ final class RawWebSocket: Sendable {
     @discardableResult
     func readSome() async throws -> ByteBuffer {
         var taken: ByteBuffer?
-        _ = await arrivals.wait(timeout: .seconds(5)) {
+        _ = await arrivals.wait(timeout: TestDeadline.event) {
             taken = inbox.bytes.withLock { buffer -> ByteBuffer? in
                 guard buffer.readableBytes > 0 else { return nil }
                 defer { buffer.clear() }
@@ -143,7 +143,7 @@ final class RawWebSocket: Sendable {
 
     /// One server frame (unmasked, unfragmented as the relay sends them):
     /// its opcode and payload, taken from what has arrived, waiting for more
-    /// as needed (up to `readSome`'s 5 s).
+    /// as needed (up to `TestDeadline.event`).
     func readFrame() async throws -> (opcode: UInt8, payload: ByteBuffer) {
         while true {
             if let frame = unparsed.bytes.withLock({ Self.parseFrame(&$0) }) { return frame }
