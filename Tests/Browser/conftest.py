@@ -55,6 +55,12 @@ class Relay:
             time.sleep(0.05)
         raise RuntimeError(f"framepipe serve did not start:\n{self.log_path.read_text()}")
 
+    def terminate(self):
+        """SIGTERM, without waiting: what the relay tells its clients as it
+        shuts down is checked while it does, not after it has exited."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
