@@ -212,12 +212,9 @@ public final class RedisShardedSubscriber: Sendable {
     private func lost(_ endpoint: RedisURL.Endpoint, _ connection: RedisConnection) {
         let channels = state.withLockedValue { s -> Int? in
             guard s.connections[endpoint] === connection else { return nil }
-            defer {
-                s.connections[endpoint] = nil
-                s.asked[endpoint] = nil
-                s.placed[endpoint] = nil
-            }
-            return s.asked[endpoint]?.count ?? 0
+            s.connections[endpoint] = nil
+            s.placed[endpoint] = nil
+            return s.asked.removeValue(forKey: endpoint)?.count ?? 0
         }
         guard let channels else { return }
         // A shard closes a subscriber that fell behind (its pub/sub output

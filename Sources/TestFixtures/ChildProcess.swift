@@ -21,7 +21,7 @@ public enum ChildProcess {
         if let directory { process.currentDirectoryURL = directory }
         // Output to files, not pipes: a pipe needs a reader while the child
         // runs (a FileHandle readability handler, a dispatch source, whose
-        // closing raced with its source and crashed libdispatch in a CI run).
+        // closing was suspected in crashes inside libdispatch in CI runs).
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("framepipe-child-\(UUID())")
         let outURL = base.appendingPathExtension("out"), errURL = base.appendingPathExtension("err")
         _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)

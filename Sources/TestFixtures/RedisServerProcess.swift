@@ -20,8 +20,6 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// Its own working directory: a replica's synced copy (`dump.rdb`) or a
     /// cluster node's state must not be loaded by another server.
     private let directory = FileManager.default.temporaryDirectory.appendingPathComponent("framepipe-redis-\(UUID().uuidString)")
-    /// What the running server wrote (since its last start), read to its end.
-    private var said: PipeDrain?
     /// Signalled at each piece of output and at the server's exit.
     private let changes = ChangeSignal()
 
@@ -72,8 +70,9 @@ public final class RedisServerProcess: @unchecked Sendable {
     public var url: RedisURL { RedisURL(host: "127.0.0.1", port: port, useTLS: certificateFile != nil) }
     public var urlString: String { "\(certificateFile != nil ? "rediss" : "redis")://127.0.0.1:\(port)" }
 
-    /// Starts the server (again) and waits until it answers PING.
+    /// Starts the server (again; nothing if it runs) and waits until it says it is ready.
     public func start() async throws {
+        guard !isRunning else { return }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executable)
         let listen: [String]
@@ -93,16 +92,15 @@ public final class RedisServerProcess: @unchecked Sendable {
         let changes = self.changes
         process.terminationHandler = { _ in changes.changed() }
         try process.run()
+        // What it writes, read to its end (kept alive by its own thread).
         let said = PipeDrain(output, changes: changes)
-        lock.withLock { self.said = said }
         lock.withLock { self.process = process }
-        let text = { said.text }
         // Redis says when it listens; nothing is asked before.
         let ready = await changes.wait(timeout: .seconds(10)) {
-            text().contains("Ready to accept connections") || !process.isRunning
+            said.text.contains("Ready to accept connections") || !process.isRunning
         }
         guard ready, process.isRunning else {
-            throw Unavailable(reason: "redis-server on port \(port) did not start: \(text().suffix(2000))")
+            throw Unavailable(reason: "redis-server on port \(port) did not start: \(said.text.suffix(2000))")
         }
     }
 

@@ -207,130 +207,114 @@ extension OneAtATime {
             }
             func node(_ id: String) -> RelayConfiguration { .node(id, redis) { $0.cluster?.redisCAFile = ca } }
             try await redis.stopped {
-                try await withRelay(node("node-a")) { a in
-                    try await withRelay(node("node-b")) { b in
-                        try await a.waitForBroker()
-                        try await b.waitForBroker()
-                        let viewer = try await b.viewer()
-                        let streamer = try await a.streamer("secure-1")
-                        try await b.eventually("B subscribed") { try await redis.frameSubscribers("secure-1") == 1 }
-                        streamer.send(TestFrames.text(0))
-                        try await viewer.waitFor(type: "frame", stream: "secure-1")
-                        #expect(try await b.api("/healthz")["cluster"]?["redis"] == .string(redis.url.description))
-                        #expect(redis.url.description.hasPrefix("rediss"))
-                    }
+                try await withJoinedNodes(node("node-a"), node("node-b")) { a, b in
+                    let viewer = try await b.viewer()
+                    let streamer = try await a.streamer("secure-1")
+                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("secure-1") == 1 }
+                    streamer.send(TestFrames.text(0))
+                    try await viewer.waitFor(type: "frame", stream: "secure-1")
+                    #expect(try await b.api("/healthz")["cluster"]?["redis"] == .string(redis.url.description))
+                    #expect(redis.url.description.hasPrefix("rediss"))
                 }
             }
         }
 
         @Test(arguments: RedisKind.allCases) func aNodeSubscribesOnlyWhileAViewerThereWatchesTheStream(on kind: RedisKind) async throws {
             let redis = try await kind.make()
-            try await withRelay(.node("node-a", redis)) { a in
-                try await withRelay(.node("node-b", redis)) { b in
-                    try await a.waitForBroker()
-                    try await b.waitForBroker()
-                    let streamer = try await a.streamer("cam-7")
-                    streamer.send(TestFrames.text(0))
-                    // The barrier: B reconciles its subscriptions in order, each time with
-                    // what its viewers watch then, so once a later viewer's stream (cam-8)
-                    // is subscribed, any subscription an earlier change called for is too.
-                    func barrier(_ id: String) async throws {
-                        try await b.eventually("B's subscriptions reconciled") { try await redis.frameSubscribers(id) == 1 }
-                    }
-                    let marker = try await a.streamer("cam-8")
-                    marker.send(TestFrames.text(0))
-                    let otherStream = try await b.viewer("streams=cam-9")
-                    let markerViewer = try await b.viewer("streams=cam-8")
-                    try await barrier("cam-8")
-                    #expect(try await redis.frameSubscribers("cam-7") == 0)
-                    let first = try await b.viewer("streams=cam-7")
-                    let second = try await b.viewer()
-                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam-7") == 1 }
-                    streamer.send(TestFrames.text(1))
-                    try await first.waitFor(type: "frame", stream: "cam-7")
-                    try await second.waitFor(type: "frame", stream: "cam-7")
-                    #expect(otherStream.json(type: "frame").isEmpty)
-                    let firstID = try #require(first.json(type: "viewer_connected").first?["viewer_id"]?.stringValue)
-                    await first.close()
-                    try await b.log.waitFor("viewer removed", ["viewer_id": firstID])
-                    // A stream that starts after the removal: `second`, which watches all, subscribes B to it.
-                    let laterMarker = try await a.streamer("cam-6")
-                    laterMarker.send(TestFrames.text(0))
-                    try await barrier("cam-6")
-                    #expect(try await redis.frameSubscribers("cam-7") == 1)  // `second` still watches
-                    await second.close()
-                    await markerViewer.close()
-                    try await b.eventually("B unsubscribed") { try await redis.frameSubscribers("cam-7") == 0 }
-                    // Only node B's subscriber ever subscribed: A serves the stream itself.
-                    #expect(try await redis.frameSubscribers("cam-9") == 0)
+            try await withJoinedNodes(.node("node-a", redis), .node("node-b", redis)) { a, b in
+                let streamer = try await a.streamer("cam-7")
+                streamer.send(TestFrames.text(0))
+                // The barrier: B reconciles its subscriptions in order, each time with
+                // what its viewers watch then, so once a later viewer's stream (cam-8)
+                // is subscribed, any subscription an earlier change called for is too.
+                func barrier(_ id: String) async throws {
+                    try await b.eventually("B's subscriptions reconciled") { try await redis.frameSubscribers(id) == 1 }
                 }
+                let marker = try await a.streamer("cam-8")
+                marker.send(TestFrames.text(0))
+                let otherStream = try await b.viewer("streams=cam-9")
+                let markerViewer = try await b.viewer("streams=cam-8")
+                try await barrier("cam-8")
+                #expect(try await redis.frameSubscribers("cam-7") == 0)
+                let first = try await b.viewer("streams=cam-7")
+                let second = try await b.viewer()
+                try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam-7") == 1 }
+                streamer.send(TestFrames.text(1))
+                try await first.waitFor(type: "frame", stream: "cam-7")
+                try await second.waitFor(type: "frame", stream: "cam-7")
+                #expect(otherStream.json(type: "frame").isEmpty)
+                let firstID = try #require(first.json(type: "viewer_connected").first?["viewer_id"]?.stringValue)
+                await first.close()
+                try await b.log.waitFor("viewer removed", ["viewer_id": firstID])
+                // A stream that starts after the removal: `second`, which watches all, subscribes B to it.
+                let laterMarker = try await a.streamer("cam-6")
+                laterMarker.send(TestFrames.text(0))
+                try await barrier("cam-6")
+                #expect(try await redis.frameSubscribers("cam-7") == 1)  // `second` still watches
+                await second.close()
+                await markerViewer.close()
+                try await b.eventually("B unsubscribed") { try await redis.frameSubscribers("cam-7") == 0 }
+                // Only node B's subscriber ever subscribed: A serves the stream itself.
+                #expect(try await redis.frameSubscribers("cam-9") == 0)
             }
         }
 
         @Test(arguments: RedisKind.allCases) func theSameStreamReconnectingToTheOtherNodeReplacesTheFirstClusterWide(on kind: RedisKind) async throws {
             let redis = try await kind.make()
-            try await withRelay(.node("node-a", redis)) { a in
-                try await withRelay(.node("node-b", redis)) { b in
-                    try await a.waitForBroker()
-                    try await b.waitForBroker()
-                    let onA = try await a.viewer()
-                    let onB = try await b.viewer()
-                    let first = try await a.streamer("bed-3")
-                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("bed-3") == 1 }
-                    for i in 0..<3 {
-                        first.send(TestFrames.text(i))
-                        try await onB.waitFor("frame \(i) on B") { $0["type"] == .string("frame") && $0["seq"] == .number(Double(i)) }
-                    }
-                    let second = try await b.streamer("bed-3")
-                    try await first.waitUntilFinished()
-                    #expect(a.log.contains("stream taken over by another node, closing the connection here", ["stream_id": "bed-3"]))
-                    // A now relays B's frames to its viewer: it subscribes.
-                    try await a.eventually("A subscribed") { try await redis.frameSubscribers("bed-3") == 1 }
-                    for i in 3..<6 {
-                        second.send(TestFrames.text(i))
-                        try await onA.waitFor("frame \(i) on A") { $0["type"] == .string("frame") && $0["seq"] == .number(Double(i)) }
-                    }
-                    for viewer in [onA, onB] {
-                        try await viewer.waitFor("3 frames from B") { $0["type"] == .string("frame") && $0["seq"] == .number(5) }
-                        let seqs = viewer.json(type: "frame").compactMap { $0["seq"]?.numberValue }
-                        #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count, "seq never goes back: \(seqs)")
-                        #expect(viewer.json(type: "stream_ended").isEmpty)
-                        #expect(viewer.json(type: "stream_started").count == 1)
-                    }
-                    #expect(try await a.api("/api/streams").arrayValue?.first?["node"] == .string("node-b"))
-                    #expect(try await redis.registryEntry("bed-3") == "node-b\t1")
-                    await second.close()
-                    for viewer in [onA, onB] {
-                        #expect(try await viewer.waitFor(type: "stream_ended", stream: "bed-3")["reason"] == .string("closed"))
-                    }
+            try await withJoinedNodes(.node("node-a", redis), .node("node-b", redis)) { a, b in
+                let onA = try await a.viewer()
+                let onB = try await b.viewer()
+                let first = try await a.streamer("bed-3")
+                try await b.eventually("B subscribed") { try await redis.frameSubscribers("bed-3") == 1 }
+                for i in 0..<3 {
+                    first.send(TestFrames.text(i))
+                    try await onB.waitFor("frame \(i) on B") { $0["type"] == .string("frame") && $0["seq"] == .number(Double(i)) }
+                }
+                let second = try await b.streamer("bed-3")
+                try await first.waitUntilFinished()
+                #expect(a.log.contains("stream taken over by another node, closing the connection here", ["stream_id": "bed-3"]))
+                // A now relays B's frames to its viewer: it subscribes.
+                try await a.eventually("A subscribed") { try await redis.frameSubscribers("bed-3") == 1 }
+                for i in 3..<6 {
+                    second.send(TestFrames.text(i))
+                    try await onA.waitFor("frame \(i) on A") { $0["type"] == .string("frame") && $0["seq"] == .number(Double(i)) }
+                }
+                for viewer in [onA, onB] {
+                    try await viewer.waitFor("3 frames from B") { $0["type"] == .string("frame") && $0["seq"] == .number(5) }
+                    let seqs = viewer.json(type: "frame").compactMap { $0["seq"]?.numberValue }
+                    #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count, "seq never goes back: \(seqs)")
+                    #expect(viewer.json(type: "stream_ended").isEmpty)
+                    #expect(viewer.json(type: "stream_started").count == 1)
+                }
+                #expect(try await a.api("/api/streams").arrayValue?.first?["node"] == .string("node-b"))
+                #expect(try await redis.registryEntry("bed-3") == "node-b\t1")
+                await second.close()
+                for viewer in [onA, onB] {
+                    #expect(try await viewer.waitFor(type: "stream_ended", stream: "bed-3")["reason"] == .string("closed"))
                 }
             }
         }
 
         @Test(arguments: RedisKind.allCases) func aSlowViewerOnTheReceivingNodeGetsTheLowRenditionMadeThere(on kind: RedisKind) async throws {
             let redis = try await kind.make()
-            try await withRelay(.node("node-a", redis)) { a in
-                try await withRelay(.node("node-b", redis)) { b in
-                    try await a.waitForBroker()
-                    try await b.waitForBroker()
-                    let low = try await b.viewer("quality=low&format=binary")
-                    let full = try await a.viewer("format=binary")
-                    let streamer = try await a.streamer("cam")
-                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam") == 1 }
-                    streamer.send(TestFrames.text(0))
-                    try await b.eventually("a low frame") { !low.binaryFrames.isEmpty }
-                    try await a.eventually("a full frame") { !full.binaryFrames.isEmpty }
-                    let frame = low.binaryFrames[0]
-                    #expect(frame.header["quality"] == .string("low"))
-                    #expect(frame.jpeg.readableBytes < TestFrames.jpeg(0).readableBytes)
-                    #expect(frame.jpeg.getBytes(at: frame.jpeg.readerIndex, length: 2) == [0xFF, 0xD8])
-                    // A's own viewer wants full frames, so A made no low rendition; B made it from the full frame it received.
-                    #expect(full.binaryFrames[0].header["quality"] == .string("full"))
-                    #expect(full.binaryFrames[0].jpeg == TestFrames.jpeg(0))
-                    let metrics = try await RawHTTP.get(port: b.port, path: "/metrics").text
-                    #expect(metrics.contains(#"framepipe_stage_duration_seconds_count{stage="downscale"} 1"#), "B ran downscale once")
-                    #expect(!metrics.contains(#"stage="decode-check""#), "B did not validate again what A had validated")
-                }
+            try await withJoinedNodes(.node("node-a", redis), .node("node-b", redis)) { a, b in
+                let low = try await b.viewer("quality=low&format=binary")
+                let full = try await a.viewer("format=binary")
+                let streamer = try await a.streamer("cam")
+                try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam") == 1 }
+                streamer.send(TestFrames.text(0))
+                try await b.eventually("a low frame") { !low.binaryFrames.isEmpty }
+                try await a.eventually("a full frame") { !full.binaryFrames.isEmpty }
+                let frame = low.binaryFrames[0]
+                #expect(frame.header["quality"] == .string("low"))
+                #expect(frame.jpeg.readableBytes < TestFrames.jpeg(0).readableBytes)
+                #expect(frame.jpeg.getBytes(at: frame.jpeg.readerIndex, length: 2) == [0xFF, 0xD8])
+                // A's own viewer wants full frames, so A made no low rendition; B made it from the full frame it received.
+                #expect(full.binaryFrames[0].header["quality"] == .string("full"))
+                #expect(full.binaryFrames[0].jpeg == TestFrames.jpeg(0))
+                let metrics = try await RawHTTP.get(port: b.port, path: "/metrics").text
+                #expect(metrics.contains(#"framepipe_stage_duration_seconds_count{stage="downscale"} 1"#), "B ran downscale once")
+                #expect(!metrics.contains(#"stage="decode-check""#), "B did not validate again what A had validated")
             }
         }
 
@@ -382,50 +366,46 @@ extension OneAtATime {
         @Test(arguments: RedisKind.allCases) func aRedisOutageNeverStopsLocalDeliveryAndCrossNodeDeliveryResumes(on kind: RedisKind) async throws {
             let redis = try await kind.make()
             try await redis.startedAgain(after: {
-                try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(10))) { a in
-                    try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(10)) { $0.readyWithoutRedis = true }) { b in
-                        try await a.waitForBroker()
-                        try await b.waitForBroker()
-                        #expect(try await RawHTTP.get(port: a.port, path: "/readyz").status == 200)
-                        let local = try await a.viewer()
-                        let remote = try await b.viewer()
-                        let streamer = try await a.streamer("icu-1")
-                        try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-1") == 1 }
-                        var seq = 0
-                        try await streamer.sendInStep(5, seenBy: local, from: &seq)
-                        try await remote.waitFor("frame 4 on B") { $0["seq"] == .number(4) }
+                try await withJoinedNodes(.node("node-a", redis, nodeTimeout: .seconds(10)), .node("node-b", redis, nodeTimeout: .seconds(10)) { $0.readyWithoutRedis = true }) { a, b in
+                    #expect(try await RawHTTP.get(port: a.port, path: "/readyz").status == 200)
+                    let local = try await a.viewer()
+                    let remote = try await b.viewer()
+                    let streamer = try await a.streamer("icu-1")
+                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-1") == 1 }
+                    var seq = 0
+                    try await streamer.sendInStep(5, seenBy: local, from: &seq)
+                    try await remote.waitFor("frame 4 on B") { $0["seq"] == .number(4) }
 
-                        await redis.stop()
-                        try await a.waitForBroker("down")
-                        let beforeOutage = local.json(type: "frame").count
-                        try await streamer.sendInStep(60, seenBy: local, from: &seq)  // with Redis gone
-                        try await local.waitFor("frame \(seq - 1) on A") { $0["seq"] == .number(Double(seq - 1)) }
-                        #expect(local.json(type: "frame").count - beforeOutage == 60, "local viewer got every frame during the outage")
-                        #expect(try await a.api("/healthz")["status"] == .string("degraded"))
-                        // Alive, but not ready: a load balancer sends new clients to a node that has Redis.
-                        let notReady = try await RawHTTP.get(port: a.port, path: "/readyz")
-                        let reason = try JSONParser.parse(notReady.text)
-                        #expect(notReady.status == 503 && reason["state"] == .string("redis_unreachable"))
-                        #expect(reason["reason"]?.stringValue?.hasPrefix("Redis (\(redis.url)) unreachable since") == true)
-                        try await b.waitForBroker("down")
-                        #expect(try await RawHTTP.get(port: b.port, path: "/readyz").status == 200, "--ready-without-redis")
-                        let metrics = try await RawHTTP.get(port: a.port, path: "/metrics").text
-                        #expect(metrics.contains("framepipe_cluster_broker_up 0"))
-                        #expect(metrics.contains(#"framepipe_cluster_frames_not_published_total{reason="broker_down"}"#))
+                    await redis.stop()
+                    try await a.waitForBroker("down")
+                    let beforeOutage = local.json(type: "frame").count
+                    try await streamer.sendInStep(60, seenBy: local, from: &seq)  // with Redis gone
+                    try await local.waitFor("frame \(seq - 1) on A") { $0["seq"] == .number(Double(seq - 1)) }
+                    #expect(local.json(type: "frame").count - beforeOutage == 60, "local viewer got every frame during the outage")
+                    #expect(try await a.api("/healthz")["status"] == .string("degraded"))
+                    // Alive, but not ready: a load balancer sends new clients to a node that has Redis.
+                    let notReady = try await RawHTTP.get(port: a.port, path: "/readyz")
+                    let reason = try JSONParser.parse(notReady.text)
+                    #expect(notReady.status == 503 && reason["state"] == .string("redis_unreachable"))
+                    #expect(reason["reason"]?.stringValue?.hasPrefix("Redis (\(redis.url)) unreachable since") == true)
+                    try await b.waitForBroker("down")
+                    #expect(try await RawHTTP.get(port: b.port, path: "/readyz").status == 200, "--ready-without-redis")
+                    let metrics = try await RawHTTP.get(port: a.port, path: "/metrics").text
+                    #expect(metrics.contains("framepipe_cluster_broker_up 0"))
+                    #expect(metrics.contains(#"framepipe_cluster_frames_not_published_total{reason="broker_down"}"#))
 
-                        try await redis.start()
-                        try await a.waitForBroker(timeout: .seconds(15))
-                        try await b.waitForBroker(timeout: .seconds(15))
-                        #expect(try await RawHTTP.get(port: a.port, path: "/readyz").status == 200)
-                        try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-1") == 1 }
-                        try await streamer.sendInStep(5, seenBy: local, from: &seq)
-                        try await remote.waitFor("a frame after the outage on B") { $0["seq"] == .number(Double(seq - 1)) }
-                        #expect(remote.json(type: "stream_ended").isEmpty, "the outage was shorter than the node timeout")
-                        #expect(try await redis.registryEntry("icu-1") == "node-a\t1", "A announced its stream again")
-                        // One line for the outage, not one per retry.
-                        #expect(a.log.all.filter { $0.message.hasPrefix("lost redis") }.count == 1)
-                        #expect(a.log.contains("redis is back; cluster delivery resumes"))
-                    }
+                    try await redis.start()
+                    try await a.waitForBroker(timeout: .seconds(15))
+                    try await b.waitForBroker(timeout: .seconds(15))
+                    #expect(try await RawHTTP.get(port: a.port, path: "/readyz").status == 200)
+                    try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-1") == 1 }
+                    try await streamer.sendInStep(5, seenBy: local, from: &seq)
+                    try await remote.waitFor("a frame after the outage on B") { $0["seq"] == .number(Double(seq - 1)) }
+                    #expect(remote.json(type: "stream_ended").isEmpty, "the outage was shorter than the node timeout")
+                    #expect(try await redis.registryEntry("icu-1") == "node-a\t1", "A announced its stream again")
+                    // One line for the outage, not one per retry.
+                    #expect(a.log.all.filter { $0.message.hasPrefix("lost redis") }.count == 1)
+                    #expect(a.log.contains("redis is back; cluster delivery resumes"))
                 }
             })
         }
@@ -433,29 +413,25 @@ extension OneAtATime {
         @Test(arguments: RedisKind.allCases) func anOutageLongerThanTheNodeTimeoutEndsRemoteStreamsUntilRedisReturns(on kind: RedisKind) async throws {
             let redis = try await kind.make()
             try await redis.startedAgain(after: {
-                try await withRelay(.node("node-a", redis)) { a in
-                    try await withRelay(.node("node-b", redis)) { b in
-                        try await a.waitForBroker()
-                        try await b.waitForBroker()
-                        let remote = try await b.viewer()
-                        let streamer = try await a.streamer("icu-2")
-                        try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-2") == 1 }
-                        streamer.send(TestFrames.text(0))
-                        try await remote.waitFor(type: "frame", stream: "icu-2")
-                        await redis.stop()
-                        // Nothing says A's stream is still live: after the node timeout (1 s) B ends it.
-                        #expect(try await remote.waitFor(type: "stream_ended", stream: "icu-2", timeout: .seconds(3))["reason"] == .string("node_lost"))
-                        // Logged once the viewers were told.
-                        try await b.log.waitFor("redis away longer than the node timeout: other nodes' streams ended here")
-                        try await redis.start()
-                        try await a.waitForBroker(timeout: .seconds(15))
-                        try await b.waitForBroker(timeout: .seconds(15))
-                        // A re-announces; B's viewer hears the stream start again and gets frames.
-                        try await remote.waitFor("stream_started again") { _ in remote.json(type: "stream_started").count == 2 }
-                        try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-2") == 1 }
-                        streamer.send(TestFrames.text(1))
-                        try await remote.waitFor("a frame after the outage") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
-                    }
+                try await withJoinedNodes(.node("node-a", redis), .node("node-b", redis)) { a, b in
+                    let remote = try await b.viewer()
+                    let streamer = try await a.streamer("icu-2")
+                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("icu-2") == 1 }
+                    streamer.send(TestFrames.text(0))
+                    try await remote.waitFor(type: "frame", stream: "icu-2")
+                    await redis.stop()
+                    // Nothing says A's stream is still live: after the node timeout (1 s) B ends it.
+                    #expect(try await remote.waitFor(type: "stream_ended", stream: "icu-2", timeout: .seconds(3))["reason"] == .string("node_lost"))
+                    // Logged once the viewers were told.
+                    try await b.log.waitFor("redis away longer than the node timeout: other nodes' streams ended here")
+                    try await redis.start()
+                    try await a.waitForBroker(timeout: .seconds(15))
+                    try await b.waitForBroker(timeout: .seconds(15))
+                    // A re-announces; B's viewer hears the stream start again and gets frames.
+                    try await remote.waitFor("stream_started again") { _ in remote.json(type: "stream_started").count == 2 }
+                    try await b.eventually("B subscribed again") { try await redis.frameSubscribers("icu-2") == 1 }
+                    streamer.send(TestFrames.text(1))
+                    try await remote.waitFor("a frame after the outage") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
                 }
             })
         }
@@ -471,38 +447,34 @@ extension OneAtATime {
             func limit(_ value: String) async throws {
                 _ = try await redis.command(onKey: channel, ["CONFIG", "SET", "client-output-buffer-limit", "pubsub \(value)"])
             }
-            try await withRelay(.node("node-a", redis)) { a in
-                try await withRelay(.node("node-b", redis)) { b in
-                    try await a.waitForBroker()
-                    try await b.waitForBroker()
-                    let viewer = try await b.viewer()
-                    let streamer = try await a.streamer("cam")
-                    try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam") == 1 }
-                    // A pub/sub output buffer limit below one frame: Redis closes B's
-                    // subscriber at the next frame, as it does a subscriber that fell behind.
-                    // (Redis counts only what overflows a client's 16 KB reply buffer, so the frame is a large one.)
-                    try await limit("1024 0 0")
-                    do {
-                        let large = TestPattern.jpeg(width: 640, height: 480, frame: 0, quality: 85)
-                        #expect((20_000..<200_000).contains(large.readableBytes), "\(large.readableBytes) bytes")
-                        streamer.send(large)
-                        switch kind {
-                        case .oneRedis: try await b.log.waitFor("lost redis; local viewers keep their local streams, reconnecting")
-                        case .redisCluster: try await b.log.waitFor("lost the subscriber connection to a redis shard; subscribing its channels again")
-                        }
-                    } catch {
-                        try await limit("32mb 8mb 60")
-                        throw error
+            try await withJoinedNodes(.node("node-a", redis), .node("node-b", redis)) { a, b in
+                let viewer = try await b.viewer()
+                let streamer = try await a.streamer("cam")
+                try await b.eventually("B subscribed") { try await redis.frameSubscribers("cam") == 1 }
+                // A pub/sub output buffer limit below one frame: Redis closes B's
+                // subscriber at the next frame, as it does a subscriber that fell behind.
+                // (Redis counts only what overflows a client's 16 KB reply buffer, so the frame is a large one.)
+                try await limit("1024 0 0")
+                do {
+                    let large = TestPattern.jpeg(width: 640, height: 480, frame: 0, quality: 85)
+                    #expect((20_000..<200_000).contains(large.readableBytes), "\(large.readableBytes) bytes")
+                    streamer.send(large)
+                    switch kind {
+                    case .oneRedis: try await b.log.waitFor("lost redis; local viewers keep their local streams, reconnecting")
+                    case .redisCluster: try await b.log.waitFor("lost the subscriber connection to a redis shard; subscribing its channels again")
                     }
+                } catch {
                     try await limit("32mb 8mb 60")
-                    try await b.waitForBroker()
-                    try await b.eventually("B subscribed again") { try await redis.frameSubscribers("cam") == 1 }
-                    streamer.send(TestFrames.text(1))
-                    try await viewer.waitFor("a frame after the reconnect") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
-                    #expect(viewer.json(type: "stream_ended").isEmpty)
-                    if kind == .redisCluster {
-                        #expect(!b.log.contains("lost redis; local viewers keep their local streams, reconnecting"), "only the shard's subscriber was lost")
-                    }
+                    throw error
+                }
+                try await limit("32mb 8mb 60")
+                try await b.waitForBroker()
+                try await b.eventually("B subscribed again") { try await redis.frameSubscribers("cam") == 1 }
+                streamer.send(TestFrames.text(1))
+                try await viewer.waitFor("a frame after the reconnect") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
+                #expect(viewer.json(type: "stream_ended").isEmpty)
+                if kind == .redisCluster {
+                    #expect(!b.log.contains("lost redis; local viewers keep their local streams, reconnecting"), "only the shard's subscriber was lost")
                 }
             }
         }
@@ -511,27 +483,23 @@ extension OneAtATime {
             let redis = try await kind.make()
             let token = try await TestTokens.hs256(.viewer, ["*"])
             let authed: (inout RelayConfiguration) -> Void = { $0.auth = TestTokens.settings }
-            try await withRelay(.node("node-a", redis, authed)) { a in
-                try await withRelay(.node("node-b", redis, authed)) { b in
-                    try await a.waitForBroker()
-                    try await b.waitForBroker()
-                    let onA = try await a.viewer("token=\(token)")
-                    let onB = try await b.viewer("token=\(token)")
-                    let jti = TestTokens.claim("jti", of: token)!.stringValue!
-                    let at = Date()
-                    let revoke = try await runFramepipe(["revoke", "--redis", redis.urlString, "--jti", jti])
-                    #expect(revoke.out == "revoked token \(jti) in the cluster (2 node(s) listening)\n", "\(revoke.err)")
-                    for viewer in [onA, onB] {
-                        try await viewer.waitUntilFinished(timeout: .seconds(2))
-                        #expect(Date().timeIntervalSince(at) < 1.0)
-                        #expect(viewer.closeFrame?.code == 4003)
-                    }
-                    // A node that joins later reads the revocation from Redis.
-                    try await withRelay(.node("node-c", redis, authed)) { c in
-                        try await c.waitForBroker()
-                        try await c.log.waitFor("cluster revocations loaded")
-                        #expect(try await RawHTTP.get(port: c.port, path: "/ws/viewer?token=\(token)", upgrade: true).status == 401)
-                    }
+            try await withJoinedNodes(.node("node-a", redis, authed), .node("node-b", redis, authed)) { a, b in
+                let onA = try await a.viewer("token=\(token)")
+                let onB = try await b.viewer("token=\(token)")
+                let jti = TestTokens.claim("jti", of: token)!.stringValue!
+                let at = Date()
+                let revoke = try await runFramepipe(["revoke", "--redis", redis.urlString, "--jti", jti])
+                #expect(revoke.out == "revoked token \(jti) in the cluster (2 node(s) listening)\n", "\(revoke.err)")
+                for viewer in [onA, onB] {
+                    try await viewer.waitUntilFinished(timeout: .seconds(2))
+                    #expect(Date().timeIntervalSince(at) < 1.0)
+                    #expect(viewer.closeFrame?.code == 4003)
+                }
+                // A node that joins later reads the revocation from Redis.
+                try await withRelay(.node("node-c", redis, authed)) { c in
+                    try await c.waitForBroker()
+                    try await c.log.waitFor("cluster revocations loaded")
+                    #expect(try await RawHTTP.get(port: c.port, path: "/ws/viewer?token=\(token)", upgrade: true).status == 401)
                 }
             }
         }

@@ -137,45 +137,41 @@ extension OneAtATime {
             let cluster = try SharedRedisCluster.current
             try await cluster.flushAll()
             let nodeTimeout = Duration.seconds(10)
-            try await withRelay(.node("node-a", cluster, nodeTimeout: nodeTimeout)) { a in
-                try await withRelay(.node("node-b", cluster, nodeTimeout: nodeTimeout)) { b in
-                    try await a.waitForBroker()
-                    try await b.waitForBroker()
-                    let topology = try await cluster.topology()
-                    let id = Self.streamID(onRegistryShard: registryShard, topology)
-                    let shard = try #require(topology.shard(forKey: cluster.keys.frames(id)))
-                    let replica = try #require(shard.replicas.first)
-                    let onA = try await a.viewer(), onB = try await b.viewer()
-                    let streamer = try await a.streamer(id)
-                    var seq = 0
-                    _ = try await Self.framesUntilSeenOnB(streamer, onA, onB, from: &seq, timeout: .seconds(10))
+            try await withJoinedNodes(.node("node-a", cluster, nodeTimeout: nodeTimeout), .node("node-b", cluster, nodeTimeout: nodeTimeout)) { a, b in
+                let topology = try await cluster.topology()
+                let id = Self.streamID(onRegistryShard: registryShard, topology)
+                let shard = try #require(topology.shard(forKey: cluster.keys.frames(id)))
+                let replica = try #require(shard.replicas.first)
+                let onA = try await a.viewer(), onB = try await b.viewer()
+                let streamer = try await a.streamer(id)
+                var seq = 0
+                _ = try await Self.framesUntilSeenOnB(streamer, onA, onB, from: &seq, timeout: .seconds(10))
 
-                    let victim = try #require(cluster.node(at: shard.primary.endpoint))
-                    victim.kill9()
-                    // Bound: the cluster's node timeout to notice, then the replica's election, several times over.
-                    let gap = try await Self.framesUntilSeenOnB(streamer, onA, onB, from: &seq, timeout: RedisClusterGroup.nodeTimeout * 15)
-                    try await cluster.waitUntilPrimary(replica.endpoint, timeout: .seconds(10))
-                    // The figure docs/cluster.md quotes, in the test's output.
-                    FileHandle.standardError.write(Data("figure: \(registryShard ? "registry" : "frame") shard failover, frames on B again after \(gap)\n".utf8))
-                    for viewer in [onA, onB] {
-                        #expect(viewer.json(type: "stream_ended").isEmpty, "no stream ended: its owner is alive")
-                        let seqs = viewer.json(type: "frame").compactMap { $0["seq"]?.numberValue }
-                        #expect(seqs == seqs.sorted(), "in order")
-                    }
-                    #expect(onA.json(type: "frame").count == seq, "A's own viewer got every frame, failover or not")
-                    if registryShard {
-                        // A may publish again a moment before it logs that it is back.
-                        try await a.log.waitFor("redis is back; cluster delivery resumes")
-                        try await b.eventually("the registry again lists the stream") { try await cluster.registryEntry(id) == "node-a\t1" }
-                    } else {
-                        #expect(!a.log.all.contains { $0.message.hasPrefix("lost redis") }, "the registry's shard was not touched")
-                    }
-                    await streamer.close()
-                    #expect(try await onB.waitFor(type: "stream_ended", stream: id)["reason"] == .string("closed"))
-                    // The old primary comes back as its successor's replica, for the tests after this one.
-                    try await victim.start()
-                    try await cluster.waitUntilSettled()
+                let victim = try #require(cluster.node(at: shard.primary.endpoint))
+                victim.kill9()
+                // Bound: the cluster's node timeout to notice, then the replica's election, several times over.
+                let gap = try await Self.framesUntilSeenOnB(streamer, onA, onB, from: &seq, timeout: RedisClusterGroup.nodeTimeout * 15)
+                try await cluster.waitUntilPrimary(replica.endpoint, timeout: .seconds(10))
+                // The figure docs/cluster.md quotes, in the test's output.
+                FileHandle.standardError.write(Data("figure: \(registryShard ? "registry" : "frame") shard failover, frames on B again after \(gap)\n".utf8))
+                for viewer in [onA, onB] {
+                    #expect(viewer.json(type: "stream_ended").isEmpty, "no stream ended: its owner is alive")
+                    let seqs = viewer.json(type: "frame").compactMap { $0["seq"]?.numberValue }
+                    #expect(seqs == seqs.sorted(), "in order")
                 }
+                #expect(onA.json(type: "frame").count == seq, "A's own viewer got every frame, failover or not")
+                if registryShard {
+                    // A may publish again a moment before it logs that it is back.
+                    try await a.log.waitFor("redis is back; cluster delivery resumes")
+                    try await b.eventually("the registry again lists the stream") { try await cluster.registryEntry(id) == "node-a\t1" }
+                } else {
+                    #expect(!a.log.all.contains { $0.message.hasPrefix("lost redis") }, "the registry's shard was not touched")
+                }
+                await streamer.close()
+                #expect(try await onB.waitFor(type: "stream_ended", stream: id)["reason"] == .string("closed"))
+                // The old primary comes back as its successor's replica, for the tests after this one.
+                try await victim.start()
+                try await cluster.waitUntilSettled()
             }
         }
     }

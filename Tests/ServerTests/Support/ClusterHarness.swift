@@ -30,7 +30,7 @@ extension SharedRedis {
         do {
             try await body()
         } catch {
-            if let cluster = self as? RedisClusterGroup { try? await cluster.start() }
+            try? await start()
             throw error
         }
     }
@@ -167,9 +167,15 @@ extension RelayHandle {
 /// Two nodes sharing `redis`, both joined before `body` runs. A 3 s node
 /// timeout (heartbeat replies awaited 1 s): with 1 s, a Redis slow to answer
 /// on a loaded machine read as an outage.
-func withTwoNodes(_ redis: any SharedRedis, _ body: @Sendable (RelayHandle, RelayHandle) async throws -> Void) async throws {
-    try await withRelay(.node("node-a", redis, nodeTimeout: .seconds(3))) { a in
-        try await withRelay(.node("node-b", redis, nodeTimeout: .seconds(3))) { b in
+func withTwoNodes(_ redis: any SharedRedis, _ body: (RelayHandle, RelayHandle) async throws -> Void) async throws {
+    try await withJoinedNodes(.node("node-a", redis, nodeTimeout: .seconds(3)), .node("node-b", redis, nodeTimeout: .seconds(3)), body)
+}
+
+/// Two relays configured as `a` and `b` (nodes of one cluster), both joined before `body` runs.
+func withJoinedNodes(_ a: RelayConfiguration, _ b: RelayConfiguration,
+                     _ body: (RelayHandle, RelayHandle) async throws -> Void) async throws {
+    try await withRelay(a) { a in
+        try await withRelay(b) { b in
             try await a.waitForBroker()
             try await b.waitForBroker()
             try await body(a, b)
