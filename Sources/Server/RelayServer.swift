@@ -139,6 +139,9 @@ public struct RelayServer: Sendable {
         let webSocketResponder = webSocketRouter.buildResponder()
         let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
             ws: .init(maxFrameSize: configuration.maxMessageBytes, autoPing: .disabled, closeTimeout: .seconds(2)))
+        ConnectionTypesWarmUp.run(
+            HTTP1WebSocketUpgradeChannel(responder: { _, _, _ in }, webSocketResponder: webSocketResponder, configuration: channelConfiguration),
+            logger: logger)
         let upgrade = HTTPServerBuilder { responder in
             GuardedUpgradeChannel(
                 base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: channelConfiguration),
