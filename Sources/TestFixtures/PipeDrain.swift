@@ -12,6 +12,8 @@ import Synchronization
 public final class PipeDrain: Sendable {
     /// Bytes, decoded only when asked: a read may end inside a character.
     private let said = Mutex<[UInt8]>([])
+    /// Set once the pipe's writers have all closed it and everything was read.
+    private let ended = Atomic(false)
 
     /// Starts reading `pipe` (already given to a process as its output);
     /// `changes` is signalled after each read.
@@ -27,10 +29,16 @@ public final class PipeDrain: Sendable {
                 changes.changed()
             }
             try? handle.close()
+            ended.store(true, ordering: .releasing)
+            changes.changed()
         }
         thread.name = "framepipe-test-pipe-drain"
         thread.start()
     }
+
+    /// Whether the child's last byte has been read: a child's exit is seen
+    /// before this thread has read what it wrote just before exiting.
+    public var reachedEnd: Bool { ended.load(ordering: .acquiring) }
 
     /// All the child wrote so far.
     public var text: String { String(decoding: said.withLock { $0 }, as: UTF8.self) }

@@ -97,7 +97,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         lock.withLock { self.process = process }
         // Redis says when it listens; nothing is asked before.
         let ready = await changes.wait(timeout: .seconds(10)) {
-            said.text.contains("Ready to accept connections") || !process.isRunning
+            said.text.contains("Ready to accept connections") || (!process.isRunning && said.reachedEnd)
         }
         guard ready, process.isRunning else {
             throw Unavailable(reason: "redis-server on port \(port) did not start: \(said.text.suffix(2000))")

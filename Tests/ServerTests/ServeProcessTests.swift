@@ -61,13 +61,14 @@ final class ServeProcess: Sendable {
         var found: T?
         _ = await changes.wait(timeout: timeout) {
             found = find(stderr)
-            return found != nil || !process.isRunning
+            return found != nil || (!process.isRunning && output.reachedEnd)
         }
         return found ?? find(stderr)
     }
 
+    /// The exit status, once the process has exited and all it wrote to stderr has been read.
     func waitForExit(timeout: Duration = TestDeadline.event) async throws -> Int32 {
-        _ = await changes.wait(timeout: timeout) { !process.isRunning }
+        _ = await changes.wait(timeout: timeout) { !process.isRunning && output.reachedEnd }
         if process.isRunning {
             process.terminate()
             throw RelayHandle.TimedOut(what: "exit")
