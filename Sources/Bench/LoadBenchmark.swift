@@ -34,6 +34,7 @@ struct LoadBenchmark: AsyncParsableCommand {
     @Option(help: "Seconds of warm-up before measuring.") var warmup = 3.0
     @Option(help: "Print server RSS every this many seconds (0 = never).") var sampleEvery = 0.0
     @Option(help: "A label for the JSON line.") var label = ""
+    @Option(help: "Time a dashboard's control path during the load: a viewer watching nothing pings every this many ms and times the pong, and GET /api/viewers is timed every 5 pings (0 = no probe).") var probeMs = 0.0
 
     func run() async throws {
         let probe = pid.map(ProcessProbe.init)
@@ -58,6 +59,11 @@ struct LoadBenchmark: AsyncParsableCommand {
         let slowStats = (0..<slow).map { _ in ClientStatistics() }
         let stuckStats = (0..<stuck).map { _ in ClientStatistics() }
         let total = Duration.seconds(warmup + duration)
+        let base = URLComponents(string: url.replacingOccurrences(of: "ws://", with: "http://"))
+        let controlProbe = probeMs > 0
+            ? ControlProbe(host: base?.host ?? "127.0.0.1", port: base?.port ?? 8080,
+                           pingInterval: .milliseconds(probeMs), apiInterval: .milliseconds(probeMs * 5)) : nil
+        defer { controlProbe?.stop() }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             // Viewers first, so they see every stream start.
@@ -110,6 +116,10 @@ struct LoadBenchmark: AsyncParsableCommand {
             for i in 0..<viewers { addViewer(i, stats: normalStats[i], kind: "normal") }
             for i in 0..<slow { addViewer(i, stats: slowStats[i], kind: "slow") }
             for i in 0..<stuck { addViewer(i, stats: stuckStats[i], kind: "stuck") }
+            if let controlProbe {
+                group.addTask { await controlProbe.pingUntilCancelled(measureStart: measureStart, configuration: wsConfig) }
+                Thread.detachNewThread { controlProbe.callAPIUntilStopped(measureStart: measureStart) }
+            }
             try await Task.sleep(for: .milliseconds(500 + 2 * (viewers + slow + stuck)))
             let idle = probe?.sample()
             if let baseline, let idle {
@@ -177,13 +187,14 @@ struct LoadBenchmark: AsyncParsableCommand {
             let serverEnd = probe?.sample(), ownEnd = own.sample(), viewerNodeEnd = viewerNode?.sample()
             let sentInWindow = logs.values.map(\.count).reduce(0, +) - sentStart
             group.cancelAll()
-            report(normal: normalStats, slow: slowStats, stuck: stuckStats, sentInWindow: sentInWindow,
+            controlProbe?.stop()
+            report(normal: normalStats, slow: slowStats, stuck: stuckStats, probe: controlProbe, sentInWindow: sentInWindow,
                    window: (clock.now - windowStart).seconds, server: (serverStart, serverEnd, peakRSS, baseline, idle),
                    own: (ownStart, ownEnd), viewerNode: (viewerNodeStart, viewerNodeEnd))
         }
     }
 
-    func report(normal: [ClientStatistics], slow: [ClientStatistics], stuck: [ClientStatistics], sentInWindow: Int, window: Double,
+    func report(normal: [ClientStatistics], slow: [ClientStatistics], stuck: [ClientStatistics], probe: ControlProbe?, sentInWindow: Int, window: Double,
                 server: (ProcessProbe.Sample?, ProcessProbe.Sample?, Int, ProcessProbe.Sample?, ProcessProbe.Sample?),
                 own: (ProcessProbe.Sample?, ProcessProbe.Sample?), viewerNode: (ProcessProbe.Sample?, ProcessProbe.Sample?)) {
         let snaps = normal.map(\.snapshot)
@@ -212,6 +223,11 @@ struct LoadBenchmark: AsyncParsableCommand {
         Output.line("  server CPU                \(f(serverCPU))% of a core, \(f(cpuPerFrameUs, 2)) µs per delivered frame; RSS \(server.1?.rssKB ?? 0) KB (peak \(server.2) KB), \(f(perViewerKB)) KB per connected viewer")
         if viewerUrl != nil { Output.line("  viewers' node CPU         \(f(viewerNodeCPU))% of a core (viewers on \(viewerUrl!))") }
         Output.line("  load tool CPU             \(f(ownCPU))% of a core")
+        let pongs = probe?.pongs.milliseconds ?? [], apiCalls = probe?.apiCalls.milliseconds ?? []
+        if probe != nil {
+            Output.line("  ping to pong ms           p50 \(f(Percentile.of(pongs, 0.5), 2))  p99 \(f(Percentile.of(pongs, 0.99), 2))  max \(f(pongs.max(), 2))  (\(pongs.count) pings, \(probe!.lostPings.load(ordering: .relaxed)) lost)")
+            Output.line("  GET /api/viewers ms       p50 \(f(Percentile.of(apiCalls, 0.5), 2))  p99 \(f(Percentile.of(apiCalls, 0.99), 2))  max \(f(apiCalls.max(), 2))  (\(apiCalls.count) calls)")
+        }
         let json: [(String, String)] = [
             ("label", "\"\(label)\""), ("streams", "\(streams)"), ("fps", f(fps, 0)), ("frame_bytes", "\(frameBytes)"), ("ingest", "\"\(ingest)\""),
             ("viewers", "\(normal.count)"), ("format", "\"\(format)\""), ("stuck", "\(stuck.count)"), ("slow", "\(slow.count)"),
@@ -222,7 +238,11 @@ struct LoadBenchmark: AsyncParsableCommand {
             ("server_cpu_pct", f(serverCPU)), ("server_cpu_us_per_frame", f(cpuPerFrameUs, 2)),
             ("server_rss_kb", "\(server.1?.rssKB ?? 0)"), ("server_peak_rss_kb", "\(server.2)"), ("kb_per_viewer", f(perViewerKB)),
             ("tool_cpu_pct", f(ownCPU)), ("viewer_node_cpu_pct", f(viewerNodeCPU)), ("cross_node", viewerUrl == nil ? "false" : "true"),
-        ]
+        ] + (probe == nil ? [] : [
+            ("pong_p50_ms", f(Percentile.of(pongs, 0.5), 2)), ("pong_p99_ms", f(Percentile.of(pongs, 0.99), 2)), ("pong_max_ms", f(pongs.max(), 2)),
+            ("pongs", "\(pongs.count)"), ("pings_lost", "\(probe!.lostPings.load(ordering: .relaxed))"), ("api_viewers_p50_ms", f(Percentile.of(apiCalls, 0.5), 2)),
+            ("api_viewers_p99_ms", f(Percentile.of(apiCalls, 0.99), 2)), ("api_viewers_max_ms", f(apiCalls.max(), 2)), ("api_calls", "\(apiCalls.count)"),
+        ])
         Output.line("{" + json.map { "\"\($0.0)\":\($0.1 == "-" ? "null" : $0.1)" }.joined(separator: ",") + "}")
     }
 }

@@ -8,9 +8,10 @@ import Pipeline
 /// Mailbox actions (`control`, `streamEnded`, `finish`) are the exception to
 /// "after unlocking": the hub applies them inside the same critical section
 /// as the state change that produced them. A frame's offer is checked
-/// against the state under that lock too, so a `stream_ended` decided by
-/// one thread can never be overtaken in a viewer's mailbox by a frame of
-/// the same stream published by another. Everything else (encoding, logs,
+/// against its stream's `DeliveryGate`, which the hub updates under that
+/// lock before those mailbox actions, so a `stream_ended` decided by one
+/// thread can never be overtaken in a viewer's mailbox by a frame of the
+/// same stream published by another. Everything else (encoding, logs,
 /// metrics, the cluster, closing connections) happens after unlocking.
 package enum RelayAction {
     /// Queue a control message for a viewer (lossless, in order).

@@ -169,13 +169,18 @@ package struct RelayState {
     /// Whether a frame accepted under `ticket` may still be offered to
     /// viewers; a replayed frame only while no newer one was accepted.
     package func isCurrent(_ ticket: DeliveryTicket) -> Bool {
-        guard !shuttingDown, let stream = streams[ticket.stream] else { return false }
-        if let replayed = ticket.replayOf, stream.latestFrame?.seq != replayed { return false }
-        switch (ticket.holder, stream.location) {
-        case (.session(let id), .local(let session)): return session.id == id
-        case (.node(let node), .remote(let owner)): return node == owner
-        default: return false
+        deliveryState(of: ticket.stream)?.admits(ticket) ?? false
+    }
+
+    /// Who serves the stream now and its latest frame; nil once it is gone
+    /// or the relay is shutting down (no frame of it is offered any more).
+    package func deliveryState(of id: String) -> DeliveryState? {
+        guard !shuttingDown, let stream = streams[id] else { return nil }
+        let holder: DeliveryTicket.Holder = switch stream.location {
+        case .local(let session): .session(session.id)
+        case .remote(let owner): .node(owner)
         }
+        return DeliveryState(holder: holder, latestSeq: stream.latestFrame?.seq)
     }
 
     /// The rungs of this stream some viewer is sent, so only those are

@@ -47,7 +47,7 @@ extension ViewerHub {
     /// Delivers another node's frame (after this node's relay stages).
     package func deliverRemote(_ frame: Frame, from node: String) {
         let now = ContinuousClock.now
-        transition { $0.remoteFrameRelayed(frame, from: node, now: now) }
+        transition(gates: .delivered) { $0.remoteFrameRelayed(frame, from: node, now: now) }
     }
 
     package func watchedRemoteStreams() -> Set<String> { read { $0.watchedRemoteStreams() } }

@@ -142,16 +142,22 @@ extension ViewerHub {
         package let statistics: ViewerMailbox.Statistics
     }
 
-    /// Every viewer, in the order they connected.
+    /// Every viewer, in the order they connected. What the rules know is
+    /// read under the hub's lock; each mailbox's figures (its link, its
+    /// frames' ages) after it, so a call listing a thousand viewers holds
+    /// up no frame for their sake.
     package func viewerSnapshots() -> [ViewerSnapshot] {
-        locked.withLockedValue { locked in
-            locked.relay.viewers.keys.sorted(by: ViewerRecord.connectionOrder).compactMap { id -> ViewerSnapshot? in
+        let listed = locked.withLockedValue { locked in
+            locked.relay.viewers.keys.sorted(by: ViewerRecord.connectionOrder).compactMap {
+                id -> (ViewerRecord, [StreamViewSnapshot], ViewerMailbox)? in
                 guard let record = locked.relay.viewers[id], let viewer = locked.connections[id] else { return nil }
-                let views = locked.relay.viewSnapshots(of: record)
-                return ViewerSnapshot(id: id, streams: record.streams, format: record.format, quality: record.quality,
-                                      receivesLow: views.contains { $0.rung > 0 }, slow: record.slowness.slow, views: views,
-                                      statistics: viewer.mailbox.statistics)
+                return (record, locked.relay.viewSnapshots(of: record), viewer.mailbox)
             }
+        }
+        return listed.map { record, views, mailbox in
+            ViewerSnapshot(id: record.id, streams: record.streams, format: record.format, quality: record.quality,
+                           receivesLow: views.contains { $0.rung > 0 }, slow: record.slowness.slow, views: views,
+                           statistics: mailbox.statistics)
         }
     }
 }

@@ -12,9 +12,12 @@ import NIOConcurrencyHelpers
 ///
 /// A lock rather than an actor because `publish` is called from the frame
 /// path, which must not suspend; every critical section is short and never
-/// spans an `await`. Lock order is always hub, then mailbox: the mailbox
-/// actions an event returns are applied before the hub's lock is released
-/// (see `RelayAction`), everything else after it.
+/// spans an `await`. Lock order is always hub, then a stream's
+/// `DeliveryGate`, then mailbox: the mailbox actions an event returns are
+/// applied before the hub's lock is released (see `RelayAction`), a
+/// frame's offers under its stream's gate only, everything else after.
+/// What a viewer sends (acks, pings) and what it is sent in reply take the
+/// viewer's mailbox lock only, never the hub's.
 ///
 /// The relay's shared state uses NIO's pthread-based `NIOLockedValueBox`,
 /// not `Synchronization.Mutex`: on Linux, ThreadSanitizer cannot see
@@ -33,9 +36,13 @@ package final class ViewerHub: FrameSink, Sendable {
         package let remoteAddress: String
         package let eventLoop: any EventLoop
         package let close: @Sendable () -> Void
-        /// Set once the connection's handler is in the pipeline; drains go
-        /// to it. Read and written only under the hub's lock.
-        fileprivate(set) var writer: ViewerChannelHandler?
+        /// Set once, when the connection's handler is made; drains go to it.
+        /// A lock of its own (taken last), so waking the writer needs no hub lock.
+        private let writerBox = NIOLockedValueBox<ViewerChannelHandler?>(nil)
+        var writer: ViewerChannelHandler? { writerBox.withLockedValue { $0 } }
+
+        /// From now on drains go to `writer`.
+        package func attach(_ writer: ViewerChannelHandler) { writerBox.withLockedValue { $0 = writer } }
 
         init(id: String, format: ViewerFormat, namesPatient: Bool, credits: Int?, remoteAddress: String, eventLoop: any EventLoop,
              close: @escaping @Sendable () -> Void) {
@@ -52,7 +59,14 @@ package final class ViewerHub: FrameSink, Sendable {
     struct Locked {
         var relay: RelayState
         var connections: [String: Viewer] = [:]
+        /// A gate for each stream with a frame delivered since it (last)
+        /// became deliverable, with the state last given to it.
+        var gates: [String: (gate: DeliveryGate, state: DeliveryState)] = [:]
     }
+
+    /// Which gates an event may have changed: a frame changes only its own
+    /// stream's; any other event is checked against all of them.
+    enum GateSync { case all, delivered }
 
     let locked: NIOLockedValueBox<Locked>
     package let logger: Logger
@@ -85,19 +99,19 @@ package final class ViewerHub: FrameSink, Sendable {
     /// Runs one event on the state under the lock, applies its mailbox
     /// actions before unlocking and carries out the rest after.
     @discardableResult
-    func transition<Result>(_ event: (inout RelayState) -> (Result, [RelayAction])) -> Result {
+    func transition<Result>(gates: GateSync = .all, _ event: (inout RelayState) -> (Result, [RelayAction])) -> Result {
         var drains = DrainRequests()
         let (result, later): (Result, [Deferred]) = locked.withLockedValue { locked in
             let (result, actions) = event(&locked.relay)
-            return (result, Self.applyUnderLock(actions, &locked, &drains))
+            return (result, Self.applyUnderLock(actions, &locked, &drains, gates: gates))
         }
         drains.submit()
         for work in later { perform(work) }
         return result
     }
 
-    func transition(_ event: (inout RelayState) -> [RelayAction]) {
-        transition { state -> (Void, [RelayAction]) in ((), event(&state)) }
+    func transition(gates: GateSync = .all, _ event: (inout RelayState) -> [RelayAction]) {
+        transition(gates: gates) { state -> (Void, [RelayAction]) in ((), event(&state)) }
     }
 
     /// Reads the state under the lock.
@@ -109,11 +123,17 @@ package final class ViewerHub: FrameSink, Sendable {
     /// already looked up under the lock.
     private enum Deferred {
         case action(RelayAction)
-        case deliver(Frame, [(Viewer, FrameTarget)], DeliveryTicket)
+        case deliver(Frame, [(Viewer, FrameTarget)], DeliveryTicket, DeliveryGate)
         case viewerLeft(Viewer, ViewerLeaveReason, remaining: Int, writer: ViewerChannelHandler?)
     }
 
-    private static func applyUnderLock(_ actions: [RelayAction], _ locked: inout Locked, _ drains: inout DrainRequests) -> [Deferred] {
+    private static func applyUnderLock(_ actions: [RelayAction], _ locked: inout Locked, _ drains: inout DrainRequests,
+                                       gates: GateSync) -> [Deferred] {
+        // Gates first: a stream_ended below must find its stream's gate already closed.
+        if gates == .all {
+            for id in Array(locked.gates.keys) { syncGate(id, &locked) }
+        }
+        for case .deliver(_, _, let ticket) in actions { syncGate(ticket.stream, &locked, opening: true) }
         var later: [Deferred] = []
         for action in actions {
             switch action {
@@ -131,10 +151,11 @@ package final class ViewerHub: FrameSink, Sendable {
                 viewer.mailbox.finish()
                 drains.add(viewer)  // to flush what is queued, then close
             case .deliver(let frame, let targets, let ticket):
+                guard let gate = locked.gates[ticket.stream]?.gate else { break }  // the stream is gone
                 let connections = locked.connections
                 later.append(.deliver(frame, targets.compactMap { target in
                     (target.delivery ?? connections[target.viewer]).map { ($0, target) }
-                }, ticket))
+                }, ticket, gate))
             case .viewerLeft(let id, let reason, let remaining):
                 guard let viewer = locked.connections.removeValue(forKey: id) else { break }
                 later.append(.viewerLeft(viewer, reason, remaining: remaining, writer: viewer.writer))
@@ -145,10 +166,23 @@ package final class ViewerHub: FrameSink, Sendable {
         return later
     }
 
+    /// Gives a stream's gate the state's current answer; a gate whose
+    /// stream is gone is closed and forgotten. `opening` makes one if missing.
+    private static func syncGate(_ id: String, _ locked: inout Locked, opening: Bool = false) {
+        let state = locked.relay.deliveryState(of: id)
+        if let (gate, last) = locked.gates[id] {
+            guard state != last else { return }
+            gate.update(state)
+            locked.gates[id] = state.map { (gate, $0) }
+        } else if opening, let state {
+            locked.gates[id] = (DeliveryGate(state), state)
+        }
+    }
+
     private func perform(_ work: Deferred) {
         switch work {
-        case .deliver(let frame, let targets, let ticket):
-            deliver(frame, to: targets, ticket: ticket)
+        case .deliver(let frame, let targets, let ticket, let gate):
+            deliver(frame, to: targets, ticket: ticket, gate: gate)
         case .viewerLeft(let viewer, let reason, let remaining, let writer):
             viewer.mailbox.finish()
             let stats = viewer.mailbox.statistics
@@ -191,11 +225,11 @@ package final class ViewerHub: FrameSink, Sendable {
         }
     }
 
-    /// Encodes a frame once per format and rendition outside the lock, then
-    /// offers it under the lock if the stream is still served by the holder
-    /// it came from: a `stream_ended` racing with it (timeout, replacement,
-    /// shutdown) cannot be overtaken by it.
-    private func deliver(_ frame: Frame, to targets: [(Viewer, FrameTarget)], ticket: DeliveryTicket) {
+    /// Encodes a frame once per format and rendition outside any lock, then
+    /// offers it under its stream's gate if the stream is still served by
+    /// the holder it came from: a `stream_ended` racing with it (timeout,
+    /// replacement, shutdown) cannot be overtaken by it (see `DeliveryGate`).
+    private func deliver(_ frame: Frame, to targets: [(Viewer, FrameTarget)], ticket: DeliveryTicket, gate: DeliveryGate) {
         var encoding = FrameEncoding(frame: frame, cached: ticket.replayOf != nil)
         var messages: [(Viewer, RenditionKind, ByteBuffer, Duration?)] = []
         messages.reserveCapacity(targets.count)
@@ -206,8 +240,7 @@ package final class ViewerHub: FrameSink, Sendable {
             }
         }
         var drains = DrainRequests()
-        let replaced: Int = locked.withLockedValue { locked in
-            guard locked.relay.isCurrent(ticket) else { return 0 }
+        let replaced: Int = gate.ifAdmitted(ticket) {
             var replaced = 0
             for (viewer, rendition, bytes, interval) in messages {
                 let offer = viewer.mailbox.offerFrame(streamID: frame.streamID, rendition: rendition, bytes: bytes,
@@ -217,7 +250,7 @@ package final class ViewerHub: FrameSink, Sendable {
                 if offer.replacedOlder { replaced += 1 }
             }
             return replaced
-        }
+        } ?? 0
         if replaced > 0 { metrics.framesReplaced(replaced) }
         drains.submit()
     }
@@ -273,7 +306,7 @@ package final class ViewerHub: FrameSink, Sendable {
     // MARK: FrameSink
 
     package func publish(_ frame: Frame) {
-        transition { $0.frameAccepted(frame) }
+        transition(gates: .delivered) { $0.frameAccepted(frame) }
     }
 
     package func streamEvent(_ event: StageEvent, streamID: String) {
@@ -308,24 +341,19 @@ package final class ViewerHub: FrameSink, Sendable {
                                 eventLoop: eventLoop, close: close)
             locked.connections[record.id] = viewer
             locked.relay.attach(viewer, to: record.id)
-            return (.success(viewer), Self.applyUnderLock(actions, &locked, &drains))
+            return (.success(viewer), Self.applyUnderLock(actions, &locked, &drains, gates: .delivered))
         }
         drains.submit()
         for action in later { perform(action) }
         return try outcome.get()
     }
 
-    /// Attaches the viewer's socket writer; from now on drains go to it.
-    package func attachWriter(_ writer: ViewerChannelHandler, to viewerID: String) {
-        locked.withLockedValue { $0.connections[viewerID]?.writer = writer }
-    }
-
-    /// Queues a control message for one viewer and wakes its writer.
+    /// Queues a control message for one viewer and wakes its writer. Takes
+    /// only the viewer's mailbox lock: a reply is ordered only among the
+    /// viewer's own messages, so it need not wait for fan-out.
     package func send(to viewer: Viewer, _ text: String) {
         var drains = DrainRequests()
-        locked.withLockedValue { _ in
-            if viewer.mailbox.enqueueControl(text) { drains.add(viewer) }
-        }
+        if viewer.mailbox.enqueueControl(text) { drains.add(viewer) }
         drains.submit()
     }
 
@@ -335,11 +363,8 @@ package final class ViewerHub: FrameSink, Sendable {
     @discardableResult
     package func ack(_ viewer: Viewer, streamID: String, seq: UInt64) -> Bool {
         var drains = DrainRequests()
-        let result = locked.withLockedValue { _ in
-            let result = viewer.mailbox.ack(streamID: streamID, seq: seq)
-            if result.needsDrain { drains.add(viewer) }
-            return result
-        }
+        let result = viewer.mailbox.ack(streamID: streamID, seq: seq)
+        if result.needsDrain { drains.add(viewer) }
         drains.submit()
         return result.acknowledged
     }

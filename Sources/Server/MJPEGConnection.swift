@@ -100,7 +100,7 @@ struct MJPEGConnection: Sendable {
         let writer = ViewerChannelHandler(mailbox: viewer.mailbox, metrics: metrics, readProbes: false) {
             ending.yield(.finished)  // the stream ended and its last frames are written
         }
-        hub.attachWriter(writer, to: viewer.id)
+        viewer.attach(writer)
         // However the response goes (the client leaves, even before its body starts), the viewer goes with it.
         channel.closeFuture.whenComplete { _ in
             ending.yield(.closed)

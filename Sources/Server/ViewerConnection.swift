@@ -73,7 +73,7 @@ struct ViewerConnection: Sendable {
         }
         // Attach before adding: a drain requested in between reaches the
         // handler on its loop, after (or as) it is added.
-        hub.attachWriter(writer, to: viewer.id)
+        viewer.attach(writer)
         do {
             // On the socket's side of the WebSocket encoder: the mailbox holds whole WebSocket messages.
             try await channel.eventLoop.submit {

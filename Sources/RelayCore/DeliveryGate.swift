@@ -1,0 +1,49 @@
+import NIOConcurrencyHelpers
+
+/// Who may still have a stream's frames offered to viewers, and which frame
+/// is its latest: what a `DeliveryTicket` is checked against. A pure copy of
+/// the part of `RelayState` the check reads (`RelayState.deliveryState(of:)`).
+package struct DeliveryState: Equatable, Sendable {
+    package let holder: DeliveryTicket.Holder
+    package let latestSeq: UInt64?
+
+    /// A frame accepted from `ticket.holder` is offered while that holder
+    /// still serves the stream; a replayed frame only while it is still the latest.
+    package func admits(_ ticket: DeliveryTicket) -> Bool {
+        guard ticket.holder == holder else { return false }
+        if let replayed = ticket.replayOf { return latestSeq == replayed }
+        return true
+    }
+}
+
+/// One stream's delivery check with a lock of its own, so that offering a
+/// frame to N viewers' mailboxes does not hold the hub's lock, and acks,
+/// pongs, view hints and `/api/viewers` do not queue behind fan-out.
+///
+/// How "no frame after its stream's `stream_ended`" is kept: the hub updates
+/// a stream's gate under its own lock *before* it applies the mailbox
+/// actions of the same event (a `stream_ended`, a `finish`). A delivery
+/// checks the gate and makes all its offers under the gate's lock. So
+/// either the delivery's offers all come before the gate closes, and so
+/// before the `stream_ended` queued after that, or the delivery finds the
+/// gate closed and offers nothing. Lock order: hub, then gate, then mailbox.
+package final class DeliveryGate: Sendable {
+    private let state: NIOLockedValueBox<DeliveryState?>
+
+    init(_ state: DeliveryState?) {
+        self.state = NIOLockedValueBox(state)
+    }
+
+    /// Called under the hub's lock; waits for a delivery in progress to finish its offers.
+    func update(_ new: DeliveryState?) {
+        state.withLockedValue { $0 = new }
+    }
+
+    /// Runs `offers` under the gate's lock if `ticket` is still admitted; nil if it is not.
+    func ifAdmitted<Result>(_ ticket: DeliveryTicket, _ offers: () -> Result) -> Result? {
+        state.withLockedValue { state in
+            guard let state, state.admits(ticket) else { return nil }
+            return offers()
+        }
+    }
+}
