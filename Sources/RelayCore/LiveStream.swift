@@ -22,7 +22,8 @@ package struct LiveStream {
     package var isLocal: Bool { session != nil }
     package var started = false
     package var startedAt: Date?
-    package var lastActivity: ContinuousClock.Instant
+    /// When the streamer last sent anything; nil for another node's stream until a frame of it arrives.
+    package var lastActivity: ContinuousClock.Instant?
     package var idleWarned = false
     package var nextSeq: UInt64 = 0
     /// Last seq sent to viewers, so a change of node never sends it backwards.
@@ -65,11 +66,11 @@ package struct LiveStream {
         lastActivity = now
     }
 
-    package init(owner: String, started: Bool, now: ContinuousClock.Instant = .now) {
+    /// Another node's stream, not started yet (see `RelayState.markStarted`).
+    /// Its silence is its owner's to time out, so `lastActivity` counts from
+    /// its first frame here.
+    package init(owner: String) {
         location = .remote(node: owner)
-        lastActivity = now
-        self.started = started
-        self.startedAt = started ? Date() : nil
     }
 
     /// Continues after `lastSeq` when the stream moves here from another node.

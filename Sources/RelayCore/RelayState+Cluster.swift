@@ -9,14 +9,15 @@ extension RelayState {
     /// `node` now serves `id`. A streamer connected here for it is replaced
     /// (closed with `replaced`; viewers see no end); otherwise the stream is
     /// recorded, and announced if it has started.
-    package mutating func remoteClaimed(_ id: String, by node: String, started: Bool) -> [RelayAction] {
+    /// `wall` is now, for the stream's start time if this says it started.
+    package mutating func remoteClaimed(_ id: String, by node: String, started: Bool, at wall: Date) -> [RelayAction] {
         guard !shuttingDown else { return [] }
-        var stream = streams[id] ?? LiveStream(owner: node, started: false)
+        var stream = streams[id] ?? LiveStream(owner: node)
         let replaced = stream.session
         stream.location = .remote(node: node)
         stream.lastOwnerSeq = nil  // a new connection there: its seq may start again
         var actions: [RelayAction] = []
-        if started, !stream.started { actions += markStarted(&stream, id) }
+        if started, !stream.started { actions += markStarted(&stream, id, at: wall) }
         insert(id, stream)
         if let replaced {
             actions.append(.log(.info, "stream taken over by another node, closing the connection here", [
@@ -28,11 +29,11 @@ extension RelayState {
     }
 
     /// `node`'s stream has its first valid frame.
-    package mutating func remoteStarted(_ id: String, by node: String) -> [RelayAction] {
+    package mutating func remoteStarted(_ id: String, by node: String, at wall: Date) -> [RelayAction] {
         guard !shuttingDown else { return [] }
-        var stream = streams[id] ?? LiveStream(owner: node, started: false)
+        var stream = streams[id] ?? LiveStream(owner: node)
         guard stream.owner == node, !stream.started else { return [] }
-        var actions = markStarted(&stream, id)
+        var actions = markStarted(&stream, id, at: wall)
         insert(id, stream)
         actions.append(.log(.info, "stream started on another node", ["stream_id": "\(id)", "node": "\(node)"]))
         actions.append(.cluster(.interestChanged))
@@ -126,7 +127,7 @@ extension RelayState {
     /// which says `node_lost` if it never returns), new ones appear, and a
     /// local stream another live node claimed while this one was cut off is
     /// replaced. Returns the local streams that are still this node's.
-    package mutating func resync(registry: [String: (owner: String, started: Bool)], liveNodes: Set<String>, me: String)
+    package mutating func resync(registry: [String: (owner: String, started: Bool)], liveNodes: Set<String>, me: String, at wall: Date)
         -> ([(id: String, started: Bool)], [RelayAction]) {
         guard !shuttingDown else { return ([], []) }
         var mine: [(id: String, started: Bool)] = []
@@ -145,7 +146,7 @@ extension RelayState {
             } else if let entry {
                 var updated = stream
                 updated.location = .remote(node: entry.owner)
-                if entry.started, !updated.started { actions += markStarted(&updated, id) }
+                if entry.started, !updated.started { actions += markStarted(&updated, id, at: wall) }
                 insert(id, updated)
             } else if liveNodes.contains(stream.owner ?? "") {
                 // Its node is up and no longer lists it: it ended while we were away.
@@ -158,8 +159,8 @@ extension RelayState {
         }
         for (id, entry) in registry.sorted(by: { $0.key < $1.key })
         where streams[id] == nil && entry.owner != me && liveNodes.contains(entry.owner) {
-            var stream = LiveStream(owner: entry.owner, started: false)
-            if entry.started { actions += markStarted(&stream, id) }
+            var stream = LiveStream(owner: entry.owner)
+            if entry.started { actions += markStarted(&stream, id, at: wall) }
             insert(id, stream)
         }
         actions.append(.cluster(.interestChanged))

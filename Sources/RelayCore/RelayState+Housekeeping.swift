@@ -24,8 +24,8 @@ extension RelayState {
         var idle: [IdleStream] = []
         var actions: [RelayAction] = []
         for (id, stream) in streams.sorted(by: { $0.key < $1.key }) {
-            guard let session = stream.session else { continue }
-            let silence = now - stream.lastActivity
+            guard let session = stream.session, let lastActivity = stream.lastActivity else { continue }
+            let silence = now - lastActivity
             if silence >= closeAfter {
                 idle.append(IdleStream(id: id, session: session, idle: silence, timedOut: true, started: stream.started))
             } else if silence >= warnAfter, !stream.idleWarned {

@@ -150,7 +150,7 @@ package struct RelayState {
         guard let session = streams[id]?.session, !shuttingDown else { return [] }
         var actions: [RelayAction] = []
         let justStarted = streams[id]?.started == false
-        if justStarted { actions += markStarted(id) }
+        if justStarted { actions += markStarted(id, at: Date(timeIntervalSince1970: Double(frame.receivedAt) / 1000)) }
         streams[id]!.frames += 1
         streams[id]!.lastSeq = frame.seq
         streams[id]!.latestFrame = frame
@@ -333,18 +333,20 @@ package struct RelayState {
     }
 
     /// `markStarted` for a stream already in `streams`, changed in place.
-    mutating func markStarted(_ id: String) -> [RelayAction] {
+    mutating func markStarted(_ id: String, at wall: Date) -> [RelayAction] {
         var actions: [RelayAction] = []
         if var stream = streams.removeValue(forKey: id) {
-            actions = markStarted(&stream, id)
+            actions = markStarted(&stream, id, at: wall)
             streams[id] = stream
         }
         return actions
     }
 
-    mutating func markStarted(_ stream: inout LiveStream, _ id: String) -> [RelayAction] {
+    /// `wall` is when this relay learned it started (its first frame's
+    /// `received_at` here, or the moment another node's start was heard).
+    mutating func markStarted(_ stream: inout LiveStream, _ id: String, at wall: Date) -> [RelayAction] {
         stream.started = true
-        stream.startedAt = stream.startedAt ?? Date()
+        stream.startedAt = stream.startedAt ?? wall
         let health = stream.health
         var actions: [RelayAction] = watchers(of: id).flatMap { viewer in
             [.control(viewer: viewer, text: WireMessage.streamStarted(id))] + Self.healthMessages(health, of: id, to: viewer)

@@ -5,11 +5,13 @@ import Pipeline
 /// lock (see `RelayState+Cluster.swift` for the rules).
 extension ViewerHub {
     package func remoteClaimed(_ id: String, by node: String, started: Bool) {
-        transition { $0.remoteClaimed(id, by: node, started: started) }
+        let wall = clock.now
+        transition { $0.remoteClaimed(id, by: node, started: started, at: wall) }
     }
 
     package func remoteStarted(_ id: String, by node: String) {
-        transition { $0.remoteStarted(id, by: node) }
+        let wall = clock.now
+        transition { $0.remoteStarted(id, by: node, at: wall) }
     }
 
     package func remoteEnded(_ id: String, by node: String, reason: StreamEndReason) {
@@ -56,7 +58,8 @@ extension ViewerHub {
     package var remoteStreamCount: Int { read(\.remoteStreamCount) }
 
     package func resync(registry: [String: (owner: String, started: Bool)], liveNodes: Set<String>, me: String) -> [(id: String, started: Bool)] {
-        transition { $0.resync(registry: registry, liveNodes: liveNodes, me: me) }
+        let wall = clock.now
+        return transition { $0.resync(registry: registry, liveNodes: liveNodes, me: me, at: wall) }
     }
 
     /// Ends every other node's stream here; returns how many.

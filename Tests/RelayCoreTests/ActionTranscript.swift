@@ -6,6 +6,9 @@ import RelayCore
 /// Actions as one readable line each, so a test states the expected
 /// outcome of an event as a short list a reader can check by eye.
 enum ActionTranscript {
+    /// The wall time tests hand to events that may start another node's stream.
+    static let wall = Date(timeIntervalSince1970: 1_800_000_000)
+
     /// Logs, webhook events and streamers' demand messages only when asked for.
     static func lines(_ actions: [RelayAction], logs: Bool = false, events: Bool = false, demand: Bool = false) -> [String] {
         actions.compactMap { action in

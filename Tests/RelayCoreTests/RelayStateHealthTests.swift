@@ -53,7 +53,7 @@ struct RelayStateHealthTests {
     @Test func anotherNodesStreamIsToldHereButNotPassedOnAgain() {
         var state = RelayState()
         _ = state.addViewer(.init(format: .json, remoteAddress: "a"))
-        _ = state.remoteClaimed("P-9", by: "node-b", started: true)
+        _ = state.remoteClaimed("P-9", by: "node-b", started: true, at: ActionTranscript.wall)
         #expect(T.lines(state.remoteHealth("P-9", by: "node-c", Self.picture("covered"))).isEmpty, "not the node serving it")
         #expect(T.lines(state.remoteHealth("P-9", by: "node-b", Self.picture("covered")), events: true) == [
             "v-1 ← stream_health P-9 picture covered", "metric: health picture covered"])

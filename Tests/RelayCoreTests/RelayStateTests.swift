@@ -75,7 +75,7 @@ struct RelayStateTests {
             (nil, "node-a", 8, 50),
         ]
         for row in rows {
-            if let node = row.claim { _ = state.remoteClaimed("P-1", by: node, started: true) }
+            if let node = row.claim { _ = state.remoteClaimed("P-1", by: node, started: true, at: ActionTranscript.wall) }
             #expect(state.admitRemoteFrame("P-1", from: row.from, seq: row.seq) == row.admitted, "\(row)")
         }
         // Then to this node: local frames continue after the last one viewers had.
@@ -92,23 +92,23 @@ struct RelayStateTests {
     @Test func aLiveFrameAReplayOvertookIsDroppedNotShownUnderTheNextSeq() {
         var state = RelayState()
         _ = state.addViewer(.init(format: .json, remoteAddress: "a"))
-        _ = state.remoteClaimed("P-1", by: "node-a", started: true)
+        _ = state.remoteClaimed("P-1", by: "node-a", started: true, at: ActionTranscript.wall)
         #expect(state.admitRemoteFrame("P-1", from: "node-a", seq: 0) == 0)
         #expect(state.admitRemoteFrame("P-1", from: "node-a", seq: 1, replay: true) == 1)
         #expect(state.admitRemoteFrame("P-1", from: "node-a", seq: 1) == nil, "already shown as the replay")
         #expect(state.admitRemoteFrame("P-1", from: "node-a", seq: 2) == 2)
         // The camera reconnects to its node, whose seq goes on; a claim by a node whose seq starts again is mapped above.
-        _ = state.remoteClaimed("P-1", by: "node-a", started: true)
+        _ = state.remoteClaimed("P-1", by: "node-a", started: true, at: ActionTranscript.wall)
         #expect(state.admitRemoteFrame("P-1", from: "node-a", seq: 0) == 3)
     }
 
     @Test func aLostNodesStreamEndsAsNodeLostAndALateEndFromAnotherNodeIsIgnored() {
         var state = RelayState()
         _ = state.addViewer(.init(format: .json, remoteAddress: "a"))
-        #expect(T.lines(state.remoteClaimed("P-1", by: "node-a", started: false)) == ["cluster: interest"])
-        #expect(T.lines(state.remoteStarted("P-1", by: "node-a")) == ["v-1 ← stream_started P-1", "cluster: interest"])
-        #expect(state.remoteStarted("P-1", by: "node-a").isEmpty, "announced once")
-        _ = state.remoteClaimed("P-2", by: "node-b", started: true)
+        #expect(T.lines(state.remoteClaimed("P-1", by: "node-a", started: false, at: ActionTranscript.wall)) == ["cluster: interest"])
+        #expect(T.lines(state.remoteStarted("P-1", by: "node-a", at: ActionTranscript.wall)) == ["v-1 ← stream_started P-1", "cluster: interest"])
+        #expect(state.remoteStarted("P-1", by: "node-a", at: ActionTranscript.wall).isEmpty, "announced once")
+        _ = state.remoteClaimed("P-2", by: "node-b", started: true, at: ActionTranscript.wall)
         #expect(state.remoteStreamsByOwner() == ["node-a": ["P-1"], "node-b": ["P-2"]])
         #expect(state.remoteEnded("P-1", by: "node-b", reason: .closed).isEmpty, "not its owner")
         #expect(T.lines(state.remoteEnded("P-1", by: "node-a", reason: .nodeLost), logs: true) == [
@@ -122,7 +122,7 @@ struct RelayStateTests {
         let session = T.session(1)
         _ = state.connectStream("P-1", session: session, now: t0)
         _ = state.frameAccepted(T.frame("P-1", seq: 0))
-        #expect(T.lines(state.remoteClaimed("P-1", by: "node-b", started: true)) == ["close session 1 replaced", "cluster: interest"])
+        #expect(T.lines(state.remoteClaimed("P-1", by: "node-b", started: true, at: ActionTranscript.wall)) == ["close session 1 replaced", "cluster: interest"])
         #expect(state.endStream("P-1", session: session, reason: .replaced).isEmpty, "the streamer's own end says nothing")
         #expect(state.streams["P-1"]?.owner == "node-b")
     }
@@ -133,8 +133,8 @@ struct RelayStateTests {
     @Test func resyncAfterAnOutageAlignsWithTheRegistry() {
         var state = RelayState()
         _ = state.addViewer(.init(format: .json, remoteAddress: "a"))
-        _ = state.remoteClaimed("ended-meanwhile", by: "node-a", started: true)
-        _ = state.remoteClaimed("node-not-back", by: "node-c", started: true)
+        _ = state.remoteClaimed("ended-meanwhile", by: "node-a", started: true, at: ActionTranscript.wall)
+        _ = state.remoteClaimed("node-not-back", by: "node-c", started: true, at: ActionTranscript.wall)
         _ = state.connectStream("moved-away", session: T.session(1), now: t0)
         _ = state.frameAccepted(T.frame("moved-away", seq: 0))
         _ = state.connectStream("still-mine", session: T.session(2), now: t0)
@@ -142,7 +142,7 @@ struct RelayStateTests {
             "new-stream": ("node-a", true),
             "moved-away": ("node-b", true),
             "still-mine": ("node-me", false),
-        ], liveNodes: ["node-a", "node-b"], me: "node-me")
+        ], liveNodes: ["node-a", "node-b"], me: "node-me", at: ActionTranscript.wall)
         #expect(mine.map(\.id) == ["still-mine"])
         #expect(T.lines(actions) == [
             "v-1 ← stream_ended ended-meanwhile closed", "metric: ended ended-meanwhile",
@@ -156,8 +156,8 @@ struct RelayStateTests {
     @Test func anOutageLongerThanTheNodeTimeoutEndsEveryRemoteStreamHere() {
         var state = RelayState()
         _ = state.addViewer(.init(format: .json, remoteAddress: "a"))
-        _ = state.remoteClaimed("A", by: "node-a", started: true)
-        _ = state.remoteClaimed("B", by: "node-b", started: false)
+        _ = state.remoteClaimed("A", by: "node-a", started: true, at: ActionTranscript.wall)
+        _ = state.remoteClaimed("B", by: "node-b", started: false, at: ActionTranscript.wall)
         _ = state.connectStream("mine", session: T.session(1), now: t0)
         let (ended, actions) = state.endRemoteStreams(reason: .nodeLost)
         #expect(ended == ["A", "B"])
@@ -215,7 +215,7 @@ struct RelayStateTests {
         var state = RelayState()
         let session = T.session(1)
         _ = state.connectStream("P-1", session: session, now: t0)
-        _ = state.remoteClaimed("R-1", by: "node-b", started: true)
+        _ = state.remoteClaimed("R-1", by: "node-b", started: true, at: ActionTranscript.wall)
         let rows: [(at: Duration, activity: Bool, idle: [String])] = [
             (.seconds(4), false, []),
             (.seconds(5), false, ["warn 5s"]),
@@ -260,7 +260,7 @@ struct RelayStateTests {
             _ = state.frameAccepted(T.frame(id, seq: 0))
         }
         _ = state.connectStream("P-3", session: T.session(3), now: t0)  // never started
-        _ = state.remoteClaimed("R-1", by: "node-b", started: true)
+        _ = state.remoteClaimed("R-1", by: "node-b", started: true, at: ActionTranscript.wall)
         let ticket = DeliveryTicket(stream: "P-1", holder: .session(1))
         #expect(T.lines(state.beginShutdown(), logs: true) == [
             "v-1 ← stream_ended P-1 shutdown",

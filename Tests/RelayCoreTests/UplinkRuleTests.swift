@@ -156,7 +156,7 @@ struct UplinkRuleTests {
 
     @Test func aNodeTellsTheOwnerWhatItsViewersNeedOfAnotherNodesStream() {
         var state = RelayState()
-        _ = state.remoteStarted("P-9", by: "node-a")
+        _ = state.remoteStarted("P-9", by: "node-a", at: ActionTranscript.wall)
         let (_, joined) = state.addViewer(.init(format: .binary, remoteAddress: "a"))
         #expect(T.lines(joined, demand: true).contains("cluster: P-9 demand watched any size, every frame"))
         #expect(T.lines(state.setView("v-1", stream: "P-9", StreamView(visible: false), now: t0), demand: true).last
