@@ -65,6 +65,37 @@ def test_one_frame_in_flight_at_most():
     assert pacer.can_send(5.0)
 
 
+class AckingAtOnce:
+    """A relay that acknowledges a frame before its sender's send call has even
+    returned: what a loaded machine does when the reading thread runs first."""
+
+    def __init__(self):
+        self.client = None
+
+    def send_binary(self, message):
+        self.client._handle({"type": "ack", "taken": True, "delay_ms": 1})
+
+    def send(self, text):
+        pass
+
+    def recv(self):
+        time.sleep(60)  # nothing else comes; the reader just waits
+
+    def close(self):
+        pass
+
+
+def test_an_ack_read_before_the_send_returns_does_not_stall_the_camera(monkeypatch):
+    pacer = UplinkPacer(160, 120, 100, quality=50)
+    client = UplinkClient("ws://relay.invalid/ws/stream/bed-7", SyntheticCamera(160, 120), pacer)
+    relay = AckingAtOnce()
+    relay.client = client
+    monkeypatch.setattr(websocket, "create_connection", lambda *args, **kwargs: relay)
+    # Ends on the event (five acks); the duration is only a backstop a stalled camera runs into.
+    status = client.run(duration=20, stop_after_acks=5)
+    assert status["acked"] == 5 and status["sent"] == 5, status
+
+
 def test_demand_bounds_the_picture_and_an_unwatched_camera_sends_every_2_s_until_watched():
     pacer = simulate(UplinkPacer(1280, 720, 15, quality=80), 12_500_000, 10, jpeg_bytes)
     pacer.set_demand({"type": "demand", "watched": True, "width": 320, "height": 180, "fps": None}, 10.0)

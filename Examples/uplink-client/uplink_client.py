@@ -51,26 +51,27 @@ class UplinkClient:
                 return
             if text == "":
                 return  # the relay closed the connection
-            if not isinstance(text, str):
-                continue
-            message = json.loads(text)
-            now = time.monotonic()
-            kind = message.get("type")
-            with self.lock:
-                if kind == "ack":
-                    self.pacer.acked(message, now)
-                    self.acked += 1
-                    if not message.get("taken"):
-                        self.refused += 1
-                        print(json.dumps({"refused": message.get("reason")}), file=sys.stderr)
-                elif kind == "demand":
-                    self.pacer.set_demand(message, now)
-            if kind == "ping":
-                answer = {"type": "pong"}
-                if isinstance(message.get("server_time"), (int, float)):
-                    answer.update(server_time=message["server_time"], client_time=int(time.time() * 1000))
-                with self.send_lock:
-                    self.socket.send(json.dumps(answer))
+            if isinstance(text, str):
+                self._handle(json.loads(text))
+
+    def _handle(self, message):
+        now = time.monotonic()
+        kind = message.get("type")
+        with self.lock:
+            if kind == "ack":
+                self.pacer.acked(message, now)
+                self.acked += 1
+                if not message.get("taken"):
+                    self.refused += 1
+                    print(json.dumps({"refused": message.get("reason")}), file=sys.stderr)
+            elif kind == "demand":
+                self.pacer.set_demand(message, now)
+        if kind == "ping":
+            answer = {"type": "pong"}
+            if isinstance(message.get("server_time"), (int, float)):
+                answer.update(server_time=message["server_time"], client_time=int(time.time() * 1000))
+            with self.send_lock:
+                self.socket.send(json.dumps(answer))
 
     def run(self, duration, stop_after_acks=None):
         """Streams for `duration` s, or until `stop_after_acks` frames were acknowledged."""
@@ -91,11 +92,14 @@ class UplinkClient:
                         self.pacer.capturing(now)
                     captured_at = int(time.time() * 1000)
                     message = frame_message(self.camera.capture(width, height, quality), captured_at)
-                    with self.send_lock:
-                        self.socket.send_binary(message)
+                    # In flight before it is sent: the relay's ack can be read by the other
+                    # thread before this one runs again, and an ack for a frame not yet
+                    # counted would leave that frame "in flight" for ever, and the camera stuck.
                     with self.lock:
                         self.pacer.sent(len(message), time.monotonic())
                         self.sent += 1
+                    with self.send_lock:
+                        self.socket.send_binary(message)
                 if now - last_report >= 1:
                     last_report = now
                     print(json.dumps(self.status()), flush=True)
