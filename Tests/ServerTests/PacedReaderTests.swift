@@ -10,7 +10,11 @@ import Testing
 @Suite("Paced readers")
 struct PacedReaderTests {
     @Test func aReaderIsSentTheNewestFrameOnceItHasReadTheLastAndNothingBefore() async throws {
-        try await withRelay { relay in
+        // The raw viewer leaves its frame unread on purpose for as long as the test takes; the
+        // stall rule (3 of its read intervals, at least the send timeout, on real time) is not what
+        // this tests, so it must not drop the viewer on a loaded machine. With the default 1 s it
+        // did in a load check; a 5 s pause before the barrier shows the same, and passes with this.
+        try await withRelay(.test { $0.viewerSendTimeout = .seconds(60) }) { relay in
             let raw = try await RawWebSocket.connect(port: relay.port, path: "/ws/viewer?format=binary")
             let watcher = try await relay.viewer("format=binary")
             try await watcher.waitFor(type: "viewer_connected")
