@@ -1,8 +1,9 @@
 import NIOConcurrencyHelpers
 
 /// Who may still have a stream's frames offered to viewers, and which frame
-/// is its latest: what a `DeliveryTicket` is checked against. A pure copy of
-/// the part of `RelayState` the check reads (`RelayState.deliveryState(of:)`).
+/// is its latest: what a `DeliveryTicket` is checked against. The part of
+/// `RelayState` the check reads (`RelayState.deliveryState(of:)`), as a
+/// value a `DeliveryGate` can hold.
 package struct DeliveryState: Equatable, Sendable {
     package let holder: DeliveryTicket.Holder
     package let latestSeq: UInt64?
@@ -27,6 +28,12 @@ package struct DeliveryState: Equatable, Sendable {
 /// either the delivery's offers all come before the gate closes, and so
 /// before the `stream_ended` queued after that, or the delivery finds the
 /// gate closed and offers nothing. Lock order: hub, then gate, then mailbox.
+///
+/// The gate's latest seq follows the frames offered through it; the hub
+/// copies the state's only when it makes a replay (or the holder changes).
+/// So a frame costs the gate's lock for its own offers only, and a replay
+/// still never reaches a viewer after a newer frame: it is refused once
+/// that frame's offers were made, or offered before them.
 package final class DeliveryGate: Sendable {
     private let state: NIOLockedValueBox<DeliveryState?>
 
@@ -34,15 +41,24 @@ package final class DeliveryGate: Sendable {
         self.state = NIOLockedValueBox(state)
     }
 
-    /// Called under the hub's lock; waits for a delivery in progress to finish its offers.
+    /// Called under the hub's lock; waits for a delivery in progress to
+    /// finish its offers. For the same holder a newer frame already offered
+    /// stays the latest.
     func update(_ new: DeliveryState?) {
-        state.withLockedValue { $0 = new }
+        state.withLockedValue { state in
+            guard let new, let old = state, old.holder == new.holder else { state = new; return }
+            state = DeliveryState(holder: new.holder, latestSeq: [old.latestSeq, new.latestSeq].compactMap { $0 }.max())
+        }
     }
 
-    /// Runs `offers` under the gate's lock if `ticket` is still admitted; nil if it is not.
-    func ifAdmitted<Result>(_ ticket: DeliveryTicket, _ offers: () -> Result) -> Result? {
+    /// Runs `offers` of frame `seq` under the gate's lock if `ticket` is
+    /// still admitted; nil if it is not.
+    func ifAdmitted<Result>(_ ticket: DeliveryTicket, seq: UInt64, _ offers: () -> Result) -> Result? {
         state.withLockedValue { state in
-            guard let state, state.admits(ticket) else { return nil }
+            guard let current = state, current.admits(ticket) else { return nil }
+            if ticket.replayOf == nil, current.latestSeq.map({ $0 < seq }) ?? true {
+                state = DeliveryState(holder: current.holder, latestSeq: seq)
+            }
             return offers()
         }
     }

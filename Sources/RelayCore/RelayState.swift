@@ -166,14 +166,10 @@ package struct RelayState {
         return actions
     }
 
-    /// Whether a frame accepted under `ticket` may still be offered to
-    /// viewers; a replayed frame only while no newer one was accepted.
-    package func isCurrent(_ ticket: DeliveryTicket) -> Bool {
-        deliveryState(of: ticket.stream)?.admits(ticket) ?? false
-    }
-
     /// Who serves the stream now and its latest frame; nil once it is gone
     /// or the relay is shutting down (no frame of it is offered any more).
+    /// Whether a frame accepted under a ticket may still be offered to
+    /// viewers is its `admits(_:)`.
     package func deliveryState(of id: String) -> DeliveryState? {
         guard !shuttingDown, let stream = streams[id] else { return nil }
         let holder: DeliveryTicket.Holder = switch stream.location {

@@ -146,13 +146,16 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
 
     /// Closes at once, discarding what the kernel still holds for the
     /// viewer (SO_LINGER 0: a reset): a viewer the relay gave up on is sent
-    /// nothing stale after the decision. Event loop only.
-    package func abort() {
-        guard let context else { return }
+    /// nothing stale after the decision. Event loop only. False when the
+    /// handler is not in a pipeline (yet), so there was nothing to close.
+    @discardableResult
+    package func abort() -> Bool {
+        guard let context else { return false }
         if let provider = context.channel as? SocketOptionProvider {
             provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in }
         }
         context.close(promise: nil)
+        return true
     }
 
     /// The viewer sent Close: nothing pending is written, and nothing later

@@ -36,18 +36,15 @@ package final class ViewerHub: FrameSink, Sendable {
         package let remoteAddress: String
         package let eventLoop: any EventLoop
         package let close: @Sendable () -> Void
-        /// Set once, when the connection's handler is made; drains go to it.
-        /// A lock of its own (taken last), so waking the writer needs no hub lock.
-        private let writerBox = NIOLockedValueBox<ViewerChannelHandler?>(nil)
-        var writer: ViewerChannelHandler? { writerBox.withLockedValue { $0 } }
+        /// Made before the viewer is registered, so waking it needs no lock at all.
+        let writer: ViewerChannelHandler
 
-        /// From now on drains go to `writer`.
-        package func attach(_ writer: ViewerChannelHandler) { writerBox.withLockedValue { $0 = writer } }
-
-        init(id: String, format: ViewerFormat, namesPatient: Bool, credits: Int?, remoteAddress: String, eventLoop: any EventLoop,
-             close: @escaping @Sendable () -> Void) {
+        init(id: String, format: ViewerFormat, namesPatient: Bool, writer: ViewerChannelHandler, remoteAddress: String,
+             eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) {
+            assert(writer.mailbox.controlMessages == !format.isMJPEG, "an MJPEG viewer's mailbox takes no control messages; any other's does")
             self.id = id
-            self.mailbox = ViewerMailbox(creditLimit: credits, controlMessages: !format.isMJPEG)
+            self.mailbox = writer.mailbox
+            self.writer = writer
             self.format = format
             self.namesPatient = namesPatient
             self.remoteAddress = remoteAddress
@@ -60,8 +57,8 @@ package final class ViewerHub: FrameSink, Sendable {
         var relay: RelayState
         var connections: [String: Viewer] = [:]
         /// A gate for each stream with a frame delivered since it (last)
-        /// became deliverable, with the state last given to it.
-        var gates: [String: (gate: DeliveryGate, state: DeliveryState)] = [:]
+        /// became deliverable, with the holder last given to it.
+        var gates: [String: (gate: DeliveryGate, holder: DeliveryTicket.Holder)] = [:]
     }
 
     /// Which gates an event may have changed: a frame changes only its own
@@ -124,16 +121,17 @@ package final class ViewerHub: FrameSink, Sendable {
     private enum Deferred {
         case action(RelayAction)
         case deliver(Frame, [(Viewer, FrameTarget)], DeliveryTicket, DeliveryGate)
-        case viewerLeft(Viewer, ViewerLeaveReason, remaining: Int, writer: ViewerChannelHandler?)
+        case viewerLeft(Viewer, ViewerLeaveReason, remaining: Int)
     }
 
     private static func applyUnderLock(_ actions: [RelayAction], _ locked: inout Locked, _ drains: inout DrainRequests,
                                        gates: GateSync) -> [Deferred] {
         // Gates first: a stream_ended below must find its stream's gate already closed.
         if gates == .all {
-            for id in Array(locked.gates.keys) { syncGate(id, &locked) }
+            let changed = locked.gates.compactMap { id, entry in locked.relay.deliveryState(of: id)?.holder != entry.holder ? id : nil }
+            for id in changed { syncGate(id, &locked) }
         }
-        for case .deliver(_, _, let ticket) in actions { syncGate(ticket.stream, &locked, opening: true) }
+        for case .deliver(_, _, let ticket) in actions { syncGate(ticket.stream, &locked, opening: true, replay: ticket.replayOf != nil) }
         var later: [Deferred] = []
         for action in actions {
             switch action {
@@ -158,7 +156,7 @@ package final class ViewerHub: FrameSink, Sendable {
                 }, ticket, gate))
             case .viewerLeft(let id, let reason, let remaining):
                 guard let viewer = locked.connections.removeValue(forKey: id) else { break }
-                later.append(.viewerLeft(viewer, reason, remaining: remaining, writer: viewer.writer))
+                later.append(.viewerLeft(viewer, reason, remaining: remaining))
             case .closeSession, .tellStreamer, .cluster, .metric, .log, .event:
                 later.append(.action(action))
             }
@@ -168,14 +166,15 @@ package final class ViewerHub: FrameSink, Sendable {
 
     /// Gives a stream's gate the state's current answer; a gate whose
     /// stream is gone is closed and forgotten. `opening` makes one if missing.
-    private static func syncGate(_ id: String, _ locked: inout Locked, opening: Bool = false) {
+    private static func syncGate(_ id: String, _ locked: inout Locked, opening: Bool = false, replay: Bool = false) {
         let state = locked.relay.deliveryState(of: id)
-        if let (gate, last) = locked.gates[id] {
-            guard state != last else { return }
+        if let (gate, holder) = locked.gates[id] {
+            // A frame's own seq reaches the gate with its offers; a replay needs the state's now.
+            guard state?.holder != holder || replay else { return }
             gate.update(state)
-            locked.gates[id] = state.map { (gate, $0) }
+            locked.gates[id] = state.map { (gate, $0.holder) }
         } else if opening, let state {
-            locked.gates[id] = (DeliveryGate(state), state)
+            locked.gates[id] = (DeliveryGate(state), state.holder)
         }
     }
 
@@ -183,7 +182,7 @@ package final class ViewerHub: FrameSink, Sendable {
         switch work {
         case .deliver(let frame, let targets, let ticket, let gate):
             deliver(frame, to: targets, ticket: ticket, gate: gate)
-        case .viewerLeft(let viewer, let reason, let remaining, let writer):
+        case .viewerLeft(let viewer, let reason, let remaining):
             viewer.mailbox.finish()
             let stats = viewer.mailbox.statistics
             metrics.viewerDisconnected(viewer.id)
@@ -193,7 +192,7 @@ package final class ViewerHub: FrameSink, Sendable {
                 "viewer_id": "\(viewer.id)", "reason": "\(reason.rawValue)", "delivered": "\(stats.delivered)",
                 "replaced": "\(stats.replaced)", "viewers_remaining": "\(remaining)",
             ])
-            writer.map { writer in viewer.eventLoop.execute { writer.drain() } }
+            viewer.eventLoop.execute { viewer.writer.drain() }
         case .action(.closeSession(let session, let reason)):
             session.close(reason)
         case .action(.tellStreamer(let session, let text)):
@@ -240,7 +239,7 @@ package final class ViewerHub: FrameSink, Sendable {
             }
         }
         var drains = DrainRequests()
-        let replaced: Int = gate.ifAdmitted(ticket) {
+        let replaced: Int = gate.ifAdmitted(ticket, seq: frame.seq) {
             var replaced = 0
             for (viewer, rendition, bytes, interval) in messages {
                 let offer = viewer.mailbox.offerFrame(streamID: frame.streamID, rendition: rendition, bytes: bytes,
@@ -326,9 +325,11 @@ package final class ViewerHub: FrameSink, Sendable {
     /// Adds a viewer; its first message, queued atomically with the
     /// registration, is `viewer_connected` with the live streams it watches.
     /// Nil while shutting down; throws when it would pass `--max-viewers` or
-    /// the per-token limit (checked in the same critical section).
+    /// the per-token limit (checked in the same critical section). `writer`
+    /// holds the viewer's mailbox (made with its credits, if it has any)
+    /// and may be added to the channel's pipeline before or after.
     package func addViewer(format: ViewerFormat, streams: Set<String>?, quality: QualityPreference, scope: StreamScope = .all,
-                           tokenID: String? = nil, credits: Int? = nil, namesPatient: Bool = false, remoteAddress: String,
+                           tokenID: String? = nil, namesPatient: Bool = false, writer: ViewerChannelHandler, remoteAddress: String,
                            eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) throws(LimitRefusal) -> Viewer? {
         let wants = ViewerRecord.Wants(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
                                        remoteAddress: remoteAddress)
@@ -337,7 +338,7 @@ package final class ViewerHub: FrameSink, Sendable {
             if let refusal = locked.relay.refusal(forViewerWithToken: tokenID) { return (.failure(refusal), []) }
             let (record, actions) = locked.relay.addViewer(wants)
             guard let record else { return (.success(nil), []) }
-            let viewer = Viewer(id: record.id, format: format, namesPatient: namesPatient, credits: credits, remoteAddress: remoteAddress,
+            let viewer = Viewer(id: record.id, format: format, namesPatient: namesPatient, writer: writer, remoteAddress: remoteAddress,
                                 eventLoop: eventLoop, close: close)
             locked.connections[record.id] = viewer
             locked.relay.attach(viewer, to: record.id)
@@ -401,15 +402,13 @@ package final class ViewerHub: FrameSink, Sendable {
     /// removed, its pending messages discarded and its connection reset, so
     /// nothing queued for it, in the mailbox or the kernel, is sent after.
     package func dropViewer(_ id: String, reason: ViewerLeaveReason) {
-        let found = locked.withLockedValue { locked in locked.connections[id].map { ($0, $0.writer) } }
-        guard let (viewer, writer) = found else { return }
+        guard let viewer = locked.withLockedValue({ $0.connections[id] }) else { return }
         viewer.mailbox.discardPending()
         removeViewer(id, reason: reason)
         metrics.viewerDropped()
-        if let writer {
-            viewer.eventLoop.execute { writer.abort() }
-        } else {
-            viewer.close()
+        viewer.eventLoop.execute {
+            // Dropped before its writer was added: the connection closes all the same.
+            if !viewer.writer.abort() { viewer.close() }
         }
     }
 
@@ -441,10 +440,10 @@ package struct DrainRequests {
     private var byLoop: [ObjectIdentifier: (any EventLoop, [ViewerChannelHandler])] = [:]
 
     package mutating func add(_ viewer: ViewerHub.Viewer) {
-        guard let writer = viewer.writer else { return }  // its handler drains when added
+        // A writer not yet in its pipeline ignores this and drains when added.
         let key = ObjectIdentifier(viewer.eventLoop)
         if byLoop[key] == nil { byLoop[key] = (viewer.eventLoop, []) }
-        byLoop[key]!.1.append(writer)
+        byLoop[key]!.1.append(viewer.writer)
     }
 
     package func submit() {

@@ -82,10 +82,14 @@ struct MJPEGConnection: Sendable {
         let browser = request.headers[.userAgent]?.contains("Mozilla/") ?? false
         let format: ViewerFormat = browser ? .mjpegHeadersAhead : .mjpeg
         let client = context.peerAddress
+        let (ended, ending) = AsyncStream.makeStream(of: ViewerLeaveReason.self)
+        let writer = ViewerChannelHandler(mailbox: ViewerMailbox(controlMessages: false), metrics: metrics, readProbes: false) {
+            ending.yield(.finished)  // the stream ended and its last frames are written
+        }
         let added: ViewerHub.Viewer?
         do throws(LimitRefusal) {
             added = try hub.addViewer(format: format, streams: [id], quality: options.quality, scope: scope, tokenID: context.grant?.tokenID,
-                                      remoteAddress: client, eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })
+                                      writer: writer, remoteAddress: client, eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })
         } catch {
             metrics.limitHit(error.limit)
             logger.notice("MJPEG client refused: a limit is reached", metadata: ["reason": "\(error.reason)", "remote": "\(client)"])
@@ -96,11 +100,6 @@ struct MJPEGConnection: Sendable {
         if options.width != nil || options.height != nil || options.fps != nil {
             hub.setView(viewer.id, stream: id, StreamView(width: options.width, height: options.height, maxFPS: options.fps))
         }
-        let (ended, ending) = AsyncStream.makeStream(of: ViewerLeaveReason.self)
-        let writer = ViewerChannelHandler(mailbox: viewer.mailbox, metrics: metrics, readProbes: false) {
-            ending.yield(.finished)  // the stream ended and its last frames are written
-        }
-        viewer.attach(writer)
         // However the response goes (the client leaves, even before its body starts), the viewer goes with it.
         channel.closeFuture.whenComplete { _ in
             ending.yield(.closed)

@@ -44,11 +44,16 @@ struct ViewerConnection: Sendable {
         guard let channel = context.channel else { return }
         let lease = grant.flatMap { access?.lease($0, acting: .viewer) }
         defer { lease.map { access?.sessions.remove($0) } }
+        let (drained, drainedContinuation) = AsyncStream.makeStream(of: Void.self)
+        let mailbox = ViewerMailbox(creditLimit: flow == .credit ? credits ?? ViewerMailbox.defaultCredits : nil)
+        let writer = ViewerChannelHandler(mailbox: mailbox, metrics: metrics) {
+            drainedContinuation.yield()
+            drainedContinuation.finish()
+        }
         let added: ViewerHub.Viewer?
         do throws(LimitRefusal) {
             added = try hub.addViewer(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
-                                      credits: flow == .credit ? credits ?? ViewerMailbox.defaultCredits : nil, namesPatient: namesPatient,
-                                      remoteAddress: client,
+                                      namesPatient: namesPatient, writer: writer, remoteAddress: client,
                                       eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })
         } catch {
             // Let in by the gate together with others that took the last places.
@@ -66,14 +71,6 @@ struct ViewerConnection: Sendable {
         let requested = streams?.sorted()
         let started = ContinuousClock.now
         audit?.record(.sessionStarted(kind: .viewer, session: viewer.id, identity: identity, streams: requested))
-        let (drained, drainedContinuation) = AsyncStream.makeStream(of: Void.self)
-        let writer = ViewerChannelHandler(mailbox: viewer.mailbox, metrics: metrics) {
-            drainedContinuation.yield()
-            drainedContinuation.finish()
-        }
-        // Attach before adding: a drain requested in between reaches the
-        // handler on its loop, after (or as) it is added.
-        viewer.attach(writer)
         do {
             // On the socket's side of the WebSocket encoder: the mailbox holds whole WebSocket messages.
             try await channel.eventLoop.submit {

@@ -1,25 +1,43 @@
 @testable import RelayCore
 import Testing
 
-/// A stream's delivery gate: what it lets through is what `RelayState.isCurrent` allows.
+/// A stream's delivery gate: what it lets through is what `DeliveryState.admits` allows, with
+/// the latest seq following the frames offered through it.
 @Suite("Delivery gate")
 struct DeliveryGateTests {
     let first = DeliveryTicket(stream: "P-1", holder: .session(1))
 
     @Test func offersOnlyWhileTheHolderStillServesTheStream() {
         let gate = DeliveryGate(DeliveryState(holder: .session(1), latestSeq: 4))
-        #expect(gate.ifAdmitted(first) { "offered" } == "offered")
+        #expect(gate.ifAdmitted(first, seq: 5) { "offered" } == "offered")
         gate.update(DeliveryState(holder: .session(2), latestSeq: 4))
-        #expect(gate.ifAdmitted(first) { "offered" } == nil, "a frame the replaced connection had in flight")
+        #expect(gate.ifAdmitted(first, seq: 5) { "offered" } == nil, "a frame the replaced connection had in flight")
         gate.update(nil)
-        #expect(gate.ifAdmitted(DeliveryTicket(stream: "P-1", holder: .session(2))) { "offered" } == nil, "the stream ended")
+        #expect(gate.ifAdmitted(DeliveryTicket(stream: "P-1", holder: .session(2)), seq: 5) { "offered" } == nil, "the stream ended")
     }
 
     @Test func aReplayOnlyWhileItIsStillTheLatestFrame() {
         let gate = DeliveryGate(DeliveryState(holder: .node("b"), latestSeq: 7))
         let replay = DeliveryTicket(stream: "P-1", holder: .node("b"), replayOf: 7)
-        #expect(gate.ifAdmitted(replay) { true } == true)
+        #expect(gate.ifAdmitted(replay, seq: 7) { true } == true)
         gate.update(DeliveryState(holder: .node("b"), latestSeq: 8))
-        #expect(gate.ifAdmitted(replay) { true } == nil, "a newer frame was accepted: the replay could overtake it")
+        #expect(gate.ifAdmitted(replay, seq: 7) { true } == nil, "a newer frame was accepted: the replay could overtake it")
+    }
+
+    @Test func aReplayIsRefusedOnceANewerFrameWasOfferedThroughTheGate() {
+        let gate = DeliveryGate(DeliveryState(holder: .session(1), latestSeq: 7))
+        let replay = DeliveryTicket(stream: "P-1", holder: .session(1), replayOf: 7)
+        #expect(gate.ifAdmitted(first, seq: 8) { true } == true)
+        #expect(gate.ifAdmitted(replay, seq: 7) { true } == nil, "frame 8 was offered: 7 would overtake it")
+    }
+
+    @Test func anUpdateForTheSameHolderKeepsANewerFrameAlreadyOffered() {
+        let gate = DeliveryGate(DeliveryState(holder: .session(1), latestSeq: 7))
+        #expect(gate.ifAdmitted(first, seq: 9) { true } == true)
+        gate.update(DeliveryState(holder: .session(1), latestSeq: 8))  // the hub's copy, made before 9's offers
+        #expect(gate.ifAdmitted(DeliveryTicket(stream: "P-1", holder: .session(1), replayOf: 8), seq: 8) { true } == nil)
+        gate.update(DeliveryState(holder: .session(2), latestSeq: 2))
+        #expect(gate.ifAdmitted(DeliveryTicket(stream: "P-1", holder: .session(2), replayOf: 2), seq: 2) { true } == true,
+                "a new holder's seqs start from its own state")
     }
 }

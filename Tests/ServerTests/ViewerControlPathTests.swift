@@ -37,7 +37,8 @@ struct ViewerControlPathTests {
     @Test func anAckDoesNotWaitForTheHubsLock() throws {
         let (hub, _) = ViewerHubTests.hub()
         let session = try #require(ViewerHubTests.connect(hub, "P-1"))
-        let added = try hub.addViewer(format: .binary, streams: nil, quality: .full, credits: 1, remoteAddress: "test",
+        let added = try hub.addViewer(format: .binary, streams: nil, quality: .full, writer: ViewerHubTests.writer(hub.metrics, credits: 1),
+                                      remoteAddress: "test",
                                       eventLoop: EmbeddedEventLoop(), close: {})
         let viewer = try #require(added)
         hub.publish(ViewerHubTests.frame("P-1", seq: session.firstSeq))

@@ -27,8 +27,8 @@ struct ViewerHubTests {
         _ = commands
         let session = StreamSessionHandle(id: 1, remoteAddress: "test", commands: continuation)
         #expect(try hub.connectStream("P-1", session: session) != nil)
-        let added = try hub.addViewer(format: .binary, streams: nil, quality: .full, remoteAddress: "test",
-                                  eventLoop: EmbeddedEventLoop(), close: {})
+        let added = try hub.addViewer(format: .binary, streams: nil, quality: .full, writer: Self.writer(metrics), remoteAddress: "test",
+                                      eventLoop: EmbeddedEventLoop(), close: {})
         let viewer = try #require(added)
         for seq in 0..<3 { hub.publish(Self.frame("P-1", seq: UInt64(seq))) }
         #expect(viewer.mailbox.statistics.replaced == 2)
@@ -51,7 +51,13 @@ extension ViewerHubTests {
     }
 
     static func viewer(_ hub: ViewerHub, scope: StreamScope = .all) -> ViewerHub.Viewer? {
-        try? hub.addViewer(format: .json, streams: nil, quality: .auto, scope: scope, remoteAddress: "test", eventLoop: EmbeddedEventLoop(), close: {})
+        try? hub.addViewer(format: .json, streams: nil, quality: .auto, scope: scope, writer: writer(hub.metrics), remoteAddress: "test",
+                           eventLoop: EmbeddedEventLoop(), close: {})
+    }
+
+    /// A WebSocket viewer's writer, never added to a channel: the test reads its mailbox.
+    static func writer(_ metrics: RelayMetrics, credits: Int? = nil) -> ViewerChannelHandler {
+        ViewerChannelHandler(mailbox: ViewerMailbox(creditLimit: credits), metrics: metrics) {}
     }
 
     /// The control messages waiting in a viewer's mailbox, by type (frames skipped).
