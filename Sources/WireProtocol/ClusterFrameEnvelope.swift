@@ -9,8 +9,9 @@ import NIOCore
 /// (integers big-endian). `received_at` is when the serving node received
 /// the frame, so viewers on every node see its true age (nodes' clocks are
 /// assumed NTP-synchronised). Version 1, without it, is still read, from a
-/// node not yet upgraded: such a frame counts as received on arrival here. The `low` rendition is not sent: a receiving node
-/// that has a slow viewer makes it itself (README, "Cluster").
+/// node not yet upgraded: such a frame counts as received on arrival here.
+/// Only the full frame is sent: a receiving node makes the smaller rungs
+/// its own viewers are sent (docs/cluster.md).
 public struct ClusterFrameEnvelope: Equatable {
     public var node: String
     public var stream: String

@@ -19,6 +19,11 @@ public enum QualityPreference: String, Sendable {
 /// `"delivery"` object of `pipelines.json`, checked against `declaration`
 /// by `framepipe check` and listed by `framepipe stages`. A user's package
 /// registers its own with `StageRegistry.register(policy:)`.
+///
+/// `choose` runs under the relay's hub lock (it is part of the relay's
+/// decisions, which are made atomically): it must be a quick, pure
+/// computation on its input, with no I/O, waiting, locks or calls into the
+/// relay.
 public protocol DeliveryPolicy: Sendable {
     associatedtype Configuration: Sendable
 
