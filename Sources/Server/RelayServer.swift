@@ -24,6 +24,10 @@ import ServiceLifecycle
 ///                ViewerChannelHandler on the event loop ─ws─▶ viewer
 /// ```
 public struct RelayServer: Sendable {
+    /// How long a WebSocket whose Close the relay sent may take to answer
+    /// before its connection is closed anyway.
+    static let webSocketCloseTimeout = Duration.seconds(2)
+
     public let configuration: RelayConfiguration
     /// The pipelines file it runs, replaced whole by each reload.
     public let live: LiveConfiguration
@@ -138,7 +142,7 @@ public struct RelayServer: Sendable {
         // permessage-deflate: JPEG does not compress, so it would only cost CPU.
         let webSocketResponder = webSocketRouter.buildResponder()
         let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
-            ws: .init(maxFrameSize: configuration.maxMessageBytes, autoPing: .disabled, closeTimeout: .seconds(2)))
+            ws: .init(maxFrameSize: configuration.maxMessageBytes, autoPing: .disabled, closeTimeout: Self.webSocketCloseTimeout))
         ConnectionTypesWarmUp.run(
             HTTP1WebSocketUpgradeChannel(responder: { _, _, _ in }, webSocketResponder: webSocketResponder, configuration: channelConfiguration),
             logger: logger)

@@ -42,110 +42,135 @@ struct ViewerConnection: Sendable {
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: RelayRequestContext) async {
         guard let channel = context.channel else { return }
-        let lease = grant.flatMap { access?.lease($0, acting: .viewer) }
-        defer { lease.map { access?.sessions.remove($0) } }
-        let (drained, drainedContinuation) = AsyncStream.makeStream(of: Void.self)
-        let mailbox = ViewerMailbox(creditLimit: flow == .credit ? credits ?? ViewerMailbox.defaultCredits : nil)
-        let writer = ViewerChannelHandler(mailbox: mailbox, metrics: metrics) {
-            drainedContinuation.yield()
-            drainedContinuation.finish()
+        let session: ViewerSession
+        switch open(on: channel, outbound: outbound) {
+        case .refused(let code, let reason):
+            try? await outbound.close(code, reason: reason)
+            return
+        case .opened(let opened):
+            session = opened
         }
+        guard await session.joinPipeline(of: channel) else {
+            close(session, reason: .closed)
+            return
+        }
+        let read = await attend(session, inbound: inbound)
+        close(session, reason: session.ending.over(read: read))
+    }
+
+    private enum Opening {
+        case refused(WebSocketErrorCode, String)
+        case opened(ViewerSession)
+    }
+
+    /// Registers the viewer with its writer and mailbox, or says why not.
+    /// Synchronous, and apart from `run`'s awaits, so that none of this
+    /// lives in the async frames a viewer keeps for its whole session.
+    @inline(never)
+    private func open(on channel: any Channel, outbound: WebSocketOutboundWriter) -> Opening {
+        let lease = grant.flatMap { access?.lease($0, acting: .viewer) }
+        let ending = ViewerSessionEnding(outbound: outbound, channel: channel, lease: lease, clock: clock, logger: logger)
+        let mailbox = ViewerMailbox(creditLimit: flow == .credit ? credits ?? ViewerMailbox.defaultCredits : nil)
+        let writer = ViewerChannelHandler(mailbox: mailbox, metrics: metrics) { ending.mailboxDrained() }
         let added: ViewerHub.Viewer?
         do throws(LimitRefusal) {
             added = try hub.addViewer(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
                                       namesPatient: namesPatient, writer: writer, remoteAddress: client,
                                       eventLoop: channel.eventLoop, close: { channel.close(promise: nil) })
         } catch {
+            lease.map { access?.sessions.remove($0) }
             // Let in by the gate together with others that took the last places.
             metrics.limitHit(error.limit)
             logger.notice("viewer refused after the upgrade: a limit is reached", metadata: ["reason": "\(error.reason)", "remote": "\(client)"])
-            try? await outbound.close(.unknown(StreamerConnection.tryAgainLater), reason: error.reason)
-            return
+            return .refused(.unknown(StreamerConnection.tryAgainLater), error.reason)
         }
         guard let viewer = added else {
-            try? await outbound.close(.goingAway, reason: StreamEndReason.shutdown.rawValue)
-            return
+            lease.map { access?.sessions.remove($0) }
+            return .refused(.goingAway, StreamEndReason.shutdown.rawValue)
         }
-        let logger = logger.with(metadataKey: "viewer_id", value: "\(viewer.id)")
-        let identity = AuditEvent.Identity(grant: grant, role: .viewer, client: client)
-        let requested = streams?.sorted()
-        let started = ContinuousClock.now
-        audit?.record(.sessionStarted(kind: .viewer, session: viewer.id, identity: identity, streams: requested))
-        do {
-            // On the socket's side of the WebSocket encoder: the mailbox holds whole WebSocket messages.
-            try await channel.eventLoop.submit {
-                let pipeline = channel.pipeline.syncOperations
-                try pipeline.addHandler(writer, position: .before(pipeline.handler(type: WebSocketFrameEncoder.self)))
-                // Frames come up from the decoder: the watcher sees the viewer's Close before it is answered.
-                try pipeline.addHandler(ViewerCloseWatcher(writer: writer),
-                                        position: .after(pipeline.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)))
-            }.get()
-        } catch {
-            hub.removeViewer(viewer.id, reason: .closed)
-            return
-        }
+        let session = ViewerSession(viewer: viewer, writer: writer, ending: ending, lease: lease,
+                                    logger: logger.with(metadataKey: "viewer_id", value: "\(viewer.id)"),
+                                    identity: AuditEvent.Identity(grant: grant, role: .viewer, client: client),
+                                    requested: streams?.sorted())
+        ending.named(session.logger)
+        audit?.record(.sessionStarted(kind: .viewer, session: viewer.id, identity: session.identity, streams: session.requested))
+        return .opened(session)
+    }
 
-        var reason: ViewerLeaveReason = await withTaskGroup(of: ViewerLeaveReason.self) { group in
+    /// Reads the viewer until its side of the WebSocket ends: it left, or
+    /// it answered the Close the relay sent when it was done with it
+    /// (`ViewerSessionEnding`). The reading is the connection's own task,
+    /// not a child: an idle viewer's memory is mostly its tasks' frames.
+    /// With auth, a child task watches the token.
+    @inline(never)
+    private func attend(_ session: ViewerSession, inbound: WebSocketInboundStream) async -> ViewerLeaveReason {
+        guard let lease = session.lease, let access else {
+            return await readViewer(inbound, viewer: session.viewer, lease: nil, logger: session.logger)
+        }
+        return await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await _ in drained {}
-                return .finished
-            }
-            if let lease, let access {
-                group.addTask {
-                    let end = await lease.run(warningLead: access.expiryWarning) { grant in
-                        hub.send(to: viewer, TokenLease.expiringMessage(grant, now: lease.clock.now))
-                    }
-                    guard let end else { return .finished }
-                    // Nothing queued for a viewer whose token ended is sent
-                    // after the end; the close frame follows below, once the
-                    // mailbox is finished and no frame can come after it.
-                    viewer.mailbox.discardPending()
-                    hub.removeViewer(viewer.id, reason: ViewerLeaveReason(end))
-                    return ViewerLeaveReason(end)
+                let viewer = session.viewer
+                let end = await lease.run(warningLead: access.expiryWarning) { grant in
+                    hub.send(to: viewer, TokenLease.expiringMessage(grant, now: lease.clock.now))
                 }
+                guard let end else { return }  // cancelled: the session ended otherwise
+                // Nothing queued for a viewer whose token ended is sent after
+                // the end: the Close (with the token's code) goes once the
+                // mailbox is finished and drained.
+                session.ending.relayEnds(ViewerLeaveReason(end))
+                viewer.mailbox.discardPending()
+                hub.removeViewer(viewer.id, reason: ViewerLeaveReason(end))
             }
-            group.addTask {
-                var allowance = limits.maxViewerMessagesPerSecond > 0
-                    ? TokenBucket(rate: limits.maxViewerMessagesPerSecond, burst: limits.maxViewerMessagesPerSecond * 2) : nil
-                var ignored = 0
-                do {
-                    for try await message in inbound.messages(maxSize: 64 * 1024) {
-                        let parsed = Self.parse(message)
-                        // An ack that returns a credit is as frequent as the frames the relay
-                        // sent (a 16-tile dashboard at 30 fps acks 480 a second): it is not
-                        // judged by the message limit, or the limiter would freeze the picture.
-                        // An ack of nothing counts like any other message.
-                        if case .ack(let stream, let seq)? = parsed, hub.ack(viewer, streamID: stream, seq: seq) { continue }
-                        if allowance?.take(at: clock.instant) == false {
-                            // A flood is ignored, not answered: answering is what would pile up.
-                            metrics.limitHit("viewer_messages")
-                            if ignored == 0 { logger.warning("viewer sends too many messages; ignoring the excess") }
-                            ignored += 1
-                            continue
-                        }
-                        // Replies the viewer does not read would pile up without bound.
-                        if limits.maxViewerBacklog.isReached(by: viewer.mailbox.controlBacklog) {
-                            metrics.limitHit("viewer_backlog")
-                            return .backlog
-                        }
-                        await handle(parsed, viewer: viewer, lease: lease, logger: logger)
-                    }
-                } catch {
-                    return .readFailed
-                }
-                return .closed
-            }
-            let first = await group.next() ?? .closed
+            let read = await readViewer(inbound, viewer: session.viewer, lease: lease, logger: session.logger)
             group.cancelAll()
-            return first
+            return read
         }
-        if let end = lease?.ended {
-            reason = ViewerLeaveReason(end)
-            try? await outbound.close(.unknown(end.closeCode), reason: end.reason)
-        }
+    }
+
+    /// Removes the viewer, lets go of its token and records the session's end.
+    @inline(never)
+    private func close(_ session: ViewerSession, reason: ViewerLeaveReason) {
+        let viewer = session.viewer
         hub.removeViewer(viewer.id, reason: reason)
-        audit?.record(.sessionEnded(kind: .viewer, session: viewer.id, identity: identity, streams: requested,
-                                    duration: .now - started, frames: viewer.mailbox.statistics.delivered, reason: reason.rawValue))
+        session.lease.map { access?.sessions.remove($0) }
+        audit?.record(.sessionEnded(kind: .viewer, session: viewer.id, identity: session.identity, streams: session.requested,
+                                    duration: .now - session.started, frames: viewer.mailbox.statistics.delivered,
+                                    reason: reason.rawValue))
+    }
+
+    /// Reads what the viewer sends until it closes, fails or floods the
+    /// relay with replies it does not read; says which.
+    private func readViewer(_ inbound: WebSocketInboundStream, viewer: ViewerHub.Viewer, lease: TokenLease?,
+                            logger: Logger) async -> ViewerLeaveReason {
+        var allowance = limits.maxViewerMessagesPerSecond > 0
+            ? TokenBucket(rate: limits.maxViewerMessagesPerSecond, burst: limits.maxViewerMessagesPerSecond * 2) : nil
+        var ignored = 0
+        do {
+            for try await message in inbound.messages(maxSize: 64 * 1024) {
+                let parsed = Self.parse(message)
+                // An ack that returns a credit is as frequent as the frames the relay
+                // sent (a 16-tile dashboard at 30 fps acks 480 a second): it is not
+                // judged by the message limit, or the limiter would freeze the picture.
+                // An ack of nothing counts like any other message.
+                if case .ack(let stream, let seq)? = parsed, hub.ack(viewer, streamID: stream, seq: seq) { continue }
+                if allowance?.take(at: clock.instant) == false {
+                    // A flood is ignored, not answered: answering is what would pile up.
+                    metrics.limitHit("viewer_messages")
+                    if ignored == 0 { logger.warning("viewer sends too many messages; ignoring the excess") }
+                    ignored += 1
+                    continue
+                }
+                // Replies the viewer does not read would pile up without bound.
+                if limits.maxViewerBacklog.isReached(by: viewer.mailbox.controlBacklog) {
+                    metrics.limitHit("viewer_backlog")
+                    return .backlog
+                }
+                await handle(parsed, viewer: viewer, lease: lease, logger: logger)
+            }
+        } catch {
+            return .readFailed
+        }
+        return .closed
     }
 
     /// A text message parsed; nil for a binary one, which viewers do not send.

@@ -53,6 +53,29 @@ struct TokenLifetimeTests {
         }
     }
 
+    /// The relay's Close waits for the viewer's answer on the relay's
+    /// clock, and a viewer that never answers is cut off when it runs out.
+    @Test func aViewerThatDoesNotAnswerTheRelaysCloseIsCutOffAfterTheCloseTimeout() async throws {
+        let clock = ManualRelayClock()
+        let token = try await TestTokens.hs256(.viewer, ["*"], ttl: .seconds(600))
+        let exp = Self.exp(of: token)
+        try await withRelay(Self.authed(clock: clock)) { relay in
+            let raw = try await RawWebSocket.connect(port: relay.port, path: "/ws/viewer?token=\(token)", holdingOpen: true)
+            defer { Task { await raw.drop() } }
+            try await clock.waitForSleeper(until: exp.addingTimeInterval(-1))
+            clock.advance(to: exp)
+            var frame = try await raw.readFrame()
+            while frame.opcode != 0x8 { frame = try await raw.readFrame() }
+            #expect(frame.payload.getInteger(at: frame.payload.readerIndex, as: UInt16.self) == 4001)
+            // The relay waits for the answer, on its clock: the timeout is armed and has not run out.
+            try await clock.waitForSleeper(until: exp.addingTimeInterval(RelayServer.webSocketCloseTimeout.seconds))
+            #expect(!relay.log.contains("viewer did not answer the relay's Close; its connection is closed"))
+            clock.advance(by: RelayServer.webSocketCloseTimeout)
+            try await relay.log.waitFor("viewer did not answer the relay's Close; its connection is closed")
+            try await relay.log.waitFor("viewer removed", ["reason": "token_expired"])
+        }
+    }
+
     @Test func aRefreshedViewerStaysAndKeepsReceiving() async throws {
         let clock = ManualRelayClock()
         let short = try await TestTokens.hs256(.viewer, ["P-*"], ttl: .seconds(600))

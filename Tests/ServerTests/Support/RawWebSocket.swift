@@ -17,9 +17,15 @@ final class RawWebSocket: Sendable {
     /// Wakes `readSome` when bytes arrive or the connection ends.
     private let arrivals = ChangeSignal()
     private let reader: Task<Void, Never>
+    /// Ends a hold of a connection the server closed (`holdingOpen`).
+    private let release: AsyncStream<Void>.Continuation
 
-    private init(channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
+    /// `holdingOpen`: when the server closes its side, keep ours open (until
+    /// `drop`), as a client that never answers a Close would.
+    private init(channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, holdingOpen: Bool = false) {
         self.channelRef = channel.channel
+        let (held, release) = AsyncStream.makeStream(of: Void.self)
+        self.release = release
         let inbox = self.inbox, arrivals = self.arrivals
         // One reader for the connection's life, collecting what arrives.
         // `executeThenClose` finishes the async channel's writer when the
@@ -34,6 +40,10 @@ final class RawWebSocket: Sendable {
                     }
                     arrivals.changed()
                 }
+                guard holdingOpen else { return }
+                inbox.closed.withLock { $0 = true }
+                arrivals.changed()
+                for await _ in held {}  // until `drop`
             }
             inbox.closed.withLock { $0 = true }
             arrivals.changed()
@@ -72,8 +82,9 @@ final class RawWebSocket: Sendable {
     /// Upgrades a connection from `localAddress` (any 127.x address, to be
     /// another client) with `headers` added to the request.
     static func connect(port: Int, path: String, from localAddress: String? = nil,
-                        headers: [String: String] = [:]) async throws -> RawWebSocket {
+                        headers: [String: String] = [:], holdingOpen: Bool = false) async throws -> RawWebSocket {
         var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: holdingOpen)
         if let localAddress { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: localAddress, port: 0)) }
         let channel = try await bootstrap
             .connect(host: "127.0.0.1", port: port) { channel in
@@ -81,12 +92,17 @@ final class RawWebSocket: Sendable {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        let socket = RawWebSocket(channel: channel)
+        let socket = RawWebSocket(channel: channel, holdingOpen: holdingOpen)
         let extra = headers.map { "\($0): \($1)\r\n" }.joined()
         try await socket.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
             + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" + extra + "\r\n"))
-        let head = try await socket.readSome()
+        var head = try await socket.readSome()
         guard String(buffer: head).hasPrefix("HTTP/1.1 101") else { throw Refused(response: String(buffer: head)) }
+        // The first frames may have come in the same read as the response.
+        if let end = head.readableBytesView.firstRange(of: Array("\r\n\r\n".utf8)) {
+            head.moveReaderIndex(forwardBy: end.upperBound - head.readerIndex)
+            socket.unparsed.bytes.withLock { $0.writeBuffer(&head) }
+        }
         return socket
     }
 
@@ -180,8 +196,17 @@ final class RawWebSocket: Sendable {
         try await write(Self.maskedFrame(firstByte: 0x8A, payload: payload))
     }
 
+    /// Whether the server has closed the connection (everything it sent has arrived).
+    var isClosed: Bool { inbox.closed.withLock { $0 } }
+
+    /// Waits until the server closes the connection; false if it has not within `timeout`.
+    func waitUntilClosed(timeout: Duration = TestDeadline.event) async -> Bool {
+        await arrivals.wait(timeout: timeout) { isClosed }
+    }
+
     /// Closes the TCP connection with no WebSocket close frame.
     func drop() async {
+        release.finish()
         try? await channelRef.close()
         reader.cancel()
     }
