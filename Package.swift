@@ -111,7 +111,6 @@ let package = Package(
             dependencies: [
                 "Pipeline",
                 "WireProtocol",
-                "RelayCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

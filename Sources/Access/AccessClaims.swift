@@ -1,5 +1,5 @@
-import RelayCore
 import Foundation
+import Pipeline
 import JWTKit
 
 /// What a streamer may publish or a viewer may watch.

@@ -1,4 +1,3 @@
-import RelayCore
 import Foundation
 import Pipeline
 

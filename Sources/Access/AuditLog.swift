@@ -1,4 +1,3 @@
-import RelayCore
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -16,13 +15,13 @@ package final class AuditLog: Service, Sendable {
 
     package let path: String
     private let logger: Logger
-    private let metrics: RelayMetrics
+    private let metrics: any AccessMetrics
     private let inputs: AsyncStream<Input>
     private let queue: AsyncStream<Input>.Continuation
     /// Lines waiting beyond this are dropped, and counted.
     package static let queueLimit = 10_000
 
-    package init(path: String, metrics: RelayMetrics, logger: Logger) {
+    package init(path: String, metrics: any AccessMetrics, logger: Logger) {
         self.path = path
         self.metrics = metrics
         self.logger = logger

@@ -1,4 +1,3 @@
-import RelayCore
 import Logging
 import NIOCore
 
@@ -12,11 +11,11 @@ package final class ConnectionLimitHandler: ChannelInboundHandler {
 
     private let ledger: AddressLedger
     private let trustedProxies: TrustedProxies
-    private let metrics: RelayMetrics
+    private let metrics: any AccessMetrics
     private let logger: Logger
     private var address: String?
 
-    package init(ledger: AddressLedger, trustedProxies: TrustedProxies, metrics: RelayMetrics, logger: Logger) {
+    package init(ledger: AddressLedger, trustedProxies: TrustedProxies, metrics: any AccessMetrics, logger: Logger) {
         self.ledger = ledger
         self.trustedProxies = trustedProxies
         self.metrics = metrics

@@ -1,4 +1,3 @@
-import RelayCore
 import AsyncHTTPClient
 import Foundation
 import JWTKit

@@ -1,5 +1,4 @@
 import Pipeline
-import RelayCore
 import Foundation
 import Logging
 import ServiceLifecycle

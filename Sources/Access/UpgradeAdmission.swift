@@ -1,4 +1,3 @@
-import RelayCore
 import Foundation
 import Logging
 import NIOCore
@@ -30,23 +29,21 @@ package final class UpgradeAdmission: Sendable {
     package let authority: TokenAuthority?
     package let limits: RelayLimits
     package let ledger: AddressLedger
-    package let hub: ViewerHub
-    package let metrics: RelayMetrics
+    /// Its counts, and the streams it pulls from cameras (which take no other streamer).
+    package let relay: any AdmissionFacts
+    package let metrics: any AccessMetrics
     package let logger: Logger
-    /// The file's `"sources"`: a stream the relay pulls from a camera takes no other streamer.
-    package let live: LiveConfiguration?
 
     package init(originPolicy: OriginPolicy, trustedProxies: TrustedProxies = TrustedProxies(), refusals: RefusalRecorder,
-         authority: TokenAuthority?, limits: RelayLimits, ledger: AddressLedger, hub: ViewerHub, metrics: RelayMetrics, logger: Logger,
-         live: LiveConfiguration? = nil) {
-        self.live = live
+         authority: TokenAuthority?, limits: RelayLimits, ledger: AddressLedger, relay: any AdmissionFacts, metrics: any AccessMetrics,
+         logger: Logger) {
         self.originPolicy = originPolicy
         self.trustedProxies = trustedProxies
         self.refusals = refusals
         self.authority = authority
         self.limits = limits
         self.ledger = ledger
-        self.hub = hub
+        self.relay = relay
         self.metrics = metrics
         self.logger = logger
     }
@@ -89,13 +86,12 @@ package final class UpgradeAdmission: Sendable {
             }
         }
         // One sender per pulled stream, its camera: another would replace it, and be replaced back.
-        if case .streamer(let id) = target, let source = live?.current.config.source(of: id) {
+        if case .streamer(let id) = target, let source = relay.pulledSource(of: id) {
             metrics.upgradeRefused("pulled_stream")
             return .refuse(Refusal(status: .conflict, code: "pulled_stream",
-                                   reason: "stream \(id) is pulled by the relay from \(source.url) (\"sources\" in the pipelines file)"))
+                                   reason: "stream \(id) is pulled by the relay from \(source) (\"sources\" in the pipelines file)"))
         }
-        let counts = hub.admissionCounts(streamID: { if case .streamer(let id) = target { id } else { nil } }(),
-                                         tokenID: grant?.tokenID)
+        let counts = relay.counts(forStream: { if case .streamer(let id) = target { id } else { nil } }(), token: grant?.tokenID)
         switch target {
         case .streamer:
             if !counts.streamIsLive, limits.maxStreams.isReached(by: counts.streams) {

@@ -3,4 +3,5 @@
 // StreamScope, …, which RelayConfiguration is made of) come with it.
 @_exported import Access
 @_exported import Cluster
+@_exported import Pipeline
 @_exported import RelayCore

@@ -110,7 +110,8 @@ public struct RelayServer: Sendable {
         let admission = UpgradeAdmission(
             originPolicy: configuration.originPolicy, trustedProxies: configuration.trustedProxies, refusals: refusals,
             authority: authority, limits: configuration.limits,
-            ledger: AddressLedger(limits: configuration.limits) { [clock = configuration.clock] in clock.instant }, hub: hub, metrics: metrics, logger: logger, live: live)
+            ledger: AddressLedger(limits: configuration.limits) { [clock = configuration.clock] in clock.instant },
+            relay: RelayAdmissionFacts(hub: hub, live: live), metrics: metrics, logger: logger)
 
         // Fail closed: a path in any but its canonical spelling is refused
         // first, the public routes are one explicit list, and every other

@@ -1,5 +1,5 @@
 import Access
-import FramepipeServer
+@testable import FramepipeServer
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -26,7 +26,8 @@ struct UpgradeGateTests {
         let metrics = RelayMetrics()
         let admission = UpgradeAdmission(originPolicy: OriginPolicy(), refusals: RefusalRecorder(logger: logger, audit: nil), authority: nil,
                                          limits: RelayLimits.unlimited, ledger: AddressLedger(limits: .unlimited),
-                                         hub: ViewerHub(logger: logger, metrics: metrics), metrics: metrics, logger: logger)
+                                         relay: RelayAdmissionFacts(hub: ViewerHub(logger: logger, metrics: metrics), live: nil),
+                                         metrics: metrics, logger: logger)
         let counter = ReadCounter()
         let loop = EmbeddedEventLoop()
         let channel = EmbeddedChannel(loop: loop)

@@ -1,5 +1,3 @@
-import Pipeline
-import WireProtocol
 /// The stream ids a token covers: exact ids, prefixes ending in `*`
 /// (`P-DHE-*`), or `*` for every stream.
 ///
