@@ -37,15 +37,15 @@ package enum RelayAction {
     case log(Logger.Level, Logger.Message, Logger.Metadata)
 }
 
-/// One viewer a frame goes to, and in which rendition. `delivery` is the
-/// hub's handle for the viewer, carried through so the frame path needs no
-/// lookup per viewer; the rules never look at it.
+/// One viewer a frame goes to, and in which rendition. `handle` is the
+/// hub's object for the viewer, carried through so the frame path needs no
+/// lookup per viewer; the rules never look into it.
 package struct FrameTarget: Equatable, Sendable {
     package let viewer: String
     package let rendition: RenditionKind
     /// The policy's frame-rate cap for this viewer and stream, if any.
     package var maxFPS: Double? = nil
-    package var delivery: ViewerHub.Viewer? = nil
+    package var handle: (any ViewerHandle)? = nil
 
     package static func == (a: FrameTarget, b: FrameTarget) -> Bool {
         a.viewer == b.viewer && a.rendition == b.rendition && a.maxFPS == b.maxFPS
@@ -93,3 +93,8 @@ package enum RelayMetricEvent: Equatable {
     case viewerConnected
     case streamHealth(kind: String, state: String)
 }
+
+/// What the hub keeps for a viewer (its mailbox and writer), as the rules
+/// hold it: an object they carry into `FrameTarget`s and never look into,
+/// so `RelayState` does not know the hub's types.
+package protocol ViewerHandle: AnyObject, Sendable {}

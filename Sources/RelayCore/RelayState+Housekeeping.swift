@@ -46,7 +46,7 @@ extension RelayState {
     package typealias DeliveryWindow = LossWindow
 
     /// One sampling period's figures, for metrics and logs.
-    package struct Sample {
+    package struct PeriodFigures {
         /// `ingestDelayP95`: capture to receipt (ms) over the last frames, when they carry capture times.
         package var streams: [(id: String, fps: Double, viewers: Int, ingestDelayP95: Int64?)] = []
         /// Viewers whose slow verdict changed in this period, with the new verdict.
@@ -59,9 +59,9 @@ extension RelayState {
     /// each viewer's slow verdict from what its mailbox counted, and each
     /// viewer's policy run on that window and its link (`links`, by viewer).
     package mutating func sample(elapsed: Duration, windows: [String: DeliveryWindow], slowLossRatio: Double,
-                                 links: [String: LinkFigures] = [:], now: ContinuousClock.Instant) -> Sample {
+                                 links: [String: LinkFigures] = [:], now: ContinuousClock.Instant) -> PeriodFigures {
         let seconds = elapsed.seconds
-        var sample = Sample()
+        var sample = PeriodFigures()
         for id in streams.keys.sorted() {
             let frames = streams[id]!.frames
             let fps = Double(frames - streams[id]!.fpsSampleFrames) / seconds
@@ -93,7 +93,7 @@ extension RelayState {
         var changes: [RenditionChange] = []
         let menu = renditionMenu()
         for id in viewers.keys.sorted(by: ViewerRecord.connectionOrder) {
-            if let link = links[id] { delivery[id]?.link = link }
+            if let link = links[id] { policies[id]?.link = link }
             changes += chooseRenditions(for: id, now: now, window: windows[id], menu: menu)
         }
         return changes

@@ -59,7 +59,7 @@ extension RelayState {
               let latest = stream.latestFrame else { return nil }
         let holder: DeliveryTicket.Holder = stream.session.map { .session($0.id) } ?? .node(stream.owner ?? "")
         let target = FrameTarget(viewer: id, rendition: RenditionKind(rung: viewer.rung(for: streamID, ladder: stream.pictures.ladder)),
-                                 delivery: viewer.delivery)  // uncapped: the one frame it has been waiting for
+                                 handle: viewer.handle)  // uncapped: the one frame it has been waiting for
         return .deliver(latest, targets: [target], ticket: DeliveryTicket(stream: streamID, holder: holder, replayOf: latest.seq))
     }
 
@@ -87,7 +87,7 @@ extension RelayState {
     /// the caller reviews many viewers at once.
     mutating func chooseRenditions(for id: String, now: ContinuousClock.Instant, window: LossWindow?,
                                    menu given: [MenuEntry]? = nil) -> [RenditionChange] {
-        guard let viewer = viewers[id], var state = delivery[id] else { return [] }
+        guard let viewer = viewers[id], var state = policies[id] else { return [] }
         let json = viewer.format == .json
         let offers: [StreamOffer] = (given ?? renditionMenu()).compactMap { entry in
             guard viewer.watches(entry.id) else { return nil }
@@ -97,7 +97,7 @@ extension RelayState {
                                current: viewer.rung(for: entry.id, ladder: entry.ladder))
         }
         let chosen = state.policy.choose(DeliveryInput(now: now, preference: viewer.quality, link: state.link, window: window, streams: offers))
-        delivery[id] = state
+        policies[id] = state
         var changes: [RenditionChange] = []
         var choices: [String: DeliveryChoice] = [:]
         for offer in offers {

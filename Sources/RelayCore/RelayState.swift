@@ -44,9 +44,9 @@ package struct RelayState {
     /// Each viewer's policy and its link as last measured, kept beside the
     /// records: they change at every review, and a change to `viewers`
     /// would throw away every delivery plan twice a second.
-    var delivery: [String: ViewerDelivery] = [:]
+    var policies: [String: ViewerPolicy] = [:]
 
-    struct ViewerDelivery {
+    struct ViewerPolicy {
         var policy: any DeliveryPolicy
         var link = LinkFigures()
     }
@@ -60,7 +60,7 @@ package struct RelayState {
     /// is kept), and the next review applies it.
     package mutating func replaceDeliveryPolicy(_ make: @escaping @Sendable () -> any DeliveryPolicy) {
         makePolicy = make
-        for id in delivery.keys { delivery[id]?.policy = make() }
+        for id in policies.keys { policies[id]?.policy = make() }
     }
 
     /// Which pipeline a stream's frames run through here, for the API.
@@ -206,7 +206,7 @@ package struct RelayState {
             let rung = viewer.rung(for: id, ladder: ladder)
             wanted.insert(rung)
             targets.append(FrameTarget(viewer: viewer.id, rendition: RenditionKind(rung: rung), maxFPS: viewer.choices[id]?.maxFPS,
-                                       delivery: viewer.delivery))
+                                       handle: viewer.handle))
         }
         return DeliveryPlan(targets: targets, wanted: wanted)
     }
@@ -221,7 +221,7 @@ package struct RelayState {
         let id = "v-\(nextViewerNumber)"
         nextViewerNumber += 1
         let viewer = ViewerRecord(id: id, wants: wants)
-        delivery[id] = ViewerDelivery(policy: makePolicy())
+        policies[id] = ViewerPolicy(policy: makePolicy())
         viewers[id] = viewer
         let active = streams.filter { $0.value.started && viewer.watches($0.key) }.map(\.key).sorted()
         return (viewer, [
@@ -238,13 +238,13 @@ package struct RelayState {
     }
 
     /// The hub's handle for a viewer, carried in `FrameTarget`s.
-    package mutating func attach(_ delivery: ViewerHub.Viewer, to id: String) {
-        viewers[id]?.delivery = delivery
+    package mutating func attach(_ handle: any ViewerHandle, to id: String) {
+        viewers[id]?.handle = handle
     }
 
     package mutating func removeViewer(_ id: String, reason: ViewerLeaveReason) -> [RelayAction] {
         guard viewers.removeValue(forKey: id) != nil else { return [] }
-        delivery[id] = nil
+        policies[id] = nil
         return [.viewerLeft(viewer: id, reason: reason, remaining: viewers.count), .cluster(.interestChanged)]
             + (reason.isDrop ? [.event(.viewerDropped(viewer: id, reason: reason))] : []) + demandUpdates()
     }

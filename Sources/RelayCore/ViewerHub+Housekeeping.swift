@@ -44,7 +44,7 @@ extension ViewerHub {
     }
 
     /// One sampling period's figures: the state's, and each viewer's loss.
-    package struct Sample {
+    package struct PeriodReport {
         package var streams: [(id: String, fps: Double, viewers: Int, ingestDelayP95: Int64?)]
         package var viewers: [(id: String, figures: RelayMetrics.ViewerFigures)]
         package var slowChanges: [(id: String, slow: Bool)]
@@ -53,7 +53,7 @@ extension ViewerHub {
 
     /// Closes a sampling period of `elapsed`: fps per stream, and each
     /// viewer's measuring window handed to its slow verdict.
-    package func sample(elapsed: Duration, slowLossRatio: Double, now: ContinuousClock.Instant = .now) -> Sample {
+    package func sample(elapsed: Duration, slowLossRatio: Double, now: ContinuousClock.Instant = .now) -> PeriodReport {
         locked.withLockedValue { locked in
             var windows: [String: RelayState.DeliveryWindow] = [:]
             var links: [String: LinkFigures] = [:]
@@ -68,7 +68,7 @@ extension ViewerHub {
                                          rtt: stats.link.rtt, ageP95: stats.ages.p95)))
             }
             let sample = locked.relay.sample(elapsed: elapsed, windows: windows, slowLossRatio: slowLossRatio, links: links, now: now)
-            return Sample(streams: sample.streams, viewers: losses, slowChanges: sample.slowChanges, renditionChanges: sample.renditionChanges)
+            return PeriodReport(streams: sample.streams, viewers: losses, slowChanges: sample.slowChanges, renditionChanges: sample.renditionChanges)
         }
     }
 

@@ -27,7 +27,7 @@ package final class ViewerHub: FrameSink, Sendable {
     /// A connected viewer's delivery side: its mailbox and the writer that
     /// empties it onto the socket. What it wants and may see is its
     /// `ViewerRecord` in the state.
-    package final class Viewer: @unchecked Sendable {
+    package final class Viewer: ViewerHandle, @unchecked Sendable {
         package let id: String
         package let mailbox: ViewerMailbox
         package let format: ViewerFormat
@@ -152,7 +152,8 @@ package final class ViewerHub: FrameSink, Sendable {
                 guard let gate = locked.gates[ticket.stream]?.gate else { break }  // the stream is gone
                 let connections = locked.connections
                 later.append(.deliver(frame, targets.compactMap { target in
-                    (target.delivery ?? connections[target.viewer]).map { ($0, target) }
+                    // Only the hub attaches handles, and only its `Viewer`s.
+                    (target.handle.map { unsafeDowncast($0, to: Viewer.self) } ?? connections[target.viewer]).map { ($0, target) }
                 }, ticket, gate))
             case .viewerLeft(let id, let reason, let remaining):
                 guard let viewer = locked.connections.removeValue(forKey: id) else { break }

@@ -58,8 +58,8 @@ package struct ViewerRecord {
     /// Per stream: the rung the policy picked for it, and a frame-rate cap where it set one.
     package var choices: [String: DeliveryChoice] = [:]
     package var pingSentAt: ContinuousClock.Instant?
-    /// The hub's side of the viewer (mailbox, writer); opaque to the rules.
-    package var delivery: ViewerHub.Viewer?
+    /// The hub's side of the viewer (mailbox, writer), opaque to the rules.
+    package var handle: (any ViewerHandle)?
 
     init(id: String, wants: Wants) {
         self.id = id
