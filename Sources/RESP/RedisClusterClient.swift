@@ -27,6 +27,8 @@ public final class RedisClusterClient: Sendable {
     }
 
     private let state: NIOLockedValueBox<State>
+    /// One read of the shards at a time, however many commands were redirected.
+    private let refreshing = SingleFlight()
 
     /// How many redirections one command follows before it gives up (a cluster that keeps moving a slot).
     public static let maxRedirections = 5
@@ -83,8 +85,13 @@ public final class RedisClusterClient: Sendable {
     /// How many times the shards were read again (after a redirection or a lost primary).
     public var topologyRefreshes: Int { state.withLockedValue { $0.refreshes } }
 
-    /// Reads the shards again, from the nodes of the last topology and then the seeds.
+    /// Reads the shards again, from the nodes of the last topology and then
+    /// the seeds. Callers that ask while a read is under way share it.
     public func refreshTopology() async throws {
+        try await refreshing.run { [self] in try await readTopologyAgain() }
+    }
+
+    private func readTopologyAgain() async throws {
         let known = topology.shards.flatMap { [$0.primary.endpoint] + $0.replicas.map(\.endpoint) }.map { seeds[0].at($0) }
         let fresh = try await Self.readTopology(from: known + seeds, clientName: clientName, tls: tls, group: group)
         let stale = state.withLockedValue { s -> [RedisConnection] in
