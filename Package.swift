@@ -85,15 +85,29 @@ let package = Package(
             name: "WireProtocol",
             dependencies: ["Pipeline", .product(name: "NIOCore", package: "swift-nio")]
         ),
-        // The relay's centre: streams, viewers, latest-wins mailboxes, frame
-        // encoding and the writer on each viewer's channel. No HTTP here.
         // The head of Linux's tcp_info, which glibc's header lacks (bytes_acked, notsent_bytes).
         .target(name: "CTCPInfo"),
+        // The relay's rules, pure: streams, viewers, seq, where each stream
+        // lives, what each viewer is sent; events in, actions out. No I/O,
+        // no clock, no locks of the hub's.
+        .target(
+            name: "RelayRules",
+            dependencies: [
+                "Pipeline",
+                "WireProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        // What carries the rules out: the hub, latest-wins mailboxes, frame
+        // encoding and the writer on each viewer's channel. No HTTP here.
         .target(
             name: "RelayCore",
             dependencies: [
                 "CTCPInfo",
                 "Pipeline",
+                "RelayRules",
                 "WireProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -227,6 +241,7 @@ let package = Package(
             name: "RelayCoreTests",
             dependencies: [
                 "RelayCore",
+                "RelayRules",
                 "Pipeline",
                 "WireProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Pipeline
 import RelayCore
+@testable import RelayRules
 
 /// Actions as one readable line each, so a test states the expected
 /// outcome of an event as a short list a reader can check by eye.

@@ -1,5 +1,6 @@
 import Pipeline
 @testable import RelayCore
+@testable import RelayRules
 import Testing
 
 /// The count limits as the state applies them, in the critical section that adds.

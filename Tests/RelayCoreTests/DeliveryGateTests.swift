@@ -1,4 +1,5 @@
 @testable import RelayCore
+@testable import RelayRules
 import Testing
 
 /// A stream's delivery gate: what it lets through is what `DeliveryState.admits` allows, with

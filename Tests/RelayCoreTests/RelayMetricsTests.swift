@@ -1,5 +1,6 @@
 import NIOCore
 @testable import RelayCore
+@testable import RelayRules
 import Testing
 
 /// Per-stream and per-viewer series come and go with what they measure.

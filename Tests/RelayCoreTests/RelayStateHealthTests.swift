@@ -1,6 +1,7 @@
 import Foundation
 import Pipeline
 import RelayCore
+@testable import RelayRules
 import Testing
 
 /// Stages' stream events as the relay's rules treat them: told once per

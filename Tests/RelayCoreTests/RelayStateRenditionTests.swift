@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Pipeline
 import RelayCore
+@testable import RelayRules
 import Testing
 import WireProtocol
 

@@ -1,6 +1,7 @@
 import Foundation
 import Pipeline
 import RelayCore
+@testable import RelayRules
 import Testing
 import WireProtocol
 

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Pipeline
 import RelayCore
+@testable import RelayRules
 import Testing
 
 /// The rules of the streamer's side, as plain values on injected time: the

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import RelayCore
+@testable import RelayRules
 import NIOEmbedded
 import NIOWebSocket
 import Testing

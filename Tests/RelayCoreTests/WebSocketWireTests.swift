@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 import NIOWebSocket
 import RelayCore
+@testable import RelayRules
 import Testing
 
 /// The messages the relay builds once per frame are what NIO's own

@@ -32,7 +32,7 @@ package struct RelayState {
     /// Whether streamers are told what their viewers need (`demand`); in a
     /// cluster only while every node counts its viewers for other nodes'
     /// streams (until then a camera is told to send everything).
-    package internal(set) var tellsDemand = true
+    package var tellsDemand = true
     /// When a stream's uplink counts as delayed.
     package var uplinkRule = UplinkDelay.Rule()
     /// Streams, viewers and viewers per token at most (`CountLimits`).

@@ -114,7 +114,7 @@ extension RelayState {
         return changes
     }
 
-    static func logged(_ change: RenditionChange) -> RelayAction {
+    package static func logged(_ change: RenditionChange) -> RelayAction {
         .log(.info, "viewer's rendition changed", [
             "viewer_id": "\(change.viewer)", "stream_id": "\(change.stream)", "from": "\(change.from)", "to": "\(change.to)"])
     }

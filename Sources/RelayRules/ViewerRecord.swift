@@ -94,5 +94,5 @@ package struct ViewerRecord {
     }
 
     /// v-2 before v-10: the order viewers connected in.
-    static func connectionOrder(_ a: String, _ b: String) -> Bool { a.count == b.count ? a < b : a.count < b.count }
+    package static func connectionOrder(_ a: String, _ b: String) -> Bool { a.count == b.count ? a < b : a.count < b.count }
 }
