@@ -3,8 +3,8 @@ import Pipeline
 /// A stream's pipeline runner that follows reloads.
 ///
 /// It exists so "a reload reaches live streams" is one rule for a
-/// streamer's connection and for the relayed frames of another node's
-/// stream: at the stream's next frame after a reload, the stream runs the
+/// streamer's WebSocket, for HTTP ingest and pulled cameras (`StreamFeed`)
+/// and for the relayed frames of another node's stream: at the stream's next frame after a reload, the stream runs the
 /// pipeline the new file routes it to, with fresh stage state (a fresh
 /// error count, an empty rate-limit bucket), as if it had reconnected,
 /// but without dropping the camera or its viewers.

@@ -23,7 +23,7 @@ struct RelayRequestContext: RequestContext, WebSocketRequestContext {
     private let channelReference: ChannelReference
     /// nil once the connection has closed and its channel is gone.
     var channel: (any Channel)? { channelReference.channel }
-    /// Set by `APIAccessMiddleware` when auth is on and the request's token is valid.
+    /// Set by `TokenRequiredMiddleware` when auth is on and the request's token is valid.
     var grant: AccessGrant?
 
     init(source: ApplicationRequestContextSource) {
