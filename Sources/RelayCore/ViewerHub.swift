@@ -37,7 +37,7 @@ package final class ViewerHub: FrameSink, Sendable {
         package let eventLoop: any EventLoop
         package let close: @Sendable () -> Void
         /// Made before the viewer is registered, so waking it needs no lock at all.
-        let writer: ViewerChannelHandler
+        package let writer: ViewerChannelHandler
 
         init(id: String, format: ViewerFormat, namesPatient: Bool, writer: ViewerChannelHandler, remoteAddress: String,
              eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) {

@@ -20,6 +20,13 @@ package struct LiveStream {
     /// The node serving it; nil for this node.
     package var owner: String? { if case .remote(let node) = location { node } else { nil } }
     package var isLocal: Bool { session != nil }
+    /// Who its frames are accepted from, as a `DeliveryTicket` names it.
+    package var holder: DeliveryTicket.Holder {
+        switch location {
+        case .local(let session): .session(session.id)
+        case .remote(let owner): .node(owner)
+        }
+    }
     package var started = false
     package var startedAt: Date?
     /// When the streamer last sent anything; nil for another node's stream until a frame of it arrives.

@@ -57,10 +57,9 @@ extension RelayState {
     func replayLatest(of streamID: String, to id: String) -> RelayAction? {
         guard let viewer = viewers[id], viewer.shows(streamID), let stream = streams[streamID], stream.started,
               let latest = stream.latestFrame else { return nil }
-        let holder: DeliveryTicket.Holder = stream.session.map { .session($0.id) } ?? .node(stream.owner ?? "")
         let target = FrameTarget(viewer: id, rendition: RenditionKind(rung: viewer.rung(for: streamID, ladder: stream.pictures.ladder)),
                                  handle: viewer.handle)  // uncapped: the one frame it has been waiting for
-        return .deliver(latest, targets: [target], ticket: DeliveryTicket(stream: streamID, holder: holder, replayOf: latest.seq))
+        return .deliver(latest, targets: [target], ticket: DeliveryTicket(stream: streamID, holder: stream.holder, replayOf: latest.seq))
     }
 
     /// The started streams, by id, with what their rungs cost each format:

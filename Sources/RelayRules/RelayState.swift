@@ -172,11 +172,7 @@ package struct RelayState {
     /// viewers is its `admits(_:)`.
     package func deliveryState(of id: String) -> DeliveryState? {
         guard !shuttingDown, let stream = streams[id] else { return nil }
-        let holder: DeliveryTicket.Holder = switch stream.location {
-        case .local(let session): .session(session.id)
-        case .remote(let owner): .node(owner)
-        }
-        return DeliveryState(holder: holder, latestSeq: stream.latestFrame?.seq)
+        return DeliveryState(holder: stream.holder, latestSeq: stream.latestFrame?.seq)
     }
 
     /// The rungs of this stream some viewer is sent, so only those are

@@ -88,7 +88,7 @@ struct ViewerConnection: Sendable {
             lease.map { access?.sessions.remove($0) }
             return .refused(.goingAway, StreamEndReason.shutdown.rawValue)
         }
-        let session = ViewerSession(viewer: viewer, writer: writer, ending: ending, lease: lease,
+        let session = ViewerSession(viewer: viewer, ending: ending, lease: lease,
                                     logger: logger.with(metadataKey: "viewer_id", value: "\(viewer.id)"),
                                     identity: AuditEvent.Identity(grant: grant, role: .viewer, client: client),
                                     requested: streams?.sorted())

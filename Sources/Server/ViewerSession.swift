@@ -13,7 +13,6 @@ import RelayCore
 /// tasks' frames).
 final class ViewerSession: Sendable {
     let viewer: ViewerHub.Viewer
-    let writer: ViewerChannelHandler
     let ending: ViewerSessionEnding
     /// With auth on: the token the socket was let in with.
     let lease: TokenLease?
@@ -22,10 +21,9 @@ final class ViewerSession: Sendable {
     let requested: [String]?
     let started = ContinuousClock.now
 
-    init(viewer: ViewerHub.Viewer, writer: ViewerChannelHandler, ending: ViewerSessionEnding, lease: TokenLease?,
+    init(viewer: ViewerHub.Viewer, ending: ViewerSessionEnding, lease: TokenLease?,
          logger: Logger, identity: AuditEvent.Identity, requested: [String]?) {
         self.viewer = viewer
-        self.writer = writer
         self.ending = ending
         self.lease = lease
         self.logger = logger
@@ -38,7 +36,7 @@ final class ViewerSession: Sendable {
     /// the decoder (it sees the viewer's Close before it is answered).
     /// False when the channel went first.
     func joinPipeline(of channel: any Channel) async -> Bool {
-        let writer = writer
+        let writer = viewer.writer
         do {
             try await channel.eventLoop.submit {
                 let pipeline = channel.pipeline.syncOperations
