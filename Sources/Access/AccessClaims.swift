@@ -14,15 +14,15 @@ public enum TokenRole: String, Codable, Sendable {
 /// through `TokenClaims`): who (`sub`), until when
 /// (`exp`, required), which role, and which streams (patterns as in
 /// `StreamScope`). `jti` names the token for per-token limits.
-package struct AccessClaims: JWTPayload {
-    package var sub: SubjectClaim
-    package var exp: ExpirationClaim
-    package var iat: IssuedAtClaim?
-    package var jti: IDClaim?
-    package var role: TokenRole
+struct AccessClaims: JWTPayload {
+    var sub: SubjectClaim
+    var exp: ExpirationClaim
+    var iat: IssuedAtClaim?
+    var jti: IDClaim?
+    var role: TokenRole
     package var streams: [String]
 
-    package func verify(using algorithm: some JWTAlgorithm) async throws {
+    func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp.verifyNotExpired()
     }
 }

@@ -11,7 +11,7 @@ package final class AddressLedger: Sendable {
     }
 
     private let entries = NIOLockedValueBox<[String: Entry]>([:])
-    package static let sweepThreshold = 4096
+    static let sweepThreshold = 4096
     private let maxConnections: Int
     private let upgradeRate: Double
     /// The time the buckets refill by; tests pass a clock they move themselves.
@@ -28,7 +28,7 @@ package final class AddressLedger: Sendable {
     }
 
     /// Counts a new connection; false (and not counted) when the address already has its share.
-    package func openConnection(from address: String) -> Bool {
+    func openConnection(from address: String) -> Bool {
         entries.withLockedValue { e in
             var entry = e[address] ?? newEntry()
             if maxConnections.isReached(by: entry.connections) { return false }
@@ -38,7 +38,7 @@ package final class AddressLedger: Sendable {
         }
     }
 
-    package func closeConnection(from address: String) {
+    func closeConnection(from address: String) {
         let now = now()
         entries.withLockedValue { e in
             guard var entry = e[address] else { return }
@@ -59,10 +59,10 @@ package final class AddressLedger: Sendable {
     }
 
     /// Addresses currently remembered (for tests and debugging).
-    package var trackedAddresses: Int { entries.withLockedValue { $0.count } }
+    var trackedAddresses: Int { entries.withLockedValue { $0.count } }
 
     /// Takes one upgrade from the address's bucket; false when it is upgrading too fast.
-    package func takeUpgrade(from address: String) -> Bool {
+    func takeUpgrade(from address: String) -> Bool {
         guard upgradeRate > 0 else { return true }
         let now = now()
         return entries.withLockedValue { e in

@@ -16,10 +16,10 @@ package struct AdmissionCounts: Sendable, Equatable {
     /// This node's streamers (other nodes' streams not counted).
     package var streams: Int
     /// The stream asked for is live here: a new streamer for it replaces the old one.
-    package var streamIsLive: Bool
+    var streamIsLive: Bool
     package var viewers: Int
     /// Viewers connected with the token asking.
-    package var tokenViewers: Int
+    var tokenViewers: Int
 
     package init(streams: Int, streamIsLive: Bool, viewers: Int, tokenViewers: Int) {
         self.streams = streams

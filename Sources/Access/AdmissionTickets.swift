@@ -17,7 +17,7 @@ package final class AdmissionTickets: Sendable {
 
     private let tickets = NIOLockedValueBox<[ObjectIdentifier: AdmissionTicket]>([:])
 
-    package func put(_ ticket: AdmissionTicket, for channel: any Channel) {
+    func put(_ ticket: AdmissionTicket, for channel: any Channel) {
         let key = ObjectIdentifier(channel)
         tickets.withLockedValue { $0[key] = ticket }
         // If the upgrade never reaches the route, forget the ticket with the connection.

@@ -12,9 +12,9 @@ package enum AuditEvent: Sendable {
 
     /// Who a session or refusal was, as far as the relay knows it.
     package struct Identity: Sendable {
-        package var subject: String?
-        package var jti: String?
-        package var role: TokenRole?
+        var subject: String?
+        var jti: String?
+        var role: TokenRole?
         /// The real client address (behind a trusted proxy, the one it named).
         package var client: String
 
@@ -34,7 +34,7 @@ package enum AuditEvent: Sendable {
     case refused(what: String, path: String, status: Int, code: String, reason: String, identity: Identity)
 
     /// The JSON line, without the newline.
-    package func line(at time: Date) -> String {
+    func line(at time: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         var members: [(key: String, value: JSONValue)] = [("time", .string(formatter.string(from: time)))]

@@ -13,13 +13,13 @@ import UnixSignals
 package final class AuditLog: Service, Sendable {
     private enum Input: Sendable { case line(String), reopen }
 
-    package let path: String
+    let path: String
     private let logger: Logger
     private let metrics: any AccessMetrics
     private let inputs: AsyncStream<Input>
     private let queue: AsyncStream<Input>.Continuation
     /// Lines waiting beyond this are dropped, and counted.
-    package static let queueLimit = 10_000
+    static let queueLimit = 10_000
 
     package init(path: String, metrics: any AccessMetrics, logger: Logger) {
         self.path = path
@@ -113,7 +113,7 @@ package final class AuditLog: Service, Sendable {
 }
 
 package struct AuditLogUnwritable: Error, CustomStringConvertible {
-    package let path: String
+    let path: String
     package let reason: String
     package var description: String { "cannot open the audit log \(path) for appending: \(reason)" }
 }

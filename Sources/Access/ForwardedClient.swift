@@ -13,9 +13,9 @@ package struct ForwardedClient: Equatable, Sendable {
     /// The client's IP address.
     package let address: String
     /// `X-Forwarded-Host` / `host=`: the host the browser connected to (for the origin check).
-    package let host: String?
+    let host: String?
     /// `X-Forwarded-Proto` / `proto=`: `http` or `https` as the browser used it.
-    package let scheme: String?
+    let scheme: String?
 
     /// Headers by lower-case name; `peer` is the TCP peer's IP address.
     package static func resolve(peer: String, header: (String) -> String?, trusted: TrustedProxies) -> ForwardedClient {

@@ -14,7 +14,7 @@ import Pipeline
 ///
 /// A fetch that fails keeps the keys already loaded.
 package actor JWKSKeys {
-    package enum Source: Sendable, CustomStringConvertible {
+    enum Source: Sendable, CustomStringConvertible {
         case file(String)
         case url(String)
 
@@ -28,16 +28,16 @@ package actor JWKSKeys {
 
     /// RS256 needs an RSA key and ES256 a P-256 one; nothing else is used from a JWKS.
     package struct Key {
-        package let keys: JWTKeyCollection
+        let keys: JWTKeyCollection
         package let type: JWK.KeyType
     }
 
-    package struct FetchFailed: Error, CustomStringConvertible {
+    struct FetchFailed: Error, CustomStringConvertible {
         package let description: String
     }
 
-    package let source: Source
-    package let unknownKeyInterval: Duration
+    let source: Source
+    let unknownKeyInterval: Duration
     /// The relay's clock, on which the cooldown between fetches is counted.
     private let clock: any RelayClock
     private let logger: Logger
@@ -47,7 +47,7 @@ package actor JWKSKeys {
     /// How many keys the last good fetch held, for logs and health.
     private(set) var count = 0
 
-    package init(source: Source, unknownKeyInterval: Duration = .seconds(30), clock: any RelayClock = SystemRelayClock(), logger: Logger) {
+    init(source: Source, unknownKeyInterval: Duration = .seconds(30), clock: any RelayClock = SystemRelayClock(), logger: Logger) {
         self.source = source
         self.unknownKeyInterval = unknownKeyInterval
         self.clock = clock
@@ -56,7 +56,7 @@ package actor JWKSKeys {
 
     /// The key for `kid`, fetching the set again first if it does not have
     /// it and the last fetch is old enough.
-    package func key(_ kid: String) async -> Key? {
+    func key(_ kid: String) async -> Key? {
         if let key = byID[kid] { return key }
         if let last = lastFetch, clock.instant - last < unknownKeyInterval, inFlight == nil { return nil }
         logger.info("token names an unknown key id; fetching the key set again", metadata: ["kid": "\(kid.prefix(64))", "jwks": "\(source)"])
@@ -91,7 +91,7 @@ package actor JWKSKeys {
     }
 
     /// One collection per key id, so a token is only ever checked against the key it names.
-    package static func parse(_ text: String, source: Source) async throws -> [String: Key] {
+    static func parse(_ text: String, source: Source) async throws -> [String: Key] {
         let jwks: JWKS
         do {
             jwks = try JSONDecoder().decode(JWKS.self, from: Data(text.utf8))
@@ -113,7 +113,7 @@ package actor JWKSKeys {
         return keys
     }
 
-    package static func fetch(_ source: Source) async throws -> String {
+    static func fetch(_ source: Source) async throws -> String {
         switch source {
         case .file(let path):
             guard let data = FileManager.default.contents(atPath: path) else { throw FetchFailed(description: "cannot read \(path)") }

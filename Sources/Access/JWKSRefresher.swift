@@ -6,7 +6,7 @@ import ServiceLifecycle
 /// the first token signed with it. After a failed fetch it tries again
 /// sooner, backing off from 5 s up to the interval.
 package struct JWKSRefresher: Service {
-    package let keys: JWKSKeys
+    let keys: JWKSKeys
     package let interval: Duration
 
     package init(keys: JWKSKeys, interval: Duration) {

@@ -34,7 +34,7 @@ public struct OriginPolicy: Sendable {
     }
 
     /// A Host header value with the default port of `scheme` left out, as `authority(of:)` leaves it out.
-    package static func withoutDefaultPort(_ host: String, scheme: String?) -> String {
+    static func withoutDefaultPort(_ host: String, scheme: String?) -> String {
         if scheme == "https", host.hasSuffix(":443") { return String(host.dropLast(4)) }
         if scheme == "http", host.hasSuffix(":80") { return String(host.dropLast(3)) }
         return host

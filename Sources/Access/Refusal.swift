@@ -12,12 +12,12 @@ package struct Refusal: Error, Sendable, Equatable {
     package let code: String
     package let reason: String
 
-    package var jsonText: String {
+    var jsonText: String {
         JSONValue.object([("error", .string(code)), ("reason", .string(reason))]).jsonText
     }
 
 
-    package init(status: HTTPResponse.Status, code: String, reason: String) {
+    init(status: HTTPResponse.Status, code: String, reason: String) {
         self.status = status
         self.code = code
         self.reason = reason

@@ -10,7 +10,7 @@ import Logging
 /// anything but printable ASCII.
 package struct RefusalRecorder: Sendable {
     package let logger: Logger
-    package let audit: AuditLog?
+    let audit: AuditLog?
 
     package init(logger: Logger, audit: AuditLog?) {
         self.logger = logger

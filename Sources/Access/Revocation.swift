@@ -16,9 +16,9 @@ package struct Revocation: Sendable, Hashable {
 
     package let target: Target
     /// When it was revoked (ms since epoch).
-    package let at: Int64
+    let at: Int64
 
-    package func revokes(_ grant: AccessGrant) -> Bool {
+    func revokes(_ grant: AccessGrant) -> Bool {
         switch target {
         case .token(let jti):
             return grant.jti == jti
@@ -68,7 +68,7 @@ package struct Revocation: Sendable, Hashable {
     }
 
     /// The lines of a revocation file; a bad line is reported with its number and skipped, the rest kept.
-    package static func parseFile(_ text: String) -> (revocations: Set<Revocation>, problems: [String]) {
+    static func parseFile(_ text: String) -> (revocations: Set<Revocation>, problems: [String]) {
         var revocations = Set<Revocation>()
         var problems: [String] = []
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {

@@ -11,7 +11,7 @@ import ServiceLifecycle
 /// A file that cannot be read keeps the list as it was and says why; a bad
 /// line is reported with its number and the other lines still count.
 package struct RevocationFileWatcher: Service {
-    package let path: String
+    let path: String
     package let revocations: Revocations
     package let logger: Logger
     package static let interval = Duration.milliseconds(250)
@@ -48,7 +48,7 @@ package struct RevocationFileWatcher: Service {
     }
 
     /// Reads the file once; used at start and on every change.
-    package func load(exists: Bool) {
+    func load(exists: Bool) {
         guard exists else {
             revocations.replaceFromFile([])
             logger.info("revocation file does not exist yet; nothing is revoked", metadata: ["file": "\(path)"])

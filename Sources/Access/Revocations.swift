@@ -10,7 +10,7 @@ import NIOConcurrencyHelpers
 package final class Revocations: Sendable {
     /// Where a revocation came from: the file is read whole each time it
     /// changes (an entry removed from it is lifted); the cluster only adds.
-    package enum Source: Sendable { case file, cluster }
+    enum Source: Sendable { case file, cluster }
 
     private struct State {
         var file: Set<Revocation> = []
@@ -22,13 +22,13 @@ package final class Revocations: Sendable {
 
     package init() {}
 
-    package func isRevoked(_ grant: AccessGrant) -> Bool {
+    func isRevoked(_ grant: AccessGrant) -> Bool {
         state.withLockedValue { s in s.file.contains { $0.revokes(grant) } || s.cluster.contains { $0.revokes(grant) } }
     }
 
     /// Replaces what the file said; returns how many entries are new.
     @discardableResult
-    package func replaceFromFile(_ revocations: Set<Revocation>) -> Int {
+    func replaceFromFile(_ revocations: Set<Revocation>) -> Int {
         let (added, listeners) = state.withLockedValue { s in
             let added = revocations.subtracting(s.file).count
             s.file = revocations
@@ -50,7 +50,7 @@ package final class Revocations: Sendable {
         return isNew
     }
 
-    package var count: Int { state.withLockedValue { $0.file.union($0.cluster).count } }
+    var count: Int { state.withLockedValue { $0.file.union($0.cluster).count } }
 
     /// Called after every change that revokes something new.
     package func onChange(_ listener: @escaping @Sendable () -> Void) {

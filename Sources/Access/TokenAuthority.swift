@@ -163,7 +163,7 @@ public final class TokenAuthority: Sendable {
     }
 
     /// A compact JWT's header, read without trusting anything in it.
-    package static func header(of token: String) -> JSONValue? {
+    static func header(of token: String) -> JSONValue? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let data = Base64URL.decode(parts[0]),
               let header = try? JSONParser.parse(String(decoding: data, as: UTF8.self)), case .object = header
@@ -172,12 +172,12 @@ public final class TokenAuthority: Sendable {
     }
 
     /// The `alg` of a compact JWT's header.
-    package static func algorithm(of token: String) -> String? { header(of: token)?["alg"]?.stringValue }
+    static func algorithm(of token: String) -> String? { header(of: token)?["alg"]?.stringValue }
 }
 
 /// base64url without padding, as JWTs use it.
-package enum Base64URL {
-    package static func decode(_ text: Substring) -> Data? {
+enum Base64URL {
+    static func decode(_ text: Substring) -> Data? {
         var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while s.count % 4 != 0 { s += "=" }
         return Data(base64Encoded: s)

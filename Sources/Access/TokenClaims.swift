@@ -5,18 +5,18 @@ import Pipeline
 /// Every claim of a token, kept as JSON so the role and the streams can be
 /// read from wherever an identity provider puts them (`ClaimMapping`).
 /// jwt-kit checks the signature; `verify` checks `exp` (required) and `nbf`.
-package struct TokenClaims: JWTPayload {
+struct TokenClaims: JWTPayload {
     package let json: JSONValue
 
-    package init(from decoder: any Decoder) throws {
+    init(from decoder: any Decoder) throws {
         json = try ClaimJSON(from: decoder).value
     }
 
-    package func encode(to encoder: any Encoder) throws {
+    func encode(to encoder: any Encoder) throws {
         throw EncodingError.invalidValue(json, .init(codingPath: [], debugDescription: "claims are only ever read"))
     }
 
-    package func verify(using algorithm: some JWTAlgorithm) async throws {
+    func verify(using algorithm: some JWTAlgorithm) async throws {
         guard case .number(let exp)? = json["exp"] else {
             throw JWTError.claimVerificationFailure(failedClaim: nil, reason: "the token has no exp")
         }
@@ -27,12 +27,12 @@ package struct TokenClaims: JWTPayload {
     }
 
     /// The value at a dot path (`realm_access.roles`), or nil.
-    package func value(at path: String) -> JSONValue? {
+    func value(at path: String) -> JSONValue? {
         path.split(separator: ".").reduce(Optional(json)) { node, key in node?[String(key)] }
     }
 
     /// Strings at a path: an array of strings, or one string of names separated by spaces or commas (as OAuth scopes are).
-    package func strings(at path: String) -> [String]? {
+    func strings(at path: String) -> [String]? {
         switch value(at: path) {
         case .string(let text)?: return text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
         case .array(let items)?: return items.compactMap(\.stringValue)
@@ -40,7 +40,7 @@ package struct TokenClaims: JWTPayload {
         }
     }
 
-    package func date(_ name: String) -> Date? {
+    func date(_ name: String) -> Date? {
         if case .number(let seconds)? = json[name] { return Date(timeIntervalSince1970: seconds) }
         return nil
     }

@@ -27,11 +27,11 @@ package final class TokenLease: Sendable {
     private let endContinuation: AsyncStream<TokenEnd>.Continuation
 
     /// What the socket does: a refresh token must grant this role too.
-    package let acting: TokenRole
+    let acting: TokenRole
     /// What `exp` is compared with and waited on.
     package let clock: any RelayClock
 
-    package init(_ grant: AccessGrant, acting: TokenRole, clock: any RelayClock = SystemRelayClock()) {
+    init(_ grant: AccessGrant, acting: TokenRole, clock: any RelayClock = SystemRelayClock()) {
         self.acting = acting
         self.clock = clock
         current = NIOLockedValueBox(grant)
@@ -41,7 +41,7 @@ package final class TokenLease: Sendable {
     package var grant: AccessGrant { current.withLockedValue { $0 } }
 
     /// Ends the socket from outside (a revocation).
-    package func end(_ reason: TokenEnd) { endContinuation.yield(reason) }
+    func end(_ reason: TokenEnd) { endContinuation.yield(reason) }
 
     /// Takes a fresh token for the socket: it must be valid, of the same
     /// role, cover no stream the current one does not, and expire later.

@@ -9,7 +9,7 @@ package struct TokenMinter {
         case es256(privateKeyPEM: String)
     }
 
-    package let key: Key
+    let key: Key
 
     package init(key: Key) { self.key = key }
 

@@ -8,10 +8,10 @@ package final class TokenSessions: Sendable {
 
     private let leases = NIOLockedValueBox<[ObjectIdentifier: TokenLease]>([:])
 
-    package func add(_ lease: TokenLease) { leases.withLockedValue { $0[ObjectIdentifier(lease)] = lease } }
+    func add(_ lease: TokenLease) { leases.withLockedValue { $0[ObjectIdentifier(lease)] = lease } }
     package func remove(_ lease: TokenLease) { leases.withLockedValue { $0[ObjectIdentifier(lease)] = nil } }
 
-    package var count: Int { leases.withLockedValue { $0.count } }
+    var count: Int { leases.withLockedValue { $0.count } }
 
     /// Ends every open socket whose token is now revoked; returns how many.
     @discardableResult

@@ -6,8 +6,8 @@ import NIOCore
 public struct TrustedProxies: Sendable, Equatable {
     /// One address range: an IPv4 or IPv6 network and its prefix length.
     public struct Range: Sendable, Equatable, CustomStringConvertible {
-        package let network: [UInt8]
-        package let prefixLength: Int
+        let network: [UInt8]
+        let prefixLength: Int
         public let description: String
 
         /// `10.0.0.0/8`, `127.0.0.1` (a single address), `fd00::/8`, `::1`.
@@ -26,7 +26,7 @@ public struct TrustedProxies: Sendable, Equatable {
             description = text
         }
 
-        package func contains(_ address: [UInt8]) -> Bool {
+        func contains(_ address: [UInt8]) -> Bool {
             guard address.count == network.count else { return false }
             var left = prefixLength
             for (a, n) in zip(address, network) {
@@ -39,7 +39,7 @@ public struct TrustedProxies: Sendable, Equatable {
         }
 
         /// The 4 or 16 bytes of an IP address; an IPv4-mapped IPv6 address is its IPv4 address.
-        package static func bytes(of text: String) -> [UInt8]? {
+        static func bytes(of text: String) -> [UInt8]? {
             guard let address = try? SocketAddress(ipAddress: text, port: 0) else { return nil }
             switch address {
             case .v4(let v4):

@@ -10,7 +10,7 @@ import WireProtocol
 /// browser origin (403), upgrade rate per address (429), token (401/403),
 /// and the stream, viewer and per-token limits (503/429).
 package final class UpgradeAdmission: Sendable {
-    package enum Decision: Sendable {
+    enum Decision: Sendable {
         case admit(AccessGrant?)
         case refuse(Refusal)
     }
@@ -22,15 +22,15 @@ package final class UpgradeAdmission: Sendable {
         case viewer(requested: [String]?)
     }
 
-    package let originPolicy: OriginPolicy
+    let originPolicy: OriginPolicy
     package let trustedProxies: TrustedProxies
     /// Where refusals are logged and audited.
-    package let refusals: RefusalRecorder
+    let refusals: RefusalRecorder
     package let authority: TokenAuthority?
     package let limits: RelayLimits
     package let ledger: AddressLedger
     /// Its counts, and the streams it pulls from cameras (which take no other streamer).
-    package let relay: any AdmissionFacts
+    let relay: any AdmissionFacts
     package let metrics: any AccessMetrics
     package let logger: Logger
 
@@ -51,7 +51,7 @@ package final class UpgradeAdmission: Sendable {
     /// `client` is who sent it: the TCP peer, or behind a trusted proxy the
     /// client it names (whose upgrade rate counts, and whose host and scheme
     /// the origin check compares with).
-    package func decide(head: HTTPRequestHead, client: ForwardedClient) async -> Decision {
+    func decide(head: HTTPRequestHead, client: ForwardedClient) async -> Decision {
         let address = client.address
         // Every attempt counts, whatever path it names: a flood of bad
         // spellings is throttled like any other.
@@ -115,7 +115,7 @@ package final class UpgradeAdmission: Sendable {
     }
 
     /// Whether a valid token covers what the request asks for.
-    package static func authorize(_ grant: AccessGrant, for target: Target) throws(AuthFailure) {
+    static func authorize(_ grant: AccessGrant, for target: Target) throws(AuthFailure) {
         switch target {
         case .streamer(let id):
             guard grant.roles.contains(.streamer) else { throw AuthFailure(kind: .wrongRole, reason: "a viewer token cannot publish a stream") }

@@ -21,7 +21,7 @@ package final class ClusterPublisher: ClusterLink, Sendable {
     /// an end then waits for the resync after reconnecting).
     private let link = NIOLockedValueBox<(any ClusterBroker)?>(nil)
     /// Viewers or streams changed; many changes in a row are read as one.
-    package let interestChanges: AsyncStream<Void>
+    let interestChanges: AsyncStream<Void>
     private let interest: AsyncStream<Void>.Continuation
 
     package init(nodeID: String, metrics: RelayMetrics, logger: Logger) {
@@ -32,14 +32,14 @@ package final class ClusterPublisher: ClusterLink, Sendable {
     }
 
     /// The service's connection state: publishing goes through `link` from now on.
-    package func use(_ link: (any ClusterBroker)?) {
+    func use(_ link: (any ClusterBroker)?) {
         self.link.withLockedValue { $0 = link }
     }
 
     private var current: (any ClusterBroker)? { link.withLockedValue { $0 } }
 
     /// No more interest signals: the service is stopping.
-    package func finish() { interest.finish() }
+    func finish() { interest.finish() }
 
     // MARK: ClusterLink
 
@@ -63,12 +63,12 @@ package final class ClusterPublisher: ClusterLink, Sendable {
     }
 
     /// A stream's latest frame again, for `node`, which has just begun to watch it.
-    package func replay(_ frame: Frame, to node: String) {
+    func replay(_ frame: Frame, to node: String) {
         publish(frame) { $0.replay(node) }
     }
 
     /// Asks the owner of each stream for its latest frame (this node has just subscribed to them).
-    package func askForReplays(of streams: some Sequence<String>) {
+    func askForReplays(of streams: some Sequence<String>) {
         guard let link = current else { return }
         for id in streams { link.announce(ClusterEvent.replayWanted(stream: id, node: nodeID).json, on: link.keys.controlChannel) }
     }
@@ -114,13 +114,13 @@ package final class ClusterPublisher: ClusterLink, Sendable {
     // MARK: Registry scripts
 
     /// Records this node as the stream's owner and tells every node.
-    package func claim(_ id: String, started: Bool, on link: any ClusterBroker) {
+    func claim(_ id: String, started: Bool, on link: any ClusterBroker) {
         let event = ClusterEvent.claimed(stream: id, node: nodeID, started: started)
         script(link.keys.claimScript, [id, nodeID, started ? "1" : "0", event.json], on: link)
     }
 
     /// A registry script: the registry and its channel are its keys.
-    package static func evalCommand(_ source: String, _ arguments: [String], keys: ClusterKeys) -> RESPCommand {
+    static func evalCommand(_ source: String, _ arguments: [String], keys: ClusterKeys) -> RESPCommand {
         RESPCommand(["EVAL", .string(source), "2", .string(keys.streams), .string(keys.controlChannel)] + arguments.map { .string($0) })
     }
 

@@ -28,7 +28,7 @@ import ServiceLifecycle
 package final class ClusterService: Service, Sendable {
     package let settings: ClusterSettings
     /// Relayed frames run the relayed stages of the pipeline this node's file routes their stream to.
-    package let live: LiveConfiguration
+    let live: LiveConfiguration
     package let metrics: RelayMetrics
     /// Revocations published by `framepipe revoke --redis` land here, on every node.
     package let revocations: Revocations
@@ -42,7 +42,7 @@ package final class ClusterService: Service, Sendable {
     let relays: RemoteStreamRelays
     let tls: TLSConfiguration?
     /// How keys and channels are named on the kind of Redis `--redis` names.
-    package let keys: ClusterKeys
+    let keys: ClusterKeys
     /// This node's replay channel, named once: each message is compared with it.
     let replayChannel: String
 
@@ -50,25 +50,25 @@ package final class ClusterService: Service, Sendable {
         case connecting, connected, down
     }
 
-    package struct LinkState {
-        package var link: (any ClusterBroker)?
-        package var broker = BrokerState.connecting
+    struct LinkState {
+        var link: (any ClusterBroker)?
+        var broker = BrokerState.connecting
         /// When the broker's state last changed: the wall clock for the API, the monotonic one for how long.
-        package var since = Date()
-        package var sinceInstant = ContinuousClock.now
-        package var lastError: String?
+        var since = Date()
+        var sinceInstant = ContinuousClock.now
+        var lastError: String?
         /// The server the node talks to (through Sentinel, the master found last).
-        package var master: String?
-        package var subscribed: Set<String> = []
-        package var stopping = false
+        var master: String?
+        var subscribed: Set<String> = []
+        var stopping = false
         /// Set when an outage outlasted the node timeout and other nodes' streams were ended here.
-        package var remoteEndedForOutage = false
+        var remoteEndedForOutage = false
         /// Until then, other nodes missing from Redis are not declared lost:
         /// after an outage they need a node timeout to reconnect and re-announce.
-        package var graceUntil = ContinuousClock.now
-        package var badMessagesLogged = 0
+        var graceUntil = ContinuousClock.now
+        var badMessagesLogged = 0
         /// Per other node's stream, the clock offset of its camera as its node measured it (`clock` events).
-        package var cameraClocks: [String: (node: String, offset: Int64)] = [:]
+        var cameraClocks: [String: (node: String, offset: Int64)] = [:]
     }
 
     package init(settings: ClusterSettings, live: LiveConfiguration, hub: ViewerHub, publisher: ClusterPublisher,

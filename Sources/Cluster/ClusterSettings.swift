@@ -50,7 +50,7 @@ public struct ClusterSettings: Sendable {
     }
 
     /// Heartbeats go out three times per timeout, so one lost write does not lose a node.
-    package var heartbeatInterval: Duration { nodeTimeout / 3 }
+    var heartbeatInterval: Duration { nodeTimeout / 3 }
 
     /// `<hostname>-<4 hex>`: unique per process, readable in logs.
     public static func defaultNodeID() -> String {

@@ -11,8 +11,8 @@ import Pipeline
 /// its bytes stay on the shard that owns that slot; and channels are
 /// sharded (`SPUBLISH`/`SSUBSCRIBE`), so no message crosses the cluster bus.
 package struct ClusterKeys: Sendable {
-    package static let onOneRedis = ClusterKeys(sharded: false)
-    package static let onRedisCluster = ClusterKeys(sharded: true)
+    static let onOneRedis = ClusterKeys(sharded: false)
+    static let onRedisCluster = ClusterKeys(sharded: true)
 
     /// True on a Redis Cluster.
     private let sharded: Bool
@@ -38,11 +38,11 @@ package struct ClusterKeys: Sendable {
     /// Hash: stream id → "<owner node>\t<0|1 started>", the shared registry.
     package let streams: String
     /// Channel for claims, starts and ends; every node subscribes always.
-    package let controlChannel: String
+    let controlChannel: String
     /// Channel carrying one stream's frames; subscribed while a node has a viewer for it.
     package func frames(_ streamID: String) -> String { sharded ? "framepipe:frames:{\(streamID)}" : "framepipe:frames:" + streamID }
     /// Whether `channel` is a stream's frame channel (no copy of its name: asked for every frame).
-    package func isFrameChannel(_ channel: String) -> Bool { channel.hasPrefix(Self.framesPrefix) }
+    func isFrameChannel(_ channel: String) -> Bool { channel.hasPrefix(Self.framesPrefix) }
     private static let framesPrefix = "framepipe:frames:"
     /// The stream a frame channel's name is of, nil for another channel.
     package func stream(ofFrameChannel channel: String) -> String? {
@@ -52,18 +52,18 @@ package struct ClusterKeys: Sendable {
     }
     /// Channel of one node's own: the latest frames other nodes send it on
     /// request, so a new viewer's tile is never blank until the next frame.
-    package func replay(_ nodeID: String) -> String { sharded ? "framepipe:replay:{\(nodeID)}" : "framepipe:replay:" + nodeID }
+    func replay(_ nodeID: String) -> String { sharded ? "framepipe:replay:{\(nodeID)}" : "framepipe:replay:" + nodeID }
     /// Hash: "jti:<id>" or "sub:<subject>" → the revocation as JSON; read whole on (re)connect.
     package let revoked: String
     /// Channel on which `framepipe revoke --redis` tells every node at once.
     package let revocations: String
     /// Key with a TTL, renewed by a live node's heartbeat; its value is the node's `nodeVersion`.
-    package func node(_ nodeID: String) -> String { control + ":node:" + nodeID }
+    func node(_ nodeID: String) -> String { control + ":node:" + nodeID }
     /// Key with a TTL: the node that pulls the camera of a stream (`"sources"`), renewed while it does.
-    package func source(_ streamID: String) -> String { control + ":source:" + streamID }
+    func source(_ streamID: String) -> String { control + ":source:" + streamID }
 
     /// The channels a node always listens on.
-    package func alwaysSubscribed(by nodeID: String) -> Set<String> { [controlChannel, revocations, replay(nodeID)] }
+    func alwaysSubscribed(by nodeID: String) -> Set<String> { [controlChannel, revocations, replay(nodeID)] }
 
     /// A registry script that announces with `PUBLISH` in the source, with `command` instead.
     private static func publishing(_ source: String, with command: String) -> String {
@@ -72,7 +72,7 @@ package struct ClusterKeys: Sendable {
 
     /// Takes a source's lease when it is free or already this node's (ARGV[1]),
     /// for ARGV[2] ms; returns the holder, this node or another.
-    package static let holdSourceScript = """
+    static let holdSourceScript = """
         local holder = redis.call('GET', KEYS[1])
         if holder == false or holder == ARGV[1] then
           redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -82,20 +82,20 @@ package struct ClusterKeys: Sendable {
         """
 
     /// Gives a source's lease up, if it is still this node's (ARGV[1]).
-    package static let releaseSourceScript = """
+    static let releaseSourceScript = """
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
         return 0
         """
 
     /// What a node's key says it understands: "2", demand events; "1", an older node.
-    package static let nodeVersion = "2"
+    static let nodeVersion = "2"
 
     /// Every live node's key value (the pattern is ARGV[1]; KEYS[1], the
     /// registry, only says where to run it). KEYS, not SCAN: a cluster's
     /// database holds a handful of keys, read once a heartbeat; on a Redis
     /// Cluster the node keys all live in the registry's slot, so on the
     /// shard that runs the script.
-    package static let nodeVersionsScript = """
+    static let nodeVersionsScript = """
         local values = {}
         for _, key in ipairs(redis.call('KEYS', ARGV[1])) do values[#values + 1] = redis.call('GET', key) or '' end
         return values
@@ -103,7 +103,7 @@ package struct ClusterKeys: Sendable {
 
     /// The registry entry and its announcement change together (one script,
     /// so no node sees one without the other).
-    package let claimScript: String, startScript: String, endScript: String
+    let claimScript: String, startScript: String, endScript: String
 
     private static let claimSource = """
         redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\t' .. ARGV[3])
@@ -136,7 +136,7 @@ package struct ClusterKeys: Sendable {
     /// heartbeat, read in one step. Read apart, a node that claimed its
     /// stream and then beat between the two reads looked alive without
     /// that stream, and the stream was ended here as "closed while away".
-    package static let snapshotScript = """
+    static let snapshotScript = """
         local raw = redis.call('HGETALL', KEYS[1])
         local owners = {}
         for i = 2, #raw, 2 do owners[string.match(raw[i], '^[^\t]*')] = true end
@@ -148,7 +148,7 @@ package struct ClusterKeys: Sendable {
         return {raw, alive}
         """
 
-    package static func parseEntry(_ value: String) -> (owner: String, started: Bool)? {
+    static func parseEntry(_ value: String) -> (owner: String, started: Bool)? {
         let parts = value.split(separator: "\t", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[1] == "0" || parts[1] == "1" else { return nil }
         return (String(parts[0]), parts[1] == "1")

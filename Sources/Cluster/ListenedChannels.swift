@@ -21,17 +21,17 @@ package final class ListenedChannels: Sendable {
     private let onConfirmed: @Sendable (Set<String>) -> Void
 
     /// `onConfirmed` gets the channels each confirmation adds.
-    package init(onConfirmed: @escaping @Sendable (Set<String>) -> Void) {
+    init(onConfirmed: @escaping @Sendable (Set<String>) -> Void) {
         self.onConfirmed = onConfirmed
     }
 
     /// Whether Redis confirmed `channel`.
-    package func contains(_ channel: String) -> Bool {
+    func contains(_ channel: String) -> Bool {
         state.withLockedValue { $0.confirmed.contains(channel) }
     }
 
     /// Redis now confirms exactly `channels` (a sharded subscriber's whole placement).
-    package func confirmedExactly(_ channels: Set<String>) {
+    func confirmedExactly(_ channels: Set<String>) {
         let added = state.withLockedValue { s -> Set<String> in
             let added = channels.subtracting(s.confirmed)
             s.confirmed = channels
@@ -41,13 +41,13 @@ package final class ListenedChannels: Sendable {
     }
 
     /// Redis confirmed `channel` (a `subscribe` push).
-    package func confirmed(_ channel: String) {
+    func confirmed(_ channel: String) {
         let added = state.withLockedValue { $0.confirmed.insert(channel).inserted }
         if added { announce([channel]) }
     }
 
     /// Redis confirmed leaving `channel` (an `unsubscribe` push).
-    package func left(_ channel: String) {
+    func left(_ channel: String) {
         state.withLockedValue { _ = $0.confirmed.remove(channel) }
     }
 
@@ -63,7 +63,7 @@ package final class ListenedChannels: Sendable {
     }
 
     /// Until all of `channels` are confirmed; false if `timeout` passed first.
-    package func wait(for channels: Set<String>, timeout: Duration) async -> Bool {
+    func wait(for channels: Set<String>, timeout: Duration) async -> Bool {
         await withCheckedContinuation { done in
             let id = state.withLockedValue { s -> Int? in
                 if channels.isSubset(of: s.confirmed) { return nil }

@@ -7,12 +7,12 @@ import RESP
 /// The cluster's link through one Redis server (or the master Sentinel
 /// names): two connections, commands and frames on one (all pipelined, so
 /// a frame never waits for a reply) and subscriptions on the other.
-package final class OneRedisBroker: ClusterBroker {
-    package let keys = ClusterKeys.onOneRedis
+final class OneRedisBroker: ClusterBroker {
+    let keys = ClusterKeys.onOneRedis
     private let command: RedisConnection
     private let subscriber: RedisConnection
     private let subscribed = NIOLockedValueBox<Set<String>>([])
-    package let listened: ListenedChannels
+    let listened: ListenedChannels
 
     private init(command: RedisConnection, subscriber: RedisConnection, listened: ListenedChannels) {
         self.command = command
@@ -44,11 +44,11 @@ package final class OneRedisBroker: ClusterBroker {
         }
     }
 
-    package var registryServer: String { "\(command.url.host):\(command.url.port)" }
+    var registryServer: String { "\(command.url.host):\(command.url.port)" }
 
-    package var isActive: Bool { command.isActive && subscriber.isActive }
+    var isActive: Bool { command.isActive && subscriber.isActive }
 
-    package func run(_ command: RESPCommand, timeout: Duration) async throws -> RESPValue {
+    func run(_ command: RESPCommand, timeout: Duration) async throws -> RESPValue {
         try await self.command.run(command, timeout: timeout)
     }
 
@@ -56,18 +56,18 @@ package final class OneRedisBroker: ClusterBroker {
         self.command.send(command)
     }
 
-    package func announce(_ message: String, on channel: String) {
+    func announce(_ message: String, on channel: String) {
         command.sendIgnoringReply(RESPCommand(keys.publish, .string(channel), .string(message)))
     }
 
-    package func publishFrame(_ envelope: ByteBuffer, on channel: String) -> FramePublishing {
+    func publishFrame(_ envelope: ByteBuffer, on channel: String) -> FramePublishing {
         guard command.isActive else { return .down }
         guard command.isWritable else { return .backpressure }
         command.sendIgnoringReply(RESPCommand(keys.publish, .string(channel), .bytes(envelope)))
         return .sent
     }
 
-    package func listen(to channels: Set<String>) {
+    func listen(to channels: Set<String>) {
         let (added, removed) = subscribed.withLockedValue { now -> (Set<String>, Set<String>) in
             defer { now = channels }
             return (channels.subtracting(now), now.subtracting(channels))

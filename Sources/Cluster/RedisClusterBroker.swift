@@ -17,13 +17,13 @@ import RESP
 /// over) costs only its own streams' frames until the cluster names a new
 /// primary. Subscriptions are sharded (`RedisShardedSubscriber`) and follow
 /// the slots by themselves.
-package final class RedisClusterBroker: ClusterBroker {
-    package let keys = ClusterKeys.onRedisCluster
+final class RedisClusterBroker: ClusterBroker {
+    let keys = ClusterKeys.onRedisCluster
     private let client: RedisClusterClient
     private let control: RedisConnection
     private let controlPrimary: RedisURL.Endpoint
     private let subscriber: RedisShardedSubscriber
-    package let listened: ListenedChannels
+    let listened: ListenedChannels
 
     private struct Repairs {
         /// Shards a connection is being opened to.
@@ -88,11 +88,11 @@ package final class RedisClusterBroker: ClusterBroker {
         }
     }
 
-    package var registryServer: String { controlPrimary.description }
+    var registryServer: String { controlPrimary.description }
 
-    package var isActive: Bool { control.isActive }
+    var isActive: Bool { control.isActive }
 
-    package func run(_ command: RESPCommand, timeout: Duration) async throws -> RESPValue {
+    func run(_ command: RESPCommand, timeout: Duration) async throws -> RESPValue {
         let reply = try await control.reply(to: command, timeout: timeout)
         if case .error(let message) = reply {
             brokenIfMoved(reply)
@@ -107,7 +107,7 @@ package final class RedisClusterBroker: ClusterBroker {
         return reply
     }
 
-    package func announce(_ message: String, on channel: String) {
+    func announce(_ message: String, on channel: String) {
         control.send(RESPCommand(keys.publish, .string(channel), .string(message))).whenSuccess { [self] in brokenIfMoved($0) }
     }
 
@@ -116,7 +116,7 @@ package final class RedisClusterBroker: ClusterBroker {
         if case .moved? = RedisRedirection(reply, from: controlPrimary) { control.close() }
     }
 
-    package func publishFrame(_ envelope: ByteBuffer, on channel: String) -> FramePublishing {
+    func publishFrame(_ envelope: ByteBuffer, on channel: String) -> FramePublishing {
         guard let shard = try? client.primary(forKey: channel) else {
             refreshSoon()
             return .down
@@ -169,7 +169,7 @@ package final class RedisClusterBroker: ClusterBroker {
         }
     }
 
-    package func listen(to channels: Set<String>) {
+    func listen(to channels: Set<String>) {
         subscriber.want(channels)
     }
 

@@ -3,9 +3,9 @@ import RelayCore
 
 /// The relay runner's sink for another node's frames: delivers through the
 /// hub as that node's, and asks the hub which renditions viewers here are sent.
-package struct RemoteFrameSink: FrameSink {
+struct RemoteFrameSink: FrameSink {
     package let hub: ViewerHub
-    package let node: String
+    let node: String
 
     package func publish(_ frame: Frame) { hub.deliverRemote(frame, from: node) }
     package func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {

@@ -12,9 +12,9 @@ import Pipeline
 /// A stream's queue keeps its newest frames (a relay that falls behind
 /// loses older frames, never newer ones), in order. The tasks are children
 /// of `run()`, which the cluster service runs for its whole life.
-package final class RemoteStreamRelays: Sendable {
+final class RemoteStreamRelays: Sendable {
     /// Frames waiting for a stream's relay task beyond this are the oldest dropped.
-    package static let queueDepth = 8
+    static let queueDepth = 8
 
     private struct Relay {
         let node: String
@@ -58,13 +58,13 @@ package final class RemoteStreamRelays: Sendable {
     }
 
     /// Ends the relay tasks of streams no longer subscribed here (their queued frames are still relayed).
-    package func stop(_ streamIDs: some Sequence<String>) {
+    func stop(_ streamIDs: some Sequence<String>) {
         relays.withLockedValue { relays in
             for id in streamIDs { relays.removeValue(forKey: id)?.frames.finish() }
         }
     }
 
-    package func stopAll() {
+    func stopAll() {
         relays.withLockedValue { relays in
             for relay in relays.values { relay.frames.finish() }
             relays.removeAll()
@@ -72,7 +72,7 @@ package final class RemoteStreamRelays: Sendable {
     }
 
     /// Runs every relay task until `finish()`.
-    package func run() async {
+    func run() async {
         await withDiscardingTaskGroup { group in
             for await start in starts {
                 group.addTask { [makeRunner, logger] in
@@ -92,7 +92,7 @@ package final class RemoteStreamRelays: Sendable {
     }
 
     /// Ends `run()` once every relay task has finished.
-    package func finish() {
+    func finish() {
         stopAll()
         startContinuation.finish()
     }

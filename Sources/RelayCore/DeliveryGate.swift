@@ -18,7 +18,7 @@ import RelayRules
 /// So a frame costs the gate's lock for its own offers only, and a replay
 /// still never reaches a viewer after a newer frame: it is refused once
 /// that frame's offers were made, or offered before them.
-package final class DeliveryGate: Sendable {
+final class DeliveryGate: Sendable {
     private let state: NIOLockedValueBox<DeliveryState?>
 
     init(_ state: DeliveryState?) {

@@ -11,20 +11,20 @@ import WireProtocol
 ///
 /// A text frame that arrived as a data URL goes to JSON viewers verbatim;
 /// binary bytes are base64-encoded once, only if some JSON viewer needs them.
-package struct FrameEncoding {
-    package let frame: Frame
+struct FrameEncoding {
+    let frame: Frame
     /// Sent again from the relay's cache (a tile that became visible), not as it arrived: `"cached": true`.
-    package let cached: Bool
+    let cached: Bool
     private(set) var cache: [Key: ByteBuffer?] = [:]
 
     package struct Key: Hashable {
-        package var format: ViewerFormat
+        var format: ViewerFormat
         package var rendition: RenditionKind
         /// The header names the stream as `patient_id` too (`compat=patient_id`).
-        package var namingPatient = false
+        var namingPatient = false
     }
 
-    package init(frame: Frame, cached: Bool = false) {
+    init(frame: Frame, cached: Bool = false) {
         self.frame = frame
         self.cached = cached
     }

@@ -22,7 +22,7 @@ import NIOCore
 /// read `Content-Length` (ffmpeg, VLC, GStreamer, curl) get the full
 /// headers with each part.
 package enum MJPEGWire {
-    package static let boundary = "framepipe"
+    static let boundary = "framepipe"
     package static let contentType = "multipart/x-mixed-replace;boundary=\(boundary)"
     static let aheadHeaders = "Content-Type: image/jpeg\r\n\r\n"
 
@@ -37,7 +37,7 @@ package enum MJPEGWire {
     /// mjpg-streamer send it: the capture time where known, else when the
     /// relay received the frame), the JPEG, and the next boundary line;
     /// `headersAhead`: the JPEG, the next boundary line and the next part's headers.
-    package static func part(jpeg: ByteBuffer, timestampMilliseconds: Int64, headersAhead: Bool = false) -> ByteBuffer {
+    static func part(jpeg: ByteBuffer, timestampMilliseconds: Int64, headersAhead: Bool = false) -> ByteBuffer {
         let seconds = timestampMilliseconds / 1000, micros = (timestampMilliseconds % 1000) * 1000
         let head = headersAhead ? "" : "Content-Type: image/jpeg\r\nContent-Length: \(jpeg.readableBytes)\r\n"
             + "X-Timestamp: \(seconds).\(String(format: "%06lld", micros))\r\n\r\n"

@@ -9,7 +9,7 @@ import NIOConcurrencyHelpers
 /// The relay's Prometheus metrics, through swift-metrics with an explicit
 /// factory so every server instance (tests run several) has its own registry.
 package final class RelayMetrics: PipelineObserver, Sendable {
-    package let registry = PrometheusCollectorRegistry()
+    let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
     private let framesReceived: Counter
     private let framesAccepted: Counter
@@ -72,16 +72,16 @@ package final class RelayMetrics: PipelineObserver, Sendable {
     }
 
     package func frameReceived() { framesReceived.increment() }
-    package func frameAccepted(streamID: String) { framesAccepted.increment() }
-    package func framesDelivered(_ count: Int) { framesDelivered.increment(by: count) }
-    package func framesReplaced(_ count: Int) { framesReplacedTotal.increment(by: count) }
-    package func viewerDropped() { stuckViewers.increment() }
+    func frameAccepted(streamID: String) { framesAccepted.increment() }
+    func framesDelivered(_ count: Int) { framesDelivered.increment(by: count) }
+    func framesReplaced(_ count: Int) { framesReplacedTotal.increment(by: count) }
+    func viewerDropped() { stuckViewers.increment() }
 
     package func streamerConnected() { openStreamsCount(+1) }
     package func streamerDisconnected() { openStreamsCount(-1) }
-    package func viewerConnected() { openViewersCount(+1) }
+    func viewerConnected() { openViewersCount(+1) }
 
-    package func viewerDisconnected(_ id: String) {
+    func viewerDisconnected(_ id: String) {
         openViewersCount(-1)
         perKey.withLockedValue { p in
             Self.retire(id, in: &p.retiredViewers)
@@ -147,7 +147,7 @@ package final class RelayMetrics: PipelineObserver, Sendable {
     package func auditWriteFailed() { labelledCounter("framepipe_audit_lines_lost_total", ("why", "write_failed")).increment() }
 
     /// A stream's health changed: `framepipe_stream_health_events_total{kind,state}`.
-    package func streamHealth(kind: String, state: String) {
+    func streamHealth(kind: String, state: String) {
         labelledCounter("framepipe_stream_health_events_total", [("kind", kind), ("state", state)]).increment()
     }
 
@@ -195,7 +195,7 @@ package final class RelayMetrics: PipelineObserver, Sendable {
         if let ingestDelayP95 { delayGauge?.record(Double(ingestDelayP95) / 1000) }
     }
 
-    package func streamEnded(_ id: String) {
+    func streamEnded(_ id: String) {
         let gauges = perKey.withLockedValue { p in
             Self.retire(id, in: &p.retiredStreams)
             return [p.streamFps.removeValue(forKey: id), p.streamViewers.removeValue(forKey: id), p.streamIngestDelay.removeValue(forKey: id)]
@@ -205,10 +205,10 @@ package final class RelayMetrics: PipelineObserver, Sendable {
 
     /// One viewer's figures for a sampling period.
     package struct ViewerFigures {
-        package var lossPercent: Double
+        var lossPercent: Double
         /// Bytes per second its link acknowledged; nil without TCP readings.
-        package var goodput: Double?
-        package var rtt: Duration?
+        var goodput: Double?
+        var rtt: Duration?
         /// The 95th percentile age of the frames written to it (ms).
         package var ageP95: Int?
     }

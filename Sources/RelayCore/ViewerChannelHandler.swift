@@ -34,7 +34,7 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     package let mailbox: ViewerMailbox
     package let metrics: RelayMetrics
     /// Called on the event loop when the mailbox is finished and empty.
-    package let onDrained: @Sendable () -> Void
+    let onDrained: @Sendable () -> Void
     private var context: ChannelHandlerContext?
     /// The channel's writability as its events last said: asking the
     /// channel costs a retain of it per ask (it has a side table), twice a
@@ -50,21 +50,21 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     /// Unsent bytes TCP may hold for a viewer (`TCP_NOTSENT_LOWAT`): 16 KiB,
     /// about 65 ms of a 2 Mbit/s link, and far less than one full frame, so
     /// the next frame waits in the mailbox, where a newer one replaces it.
-    package static let unsentLimit = 16 * 1024
+    static let unsentLimit = 16 * 1024
     /// NIO's buffer above the socket on a slow link: unwritable once more
     /// than this waits, so one frame at a time leaves the mailbox.
-    package static let slowLinkWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 8 * 1024, high: 16 * 1024)
+    static let slowLinkWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 8 * 1024, high: 16 * 1024)
     /// On a fast link (a send buffer of at least `fastLinkSendBuffer`) the
     /// kernel takes each frame at once, and marks below a frame's size only
     /// cost two writability events per frame, each walking the pipeline to
     /// the async channel's writer: NIO's defaults (64 KiB) flip for a 60 KB
     /// JPEG and every JSON frame. Above a 720p frame as JSON (≈ 200 KB),
     /// they flip only when the kernel really refuses data.
-    package static let fastLinkWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 512 * 1024)
-    package static let fastLinkSendBuffer = 64 * 1024
+    static let fastLinkWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 512 * 1024)
+    static let fastLinkSendBuffer = 64 * 1024
     private var fastLink = true
     /// How often the link is read.
-    package static let samplingInterval = TimeAmount.milliseconds(500)
+    static let samplingInterval = TimeAmount.milliseconds(500)
     /// The last reading said the viewer is reader-paced (as a new viewer is).
     private var readerPaced: Bool
     private let readProbes: Bool
@@ -149,7 +149,7 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     /// nothing stale after the decision. Event loop only. False when the
     /// handler is not in a pipeline (yet), so there was nothing to close.
     @discardableResult
-    package func abort() -> Bool {
+    func abort() -> Bool {
         guard let context else { return false }
         if let provider = context.channel as? SocketOptionProvider {
             provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in }
@@ -160,7 +160,7 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
 
     /// The viewer sent Close: nothing pending is written, and nothing later
     /// is taken. Event loop only, before the Close reaches the handler that answers it.
-    package func viewerSentClose() {
+    func viewerSentClose() {
         guard !peerClosed else { return }
         peerClosed = true
         mailbox.discardPending()
@@ -176,7 +176,7 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
     /// Writes what the mailbox holds while the socket takes it; to a paced
     /// reader (`ViewerLink.readerPaced`), frames only once it has read the
     /// last ones. Event loop only.
-    package func drain() {
+    func drain() {
         guard let context, !peerClosed else { return }
         mailbox.drainStarted()
         var wrote = false
@@ -238,7 +238,7 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
 
     /// The viewer answered a read probe (`ViewerCloseWatcher` saw the Pong
     /// on this loop): it has read the frames before it. Event loop only.
-    package func viewerReadProbe() {
+    func viewerReadProbe() {
         mailbox.readConfirmed()
         if mailbox.hasFramesWaiting { drain() }
     }

@@ -23,7 +23,7 @@ extension ViewerHub {
     }
 
     /// How many round trips without progress a link is allowed beyond `--viewer-send-timeout`.
-    package static let stallRoundTrips = 10
+    static let stallRoundTrips = 10
 
     /// Viewers whose link has made no progress while frames waited for
     /// longer than `ViewerLink.stallLimit` allows: max(`sendTimeout`,

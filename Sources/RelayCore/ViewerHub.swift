@@ -30,12 +30,12 @@ package final class ViewerHub: FrameSink, Sendable {
     package final class Viewer: ViewerHandle, @unchecked Sendable {
         package let id: String
         package let mailbox: ViewerMailbox
-        package let format: ViewerFormat
+        let format: ViewerFormat
         /// `compat=patient_id`: every message naming a stream names it as `patient_id` too, for the old relay's dashboards.
-        package let namesPatient: Bool
+        let namesPatient: Bool
         package let remoteAddress: String
-        package let eventLoop: any EventLoop
-        package let close: @Sendable () -> Void
+        let eventLoop: any EventLoop
+        let close: @Sendable () -> Void
         /// Made before the viewer is registered, so waking it needs no lock at all.
         package let writer: ViewerChannelHandler
 
@@ -437,17 +437,17 @@ package final class ViewerHub: FrameSink, Sendable {
 
 /// Viewers whose writers must be woken, collected under the hub's lock and
 /// submitted after it: one `execute` per event loop, however many viewers.
-package struct DrainRequests {
+struct DrainRequests {
     private var byLoop: [ObjectIdentifier: (any EventLoop, [ViewerChannelHandler])] = [:]
 
-    package mutating func add(_ viewer: ViewerHub.Viewer) {
+    mutating func add(_ viewer: ViewerHub.Viewer) {
         // A writer not yet in its pipeline ignores this and drains when added.
         let key = ObjectIdentifier(viewer.eventLoop)
         if byLoop[key] == nil { byLoop[key] = (viewer.eventLoop, []) }
         byLoop[key]!.1.append(viewer.writer)
     }
 
-    package func submit() {
+    func submit() {
         for (loop, writers) in byLoop.values {
             loop.execute { for writer in writers { writer.drain() } }
         }

@@ -4,15 +4,15 @@ import Pipeline
 import NIOConcurrencyHelpers
 
 /// What a viewer's connection sends next.
-package struct OutboundItem: Sendable {
+struct OutboundItem: Sendable {
     package enum Kind: Sendable { case control, frame(streamID: String, rendition: RenditionKind) }
-    package let kind: Kind
+    let kind: Kind
     /// The whole WebSocket message (`WebSocketWire`), written as it is.
-    package let bytes: ByteBuffer
+    let bytes: ByteBuffer
     /// For a frame: when the relay received it (ms since epoch), to measure its age when written.
-    package var receivedAt: Int64? = nil
+    var receivedAt: Int64? = nil
     /// For a frame: its seq, which a credit viewer's ack names.
-    package var seq: UInt64? = nil
+    var seq: UInt64? = nil
 }
 
 /// One viewer's outbox: a lossless, ordered queue for control messages and,
@@ -30,8 +30,8 @@ package final class ViewerMailbox: Sendable {
         package var delivered = 0
         package var replaced = 0
         /// Frames offered / replaced in the current measuring window.
-        package var windowOffered = 0
-        package var windowReplaced = 0
+        var windowOffered = 0
+        var windowReplaced = 0
         /// Bytes handed to the socket.
         package var bytesWritten = 0
         /// Ages of the frames most recently written (now − `received_at`).
@@ -66,14 +66,14 @@ package final class ViewerMailbox: Sendable {
     private let state = NIOLockedValueBox(State())
     /// With `flow=credit`, how many frames of a stream may be unacknowledged;
     /// nil: frames go as fast as the socket takes them.
-    package let creditLimit: Int?
+    let creditLimit: Int?
 
     /// Two: one being drawn while the next crosses the link.
     package static let defaultCredits = 2
 
     /// False for a viewer whose wire has no place for the relay's text
     /// messages (MJPEG over HTTP): they are not queued.
-    package let controlMessages: Bool
+    let controlMessages: Bool
 
     package init(creditLimit: Int? = nil, controlMessages: Bool = true) {
         self.creditLimit = creditLimit
@@ -86,7 +86,7 @@ package final class ViewerMailbox: Sendable {
     /// Queues a control message, never dropped. True when the caller must
     /// request a drain (the outbox was idle).
     @discardableResult
-    package func enqueueControl(_ text: String) -> Bool {
+    func enqueueControl(_ text: String) -> Bool {
         guard controlMessages else { return false }
         let item = OutboundItem(kind: .control, bytes: WebSocketWire.text(text))
         return state.withLockedValue { s in
@@ -100,7 +100,7 @@ package final class ViewerMailbox: Sendable {
     /// written. Without control messages (an MJPEG viewer watches one
     /// stream), the stream's end is the viewer's: the mailbox is finished.
     @discardableResult
-    package func enqueueStreamEnded(_ streamID: String, text: String) -> Bool {
+    func enqueueStreamEnded(_ streamID: String, text: String) -> Bool {
         let item = OutboundItem(kind: .control, bytes: WebSocketWire.text(text))
         return state.withLockedValue { s in
             guard !s.finished else { return false }
@@ -113,12 +113,12 @@ package final class ViewerMailbox: Sendable {
     }
 
     /// What became of an offered frame.
-    package struct Offer {
+    struct Offer {
         /// The caller must request a drain (the outbox was idle).
-        package var needsDrain = false
+        var needsDrain = false
         /// It took the place of an older frame of its stream that was never
         /// written (latest wins): `framepipe_frames_replaced_total`.
-        package var replacedOlder = false
+        var replacedOlder = false
     }
 
     /// Puts the newest frame of `streamID` in its slot, replacing an unsent
@@ -128,7 +128,7 @@ package final class ViewerMailbox: Sendable {
     /// empty: the next due one is fresh, and nothing piles up in front of a
     /// link that cannot carry more. One that finds a frame still waiting
     /// replaces it, due or not, so what is written is always the newest.
-    package func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, receivedAt: Int64, seq: UInt64,
+    func offerFrame(streamID: String, rendition: RenditionKind, bytes: ByteBuffer, receivedAt: Int64, seq: UInt64,
                             pacing: (interval: Duration, at: ContinuousClock.Instant)? = nil) -> Offer {
         let item = OutboundItem(kind: .frame(streamID: streamID, rendition: rendition), bytes: bytes,
                                 receivedAt: receivedAt, seq: seq)
@@ -166,14 +166,14 @@ package final class ViewerMailbox: Sendable {
     }
 
     /// Called by the drain as it starts: later offers request a new one.
-    package func drainStarted() {
+    func drainStarted() {
         state.withLockedValue { $0.drainRequested = false }
     }
 
     /// The next item to write, or nil when nothing waits (`controlOnly`:
     /// no frame may go now); a frame's age at `nowMilliseconds` (the wall
     /// clock, as `received_at`) is recorded.
-    package func poll(nowMilliseconds: Int64 = Date().millisecondsSince1970, controlOnly: Bool = false) -> OutboundItem? {
+    func poll(nowMilliseconds: Int64 = Date().millisecondsSince1970, controlOnly: Bool = false) -> OutboundItem? {
         state.withLockedValue { s in
             if let item = s.control.popFirst() {
                 s.stats.bytesWritten += item.bytes.readableBytes
@@ -199,11 +199,11 @@ package final class ViewerMailbox: Sendable {
     /// What an ack did.
     package struct AckResult: Equatable {
         /// It returned at least one credit: a frame the relay wrote was drawn.
-        package var acknowledged = false
+        var acknowledged = false
         /// The caller must request a drain (a frame waited for that credit).
-        package var needsDrain = false
+        var needsDrain = false
 
-        package init(acknowledged: Bool = false, needsDrain: Bool = false) {
+        init(acknowledged: Bool = false, needsDrain: Bool = false) {
             self.acknowledged = acknowledged
             self.needsDrain = needsDrain
         }
@@ -224,7 +224,7 @@ package final class ViewerMailbox: Sendable {
 
     /// A reading of the socket's TCP state (see `ViewerLink`).
     @discardableResult
-    package func recordLink(_ sample: ViewerLink.Sample) -> ViewerLink {
+    func recordLink(_ sample: ViewerLink.Sample) -> ViewerLink {
         state.withLockedValue { s in
             s.stats.link.record(sample)
             return s.stats.link
@@ -232,21 +232,21 @@ package final class ViewerMailbox: Sendable {
     }
 
     /// Frames and a read probe were written to a paced reader (`ViewerLink.framesWritten`).
-    package func framesWrittenToPacedReader(now: ContinuousClock.Instant = .now) {
+    func framesWrittenToPacedReader(now: ContinuousClock.Instant = .now) {
         state.withLockedValue { $0.stats.link.framesWritten(at: now) }
     }
 
     /// The paced reader answered its read probe (`ViewerLink.readConfirmed`).
-    package func readConfirmed(now: ContinuousClock.Instant = .now) {
+    func readConfirmed(now: ContinuousClock.Instant = .now) {
         state.withLockedValue { $0.stats.link.readConfirmed(at: now) }
     }
 
     /// A paced reader has frames it has not read yet.
-    package var awaitingRead: Bool { state.withLockedValue { $0.stats.link.awaitingReadSince != nil } }
+    var awaitingRead: Bool { state.withLockedValue { $0.stats.link.awaitingReadSince != nil } }
 
     /// Records whether the drain stopped because the socket is full; a
     /// drain that wrote something restarts the clock (the socket accepted data).
-    package func drainStopped(blocked: Bool, wrote: Bool, now: ContinuousClock.Instant = .now) {
+    func drainStopped(blocked: Bool, wrote: Bool, now: ContinuousClock.Instant = .now) {
         state.withLockedValue { s in
             if blocked {
                 if s.blockedSince == nil || wrote { s.blockedSince = now }
@@ -260,7 +260,7 @@ package final class ViewerMailbox: Sendable {
     /// socket refused more, and the link under it acknowledged nothing
     /// either. A large frame crossing a slow link is progress; without TCP
     /// readings (not a TCP socket), the refusal alone counts.
-    package func stalledFor(now: ContinuousClock.Instant = .now) -> (stalled: Duration, link: ViewerLink)? {
+    func stalledFor(now: ContinuousClock.Instant = .now) -> (stalled: Duration, link: ViewerLink)? {
         state.withLockedValue { s in
             guard let blockedSince = s.blockedSince else { return nil }
             let since = max(blockedSince, s.stats.link.lastProgress ?? blockedSince)
@@ -269,17 +269,17 @@ package final class ViewerMailbox: Sendable {
     }
 
     /// A frame waits in a slot (sendable or not).
-    package var hasFramesWaiting: Bool { state.withLockedValue { !$0.order.isEmpty } }
+    var hasFramesWaiting: Bool { state.withLockedValue { !$0.order.isEmpty } }
 
     /// No more items are accepted; what is queued is still drained.
-    package func finish() {
+    func finish() {
         state.withLockedValue { $0.finished = true }
     }
 
-    package var isFinished: Bool { state.withLockedValue { $0.finished } }
+    var isFinished: Bool { state.withLockedValue { $0.finished } }
 
     /// True once finished and everything queued has been taken.
-    package var isFinishedAndDrained: Bool {
+    var isFinishedAndDrained: Bool {
         state.withLockedValue { $0.finished && $0.control.isEmpty && $0.order.isEmpty }
     }
 
@@ -294,7 +294,7 @@ package final class ViewerMailbox: Sendable {
 
     /// Ends the measuring window: what was offered and replaced in it (the
     /// hub's `SlowViewerVerdict` judges it).
-    package func takeWindow() -> (offered: Int, replaced: Int) {
+    func takeWindow() -> (offered: Int, replaced: Int) {
         state.withLockedValue { s in
             defer { s.stats.windowOffered = 0; s.stats.windowReplaced = 0; s.stats.link.openWindow() }
             return (s.stats.windowOffered, s.stats.windowReplaced)
@@ -302,7 +302,7 @@ package final class ViewerMailbox: Sendable {
     }
 
     /// The measuring window so far, left open.
-    package func peekWindow() -> (offered: Int, replaced: Int) {
+    func peekWindow() -> (offered: Int, replaced: Int) {
         state.withLockedValue { ($0.stats.windowOffered, $0.stats.windowReplaced) }
     }
 

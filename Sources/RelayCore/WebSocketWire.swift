@@ -9,8 +9,8 @@ import NIOCore
 /// instead of that encoder writing a header buffer and the payload for
 /// each viewer (two buffers, a header allocation and the handlers between
 /// the tail of the pipeline and the socket, per viewer and frame).
-package enum WebSocketWire {
-    package enum Opcode: UInt8 {
+enum WebSocketWire {
+    enum Opcode: UInt8 {
         case text = 0x1, binary = 0x2, ping = 0x9
     }
 
@@ -18,17 +18,17 @@ package enum WebSocketWire {
     /// a client answers a Ping when it reads it (RFC 6455, 5.5.2), so its
     /// Pong says the frames before it were read. Its payload tells it from
     /// the keep-alive pings.
-    package static let readProbePayload = Array("framepipe-read".utf8)
-    package static let readProbe = message(.ping, payloadLength: readProbePayload.count) { $0.writeBytes(readProbePayload) }
+    static let readProbePayload = Array("framepipe-read".utf8)
+    static let readProbe = message(.ping, payloadLength: readProbePayload.count) { $0.writeBytes(readProbePayload) }
 
     /// The header's size for a payload of `length` bytes.
-    package static func headerSize(payloadLength length: Int) -> Int {
+    static func headerSize(payloadLength length: Int) -> Int {
         length < 126 ? 2 : length <= Int(UInt16.max) ? 4 : 10
     }
 
     /// A final, unmasked message of `payloadLength` bytes, which `writePayload`
     /// must write in full.
-    package static func message(_ opcode: Opcode, payloadLength: Int, writePayload: (inout ByteBuffer) -> Void) -> ByteBuffer {
+    static func message(_ opcode: Opcode, payloadLength: Int, writePayload: (inout ByteBuffer) -> Void) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: headerSize(payloadLength: payloadLength) + payloadLength)
         writeHeader(opcode, payloadLength: payloadLength, into: &buffer)
         let start = buffer.writerIndex
@@ -38,7 +38,7 @@ package enum WebSocketWire {
     }
 
     /// A final, unmasked text message.
-    package static func text(_ text: String) -> ByteBuffer {
+    static func text(_ text: String) -> ByteBuffer {
         message(.text, payloadLength: text.utf8.count) { $0.writeString(text) }
     }
 
@@ -56,7 +56,7 @@ package enum WebSocketWire {
     }
 
     /// The payload of a message built here (for tests and logs).
-    package static func payload(of wire: ByteBuffer) -> ByteBuffer {
+    static func payload(of wire: ByteBuffer) -> ByteBuffer {
         var wire = wire
         guard let _ = wire.readInteger(as: UInt8.self), let short = wire.readInteger(as: UInt8.self) else { return wire }
         switch short & 0x7F {

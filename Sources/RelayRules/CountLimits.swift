@@ -6,9 +6,9 @@
 /// alone let a burst through.
 package struct CountLimits: Sendable, Equatable {
     /// 0: no limit.
-    package var maxStreams = 0
-    package var maxViewers = 0
-    package var maxViewersPerToken = 0
+    var maxStreams = 0
+    var maxViewers = 0
+    var maxViewersPerToken = 0
 
     package init(maxStreams: Int = 0, maxViewers: Int = 0, maxViewersPerToken: Int = 0) {
         self.maxStreams = maxStreams

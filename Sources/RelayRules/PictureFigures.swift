@@ -5,14 +5,14 @@ import Pipeline
 /// can weigh a rung's bytes × fps against a viewer's goodput. A rung not
 /// made lately keeps its last measure; one never made is estimated from
 /// the full frame and its scale factor (area), until it is.
-package struct PictureFigures: Equatable {
-    package private(set) var ladder = RenditionLadder.fullOnly
+struct PictureFigures: Equatable {
+    private(set) var ladder = RenditionLadder.fullOnly
     package private(set) var width: Int?
     package private(set) var height: Int?
     /// JPEG bytes per frame by rung; 0 = never measured.
-    package private(set) var bytes: [Double] = [0]
+    private(set) var bytes: [Double] = [0]
 
-    package init() {}
+    init() {}
 
     /// Learns from an accepted frame (after the relay stages).
     package mutating func record(_ frame: Frame) {
@@ -41,7 +41,7 @@ package struct PictureFigures: Equatable {
     }
 
     /// Every rung as a policy sees it, with bytes as this viewer's format costs them.
-    package func options(json: Bool) -> [RungOption] {
+    func options(json: Bool) -> [RungOption] {
         (0..<ladder.rungCount).map { rung in
             let factor = ladder.factor(ofRung: rung)
             let measured = bytes.indices.contains(rung) ? bytes[rung] : 0

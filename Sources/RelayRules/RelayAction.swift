@@ -66,7 +66,7 @@ package struct DeliveryTicket: Equatable, Sendable {
     /// never gets it after a newer one.
     package var replayOf: UInt64?
 
-    package init(stream: String, holder: Holder, replayOf: UInt64? = nil) {
+    init(stream: String, holder: Holder, replayOf: UInt64? = nil) {
         self.stream = stream
         self.holder = holder
         self.replayOf = replayOf

@@ -37,5 +37,5 @@ package protocol RelayEventListener: Sendable {
 
 extension ViewerLeaveReason {
     /// True when the relay or the link ended the viewer, rather than the viewer itself or a shutdown.
-    package var isDrop: Bool { logLevel == .warning }
+    var isDrop: Bool { logLevel == .warning }
 }

@@ -12,7 +12,7 @@ extension RelayState {
         package let from: String
         package let to: String
 
-        package init(viewer: String, stream: String, from: String, to: String) {
+        init(viewer: String, stream: String, from: String, to: String) {
             self.viewer = viewer
             self.stream = stream
             self.from = from

@@ -34,7 +34,7 @@ package struct RelayState {
     /// streams (until then a camera is told to send everything).
     package var tellsDemand = true
     /// When a stream's uplink counts as delayed.
-    package var uplinkRule = UplinkDelay.Rule()
+    var uplinkRule = UplinkDelay.Rule()
     /// Streams, viewers and viewers per token at most (`CountLimits`).
     package var countLimits = CountLimits()
     private var nextViewerNumber = 1

@@ -5,7 +5,7 @@ package struct RenditionKind: Hashable, Sendable, CustomStringConvertible {
     package init(rung: Int) { self.rung = rung }
     package static let full = RenditionKind(rung: 0)
     /// The first step below full.
-    package static let low = RenditionKind(rung: 1)
+    static let low = RenditionKind(rung: 1)
     /// The contract's `quality`: "full", or "low" for any smaller rung.
     package var quality: String { rung == 0 ? "full" : "low" }
     /// "full", "low", "low2", …: short, for logs and test transcripts.

@@ -12,7 +12,7 @@ package struct SlowViewerVerdict: Sendable, Equatable {
     private var goodWindows = 0
 
     /// Windows with fewer offered frames than this say nothing.
-    package static let minimumOffered = 10
+    static let minimumOffered = 10
 
     package init() {}
 

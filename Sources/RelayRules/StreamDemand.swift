@@ -16,9 +16,9 @@ package struct StreamDemand: Equatable, Sendable {
     /// Highest frame rate any viewer is sent; nil when some viewer gets every frame.
     package var fps: Double?
 
-    package static let unwatched = StreamDemand(watched: false, width: nil, height: nil, fps: nil)
+    static let unwatched = StreamDemand(watched: false, width: nil, height: nil, fps: nil)
     /// What a streamer assumes before it is told anything: everything.
-    package static let everything = StreamDemand(watched: true, width: nil, height: nil, fps: nil)
+    static let everything = StreamDemand(watched: true, width: nil, height: nil, fps: nil)
 
     package init(watched: Bool, width: Int?, height: Int?, fps: Double?) {
         self.watched = watched
@@ -29,7 +29,7 @@ package struct StreamDemand: Equatable, Sendable {
 
     /// What two groups of viewers need together: watched by either, the
     /// larger picture and the higher rate (no bound beats any bound).
-    package func merged(with other: StreamDemand) -> StreamDemand {
+    func merged(with other: StreamDemand) -> StreamDemand {
         guard watched else { return other }
         guard other.watched else { return self }
         func larger<T: Comparable>(_ a: T?, _ b: T?) -> T? { a.flatMap { a in b.map { max(a, $0) } } }
@@ -37,7 +37,7 @@ package struct StreamDemand: Equatable, Sendable {
     }
 
     /// `{"type":"demand","watched":…,"width":…,"height":…,"fps":…}`; null means no bound.
-    package var message: String {
+    var message: String {
         func number(_ n: Int?) -> String { n.map(String.init) ?? "null" }
         let rate = fps.map { String(format: "%.2f", $0) } ?? "null"
         return #"{"type":"demand","watched":\#(watched),"width":\#(number(width)),"height":\#(number(height)),"fps":\#(rate)}"#
@@ -46,7 +46,7 @@ package struct StreamDemand: Equatable, Sendable {
 
 extension RelayState {
     /// How long another node's word on a stream's demand counts without being repeated.
-    package static let demandElsewhereLifetime: Duration = .seconds(15)
+    static let demandElsewhereLifetime: Duration = .seconds(15)
 
     /// What the viewers of stream `id` on this node need now, from its delivery plan.
     mutating func demand(of id: String) -> StreamDemand {

@@ -4,7 +4,7 @@
 /// points per stream, whatever its age.
 package struct StreamHistory: Sendable, Equatable {
     package static let interval: Duration = .seconds(10)
-    package static let points = 90
+    static let points = 90
 
     /// Oldest first; an age is nil for a period with no capture times.
     package private(set) var fps: [Double] = []
@@ -14,10 +14,10 @@ package struct StreamHistory: Sendable, Equatable {
     private var frames: Double = 0
     private var worstAge: Int64?
 
-    package init() {}
+    init() {}
 
     /// Adds one sampling period: `fps` over `elapsed`, and the capture age p95 at its end.
-    package mutating func add(fps rate: Double, age: Int64?, elapsed: Duration) {
+    mutating func add(fps rate: Double, age: Int64?, elapsed: Duration) {
         pending += elapsed
         frames += rate * elapsed.seconds
         if let age { worstAge = max(worstAge ?? age, age) }

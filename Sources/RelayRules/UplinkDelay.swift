@@ -11,7 +11,7 @@ import Pipeline
 ///
 /// Plain value: the time (`at`, the relay's monotonic clock; `wall`, its
 /// wall clock in ms) comes with each frame.
-package struct UplinkDelay: Sendable {
+struct UplinkDelay: Sendable {
     /// The last delays, for the p95: a bounded ring.
     private var recent: [Int64] = []
     private var next = 0
@@ -20,16 +20,16 @@ package struct UplinkDelay: Sendable {
     /// When the delay last went over (or, while delayed, under) the threshold.
     private var crossedAt: ContinuousClock.Instant?
     private var crossedWall: Int64 = 0
-    package private(set) var delayed = false
+    private(set) var delayed = false
 
-    package init() {}
+    init() {}
 
     /// The rule's figures: over `threshold` for `hold` makes it delayed,
     /// under it for `hold` makes it ok again.
-    package struct Rule: Sendable, Equatable {
-        package var threshold: Duration
-        package var hold: Duration
-        package init(threshold: Duration = .seconds(1), hold: Duration = .seconds(2)) {
+    struct Rule: Sendable, Equatable {
+        var threshold: Duration
+        var hold: Duration
+        init(threshold: Duration = .seconds(1), hold: Duration = .seconds(2)) {
             self.threshold = threshold
             self.hold = hold
         }
@@ -57,8 +57,8 @@ package struct UplinkDelay: Sendable {
                           details: [("delay_ms", .number(Double(delay))), ("threshold_ms", .number(Double(rule.threshold.milliseconds)))])
     }
 
-    package static let kind = "uplink"
-    package static let delayedState = "delayed"
+    static let kind = "uplink"
+    static let delayedState = "delayed"
 
     /// The 95th percentile of the last frames' delays (ms), nil before any.
     package var p95: Int64? {

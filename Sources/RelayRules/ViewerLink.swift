@@ -6,13 +6,13 @@
 package struct ViewerLink: Sendable, Equatable {
     /// One reading of the socket.
     package struct Sample: Sendable, Equatable {
-        package var bytesAcked: UInt64
+        var bytesAcked: UInt64
         /// Written by the relay, not yet sent by TCP (bounded by `TCP_NOTSENT_LOWAT`).
         package var notSentBytes: Int
         /// Sent, not yet acknowledged.
-        package var unackedSegments: Int
+        var unackedSegments: Int
         package var rtt: Duration
-        package var at: ContinuousClock.Instant
+        var at: ContinuousClock.Instant
 
         package init(bytesAcked: UInt64, notSentBytes: Int, unackedSegments: Int, rtt: Duration, at: ContinuousClock.Instant) {
             self.bytesAcked = bytesAcked
@@ -52,21 +52,21 @@ package struct ViewerLink: Sendable, Equatable {
         guard let since = lastReaderLimitedAt ?? firstSampleAt else { return true }
         return now - since < Self.readerPacedFor
     }
-    package static let readerPacedFor: Duration = .seconds(5)
+    static let readerPacedFor: Duration = .seconds(5)
     /// Frames were written to a paced reader and its read probe is not
     /// answered yet: it has not read them.
     package private(set) var awaitingReadSince: ContinuousClock.Instant?
     /// A paced reader that leaves frames unread this long while TCP has
     /// delivered everything lags: its reader, not its link, sets the pace.
-    package static let readerLagShownAfter: Duration = .milliseconds(150)
+    static let readerLagShownAfter: Duration = .milliseconds(150)
     private var laggingSince: ContinuousClock.Instant?
     private var lastReaderLimitedAt: ContinuousClock.Instant?
     /// Readings since the window opened, by what limited delivery: the reader or the link.
-    package private(set) var readerLimitedReadings = 0
-    package private(set) var linkLimitedReadings = 0
+    private(set) var readerLimitedReadings = 0
+    private(set) var linkLimitedReadings = 0
     /// How long a slow reader typically goes between reads (from the gaps
     /// in its progress while its window was closed); nil until seen.
-    package private(set) var readInterval: Duration?
+    private(set) var readInterval: Duration?
     /// When the reader's window last closed with data waiting.
     private var readerStalledSince: ContinuousClock.Instant?
     private var firstSampleAt: ContinuousClock.Instant?
@@ -132,9 +132,9 @@ package struct ViewerLink: Sendable, Equatable {
         return min(Self.maximumSendBuffer, max(Self.minimumSendBuffer, Int(bdp)))
     }
 
-    package static let minimumBufferedTime = 0.1
-    package static let minimumSendBuffer = 8 * 1024
-    package static let maximumSendBuffer = 4 * 1024 * 1024
+    static let minimumBufferedTime = 0.1
+    static let minimumSendBuffer = 8 * 1024
+    static let maximumSendBuffer = 4 * 1024 * 1024
 
     /// Frames were written to a paced reader, followed by a read probe.
     package mutating func framesWritten(at now: ContinuousClock.Instant) {
@@ -199,7 +199,7 @@ package struct ViewerLink: Sendable, Equatable {
 package struct FrameAges: Sendable, Equatable {
     private var ages: [Int32] = []
     private var next = 0
-    package static let capacity = 128
+    static let capacity = 128
 
     package init() {}
 

@@ -26,9 +26,9 @@ package struct ViewerRecord {
         package var streams: Set<String>?
         package var quality: QualityPreference
         /// What its token lets it see (everything when auth is off).
-        package var scope: StreamScope
+        var scope: StreamScope
         /// The token it connected with, for per-token limits.
-        package var tokenID: String?
+        var tokenID: String?
         package var remoteAddress: String
 
         package init(format: ViewerFormat, streams: Set<String>? = nil, quality: QualityPreference = .auto,
@@ -44,9 +44,9 @@ package struct ViewerRecord {
 
     package let id: String
     package let format: ViewerFormat
-    package let tokenID: String?
+    let tokenID: String?
     /// A refresh may narrow it, never widen it.
-    package var scope: StreamScope
+    var scope: StreamScope
     package var streams: Set<String>?
     package var quality: QualityPreference
     /// Housekeeping's verdict from the mailbox's loss figures: the one truth
@@ -54,10 +54,10 @@ package struct ViewerRecord {
     package var slowness = SlowViewerVerdict()
     /// What the viewer said it shows of each stream (`view`): drawn size
     /// and visibility. A stream it said nothing of is visible, size unknown.
-    package var views: [String: StreamView] = [:]
+    var views: [String: StreamView] = [:]
     /// Per stream: the rung the policy picked for it, and a frame-rate cap where it set one.
-    package var choices: [String: DeliveryChoice] = [:]
-    package var pingSentAt: ContinuousClock.Instant?
+    var choices: [String: DeliveryChoice] = [:]
+    var pingSentAt: ContinuousClock.Instant?
     /// The hub's side of the viewer (mailbox, writer), opaque to the rules.
     package var handle: (any ViewerHandle)?
 
@@ -71,14 +71,14 @@ package struct ViewerRecord {
     }
 
     /// The one test of whether a stream's id, events and frames reach this viewer.
-    package func watches(_ streamID: String) -> Bool { scope.allows(streamID) && (streams?.contains(streamID) ?? true) }
+    func watches(_ streamID: String) -> Bool { scope.allows(streamID) && (streams?.contains(streamID) ?? true) }
 
     /// Whether it shows `streamID` now: a hidden tile or tab gets no frames.
-    package func shows(_ streamID: String) -> Bool { views[streamID]?.visible ?? true }
+    func shows(_ streamID: String) -> Bool { views[streamID]?.visible ?? true }
 
     /// The rungs this viewer may be sent of a stream with `ladder`: its
     /// own `full` or `low` is never overridden by a policy.
-    package func allowedRungs(_ ladder: RenditionLadder) -> ClosedRange<Int> {
+    func allowedRungs(_ ladder: RenditionLadder) -> ClosedRange<Int> {
         let lowest = ladder.lowestRung
         switch quality {
         case .full: return 0...0

@@ -5,11 +5,11 @@ import Pipeline
 /// The JSON control messages of the wire contract, built as text once and
 /// shared as `ByteBuffer`s.
 package enum WireMessage {
-    package static func viewerConnected(viewerID: String, activeStreams: [String]) -> String {
+    static func viewerConnected(viewerID: String, activeStreams: [String]) -> String {
         #"{"type":"viewer_connected","viewer_id":\#(JSONValue.quoted(viewerID)),"active_streams":[\#(activeStreams.map(JSONValue.quoted).joined(separator: ","))]}"#
     }
 
-    package static func streamStarted(_ id: String) -> String {
+    static func streamStarted(_ id: String) -> String {
         #"{"type":"stream_started","stream_id":\#(JSONValue.quoted(id))}"#
     }
 

@@ -1,5 +1,5 @@
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import PropertyBased
 import Testing
 import TestSupport

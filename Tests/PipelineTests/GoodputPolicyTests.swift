@@ -1,4 +1,4 @@
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// The built-in delivery policy as plain calls: a viewer's streams and

@@ -1,4 +1,4 @@
-import Pipeline
+@testable import Pipeline
 import PropertyBased
 import Testing
 import TestSupport

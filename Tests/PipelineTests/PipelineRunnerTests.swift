@@ -1,7 +1,7 @@
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import TestFixtures
-import Stages
+@testable import Stages
 import Testing
 
 /// Rejects frames whose payload is the text "bad"; passes the rest.

@@ -1,6 +1,6 @@
 import Foundation
-import Pipeline
-import Stages
+@testable import Pipeline
+@testable import Stages
 import Testing
 
 /// `"sources"` in `pipelines.json`: cameras the relay pulls. Every wrong

@@ -1,6 +1,6 @@
 import NIOCore
 import PropertyBased
-import RESP
+@testable import RESP
 import Testing
 import TestSupport
 

@@ -1,6 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
-import RESP
+@testable import RESP
 import TestFixtures
 import Testing
 

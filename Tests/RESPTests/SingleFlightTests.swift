@@ -1,4 +1,4 @@
-import RESP
+@testable import RESP
 import Synchronization
 import Testing
 

@@ -1,6 +1,6 @@
 import NIOCore
 import Testing
-import WireProtocol
+@testable import WireProtocol
 
 /// What HTTP ingest reads parts with, fed the ways senders write and the
 /// network splits their bodies.

@@ -1,6 +1,6 @@
 import Foundation
-import Pipeline
-import RelayCore
+@testable import Pipeline
+@testable import RelayCore
 @testable import RelayRules
 import Testing
 

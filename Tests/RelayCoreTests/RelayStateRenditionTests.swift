@@ -1,10 +1,10 @@
 import Foundation
 import NIOCore
-import Pipeline
-import RelayCore
+@testable import Pipeline
+@testable import RelayCore
 @testable import RelayRules
 import Testing
-import WireProtocol
+@testable import WireProtocol
 
 /// Which picture a viewer gets of each stream: `view` hints (visibility,
 /// drawn size), the viewer's own preference, and the delivery policy, as

@@ -1,9 +1,9 @@
 import Foundation
-import Pipeline
-import RelayCore
+@testable import Pipeline
+@testable import RelayCore
 @testable import RelayRules
 import Testing
-import WireProtocol
+@testable import WireProtocol
 
 /// The relay's rules, as events fed to a `RelayState` and the actions it
 /// returns: no sockets, no locks, time passed in by the test.

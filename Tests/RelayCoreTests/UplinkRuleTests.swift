@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
-import Pipeline
-import RelayCore
+@testable import Pipeline
+@testable import RelayCore
 @testable import RelayRules
 import Testing
 

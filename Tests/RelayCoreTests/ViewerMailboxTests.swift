@@ -1,6 +1,6 @@
 import Foundation
 import NIOCore
-import RelayCore
+@testable import RelayCore
 @testable import RelayRules
 import NIOEmbedded
 import NIOWebSocket

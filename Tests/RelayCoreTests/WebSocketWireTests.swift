@@ -1,7 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import NIOWebSocket
-import RelayCore
+@testable import RelayCore
 @testable import RelayRules
 import Testing
 

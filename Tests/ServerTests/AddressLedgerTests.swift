@@ -1,5 +1,5 @@
 @testable import FramepipeServer
-import Access
+@testable import Access
 import Testing
 
 /// The per-address bookkeeping on its own: connection counts, upgrade

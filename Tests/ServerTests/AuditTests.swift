@@ -1,7 +1,7 @@
-import Access
+@testable import Access
 import Foundation
 @testable import FramepipeServer
-import Pipeline
+@testable import Pipeline
 import TestFixtures
 import Testing
 

@@ -1,8 +1,8 @@
-import Access
-import RelayCore
+@testable import Access
+@testable import RelayCore
 import Foundation
 @testable import FramepipeServer
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// Tokens on both sockets and the JSON API, refused before the upgrade

@@ -1,7 +1,7 @@
 import Foundation
 @testable import FramepipeServer
-import Pipeline
-import Stages
+@testable import Pipeline
+@testable import Stages
 import TestFixtures
 import Testing
 

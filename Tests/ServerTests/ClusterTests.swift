@@ -1,8 +1,8 @@
 @testable import FramepipeServer
 import Foundation
 import NIOCore
-import Pipeline
-import RESP
+@testable import Pipeline
+@testable import RESP
 import TestFixtures
 import Testing
 

@@ -1,9 +1,9 @@
 @testable import FramepipeServer
-import Cluster
+@testable import Cluster
 import Foundation
-import WireProtocol
+@testable import WireProtocol
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import PropertyBased
 import Testing
 

@@ -1,7 +1,7 @@
-import RelayCore
-import FramepipeServer
+@testable import RelayCore
+@testable import FramepipeServer
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Testing
 
 @Suite("HTTP endpoints", .timeLimit(.minutes(1)))

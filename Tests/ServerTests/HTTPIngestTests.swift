@@ -1,6 +1,6 @@
-import FramepipeServer
+@testable import FramepipeServer
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// `POST /api/streams/{id}/ingest` through a real relay: frames from HTTP

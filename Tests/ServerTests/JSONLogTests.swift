@@ -1,7 +1,7 @@
 import Foundation
 @testable import FramepipeServer
 import Logging
-import Pipeline
+@testable import Pipeline
 import Synchronization
 import Testing
 

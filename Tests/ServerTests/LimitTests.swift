@@ -1,9 +1,9 @@
-import Access
+@testable import Access
 import Foundation
 @testable import FramepipeServer
 import NIOCore
 import NIOPosix
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// Each limit trips, is counted in `framepipe_limit_hits_total`, and the

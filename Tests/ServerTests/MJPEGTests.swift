@@ -1,6 +1,6 @@
-import FramepipeServer
+@testable import FramepipeServer
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// `GET /api/streams/{id}/mjpeg` through a real relay and a plain socket,

@@ -1,5 +1,5 @@
-import Access
-import FramepipeServer
+@testable import Access
+@testable import FramepipeServer
 import Testing
 
 @Suite("Origin checks", .timeLimit(.minutes(1)))

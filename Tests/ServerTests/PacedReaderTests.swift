@@ -1,6 +1,6 @@
-import FramepipeServer
+@testable import FramepipeServer
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// A viewer that has not read the frames last written to it is written no

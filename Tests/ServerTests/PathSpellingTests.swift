@@ -1,9 +1,9 @@
 import Foundation
 @testable import FramepipeServer
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Testing
-import WireProtocol
+@testable import WireProtocol
 
 /// Fail-closed routing: with auth on and no token, no spelling of a
 /// protected resource gets it. Each protected path is sent in every hostile

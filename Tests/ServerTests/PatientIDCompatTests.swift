@@ -1,5 +1,5 @@
-import FramepipeServer
-import Pipeline
+@testable import FramepipeServer
+@testable import Pipeline
 import Testing
 @testable import RelayCore
 

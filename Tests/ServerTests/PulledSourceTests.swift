@@ -1,7 +1,7 @@
 import Foundation
-import FramepipeServer
+@testable import FramepipeServer
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// Cameras the relay pulls (`"sources"` in the pipelines file), through a

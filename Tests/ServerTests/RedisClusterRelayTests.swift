@@ -1,7 +1,7 @@
 @testable import FramepipeServer
-import Cluster
+@testable import Cluster
 import Foundation
-import RESP
+@testable import RESP
 import TestFixtures
 import Testing
 

@@ -1,7 +1,7 @@
-import Access
+@testable import Access
 import Foundation
 @testable import FramepipeServer
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// Every refusal before or at the upgrade tells a client author what was

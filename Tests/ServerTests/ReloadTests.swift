@@ -1,8 +1,8 @@
-import Access
+@testable import Access
 import Foundation
 @testable import FramepipeServer
 import Logging
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// Reloading `pipelines.json` without a restart: what a live stream does,

@@ -1,8 +1,8 @@
-import Access
+@testable import Access
 import Foundation
 @testable import FramepipeServer
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// Behind a reverse proxy: the client address comes from the trusted

@@ -1,7 +1,7 @@
 @testable import FramepipeServer
 import Foundation
-import Pipeline
-import RESP
+@testable import Pipeline
+@testable import RESP
 import TestFixtures
 import Testing
 

@@ -1,8 +1,8 @@
-import Access
+@testable import Access
 import Foundation
 @testable import FramepipeServer
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Synchronization
 import Testing
 import TestFixtures

@@ -1,7 +1,7 @@
-import Access
+@testable import Access
 import Foundation
 @testable import FramepipeServer
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// Tokens from a hospital's identity provider: RS256 and ES256 signed with

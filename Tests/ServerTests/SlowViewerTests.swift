@@ -1,7 +1,7 @@
-import FramepipeServer
+@testable import FramepipeServer
 import TestFixtures
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// Large frames, so a viewer that stops reading fills the loopback socket

@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 @testable import FramepipeServer
-import Pipeline
+@testable import Pipeline
 import TestFixtures
 import Testing
 

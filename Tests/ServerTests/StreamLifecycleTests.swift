@@ -1,7 +1,7 @@
-import FramepipeServer
+@testable import FramepipeServer
 import TestFixtures
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Testing
 
 @Suite("Stream lifecycle", .timeLimit(.minutes(1)))

@@ -1,7 +1,7 @@
 import Foundation
-import FramepipeServer
+@testable import FramepipeServer
 import NIOSSL
-import Pipeline
+@testable import Pipeline
 import Testing
 import TestFixtures
 

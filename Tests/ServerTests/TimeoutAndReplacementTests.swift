@@ -1,7 +1,7 @@
 import Foundation
 @testable import FramepipeServer
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Testing
 
 @Suite("Timeouts, pings and replacement", .timeLimit(.minutes(1)))

@@ -1,4 +1,4 @@
-import Access
+@testable import Access
 @testable import FramepipeServer
 import Logging
 import NIOCore

@@ -1,7 +1,7 @@
-import FramepipeServer
+@testable import FramepipeServer
 import Foundation
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import TestFixtures
 import Testing
 

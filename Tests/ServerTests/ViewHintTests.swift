@@ -1,6 +1,6 @@
 import Foundation
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// `{"type":"view",…}` over real sockets: what a viewer says it shows

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded
-import Pipeline
+@testable import Pipeline
 @testable import RelayCore
 import Testing
 import TestFixtures

@@ -1,10 +1,10 @@
-import RelayCore
+@testable import RelayCore
 import Foundation
 @testable import FramepipeServer
 import Logging
 import NIOCore
 import NIOEmbedded
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// The hub's delivery rules as plain calls, without sockets: a viewer whose

@@ -1,8 +1,8 @@
 import Foundation
-import FramepipeServer
+@testable import FramepipeServer
 import TestFixtures
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Testing
 
 @Suite("Viewer options and formats", .timeLimit(.minutes(1)))

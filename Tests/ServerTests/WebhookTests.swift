@@ -1,6 +1,6 @@
 import Foundation
 @testable import FramepipeServer
-import Pipeline
+@testable import Pipeline
 import Testing
 
 /// Event webhooks against a real local HTTP receiver: signed, in order,

@@ -1,7 +1,7 @@
 import TestFixtures
 import NIOCore
-import Pipeline
-import Stages
+@testable import Pipeline
+@testable import Stages
 import Testing
 
 @Suite("decode-check")

@@ -1,8 +1,8 @@
 import TestFixtures
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import PropertyBased
-import Stages
+@testable import Stages
 import Testing
 
 /// Every built-in stage, in a `strict`-like chain, on arbitrary bytes: no

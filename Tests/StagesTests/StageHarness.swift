@@ -1,7 +1,7 @@
 import TestFixtures
 import NIOCore
-import Pipeline
-import Stages
+@testable import Pipeline
+@testable import Stages
 
 /// One stage instance built from a parameters object, as the loader would.
 func makeStage<S: Stage>(_ type: S.Type, _ parameters: [String: JSONValue] = [:], sink: RecordingSink = RecordingSink()) -> S {

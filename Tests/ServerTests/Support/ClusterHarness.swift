@@ -1,7 +1,7 @@
-import Cluster
-import FramepipeServer
-import Pipeline
-import RESP
+@testable import Cluster
+@testable import FramepipeServer
+@testable import Pipeline
+@testable import RESP
 import TestFixtures
 import Testing
 

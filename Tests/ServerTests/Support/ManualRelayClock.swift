@@ -1,6 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
-import Pipeline
+@testable import Pipeline
 import TestFixtures
 
 /// A `RelayClock` the test moves: the relay's token leases and revocation

@@ -2,7 +2,7 @@ import NIOCore
 import Foundation
 import NIOPosix
 import NIOSSL
-import Pipeline
+@testable import Pipeline
 import TestFixtures
 
 /// Plain HTTP/1.1 over a NIO socket: GETs for the JSON API and raw upgrade

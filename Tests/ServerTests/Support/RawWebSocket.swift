@@ -101,7 +101,7 @@ final class RawWebSocket: Sendable {
         // The first frames may have come in the same read as the response.
         if let end = head.readableBytesView.firstRange(of: Array("\r\n\r\n".utf8)) {
             head.moveReaderIndex(forwardBy: end.upperBound - head.readerIndex)
-            socket.unparsed.bytes.withLock { $0.writeBuffer(&head) }
+            socket.unparsed.bytes.withLock { _ = $0.writeBuffer(&head) }
         }
         return socket
     }

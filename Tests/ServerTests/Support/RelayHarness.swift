@@ -1,8 +1,8 @@
 import Foundation
-import FramepipeServer
+@testable import FramepipeServer
 import Logging
-import Pipeline
-import Stages
+@testable import Pipeline
+@testable import Stages
 import Synchronization
 import Testing
 import TestFixtures

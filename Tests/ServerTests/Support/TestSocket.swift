@@ -3,7 +3,7 @@ import HummingbirdWSClient
 import NIOSSL
 import Logging
 import NIOCore
-import Pipeline
+@testable import Pipeline
 import Synchronization
 import Testing
 import TestFixtures

@@ -1,8 +1,8 @@
-import Access
+@testable import Access
 import Foundation
 @testable import FramepipeServer
 import JWTKit
-import Pipeline
+@testable import Pipeline
 
 /// Keys and tokens for the auth tests: an HS256 secret, an ES256 key pair
 /// made per run, and tokens minted the way `framepipe token` mints them.
