@@ -40,7 +40,8 @@ package struct ViewerLink: Sendable, Equatable {
     /// for the link), which the delivery policy steps down.
     package private(set) var receiverLimited = false
     /// A new viewer starts paced, and leaves once it has kept up for
-    /// `readerPacedFor`: while paced, each write of frames is followed by a
+    /// `readerPacedFor` from its first frames (a viewer that waited for a
+    /// stream has shown nothing of its reader yet): while paced, each write of frames is followed by a
     /// read probe (a WebSocket Ping, which a client answers only once it
     /// has read past the frames), and no frame is written while one is
     /// unanswered, so what a lagging reader reads next is the newest frame,
@@ -49,7 +50,7 @@ package struct ViewerLink: Sendable, Equatable {
     /// worth of frames, seconds of reading, before a reading showed it.
     package var readerPaced: Bool {
         guard let now = last?.at else { return true }
-        guard let since = lastReaderLimitedAt ?? firstSampleAt else { return true }
+        guard let since = lastReaderLimitedAt ?? firstFramesWrittenAt else { return true }
         return now - since < Self.readerPacedFor
     }
     static let readerPacedFor: Duration = .seconds(5)
@@ -70,6 +71,7 @@ package struct ViewerLink: Sendable, Equatable {
     /// When the reader's window last closed with data waiting.
     private var readerStalledSince: ContinuousClock.Instant?
     private var firstSampleAt: ContinuousClock.Instant?
+    private var firstFramesWrittenAt: ContinuousClock.Instant?
 
     package init() {}
 
@@ -139,6 +141,7 @@ package struct ViewerLink: Sendable, Equatable {
     /// Frames were written to a paced reader, followed by a read probe.
     package mutating func framesWritten(at now: ContinuousClock.Instant) {
         if awaitingReadSince == nil { awaitingReadSince = now }
+        if firstFramesWrittenAt == nil { firstFramesWrittenAt = now }
     }
 
     /// The paced reader answered its read probe: it read the frames before

@@ -120,7 +120,8 @@ struct ViewerMailboxTests {
         #expect(frozen.stallLimit(sendTimeout: .seconds(1), roundTrips: 10) == .seconds(30))
     }
 
-    /// A new viewer is paced until it has kept up for `readerPacedFor`; one
+    /// A new viewer is paced until it has kept up for `readerPacedFor` from
+    /// its first frames, however long it waited for a stream first; one
     /// that leaves its frames unread with everything delivered lags, stays
     /// paced, and its answers to the read probe are its progress and its
     /// read interval.
@@ -129,7 +130,13 @@ struct ViewerMailboxTests {
         func at(_ ms: Int) -> ContinuousClock.Instant { t0 + .milliseconds(ms) }
         var keepsUp = ViewerLink()
         #expect(keepsUp.readerPaced, "new")
+        // Connected ten seconds before any stream: its link was read, its reader never tested.
+        for ms in stride(from: -10_000, to: 0, by: 1_000) {
+            keepsUp.record(.init(bytesAcked: 100, notSentBytes: 0, unackedSegments: 0, rtt: .milliseconds(1), at: at(ms)))
+        }
+        #expect(keepsUp.readerPaced, "no frame written yet")
         for ms in stride(from: 0, through: 5_000, by: 500) {
+            #expect(keepsUp.readerPaced, "at \(ms) ms")
             keepsUp.framesWritten(at: at(ms))
             keepsUp.record(.init(bytesAcked: UInt64(ms), notSentBytes: 0, unackedSegments: 0, rtt: .milliseconds(1), at: at(ms)))
             keepsUp.readConfirmed(at: at(ms + 1))
