@@ -10,8 +10,10 @@ import Synchronization
 /// such as inside a network namespace behind a shaped link. It reports
 /// what that viewer got: frames per second, the age of each frame when it
 /// was read (now − the streamer's `timestamp`; both on this machine's wall
-/// clock, so old and new relays are measured alike), and whether and when
-/// the relay closed it.
+/// clock, so old and new relays are measured alike), the part of that age
+/// after the relay received it (now − `received_at`: what the relay and the
+/// link to this viewer added, without any backlog before the relay read the
+/// frame), and whether and when the relay closed it.
 struct WatchBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch",
@@ -30,7 +32,7 @@ struct WatchBenchmark: AsyncParsableCommand {
         var configuration = WebSocketClientConfiguration()
         configuration.maxFrameSize = 16 << 20
         configuration.autoPing = .disabled
-        let seen = Mutex<(ages: [Double], frames: Int, bytes: Int, closedAfter: Double?, closeReason: String?)>(([], 0, 0, nil, nil))
+        let seen = Mutex<(ages: [Double], relayAges: [Double], frames: Int, bytes: Int, closedAfter: Double?, closeReason: String?)>(([], [], 0, 0, nil, nil))
         let start = ContinuousClock.now
         let target = "\(url)/ws/viewer?format=binary" + (query.isEmpty ? "" : "&" + query)
         let readRate = readRate, ack = ack, warmup = warmup
@@ -50,6 +52,7 @@ struct WatchBenchmark: AsyncParsableCommand {
                                     s.frames += 1
                                     s.bytes += size
                                     if let sent = header["timestamp"]?.numberValue { s.ages.append(now - sent) }
+                                    if let received = header["received_at"]?.numberValue { s.relayAges.append(now - received) }
                                 }
                             }
                             if ack, let stream = header["stream_id"]?.stringValue, let seq = header["seq"]?.numberValue {
@@ -77,12 +80,14 @@ struct WatchBenchmark: AsyncParsableCommand {
         let connected = result.closedAfter == nil
         Output.line("viewer \(label): \(connected ? "connected throughout" : "closed after \(f(result.closedAfter, 1)) s (\(result.closeReason ?? ""))"); "
                     + "\(f(Double(result.frames) / window, 1)) fps, \(f(Double(result.bytes) / window / 1000, 0)) KB/s; "
-                    + "frame age ms p50 \(f(Percentile.of(result.ages, 0.5))) p95 \(f(Percentile.of(result.ages, 0.95))) max \(f(result.ages.max()))")
+                    + "frame age ms p50 \(f(Percentile.of(result.ages, 0.5))) p95 \(f(Percentile.of(result.ages, 0.95))) max \(f(result.ages.max())); "
+                    + "since the relay received it p50 \(f(Percentile.of(result.relayAges, 0.5))) p95 \(f(Percentile.of(result.relayAges, 0.95)))")
         let json: [(String, String)] = [
             ("label", "\"\(label)\""), ("connected", "\(connected)"), ("closed_after_s", f(result.closedAfter, 1)),
             ("fps", f(Double(result.frames) / window, 2)), ("kbytes_per_s", f(Double(result.bytes) / window / 1000, 1)),
             ("age_p50_ms", f(Percentile.of(result.ages, 0.5))), ("age_p95_ms", f(Percentile.of(result.ages, 0.95))),
             ("age_max_ms", f(result.ages.max())),
+            ("relay_age_p50_ms", f(Percentile.of(result.relayAges, 0.5))), ("relay_age_p95_ms", f(Percentile.of(result.relayAges, 0.95))),
         ]
         Output.line("{" + json.map { "\"\($0.0)\":\($0.1 == "-" ? "null" : $0.1)" }.joined(separator: ",") + "}")
     }

