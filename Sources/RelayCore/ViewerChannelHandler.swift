@@ -137,7 +137,7 @@ package final class ViewerChannelHandler: ChannelInboundHandler, RemovableChanne
 
     /// One reading into the mailbox's `ViewerLink`. Event loop only.
     private func record(_ info: framepipe_tcp_info) -> ViewerLink {
-        let link = mailbox.recordLink(ViewerLink.Sample(
+        let link = mailbox.recordLink(ViewerLink.Reading(
             bytesAcked: info.bytes_acked, notSentBytes: Int(info.notsent_bytes), unackedSegments: Int(info.unacked),
             rtt: .microseconds(Int64(info.rtt)), at: .now))
         readerPaced = readProbes && link.readerPaced

@@ -55,7 +55,7 @@ extension ViewerHub {
     /// viewer's measuring window handed to its slow verdict.
     package func sample(elapsed: Duration, slowLossRatio: Double, now: ContinuousClock.Instant = .now) -> PeriodReport {
         locked.withLockedValue { locked in
-            var windows: [String: RelayState.DeliveryWindow] = [:]
+            var windows: [String: LossWindow] = [:]
             var links: [String: LinkFigures] = [:]
             var losses: [(id: String, figures: RelayMetrics.ViewerFigures)] = []
             for (id, viewer) in locked.connections {
@@ -81,7 +81,7 @@ extension ViewerHub {
     /// window so far (see `RelayState.reviewDelivery`).
     package func reviewDelivery(now: ContinuousClock.Instant = .now) -> [RelayState.RenditionChange] {
         locked.withLockedValue { locked in
-            var windows: [String: RelayState.DeliveryWindow] = [:]
+            var windows: [String: LossWindow] = [:]
             var links: [String: LinkFigures] = [:]
             for (id, viewer) in locked.connections {
                 let window = viewer.mailbox.peekWindow()

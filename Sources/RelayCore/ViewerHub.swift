@@ -13,7 +13,7 @@ import NIOConcurrencyHelpers
 /// A lock rather than an actor because `publish` is called from the frame
 /// path, which must not suspend; every critical section is short and never
 /// spans an `await`. Lock order is always hub, then a stream's
-/// `DeliveryGate`, then mailbox: the mailbox actions an event returns are
+/// `StreamGate`, then mailbox: the mailbox actions an event returns are
 /// applied before the hub's lock is released (see `RelayAction`), a
 /// frame's offers under its stream's gate only, everything else after.
 /// What a viewer sends (acks, pings) and what it is sent in reply take the
@@ -58,7 +58,7 @@ package final class ViewerHub: FrameSink, Sendable {
         var connections: [String: Viewer] = [:]
         /// A gate for each stream with a frame delivered since it (last)
         /// became deliverable, with the holder last given to it.
-        var gates: [String: (gate: DeliveryGate, holder: DeliveryTicket.Holder)] = [:]
+        var gates: [String: (gate: StreamGate, holder: FrameTicket.Holder)] = [:]
     }
 
     /// Which gates an event may have changed: a frame changes only its own
@@ -120,7 +120,7 @@ package final class ViewerHub: FrameSink, Sendable {
     /// already looked up under the lock.
     private enum Deferred {
         case action(RelayAction)
-        case deliver(Frame, [(Viewer, FrameTarget)], DeliveryTicket, DeliveryGate)
+        case deliver(Frame, [(Viewer, FrameTarget)], FrameTicket, StreamGate)
         case viewerLeft(Viewer, ViewerLeaveReason, remaining: Int)
     }
 
@@ -128,7 +128,7 @@ package final class ViewerHub: FrameSink, Sendable {
                                        gates: GateSync) -> [Deferred] {
         // Gates first: a stream_ended below must find its stream's gate already closed.
         if gates == .all {
-            let changed = locked.gates.compactMap { id, entry in locked.relay.deliveryState(of: id)?.holder != entry.holder ? id : nil }
+            let changed = locked.gates.compactMap { id, entry in locked.relay.streamHolding(of: id)?.holder != entry.holder ? id : nil }
             for id in changed { syncGate(id, &locked) }
         }
         for case .deliver(_, _, let ticket) in actions { syncGate(ticket.stream, &locked, opening: true, replay: ticket.replayOf != nil) }
@@ -168,14 +168,14 @@ package final class ViewerHub: FrameSink, Sendable {
     /// Gives a stream's gate the state's current answer; a gate whose
     /// stream is gone is closed and forgotten. `opening` makes one if missing.
     private static func syncGate(_ id: String, _ locked: inout Locked, opening: Bool = false, replay: Bool = false) {
-        let state = locked.relay.deliveryState(of: id)
+        let state = locked.relay.streamHolding(of: id)
         if let (gate, holder) = locked.gates[id] {
             // A frame's own seq reaches the gate with its offers; a replay needs the state's now.
             guard state?.holder != holder || replay else { return }
             gate.update(state)
             locked.gates[id] = state.map { (gate, $0.holder) }
         } else if opening, let state {
-            locked.gates[id] = (DeliveryGate(state), state.holder)
+            locked.gates[id] = (StreamGate(state), state.holder)
         }
     }
 
@@ -228,8 +228,8 @@ package final class ViewerHub: FrameSink, Sendable {
     /// Encodes a frame once per format and rendition outside any lock, then
     /// offers it under its stream's gate if the stream is still served by
     /// the holder it came from: a `stream_ended` racing with it (timeout,
-    /// replacement, shutdown) cannot be overtaken by it (see `DeliveryGate`).
-    private func deliver(_ frame: Frame, to targets: [(Viewer, FrameTarget)], ticket: DeliveryTicket, gate: DeliveryGate) {
+    /// replacement, shutdown) cannot be overtaken by it (see `StreamGate`).
+    private func deliver(_ frame: Frame, to targets: [(Viewer, FrameTarget)], ticket: FrameTicket, gate: StreamGate) {
         var encoding = FrameEncoding(frame: frame, cached: ticket.replayOf != nil)
         var messages: [(Viewer, RenditionKind, ByteBuffer, Duration?)] = []
         messages.reserveCapacity(targets.count)

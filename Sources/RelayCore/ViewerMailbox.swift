@@ -224,7 +224,7 @@ package final class ViewerMailbox: Sendable {
 
     /// A reading of the socket's TCP state (see `ViewerLink`).
     @discardableResult
-    func recordLink(_ sample: ViewerLink.Sample) -> ViewerLink {
+    func recordLink(_ sample: ViewerLink.Reading) -> ViewerLink {
         state.withLockedValue { s in
             s.stats.link.record(sample)
             return s.stats.link

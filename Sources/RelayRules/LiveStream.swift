@@ -20,8 +20,8 @@ package struct LiveStream {
     /// The node serving it; nil for this node.
     package var owner: String? { if case .remote(let node) = location { node } else { nil } }
     package var isLocal: Bool { session != nil }
-    /// Who its frames are accepted from, as a `DeliveryTicket` names it.
-    package var holder: DeliveryTicket.Holder {
+    /// Who its frames are accepted from, as a `FrameTicket` names it.
+    package var holder: FrameTicket.Holder {
         switch location {
         case .local(let session): .session(session.id)
         case .remote(let owner): .node(owner)

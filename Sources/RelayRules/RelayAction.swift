@@ -8,7 +8,7 @@ import Pipeline
 /// Mailbox actions (`control`, `streamEnded`, `finish`) are the exception to
 /// "after unlocking": the hub applies them inside the same critical section
 /// as the state change that produced them. A frame's offer is checked
-/// against its stream's `DeliveryGate`, which the hub updates under that
+/// against its stream's `StreamGate`, which the hub updates under that
 /// lock before those mailbox actions, so a `stream_ended` decided by one
 /// thread can never be overtaken in a viewer's mailbox by a frame of the
 /// same stream published by another. Everything else (encoding, logs,
@@ -22,7 +22,7 @@ package enum RelayAction {
     case finish(viewer: String)
     /// Encode the frame once per format and rendition, then offer it to
     /// these viewers' mailboxes if `ticket` is still current.
-    case deliver(Frame, targets: [FrameTarget], ticket: DeliveryTicket)
+    case deliver(Frame, targets: [FrameTarget], ticket: FrameTicket)
     /// Ask a streamer's connection to close.
     case closeSession(StreamSessionHandle, StreamEndReason)
     /// Send a streamer a control message (its `demand`).
@@ -54,7 +54,7 @@ package struct FrameTarget: Equatable, Sendable {
 
 /// Which holder of a stream a frame was accepted from: the frame is offered
 /// only while that holder still serves the stream.
-package struct DeliveryTicket: Equatable, Sendable {
+package struct FrameTicket: Equatable, Sendable {
     package enum Holder: Equatable, Sendable {
         case session(UInt64)
         case node(String)

@@ -86,7 +86,7 @@ extension RelayState {
             _ = streams[id]!.uplink.record(frame.receivedAt - capturedAt, at: now, wall: frame.receivedAt, rule: uplinkRule)
         }
         let learned = learnPictures(of: frame)
-        let ticket = DeliveryTicket(stream: id, holder: .node(node), replayOf: frame.isReplay ? frame.seq : nil)
+        let ticket = FrameTicket(stream: id, holder: .node(node), replayOf: frame.isReplay ? frame.seq : nil)
         return learned + [.deliver(frame, targets: plan(for: id).targets, ticket: ticket)]
     }
 

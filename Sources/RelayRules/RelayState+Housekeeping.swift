@@ -42,8 +42,6 @@ extension RelayState {
         viewers.values.filter { $0.pingSentAt.map { now - $0 >= limit } ?? false }.map(\.id).sorted(by: ViewerRecord.connectionOrder)
     }
 
-    /// What a viewer's mailbox counted in one measuring window.
-    package typealias DeliveryWindow = LossWindow
 
     /// One sampling period's figures, for metrics and logs.
     package struct PeriodFigures {
@@ -58,7 +56,7 @@ extension RelayState {
     /// Closes a sampling period of `elapsed`: each stream's fps over it,
     /// each viewer's slow verdict from what its mailbox counted, and each
     /// viewer's policy run on that window and its link (`links`, by viewer).
-    package mutating func sample(elapsed: Duration, windows: [String: DeliveryWindow], slowLossRatio: Double,
+    package mutating func sample(elapsed: Duration, windows: [String: LossWindow], slowLossRatio: Double,
                                  links: [String: LinkFigures] = [:], now: ContinuousClock.Instant) -> PeriodFigures {
         let seconds = elapsed.seconds
         var sample = PeriodFigures()
@@ -88,7 +86,7 @@ extension RelayState {
     /// closed, and half-way through it with the window so far, so a link
     /// that cannot carry what it is sent is stepped down within half a
     /// second of its first frames instead of a whole one.
-    package mutating func reviewDelivery(windows: [String: DeliveryWindow], links: [String: LinkFigures],
+    package mutating func reviewDelivery(windows: [String: LossWindow], links: [String: LinkFigures],
                                          now: ContinuousClock.Instant) -> [RenditionChange] {
         var changes: [RenditionChange] = []
         let menu = renditionMenu()

@@ -29,7 +29,7 @@ extension RelayState {
         let (ladder, width) = (streams[id]!.pictures.ladder, streams[id]!.pictures.width)
         streams[id]!.pictures.record(frame)
         guard streams[id]!.pictures.ladder != ladder || streams[id]!.pictures.width != width else { return [] }
-        deliveryPlans[id] = nil
+        fanOutPlans[id] = nil
         let menu = renditionMenu()
         return watchers(of: id).flatMap { chooseRenditions(for: $0, now: frame.arrival, window: nil, menu: menu) }.map(Self.logged)
     }
@@ -59,7 +59,7 @@ extension RelayState {
               let latest = stream.latestFrame else { return nil }
         let target = FrameTarget(viewer: id, rendition: RenditionKind(rung: viewer.rung(for: streamID, ladder: stream.pictures.ladder)),
                                  handle: viewer.handle)  // uncapped: the one frame it has been waiting for
-        return .deliver(latest, targets: [target], ticket: DeliveryTicket(stream: streamID, holder: stream.holder, replayOf: latest.seq))
+        return .deliver(latest, targets: [target], ticket: FrameTicket(stream: streamID, holder: stream.holder, replayOf: latest.seq))
     }
 
     /// The started streams, by id, with what their rungs cost each format:
@@ -108,7 +108,7 @@ extension RelayState {
                 changes.append(RenditionChange(viewer: id, stream: offer.id, from: offer.rungs[offer.current].label, to: offer.rungs[rung].label))
             }
         }
-        // Only a real change touches the record (and so the cached delivery plans).
+        // Only a real change touches the record (and so the cached fan-out plans).
         if viewer.choices != choices { viewers[id]!.choices = choices }
         return changes
     }

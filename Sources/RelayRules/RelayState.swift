@@ -15,15 +15,15 @@ import WireProtocol
 package struct RelayState {
     package internal(set) var streams: [String: LiveStream] = [:]
     package internal(set) var viewers: [String: ViewerRecord] = [:] {
-        didSet { deliveryPlans.removeAll(keepingCapacity: true) }
+        didSet { fanOutPlans.removeAll(keepingCapacity: true) }
     }
     /// Per stream, who gets its frames and in which rendition, worked out
     /// once after any viewer changes rather than by walking every viewer
     /// per frame (copying each record cost ~15% of the relay's CPU per
     /// delivered frame at 200 viewers).
-    var deliveryPlans: [String: DeliveryPlan] = [:]
+    var fanOutPlans: [String: FanOutPlan] = [:]
 
-    struct DeliveryPlan {
+    struct FanOutPlan {
         var targets: [FrameTarget]
         /// The rungs those viewers are sent: what `downscale` makes.
         var wanted: RenditionSet
@@ -43,7 +43,7 @@ package struct RelayState {
     private(set) var makePolicy: @Sendable () -> any DeliveryPolicy
     /// Each viewer's policy and its link as last measured, kept beside the
     /// records: they change at every review, and a change to `viewers`
-    /// would throw away every delivery plan twice a second.
+    /// would throw away every fan-out plan twice a second.
     var policies: [String: ViewerPolicy] = [:]
 
     struct ViewerPolicy {
@@ -160,7 +160,7 @@ package struct RelayState {
             actions += streamHealth(id, change)
         }
         actions.append(.metric(.frameAccepted(stream: id)))
-        actions.append(.deliver(frame, targets: plan(for: id).targets, ticket: DeliveryTicket(stream: id, holder: .session(session.id))))
+        actions.append(.deliver(frame, targets: plan(for: id).targets, ticket: FrameTicket(stream: id, holder: .session(session.id))))
         if justStarted { actions += [.cluster(.streamStarted(id)), .event(.streamStarted(stream: id))] + demandUpdates() }
         actions.append(.cluster(.frameAccepted(frame)))
         return actions
@@ -170,31 +170,31 @@ package struct RelayState {
     /// or the relay is shutting down (no frame of it is offered any more).
     /// Whether a frame accepted under a ticket may still be offered to
     /// viewers is its `admits(_:)`.
-    package func deliveryState(of id: String) -> DeliveryState? {
+    package func streamHolding(of id: String) -> StreamHolding? {
         guard !shuttingDown, let stream = streams[id] else { return nil }
-        return DeliveryState(holder: stream.holder, latestSeq: stream.latestFrame?.seq)
+        return StreamHolding(holder: stream.holder, latestSeq: stream.latestFrame?.seq)
     }
 
     /// The rungs of this stream some viewer is sent, so only those are
     /// made; `ladder` is the one its `downscale` declares, which the state
     /// learns only from the frames after it (so the first frame is sized right too).
     /// A plan made for the known ladder is kept, so the frame's own
-    /// delivery right after reuses it instead of walking the viewers again.
+    /// fan-out right after reuses it instead of walking the viewers again.
     package mutating func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
         guard ladder == streams[streamID]?.pictures.ladder else { return makePlan(for: streamID, ladder: ladder).wanted }
         return plan(for: streamID).wanted
     }
 
     /// Who gets `id`'s frames and in which rendition, from the cache while no viewer changed.
-    mutating func plan(for id: String) -> DeliveryPlan {
-        if let plan = deliveryPlans[id] { return plan }
+    mutating func plan(for id: String) -> FanOutPlan {
+        if let plan = fanOutPlans[id] { return plan }
         let plan = makePlan(for: id)
-        deliveryPlans[id] = plan
+        fanOutPlans[id] = plan
         return plan
     }
 
     /// Viewers that watch `id` and show it; a hidden tile gets nothing.
-    private func makePlan(for id: String, ladder known: RenditionLadder? = nil) -> DeliveryPlan {
+    private func makePlan(for id: String, ladder known: RenditionLadder? = nil) -> FanOutPlan {
         let ladder = known ?? streams[id]?.pictures.ladder ?? .fullOnly
         var wanted = RenditionSet()
         var targets: [FrameTarget] = []
@@ -204,7 +204,7 @@ package struct RelayState {
             targets.append(FrameTarget(viewer: viewer.id, rendition: RenditionKind(rung: rung), maxFPS: viewer.choices[id]?.maxFPS,
                                        handle: viewer.handle))
         }
-        return DeliveryPlan(targets: targets, wanted: wanted)
+        return FanOutPlan(targets: targets, wanted: wanted)
     }
 
     // MARK: Viewers

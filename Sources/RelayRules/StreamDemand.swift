@@ -48,7 +48,7 @@ extension RelayState {
     /// How long another node's word on a stream's demand counts without being repeated.
     static let demandElsewhereLifetime: Duration = .seconds(15)
 
-    /// What the viewers of stream `id` on this node need now, from its delivery plan.
+    /// What the viewers of stream `id` on this node need now, from its fan-out plan.
     mutating func demand(of id: String) -> StreamDemand {
         let targets = plan(for: id).targets
         guard !targets.isEmpty, let stream = streams[id] else { return .unwatched }

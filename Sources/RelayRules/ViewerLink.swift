@@ -5,7 +5,7 @@
 /// slow link that keeps taking bytes is slow, not dead.
 package struct ViewerLink: Sendable, Equatable {
     /// One reading of the socket.
-    package struct Sample: Sendable, Equatable {
+    package struct Reading: Sendable, Equatable {
         var bytesAcked: UInt64
         /// Written by the relay, not yet sent by TCP (bounded by `TCP_NOTSENT_LOWAT`).
         package var notSentBytes: Int
@@ -23,7 +23,7 @@ package struct ViewerLink: Sendable, Equatable {
         }
     }
 
-    package private(set) var last: Sample?
+    package private(set) var last: Reading?
     /// Bytes per second the link acknowledged, smoothed over about two seconds.
     package private(set) var goodput: Double = 0
     /// When the link last acknowledged new bytes, or had nothing to send.
@@ -78,7 +78,7 @@ package struct ViewerLink: Sendable, Equatable {
     package var rtt: Duration? { last?.rtt }
     package var notSentBytes: Int { last?.notSentBytes ?? 0 }
 
-    package mutating func record(_ sample: Sample) {
+    package mutating func record(_ sample: Reading) {
         defer { last = sample }
         let delivered = sample.notSentBytes == 0 && sample.unackedSegments == 0
         if awaitingReadSince != nil, delivered {
@@ -157,7 +157,7 @@ package struct ViewerLink: Sendable, Equatable {
     /// A gap ends when the reader reads again (its window reopens and the
     /// link acknowledges more); gaps shorter than two readings apart are
     /// the link's own rhythm, not the reader's.
-    private mutating func learnReadInterval(from sample: ViewerLink.Sample, acked: UInt64) {
+    private mutating func learnReadInterval(from sample: ViewerLink.Reading, acked: UInt64) {
         if acked > 0 { endReadGap(at: sample.at) }
         // Read and closed again between two readings: a new gap starts now.
         if receiverLimited, readerStalledSince == nil { readerStalledSince = sample.at }

@@ -67,9 +67,9 @@ struct RelayStateRenditionTests {
         #expect(T.lines(shown) == ["deliver P-1#30 → v-1:full"], "the newest frame at once, not after the next one")
         guard case .deliver(_, _, let ticket)? = shown.last else { Issue.record("no delivery"); return }
         #expect(ticket.replayOf == 30)
-        #expect(state.deliveryState(of: "P-1")?.admits(ticket) == true)
+        #expect(state.streamHolding(of: "P-1")?.admits(ticket) == true)
         #expect(deliveries(&state, seq: 31) == ["deliver P-1#31 → v-1:full,v-2:full"])
-        #expect(state.deliveryState(of: "P-1")?.admits(ticket) != true, "once a newer frame is accepted the replay is not offered: it could overtake it")
+        #expect(state.streamHolding(of: "P-1")?.admits(ticket) != true, "once a newer frame is accepted the replay is not offered: it could overtake it")
         #expect(T.lines(state.setView("v-1", stream: "P-1", StreamView(visible: true), now: t0)).isEmpty, "the same view again changes nothing")
     }
 

@@ -48,13 +48,13 @@ struct RelayStateTests {
             #expect(state.streamActivity("P-1", isFrame: true, now: t0) == expected)
         }
         #expect(state.streamActivity("P-1", isFrame: false, now: t0) == 3, "a control message takes no seq")
-        let ticket = DeliveryTicket(stream: "P-1", holder: .session(first.id))
-        #expect(state.deliveryState(of: "P-1")?.admits(ticket) == true)
+        let ticket = FrameTicket(stream: "P-1", holder: .session(first.id))
+        #expect(state.streamHolding(of: "P-1")?.admits(ticket) == true)
         let (connected, actions) = state.connectStream("P-1", session: second, now: t0)
         #expect(connected?.replaced === first)
         #expect(connected?.firstSeq == 3)
         #expect(T.lines(actions) == ["cluster: connected P-1"])
-        #expect(state.deliveryState(of: "P-1")?.admits(ticket) != true, "a frame the old connection had in flight is not offered")
+        #expect(state.streamHolding(of: "P-1")?.admits(ticket) != true, "a frame the old connection had in flight is not offered")
         #expect(state.endStream("P-1", session: first, reason: .closed).isEmpty)
         #expect(state.streams["P-1"]?.session === second)
     }
@@ -205,7 +205,7 @@ struct RelayStateTests {
             (30, 0, false, true),    // the third good window in a row
         ]
         for (number, row) in rows.enumerated() {
-            let windows: [String: RelayState.DeliveryWindow] = ["v-1": .init(offered: row.offered, replaced: row.replaced)]
+            let windows: [String: LossWindow] = ["v-1": .init(offered: row.offered, replaced: row.replaced)]
             let sample = state.sample(elapsed: .seconds(1), windows: windows, slowLossRatio: 0.2, now: t0 + .seconds(number))
             #expect(state.viewers["v-1"]?.slowness.slow == row.slow, "row \(number)")
             #expect(sample.slowChanges.contains { $0.id == "v-1" } == row.changed, "row \(number)")
@@ -262,7 +262,7 @@ struct RelayStateTests {
         }
         _ = state.connectStream("P-3", session: T.session(3), now: t0)  // never started
         _ = state.remoteClaimed("R-1", by: "node-b", started: true, at: ActionTranscript.wall)
-        let ticket = DeliveryTicket(stream: "P-1", holder: .session(1))
+        let ticket = FrameTicket(stream: "P-1", holder: .session(1))
         #expect(T.lines(state.beginShutdown(), logs: true) == [
             "v-1 ← stream_ended P-1 shutdown",
             "v-1 ← stream_ended P-2 shutdown", "v-2 ← stream_ended P-2 shutdown",
@@ -274,7 +274,7 @@ struct RelayStateTests {
             "metric: ended P-3", "close session 3 shutdown", "cluster: ended P-3 shutdown",
             "metric: ended R-1",
         ])
-        #expect(state.deliveryState(of: "P-1")?.admits(ticket) != true, "a frame in flight is not offered after the end")
+        #expect(state.streamHolding(of: "P-1")?.admits(ticket) != true, "a frame in flight is not offered after the end")
         #expect(state.frameAccepted(T.frame("P-1", seq: 1)).isEmpty)
         #expect(state.addViewer(.init(format: .json, remoteAddress: "c")).0 == nil)
         #expect(state.connectStream("P-4", session: T.session(4), now: t0).0 == nil)
