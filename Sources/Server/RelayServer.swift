@@ -206,7 +206,8 @@ public struct RelayServer: Sendable {
             // Housekeeping before the shutdown sequence, so it stops after it: pings, idle
             // closes, stall drops and policy reviews go on while the relay drains.
             .init(service: HousekeepingService(hub: hub, metrics: metrics, configuration: configuration, logger: logger)),
-            .init(service: ShutdownCoordinator(hub: hub, readiness: readiness, logger: logger, drainDelay: configuration.drainDelay)),
+            .init(service: ShutdownCoordinator(hub: hub, readiness: readiness, clock: configuration.clock, logger: logger,
+                                               drainDelay: configuration.drainDelay)),
         ]
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A bound on the whole shutdown: the drain delay, the viewers' drain,

@@ -1,3 +1,4 @@
+import Pipeline
 import RelayCore
 import Logging
 import ServiceLifecycle
@@ -16,6 +17,8 @@ import ServiceLifecycle
 struct ShutdownCoordinator: Service {
     let hub: ViewerHub
     let readiness: Readiness
+    /// The drain delay is counted on it (a test moves it).
+    let clock: any RelayClock
     let logger: Logger
     var drainDelay: Duration = .zero
     var drainTimeout: Duration = .seconds(3)
@@ -29,9 +32,11 @@ struct ShutdownCoordinator: Service {
         readiness.beginDraining()
         if drainDelay > .zero {
             logger.notice("draining: not ready, still streaming until the drain delay ends", metadata: ["drain_delay_s": "\(drainDelay.seconds)"])
-            try? await Task.sleep(for: drainDelay)
+            try? await clock.sleep(for: drainDelay)
         }
         hub.beginShutdown()
+        // The drain timeout bounds the shutdown itself, so it is real time:
+        // a test's clock that stands still must not keep a relay from stopping.
         let deadline = ContinuousClock.now + drainTimeout
         while ContinuousClock.now < deadline {
             let counts = hub.connectionCounts
