@@ -24,6 +24,22 @@ struct ShutdownTests {
         let clock: ManualRelayClock
         let shutdown: @Sendable () async -> Void
         let stopped: Task<Void, any Error>
+
+        /// A viewer, and a camera whose first frame it has: the relay is serving.
+        func viewerAndCamera() async throws -> (viewer: TestSocket, camera: TestSocket) {
+            let viewer = try await relay.viewer()
+            let camera = try await relay.streamer("cam")
+            camera.send(TestFrames.text(0))
+            try await viewer.waitFor("the first frame") { $0["type"] == .string("frame") }
+            return (viewer, camera)
+        }
+
+        /// Shuts the relay down as SIGTERM would; returns once it is waiting out the drain delay.
+        func shutDown() async throws {
+            let delayEnds = clock.now.addingTimeInterval(30)
+            await shutdown()
+            try await clock.waitForSleeper(until: delayEnds)
+        }
     }
 
     /// A relay with a 30 s drain delay on a manual clock; `body` calls `shutdown` when it wants.
@@ -56,15 +72,10 @@ struct ShutdownTests {
             $0.pingInterval = .seconds(300); $0.pingTimeout = .seconds(600)
         }) { draining in
             let (relay, clock) = (draining.relay, draining.clock)
-            let viewer = try await relay.viewer()
-            let streamer = try await relay.streamer("cam")
-            streamer.send(TestFrames.text(0))
-            try await viewer.waitFor("the first frame") { $0["type"] == .string("frame") }
-
+            let (viewer, streamer) = try await draining.viewerAndCamera()
             let shutdownAt = clock.now
-            await draining.shutdown()
             // The coordinator has armed itself for the delay's end: from here the relay is draining.
-            try await clock.waitForSleeper(until: shutdownAt.addingTimeInterval(30))
+            try await draining.shutDown()
             let readiness = try await RawHTTP.get(port: relay.port, path: "/readyz")
             #expect(readiness.status == 503 && (try? JSONParser.parse(readiness.text))?["state"] == .string("draining"), "\(readiness.text)")
 
@@ -88,13 +99,9 @@ struct ShutdownTests {
     @Test func aSilentCameraIsTimedOutWhileTheRelayDrains() async throws {
         try await withDrainingRelay { draining in
             let (relay, clock) = (draining.relay, draining.clock)
-            let viewer = try await relay.viewer()
-            let streamer = try await relay.streamer("cam")
-            streamer.send(TestFrames.text(0))
-            try await viewer.waitFor("the first frame") { $0["type"] == .string("frame") }
+            let (viewer, _) = try await draining.viewerAndCamera()
             let silentFrom = clock.now
-            await draining.shutdown()
-            try await clock.waitForSleeper(until: silentFrom.addingTimeInterval(30))
+            try await draining.shutDown()
             try await TimeoutAndReplacementTests.movedAndChecked(clock, to: silentFrom.addingTimeInterval(10))
             try await relay.log.waitFor("stream idle, pinging it")
             #expect(viewer.json(type: "stream_ended").isEmpty)
