@@ -127,8 +127,15 @@ struct UplinkTests {
             let frames = viewer.binaryFrames
             #expect(frames[0].jpeg == TestFrames.jpeg(0), "the header is not part of the picture")
             #expect(frames[0].header["timestamp"] == .number(Double(taken)))
+            // The capture time placed on the relay's clock with the offset it measured, never after
+            // the frame arrived; the camera is this machine, so the offset is within half the
+            // measuring round trip of zero, however slowly the machine ran it.
+            let measured = try #require(relay.log.all.first { $0.message == "streamer's clock measured" }?.metadata)
+            let offset = try #require(measured["offset_ms"].flatMap(Double.init)), roundTrip = try #require(measured["round_trip_ms"].flatMap(Double.init))
             let capturedAt = try #require(frames[0].header["captured_at"]?.numberValue)
-            #expect(abs(capturedAt - Double(taken)) < 1_000)
+            let receivedAt = try #require(frames[0].header["received_at"]?.numberValue)
+            #expect(capturedAt == min(receivedAt, Double(taken) + offset), "offset \(offset) ms")
+            #expect(abs(offset) <= roundTrip / 2 + 1, "offset \(offset) ms, round trip \(roundTrip) ms")
             #expect(frames[1].jpeg == TestFrames.jpeg(1))
             #expect(frames[1].header["timestamp"] == nil && frames[1].header["captured_at"] == nil)
             // A header that lies about its length is a bad frame with a reason, and nothing else happens.
