@@ -142,17 +142,21 @@ struct HTTPEndpointTests {
     /// `framepipe_viewer_loss_percent` are driven exactly in ViewerHubTests;
     /// the cluster's in ClusterTests).
     @Test func everyDocumentedMetricMoves() async throws {
+        // Pings (every 45 s, answered within 15 s) on a clock the test moves: on real time, a
+        // 2 s ping timeout dropped the answering viewer too in a load check. The camera is not
+        // timed out while the clock moves.
+        let clock = ManualRelayClock()
         let configuration = RelayConfiguration.test {
+            $0.clock = clock
             $0.auth = TestTokens.settings
             $0.auditLogPath = "/dev/full"
-            // Short enough to drop the silent viewer soon, long enough for an answering one on a loaded machine.
-            $0.pingInterval = .milliseconds(300)
-            $0.pingTimeout = .seconds(2)
+            $0.idleWarning = .seconds(600); $0.idleTimeout = .seconds(900)
             $0.limits.maxViewersPerToken = 2
         }
         let watcher = try await TestTokens.hs256(.viewer, ["*"])
         let publisher = try await TestTokens.hs256(.streamer, ["*"])
         try await withRelay(configuration) { relay in
+            let start = clock.now
             let viewer = try await relay.viewer("token=\(watcher)", answerPings: true)
             let silent = try await relay.viewer("token=\(watcher)")  // never answers a ping: dropped
             let streamer = try await relay.streamer("cam", token: publisher)
@@ -162,7 +166,12 @@ struct HTTPEndpointTests {
             try await streamer.waitFor(type: "error")
             #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer", upgrade: true).status == 401)
             #expect(try await RawHTTP.get(port: relay.port, path: "//api/streams").status == 400)
-            try await silent.waitUntilFinished(timeout: .seconds(8))
+            // Pings at 45 s; the answering viewer's pong is in once its own ping is answered; the silent one is dropped at 60 s.
+            try await TimeoutAndReplacementTests.movedAndChecked(clock, to: start.addingTimeInterval(45))
+            try await viewer.waitFor(type: "ping")
+            try await viewer.barrier()
+            try await TimeoutAndReplacementTests.movedAndChecked(clock, to: start.addingTimeInterval(60))
+            try await silent.waitUntilFinished()
             try await relay.log.waitFor("viewer removed", ["reason": "ping_timeout"])
             let extra = try await relay.viewer("token=\(watcher)", answerPings: true)
             #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(watcher)", upgrade: true).status == 429)
@@ -191,6 +200,8 @@ struct HTTPEndpointTests {
                 let before = viewer.json(type: "frame").count
                 streamer.send(TestFrames.text(seq))
                 try await viewer.eventually("frame \(seq)") { viewer.json(type: "frame").count > before }
+                // Housekeeping runs when its clock moves; it samples each real second (the link's readings are real).
+                try await TimeoutAndReplacementTests.movedAndChecked(clock, to: clock.now.addingTimeInterval(0.1))
                 seq += 1
                 if seq % 5 == 0 {
                     text = try await RawHTTP.get(port: relay.port, path: "/metrics", headers: ["Authorization": "Bearer \(watcher)"]).text
