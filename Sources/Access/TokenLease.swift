@@ -64,40 +64,48 @@ package final class TokenLease: Sendable {
 
     /// Waits until the token in force expires or is ended from outside.
     /// `warn` is called once per token `warningLead` before its `exp` (at
-    /// once if less is left). Cancelling the task ends the wait.
+    /// once if less is left). Cancelling the task ends the wait. One child
+    /// task keeps the time; an expiry reaches the wait as a revocation does,
+    /// through `ends`: a socket with auth costs one task more, not two.
     package func run(warningLead: Duration, warn: @escaping @Sendable (AccessGrant) -> Void) async -> TokenEnd? {
-        await withTaskGroup(of: TokenEnd?.self) { group in
-            group.addTask { [ends] in
-                for await end in ends { return end }
-                return nil
-            }
+        let first = await withTaskGroup(of: Void.self) { group -> TokenEnd? in
             group.addTask { [self] in
-                var warnedFor: Date?
-                while !Task.isCancelled {
-                    let grant = self.grant
-                    let left = grant.expires.timeIntervalSince(self.clock.now)
-                    if left <= 0 { return .expired }
-                    let warnAt = grant.expires.addingTimeInterval(-warningLead.seconds)
-                    if warnedFor != grant.expires, left <= warningLead.seconds {
-                        warn(grant)
-                        warnedFor = grant.expires
-                        continue
-                    }
-                    // A refresh only ever moves `exp` later, so waking at the old
-                    // moment and looking again is never late.
-                    do {
-                        try await self.clock.sleep(until: warnedFor == grant.expires ? grant.expires : warnAt)
-                    } catch {
-                        return nil
-                    }
-                }
-                return nil
+                if await expires(warningLead: warningLead, warn: warn) { end(.expired) }
             }
-            let first = await group.next() ?? nil
+            var first: TokenEnd?
+            for await end in ends {
+                first = end
+                break
+            }
             group.cancelAll()
-            if let first { endedWith.withLockedValue { $0 = first } }
             return first
         }
+        if let first { endedWith.withLockedValue { $0 = first } }
+        return first
+    }
+
+    /// True once the token in force has expired; false when cancelled first.
+    private func expires(warningLead: Duration, warn: @Sendable (AccessGrant) -> Void) async -> Bool {
+        var warnedFor: Date?
+        while !Task.isCancelled {
+            let grant = self.grant
+            let left = grant.expires.timeIntervalSince(clock.now)
+            if left <= 0 { return true }
+            let warnAt = grant.expires.addingTimeInterval(-warningLead.seconds)
+            if warnedFor != grant.expires, left <= warningLead.seconds {
+                warn(grant)
+                warnedFor = grant.expires
+                continue
+            }
+            // A refresh only ever moves `exp` later, so waking at the old
+            // moment and looking again is never late.
+            do {
+                try await clock.sleep(until: warnedFor == grant.expires ? grant.expires : warnAt)
+            } catch {
+                return false
+            }
+        }
+        return false
     }
 
     /// How the token ended the socket, once `run` has said so.

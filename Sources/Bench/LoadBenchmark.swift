@@ -29,6 +29,7 @@ struct LoadBenchmark: AsyncParsableCommand {
     @Option(help: "Viewers that connect and never read.") var stuck = 0
     @Option(help: "Viewers that read one message a second.") var slow = 0
     @Option(help: "Streams each viewer watches (0 = all).") var streamsPerViewer = 0
+    @Option(help: "A viewer token (JWT) every viewer sends as ?token=, for a relay with auth on.") var viewerToken: String?
     @Option(help: "Viewer format: json, binary, or mjpeg (HTTP clients of /api/streams/{id}/mjpeg, one stream each).") var format = "json"
     @Option(help: "Seconds measured, after the warm-up.") var duration = 10.0
     @Option(help: "Seconds of warm-up before measuring.") var warmup = 3.0
@@ -73,6 +74,7 @@ struct LoadBenchmark: AsyncParsableCommand {
                     let watched = (0..<min(streamsPerViewer, streams)).map { streamIDs[(index + $0) % streams] }
                     query += "&streams=" + watched.joined(separator: ",")
                 }
+                if let viewerToken { query += "&token=" + viewerToken }
                 let target = "\(viewerUrl ?? url)/ws/viewer?\(query)"
                 if format == "mjpeg" {
                     // An MJPEG client watches one stream.
