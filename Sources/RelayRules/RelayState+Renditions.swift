@@ -5,18 +5,38 @@ import WireProtocol
 /// hints (drawn size, visibility), the delivery policy's choices, and what
 /// the streams' pictures cost.
 extension RelayState {
-    /// One viewer moved to another rung of one stream.
+    /// One viewer moved to another rung of one stream, with what its policy
+    /// was shown when it chose: an operator (or a failed test) can read why.
     package struct RenditionChange: Equatable {
         package let viewer: String
         package let stream: String
         package let from: String
         package let to: String
+        /// The measuring window just closed, if the change came from one.
+        package let window: LossWindow?
+        package let link: LinkFigures
 
-        init(viewer: String, stream: String, from: String, to: String) {
+        init(viewer: String, stream: String, from: String, to: String, window: LossWindow? = nil, link: LinkFigures = LinkFigures()) {
             self.viewer = viewer
             self.stream = stream
             self.from = from
             self.to = to
+            self.window = window
+            self.link = link
+        }
+
+        /// The line an operator reads: which viewer, which stream, and the figures behind the choice.
+        package var logMetadata: [String: String] {
+            var metadata = [
+                "viewer_id": viewer, "stream_id": stream, "from": from, "to": to,
+                "goodput_bytes_per_second": link.goodput.map { "\(Int($0.rounded()))" } ?? "none",
+                "unsent_bytes": "\(link.unsentBytes)", "link_limited": "\(link.linkLimited)", "reader_limited": "\(link.readerLimited)",
+            ]
+            if let window {
+                metadata["frames_offered"] = "\(window.offered)"
+                metadata["frames_replaced"] = "\(window.replaced)"
+            }
+            return metadata
         }
     }
 
@@ -105,7 +125,8 @@ extension RelayState {
             let asked = viewer.views[offer.id]?.maxFPS
             choices[offer.id] = DeliveryChoice(rung: rung, maxFPS: [policyCap, asked].compactMap { $0 }.min())
             if rung != offer.current {
-                changes.append(RenditionChange(viewer: id, stream: offer.id, from: offer.rungs[offer.current].label, to: offer.rungs[rung].label))
+                changes.append(RenditionChange(viewer: id, stream: offer.id, from: offer.rungs[offer.current].label, to: offer.rungs[rung].label,
+                                               window: window, link: state.link))
             }
         }
         // Only a real change touches the record (and so the cached fan-out plans).
@@ -114,8 +135,7 @@ extension RelayState {
     }
 
     package static func logged(_ change: RenditionChange) -> RelayAction {
-        .log(.info, "viewer's rendition changed", [
-            "viewer_id": "\(change.viewer)", "stream_id": "\(change.stream)", "from": "\(change.from)", "to": "\(change.to)"])
+        .log(.info, "viewer's rendition changed", change.logMetadata.mapValues { .string($0) })
     }
 }
 

@@ -112,8 +112,7 @@ struct HousekeepingService: Service {
 
     func logRenditionChanges(_ changes: [RelayState.RenditionChange]) {
         for change in changes {
-            logger.info("viewer's rendition changed", metadata: [
-                "viewer_id": "\(change.viewer)", "stream_id": "\(change.stream)", "from": "\(change.from)", "to": "\(change.to)"])
+            logger.info("viewer's rendition changed", metadata: change.logMetadata.mapValues { .string($0) })
         }
     }
 

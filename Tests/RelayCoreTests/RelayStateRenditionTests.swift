@@ -118,7 +118,7 @@ struct RelayStateRenditionTests {
 
     /// A link that falls behind steps the viewer down until what it is sent
     /// fits its goodput; calm seconds later it tries one step up again.
-    @Test func aCongestedLinkStepsDownAndACalmOneStepsBackUp() {
+    @Test func aCongestedLinkStepsDownAndACalmOneStepsBackUp() throws {
         var state = live(viewers: [.init(format: .binary, remoteAddress: "a")])
         // 30 fps × 40 KB = 1.2 MB/s at full; the link carries 200 KB/s.
         let slowLink = LinkFigures(goodput: 200_000, linkLimited: true, rtt: .milliseconds(50), unsentBytes: 60_000)
@@ -130,7 +130,10 @@ struct RelayStateRenditionTests {
         let congested = state.sample(elapsed: .seconds(1), windows: ["v-1": .init(offered: 30, replaced: 20)], slowLossRatio: 0.2,
                                      links: ["v-1": slowLink], now: t0 + .seconds(1))
         // 200 KB/s ÷ 1.25 = 160 KB/s: 1/4 (2.5 KB × 30 = 75 KB/s) fits, 3/8 (5.6 KB × 30 = 169 KB/s) does not.
-        #expect(congested.renditionChanges == [.init(viewer: "v-1", stream: "P-1", from: "full", to: "1/4")])
+        #expect(congested.renditionChanges.map { [$0.viewer, $0.stream, $0.from, $0.to] } == [["v-1", "P-1", "full", "1/4"]])
+        // The change carries what the policy was shown, for the log line that reports it.
+        let why = try #require(congested.renditionChanges.first?.logMetadata)
+        #expect(why["frames_offered"] != nil && why["frames_replaced"] != nil && why["reader_limited"] == "false", "\(why)")
         let calmLink = LinkFigures(goodput: 80_000, linkLimited: false, rtt: .milliseconds(50), unsentBytes: 0)
         var changes: [String] = []
         for second in 2...22 {
