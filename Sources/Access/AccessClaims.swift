@@ -20,7 +20,7 @@ struct AccessClaims: JWTPayload {
     var iat: IssuedAtClaim?
     var jti: IDClaim?
     var role: TokenRole
-    package var streams: [String]
+    var streams: [String]
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp.verifyNotExpired()

@@ -18,7 +18,7 @@ package actor JWKSKeys {
         case file(String)
         case url(String)
 
-        package var description: String {
+        var description: String {
             switch self {
             case .file(let path): path
             case .url(let url): url
@@ -33,7 +33,7 @@ package actor JWKSKeys {
     }
 
     struct FetchFailed: Error, CustomStringConvertible {
-        package let description: String
+        let description: String
     }
 
     let source: Source

@@ -6,7 +6,7 @@ import Pipeline
 /// read from wherever an identity provider puts them (`ClaimMapping`).
 /// jwt-kit checks the signature; `verify` checks `exp` (required) and `nbf`.
 struct TokenClaims: JWTPayload {
-    package let json: JSONValue
+    let json: JSONValue
 
     init(from decoder: any Decoder) throws {
         json = try ClaimJSON(from: decoder).value

@@ -72,13 +72,9 @@ package final class TokenLease: Sendable {
             group.addTask { [self] in
                 if await expires(warningLead: warningLead, warn: warn) { end(.expired) }
             }
-            var first: TokenEnd?
-            for await end in ends {
-                first = end
-                break
-            }
-            group.cancelAll()
-            return first
+            defer { group.cancelAll() }
+            for await end in ends { return end }
+            return nil  // cancelled
         }
         if let first { endedWith.withLockedValue { $0 = first } }
         return first

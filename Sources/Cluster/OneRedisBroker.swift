@@ -52,7 +52,7 @@ final class OneRedisBroker: ClusterBroker {
         try await self.command.run(command, timeout: timeout)
     }
 
-    package func send(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
+    func send(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
         self.command.send(command)
     }
 
@@ -76,7 +76,7 @@ final class OneRedisBroker: ClusterBroker {
         if !removed.isEmpty { subscriber.sendSubscription(RESPCommand(["UNSUBSCRIBE"] + removed.sorted().map { .string($0) })) }
     }
 
-    package func close() {
+    func close() {
         command.close()
         subscriber.close()
     }

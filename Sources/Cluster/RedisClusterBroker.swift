@@ -101,7 +101,7 @@ final class RedisClusterBroker: ClusterBroker {
         return reply
     }
 
-    package func send(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
+    func send(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
         let reply = control.send(command)
         reply.whenSuccess { [self] in brokenIfMoved($0) }
         return reply
@@ -173,7 +173,7 @@ final class RedisClusterBroker: ClusterBroker {
         subscriber.want(channels)
     }
 
-    package func close() {
+    func close() {
         subscriber.close()
         client.close()
         control.close()

@@ -4,11 +4,11 @@ import RelayCore
 /// The relay runner's sink for another node's frames: delivers through the
 /// hub as that node's, and asks the hub which renditions viewers here are sent.
 struct RemoteFrameSink: FrameSink {
-    package let hub: ViewerHub
+    let hub: ViewerHub
     let node: String
 
-    package func publish(_ frame: Frame) { hub.deliverRemote(frame, from: node) }
-    package func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
+    func publish(_ frame: Frame) { hub.deliverRemote(frame, from: node) }
+    func wantedRenditions(streamID: String, ladder: RenditionLadder) -> RenditionSet {
         hub.wantedRenditions(streamID: streamID, ladder: ladder)
     }
 }

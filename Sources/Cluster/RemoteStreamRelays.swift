@@ -34,7 +34,7 @@ final class RemoteStreamRelays: Sendable {
     private let makeRunner: @Sendable (_ streamID: String, _ node: String, _ hub: ViewerHub) -> ReloadFollowingRunner
     private let logger: Logger
 
-    package init(logger: Logger, makeRunner: @escaping @Sendable (_ streamID: String, _ node: String, _ hub: ViewerHub) -> ReloadFollowingRunner) {
+    init(logger: Logger, makeRunner: @escaping @Sendable (_ streamID: String, _ node: String, _ hub: ViewerHub) -> ReloadFollowingRunner) {
         self.logger = logger
         self.makeRunner = makeRunner
         (starts, startContinuation) = AsyncStream.makeStream(of: Start.self)
@@ -42,7 +42,7 @@ final class RemoteStreamRelays: Sendable {
 
     /// Hands a frame to its stream's relay task, starting one for a stream
     /// new here or now served by another node. Never blocks.
-    package func submit(_ frame: Frame, from node: String, to hub: ViewerHub) {
+    func submit(_ frame: Frame, from node: String, to hub: ViewerHub) {
         let start: Start? = relays.withLockedValue { relays in
             if let relay = relays[frame.streamID], relay.node == node {
                 relay.frames.yield(frame)

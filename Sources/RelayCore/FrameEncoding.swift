@@ -17,7 +17,7 @@ struct FrameEncoding {
     let cached: Bool
     private(set) var cache: [Key: ByteBuffer?] = [:]
 
-    package struct Key: Hashable {
+    struct Key: Hashable {
         var format: ViewerFormat
         package var rendition: RenditionKind
         /// The header names the stream as `patient_id` too (`compat=patient_id`).
@@ -33,7 +33,7 @@ struct FrameEncoding {
     /// frame has it, else the nearest one made (the smaller on a tie: the
     /// policy had just stepped down), else full. A rendition chosen a
     /// moment ago may not be made until the next frame.
-    package func available(_ wanted: RenditionKind) -> RenditionKind {
+    func available(_ wanted: RenditionKind) -> RenditionKind {
         guard wanted.rung > 0 else { return .full }
         // Nearest first; on a tie the higher rung (the smaller picture).
         let nearest = frame.renditions.map(\.rung).min { (abs($0 - wanted.rung), -$0) < (abs($1 - wanted.rung), -$1) }
@@ -42,7 +42,7 @@ struct FrameEncoding {
 
     /// The WebSocket message, or nil if this frame cannot be sent in that form
     /// (a passthrough pipeline's undecodable data URL to a binary viewer).
-    package mutating func message(format: ViewerFormat, rendition: RenditionKind, namingPatient: Bool = false) -> ByteBuffer? {
+    mutating func message(format: ViewerFormat, rendition: RenditionKind, namingPatient: Bool = false) -> ByteBuffer? {
         let key = Key(format: format, rendition: rendition, namingPatient: namingPatient && !format.isMJPEG)
         if let cached = cache[key] { return cached }
         let built = build(key)

@@ -5,7 +5,7 @@ import NIOConcurrencyHelpers
 
 /// What a viewer's connection sends next.
 struct OutboundItem: Sendable {
-    package enum Kind: Sendable { case control, frame(streamID: String, rendition: RenditionKind) }
+    enum Kind: Sendable { case control, frame(streamID: String, rendition: RenditionKind) }
     let kind: Kind
     /// The whole WebSocket message (`WebSocketWire`), written as it is.
     let bytes: ByteBuffer

@@ -7,15 +7,15 @@ import Pipeline
 /// the full frame and its scale factor (area), until it is.
 struct PictureFigures: Equatable {
     private(set) var ladder = RenditionLadder.fullOnly
-    package private(set) var width: Int?
-    package private(set) var height: Int?
+    private(set) var width: Int?
+    private(set) var height: Int?
     /// JPEG bytes per frame by rung; 0 = never measured.
     private(set) var bytes: [Double] = [0]
 
     init() {}
 
     /// Learns from an accepted frame (after the relay stages).
-    package mutating func record(_ frame: Frame) {
+    mutating func record(_ frame: Frame) {
         if let declared = frame.ladder, declared != ladder {
             ladder = declared
             bytes = Array(bytes.prefix(declared.rungCount)) + Array(repeating: 0, count: max(0, declared.rungCount - bytes.count))

@@ -1,3 +1,4 @@
+import Logging
 import Pipeline
 import WireProtocol
 
@@ -26,9 +27,9 @@ extension RelayState {
         }
 
         /// The line an operator reads: which viewer, which stream, and the figures behind the choice.
-        package var logMetadata: [String: String] {
-            var metadata = [
-                "viewer_id": viewer, "stream_id": stream, "from": from, "to": to,
+        package var logMetadata: Logger.Metadata {
+            var metadata: Logger.Metadata = [
+                "viewer_id": "\(viewer)", "stream_id": "\(stream)", "from": "\(from)", "to": "\(to)",
                 "goodput_bytes_per_second": link.goodput.map { "\(Int($0.rounded()))" } ?? "none",
                 "unsent_bytes": "\(link.unsentBytes)", "link_limited": "\(link.linkLimited)", "reader_limited": "\(link.readerLimited)",
             ]
@@ -135,7 +136,7 @@ extension RelayState {
     }
 
     package static func logged(_ change: RenditionChange) -> RelayAction {
-        .log(.info, "viewer's rendition changed", change.logMetadata.mapValues { .string($0) })
+        .log(.info, "viewer's rendition changed", change.logMetadata)
     }
 }
 

@@ -16,7 +16,7 @@ struct UplinkDelay: Sendable {
     private var recent: [Int64] = []
     private var next = 0
     static let window = 64
-    package private(set) var last: Int64?
+    private(set) var last: Int64?
     /// When the delay last went over (or, while delayed, under) the threshold.
     private var crossedAt: ContinuousClock.Instant?
     private var crossedWall: Int64 = 0
@@ -36,7 +36,7 @@ struct UplinkDelay: Sendable {
     }
 
     /// Records one frame's delay; returns the health event when the state changes.
-    package mutating func record(_ delay: Int64, at: ContinuousClock.Instant, wall: Int64, rule: Rule) -> StageEvent? {
+    mutating func record(_ delay: Int64, at: ContinuousClock.Instant, wall: Int64, rule: Rule) -> StageEvent? {
         last = delay
         if recent.count < Self.window { recent.append(delay) } else { recent[next] = delay }
         next = (next + 1) % Self.window
@@ -61,7 +61,7 @@ struct UplinkDelay: Sendable {
     static let delayedState = "delayed"
 
     /// The 95th percentile of the last frames' delays (ms), nil before any.
-    package var p95: Int64? {
+    var p95: Int64? {
         guard !recent.isEmpty else { return nil }
         let sorted = recent.sorted()
         return sorted[min(sorted.count - 1, sorted.count * 95 / 100)]

@@ -112,7 +112,7 @@ struct HousekeepingService: Service {
 
     func logRenditionChanges(_ changes: [RelayState.RenditionChange]) {
         for change in changes {
-            logger.info("viewer's rendition changed", metadata: change.logMetadata.mapValues { .string($0) })
+            logger.info("viewer's rendition changed", metadata: change.logMetadata)
         }
     }
 

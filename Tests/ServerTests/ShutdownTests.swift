@@ -22,7 +22,7 @@ struct ShutdownTests {
     private struct Draining {
         let relay: RelayHandle
         let clock: ManualRelayClock
-        let shutdown: @Sendable () async -> Void
+        let triggerShutdown: @Sendable () async -> Void
         let stopped: Task<Void, any Error>
 
         /// A viewer, and a camera whose first frame it has: the relay is serving.
@@ -37,12 +37,12 @@ struct ShutdownTests {
         /// Shuts the relay down as SIGTERM would; returns once it is waiting out the drain delay.
         func shutDown() async throws {
             let delayEnds = clock.now.addingTimeInterval(30)
-            await shutdown()
+            await triggerShutdown()
             try await clock.waitForSleeper(until: delayEnds)
         }
     }
 
-    /// A relay with a 30 s drain delay on a manual clock; `body` calls `shutdown` when it wants.
+    /// A relay with a 30 s drain delay on a manual clock; `body` shuts it down when it wants.
     private func withDrainingRelay(_ change: (inout RelayConfiguration) -> Void = { _ in },
                                    _ body: (Draining) async throws -> Void) async throws {
         let clock = ManualRelayClock()
@@ -61,7 +61,7 @@ struct ShutdownTests {
         defer { running.cancel() }
         var iterator = ports.makeAsyncIterator()
         let port = try #require(await iterator.next())
-        try await body(Draining(relay: RelayHandle(port: port, log: log), clock: clock, shutdown: { await group.triggerGracefulShutdown() },
+        try await body(Draining(relay: RelayHandle(port: port, log: log), clock: clock, triggerShutdown: { await group.triggerGracefulShutdown() },
                                 stopped: running))
     }
 

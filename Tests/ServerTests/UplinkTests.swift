@@ -19,6 +19,13 @@ struct UplinkTests {
         streamer.send(#"{"type":"pong","server_time":\#(serverTime),"client_time":\#(Date().millisecondsSince1970 + clientSkew)}"#)
     }
 
+    /// The relay's measure of the streamer's clock, as it logged it: the offset and the round trip it was measured over (ms).
+    private func clockMeasured(_ relay: RelayHandle) async throws -> (offset: Double, roundTrip: Double) {
+        try await relay.log.waitFor("streamer's clock measured")
+        let measured = try #require(relay.log.all.first { $0.message == "streamer's clock measured" }?.metadata)
+        return (try #require(measured["offset_ms"].flatMap(Double.init)), try #require(measured["round_trip_ms"].flatMap(Double.init)))
+    }
+
     @Test func aCreditStreamerGetsAnAckForEveryFrameTakenOrNot() async throws {
         try await withRelay { relay in
             let streamer = try await relay.streamer("bed-1", query: "flow=credit")
@@ -76,8 +83,7 @@ struct UplinkTests {
             // A camera whose clock is 50 s behind the relay's.
             let skew: Int64 = -50_000
             try await answerClockPing(streamer, clientSkew: skew)
-            try await relay.log.waitFor("streamer's clock measured")
-            let roundTrip = try #require(Double(relay.log.all.first { $0.message == "streamer's clock measured" }?.metadata["round_trip_ms"] ?? ""))
+            let roundTrip = try await clockMeasured(relay).roundTrip
             let taken = Date().millisecondsSince1970 + skew - 300  // captured 300 ms ago, on the camera's clock
             streamer.send(TestFrames.text(1, timestamp: taken))
             let frame = try await viewer.waitFor("the second frame") { $0["type"] == .string("frame") && $0["seq"] == .number(1) }
@@ -130,8 +136,7 @@ struct UplinkTests {
             // The capture time placed on the relay's clock with the offset it measured, never after
             // the frame arrived; the camera is this machine, so the offset is within half the
             // measuring round trip of zero, however slowly the machine ran it.
-            let measured = try #require(relay.log.all.first { $0.message == "streamer's clock measured" }?.metadata)
-            let offset = try #require(measured["offset_ms"].flatMap(Double.init)), roundTrip = try #require(measured["round_trip_ms"].flatMap(Double.init))
+            let (offset, roundTrip) = try await clockMeasured(relay)
             let capturedAt = try #require(frames[0].header["captured_at"]?.numberValue)
             let receivedAt = try #require(frames[0].header["received_at"]?.numberValue)
             #expect(capturedAt == min(receivedAt, Double(taken) + offset), "offset \(offset) ms")
