@@ -3,6 +3,7 @@ import Foundation
 import JWTKit
 import Logging
 import NIOCore
+import NIOPosix
 import Pipeline
 
 /// The signing keys of an identity provider, from a JWKS file or URL, kept
@@ -75,15 +76,15 @@ package actor JWKSKeys {
 
     private func fetchAndInstall() async throws {
         lastFetch = clock.instant
-        let text: String
+        let installed: [String: Key]
         do {
-            text = try await Self.fetch(source)
+            // A provider's maintenance page answers 200 too: it is a failed fetch, and said so.
+            installed = try await Self.parse(try await Self.fetch(source), source: source)
         } catch {
             logger.warning("cannot fetch the JWKS; keeping the keys already loaded", metadata: [
                 "jwks": "\(source)", "error": "\(error)", "keys": "\(count)"])
             throw error
         }
-        let installed = try await Self.parse(text, source: source)
         byID = installed
         count = installed.count
         logger.info("JWKS loaded", metadata: ["jwks": "\(source)", "keys": "\(installed.count)",
@@ -113,6 +114,16 @@ package actor JWKSKeys {
         return keys
     }
 
+    /// A provider that refuses the connection fails the fetch at once (the
+    /// shared client would retry quietly until its timeout, and a relay with
+    /// a mistyped JWKS URL would take 10 s to say so). Process-wide, like
+    /// `HTTPClient.shared`, so never shut down.
+    private static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }()
+
     static func fetch(_ source: Source) async throws -> String {
         switch source {
         case .file(let path):
@@ -121,7 +132,7 @@ package actor JWKSKeys {
         case .url(let url):
             var request = HTTPClientRequest(url: url)
             request.headers.add(name: "Accept", value: "application/json")
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let response = try await client.execute(request, timeout: .seconds(10))
             guard response.status == .ok else { throw FetchFailed(description: "\(url) answered \(response.status.code)") }
             let body = try await response.body.collect(upTo: 1 << 20)
             return String(buffer: body)

@@ -33,10 +33,12 @@ package final class UpgradeAdmission: Sendable {
     let relay: any AdmissionFacts
     package let metrics: any AccessMetrics
     package let logger: Logger
+    /// What the handshake timeout counts on: the relay's clock, so a test moves it.
+    package let clock: any RelayClock
 
     package init(originPolicy: OriginPolicy, trustedProxies: TrustedProxies = TrustedProxies(), refusals: RefusalRecorder,
          authority: TokenAuthority?, limits: RelayLimits, ledger: AddressLedger, relay: any AdmissionFacts, metrics: any AccessMetrics,
-         logger: Logger) {
+         clock: any RelayClock, logger: Logger) {
         self.originPolicy = originPolicy
         self.trustedProxies = trustedProxies
         self.refusals = refusals
@@ -45,6 +47,7 @@ package final class UpgradeAdmission: Sendable {
         self.ledger = ledger
         self.relay = relay
         self.metrics = metrics
+        self.clock = clock
         self.logger = logger
     }
 

@@ -28,7 +28,7 @@ package final class UpgradeGateHandler: ChannelDuplexHandler, RemovableChannelHa
     private var held: [NIOAny] = []
     /// A read asked for while judging, to ask for once the verdict is in.
     private var readWanted = false
-    private var handshakeTimer: Scheduled<Void>?
+    private var handshakeTimer: Task<Void, Never>?
 
     package init(admission: UpgradeAdmission, tickets: AdmissionTickets, handshakeTimeout: Duration) {
         self.admission = admission
@@ -36,16 +36,28 @@ package final class UpgradeGateHandler: ChannelDuplexHandler, RemovableChannelHa
         self.handshakeTimeout = handshakeTimeout
     }
 
+    /// The timer runs on the relay's clock (a test moves it), and acts on the
+    /// connection's own event loop, where the handler's state lives.
     package func handlerAdded(context: ChannelHandlerContext) {
         guard handshakeTimeout > .zero else { return }
-        handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(handshakeTimeout)) { [self] in
-            guard state == .waitingForHead else { return }
-            admission.metrics.limitHit("handshake_timeout")
-            admission.logger.info("connection closed: no request within the handshake timeout", metadata: [
-                "remote": "\(context.channel.remoteAddress?.description ?? "unknown")",
-            ])
-            context.close(promise: nil)
+        let clock = admission.clock
+        let deadline = clock.now.addingTimeInterval(handshakeTimeout.seconds)
+        let loop = context.eventLoop
+        let connection = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+        handshakeTimer = Task {
+            do { try await clock.sleep(until: deadline) } catch { return }
+            loop.execute { connection.value.handler.handshakeTimedOut(context: connection.value.context) }
         }
+    }
+
+    private func handshakeTimedOut(context: ChannelHandlerContext) {
+        guard state == .waitingForHead, context.channel.isActive else { return }
+        state = .refusing
+        admission.metrics.limitHit("handshake_timeout")
+        admission.logger.info("connection closed: no request within the handshake timeout", metadata: [
+            "remote": "\(context.channel.remoteAddress?.description ?? "unknown")",
+        ])
+        context.close(promise: nil)
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {

@@ -78,7 +78,8 @@ public struct RelayServer: Sendable {
         // Publisher, then hub, then service: each is made with what it uses.
         let publisher = configuration.cluster.map { ClusterPublisher(nodeID: $0.nodeID, metrics: metrics, logger: self.logger) }
         let node = self.configuration.cluster?.nodeID ?? ProcessInfo.processInfo.hostName
-        let webhooks = self.configuration.webhooks.map { EventWebhooks(settings: $0, node: node, metrics: metrics, logger: self.logger) }
+        let clock = configuration.clock
+        let webhooks = configuration.webhooks.map { EventWebhooks(settings: $0, node: node, metrics: metrics, clock: clock, logger: self.logger) }
         let limits = configuration.limits
         let hub = ViewerHub(logger: logger, metrics: metrics, cluster: publisher, makePolicy: live.current.config.delivery.makePolicy,
                             events: webhooks, limits: CountLimits(maxStreams: limits.maxStreams, maxViewers: limits.maxViewers,
@@ -94,7 +95,6 @@ public struct RelayServer: Sendable {
             logger.notice("auth is off: anyone who can reach this address can watch and publish", metadata: ["host": "\(configuration.host)"])
         }
         let expiryWarning = self.configuration.auth.expiryWarning
-        let clock = configuration.clock
         let access = authority.map { SocketAccess(authority: $0, sessions: TokenSessions(), expiryWarning: expiryWarning, clock: clock) }
         if let access {
             let logger = logger
@@ -111,7 +111,7 @@ public struct RelayServer: Sendable {
             originPolicy: configuration.originPolicy, trustedProxies: configuration.trustedProxies, refusals: refusals,
             authority: authority, limits: configuration.limits,
             ledger: AddressLedger(limits: configuration.limits) { [clock = configuration.clock] in clock.instant },
-            relay: RelayAdmissionFacts(hub: hub, live: live), metrics: metrics, logger: logger)
+            relay: RelayAdmissionFacts(hub: hub, live: live), metrics: metrics, clock: configuration.clock, logger: logger)
 
         // Fail closed: a path in any but its canonical spelling is refused
         // first, the public routes are one explicit list, and every other
@@ -193,7 +193,7 @@ public struct RelayServer: Sendable {
         services.append(.init(service: app))
         if let cluster { services.append(.init(service: cluster)) }
         if let jwks = authority?.jwks {
-            services.append(.init(service: JWKSRefresher(keys: jwks, interval: configuration.auth.jwksRefresh)))
+            services.append(.init(service: JWKSRefresher(keys: jwks, interval: configuration.auth.jwksRefresh, clock: configuration.clock)))
         }
         if authority != nil, let file = configuration.auth.revocationFile {
             services.append(.init(service: RevocationFileWatcher(path: file, revocations: revocations, logger: logger, clock: configuration.clock)))

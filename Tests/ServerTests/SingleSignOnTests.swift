@@ -12,10 +12,11 @@ struct SingleSignOnTests {
     static let issuer = "https://sso.hospital.example/realms/ward"
 
     static func configuration(jwksURL: String? = nil, jwksFile: String? = nil, cooldown: Duration = .seconds(30),
-                              clock: any RelayClock = SystemRelayClock()) -> RelayConfiguration {
+                              refresh: Duration = .seconds(600), clock: any RelayClock = SystemRelayClock()) -> RelayConfiguration {
         .test {
             $0.clock = clock
-            $0.auth = AuthSettings(jwksFile: jwksFile, jwksURL: jwksURL, jwksCooldown: cooldown, issuer: issuer, audience: "framepipe",
+            $0.auth = AuthSettings(jwksFile: jwksFile, jwksURL: jwksURL, jwksRefresh: refresh, jwksCooldown: cooldown, issuer: issuer,
+                                   audience: "framepipe",
                                    claims: ClaimMapping(role: "realm_access.roles", viewerRole: "framepipe-viewer",
                                                         streamerRole: "framepipe-streamer", streams: "framepipe_streams"))
         }
@@ -97,6 +98,52 @@ struct SingleSignOnTests {
             let forged = try await stranger.token()
             #expect(try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(forged)", upgrade: true).status == 401)
             #expect(provider.fetches == 3, "one fetch once the cooldown has passed")
+        }
+        await provider.stop()
+    }
+
+    /// The provider retires a key: the periodic fetch drops it, on the
+    /// relay's clock. A fetch that fails keeps the keys and is tried again
+    /// after 5 s, then 10 s, then the period again once one succeeds.
+    @Test func aRetiredKeyIsRefusedAfterThePeriodicFetchAndAFailedFetchIsRetriedSooner() async throws {
+        let provider = try await JWKSServer()
+        let old = try await ProviderKey.rsa(kid: "2026-10")
+        let new = try await ProviderKey.p256(kid: "2026-11")
+        provider.serve(ProviderKey.jwks(old, new))
+        let clock = ManualRelayClock()
+        let start = clock.now
+        try await withRelay(Self.configuration(jwksURL: provider.url, refresh: .seconds(300), clock: clock)) { relay in
+            #expect(provider.fetches == 1, "fetched once at start")
+            await (try await relay.viewer("token=\(try await old.token())")).close()
+            provider.serve(ProviderKey.jwks(new))
+            try await clock.waitForSleeper(until: start.addingTimeInterval(300))
+            clock.advance(to: start.addingTimeInterval(299.999))
+            #expect(clock.isWaiting(until: start.addingTimeInterval(300)))
+            #expect(provider.fetches == 1, "not before the period")
+            clock.advance(to: start.addingTimeInterval(300))
+            try await relay.log.waitFor("JWKS loaded", ["kids": "2026-11"])
+            #expect(provider.fetches == 2)
+            let retired = try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(try await old.token())", upgrade: true)
+            #expect(retired.status == 401)
+            await (try await relay.viewer("token=\(try await new.token())")).close()
+
+            // The provider answers with something that is not a key set: the keys stay, and the fetch is tried again sooner.
+            provider.serve("<html>maintenance</html>")
+            var due = start.addingTimeInterval(600)
+            for (fetch, next) in [(3, 5.0), (4, 10.0)] {
+                try await clock.waitForSleeper(until: due)
+                clock.advance(to: due)
+                try await relay.eventually("fetch \(fetch)") { provider.fetches == fetch }
+                due = due.addingTimeInterval(next)
+            }
+            try await relay.log.waitFor("cannot fetch the JWKS; keeping the keys already loaded")
+            await (try await relay.viewer("token=\(try await new.token())")).close()
+            provider.serve(ProviderKey.jwks(new))
+            try await clock.waitForSleeper(until: due)
+            clock.advance(to: due)
+            try await relay.eventually("fetch 5") { provider.fetches == 5 }
+            // Back to the period after a good fetch.
+            try await clock.waitForSleeper(until: due.addingTimeInterval(300))
         }
         await provider.stop()
     }

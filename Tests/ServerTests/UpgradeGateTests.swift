@@ -27,7 +27,7 @@ struct UpgradeGateTests {
         let admission = UpgradeAdmission(originPolicy: OriginPolicy(), refusals: RefusalRecorder(logger: logger, audit: nil), authority: nil,
                                          limits: RelayLimits.unlimited, ledger: AddressLedger(limits: .unlimited),
                                          relay: RelayAdmissionFacts(hub: ViewerHub(logger: logger, metrics: metrics), live: nil),
-                                         metrics: metrics, logger: logger)
+                                         metrics: metrics, clock: SystemRelayClock(), logger: logger)
         let counter = ReadCounter()
         let loop = EmbeddedEventLoop()
         let channel = EmbeddedChannel(loop: loop)

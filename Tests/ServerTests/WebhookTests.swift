@@ -19,7 +19,8 @@ struct WebhookTests {
         let receiver = try await WebhookReceiver(failFirst: 2)
         defer { Task { await receiver.stop() } }
         // The relay's timers (idle 10/15 s, pings every 45 s, answered within 15 s)
-        // run on a clock the test moves; the webhooks' retries on real time.
+        // and the webhooks' retries run on a clock the test moves: the first
+        // event's retries go out as it moves (their timing is the next test's).
         let clock = ManualRelayClock()
         let configuration = RelayConfiguration.test {
             $0.webhooks = Self.settings([receiver.url])
@@ -32,8 +33,12 @@ struct WebhookTests {
             let streamer = try await relay.streamer("P-ICU-4")
             streamer.send(TestFrames.text(0))
             try await watcher.waitFor(type: "frame", stream: "P-ICU-4")
+            // stream_started is refused (503) and its retry waits 40-50 ms of the clock:
+            // the move to 10 s sends it, refused again, and the move to 15 s the third.
+            _ = try await Self.retryArmed(clock, relay, base: 0.04)
             // Then the camera goes silent: idle at 10 s, ended with timeout at 15 s.
             try await TimeoutAndReplacementTests.movedAndChecked(clock, to: start.addingTimeInterval(10))
+            _ = try await Self.retryArmed(clock, relay, base: 0.08)
             try await TimeoutAndReplacementTests.movedAndChecked(clock, to: start.addingTimeInterval(15))
             // Pings at 45 s; the watcher's pong is in once its own ping is answered; v-1 is dropped at 60 s.
             try await TimeoutAndReplacementTests.movedAndChecked(clock, to: start.addingTimeInterval(45))
@@ -77,6 +82,47 @@ struct WebhookTests {
             // The first event posted, stream_started, took three tries.
             let firstType = try #require(try JSONParser.parse(first.first!.body)["type"]?.stringValue)
             #expect(relay.log.contains("webhook delivered after retries", ["event": firstType, "attempts": "3"]))
+        }
+    }
+
+    /// When the relay's retry is due: it waits `base` seconds from now (the
+    /// clock stands still while the test looks), up to a quarter longer.
+    static func retryArmed(_ clock: ManualRelayClock, _ relay: RelayHandle, base: Double) async throws -> Date {
+        let from = clock.now
+        var retryAt: Date?
+        try await relay.eventually("a retry armed") {
+            retryAt = clock.earliestSleeper(in: from.addingTimeInterval(base)...from.addingTimeInterval(base * 1.25))
+            return retryAt != nil
+        }
+        return retryAt!
+    }
+
+    @Test func aFailedDeliveryIsRetriedAfterItsJitteredBackoffAndNotBefore() async throws {
+        let receiver = try await WebhookReceiver(failFirst: 2)
+        defer { Task { await receiver.stop() } }
+        let clock = ManualRelayClock()
+        // Waits of 1 s then 2 s, each up to a quarter longer (jitter).
+        let configuration = RelayConfiguration.test {
+            $0.webhooks = Self.settings([receiver.url]) { $0.firstRetryDelay = .seconds(1) }
+            $0.clock = clock
+        }
+        try await withRelay(configuration) { relay in
+            let streamer = try await relay.streamer("P-ICU-5")
+            streamer.send(TestFrames.text(0))
+            for (attempt, base) in [(1, 1.0), (2, 2.0)] {
+                try await relay.eventually("attempt \(attempt) answered") { receiver.requests.count == attempt }
+                // The retry is armed for its backoff from the failure, within its jitter;
+                // until the clock gets there, nothing more is sent.
+                let retryAt = try await Self.retryArmed(clock, relay, base: base)
+                clock.advance(to: retryAt.addingTimeInterval(-0.001))
+                #expect(clock.isWaiting(until: retryAt))
+                #expect(receiver.requests.count == attempt)
+                clock.advance(to: retryAt)
+            }
+            try await relay.eventually("the third attempt accepted") { receiver.accepted.count == 1 }
+            #expect(receiver.requests.map(\.status) == [503, 503, 204])
+            try await relay.log.waitFor("webhook delivered after retries", ["event": "stream_started", "attempts": "3"])
+            await streamer.close()
         }
     }
 
@@ -136,10 +182,12 @@ struct WebhookTests {
         await dead.stop()
         let alive = try await WebhookReceiver()
         defer { Task { await alive.stop() } }
+        let clock = ManualRelayClock()
         let configuration = RelayConfiguration.test {
             $0.webhooks = Self.settings([hung.url, deadURL, alive.url]) {
-                $0.queueDepth = 2; $0.maxAttempts = 2; $0.firstRetryDelay = .milliseconds(100); $0.timeout = .seconds(60)
+                $0.queueDepth = 2; $0.maxAttempts = 2; $0.firstRetryDelay = .seconds(1); $0.timeout = .seconds(60)
             }
+            $0.clock = clock
         }
         try await withRelay(configuration) { relay in
             let streamers = try await Self.sixStreamsSeenByAViewer(relay)
@@ -147,6 +195,8 @@ struct WebhookTests {
             try await relay.eventually("six starts at the live receiver") { alive.accepted.count == 6 }
             // Six events for the hung one: one held, two queued, the rest dropped.
             try await relay.log.waitFor("webhook queue full; event dropped", ["url": hung.url])
+            // The dead one's first attempt is refused; its one retry waits for the clock.
+            clock.advance(to: try await Self.retryArmed(clock, relay, base: 1))
             try await relay.log.waitFor("webhook given up; event lost", ["url": deadURL, "attempts": "2"])
             try await relay.eventually("only the held request at the hung receiver") { hung.requests.count == 1 }
             let metrics = try await RawHTTP.get(port: relay.port, path: "/metrics").text

@@ -29,10 +29,14 @@ final class EventWebhooks: RelayEventListener, Service, Sendable {
     let logger: Logger
     /// How long a shutdown waits for queued events (a shutdown's own `stream_ended` among them).
     let flushTimeout: Duration
+    /// What retries wait on and requests are signed with: the relay's clock.
+    let clock: any RelayClock
     private let receivers: [Receiver]
 
-    init(settings: WebhookSettings, node: String, metrics: RelayMetrics, logger: Logger, flushTimeout: Duration = .seconds(3)) {
+    init(settings: WebhookSettings, node: String, metrics: RelayMetrics, clock: any RelayClock, logger: Logger,
+         flushTimeout: Duration = .seconds(3)) {
         self.flushTimeout = flushTimeout
+        self.clock = clock
         self.settings = settings
         self.node = node
         self.metrics = metrics
@@ -128,7 +132,7 @@ final class EventWebhooks: RelayEventListener, Service, Sendable {
                     "url": "\(url)", "event": "\(payload.type)", "event_id": "\(payload.id)", "reason": "\(failure)",
                     "retry_in_ms": "\(delay.milliseconds)"])
             }
-            try? await Task.sleep(for: delay)
+            try? await clock.sleep(for: delay)
             attempt += 1
         }
     }
@@ -147,7 +151,7 @@ final class EventWebhooks: RelayEventListener, Service, Sendable {
         request.headers.add(name: "User-Agent", value: "framepipe-webhook")
         request.headers.add(name: "X-Framepipe-Event", value: payload.type)
         request.headers.add(name: "X-Framepipe-Delivery", value: payload.id)
-        let timestamp = Int(Date().timeIntervalSince1970)
+        let timestamp = Int(clock.now.timeIntervalSince1970)
         request.headers.add(name: WebhookSignature.header, value: WebhookSignature.sign(body: payload.body, timestamp: timestamp, secret: settings.secret))
         request.body = .bytes(ByteBuffer(string: payload.body))
         let response = try await client.execute(request, timeout: .milliseconds(settings.timeout.milliseconds))

@@ -42,6 +42,12 @@ final class ManualRelayClock: RelayClock, Sendable {
         state.withLockedValue { $0.sleepers.contains { abs($0.deadline.timeIntervalSince(deadline)) < 0.001 } }
     }
 
+    /// The earliest moment some rule waits for within `range`: a wait whose
+    /// exact deadline the test cannot know (a jittered retry) but whose bounds it can.
+    func earliestSleeper(in range: ClosedRange<Date>) -> Date? {
+        state.withLockedValue { $0.sleepers.map(\.deadline).filter(range.contains).min() }
+    }
+
     /// Waits until some rule is waiting for `deadline`, woken as rules arm themselves.
     func waitForSleeper(until deadline: Date, timeout: Duration = TestDeadline.event) async throws {
         guard await changes.wait(timeout: timeout, until: { isWaiting(until: deadline) }) else {
