@@ -182,6 +182,13 @@ package struct ViewerLink: Sendable, Equatable {
     /// back more often than the link did: a slow device, not a slow link.
     package var readerLimitedMostly: Bool { readerLimitedReadings > linkLimitedReadings }
 
+    /// In the readings since the window opened, the link held delivery back
+    /// (data waiting in the kernel, segments in flight) more often than the
+    /// reader did, at least once. Frames lost in a window without this were
+    /// not lost to the link: to the reader, or to a relay too busy to write
+    /// them (a loaded machine), which a smaller picture would not mend.
+    package var linkLimitedMostly: Bool { linkLimitedReadings > readerLimitedReadings }
+
     /// How long a viewer's link may make no progress while frames wait
     /// before the relay gives up on it: `sendTimeout`, or `roundTrips`
     /// round trips of a long link; for a reader that is alive but slow

@@ -42,6 +42,23 @@ struct GoodputPolicyTests {
         #expect(policy.choose(input([stream("A")], at: 2, lost: 28, goodput: 60_000, unsent: 100_000)) == ["A": DeliveryChoice(rung: 2, maxFPS: 19)])
     }
 
+    /// Frames lost in a window where no reading found the link holding
+    /// delivery back were lost to something else: a relay on a loaded
+    /// machine writing late, with nothing waiting in the kernel (a load
+    /// check saw a slow reader on loopback stepped down for 5 of 8 frames
+    /// lost that way). Only the link's own loss steps a viewer down.
+    @Test func framesLostWhileTheLinkWasNotSeenHoldingDeliveryBackAreNotCongestion() {
+        var policy = GoodputPolicy()
+        var lostElsewhere = input([stream("A")], at: 1, lost: 25, goodput: 556_930)
+        #expect(!lostElsewhere.link.linkLimited && !lostElsewhere.link.readerLimited)
+        #expect(policy.choose(lostElsewhere) == ["A": DeliveryChoice(rung: 0)])
+        #expect(policy.budget == nil)
+        // The same loss with the link seen as the limit steps down.
+        lostElsewhere.link.linkLimited = true
+        #expect(policy.choose(lostElsewhere) == ["A": DeliveryChoice(rung: 1)])
+        #expect(policy.budget == 556_930 / 1.25)
+    }
+
     /// Steps up are small at first (1.25×) and grow by 1.25× per calm step
     /// up to 2×; a try that congests at once resets them and doubles the
     /// wait before the next one.

@@ -95,8 +95,11 @@ public struct DeliveryInput: Sendable {
 public struct LinkFigures: Sendable, Equatable {
     /// Bytes per second the link acknowledged, smoothed over ~2 s.
     public var goodput: Double?
-    /// Data waited in the kernel at the last reading: `goodput` is then
-    /// what the link can carry, not merely what the relay sent.
+    /// In this window the link mostly held delivery back (data waited in
+    /// the kernel with segments in flight, in more readings than the reader
+    /// held it, and in one at least): `goodput` is then what the link can
+    /// carry, not merely what the relay sent, and frames lost went to it.
+    /// Without it, frames lost in the window were not the link's doing.
     public var linkLimited: Bool
     public var rtt: Duration?
     /// Written by the relay, not yet sent by TCP.

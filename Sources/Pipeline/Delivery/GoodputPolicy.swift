@@ -5,8 +5,9 @@
 /// Per viewer it keeps a byte budget (bytes per second, none at first):
 ///
 /// - A window (about a second) in which more than `congestedLoss` of the
-///   offered frames were replaced unsent, or in which more than
-///   `maxQueueMs` of data waited in the kernel, is *congested*: the budget
+///   offered frames were replaced unsent while the link was seen holding
+///   delivery back, or in which more than `maxQueueMs` of data waited in
+///   the kernel, is *congested*: the budget
 ///   becomes the link's measured goodput divided by `headroom` (while
 ///   congested, the link sets the pace, so goodput is what it carries).
 /// - After `stepUpAfter` seconds without congestion the budget grows, to
@@ -49,7 +50,7 @@ public struct GoodputPolicy: DeliveryPolicy {
         help: "After congestion, what the viewer is sent (bytes × fps) may use at most goodput ÷ headroom")
     static let congestedLoss = Parameter.number(
         "congestedLoss", default: 0.25, in: 0.01...1,
-        help: "Share of a second's offered frames replaced unsent (latest wins) that marks the link as behind")
+        help: "Share of a second's offered frames replaced unsent (latest wins), while the link is seen holding delivery back, that marks it as behind")
     static let maxQueueMs = Parameter.integer(
         "maxQueueMs", default: 200, in: 10...10_000,
         help: "Unsent bytes worth more than this many ms of goodput also mark the link as behind")
@@ -100,9 +101,11 @@ public struct GoodputPolicy: DeliveryPolicy {
         let lossy = window.offered >= 5 && Double(window.replaced) > Double(window.offered) * configuration.congestedLoss
         let goodput = link.goodput ?? 0
         let queued = goodput > 0 && Double(link.unsentBytes) / goodput * 1000 > Double(configuration.maxQueueMs)
-        // A slow reader on a good link is not congestion: it gets the newest
-        // frame each time it reads (latest wins), at its size and full rate.
-        if (lossy || queued), goodput > 0, !link.readerLimited {
+        // Frames lost count only when the link was seen holding delivery back:
+        // a slow reader on a good link is not congestion (it gets the newest
+        // frame each time it reads, at its size and full rate), nor is a relay
+        // on a loaded machine that wrote late with nothing waiting in the kernel.
+        if (lossy && link.linkLimited) || queued, goodput > 0, !link.readerLimited {
             // While congested the link sets the pace, so goodput is what it carries: the cap follows it, up or down.
             budget = goodput / configuration.headroom
             growth = Self.firstGrowth
