@@ -73,7 +73,7 @@ extension ViewerHub {
     }
 
     private static func figures(_ link: ViewerLink) -> LinkFigures {
-        LinkFigures(goodput: link.last == nil ? nil : link.goodput, linkLimited: link.linkLimitedMostly, rtt: link.rtt, unsentBytes: link.notSentBytes,
+        LinkFigures(goodput: link.last == nil ? nil : link.goodput, linkLimited: link.linkBusyMostly, rtt: link.rtt, unsentBytes: link.notSentBytes,
                     readerLimited: link.readerLimitedMostly)
     }
 

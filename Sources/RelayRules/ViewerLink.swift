@@ -65,6 +65,8 @@ package struct ViewerLink: Sendable, Equatable {
     /// Readings since the window opened, by what limited delivery: the reader or the link.
     private(set) var readerLimitedReadings = 0
     private(set) var linkLimitedReadings = 0
+    /// Readings since the window opened that found the link carrying data (in flight or waiting in the kernel).
+    private(set) var linkBusyReadings = 0
     /// How long a slow reader typically goes between reads (from the gaps
     /// in its progress while its window was closed); nil until seen.
     private(set) var readInterval: Duration?
@@ -96,8 +98,12 @@ package struct ViewerLink: Sendable, Equatable {
         // reader holds delivery back, however briefly.
         if receiverLimited || (awaitingReadSince != nil && delivered) {
             readerLimitedReadings += 1
-        } else if linkLimited {
-            linkLimitedReadings += 1
+        } else {
+            if linkLimited { linkLimitedReadings += 1 }
+            // Data in flight, or waiting in the kernel: the link is carrying what the
+            // relay wrote. Behind a shaper the kernel's unsent bytes stay near zero
+            // (the send buffer is one round trip) while segments queue in flight.
+            if linkLimited || sample.unackedSegments > 0 { linkBusyReadings += 1 }
         }
         // Nothing waits anywhere, the reader's unread frames included.
         let idle = delivered && awaitingReadSince == nil
@@ -176,18 +182,20 @@ package struct ViewerLink: Sendable, Equatable {
     package mutating func openWindow() {
         readerLimitedReadings = 0
         linkLimitedReadings = 0
+        linkBusyReadings = 0
     }
 
     /// In the readings since the window opened, the reader held delivery
     /// back more often than the link did: a slow device, not a slow link.
     package var readerLimitedMostly: Bool { readerLimitedReadings > linkLimitedReadings }
 
-    /// In the readings since the window opened, the link held delivery back
-    /// (data waiting in the kernel, segments in flight) more often than the
-    /// reader did, at least once. Frames lost in a window without this were
-    /// not lost to the link: to the reader, or to a relay too busy to write
-    /// them (a loaded machine), which a smaller picture would not mend.
-    package var linkLimitedMostly: Bool { linkLimitedReadings > readerLimitedReadings }
+    /// In the readings since the window opened, the link was carrying data
+    /// (segments in flight, or bytes waiting in the kernel) more often than
+    /// the reader held delivery back, and at least once. Frames lost in a
+    /// window without this were not lost to the link: to the reader, or to a
+    /// relay too busy to write them (a loaded machine, with nothing in
+    /// flight), which a smaller picture would not mend.
+    package var linkBusyMostly: Bool { linkBusyReadings > readerLimitedReadings }
 
     /// How long a viewer's link may make no progress while frames wait
     /// before the relay gives up on it: `sendTimeout`, or `roundTrips`

@@ -84,29 +84,35 @@ struct ViewerMailboxTests {
         #expect(ages.p95 == 7, "older ages have left the window")
     }
 
-    /// Which held delivery back in a window: readings that found data waiting
-    /// with segments in flight (the link) against those that found the
-    /// reader's window closed. A window with neither says nothing.
-    @Test func aWindowSaysTheLinkHeldDeliveryBackOnlyWhenItsReadingsShowedIt() {
+    /// Which held delivery back in a window: readings that found the link
+    /// carrying data (segments in flight, or bytes waiting in the kernel)
+    /// against those that found the reader's window closed. A window with
+    /// neither says nothing.
+    @Test func aWindowSaysTheLinkWasBusyOnlyWhenItsReadingsShowedIt() {
         let t0 = ContinuousClock.now
         var link = ViewerLink()
         func read(at seconds: Double, notSent: Int, unacked: Int) {
             link.record(.init(bytesAcked: UInt64(seconds * 1000), notSentBytes: notSent, unackedSegments: unacked, rtt: .milliseconds(1),
                               at: t0 + .seconds(seconds)))
         }
-        // Nothing waiting anywhere: neither.
+        // Nothing waiting anywhere (a relay that wrote late): neither.
         for tenth in 0..<5 { read(at: Double(tenth) / 10, notSent: 0, unacked: 0) }
-        #expect(!link.linkLimitedMostly && !link.readerLimitedMostly)
-        // Data waiting behind segments in flight: the link.
-        read(at: 0.5, notSent: 20_000, unacked: 8)
-        #expect(link.linkLimitedMostly && !link.readerLimitedMostly)
+        #expect(!link.linkBusyMostly && !link.readerLimitedMostly)
+        // Segments in flight, nothing left in the kernel (behind a shaper): the link.
+        read(at: 0.5, notSent: 0, unacked: 8)
+        #expect(link.linkBusyMostly && !link.readerLimitedMostly)
         // More readings with the reader's window closed: the reader.
         read(at: 0.6, notSent: 20_000, unacked: 0)
         read(at: 0.7, notSent: 20_000, unacked: 0)
-        #expect(!link.linkLimitedMostly && link.readerLimitedMostly)
+        #expect(!link.linkBusyMostly && link.readerLimitedMostly)
+        // Data waiting behind segments in flight, twice: the link again.
+        read(at: 0.8, notSent: 20_000, unacked: 8)
+        read(at: 0.9, notSent: 20_000, unacked: 8)
+        read(at: 1.0, notSent: 20_000, unacked: 8)
+        #expect(link.linkBusyMostly && !link.readerLimitedMostly)
         // A new window starts from nothing.
         link.openWindow()
-        #expect(!link.linkLimitedMostly && !link.readerLimitedMostly)
+        #expect(!link.linkBusyMostly && !link.readerLimitedMostly)
     }
 
     /// A reader that is alive but slow (its TCP acknowledged everything and
@@ -133,7 +139,7 @@ struct ViewerMailboxTests {
         #expect(interval > .milliseconds(800) && interval < .milliseconds(1100), "\(interval)")
         #expect(link.stallLimit(sendTimeout: .seconds(1), roundTrips: 10) == interval * 3)
         #expect(link.readerLimitedMostly)
-        #expect(!link.linkLimitedMostly)
+        #expect(!link.linkBusyMostly)
         // A link that stops taking bytes with data in flight: the plain limit.
         read(at: 7, acked: acked, notSent: 16_000, unacked: 12)
         #expect(!link.receiverLimited)

@@ -52,7 +52,9 @@ extension OneAtATime {
         @Test func stuckViewerIsClosedAndNeverSlowsTheOthers() async throws {
             #expect(bigFrames[0].readableBytes > 100_000)
             try await withRelay(.test { $0.viewerSendTimeout = .seconds(1) }, pipelinesJSON: bigFramePipelines) { relay in
-                let normal = try await relay.viewer("format=binary")
+                // Pings every 45 s of real time: a loaded run may stream that long, and a
+                // dashboard answers them (an unanswered one ends the viewer at 60 s).
+                let normal = try await relay.viewer("format=binary", answerPings: true)
                 let stuck = try await relay.viewer("format=binary", reading: false)
                 try await normal.waitFor(type: "viewer_connected")
                 let streamer = try await relay.streamer("cam")
@@ -81,8 +83,9 @@ extension OneAtATime {
         /// read faster.
         @Test func aSlowReaderOnAFastLinkKeepsItsFullPictureLosesOlderFramesAndSlowsNobody() async throws {
             try await withRelay(.test { $0.viewerSendTimeout = .seconds(5) }, pipelinesJSON: bigFramePipelines) { relay in
-                let fast = try await relay.viewer("format=binary")
-                let slow = try await relay.viewer("format=binary", readDelay: .milliseconds(150))
+                // Both answer pings, as dashboards do (see above).
+                let fast = try await relay.viewer("format=binary", answerPings: true)
+                let slow = try await relay.viewer("format=binary", readDelay: .milliseconds(150), answerPings: true)
                 try await fast.waitFor(type: "viewer_connected")
                 let streamer = try await relay.streamer("cam")
                 let (sent, markedAt) = try await streamInStep(streamer, pace: fast) {

@@ -95,11 +95,11 @@ public struct DeliveryInput: Sendable {
 public struct LinkFigures: Sendable, Equatable {
     /// Bytes per second the link acknowledged, smoothed over ~2 s.
     public var goodput: Double?
-    /// In this window the link mostly held delivery back (data waited in
-    /// the kernel with segments in flight, in more readings than the reader
-    /// held it, and in one at least): `goodput` is then what the link can
-    /// carry, not merely what the relay sent, and frames lost went to it.
-    /// Without it, frames lost in the window were not the link's doing.
+    /// In this window the link was mostly busy carrying data (segments in
+    /// flight or bytes waiting in the kernel, in more readings than the
+    /// reader held delivery back, and in one at least): frames lost went to
+    /// it, and while they are lost `goodput` is what it carries. Without it,
+    /// frames lost in the window were not the link's doing.
     public var linkLimited: Bool
     public var rtt: Duration?
     /// Written by the relay, not yet sent by TCP.
