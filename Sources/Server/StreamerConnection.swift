@@ -103,12 +103,13 @@ struct StreamerConnection {
             }
             group.addTask {
                 // A few pings at first, for a good offset soon, then one
-                // every ten seconds to follow a drifting clock.
+                // every ten seconds of the relay's clock to follow a drifting camera clock.
                 var sent = 0
+                let clock = configuration.clock
                 while !Task.isCancelled {
-                    session.send(WireMessage.clockPing(serverTime: configuration.clock.now.millisecondsSince1970))
+                    session.send(WireMessage.clockPing(serverTime: clock.now.millisecondsSince1970))
                     sent += 1
-                    try? await Task.sleep(for: sent < Self.quickClockPings ? .seconds(1) : .seconds(10))
+                    do { try await clock.sleep(for: sent < Self.quickClockPings ? .seconds(1) : .seconds(10)) } catch { return }
                 }
             }
             if let lease, let access {

@@ -26,6 +26,37 @@ struct UplinkTests {
         return (try #require(measured["offset_ms"].flatMap(Double.init)), try #require(measured["round_trip_ms"].flatMap(Double.init)))
     }
 
+    /// Five clock pings a second apart, for a good offset soon, then one
+    /// every ten seconds to follow a drifting camera clock: on the relay's
+    /// clock, each carrying its time.
+    @Test func aCameraIsPingedForItsClockFiveTimesASecondApartThenEveryTenSeconds() async throws {
+        let clock = ManualRelayClock()
+        let start = clock.now
+        try await withRelay(.test { $0.clock = clock }) { relay in
+            let streamer = try await relay.streamer("bed-1")
+            var times: [Double] = []
+            for offset in [0.0, 1, 2, 3, 4, 14, 24] {
+                let at = start.addingTimeInterval(offset)
+                if offset > 0 {
+                    try await clock.waitForSleeper(until: at)
+                    clock.advance(to: at.addingTimeInterval(-0.001))
+                    #expect(clock.isWaiting(until: at), "not before \(offset) s")
+                    clock.advance(to: at)
+                }
+                try await streamer.eventually("clock ping \(times.count + 1)") {
+                    streamer.json(type: "ping").filter { $0["server_time"] != nil }.count == times.count + 1
+                }
+                let serverTime = try #require(streamer.json(type: "ping").last?["server_time"]?.numberValue)
+                times.append(serverTime)
+                // Answered as the camera page does, which also keeps the silent camera from its idle timeout.
+                streamer.send(#"{"type":"pong","server_time":\#(Int64(serverTime)),"client_time":\#(Int64(serverTime))}"#)
+            }
+            let expected = [0.0, 1, 2, 3, 4, 14, 24].map { (start.timeIntervalSince1970 + $0) * 1000 }
+            for (time, want) in zip(times, expected) { #expect(abs(time - want) <= 1, "\(times)") }
+            await streamer.close()
+        }
+    }
+
     @Test func aCreditStreamerGetsAnAckForEveryFrameTakenOrNot() async throws {
         try await withRelay { relay in
             let streamer = try await relay.streamer("bed-1", query: "flow=credit")
