@@ -52,7 +52,7 @@ class Relay:
                 return
             if self.process.poll() is not None:
                 break
-            time.sleep(0.05)
+            time.sleep(0.05)  # polling the relay's log file for its start line: a file gives no event
         raise RuntimeError(f"framepipe serve did not start:\n{self.log_path.read_text()}")
 
     def terminate(self):
@@ -78,7 +78,7 @@ class Relay:
 
     def restart(self, down_seconds=1.0):
         self.stop()
-        time.sleep(down_seconds)
+        time.sleep(down_seconds)  # the outage itself: how long the relay is away is the point
         self.start()
 
     @property
