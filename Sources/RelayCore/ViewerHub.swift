@@ -120,7 +120,8 @@ package final class ViewerHub: FrameSink, Sendable {
     /// already looked up under the lock.
     private enum Deferred {
         case action(RelayAction)
-        case deliver(Frame, [(Viewer, FrameTarget)], FrameTicket, StreamGate)
+        /// With the viewers registered then, for targets made before their handle was attached.
+        case deliver(Frame, FanOut, FrameTicket, StreamGate, connections: [String: Viewer])
         case viewerLeft(Viewer, ViewerLeaveReason, remaining: Int)
     }
 
@@ -148,13 +149,10 @@ package final class ViewerHub: FrameSink, Sendable {
                 guard let viewer = locked.connections[id] else { break }
                 viewer.mailbox.finish()
                 drains.add(viewer)  // to flush what is queued, then close
-            case .deliver(let frame, let targets, let ticket):
+            case .deliver(let frame, let fanOut, let ticket):
                 guard let gate = locked.gates[ticket.stream]?.gate else { break }  // the stream is gone
-                let connections = locked.connections
-                later.append(.deliver(frame, targets.compactMap { target in
-                    // Only the hub attaches handles, and only its `Viewer`s.
-                    (target.handle.map { unsafeDowncast($0, to: Viewer.self) } ?? connections[target.viewer]).map { ($0, target) }
-                }, ticket, gate))
+                // No per-viewer work under the lock: the plan is shared, the registry a copy-on-write reference.
+                later.append(.deliver(frame, fanOut, ticket, gate, connections: locked.connections))
             case .viewerLeft(let id, let reason, let remaining):
                 guard let viewer = locked.connections.removeValue(forKey: id) else { break }
                 later.append(.viewerLeft(viewer, reason, remaining: remaining))
@@ -181,8 +179,8 @@ package final class ViewerHub: FrameSink, Sendable {
 
     private func perform(_ work: Deferred) {
         switch work {
-        case .deliver(let frame, let targets, let ticket, let gate):
-            deliver(frame, to: targets, ticket: ticket, gate: gate)
+        case .deliver(let frame, let fanOut, let ticket, let gate, let connections):
+            deliver(frame, to: fanOut, ticket: ticket, gate: gate, connections: connections)
         case .viewerLeft(let viewer, let reason, let remaining):
             viewer.mailbox.finish()
             let stats = viewer.mailbox.statistics
@@ -225,29 +223,33 @@ package final class ViewerHub: FrameSink, Sendable {
         }
     }
 
-    /// Encodes a frame once per format and rendition outside any lock, then
-    /// offers it under its stream's gate if the stream is still served by
-    /// the holder it came from: a `stream_ended` racing with it (timeout,
-    /// replacement, shutdown) cannot be overtaken by it (see `StreamGate`).
-    private func deliver(_ frame: Frame, to targets: [(Viewer, FrameTarget)], ticket: FrameTicket, gate: StreamGate) {
+    /// Encodes a frame once per group of viewers sent the same bytes,
+    /// outside any lock, then offers it under its stream's gate if the
+    /// stream is still served by the holder it came from: a `stream_ended`
+    /// racing with it (timeout, replacement, shutdown) cannot be overtaken
+    /// by it (see `StreamGate`). Per viewer only the offer is left.
+    private func deliver(_ frame: Frame, to fanOut: FanOut, ticket: FrameTicket, gate: StreamGate, connections: [String: Viewer]) {
         var encoding = FrameEncoding(frame: frame, cached: ticket.replayOf != nil)
-        var messages: [(Viewer, RenditionKind, ByteBuffer, Duration?)] = []
-        messages.reserveCapacity(targets.count)
-        for (viewer, target) in targets {
-            let rendition = encoding.available(target.rendition)
-            if let bytes = encoding.message(format: viewer.format, rendition: rendition, namingPatient: viewer.namesPatient) {
-                messages.append((viewer, rendition, bytes, target.maxFPS.map { .seconds(1 / $0) }))
+        var messages: [(group: FanOut.Group, rendition: RenditionKind, bytes: ByteBuffer, pacing: (Duration, ContinuousClock.Instant)?)] = []
+        messages.reserveCapacity(fanOut.groups.count)
+        for group in fanOut.groups {
+            let rendition = encoding.available(group.rendition)
+            if let bytes = encoding.message(format: group.format, rendition: rendition, namingPatient: group.namingPatient) {
+                messages.append((group, rendition, bytes, group.maxFPS.map { (.seconds(1 / $0), frame.arrival) }))
             }
         }
         var drains = DrainRequests()
         let replaced: Int = gate.ifAdmitted(ticket, seq: frame.seq) {
             var replaced = 0
-            for (viewer, rendition, bytes, interval) in messages {
-                let offer = viewer.mailbox.offerFrame(streamID: frame.streamID, rendition: rendition, bytes: bytes,
-                                                     receivedAt: frame.receivedAt, seq: frame.seq,
-                                                     pacing: interval.map { ($0, frame.arrival) })
-                if offer.needsDrain { drains.add(viewer) }
-                if offer.replacedOlder { replaced += 1 }
+            for message in messages {
+                for target in message.group.targets {
+                    // Only the hub attaches handles, and only its `Viewer`s.
+                    guard let viewer = target.handle.map({ unsafeDowncast($0, to: Viewer.self) }) ?? connections[target.viewer] else { continue }
+                    let offer = viewer.mailbox.offerFrame(streamID: frame.streamID, rendition: message.rendition, bytes: message.bytes,
+                                                         receivedAt: frame.receivedAt, seq: frame.seq, pacing: message.pacing)
+                    if offer.needsDrain { drains.add(viewer) }
+                    if offer.replacedOlder { replaced += 1 }
+                }
             }
             return replaced
         } ?? 0
@@ -333,7 +335,7 @@ package final class ViewerHub: FrameSink, Sendable {
                            tokenID: String? = nil, namesPatient: Bool = false, writer: ViewerChannelHandler, remoteAddress: String,
                            eventLoop: any EventLoop, close: @escaping @Sendable () -> Void) throws(LimitRefusal) -> Viewer? {
         let wants = ViewerRecord.Wants(format: format, streams: streams, quality: quality, scope: scope, tokenID: tokenID,
-                                       remoteAddress: remoteAddress)
+                                       remoteAddress: remoteAddress, namesPatient: namesPatient)
         var drains = DrainRequests()
         let (outcome, later): (Result<Viewer?, LimitRefusal>, [Deferred]) = locked.withLockedValue { locked in
             if let refusal = locked.relay.refusal(forViewerWithToken: tokenID) { return (.failure(refusal), []) }

@@ -20,9 +20,9 @@ package enum RelayAction {
     case streamEnded(viewer: String, stream: String, text: String)
     /// Let the viewer's writer flush what is queued, then close (shutdown).
     case finish(viewer: String)
-    /// Encode the frame once per format and rendition, then offer it to
-    /// these viewers' mailboxes if `ticket` is still current.
-    case deliver(Frame, targets: [FrameTarget], ticket: FrameTicket)
+    /// Encode the frame once per group of viewers sent the same bytes, then
+    /// offer it to their mailboxes if `ticket` is still current.
+    case deliver(Frame, to: FanOut, ticket: FrameTicket)
     /// Ask a streamer's connection to close.
     case closeSession(StreamSessionHandle, StreamEndReason)
     /// Send a streamer a control message (its `demand`).

@@ -87,7 +87,7 @@ extension RelayState {
         }
         let learned = learnPictures(of: frame)
         let ticket = FrameTicket(stream: id, holder: .node(node), replayOf: frame.isReplay ? frame.seq : nil)
-        return learned + [.deliver(frame, targets: plan(for: id).targets, ticket: ticket)]
+        return learned + [.deliver(frame, to: plan(for: id).fanOut, ticket: ticket)]
     }
 
     /// Other nodes' streams some viewer here watches: the frame channels

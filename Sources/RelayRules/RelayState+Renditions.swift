@@ -80,7 +80,9 @@ extension RelayState {
               let latest = stream.latestFrame else { return nil }
         let target = FrameTarget(viewer: id, rendition: RenditionKind(rung: viewer.rung(for: streamID, ladder: stream.pictures.ladder)),
                                  handle: viewer.handle)  // uncapped: the one frame it has been waiting for
-        return .deliver(latest, targets: [target], ticket: FrameTicket(stream: streamID, holder: stream.holder, replayOf: latest.seq))
+        var fanOut = FanOut()
+        fanOut.add(target, format: viewer.format, namingPatient: viewer.namesPatient)
+        return .deliver(latest, to: fanOut, ticket: FrameTicket(stream: streamID, holder: stream.holder, replayOf: latest.seq))
     }
 
     /// The started streams, by id, with what their rungs cost each format:

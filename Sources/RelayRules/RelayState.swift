@@ -24,7 +24,7 @@ package struct RelayState {
     var fanOutPlans: [String: FanOutPlan] = [:]
 
     struct FanOutPlan {
-        var targets: [FrameTarget]
+        var fanOut: FanOut
         /// The rungs those viewers are sent: what `downscale` makes.
         var wanted: RenditionSet
     }
@@ -160,7 +160,7 @@ package struct RelayState {
             actions += streamHealth(id, change)
         }
         actions.append(.metric(.frameAccepted(stream: id)))
-        actions.append(.deliver(frame, targets: plan(for: id).targets, ticket: FrameTicket(stream: id, holder: .session(session.id))))
+        actions.append(.deliver(frame, to: plan(for: id).fanOut, ticket: FrameTicket(stream: id, holder: .session(session.id))))
         if justStarted { actions += [.cluster(.streamStarted(id)), .event(.streamStarted(stream: id))] + demandUpdates() }
         actions.append(.cluster(.frameAccepted(frame)))
         return actions
@@ -197,14 +197,15 @@ package struct RelayState {
     private func makePlan(for id: String, ladder known: RenditionLadder? = nil) -> FanOutPlan {
         let ladder = known ?? streams[id]?.pictures.ladder ?? .fullOnly
         var wanted = RenditionSet()
-        var targets: [FrameTarget] = []
+        var fanOut = FanOut()
         for viewer in viewers.values where viewer.watches(id) && viewer.shows(id) {
             let rung = viewer.rung(for: id, ladder: ladder)
             wanted.insert(rung)
-            targets.append(FrameTarget(viewer: viewer.id, rendition: RenditionKind(rung: rung), maxFPS: viewer.choices[id]?.maxFPS,
-                                       handle: viewer.handle))
+            fanOut.add(FrameTarget(viewer: viewer.id, rendition: RenditionKind(rung: rung), maxFPS: viewer.choices[id]?.maxFPS,
+                                   handle: viewer.handle),
+                       format: viewer.format, namingPatient: viewer.namesPatient)
         }
-        return FanOutPlan(targets: targets, wanted: wanted)
+        return FanOutPlan(fanOut: fanOut, wanted: wanted)
     }
 
     // MARK: Viewers

@@ -50,7 +50,7 @@ extension RelayState {
 
     /// What the viewers of stream `id` on this node need now, from its fan-out plan.
     mutating func demand(of id: String) -> StreamDemand {
-        let targets = plan(for: id).targets
+        let targets = plan(for: id).fanOut.targets
         guard !targets.isEmpty, let stream = streams[id] else { return .unwatched }
         let rungs = stream.pictures.options(json: false)
         var demand = StreamDemand(watched: true, width: 0, height: 0, fps: 0)

@@ -30,10 +30,13 @@ package struct ViewerRecord {
         /// The token it connected with, for per-token limits.
         var tokenID: String?
         package var remoteAddress: String
+        /// `compat=patient_id`: frames name the stream as `patient_id` too.
+        package var namesPatient: Bool
 
         package init(format: ViewerFormat, streams: Set<String>? = nil, quality: QualityPreference = .auto,
-                     scope: StreamScope = .all, tokenID: String? = nil, remoteAddress: String) {
+                     scope: StreamScope = .all, tokenID: String? = nil, remoteAddress: String, namesPatient: Bool = false) {
             self.format = format
+            self.namesPatient = namesPatient
             self.streams = streams
             self.quality = quality
             self.scope = scope
@@ -44,6 +47,7 @@ package struct ViewerRecord {
 
     package let id: String
     package let format: ViewerFormat
+    let namesPatient: Bool
     let tokenID: String?
     /// A refresh may narrow it, never widen it.
     var scope: StreamScope
@@ -64,6 +68,7 @@ package struct ViewerRecord {
     init(id: String, wants: Wants) {
         self.id = id
         format = wants.format
+        namesPatient = wants.namesPatient
         tokenID = wants.tokenID
         scope = wants.scope
         streams = wants.streams

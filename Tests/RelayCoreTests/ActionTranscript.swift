@@ -17,8 +17,8 @@ enum ActionTranscript {
             case .control(let viewer, let text): return "\(viewer) ← \(summary(of: text))"
             case .streamEnded(let viewer, _, let text): return "\(viewer) ← \(summary(of: text))"
             case .finish(let viewer): return "finish \(viewer)"
-            case .deliver(let frame, let targets, _):
-                return "deliver \(frame.streamID)#\(frame.seq) → " + targets.map { "\($0.viewer):\($0.rendition.description)\($0.maxFPS.map { "@\($0)fps" } ?? "")" }.sorted().joined(separator: ",")
+            case .deliver(let frame, let fanOut, _):
+                return "deliver \(frame.streamID)#\(frame.seq) → " + fanOut.targets.map { "\($0.viewer):\($0.rendition.description)\($0.maxFPS.map { "@\($0)fps" } ?? "")" }.sorted().joined(separator: ",")
             case .closeSession(let session, let reason): return "close session \(session.id) \(reason.rawValue)"
             case .tellStreamer(let session, let text): return demand ? "session \(session.id) ← \(demandSummary(text))" : nil
             case .viewerLeft(let viewer, let reason, let remaining): return "left \(viewer) \(reason.rawValue), \(remaining) remain"

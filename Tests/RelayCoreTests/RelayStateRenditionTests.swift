@@ -49,6 +49,27 @@ struct RelayStateRenditionTests {
         T.lines(state.frameAccepted(Self.frame("P-1", seq: seq, rungs: [1, 2, 3]))).filter { $0.hasPrefix("deliver") }
     }
 
+    /// A frame's fan-out comes in groups of viewers sent the same bytes at
+    /// the same pace (format, rendition, `patient_id` naming, frame-rate
+    /// cap): the frame path encodes once per group and, per viewer, only offers.
+    @Test func aFramesViewersAreGroupedByWhatTheyAreSent() throws {
+        var state = live(viewers: [
+            .init(format: .binary, remoteAddress: "a"), .init(format: .binary, remoteAddress: "b"),
+            .init(format: .json, remoteAddress: "c"), .init(format: .binary, quality: .low, remoteAddress: "d"),
+            .init(format: .binary, remoteAddress: "e", namesPatient: true), .init(format: .json, remoteAddress: "f"),
+        ])
+        let actions = state.frameAccepted(Self.frame("P-1", seq: 100, rungs: [1, 2, 3]))
+        guard case .deliver(_, let fanOut, _)? = actions.first(where: { if case .deliver = $0 { true } else { false } }) else {
+            Issue.record("no delivery"); return
+        }
+        let groups = fanOut.groups.map { group in
+            "\(group.format.rawValue) \(group.rendition.description)\(group.namingPatient ? " patient_id" : ""): "
+                + group.targets.map(\.viewer).sorted().joined(separator: ",")
+        }.sorted()
+        #expect(groups == ["binary full patient_id: v-5", "binary full: v-1,v-2", "binary low: v-4", "json full: v-3,v-6"], "\(groups)")
+        #expect(fanOut.targets.count == 6)
+    }
+
     @Test func aNewViewerGetsEachLiveStreamsLatestFrameRightAfterViewerConnected() throws {
         var state = live(viewers: [])
         _ = state.connectStream("P-2", session: T.session(2), now: t0)
