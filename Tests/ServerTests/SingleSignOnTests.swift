@@ -112,9 +112,10 @@ struct SingleSignOnTests {
         provider.serve(ProviderKey.jwks(old, new))
         let clock = ManualRelayClock()
         let start = clock.now
+        // Tokens for an hour: the relay's clock passes 600 s here, and a token's `exp` is read on it.
         try await withRelay(Self.configuration(jwksURL: provider.url, refresh: .seconds(300), clock: clock)) { relay in
             #expect(provider.fetches == 1, "fetched once at start")
-            await (try await relay.viewer("token=\(try await old.token())")).close()
+            await (try await relay.viewer("token=\(try await old.token(ttl: 3600))")).close()
             provider.serve(ProviderKey.jwks(new))
             try await clock.waitForSleeper(until: start.addingTimeInterval(300))
             clock.advance(to: start.addingTimeInterval(299.999))
@@ -123,9 +124,9 @@ struct SingleSignOnTests {
             clock.advance(to: start.addingTimeInterval(300))
             try await relay.log.waitFor("JWKS loaded", ["kids": "2026-11"])
             #expect(provider.fetches == 2)
-            let retired = try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(try await old.token())", upgrade: true)
+            let retired = try await RawHTTP.get(port: relay.port, path: "/ws/viewer?token=\(try await old.token(ttl: 3600))", upgrade: true)
             #expect(retired.status == 401)
-            await (try await relay.viewer("token=\(try await new.token())")).close()
+            await (try await relay.viewer("token=\(try await new.token(ttl: 3600))")).close()
 
             // The provider answers with something that is not a key set: the keys stay, and the fetch is tried again sooner.
             provider.serve("<html>maintenance</html>")
@@ -137,7 +138,7 @@ struct SingleSignOnTests {
                 due = due.addingTimeInterval(next)
             }
             try await relay.log.waitFor("cannot fetch the JWKS; keeping the keys already loaded")
-            await (try await relay.viewer("token=\(try await new.token())")).close()
+            await (try await relay.viewer("token=\(try await new.token(ttl: 3600))")).close()
             provider.serve(ProviderKey.jwks(new))
             try await clock.waitForSleeper(until: due)
             clock.advance(to: due)

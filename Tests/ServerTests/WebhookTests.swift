@@ -86,12 +86,15 @@ struct WebhookTests {
     }
 
     /// When the relay's retry is due: it waits `base` seconds from now (the
-    /// clock stands still while the test looks), up to a quarter longer.
+    /// clock stands still while the test looks), up to a quarter longer (jitter
+    /// is a unit in 0..<1). The tests' bases keep that window clear of every
+    /// other wait (a camera's clock pings at exactly 1 s: a load check found a
+    /// 1 s base taking one for the retry).
     static func retryArmed(_ clock: ManualRelayClock, _ relay: RelayHandle, base: Double) async throws -> Date {
         let from = clock.now
         var retryAt: Date?
         try await relay.eventually("a retry armed") {
-            retryAt = clock.earliestSleeper(in: from.addingTimeInterval(base)...from.addingTimeInterval(base * 1.25))
+            retryAt = clock.earliestSleeper(in: from.addingTimeInterval(base)..<from.addingTimeInterval(base * 1.25))
             return retryAt != nil
         }
         return retryAt!
@@ -101,15 +104,15 @@ struct WebhookTests {
         let receiver = try await WebhookReceiver(failFirst: 2)
         defer { Task { await receiver.stop() } }
         let clock = ManualRelayClock()
-        // Waits of 1 s then 2 s, each up to a quarter longer (jitter).
+        // Waits of 1.5 s then 3 s, each up to a quarter longer (jitter).
         let configuration = RelayConfiguration.test {
-            $0.webhooks = Self.settings([receiver.url]) { $0.firstRetryDelay = .seconds(1) }
+            $0.webhooks = Self.settings([receiver.url]) { $0.firstRetryDelay = .seconds(1.5) }
             $0.clock = clock
         }
         try await withRelay(configuration) { relay in
             let streamer = try await relay.streamer("P-ICU-5")
             streamer.send(TestFrames.text(0))
-            for (attempt, base) in [(1, 1.0), (2, 2.0)] {
+            for (attempt, base) in [(1, 1.5), (2, 3.0)] {
                 try await relay.eventually("attempt \(attempt) answered") { receiver.requests.count == attempt }
                 // The retry is armed for its backoff from the failure, within its jitter;
                 // until the clock gets there, nothing more is sent.
@@ -185,7 +188,7 @@ struct WebhookTests {
         let clock = ManualRelayClock()
         let configuration = RelayConfiguration.test {
             $0.webhooks = Self.settings([hung.url, deadURL, alive.url]) {
-                $0.queueDepth = 2; $0.maxAttempts = 2; $0.firstRetryDelay = .seconds(1); $0.timeout = .seconds(60)
+                $0.queueDepth = 2; $0.maxAttempts = 2; $0.firstRetryDelay = .seconds(1.5); $0.timeout = .seconds(60)
             }
             $0.clock = clock
         }
@@ -196,7 +199,7 @@ struct WebhookTests {
             // Six events for the hung one: one held, two queued, the rest dropped.
             try await relay.log.waitFor("webhook queue full; event dropped", ["url": hung.url])
             // The dead one's first attempt is refused; its one retry waits for the clock.
-            clock.advance(to: try await Self.retryArmed(clock, relay, base: 1))
+            clock.advance(to: try await Self.retryArmed(clock, relay, base: 1.5))
             try await relay.log.waitFor("webhook given up; event lost", ["url": deadURL, "attempts": "2"])
             try await relay.eventually("only the held request at the hung receiver") { hung.requests.count == 1 }
             let metrics = try await RawHTTP.get(port: relay.port, path: "/metrics").text

@@ -44,7 +44,9 @@ final class ManualRelayClock: RelayClock, Sendable {
 
     /// The earliest moment some rule waits for within `range`: a wait whose
     /// exact deadline the test cannot know (a jittered retry) but whose bounds it can.
-    func earliestSleeper(in range: ClosedRange<Date>) -> Date? {
+    /// Choose bounds no other rule's wait can fall in (a camera's clock ping waits
+    /// exactly 1 s or 10 s, housekeeping up to 0.1 s): the clock cannot tell them apart.
+    func earliestSleeper(in range: Range<Date>) -> Date? {
         state.withLockedValue { $0.sleepers.map(\.deadline).filter(range.contains).min() }
     }
 
