@@ -23,4 +23,13 @@ package struct SocketAccess: Sendable {
         sessions.add(lease)
         return lease
     }
+
+    /// Tells the socket when its token warns (`warningLead` before `exp`;
+    /// zero for no warning) and when it ends, expired or revoked. Calls
+    /// come from the relay's one time-keeping task or a revocation, never
+    /// after the socket's lease is removed from `sessions`.
+    package func watch(_ lease: TokenLease, warningLead: Duration = .zero, warn: @escaping @Sendable (AccessGrant) -> Void = { _ in },
+                       end: @escaping @Sendable (TokenEnd) -> Void) {
+        sessions.watch(lease, TokenLease.Watch(warningLead: warningLead, warn: warn, end: end))
+    }
 }

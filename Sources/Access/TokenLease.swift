@@ -19,29 +19,93 @@ package enum TokenEnd: Sendable, Equatable {
 ///
 /// A token checked only at the upgrade would let a socket outlive it by
 /// days; this is what makes `exp` and revocation mean something for the
-/// pictures already flowing.
+/// pictures already flowing. The lease keeps no time itself: `TokenSessions`
+/// asks it what is due (`due(at:)`) at the moments it names.
 package final class TokenLease: Sendable {
-    private let current: NIOLockedValueBox<AccessGrant>
-    private let endedWith = NIOLockedValueBox<TokenEnd?>(nil)
-    private let ends: AsyncStream<TokenEnd>
-    private let endContinuation: AsyncStream<TokenEnd>.Continuation
+    /// What the socket does when its token warns or ends.
+    package struct Watch: Sendable {
+        /// How long before `exp` the warning comes; zero for none.
+        let warningLead: Duration
+        let warn: @Sendable (AccessGrant) -> Void
+        let end: @Sendable (TokenEnd) -> Void
+    }
+
+    private struct State {
+        var grant: AccessGrant
+        var watch: Watch?
+        var ended: TokenEnd?
+        /// The `exp` the last warning was for: one warning per token.
+        var warnedFor: Date?
+    }
+
+    private let state: NIOLockedValueBox<State>
 
     /// What the socket does: a refresh token must grant this role too.
     let acting: TokenRole
-    /// What `exp` is compared with and waited on.
+    /// What `exp` is compared with.
     package let clock: any RelayClock
 
     init(_ grant: AccessGrant, acting: TokenRole, clock: any RelayClock = SystemRelayClock()) {
         self.acting = acting
         self.clock = clock
-        current = NIOLockedValueBox(grant)
-        (ends, endContinuation) = AsyncStream.makeStream(of: TokenEnd.self, bufferingPolicy: .bufferingOldest(1))
+        state = NIOLockedValueBox(State(grant: grant))
     }
 
-    package var grant: AccessGrant { current.withLockedValue { $0 } }
+    package var grant: AccessGrant { state.withLockedValue { $0.grant } }
 
-    /// Ends the socket from outside (a revocation).
-    func end(_ reason: TokenEnd) { endContinuation.yield(reason) }
+    /// How the token ended the socket, once it has.
+    package var ended: TokenEnd? { state.withLockedValue { $0.ended } }
+
+    /// Ends the socket from outside (a revocation) or at `exp`; the first end
+    /// counts. One that comes before the socket watches is told when it does.
+    func end(_ reason: TokenEnd) {
+        let watch = state.withLockedValue { s -> Watch? in
+            guard s.ended == nil else { return nil }
+            s.ended = reason
+            return s.watch
+        }
+        watch?.end(reason)
+    }
+
+    /// Starts telling the socket when its token warns or ends.
+    func startWatching(_ watch: Watch) {
+        let endedAlready = state.withLockedValue { s -> TokenEnd? in
+            s.watch = watch
+            return s.ended
+        }
+        endedAlready.map(watch.end)
+    }
+
+    /// Nothing more is told to a socket that has ended.
+    func stopWatching() { state.withLockedValue { $0.watch = nil } }
+
+    /// Warns or ends the socket if that is due at `now`, and says when to
+    /// look again (nil once ended, or when nobody watches). A refresh only
+    /// ever moves `exp` later, so looking at the old moment is never late.
+    func due(at now: Date) -> Date? {
+        enum Step { case warn(AccessGrant, Watch), end(Watch), look(Date), nothing }
+        while true {
+            let step = state.withLockedValue { s -> Step in
+                guard s.ended == nil, let watch = s.watch else { return .nothing }
+                let expires = s.grant.expires
+                if now >= expires {
+                    s.ended = .expired
+                    return .end(watch)
+                }
+                guard s.warnedFor != expires else { return .look(expires) }
+                let warnAt = expires.addingTimeInterval(-watch.warningLead.seconds)
+                guard now >= warnAt else { return .look(warnAt) }
+                s.warnedFor = expires
+                return .warn(s.grant, watch)
+            }
+            switch step {
+            case .warn(let grant, let watch): watch.warn(grant)  // then look again: the end may be due too
+            case .end(let watch): watch.end(.expired); return nil
+            case .look(let moment): return moment
+            case .nothing: return nil
+            }
+        }
+    }
 
     /// Takes a fresh token for the socket: it must be valid, of the same
     /// role, cover no stream the current one does not, and expire later.
@@ -58,54 +122,9 @@ package final class TokenLease: Sendable {
         guard fresh.expires > old.expires else {
             throw AuthFailure(kind: .expired, reason: "the refresh token expires no later than the one in use")
         }
-        current.withLockedValue { $0 = fresh }
+        state.withLockedValue { $0.grant = fresh }
         return fresh
     }
-
-    /// Waits until the token in force expires or is ended from outside.
-    /// `warn` is called once per token `warningLead` before its `exp` (at
-    /// once if less is left). Cancelling the task ends the wait. One child
-    /// task keeps the time; an expiry reaches the wait as a revocation does,
-    /// through `ends`: a socket with auth costs one task more, not two.
-    package func run(warningLead: Duration, warn: @escaping @Sendable (AccessGrant) -> Void) async -> TokenEnd? {
-        let first = await withTaskGroup(of: Void.self) { group -> TokenEnd? in
-            group.addTask { [self] in
-                if await expires(warningLead: warningLead, warn: warn) { end(.expired) }
-            }
-            defer { group.cancelAll() }
-            for await end in ends { return end }
-            return nil  // cancelled
-        }
-        if let first { endedWith.withLockedValue { $0 = first } }
-        return first
-    }
-
-    /// True once the token in force has expired; false when cancelled first.
-    private func expires(warningLead: Duration, warn: @Sendable (AccessGrant) -> Void) async -> Bool {
-        var warnedFor: Date?
-        while !Task.isCancelled {
-            let grant = self.grant
-            let left = grant.expires.timeIntervalSince(clock.now)
-            if left <= 0 { return true }
-            let warnAt = grant.expires.addingTimeInterval(-warningLead.seconds)
-            if warnedFor != grant.expires, left <= warningLead.seconds {
-                warn(grant)
-                warnedFor = grant.expires
-                continue
-            }
-            // A refresh only ever moves `exp` later, so waking at the old
-            // moment and looking again is never late.
-            do {
-                try await clock.sleep(until: warnedFor == grant.expires ? grant.expires : warnAt)
-            } catch {
-                return false
-            }
-        }
-        return false
-    }
-
-    /// How the token ended the socket, once `run` has said so.
-    package var ended: TokenEnd? { endedWith.withLockedValue { $0 } }
 
     /// The message that tells a client its token is about to expire.
     package static func expiringMessage(_ grant: AccessGrant, now: Date = Date()) -> String {

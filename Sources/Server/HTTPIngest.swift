@@ -90,15 +90,8 @@ final class HTTPIngest: Sendable {
         // (one JPEG a request needs no lease: each request shows its token anew).
         let access = access
         let lease = context.grant.flatMap { access?.lease($0, acting: .streamer) }
-        let tokenWatch = lease.map { lease in
-            Task {
-                if let end = await lease.run(warningLead: .zero, warn: { _ in }) { ingest.session.close(end.streamEndReason) }
-            }
-        }
-        defer {
-            tokenWatch?.cancel()
-            lease.map { access?.sessions.remove($0) }
-        }
+        if let lease { access?.watch(lease) { end in ingest.session.close(end.streamEndReason) } }
+        defer { lease.map { access?.sessions.remove($0) } }
         var reader = MultipartFrameReader(boundary: boundary, maxPartBytes: maxFrameBytes)
         var problem: String?
         do {

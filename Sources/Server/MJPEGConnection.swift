@@ -125,15 +125,8 @@ struct MJPEGConnection: Sendable {
         return Response(status: .ok, headers: headers, body: ResponseBody { body in
             defer { ending.finish() }
             // An MJPEG client cannot be told its token is about to end; it is cut off when it does.
-            let tokenWatch = lease.map { lease in
-                Task {
-                    if let end = await lease.run(warningLead: .zero, warn: { _ in }) { ending.yield(ViewerLeaveReason(end)) }
-                }
-            }
-            defer {
-                tokenWatch?.cancel()
-                lease.map { access?.sessions.remove($0) }
-            }
+            if let lease { access?.watch(lease) { end in ending.yield(ViewerLeaveReason(end)) } }
+            defer { lease.map { access?.sessions.remove($0) } }
             do {
                 try await body.write(ByteBuffer(string: MJPEGWire.opening(headersAhead: format == .mjpegHeadersAhead)))
                 // The head and the opening were handed to the channel first (the

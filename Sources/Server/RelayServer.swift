@@ -95,7 +95,7 @@ public struct RelayServer: Sendable {
             logger.notice("auth is off: anyone who can reach this address can watch and publish", metadata: ["host": "\(configuration.host)"])
         }
         let expiryWarning = self.configuration.auth.expiryWarning
-        let access = authority.map { SocketAccess(authority: $0, sessions: TokenSessions(), expiryWarning: expiryWarning, clock: clock) }
+        let access = authority.map { SocketAccess(authority: $0, sessions: TokenSessions(clock: clock), expiryWarning: expiryWarning, clock: clock) }
         if let access {
             let logger = logger
             revocations.onChange {
@@ -190,6 +190,8 @@ public struct RelayServer: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = audit.map { [.init(service: $0)] } ?? []
         // Webhooks stop after the shutdown sequence, whose stream_ended events they still post.
         if let webhooks { services.append(.init(service: webhooks)) }
+        // Tokens keep ending sockets while the server drains them.
+        if let access { services.append(.init(service: access.sessions)) }
         services.append(.init(service: app))
         if let cluster { services.append(.init(service: cluster)) }
         if let jwks = authority?.jwks {

@@ -114,15 +114,12 @@ struct StreamerConnection {
             }
             if let lease, let access {
                 let logger = logger
-                group.addTask {
-                    let end = await lease.run(warningLead: access.expiryWarning) { grant in
-                        session.send(TokenLease.expiringMessage(grant, now: lease.clock.now))
-                    }
-                    if let end {
-                        logger.notice("streamer's token ended; closing the stream", metadata: ["reason": "\(end.reason)"])
-                        session.close(end.streamEndReason)
-                    }
-                }
+                access.watch(lease, warningLead: access.expiryWarning, warn: { grant in
+                    session.send(TokenLease.expiringMessage(grant, now: lease.clock.now))
+                }, end: { end in
+                    logger.notice("streamer's token ended; closing the stream", metadata: ["reason": "\(end.reason)"])
+                    session.close(end.streamEndReason)
+                })
             }
             do {
                 // Once a close is requested, messages are ignored but still

@@ -101,30 +101,24 @@ struct ViewerConnection: Sendable {
     /// it answered the Close the relay sent when it was done with it
     /// (`ViewerSessionEnding`). The reading is the connection's own task,
     /// not a child: an idle viewer's memory is mostly its tasks' frames.
-    /// With auth, a child task watches the token.
+    /// Its token's time is kept by the relay's one task for all tokens.
     @inline(never)
     private func attend(_ session: ViewerSession, inbound: WebSocketInboundStream) async -> ViewerLeaveReason {
         guard let lease = session.lease, let access else {
             return await readViewer(inbound, viewer: session.viewer, lease: nil, logger: session.logger)
         }
-        return await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                let viewer = session.viewer
-                let end = await lease.run(warningLead: access.expiryWarning) { grant in
-                    hub.send(to: viewer, TokenLease.expiringMessage(grant, now: lease.clock.now))
-                }
-                guard let end else { return }  // cancelled: the session ended otherwise
-                // Nothing queued for a viewer whose token ended is sent after
-                // the end: the Close (with the token's code) goes once the
-                // mailbox is finished and drained.
-                session.ending.relayEnds(ViewerLeaveReason(end))
-                viewer.mailbox.discardPending()
-                hub.removeViewer(viewer.id, reason: ViewerLeaveReason(end))
-            }
-            let read = await readViewer(inbound, viewer: session.viewer, lease: lease, logger: session.logger)
-            group.cancelAll()
-            return read
-        }
+        let viewer = session.viewer
+        access.watch(lease, warningLead: access.expiryWarning, warn: { grant in
+            hub.send(to: viewer, TokenLease.expiringMessage(grant, now: lease.clock.now))
+        }, end: { end in
+            // Nothing queued for a viewer whose token ended is sent after
+            // the end: the Close (with the token's code) goes once the
+            // mailbox is finished and drained.
+            session.ending.relayEnds(ViewerLeaveReason(end))
+            viewer.mailbox.discardPending()
+            hub.removeViewer(viewer.id, reason: ViewerLeaveReason(end))
+        })
+        return await readViewer(inbound, viewer: viewer, lease: lease, logger: session.logger)
     }
 
     /// Removes the viewer, lets go of its token and records the session's end.

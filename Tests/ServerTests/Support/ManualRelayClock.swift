@@ -66,12 +66,19 @@ final class ManualRelayClock: RelayClock, Sendable {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let due = state.withLockedValue { s -> Bool in
-                    if deadline <= s.now { return true }
+                // A task cancelled before it got here has had its cancellation
+                // handler run already, finding nothing: it must not wait.
+                let outcome = state.withLockedValue { s -> Result<Bool, CancellationError> in
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    if deadline <= s.now { return .success(true) }
                     s.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
-                    return false
+                    return .success(false)
                 }
-                if due { continuation.resume() } else { changes.changed() }
+                switch outcome {
+                case .failure(let cancelled): continuation.resume(throwing: cancelled)
+                case .success(true): continuation.resume()
+                case .success(false): changes.changed()
+                }
             }
         } onCancel: {
             let cancelled = state.withLockedValue { s -> Sleeper? in
