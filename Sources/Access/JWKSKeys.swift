@@ -118,11 +118,7 @@ package actor JWKSKeys {
     /// shared client would retry quietly until its timeout, and a relay with
     /// a mistyped JWKS URL would take 10 s to say so). Process-wide, like
     /// `HTTPClient.shared`, so never shut down.
-    private static let client: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
-    }()
+    private static let client = HTTPClient.failingFast()
 
     static func fetch(_ source: Source) async throws -> String {
         switch source {

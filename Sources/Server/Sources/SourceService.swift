@@ -1,3 +1,4 @@
+import Access
 import AsyncHTTPClient
 import Foundation
 import Logging
@@ -37,14 +38,13 @@ final class SourceService: Service, Sendable {
     /// Made when the service runs and shut down when it stops (a client
     /// dropped unstopped is a leak, and a crash in debug builds).
     static func makeClient() -> HTTPClient {
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 1024
         // A refused connection fails at once: the puller's own backoff retries it and
         // says so, where the client's quiet retries would show "connecting" until a deadline.
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .seconds(5)
-        configuration.redirectConfiguration = .follow(max: 3, allowCycles: false)
-        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+        HTTPClient.failingFast {
+            $0.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 1024
+            $0.timeout.connect = .seconds(5)
+            $0.redirectConfiguration = .follow(max: 3, allowCycles: false)
+        }
     }
 
     func run() async throws {

@@ -1,3 +1,4 @@
+import Access
 import AsyncHTTPClient
 import Foundation
 import Logging
@@ -63,9 +64,7 @@ final class EventWebhooks: RelayEventListener, Service, Sendable {
         // Its own client, made here and shut down when the service stops: a refused
         // receiver fails each attempt at once and the retries below wait their
         // backoff, where a shared client retries the connection quietly until the timeout.
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.retryConnectionEstablishment = false
-        let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+        let client = HTTPClient.failingFast()
         let workers = Task {
             await withDiscardingTaskGroup { group in
                 for receiver in receivers { group.addTask { await self.deliver(from: receiver, client: client) } }
