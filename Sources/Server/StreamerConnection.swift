@@ -87,15 +87,19 @@ struct StreamerConnection {
         }
 
         await withTaskGroup(of: Void.self) { group in
-            group.addTask {
+            group.addTask { [logger] in
                 for await command in commands {
                     switch command {
                     case .send(let text):
                         try? await outbound.write(.text(text))
                     case .close(let reason):
                         try? await outbound.close(Self.closeCode(for: reason), reason: reason.rawValue)
-                        // A client that does not answer the close frame is cut off.
-                        try? await Task.sleep(for: .seconds(2))
+                        // A client that does not answer the close frame is cut off, on the
+                        // relay's clock; an answer ends the reading, which cancels this wait.
+                        if (try? await configuration.clock.sleep(for: RelayServer.webSocketCloseTimeout)) != nil {
+                            logger.info("streamer did not answer the relay's Close; its connection is closed",
+                                        metadata: ["waited": "\(RelayServer.webSocketCloseTimeout)"])
+                        }
                         channel.close(promise: nil)
                         return
                     }

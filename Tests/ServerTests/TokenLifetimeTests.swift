@@ -53,14 +53,18 @@ struct TokenLifetimeTests {
         }
     }
 
-    /// The relay's Close waits for the viewer's answer on the relay's
-    /// clock, and a viewer that never answers is cut off when it runs out.
-    @Test func aViewerThatDoesNotAnswerTheRelaysCloseIsCutOffAfterTheCloseTimeout() async throws {
+    /// The relay's Close waits for the client's answer on the relay's
+    /// clock, and a viewer or streamer that never answers is cut off when
+    /// it runs out (a streamer's clock pings wait 1 s, clear of the 2 s).
+    @Test(arguments: [TokenRole.viewer, .streamer])
+    func aClientThatDoesNotAnswerTheRelaysCloseIsCutOffAfterTheCloseTimeout(_ role: TokenRole) async throws {
         let clock = ManualRelayClock()
-        let token = try await TestTokens.hs256(.viewer, ["*"], ttl: .seconds(600))
+        let token = try await TestTokens.hs256(role, ["*"], ttl: .seconds(600))
         let exp = Self.exp(of: token)
+        let path = role == .viewer ? "/ws/viewer?token=\(token)" : "/ws/stream/P-1?token=\(token)"
+        let cutOff = "\(role == .viewer ? "viewer" : "streamer") did not answer the relay's Close; its connection is closed"
         try await withRelay(Self.authed(clock: clock)) { relay in
-            let raw = try await RawWebSocket.connect(port: relay.port, path: "/ws/viewer?token=\(token)", holdingOpen: true)
+            let raw = try await RawWebSocket.connect(port: relay.port, path: path, holdingOpen: true)
             defer { Task { await raw.drop() } }
             try await clock.waitForSleeper(until: exp.addingTimeInterval(-1))
             clock.advance(to: exp)
@@ -69,10 +73,10 @@ struct TokenLifetimeTests {
             #expect(frame.payload.getInteger(at: frame.payload.readerIndex, as: UInt16.self) == 4001)
             // The relay waits for the answer, on its clock: the timeout is armed and has not run out.
             try await clock.waitForSleeper(until: exp.addingTimeInterval(RelayServer.webSocketCloseTimeout.seconds))
-            #expect(!relay.log.contains("viewer did not answer the relay's Close; its connection is closed"))
+            #expect(!relay.log.contains(cutOff))
             clock.advance(by: RelayServer.webSocketCloseTimeout)
-            try await relay.log.waitFor("viewer did not answer the relay's Close; its connection is closed")
-            try await relay.log.waitFor("viewer removed", ["reason": "token_expired"])
+            try await relay.log.waitFor(cutOff)
+            if role == .viewer { try await relay.log.waitFor("viewer removed", ["reason": "token_expired"]) }
         }
     }
 
