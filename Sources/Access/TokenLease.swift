@@ -26,7 +26,8 @@ package final class TokenLease: Sendable {
     package struct Watch: Sendable {
         /// How long before `exp` the warning comes; zero for none.
         let warningLead: Duration
-        let warn: @Sendable (AccessGrant) -> Void
+        /// Told the token in force and the moment it is warned at.
+        let warn: @Sendable (AccessGrant, _ now: Date) -> Void
         let end: @Sendable (TokenEnd) -> Void
     }
 
@@ -42,12 +43,9 @@ package final class TokenLease: Sendable {
 
     /// What the socket does: a refresh token must grant this role too.
     let acting: TokenRole
-    /// What `exp` is compared with.
-    package let clock: any RelayClock
 
-    init(_ grant: AccessGrant, acting: TokenRole, clock: any RelayClock = SystemRelayClock()) {
+    init(_ grant: AccessGrant, acting: TokenRole) {
         self.acting = acting
-        self.clock = clock
         state = NIOLockedValueBox(State(grant: grant))
     }
 
@@ -99,7 +97,7 @@ package final class TokenLease: Sendable {
                 return .warn(s.grant, watch)
             }
             switch step {
-            case .warn(let grant, let watch): watch.warn(grant)  // then look again: the end may be due too
+            case .warn(let grant, let watch): watch.warn(grant, now)  // then look again: the end may be due too
             case .end(let watch): watch.end(.expired); return nil
             case .look(let moment): return moment
             case .nothing: return nil

@@ -95,7 +95,7 @@ public struct RelayServer: Sendable {
             logger.notice("auth is off: anyone who can reach this address can watch and publish", metadata: ["host": "\(configuration.host)"])
         }
         let expiryWarning = self.configuration.auth.expiryWarning
-        let access = authority.map { SocketAccess(authority: $0, sessions: TokenSessions(clock: clock), expiryWarning: expiryWarning, clock: clock) }
+        let access = authority.map { SocketAccess(authority: $0, sessions: TokenSessions(clock: clock), expiryWarning: expiryWarning) }
         if let access {
             let logger = logger
             revocations.onChange {

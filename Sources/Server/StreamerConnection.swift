@@ -118,8 +118,8 @@ struct StreamerConnection {
             }
             if let lease, let access {
                 let logger = logger
-                access.watch(lease, warningLead: access.expiryWarning, warn: { grant in
-                    session.send(TokenLease.expiringMessage(grant, now: lease.clock.now))
+                access.watch(lease, warningLead: access.expiryWarning, warn: { grant, now in
+                    session.send(TokenLease.expiringMessage(grant, now: now))
                 }, end: { end in
                     logger.notice("streamer's token ended; closing the stream", metadata: ["reason": "\(end.reason)"])
                     session.close(end.streamEndReason)

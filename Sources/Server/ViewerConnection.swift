@@ -108,8 +108,8 @@ struct ViewerConnection: Sendable {
             return await readViewer(inbound, viewer: session.viewer, lease: nil, logger: session.logger)
         }
         let viewer = session.viewer
-        access.watch(lease, warningLead: access.expiryWarning, warn: { grant in
-            hub.send(to: viewer, TokenLease.expiringMessage(grant, now: lease.clock.now))
+        access.watch(lease, warningLead: access.expiryWarning, warn: { grant, now in
+            hub.send(to: viewer, TokenLease.expiringMessage(grant, now: now))
         }, end: { end in
             // Nothing queued for a viewer whose token ended is sent after
             // the end: the Close (with the token's code) goes once the

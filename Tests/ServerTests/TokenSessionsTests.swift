@@ -17,7 +17,7 @@ struct TokenSessionsTests {
         var all: [String] { events.withLockedValue { $0 } }
 
         func watch(_ name: String, lead: Duration = .seconds(2)) -> TokenLease.Watch {
-            TokenLease.Watch(warningLead: lead, warn: { _ in self.record("\(name): warned") },
+            TokenLease.Watch(warningLead: lead, warn: { _, _ in self.record("\(name): warned") },
                              end: { end in self.record("\(name): \(end == .expired ? "expired" : "revoked")") })
         }
 
@@ -43,9 +43,9 @@ struct TokenSessionsTests {
         struct Missing: Error { let expected: Int; let told: [String] }
     }
 
-    static func lease(expiring expires: Date, in sessions: TokenSessions, clock: ManualRelayClock) -> TokenLease {
+    static func lease(expiring expires: Date, in sessions: TokenSessions) -> TokenLease {
         let grant = AccessGrant(subject: "nurse", roles: [.viewer], scope: .all, tokenID: "t", expires: expires)
-        let lease = TokenLease(grant, acting: .viewer, clock: clock)
+        let lease = TokenLease(grant, acting: .viewer)
         sessions.add(lease)
         return lease
     }
@@ -66,7 +66,7 @@ struct TokenSessionsTests {
         try await Self.keeping { sessions, clock, start in
             let told = Told()
             for (name, seconds) in [("a", 10.0), ("b", 20), ("c", 30)] {
-                sessions.watch(Self.lease(expiring: start + seconds, in: sessions, clock: clock), told.watch(name))
+                sessions.watch(Self.lease(expiring: start + seconds, in: sessions), told.watch(name))
             }
             try await told.step(clock, from: start + 8, to: start + 8, until: 1)
             try await clock.waitForSleeper(until: start + 10)
@@ -77,7 +77,7 @@ struct TokenSessionsTests {
             try await clock.waitForSleeper(until: start + 28)
             #expect(told.all == ["a: warned", "a: expired", "b: expired"])
             // Less than the lead left when it starts: warned at once.
-            sessions.watch(Self.lease(expiring: start + 26, in: sessions, clock: clock), told.watch("d"))
+            sessions.watch(Self.lease(expiring: start + 26, in: sessions), told.watch("d"))
             #expect(told.all.last == "d: warned")
             for (moment, count) in [(26.0, 5), (28, 6), (30, 7)] {
                 try await told.step(clock, from: start + moment, to: start + moment, until: count)
@@ -89,9 +89,9 @@ struct TokenSessionsTests {
     @Test func aLeaseDueSoonerThanTheKeepersWaitWakesIt() async throws {
         try await Self.keeping { sessions, clock, start in
             let told = Told()
-            sessions.watch(Self.lease(expiring: start + 100, in: sessions, clock: clock), told.watch("later"))
+            sessions.watch(Self.lease(expiring: start + 100, in: sessions), told.watch("later"))
             try await clock.waitForSleeper(until: start + 98)
-            sessions.watch(Self.lease(expiring: start + 10, in: sessions, clock: clock), told.watch("sooner"))
+            sessions.watch(Self.lease(expiring: start + 10, in: sessions), told.watch("sooner"))
             try await clock.waitForSleeper(until: start + 8)
             #expect(!clock.isWaiting(until: start + 98), "the keeper waits for one moment, the earliest")
             clock.advance(to: start + 8)
@@ -103,11 +103,11 @@ struct TokenSessionsTests {
     @Test func anEndedSocketIsToldNothingMoreAndARevokedOneIsToldOnce() async throws {
         try await Self.keeping { sessions, clock, start in
             let told = Told()
-            let removed = Self.lease(expiring: start + 10, in: sessions, clock: clock)
+            let removed = Self.lease(expiring: start + 10, in: sessions)
             sessions.watch(removed, told.watch("removed"))
-            let revoked = Self.lease(expiring: start + 10, in: sessions, clock: clock)
+            let revoked = Self.lease(expiring: start + 10, in: sessions)
             sessions.watch(revoked, told.watch("revoked"))
-            sessions.watch(Self.lease(expiring: start + 50, in: sessions, clock: clock), told.watch("marker"))
+            sessions.watch(Self.lease(expiring: start + 50, in: sessions), told.watch("marker"))
             try await clock.waitForSleeper(until: start + 8)
             sessions.remove(removed)
             revoked.end(.revoked)
@@ -123,7 +123,7 @@ struct TokenSessionsTests {
     @Test func aTokenRevokedBeforeItsSocketWatchesIsToldWhenItDoes() async throws {
         try await Self.keeping { sessions, clock, start in
             let told = Told()
-            let lease = Self.lease(expiring: start + 10, in: sessions, clock: clock)
+            let lease = Self.lease(expiring: start + 10, in: sessions)
             lease.end(.revoked)
             sessions.watch(lease, told.watch("early"))
             try await told.waitFor(1)
