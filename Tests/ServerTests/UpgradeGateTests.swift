@@ -4,17 +4,23 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+import Synchronization
+import TestFixtures
 import Testing
 
-/// The upgrade gate as a handler in NIO's embedded channel.
+/// The upgrade gate as a handler in NIO's thread-safe testing channel: the
+/// verdict comes from a task on another thread, as it does in the relay.
 @Suite("Upgrade gate")
 struct UpgradeGateTests {
     /// Counts the reads that reach the socket's end of the pipeline.
-    final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
+    final class ReadCounter: ChannelOutboundHandler, Sendable {
         typealias OutboundIn = NIOAny
-        var reads = 0
+        private let count = Mutex(0)
+        let changes = ChangeSignal()
+        var reads: Int { count.withLock { $0 } }
         func read(context: ChannelHandlerContext) {
-            reads += 1
+            count.withLock { $0 += 1 }
+            changes.changed()
             context.read()
         }
     }
@@ -29,29 +35,30 @@ struct UpgradeGateTests {
                                          relay: RelayAdmissionFacts(hub: ViewerHub(logger: logger, metrics: metrics), live: nil),
                                          metrics: metrics, clock: SystemRelayClock(), logger: logger)
         let counter = ReadCounter()
-        let loop = EmbeddedEventLoop()
-        let channel = EmbeddedChannel(loop: loop)
-        try channel.pipeline.syncOperations.addHandlers([counter,
-            UpgradeGateHandler(admission: admission, tickets: AdmissionTickets(), handshakeTimeout: .zero)])
+        let channel = NIOAsyncTestingChannel()
         var headers = HTTPHeaders()
         headers.add(name: "upgrade", value: "websocket")
         headers.add(name: "connection", value: "upgrade")
-        try channel.writeInbound(HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/ws/viewer", headers: headers)))
-        // Judging: the verdict comes from a task, later.
-        channel.read()
-        #expect(counter.reads == 0, "no read while the upgrade is judged")
-        // The verdict arrives on the loop; the held read goes out with it.
-        let deadline = ContinuousClock.now + .seconds(5)
-        while counter.reads == 0, ContinuousClock.now < deadline {
-            // The verdict's task completes off the loop, and an embedded loop runs what
-            // it posted only when told to; there is no event to await in between.
-            try await Task.sleep(for: .milliseconds(1))
-            loop.run()
+        let head = HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/ws/viewer", headers: headers))
+        // The head and a read in one turn of the loop: the verdict, which comes
+        // from a task and then onto the loop, cannot come between them.
+        let readsWhileJudged = try await channel.testingEventLoop.executeInContext {
+            try channel.pipeline.syncOperations.addHandlers([counter,
+                UpgradeGateHandler(admission: admission, tickets: AdmissionTickets(), handshakeTimeout: .zero)])
+            channel.pipeline.fireChannelRead(head)
+            channel.read()
+            return counter.reads
         }
+        #expect(readsWhileJudged == 0, "no read while the upgrade is judged")
+        // The verdict arrives on the loop; the held read goes out with it.
+        #expect(await counter.changes.wait(timeout: TestDeadline.event) { counter.reads > 0 })
         #expect(counter.reads == 1)
-        #expect(try channel.readInbound(as: HTTPServerRequestPart.self) != nil, "the admitted head goes on")
-        channel.read()
-        #expect(counter.reads == 2, "the gate is gone: reads pass")
-        _ = try? channel.finish()
+        #expect(try await channel.readInbound(as: HTTPServerRequestPart.self) != nil, "the admitted head goes on")
+        let readsOnceAdmitted = try await channel.testingEventLoop.executeInContext {
+            channel.read()
+            return counter.reads
+        }
+        #expect(readsOnceAdmitted == 2, "the gate is gone: reads pass")
+        _ = try? await channel.finish()
     }
 }
