@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the test suites several times with busy loops beside them, as a
-# loaded CI machine would, and reports every failure with its test. Not part
-# of the default test command: run it before you stop (issue 27).
+# loaded CI machine would, and reports every failure with its test. The
+# suites run in the test command's own shape (scripts/run-suites.sh: two
+# lanes at once, then the slow viewers). Not part of the default test
+# command: run it before you stop (issue 27).
 #
 #   bash scripts/load-check.sh [RUNS] [BUSY]      default: 5 runs, 2 busy loops
 #   SUITES="swift browser" selects what runs (default both); LOADED=0 runs unloaded.
@@ -17,23 +19,23 @@ pids=()
 stop_busy() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; pids=(); }
 trap 'stop_busy; rm -f "$report"' EXIT
 
+# Built before the first run: the runs' own builds then find nothing to do.
 swift build --build-tests >/dev/null 2>&1
+swift build --package-path Examples/DropDuplicates --scratch-path .build --build-tests --disable-build-manifest-caching >/dev/null 2>&1
 failed_runs=0
 for run in $(seq "$runs"); do
   for _ in $(seq "$busy"); do (while :; do :; done) & pids+=($!); done
   log=$(mktemp)
   failures=()
-  if [[ " $suites " == *" swift "* ]]; then
-    swift test --skip-build --skip SlowViewerTests >"$log" 2>&1 || true
-    swift test --skip-build --filter SlowViewerTests >>"$log" 2>&1 || true
-    while IFS= read -r line; do failures+=("swift: $line"); done < <(grep -oE "✘ Test [^ ]+\(.*\) (failed|recorded)" "$log" | sed -E 's/ (failed|recorded)$//' | sort -u)
-    if grep -q "exited with unexpected signal" "$log"; then failures+=("swift: the test process crashed"); fi
-  fi
-  if [[ " $suites " == *" browser "* ]]; then
-    (cd Examples/uplink-client && ../../.build/browser-venv/bin/python -m pytest -q -p no:cacheprovider) >>"$log" 2>&1 || true
-    (cd Tests/Browser && ../../.build/browser-venv/bin/python -m pytest -q -p no:cacheprovider) >>"$log" 2>&1 || true
-    while IFS= read -r line; do failures+=("browser: $line"); done < <(grep -E "^(FAILED|ERROR) " "$log" | sed -E 's/^(FAILED|ERROR) //')
-  fi
+  # The suites as the test command runs them: two lanes at once, then the slow viewers.
+  rc=0
+  SUITES=$suites BROWSER_LOG="$log.browser" bash scripts/run-suites.sh >"$log" 2>&1 || rc=$?
+  rm -f "$log.browser"
+  while IFS= read -r line; do failures+=("swift: $line"); done < <(grep -oE "✘ Test [^ ]+\(.*\) (failed|recorded)" "$log" | sed -E 's/ (failed|recorded)$//' | sort -u)
+  if grep -q "exited with unexpected signal" "$log"; then failures+=("swift: the test process crashed"); fi
+  while IFS= read -r line; do failures+=("browser: $line"); done < <(grep -E "^(FAILED|ERROR) " "$log" | sed -E 's/^(FAILED|ERROR) //')
+  if ! grep -q "^== browser lane done" "$log" && [[ " $suites " == *" browser "* ]]; then failures+=("browser: the lane did not finish"); fi
+  if [ "$rc" -ne 0 ] && [ ${#failures[@]} -eq 0 ]; then failures+=("the suites exited with $rc without naming a test"); fi
   stop_busy
   if [ ${#failures[@]} -eq 0 ]; then
     echo "run $run of $runs ($busy busy loops): all passed" | tee -a "$report"
