@@ -32,7 +32,7 @@ for run in $(seq "$runs"); do
   SUITES=$suites BROWSER_LOG="$log.browser" bash scripts/run-suites.sh >"$log" 2>&1 || rc=$?
   rm -f "$log.browser"
   while IFS= read -r line; do failures+=("swift: $line"); done < <(grep -oE "✘ Test [^ ]+\(.*\) (failed|recorded)" "$log" | sed -E 's/ (failed|recorded)$//' | sort -u)
-  if grep -q "exited with unexpected signal" "$log"; then failures+=("swift: the test process crashed"); fi
+  while IFS= read -r line; do failures+=("swift: $line"); done < <(grep -E "^the test process died of signal" "$log")
   while IFS= read -r line; do failures+=("browser: $line"); done < <(grep -E "^(FAILED|ERROR) " "$log" | sed -E 's/^(FAILED|ERROR) //')
   if ! grep -q "^== browser lane done" "$log" && [[ " $suites " == *" browser "* ]]; then failures+=("browser: the lane did not finish"); fi
   if [ "$rc" -ne 0 ] && [ ${#failures[@]} -eq 0 ]; then failures+=("the suites exited with $rc without naming a test"); fi

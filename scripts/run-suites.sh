@@ -1,14 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test suite, in the shape the test command runs them: two lanes
-# at once, then the slow-viewer tests alone. Needs the relay's executable
-# built (`swift build --product framepipe`) and what
-# scripts/install-deps.sh test installs.
+# at once, then the slow-viewer tests alone. Needs what scripts/test.sh
+# installs and builds (framepipe with its tests, the custom-stage example).
 #
-#   browser lane   the reference uplink client's tests, then the browser
-#                  tests: they need only the relay's executable
-#   swift lane     builds the Swift tests and the custom-stage example (a
-#                  no-op when they are built), runs the example's tests,
-#                  then the Swift suites
+#   browser lane   the reference uplink client's tests, then the browser tests
+#   swift lane     the Swift suites, then the custom-stage example's tests
 #
 # Why two lanes: the browser lane mostly waits on real time (a camera page's
 # frames, a token's exp, a heap sampled over seconds) while the Swift lane
@@ -41,30 +37,33 @@ browser_lane() {
     return $failed
 }
 
-swift_lane() {
-    phase "swift build (the tests)"
-    swift build --build-tests || return 2
+# The test bundles SwiftPM built, run directly rather than by `swift test
+# --skip-build`: framepipe and the custom-stage example share one build
+# directory, and `swift test --skip-build` runs the bundle of whichever
+# package was built last (framepipe's suites once ran the example's four
+# tests and passed). A bundle's own runner is what `swift test` calls.
+run_bundle() {
+    local bundle=.build/debug/$1.xctest
+    shift
+    [ -t 1 ] || export NO_COLOR=1  # plain text in logs, which the load check reads
+    local rc=0
+    "$bundle" --testing-library swift-testing "$@" || rc=$?
+    ((rc > 128)) && echo "the test process died of signal $((rc - 128)) ($bundle)"
+    return $rc
+}
 
-    phase "custom-stage example (Examples/DropDuplicates)"
-    # Built in framepipe's own .build: the same dependencies with the same
-    # flags are reused, where a separate build directory compiled them all
-    # again (seven minutes on a 2-core machine). Its build plans afresh: with
-    # the build directory shared, SwiftPM's cached plan is framepipe's, and
-    # with it the example's build found nothing to do and left a stale
-    # framepipe-dedup (seen here).
-    local example=(--package-path Examples/DropDuplicates --scratch-path .build)
+swift_lane() {
     local failed=0
-    swift build "${example[@]}" --build-tests --disable-build-manifest-caching || return 2
-    swift test "${example[@]}" --skip-build || failed=1
+    phase "swift test (framepipe)"
+    run_bundle framepipePackageTests --skip SlowViewerTests || failed=1
+
+    phase "custom-stage example's tests (Examples/DropDuplicates)"
+    run_bundle DropDuplicatesPackageTests || failed=1
     .build/debug/framepipe-dedup stages | grep -q '^drop-duplicates' || { echo "framepipe-dedup lists no drop-duplicates stage"; failed=1; }
     (cd Examples/DropDuplicates && ../../.build/debug/framepipe-dedup check pipelines.json) || failed=1
-
-    phase "swift test (framepipe)"
-    swift test --skip-build --skip SlowViewerTests || failed=1
     return $failed
 }
 
-# 0: passed; 1: a test failed; 2: a build failed, so nothing more can run.
 lane=""
 if wants browser; then
     # A process group of its own, so an interrupted run stops Chromium and
@@ -78,10 +77,8 @@ if wants browser; then
     phase "browser lane started (uplink client, browser tests; output in $browser_log)"
 fi
 
-built=yes
 if wants swift; then
-    swift_lane
-    case $? in 0) ;; 2) status=1; built=no ;; *) status=1 ;; esac
+    swift_lane || status=1
 fi
 
 if [ -n "$lane" ]; then
@@ -91,10 +88,10 @@ if [ -n "$lane" ]; then
     cat "$browser_log"
 fi
 
-if wants swift && [ "$built" = yes ]; then
+if wants swift; then
     # The slow/stuck-viewer tests push hundreds of MB through loopback
     # sockets and measure delivery: they run alone, after everything else.
     phase "swift test (the slow-viewer tests, alone)"
-    swift test --skip-build --filter SlowViewerTests || status=1
+    run_bundle framepipePackageTests --filter SlowViewerTests || status=1
 fi
 exit $status
