@@ -11,15 +11,8 @@ bash scripts/install-deps.sh test
 phase "swift build (framepipe, with its tests)"
 swift build --build-tests
 
-phase "swift build (the custom-stage example, Examples/DropDuplicates)"
-# Built in framepipe's own .build: the same dependencies with the same flags
-# are reused, where a separate build directory compiled them all again
-# (seven minutes on a 2-core machine). It plans afresh: with the build
-# directory shared, SwiftPM's cached plan is framepipe's, and with it the
-# example's build found nothing to do and left a stale framepipe-dedup.
-swift build --package-path Examples/DropDuplicates --scratch-path .build --build-tests --disable-build-manifest-caching
-
-# Two lanes at once (the browser-driven suites; the Swift suites), then
-# the slow-viewer tests alone: scripts/run-suites.sh.
+# Two lanes at once (the browser tests; the example's build, the Swift
+# suites and the standard clients), then the slow-viewer tests alone:
+# scripts/run-suites.sh.
 TEST_SECONDS=$SECONDS bash scripts/run-suites.sh
 phase "done"
