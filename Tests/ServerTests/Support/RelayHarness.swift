@@ -107,12 +107,24 @@ struct RelayHandle: Sendable {
 }
 
 extension RelayConfiguration {
-    /// Defaults for tests: a free port, and timeouts short enough to test.
+    /// Defaults for tests: a free port, no limits, the relay's own timeouts
+    /// on a manual clock, and no idle close on the wall clock.
     static func test(_ change: (inout RelayConfiguration) -> Void = { _ in }) -> RelayConfiguration {
-        var c = RelayConfiguration(host: "127.0.0.1", port: 0)
+        let defaults = RelayConfiguration(host: "127.0.0.1", port: 0)
+        var c = defaults
         // Many tests open sockets in quick bursts from one address; the limit tests set their own.
         c.limits = .unlimited
         change(&c)
+        // On the wall clock, a loaded machine can hold a test for longer than
+        // the idle timeout between a stream's one frame and what the test asks
+        // next: a load check saw an auth test take 53 s and find its stream
+        // closed as idle (15 s) before it asked for the stream's snapshot. The
+        // idle rule's own tests move a manual clock, where the relay's
+        // defaults (10 s, 15 s) stay; a test that sets idle times keeps them.
+        if c.clock is SystemRelayClock, c.idleWarning == defaults.idleWarning, c.idleTimeout == defaults.idleTimeout {
+            c.idleWarning = .seconds(3600)
+            c.idleTimeout = .seconds(3610)
+        }
         return c
     }
 }
