@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test suite, in the shape the test command runs them: two lanes
 # at once, then the slow-viewer tests alone. Needs what scripts/test.sh
-# installs and builds (framepipe with its tests).
+# installs and builds (framepipe with its tests, the custom-stage example).
 #
 #   browser lane   the reference uplink client's tests, then the browser
 #                  tests but the standard clients'
-#   swift lane     the custom-stage example's build, the Swift suites, the
-#                  example's tests, then the standard-client tests (ffmpeg,
-#                  VLC, GStreamer, curl, an <img>), which balance the lanes
+#   swift lane     the Swift suites, the custom-stage example's tests, then
+#                  the standard-client tests (ffmpeg, VLC, GStreamer, curl,
+#                  an <img>), which balance the lanes
 #
 # Why two lanes: the browser lane mostly waits on real time (a camera page's
 # frames, a token's exp, a heap sampled over seconds) while the Swift lane
@@ -57,26 +57,13 @@ run_bundle() {
 
 swift_lane() {
     local failed=0
-    phase "swift build (the custom-stage example, Examples/DropDuplicates)"
-    # Built in framepipe's own .build: the same dependencies with the same
-    # flags are reused, where a separate build directory compiled them all
-    # again (seven minutes on a 2-core machine). It plans afresh: with the
-    # build directory shared, SwiftPM's cached plan is framepipe's, and with
-    # it the example's build found nothing to do and left a stale
-    # framepipe-dedup.
-    local example_built=yes
-    swift build --package-path Examples/DropDuplicates --scratch-path .build --build-tests --disable-build-manifest-caching \
-        || { failed=1; example_built=no; }
-
     phase "swift test (framepipe)"
     run_bundle framepipePackageTests --skip SlowViewerTests || failed=1
 
-    if [ "$example_built" = yes ]; then
-        phase "custom-stage example's tests (Examples/DropDuplicates)"
-        run_bundle DropDuplicatesPackageTests || failed=1
-        .build/debug/framepipe-dedup stages | grep -q '^drop-duplicates' || { echo "framepipe-dedup lists no drop-duplicates stage"; failed=1; }
-        (cd Examples/DropDuplicates && ../../.build/debug/framepipe-dedup check pipelines.json) || failed=1
-    fi
+    phase "custom-stage example's tests (Examples/DropDuplicates)"
+    run_bundle DropDuplicatesPackageTests || failed=1
+    .build/debug/framepipe-dedup stages | grep -q '^drop-duplicates' || { echo "framepipe-dedup lists no drop-duplicates stage"; failed=1; }
+    (cd Examples/DropDuplicates && ../../.build/debug/framepipe-dedup check pipelines.json) || failed=1
 
     phase "standard clients (ffmpeg, VLC, GStreamer, curl and a browser, against framepipe serve)"
     (cd Tests/Browser && "$venv_python" -m pytest -q -p no:cacheprovider test_standard_clients.py) || failed=1
@@ -92,7 +79,7 @@ if wants browser; then
     export venv_python
     setsid bash -c browser_lane >"$browser_log" 2>&1 &
     lane=$!
-    trap '[ -n "$lane" ] && kill -INT -- "-$lane" 2>/dev/null; wait' INT TERM
+    trap '[ -n "$lane" ] && kill -INT -- "-$lane" 2>/dev/null; wait; exit 130' INT TERM
     phase "browser lane started (uplink client, browser tests; output in $browser_log)"
 fi
 
