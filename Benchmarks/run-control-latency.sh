@@ -12,10 +12,7 @@
 # Not part of CI: it wants the machine to itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-.build/release}
-if [[ $BUILD == .build/release ]]; then
-    swift build -c release --product framepipe >/dev/null && swift build -c release --product framepipe-bench >/dev/null
-fi
+source Benchmarks/release-build.sh
 PORT=${PORT:-8192}
 VIEWERS=${VIEWERS:-1000}
 FRAME_BYTES=${FRAME_BYTES:-16000}

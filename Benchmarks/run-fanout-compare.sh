@@ -15,10 +15,7 @@
 # Not part of CI: it takes about 6 minutes per round and wants the machine to itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-.build/release}
-if [[ $BUILD == .build/release ]]; then
-    swift build -c release --product framepipe >/dev/null && swift build -c release --product framepipe-bench >/dev/null
-fi
+source Benchmarks/release-build.sh
 PORT=${PORT:-8191}
 DURATION=${DURATION:-15}
 ROUNDS=${ROUNDS:-1}

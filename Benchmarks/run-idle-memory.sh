@@ -10,10 +10,7 @@
 # Not part of CI: it wants the machine to itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-.build/release}
-if [[ $BUILD == .build/release ]]; then
-    swift build -c release --product framepipe >/dev/null && swift build -c release --product framepipe-bench >/dev/null
-fi
+source Benchmarks/release-build.sh
 PORT=${PORT:-8197}
 VIEWERS=${VIEWERS:-1000}
 ROUNDS=${ROUNDS:-2}
