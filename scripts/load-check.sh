@@ -20,8 +20,10 @@ stop_busy() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done;
 trap 'stop_busy; rm -f "$report"' EXIT
 
 # Built before the first run: the runs' own builds then find nothing to do.
-swift build --build-tests >/dev/null 2>&1
-swift build --package-path Examples/DropDuplicates --scratch-path .build --build-tests --disable-build-manifest-caching >/dev/null 2>&1
+# Its output is kept and shown if the build fails.
+build_log=$(mktemp)
+if ! bash scripts/build-tests.sh >"$build_log" 2>&1; then cat "$build_log"; echo "load-check: the build failed" >&2; exit 1; fi
+rm -f "$build_log"
 failed_runs=0
 for run in $(seq "$runs"); do
   for _ in $(seq "$busy"); do (while :; do :; done) & pids+=($!); done
