@@ -59,39 +59,4 @@ public enum JSONValue: Sendable, Equatable {
         case .object: return "object"
         }
     }
-
-    /// Compact JSON text, as it would be written in a config file.
-    public var jsonText: String {
-        switch self {
-        case .null: return "null"
-        case .bool(let b): return b ? "true" : "false"
-        case .number(let n):
-            if n == n.rounded(), abs(n) < 1e15 { return String(Int64(n)) }
-            return String(n)
-        case .string(let s): return JSONValue.quoted(s)
-        case .array(let items): return "[" + items.map(\.jsonText).joined(separator: ", ") + "]"
-        case .object(let members):
-            return "{" + members.map { JSONValue.quoted($0.key) + ": " + $0.value.jsonText }.joined(separator: ", ") + "}"
-        }
-    }
-
-    /// `s` as a JSON string literal, escaped as RFC 8259 requires.
-    public static func quoted(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
 }

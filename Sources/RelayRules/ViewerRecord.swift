@@ -98,6 +98,12 @@ package struct ViewerRecord {
         return min(max(choices[streamID]?.rung ?? allowed.lowerBound, allowed.lowerBound), allowed.upperBound)
     }
 
-    /// v-2 before v-10: the order viewers connected in.
-    package static func connectionOrder(_ a: String, _ b: String) -> Bool { a.count == b.count ? a < b : a.count < b.count }
+    /// v-2 before v-10: the order viewers connected in. Lengths in UTF-8
+    /// bytes (the relay's ids are ASCII): `count` walks every character,
+    /// and the housekeeping's reviews sort every viewer twice a second
+    /// under the hub's lock.
+    package static func connectionOrder(_ a: String, _ b: String) -> Bool {
+        let (lengthA, lengthB) = (a.utf8.count, b.utf8.count)
+        return lengthA == lengthB ? a < b : lengthA < lengthB
+    }
 }

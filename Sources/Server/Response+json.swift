@@ -5,7 +5,9 @@ import Pipeline
 extension Response {
     /// A JSON answer that no cache keeps: everything the API says is live state.
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                 body: .init(byteBuffer: ByteBuffer(string: value.jsonText)))
+        var text: [UInt8] = []
+        value.write(to: &text)
+        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: text)))
     }
 }

@@ -1,0 +1,34 @@
+@testable import Pipeline
+import PropertyBased
+import Testing
+import TestSupport
+
+@Suite("JSON text")
+struct JSONTextTests {
+    @Test func writesCompactTextWithEveryEscape() {
+        let value = JSONValue.object([
+            ("a", .array([.number(1), .number(2.5), .number(-3), .string("q\"\u{1}\\é\n\r\t\u{1f}😀")])),
+            ("b", .object([("c", .null)])),
+            ("d", .bool(true)), ("e", .bool(false)), ("f", .array([])), ("g", .object([])),
+        ])
+        #expect(value.jsonText == #"{"a": [1, 2.5, -3, "q\"\u0001\\é\n\r\t\u001f😀"], "b": {"c": null}, "d": true, "e": false, "f": [], "g": {}}"#)
+    }
+
+    /// Characters that need escaping, ones that do not, and every UTF-8 length.
+    static let scalars: [Unicode.Scalar] = (0...0x21).compactMap(Unicode.Scalar.init) + ["\\", "a", "~", "\u{7f}", "é", "€", "😀"]
+
+    @Test func anyStringQuotedParsesBackToItselfWithNoRawControlByte() async {
+        let strings = Gen<Int>.int(in: 0...(Self.scalars.count - 1)).array(of: 0...40).map { indices in
+            var s = String.UnicodeScalarView()
+            for index in indices { s.append(Self.scalars[index]) }
+            return String(s)
+        }
+        await propertyCheck(count: 1000, input: strings) { s in
+            let quoted = JSONValue.quoted(s)
+            #expect((try? JSONParser.parse(quoted)) == .string(s))
+            #expect(!quoted.utf8.contains { $0 < 0x20 })
+            // The same bytes inside a document as on their own.
+            #expect(JSONValue.array([.string(s), .string(s)]).jsonText == "[\(quoted), \(quoted)]")
+        }
+    }
+}
