@@ -436,22 +436,3 @@ package final class ViewerHub: FrameSink, Sendable {
     /// True from `beginShutdown()` on (readiness says "draining").
     package var isShuttingDown: Bool { locked.withLockedValue { $0.relay.shuttingDown } }
 }
-
-/// Viewers whose writers must be woken, collected under the hub's lock and
-/// submitted after it: one `execute` per event loop, however many viewers.
-struct DrainRequests {
-    private var byLoop: [ObjectIdentifier: (any EventLoop, [ViewerChannelHandler])] = [:]
-
-    mutating func add(_ viewer: ViewerHub.Viewer) {
-        // A writer not yet in its pipeline ignores this and drains when added.
-        let key = ObjectIdentifier(viewer.eventLoop)
-        if byLoop[key] == nil { byLoop[key] = (viewer.eventLoop, []) }
-        byLoop[key]!.1.append(viewer.writer)
-    }
-
-    func submit() {
-        for (loop, writers) in byLoop.values {
-            loop.execute { for writer in writers { writer.drain() } }
-        }
-    }
-}
