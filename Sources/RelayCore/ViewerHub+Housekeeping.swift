@@ -56,8 +56,9 @@ extension ViewerHub {
     package func sample(elapsed: Duration, slowLossRatio: Double, now: ContinuousClock.Instant = .now) -> PeriodReport {
         // Each mailbox's figures are read after the hub's lock, like the
         // API's: a viewer's frame-age p95 sorts its last 128 ages, and with
-        // 1000 viewers reading them under the lock held every frame's
-        // fan-out and every API call for about 5 ms once a second. A viewer
+        // 1000 viewers that alone was 0.7% of the relay's CPU in a profile
+        // (about 1.6 ms a second), held under the lock every frame's fan-out
+        // and every API call wait on. A viewer
         // that leaves meanwhile is judged on what it had; its figures, taken
         // at `now`, make no series after it left (`RelayMetrics`'s `takenAt`).
         let connections = locked.withLockedValue { $0.connections }
