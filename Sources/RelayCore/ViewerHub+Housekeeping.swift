@@ -142,16 +142,9 @@ extension ViewerHub {
     /// Started streams the scope allows, by id.
     package func streamSnapshots(scope: StreamScope) -> [StreamSnapshot] { read { $0.streamSnapshots(scope: scope) } }
 
-    /// A viewer as `/api/viewers` shows it.
+    /// A viewer as `/api/viewers` shows it: what the rules know, and what its mailbox counted.
     package struct ViewerSnapshot {
-        package let id: String
-        package let streams: Set<String>?
-        package let format: ViewerFormat
-        package let quality: QualityPreference
-        package let receivesLow: Bool
-        package let slow: Bool
-        /// Per stream it watches: what it shows and the rendition it is sent.
-        package let views: [StreamViewSnapshot]
+        package let listing: ViewerListing
         package let statistics: ViewerMailbox.Statistics
     }
 
@@ -161,16 +154,8 @@ extension ViewerHub {
     /// up no frame for their sake.
     package func viewerSnapshots() -> [ViewerSnapshot] {
         let listed = locked.withLockedValue { locked in
-            locked.relay.viewers.keys.sorted(by: ViewerRecord.connectionOrder).compactMap {
-                id -> (ViewerRecord, [StreamViewSnapshot], ViewerMailbox)? in
-                guard let record = locked.relay.viewers[id], let viewer = locked.connections[id] else { return nil }
-                return (record, locked.relay.viewSnapshots(of: record), viewer.mailbox)
-            }
+            locked.relay.viewerListings().compactMap { listing in locked.connections[listing.id].map { (listing, $0.mailbox) } }
         }
-        return listed.map { record, views, mailbox in
-            ViewerSnapshot(id: record.id, streams: record.streams, format: record.format, quality: record.quality,
-                           receivesLow: views.contains { $0.rung > 0 }, slow: record.slowness.slow, views: views,
-                           statistics: mailbox.statistics)
-        }
+        return listed.map { ViewerSnapshot(listing: $0, statistics: $1.statistics) }
     }
 }

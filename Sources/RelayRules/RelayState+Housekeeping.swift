@@ -39,7 +39,7 @@ extension RelayState {
 
     /// Viewers that have not answered a ping sent at least `limit` ago.
     package func viewersWithUnansweredPing(olderThan limit: Duration, now: ContinuousClock.Instant) -> [String] {
-        viewers.values.filter { $0.pingSentAt.map { now - $0 >= limit } ?? false }.map(\.id).sorted(by: ViewerRecord.connectionOrder)
+        viewerIDs { $0.pingSentAt.map { now - $0 >= limit } ?? false }
     }
 
 
@@ -69,10 +69,10 @@ extension RelayState {
                 $0.fpsSampleFrames = frames
                 if $0.started { $0.history.add(fps: fps, age: delay, elapsed: elapsed) }
             }
-            sample.streams.append((id, fps, watchers(of: id).count, delay))
+            sample.streams.append((id, fps, viewers.values.count { $0.watches(id) }, delay))
         }
-        for (id, window) in windows.sorted(by: { ViewerRecord.connectionOrder($0.key, $1.key) }) {
-            guard viewers[id] != nil,
+        for id in viewerIDs(where: { windows[$0.id] != nil }) {
+            guard let window = windows[id],
                   let slow = viewers[id]!.slowness.close(offered: window.offered, replaced: window.replaced, threshold: slowLossRatio)
             else { continue }
             sample.slowChanges.append((id, slow))
@@ -90,7 +90,7 @@ extension RelayState {
                                          now: ContinuousClock.Instant) -> [RenditionChange] {
         var changes: [RenditionChange] = []
         let menu = renditionMenu()
-        for id in viewers.keys.sorted(by: ViewerRecord.connectionOrder) {
+        for id in viewerIDs() {
             if let link = links[id] { policies[id]?.link = link }
             changes += chooseRenditions(for: id, now: now, window: windows[id], menu: menu)
         }

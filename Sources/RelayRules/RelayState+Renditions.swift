@@ -86,8 +86,8 @@ extension RelayState {
     }
 
     /// The started streams, by id, with what their rungs cost each format:
-    /// worked out once per review, not once per viewer and stream.
-    struct MenuEntry {
+    /// worked out once per review or listing, not once per viewer and stream.
+    package struct MenuEntry {
         let id: String
         let ladder: RenditionLadder
         let fps: Double
@@ -95,7 +95,7 @@ extension RelayState {
         let json: [RungOption]
     }
 
-    func renditionMenu() -> [MenuEntry] {
+    package func renditionMenu() -> [MenuEntry] {
         streams.keys.sorted().compactMap { id in
             let stream = streams[id]!
             guard stream.started else { return nil }
@@ -153,16 +153,48 @@ package struct StreamViewSnapshot: Equatable {
     package let maxFPS: Double?
 }
 
+/// A viewer as `/api/viewers` shows it, as far as the rules know it; the
+/// hub adds what its mailbox counted.
+package struct ViewerListing {
+    package let id: String
+    package let streams: Set<String>?
+    package let format: ViewerFormat
+    package let quality: QualityPreference
+    package let slow: Bool
+    /// Per stream it watches: what it shows and the rendition it is sent.
+    package let views: [StreamViewSnapshot]
+    /// Sent a smaller rendition of some stream than the full picture.
+    package var receivesLow: Bool { views.contains { $0.rung > 0 } }
+}
+
 extension RelayState {
+    /// Every viewer, in the order they connected. Each record is read in
+    /// place and each stream's renditions once: with a thousand viewers,
+    /// copying records and streams out per viewer was most of the time
+    /// the hub's lock was held for a listing.
+    package func viewerListings() -> [ViewerListing] {
+        let menu = renditionMenu()
+        var order: [(number: Int, index: [String: ViewerRecord].Index)] = []
+        order.reserveCapacity(viewers.count)
+        for index in viewers.indices { order.append((viewers.values[index].number, index)) }
+        order.sort { $0.number < $1.number }
+        return order.map { _, index in
+            ViewerListing(id: viewers.values[index].id, streams: viewers.values[index].streams, format: viewers.values[index].format,
+                          quality: viewers.values[index].quality, slow: viewers.values[index].slowness.slow,
+                          views: viewSnapshots(of: viewers.values[index], menu: menu))
+        }
+    }
+
     /// The started streams a viewer watches, with its view and rendition of each.
-    package func viewSnapshots(of viewer: ViewerRecord) -> [StreamViewSnapshot] {
-        streams.keys.sorted().compactMap { id in
-            guard let stream = streams[id], stream.started, viewer.watches(id) else { return nil }
-            let ladder = stream.pictures.ladder
-            let rung = viewer.rung(for: id, ladder: ladder)
-            let option = stream.pictures.options(json: false)[rung]
-            return StreamViewSnapshot(stream: id, view: viewer.views[id], rung: rung, rendition: option.label,
-                                      width: option.width, height: option.height, maxFPS: viewer.choices[id]?.maxFPS)
+    /// `menu`, when the caller lists many viewers at once: each stream's
+    /// renditions read once, not copied out of the stream for every viewer.
+    package func viewSnapshots(of viewer: ViewerRecord, menu given: [MenuEntry]? = nil) -> [StreamViewSnapshot] {
+        (given ?? renditionMenu()).compactMap { entry in
+            guard viewer.watches(entry.id) else { return nil }
+            let rung = viewer.rung(for: entry.id, ladder: entry.ladder)
+            let option = entry.binary[rung]
+            return StreamViewSnapshot(stream: entry.id, view: viewer.views[entry.id], rung: rung, rendition: option.label,
+                                      width: option.width, height: option.height, maxFPS: viewer.choices[entry.id]?.maxFPS)
         }
     }
 }

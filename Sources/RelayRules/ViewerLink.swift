@@ -232,9 +232,37 @@ package struct FrameAges: Sendable, Equatable {
     }
 
     /// The 95th percentile of the recorded ages, in ms; nil before the first frame.
+    /// Over 128 ages that is the 7th largest: one pass keeping the largest
+    /// few, with nothing allocated. Sorting a copy instead cost about 1.6 µs
+    /// a viewer, and `/api/viewers` and the housekeeping's sample ask every
+    /// viewer for it.
     package var p95: Int? {
         guard !ages.isEmpty else { return nil }
-        let sorted = ages.sorted()
-        return Int(sorted[min(sorted.count - 1, (sorted.count * 95 + 99) / 100 - 1)])
+        let rank = min(ages.count - 1, (ages.count * 95 + 99) / 100 - 1)
+        let kept = ages.count - rank
+        return withUnsafeTemporaryAllocation(of: Int32.self, capacity: kept) { largest in
+            // `largest[0..<filled]` ascending: the largest ages seen so far.
+            var filled = 0
+            for age in ages {
+                if filled == kept {
+                    guard age > largest[0] else { continue }
+                    var slot = 0
+                    while slot + 1 < kept, largest[slot + 1] < age {
+                        largest[slot] = largest[slot + 1]
+                        slot += 1
+                    }
+                    largest[slot] = age
+                } else {
+                    var slot = filled
+                    while slot > 0, largest[slot - 1] > age {
+                        largest[slot] = largest[slot - 1]
+                        slot -= 1
+                    }
+                    largest[slot] = age
+                    filled += 1
+                }
+            }
+            return Int(largest[0])
+        }
     }
 }

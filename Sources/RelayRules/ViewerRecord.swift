@@ -46,6 +46,8 @@ package struct ViewerRecord {
     }
 
     package let id: String
+    /// Counts up from 1 as viewers connect: the order they are listed and reviewed in.
+    package let number: Int
     package let format: ViewerFormat
     let namesPatient: Bool
     let tokenID: String?
@@ -65,8 +67,9 @@ package struct ViewerRecord {
     /// The hub's side of the viewer (mailbox, writer), opaque to the rules.
     package var handle: (any ViewerHandle)?
 
-    init(id: String, wants: Wants) {
-        self.id = id
+    init(number: Int, wants: Wants) {
+        self.number = number
+        id = "v-\(number)"
         format = wants.format
         namesPatient = wants.namesPatient
         tokenID = wants.tokenID
@@ -96,14 +99,5 @@ package struct ViewerRecord {
     package func rung(for streamID: String, ladder: RenditionLadder) -> Int {
         let allowed = allowedRungs(ladder)
         return min(max(choices[streamID]?.rung ?? allowed.lowerBound, allowed.lowerBound), allowed.upperBound)
-    }
-
-    /// v-2 before v-10: the order viewers connected in. Lengths in UTF-8
-    /// bytes (the relay's ids are ASCII): `count` walks every character,
-    /// and the housekeeping's reviews sort every viewer twice a second
-    /// under the hub's lock.
-    package static func connectionOrder(_ a: String, _ b: String) -> Bool {
-        let (lengthA, lengthB) = (a.utf8.count, b.utf8.count)
-        return lengthA == lengthB ? a < b : lengthA < lengthB
     }
 }

@@ -32,7 +32,7 @@ struct HTTPRoutes {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: metrics.render()))
         }
-        allStreams.get("/api/viewers") { _, _ in json(viewersJSON()) }
+        allStreams.get("/api/viewers") { _, _ in Response.json(viewersJSON()) }
         routes.requiring(.anyRole).get("/api/session") { _, context in json(sessionJSON(context.grant)) }
         let viewer = routes.requiring(.viewer)
         viewer.get("/api/streams") { request, context in
@@ -151,40 +151,52 @@ struct HTTPRoutes {
         ])
     }
 
-    func viewersJSON() -> JSONValue {
-        .array(hub.viewerSnapshots().map { v in
-            .object([
-                ("id", .string(v.id)),
-                ("streams", v.streams.map { .array($0.sorted().map(JSONValue.string)) } ?? .string("all")),
-                ("format", .string(v.format.rawValue)),
-                ("quality", .string(v.quality.rawValue)),
-                ("receiving", .string(v.receivesLow ? "low" : "full")),
-                ("slow", .bool(v.slow)),
-                ("delivered", .number(Double(v.statistics.delivered))),
-                ("replaced", .number(Double(v.statistics.replaced))),
-                ("loss_percent", .number((v.statistics.lossPercent * 10).rounded() / 10)),
-                ("bytes_written", .number(Double(v.statistics.bytesWritten))),
-                // What the link under the socket does (TCP_INFO); null where there is no TCP socket.
-                ("goodput_bytes_per_second", v.statistics.link.last == nil ? .null : .number(v.statistics.link.goodput.rounded())),
-                ("rtt_ms", v.statistics.link.rtt.map { .number(($0.seconds * 10_000).rounded() / 10) } ?? .null),
-                ("unsent_bytes", .number(Double(v.statistics.link.notSentBytes))),
-                ("frame_age_p95_ms", v.statistics.ages.p95.map { .number(Double($0)) } ?? .null),
-                // Per stream: what the viewer says it shows, and the rendition the policy sends it.
-                ("views", .array(v.views.map { view in
-                    .object([
-                        ("stream_id", .string(view.stream)),
-                        ("visible", .bool(view.view?.visible ?? true)),
-                        ("width", view.view?.width.map { .number(Double($0)) } ?? .null),
-                        ("height", view.view?.height.map { .number(Double($0)) } ?? .null),
-                        ("rendition", .string(view.rendition)),
-                        ("rendition_width", view.width.map { .number(Double($0)) } ?? .null),
-                        ("rendition_height", view.height.map { .number(Double($0)) } ?? .null),
-                        // The policy's frame-rate cap, where even the smallest rendition is more than the link carries.
-                        ("max_fps", view.maxFPS.map(JSONValue.number) ?? .null),
-                    ])
-                })),
-            ])
-        })
+    /// Every viewer, written as it is read: with a thousand viewers a tree
+    /// built first cost as much as the text (`JSONWriter`).
+    func viewersJSON() -> JSONWriter {
+        let viewers = hub.viewerSnapshots()
+        var json = JSONWriter(capacity: 320 * viewers.count + 2)
+        json.array { json in
+            for snapshot in viewers {
+                let v = snapshot.listing
+                json.object { json in
+                    json.member("id", v.id)
+                    json.key("streams")
+                    if let streams = v.streams { json.array { for id in streams.sorted() { $0.string(id) } } } else { json.string("all") }
+                    json.member("format", v.format.rawValue)
+                    json.member("quality", v.quality.rawValue)
+                    json.member("receiving", v.receivesLow ? "low" : "full")
+                    json.member("slow", v.slow)
+                    json.member("delivered", snapshot.statistics.delivered)
+                    json.member("replaced", snapshot.statistics.replaced)
+                    json.member("loss_percent", (snapshot.statistics.lossPercent * 10).rounded() / 10)
+                    json.member("bytes_written", snapshot.statistics.bytesWritten)
+                    // What the link under the socket does (TCP_INFO); null where there is no TCP socket.
+                    json.member("goodput_bytes_per_second", snapshot.statistics.link.last == nil ? nil : snapshot.statistics.link.goodput.rounded())
+                    json.member("rtt_ms", snapshot.statistics.link.rtt.map { ($0.seconds * 10_000).rounded() / 10 })
+                    json.member("unsent_bytes", snapshot.statistics.link.notSentBytes)
+                    json.member("frame_age_p95_ms", snapshot.statistics.ages.p95.map(Double.init))
+                    // Per stream: what the viewer says it shows, and the rendition the policy sends it.
+                    json.key("views")
+                    json.array { json in
+                        for view in v.views {
+                            json.object { json in
+                                json.member("stream_id", view.stream)
+                                json.member("visible", view.view?.visible ?? true)
+                                json.member("width", view.view?.width.map(Double.init))
+                                json.member("height", view.view?.height.map(Double.init))
+                                json.member("rendition", view.rendition)
+                                json.member("rendition_width", view.width.map(Double.init))
+                                json.member("rendition_height", view.height.map(Double.init))
+                                // The policy's frame-rate cap, where even the smallest rendition is more than the link carries.
+                                json.member("max_fps", view.maxFPS)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return json
     }
 
     /// Who the caller is, so a page knows whether to ask for a token.

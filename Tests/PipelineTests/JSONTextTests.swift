@@ -14,6 +14,15 @@ struct JSONTextTests {
         #expect(value.jsonText == #"{"a": [1, 2.5, -3, "q\"\u0001\\é\n\r\t\u001f😀"], "b": {"c": null}, "d": true, "e": false, "f": [], "g": {}}"#)
     }
 
+    /// Whole numbers are written as integers, digit for digit what `String` gives.
+    @Test func wholeNumbersAreWrittenAsTheirDecimalDigits() async {
+        let wholes = Gen<Int64>.int64(in: -999_999_999_999_999...999_999_999_999_999)
+        await propertyCheck(count: 2000, input: wholes) { n in
+            #expect(JSONValue.number(Double(n)).jsonText == String(n))
+        }
+        #expect([0, -0.0, 9, 10, -10, 1e15 - 1].map { JSONValue.number($0).jsonText } == ["0", "0", "9", "10", "-10", "999999999999999"])
+    }
+
     /// Characters that need escaping, ones that do not, and every UTF-8 length.
     static let scalars: [Unicode.Scalar] = (0...0x21).compactMap(Unicode.Scalar.init) + ["\\", "a", "~", "\u{7f}", "é", "€", "😀"]
 

@@ -233,6 +233,14 @@ struct RelayStateTests {
         }
     }
 
+    @Test func viewersAreListedInTheOrderTheyConnected() {
+        var state = RelayState()
+        for _ in 1...12 { _ = state.addViewer(.init(format: .json, remoteAddress: "a")) }
+        _ = state.removeViewer("v-3", reason: .closed)
+        #expect(state.viewerIDs() == ["v-1", "v-2"] + (4...12).map { "v-\($0)" })
+        #expect(state.viewerIDs { $0.number.isMultiple(of: 5) } == ["v-5", "v-10"])
+    }
+
     @Test func aViewerIsPingedOnceUntilItAnswers() {
         var state = RelayState()
         _ = state.addViewer(.init(format: .json, remoteAddress: "a"))

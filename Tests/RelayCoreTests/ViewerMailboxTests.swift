@@ -4,6 +4,7 @@ import NIOCore
 @testable import RelayRules
 import NIOEmbedded
 import NIOWebSocket
+import PropertyBased
 import Testing
 
 /// A viewer's outbox: latest wins, credits, frame ages, and what the link
@@ -82,6 +83,18 @@ struct ViewerMailboxTests {
         #expect(ages.p95 == 95)
         for _ in 0..<FrameAges.capacity { ages.record(milliseconds: 7) }
         #expect(ages.p95 == 7, "older ages have left the window")
+    }
+
+    /// The p95 is the nearest-rank percentile of the ages in the window,
+    /// whatever their order, repeats and count.
+    @Test func framesAgesP95IsTheNearestRankOfTheWindow() async {
+        let histories = Gen<Int64>.int64(in: -5...3_000).array(of: 1...300)
+        await propertyCheck(count: 500, input: histories) { history in
+            var ages = FrameAges()
+            for age in history { ages.record(milliseconds: age) }
+            let window = history.suffix(FrameAges.capacity).map { max(0, $0) }.sorted()
+            #expect(ages.p95 == Int(window[(window.count * 95 + 99) / 100 - 1]))
+        }
     }
 
     /// Which held delivery back in a window: readings that found the link
