@@ -14,6 +14,36 @@ struct JSONTextTests {
         #expect(value.jsonText == #"{"a": [1, 2.5, -3, "q\"\u0001\\é\n\r\t\u001f😀"], "b": {"c": null}, "d": true, "e": false, "f": [], "g": {}}"#)
     }
 
+    /// A document written member by member reads as the same tree written whole.
+    @Test func membersWrittenOneByOneGiveTheTreesText() {
+        var json = JSONWriter()
+        json.array { json in
+            json.object { json in
+                json.member("id", "v-1")
+                json.member("slow", false)
+                json.member("count", 42)
+                json.member("rtt_ms", 0.5)
+                json.member("p95", nil)
+                json.key("views")
+                json.array { json in
+                    json.object { $0.member("stream_id", "cam \"1\"") }
+                    json.object { _ in }
+                }
+                json.key("a\tb")
+                json.value(.array([.number(1), .null]))
+            }
+            json.string("end")
+        }
+        let tree = JSONValue.array([
+            .object([("id", .string("v-1")), ("slow", .bool(false)), ("count", .number(42)), ("rtt_ms", .number(0.5)), ("p95", .null),
+                     ("views", .array([.object([("stream_id", .string("cam \"1\""))]), .object([])])),
+                     ("a\tb", .array([.number(1), .null]))]),
+            .string("end"),
+        ])
+        #expect(String(decoding: json.bytes, as: UTF8.self) == tree.jsonText)
+        #expect(tree.jsonText.hasPrefix(#"[{"id": "v-1", "slow": false, "count": 42, "rtt_ms": 0.5, "p95": null, "views": [{"stream_id": "cam \"1\""}, {}], "a\tb": [1, null]}"#))
+    }
+
     /// Whole numbers are written as integers, digit for digit what `String` gives.
     @Test func wholeNumbersAreWrittenAsTheirDecimalDigits() async {
         let wholes = Gen<Int64>.int64(in: -999_999_999_999_999...999_999_999_999_999)
