@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/release-build.sh
+source Benchmarks/wait-for-relay.sh
 PORT=${PORT:-8198}
 VIEWERS=${VIEWERS:-1000}
 CALLS=${CALLS:-60}
@@ -21,7 +22,7 @@ for round in $(seq "$ROUNDS"); do
         "$binary" serve --port "$PORT" --log-level warning --max-connections-per-address 0 \
             --upgrade-rate-per-address 0 --max-viewers 0 2>>/tmp/framepipe-api-viewers-serve.log &
         SERVER=$!
-        for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+        wait_for_relay "$server" "$PORT"
         "$BUILD/framepipe-bench" load --url "ws://127.0.0.1:$PORT" --pid "$SERVER" --duration 60 --viewers "$VIEWERS" \
             --streams 0 --format binary >/dev/null &
         LOAD=$!

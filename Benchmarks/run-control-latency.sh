@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/release-build.sh
+source Benchmarks/wait-for-relay.sh
 PORT=${PORT:-8192}
 VIEWERS=${VIEWERS:-1000}
 FRAME_BYTES=${FRAME_BYTES:-16000}
@@ -31,7 +32,7 @@ for round in $(seq "$ROUNDS"); do
         "$binary" serve --port "$PORT" --log-level warning --max-connections-per-address 0 \
             --upgrade-rate-per-address 0 --max-viewers 0 2>>/tmp/framepipe-control-serve.log &
         SERVER=$!
-        for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+        wait_for_relay "$server" "$PORT"
         label="control-$server-$VIEWERS-$FPS"
         echo "== $label (round $round)"
         # The probe is a process of its own, measuring inside the load's window (its viewers

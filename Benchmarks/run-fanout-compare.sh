@@ -16,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/release-build.sh
+source Benchmarks/wait-for-relay.sh
 PORT=${PORT:-8191}
 DURATION=${DURATION:-15}
 ROUNDS=${ROUNDS:-1}
@@ -39,8 +40,7 @@ start() {
                     --max-connections-per-address 0 --upgrade-rate-per-address 0 --max-viewers 0 2>>/tmp/framepipe-compare-serve.log & ;;
     esac
     SERVER=$!
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return; sleep 0.1; done
-    echo "$1 did not start" >&2; exit 1
+    wait_for_relay "$1" "$PORT"
 }
 
 for round in $(seq "$ROUNDS"); do

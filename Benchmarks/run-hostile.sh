@@ -5,6 +5,7 @@
 # Usage: Benchmarks/run-hostile.sh [SECONDS]   (not part of CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source Benchmarks/wait-for-relay.sh
 swift build -c release --product framepipe >/dev/null && swift build -c release --product framepipe-bench >/dev/null
 PORT=${PORT:-8195}
 SECONDS_PER_ATTACK=${1:-15}
@@ -12,7 +13,7 @@ OUT=Benchmarks/hostile.jsonl
 .build/release/framepipe serve --port "$PORT" --log-level warning 2>/tmp/framepipe-hostile-serve.log &
 SERVER=$!
 trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+wait_for_relay framepipe "$PORT"
 
 for attack in none slowloris endless-message tiny-messages connection-flood; do
     echo "== $attack"

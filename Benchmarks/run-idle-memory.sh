@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/release-build.sh
+source Benchmarks/wait-for-relay.sh
 PORT=${PORT:-8197}
 VIEWERS=${VIEWERS:-1000}
 ROUNDS=${ROUNDS:-2}
@@ -30,7 +31,7 @@ measure() {
     fi
     "${prefix[@]}" "$bin/framepipe" serve "${args[@]}" >/dev/null 2>&1 &
     relay=$!
-    for _ in $(seq 150); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.2; done  # no start event to wait on from outside
+    wait_for_relay framepipe "$PORT"  # no start event to wait on from outside
     "$bin/framepipe-bench" load --url "ws://127.0.0.1:$PORT" --pid "$relay" --viewers "$VIEWERS" --streams 0 \
         --format binary --duration 3 "${token[@]}" 2>/dev/null | grep -o '"kb_per_viewer":[0-9.]*' | cut -d: -f2
     kill -INT "$relay"; wait "$relay" 2>/dev/null || true

@@ -5,6 +5,7 @@
 # Not part of CI: it takes minutes and wants the machine to itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source Benchmarks/wait-for-relay.sh
 swift build -c release --product framepipe >/dev/null && swift build -c release --product framepipe-bench >/dev/null
 PORT=${PORT:-8190}
 OUT=Benchmarks/results.jsonl
@@ -17,8 +18,7 @@ UNLIMITED="--max-connections-per-address 0 --upgrade-rate-per-address 0 --max-vi
 serve() {
     .build/release/framepipe serve --port "$PORT" --pipeline "$1" --log-level warning $UNLIMITED 2>>/tmp/framepipe-bench-serve.log &
     SERVER=$!
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
-    echo "server did not start" >&2; exit 1
+    wait_for_relay framepipe "$PORT"
 }
 
 # load LABEL PIPELINE ARGS...: one scenario on a fresh server

@@ -18,6 +18,7 @@
 # Needs root (ip netns, tc). Not part of CI: it takes minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source Benchmarks/wait-for-relay.sh
 RELAY_DIR=${1:-.build/release}
 LABEL=${2:-$(git rev-parse --short HEAD)}
 BENCH_DIR=${BENCH_DIR:-.build/release}
@@ -59,7 +60,7 @@ scenario() {
     "$RELAY_DIR/framepipe" serve --host "$HOST_IP" --port "$PORT" --insecure --log-level "$LOG_LEVEL" --config "$CONFIG" \
         --max-connections-per-address 0 --upgrade-rate-per-address 0 2>>/tmp/framepipe-slow-link.log &
     SERVER=$!
-    for _ in $(seq 100); do curl -sf "http://$HOST_IP:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+    wait_for_relay framepipe "$HOST_IP" "$PORT"
     echo "== $name ($rate, ~$((bytes / 1000)) KB frames) on $LABEL"
     if [[ ${1:-} == --mjpeg ]]; then
         # An MJPEG client of the stream, reading as fast as its link allows.

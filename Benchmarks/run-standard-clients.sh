@@ -11,6 +11,7 @@
 # Usage: [ROUNDS=2] [DURATION=15] Benchmarks/run-standard-clients.sh [RELAY_DIR] [LABEL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source Benchmarks/wait-for-relay.sh
 RELAY_DIR=${1:-.build/release}
 LABEL=${2:-$(git rev-parse --short HEAD)}
 ROUNDS=${ROUNDS:-2}
@@ -23,7 +24,7 @@ run() {
     "$RELAY_DIR/framepipe" serve --port "$PORT" --insecure --log-level warning --max-connections-per-address 0 \
         --upgrade-rate-per-address 0 --max-viewers 0 2>>/tmp/framepipe-standard-clients.log &
     local server=$!
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+    wait_for_relay framepipe "$PORT"
     .build/release/framepipe-bench load --url "ws://127.0.0.1:$PORT" --pid "$server" --duration "$DURATION" \
         --label "$LABEL $name" "$@" > /tmp/framepipe-standard-clients.txt
     kill -TERM "$server"; wait "$server" || true
