@@ -7,11 +7,11 @@
 # (framepipe-bench load) and the CPU each Redis process and each relay
 # used (from /proc), and appends one JSON line per run to
 # Benchmarks/redis-scaling.jsonl.
-# Usage: Benchmarks/run-redis-scaling.sh   (STREAMS="4 8 16 24" DURATION=10)
+# Usage: Benchmarks/run-redis-scaling.sh   (STREAMS="4 8 16 24" DURATION=10 BUILD=.build/release)
 # Not part of CI: it wants the machine to itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product framepipe >/dev/null && swift build -c release --product framepipe-bench >/dev/null
+source Benchmarks/release-build.sh
 STREAMS=${STREAMS:-"4 8 16 24"}
 DURATION=${DURATION:-10}
 WARMUP=3
@@ -35,6 +35,14 @@ cpu() { awk -v t="$TICK" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat"; }
 syscalls() { awk '/^sysc[rw]:/ {n += $2} END {print n}' "/proc/$1/io"; }
 iobytes() { awk '/^[rw]char:/ {n += $2} END {printf "%d", n}' "/proc/$1/io"; }
 
+# Messages published on each of $PORTS so far (PUBLISH on one Redis, SPUBLISH on a
+# shard): which shard carries how many streams' frames, as Redis counts them.
+published() {
+    for port in $PORTS; do
+        redis-cli -p "$port" info commandstats | awk -F'[=,:]' '/^cmdstat_s?publish:/ {n += $3} END {printf "%d ", n}'
+    done
+}
+
 # redis PORT [ARGS...]: starts a redis-server, leaves its pid in $REDIS
 redis() {
     local port=$1; shift
@@ -48,7 +56,7 @@ redis() {
 
 # node PORT ID URL: starts a relay, leaves its pid in $NODE
 node() {
-    .build/release/framepipe serve --port "$1" --redis "$3" --node-id "$2" --log-level warning $UNLIMITED 2>>"$WORK/nodes.log" &
+    "$BUILD/framepipe" serve --port "$1" --redis "$3" --node-id "$2" --log-level warning $UNLIMITED 2>>"$WORK/nodes.log" &
     NODE=$!
     for _ in $(seq 100); do
         curl -sf "http://127.0.0.1:$1/healthz" | grep -q '"state": "connected"' && return
@@ -67,9 +75,10 @@ run() {
     for pid in "${redis_pids[@]}"; do
         before+=("$(cpu "$pid")"); calls0=$((calls0 + $(syscalls "$pid"))); bytes0=$((bytes0 + $(iobytes "$pid")))
     done
-    local a0 b0 t0 t1
+    local a0 b0 t0 t1 p0 p1
+    p0=$(published)
     a0=$(cpu "$pa"); b0=$(cpu "$pb"); t0=$(date +%s.%N)
-    .build/release/framepipe-bench load --url "ws://127.0.0.1:$A" --pid "$pa" --viewer-url "ws://127.0.0.1:$B" --viewer-pid "$pb" \
+    "$BUILD/framepipe-bench" load --url "ws://127.0.0.1:$A" --pid "$pa" --viewer-url "ws://127.0.0.1:$B" --viewer-pid "$pb" \
         --streams "$streams" --fps 30 --frame-bytes 60000 --viewers 2 --format binary \
         --warmup "$WARMUP" --duration "$DURATION" --label "redis-scaling-$mode-$streams" > "$WORK/load.txt"
     t1=$(date +%s.%N)
@@ -77,11 +86,11 @@ run() {
         after+=("$(cpu "$pid")"); calls1=$((calls1 + $(syscalls "$pid"))); bytes1=$((bytes1 + $(iobytes "$pid")))
     done
     local a1 b1
-    a1=$(cpu "$pa"); b1=$(cpu "$pb")
+    a1=$(cpu "$pa"); b1=$(cpu "$pb"); p1=$(published)
     kill -TERM "$pa" "$pb"; wait "$pa" "$pb" 2>/dev/null || true
-    python3 - "$mode" "$streams" "$t0" "$t1" "$a0" "$a1" "$b0" "$b1" "${before[*]}" "${after[*]}" "$(tail -1 "$WORK/load.txt")" "$((calls1 - calls0))" "$((bytes1 - bytes0))" <<'EOF' | tee -a "$OUT"
+    python3 - "$mode" "$streams" "$t0" "$t1" "$a0" "$a1" "$b0" "$b1" "${before[*]}" "${after[*]}" "$(tail -1 "$WORK/load.txt")" "$((calls1 - calls0))" "$((bytes1 - bytes0))" "$p0" "$p1" <<'EOF' | tee -a "$OUT"
 import json, sys
-mode, streams, t0, t1, a0, a1, b0, b1, before, after, load, calls, moved = sys.argv[1:]
+mode, streams, t0, t1, a0, a1, b0, b1, before, after, load, calls, moved, p0, p1 = sys.argv[1:]
 elapsed = float(t1) - float(t0)
 load = json.loads(load)
 crossing = int(streams) * load["fps_median"] * load["ratio_median"]  # frames/s through Redis
@@ -97,11 +106,14 @@ print(json.dumps({
     "relay_a_cpu_pct": round((float(a1) - float(a0)) / elapsed * 100, 1),
     "relay_b_cpu_pct": round((float(b1) - float(b0)) / elapsed * 100, 1),
     "relays_us_per_crossing_frame": round((float(a1) - float(a0) + float(b1) - float(b0)) / frames * 1e6, 1),
+    # Frames each Redis (each shard) carried a second, in streams' worth (30 fps each).
+    "streams_per_shard": [round((int(y) - int(x)) / elapsed / 30, 1) for x, y in zip(p0.split(), p1.split())],
 }))
 EOF
 }
 
 # One Redis.
+PORTS=6479
 redis 6479; ONE=$REDIS
 for s in $STREAMS; do run one "redis://127.0.0.1:6479" "$s" "$ONE"; done
 kill "$ONE"
@@ -119,12 +131,10 @@ for _ in $(seq 200); do
     [[ $ok == 3 ]] && break
     sleep 0.1
 done
+PORTS="6481 6482 6483"
 for s in $STREAMS; do
-    # Which shard each stream's frame channel lives on (a shard's share of the load).
-    counts=$(for i in $(seq 0 $((s - 1))); do
-        slot=$(redis-cli -p 6481 cluster keyslot "framepipe:frames:{load-$i}")
-        if ((slot <= 5460)); then echo 6481; elif ((slot <= 10922)); then echo 6482; else echo 6483; fi
-    done | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}')
-    echo "streams per shard (port:count): $counts"
+    # Each stream publishes on the least used shard among its channels'
+    # (FramePlacement): streams_per_shard in the JSON line is what each
+    # shard carried, counted by Redis.
     run cluster "redis+cluster://127.0.0.1:6481,127.0.0.1:6482,127.0.0.1:6483" "$s" "${SHARDS[@]}"
 done

@@ -27,6 +27,9 @@ package protocol ClusterBroker: AnyObject, Sendable {
     /// Publishes a frame's envelope on a frame or replay channel, unless the
     /// way to its server is full or down (a frame is skipped, never queued).
     func publishFrame(_ envelope: ByteBuffer, on channel: String) -> FramePublishing
+    /// The server that carries `channel` as this node knows the cluster
+    /// now (its shard's primary), nil on one Redis or while that is unknown.
+    func shard(of channel: String) -> String?
     /// Listens on exactly these channels from now on.
     func listen(to channels: Set<String>)
     /// What Redis confirmed it listens on.

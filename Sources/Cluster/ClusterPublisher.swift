@@ -20,6 +20,11 @@ package final class ClusterPublisher: ClusterLink, Sendable {
     /// The link while Redis is reachable; nil while it is away (a claim or
     /// an end then waits for the resync after reconnecting).
     private let link = NIOLockedValueBox<(any ClusterBroker)?>(nil)
+    /// Where this node's streams publish on a Redis Cluster, and whether
+    /// every live node listens on all of a stream's channels (until the
+    /// first heartbeat says so, or while an older node is in the cluster,
+    /// every stream publishes on its first).
+    private let placement = NIOLockedValueBox<(streams: FramePlacement, everyNodeListens: Bool)>((FramePlacement(), false))
     /// Viewers or streams changed; many changes in a row are read as one.
     let interestChanges: AsyncStream<Void>
     private let interest: AsyncStream<Void>.Continuation
@@ -54,17 +59,50 @@ package final class ClusterPublisher: ClusterLink, Sendable {
     }
 
     package func localStreamEnded(_ id: String, reason: StreamEndReason) {
+        placement.withLockedValue { $0.streams.forget(id) }
         guard let link = current else { return }  // resync removes it
         script(link.keys.endScript, [id, nodeID, ClusterEvent.ended(stream: id, node: nodeID, reason: reason).json], on: link)
     }
 
     package func localFrameAccepted(_ frame: Frame) {
-        publish(frame) { $0.frames(frame.streamID) }
+        publish(frame) { [self] link in frameChannel(of: frame.streamID, on: link) }
+    }
+
+    /// The heartbeat's reading of the other nodes' versions.
+    func everyNodeListensOnEveryChoice(_ yes: Bool) {
+        let changed = placement.withLockedValue { p in
+            defer { p.everyNodeListens = yes }
+            return p.everyNodeListens != yes
+        }
+        guard changed, current?.keys.placesFrames == true else { return }
+        logger.info(yes ? "every node listens on all of a stream's frame channels; streams are placed on the least used shard"
+                        : "a node of an older version is live; streams publish on their first frame channel")
+    }
+
+    /// The channel this stream's frames take (`FramePlacement`).
+    private func frameChannel(of id: String, on link: any ClusterBroker) -> String {
+        let (listens, chosen) = placement.withLockedValue { ($0.everyNodeListens, $0.streams.chosenChannel(of: id)) }
+        guard listens else { return link.keys.frames(id) }
+        if let chosen { return chosen }
+        let candidates = link.keys.frameChannels(id)
+        guard candidates.count > 1 else { return candidates[0] }
+        let (channel, placed) = placement.withLockedValue { p -> (String, [String: Int]?) in
+            guard p.everyNodeListens else { return (candidates[0], nil) }
+            let (channel, placedNow) = p.streams.channel(for: id, among: candidates, shardOf: link.shard(of:))
+            return (channel, placedNow ? p.streams.streamsPerShard(shardOf: link.shard(of:)) : nil)
+        }
+        if let placed {
+            logger.info("stream's frames placed on the least used shard", metadata: [
+                "stream_id": "\(id)", "channel": "\(channel)", "shard": "\(link.shard(of: channel) ?? "unknown")",
+                "streams_per_shard": "\(placed.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+            ])
+        }
+        return channel
     }
 
     /// A stream's latest frame again, for `node`, which has just begun to watch it.
     func replay(_ frame: Frame, to node: String) {
-        publish(frame) { $0.replay(node) }
+        publish(frame) { $0.keys.replay(node) }
     }
 
     /// Asks the owner of each stream for its latest frame (this node has just subscribed to them).
@@ -73,7 +111,7 @@ package final class ClusterPublisher: ClusterLink, Sendable {
         for id in streams { link.announce(ClusterEvent.replayWanted(stream: id, node: nodeID).json, on: link.keys.controlChannel) }
     }
 
-    private func publish(_ frame: Frame, on channel: (ClusterKeys) -> String) {
+    private func publish(_ frame: Frame, on channel: (any ClusterBroker) -> String) {
         guard let link = current else {
             metrics.clusterFrameNotPublished("broker_down")
             return
@@ -86,7 +124,7 @@ package final class ClusterPublisher: ClusterLink, Sendable {
         let envelope = ClusterFrameEnvelope(node: nodeID, stream: frame.streamID, seq: frame.seq, timestamp: frame.timestamp,
                                             receivedAt: frame.receivedAt, jpeg: jpeg)
         // Latest wins here too: a frame that would queue behind a full socket is skipped.
-        switch link.publishFrame(envelope.encode(), on: channel(link.keys)) {
+        switch link.publishFrame(envelope.encode(), on: channel(link)) {
         case .sent: metrics.clusterFramePublished()
         case .backpressure: metrics.clusterFrameNotPublished("backpressure")
         case .down: metrics.clusterFrameNotPublished("broker_down")

@@ -19,8 +19,15 @@ extension ClusterService {
     /// waiting for the camera's next one. Asked only now: a frame published
     /// before the subscription took effect was not delivered here.
     func listening(to channels: Set<String>) {
-        let streams = channels.compactMap(keys.stream(ofFrameChannel:))
+        let streams = Set(channels.compactMap(keys.stream(ofFrameChannel:))).filter(listensOnEveryFrameChannel)
         if !streams.isEmpty { publisher.askForReplays(of: streams.sorted()) }
+    }
+
+    /// Redis confirmed every channel the stream's owner may publish on: a
+    /// frame published now is delivered here, wherever its owner placed it.
+    func listensOnEveryFrameChannel(of id: String) -> Bool {
+        guard let link = connectedLink else { return false }
+        return keys.frameChannels(id).allSatisfy(link.listened.contains)
     }
 
     func handleMessage(_ payload: ByteBuffer, on channel: String) {
@@ -112,7 +119,7 @@ extension ClusterService {
     /// node hears it started, and are not shown. Once it hears, it asks for
     /// the latest again (a frame it already has is not shown twice).
     func askForLatestFrameIfListening(_ id: String) {
-        guard let link = connectedLink, link.listened.contains(keys.frames(id)) else { return }
+        guard listensOnEveryFrameChannel(of: id) else { return }
         publisher.askForReplays(of: [id])
     }
 

@@ -16,10 +16,11 @@ import ServiceLifecycle
 /// and ending other nodes' streams here when Redis itself is away longer
 /// than the node timeout.
 extension ClusterService {
-    /// Renews this node's key. Its value says what the node understands:
-    /// "2" counts its viewers in `demand` events, "1" (an older node) does
-    /// not. While any live node says "1", cameras are told to send
-    /// everything. Also repeats what this node's viewers need of other
+    /// Renews this node's key. Its value says what the node understands
+    /// (`ClusterKeys.nodeVersion`). While any live node says "1" (it does
+    /// not count its viewers in `demand` events), cameras are told to send
+    /// everything; while any says less than "3" (it listens on a stream's
+    /// first frame channel only), every stream publishes there. Also repeats what this node's viewers need of other
     /// nodes' streams, so an owner that missed a message, or forgot it,
     /// hears it again.
     func heartbeat(_ link: any ClusterBroker) async throws {
@@ -29,7 +30,8 @@ extension ClusterService {
         let versions = try await link.run(RESPCommand("EVAL", .string(ClusterKeys.nodeVersionsScript), "1", .string(keys.streams),
                                                       .string(keys.node("*"))),
                                           timeout: settings.heartbeatInterval).array ?? []
-        hub.allNodesTellDemand(versions.allSatisfy { $0.string == ClusterKeys.nodeVersion })
+        hub.allNodesTellDemand(ClusterKeys.everyNode(versions, understands: 2))
+        publisher.everyNodeListensOnEveryChoice(ClusterKeys.everyNode(versions, understands: 3))
         for (id, demand) in hub.demandForOtherNodes() { publisher.demand(id, demand) }
     }
 

@@ -47,8 +47,9 @@ extension ClusterService {
     }
 
     /// Subscribes to the frame channels of the remote streams watched here
-    /// and unsubscribes from the rest: a set, so one subscription per stream
-    /// however many viewers watch it.
+    /// (every one a stream's owner may publish on) and unsubscribes from the
+    /// rest: a set, so one subscription per channel however many viewers
+    /// watch the stream.
     func reconcile() {
         let wanted = hub.watchedRemoteStreams()
         let (link, added, removed) = state.withLockedValue { s -> ((any ClusterBroker)?, Set<String>, Set<String>) in
@@ -56,7 +57,7 @@ extension ClusterService {
             let added = wanted.subtracting(s.subscribed), removed = s.subscribed.subtracting(wanted)
             s.subscribed = wanted
             // Told under the lock, so two reconciliations reach the broker in the order they decided.
-            if !added.isEmpty || !removed.isEmpty { link.listen(to: keys.alwaysSubscribed(by: me).union(wanted.map(keys.frames))) }
+            if !added.isEmpty || !removed.isEmpty { link.listen(to: keys.alwaysSubscribed(by: me).union(wanted.flatMap(keys.frameChannels))) }
             return (link, added, removed)
         }
         guard link != nil else { return }

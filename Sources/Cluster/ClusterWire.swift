@@ -1,5 +1,6 @@
 import NIOCore
 import Pipeline
+import RESP
 
 /// The Redis names a cluster of framepipe nodes shares, in one of two
 /// spellings. On one Redis (or a Sentinel-watched pair): `framepipe:…`, one
@@ -39,8 +40,26 @@ package struct ClusterKeys: Sendable {
     package let streams: String
     /// Channel for claims, starts and ends; every node subscribes always.
     let controlChannel: String
-    /// Channel carrying one stream's frames; subscribed while a node has a viewer for it.
+    /// The channel carrying one stream's frames on one Redis; on a Redis
+    /// Cluster the first of its `frameChannels`, the one a node that knows
+    /// of no other (version 2) publishes and listens on.
     package func frames(_ streamID: String) -> String { sharded ? "framepipe:frames:{\(streamID)}" : "framepipe:frames:" + streamID }
+    /// Every channel a stream's frames may take; a node with a viewer for
+    /// it listens on all of them. On a Redis Cluster there are
+    /// `frameChannelChoices`, each with a hash tag of its own (`{id}`,
+    /// `{id|1}`, …: `|` is not in a stream id), so their slots fall on
+    /// different shards and the owner publishes on the one whose shard is
+    /// least used (`FramePlacement`).
+    package func frameChannels(_ streamID: String) -> [String] {
+        guard sharded else { return [frames(streamID)] }
+        return [frames(streamID)] + (1..<Self.frameChannelChoices).map { "framepipe:frames:{\(streamID)|\($0)}" }
+    }
+    /// Four: with three shards the chance that all four land on one is 1 in
+    /// 27, and a node listening on a watched stream costs Redis four
+    /// subscriptions, not one (no frame crosses the three it does not use).
+    static let frameChannelChoices = 4
+    /// A stream's frames have a choice of channels (on a Redis Cluster).
+    var placesFrames: Bool { sharded }
     /// Whether `channel` is a stream's frame channel (no copy of its name: asked for every frame).
     func isFrameChannel(_ channel: String) -> Bool { channel.hasPrefix(Self.framesPrefix) }
     private static let framesPrefix = "framepipe:frames:"
@@ -48,7 +67,13 @@ package struct ClusterKeys: Sendable {
     package func stream(ofFrameChannel channel: String) -> String? {
         guard isFrameChannel(channel) else { return nil }
         let id = channel.dropFirst(Self.framesPrefix.count)
-        return sharded ? (id.hasPrefix("{") && id.hasSuffix("}") ? String(id.dropFirst().dropLast()) : nil) : String(id)
+        guard sharded else { return String(id) }
+        guard id.hasPrefix("{"), id.hasSuffix("}") else { return nil }
+        let tag = id.dropFirst().dropLast()
+        guard let bar = tag.firstIndex(of: "|") else { return String(tag) }
+        let choice = tag[tag.index(after: bar)...]
+        guard let number = Int(choice), (1..<Self.frameChannelChoices).contains(number), String(number) == choice else { return nil }
+        return String(tag[..<bar])
     }
     /// Channel of one node's own: the latest frames other nodes send it on
     /// request, so a new viewer's tile is never blank until the next frame.
@@ -87,8 +112,15 @@ package struct ClusterKeys: Sendable {
         return 0
         """
 
-    /// What a node's key says it understands: "2", demand events; "1", an older node.
-    static let nodeVersion = "2"
+    /// What a node's key says it understands: "3", every one of a stream's
+    /// `frameChannels`; "2", demand events; "1", an older node. Each
+    /// version understands what the ones before it do.
+    static let nodeVersion = "3"
+
+    /// Whether every node's key (their values, from `nodeVersionsScript`) says it understands `version`.
+    static func everyNode(_ versions: [RESPValue], understands version: Int) -> Bool {
+        versions.allSatisfy { ($0.string.flatMap { Int($0) } ?? 1) >= version }
+    }
 
     /// Every live node's key value (the pattern is ARGV[1]; KEYS[1], the
     /// registry, only says where to run it). KEYS, not SCAN: a cluster's

@@ -60,6 +60,9 @@ final class OneRedisBroker: ClusterBroker {
         command.sendIgnoringReply(RESPCommand(keys.publish, .string(channel), .string(message)))
     }
 
+    /// One server carries every channel: there is no shard to choose.
+    func shard(of channel: String) -> String? { nil }
+
     func publishFrame(_ envelope: ByteBuffer, on channel: String) -> FramePublishing {
         guard command.isActive else { return .down }
         guard command.isWritable else { return .backpressure }

@@ -116,6 +116,8 @@ final class RedisClusterBroker: ClusterBroker {
         if case .moved? = RedisRedirection(reply, from: controlPrimary) { control.close() }
     }
 
+    func shard(of channel: String) -> String? { (try? client.primary(forKey: channel))?.description }
+
     func publishFrame(_ envelope: ByteBuffer, on channel: String) -> FramePublishing {
         guard let shard = try? client.primary(forKey: channel) else {
             refreshSoon()

@@ -5,6 +5,7 @@ import Foundation
 import NIOCore
 @testable import Pipeline
 import PropertyBased
+import RESP
 import Testing
 
 /// The messages nodes exchange through Redis, as pure values.
@@ -91,6 +92,54 @@ struct ClusterWireTests {
     ])
     func badControlMessagesSayWhatIsWrong(text: String, reason: String) {
         #expect { try ClusterEvent(json: text) } throws: { "\($0)".contains(reason) }
+    }
+
+    /// On a Redis Cluster a stream has four frame channels with hash tags of
+    /// their own, the first as version-2 nodes name it; on one Redis, one.
+    /// Each reads back as its stream, and nothing else does.
+    @Test func everyFrameChannelOfAStreamNamesIt() {
+        let cluster = ClusterKeys.onRedisCluster, one = ClusterKeys.onOneRedis
+        #expect(cluster.frameChannels("bed-1") == ["framepipe:frames:{bed-1}", "framepipe:frames:{bed-1|1}",
+                                                   "framepipe:frames:{bed-1|2}", "framepipe:frames:{bed-1|3}"])
+        #expect(one.frameChannels("bed-1") == ["framepipe:frames:bed-1"])
+        for id in ["bed-1", "a", "x.y_z-9", String(repeating: "w", count: 64)] {
+            for channel in cluster.frameChannels(id) { #expect(cluster.stream(ofFrameChannel: channel) == id, "\(channel)") }
+            #expect(one.stream(ofFrameChannel: one.frames(id)) == id)
+        }
+        for bad in ["framepipe:frames:{bed-1|4}", "framepipe:frames:{bed-1|0}", "framepipe:frames:{bed-1|01}", "framepipe:frames:{bed-1|}",
+                    "framepipe:frames:bed-1", "framepipe:frames:{bed-1", "framepipe:replay:{bed-1}"] {
+            #expect(cluster.stream(ofFrameChannel: bad) == nil, "\(bad)")
+        }
+    }
+
+    /// A stream is published on the candidate whose shard carries fewest of
+    /// the node's streams, keeps it, and frees it when it ends; where the
+    /// shards are not known yet, the first candidate, placed later.
+    @Test func streamsArePlacedOnTheLeastUsedShard() {
+        // Shards by the candidate's last character: "…0" and "…3" on s0, "…1" on s1, "…2" on s2.
+        let shardOf: (String) -> String? = { channel in ["0": "s0", "1": "s1", "2": "s2", "3": "s0"][String(channel.last!)] }
+        let candidates = { (id: String) in (0...3).map { "\(id)/\($0)" } }
+        var placement = FramePlacement()
+        let first = (1...6).map { placement.channel(for: "cam-\($0)", among: candidates("cam-\($0)"), shardOf: shardOf) }
+        #expect(first.map(\.channel) == ["cam-1/0", "cam-2/1", "cam-3/2", "cam-4/0", "cam-5/1", "cam-6/2"], "even, and the first candidate on a tie")
+        #expect(first.allSatisfy { $0.placedNow })
+        #expect(placement.streamsPerShard(shardOf: shardOf) == ["s0": 2, "s1": 2, "s2": 2])
+        #expect(placement.channel(for: "cam-2", among: candidates("cam-2"), shardOf: shardOf) == ("cam-2/1", false), "kept")
+        // Only s0 and s2 among cam-7's candidates: s2 has fewer once cam-3 and cam-6 end.
+        placement.forget("cam-3")
+        placement.forget("cam-6")
+        #expect(placement.channel(for: "cam-7", among: ["cam-7/0", "cam-7/2"], shardOf: shardOf).channel == "cam-7/2")
+        // No shard known: the first candidate, and nothing remembered.
+        let unknown = placement.channel(for: "cam-8", among: ["x", "y"], shardOf: { _ in nil })
+        #expect(unknown == ("x", false))
+        #expect(placement.chosenChannel(of: "cam-8") == nil)
+    }
+
+    @Test func nodesListenOnEveryChoiceOnlyWhenAllSayVersion3() {
+        #expect(ClusterKeys.everyNode([.simpleString("3"), .simpleString("3")], understands: 3))
+        #expect(!ClusterKeys.everyNode([.simpleString("3"), .simpleString("2")], understands: 3))
+        #expect(ClusterKeys.everyNode([.simpleString("3"), .simpleString("2")], understands: 2))
+        #expect(!ClusterKeys.everyNode([.simpleString("3"), .simpleString("")], understands: 2), "a key without a version is an old node's")
     }
 
     @Test func registryEntriesAreReadStrictly() {

@@ -35,8 +35,10 @@ extension OneAtATime {
             throw RelayHandle.TimedOut(what: "a frame on B, for \(timeout)")
         }
 
-        /// Each stream's frames stay on the shard that owns its channel's slot:
-        /// no other shard has a subscriber for it or carries it.
+        /// A node's streams are spread evenly over the shards, each published
+        /// on the one of its channels whose shard carried fewest so far; every
+        /// channel lives on the shard that owns its slot, and no other shard
+        /// has a subscriber for it or carries it.
         @Test func eachStreamsFramesTouchOnlyItsOwnShard() async throws {
             let cluster = try SharedRedisCluster.current
             try await cluster.flushAll()
@@ -60,15 +62,46 @@ extension OneAtATime {
                     streamers.append(streamer)
                 }
                 let topology = try await cluster.topology()
-                #expect(Set(ids.compactMap { topology.shard(forKey: cluster.keys.frames($0))?.primary.endpoint }).count == 3,
-                        "nine streams spread over the three shards")
+                // A placed each stream on one of its channels, evening out the shards.
+                let placed = Dictionary(a.log.all.filter { $0.message == "stream's frames placed on the least used shard" }
+                    .map { ($0.metadata["stream_id"] ?? "", $0.metadata["channel"] ?? "") }) { first, _ in first }
+                #expect(Set(placed.keys) == Set(ids), "every stream placed once")
+                let perShard = Dictionary(grouping: ids.compactMap { placed[$0].flatMap { topology.shard(forKey: $0)?.primary.endpoint } }) { $0 }
+                    .mapValues(\.count)
+                #expect(perShard.values.sorted() == [3, 3, 3], "nine streams, three on each shard: \(perShard)")
+                for id in ids { #expect(placed[id].map(cluster.keys.frameChannels(id).contains) == true, "\(id)'s own channel") }
+                // B listens on every channel of each stream, each on the shard that owns its slot.
                 for shard in topology.shards {
                     let primary = try #require(cluster.node(at: shard.primary.endpoint))
                     let carried = try await primary.command("PUBSUB", "SHARDCHANNELS", "framepipe:frames:*").array?.compactMap(\.string) ?? []
-                    let owned = ids.map(cluster.keys.frames).filter { topology.shard(forKey: $0)?.primary.endpoint == shard.primary.endpoint }
-                    #expect(Set(carried) == Set(owned), "shard \(shard.primary.endpoint) carries only its own streams' channels")
+                    let owned = ids.flatMap(cluster.keys.frameChannels).filter { topology.shard(forKey: $0)?.primary.endpoint == shard.primary.endpoint }
+                    #expect(Set(carried) == Set(owned), "shard \(shard.primary.endpoint) carries only its own slots' channels")
                 }
                 for streamer in streamers { await streamer.close() }
+            }
+        }
+
+        /// A rolling upgrade: while a live node's key says version 2 (it
+        /// listens on a stream's first channel only), streams are not placed
+        /// and publish on their first channel; once that node is gone, the
+        /// next frame places the stream, and the other node still sees it.
+        @Test func streamsArePlacedOnlyOnceEveryNodeListensOnEveryChannel() async throws {
+            let cluster = try SharedRedisCluster.current
+            try await cluster.flushAll()
+            let oldNode = cluster.keys.node("old-node")
+            _ = try await cluster.command(onKey: oldNode, ["SET", oldNode, "2", "PX", "600000"])
+            try await withTwoNodes(cluster) { a, b in
+                let onA = try await a.viewer(), onB = try await b.viewer()
+                let streamer = try await a.streamer("ward-1")
+                var seq = 0
+                _ = try await Self.framesUntilSeenOnB(streamer, onA, onB, from: &seq, timeout: .seconds(10))
+                #expect(!a.log.contains("stream's frames placed on the least used shard"), "not placed while an older node lives")
+                _ = try await cluster.command(onKey: oldNode, ["DEL", oldNode])
+                // A's next heartbeat finds only new nodes; its next frame places the stream, and B goes on seeing it.
+                try await a.log.waitFor("every node listens on all of a stream's frame channels; streams are placed on the least used shard")
+                _ = try await Self.framesUntilSeenOnB(streamer, onA, onB, from: &seq, timeout: .seconds(10))
+                #expect(a.log.contains("stream's frames placed on the least used shard", ["stream_id": "ward-1"]))
+                await streamer.close()
             }
         }
 
