@@ -88,7 +88,7 @@ struct ViewerConnection: Sendable {
             lease.map { access?.sessions.remove($0) }
             return .refused(.goingAway, StreamEndReason.shutdown.rawValue)
         }
-        let session = ViewerSession(viewer: viewer, ending: ending, lease: lease,
+        let session = ViewerSession(hub: hub, viewer: viewer, ending: ending, lease: lease,
                                     logger: logger.with(metadataKey: "viewer_id", value: "\(viewer.id)"),
                                     identity: AuditEvent.Identity(grant: grant, role: .viewer, client: client),
                                     requested: streams?.sorted())
@@ -107,18 +107,8 @@ struct ViewerConnection: Sendable {
         guard let lease = session.lease, let access else {
             return await readViewer(inbound, viewer: session.viewer, lease: nil, logger: session.logger)
         }
-        let viewer = session.viewer
-        access.watch(lease, warningLead: access.expiryWarning, warn: { grant, now in
-            hub.send(to: viewer, TokenLease.expiringMessage(grant, now: now))
-        }, end: { end in
-            // Nothing queued for a viewer whose token ended is sent after
-            // the end: the Close (with the token's code) goes once the
-            // mailbox is finished and drained.
-            session.ending.relayEnds(ViewerLeaveReason(end))
-            viewer.mailbox.discardPending()
-            hub.removeViewer(viewer.id, reason: ViewerLeaveReason(end))
-        })
-        return await readViewer(inbound, viewer: viewer, lease: lease, logger: session.logger)
+        access.watch(lease, warningLead: access.expiryWarning, warn: session.tokenExpiring, end: session.tokenEnded)
+        return await readViewer(inbound, viewer: session.viewer, lease: lease, logger: session.logger)
     }
 
     /// Removes the viewer, lets go of its token and records the session's end.
