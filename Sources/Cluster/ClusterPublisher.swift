@@ -81,16 +81,14 @@ package final class ClusterPublisher: ClusterLink, Sendable {
 
     /// The channel this stream's frames take (`FramePlacement`).
     private func frameChannel(of id: String, on link: any ClusterBroker) -> String {
-        let (listens, chosen) = placement.withLockedValue { ($0.everyNodeListens, $0.streams.chosenChannel(of: id)) }
-        guard listens else { return link.keys.frames(id) }
-        if let chosen { return chosen }
-        let candidates = link.keys.frameChannels(id)
-        guard candidates.count > 1 else { return candidates[0] }
-        let (channel, placed) = placement.withLockedValue { p -> (String, [String: Int]?) in
-            guard p.everyNodeListens else { return (candidates[0], nil) }
-            let (channel, placedNow) = p.streams.channel(for: id, among: candidates, shardOf: link.shard(of:))
+        let (channel, placed) = placement.withLockedValue { p -> (String?, [String: Int]?) in
+            guard p.everyNodeListens, link.keys.placesFrames else { return (nil, nil) }
+            // Asked for every frame: a placed stream's channel, before its candidates are named.
+            if let chosen = p.streams.chosenChannel(of: id) { return (chosen, nil) }
+            let (channel, placedNow) = p.streams.channel(for: id, among: link.keys.frameChannels(id), shardOf: link.shard(of:))
             return (channel, placedNow ? p.streams.streamsPerShard(shardOf: link.shard(of:)) : nil)
         }
+        guard let channel else { return link.keys.frames(id) }
         if let placed {
             logger.info("stream's frames placed on the least used shard", metadata: [
                 "stream_id": "\(id)", "channel": "\(channel)", "shard": "\(link.shard(of: channel) ?? "unknown")",

@@ -20,9 +20,9 @@ extension ClusterService {
     /// (`ClusterKeys.nodeVersion`). While any live node says "1" (it does
     /// not count its viewers in `demand` events), cameras are told to send
     /// everything; while any says less than "3" (it listens on a stream's
-    /// first frame channel only), every stream publishes there. Also repeats what this node's viewers need of other
-    /// nodes' streams, so an owner that missed a message, or forgot it,
-    /// hears it again.
+    /// first frame channel only), every stream publishes there. Also
+    /// repeats what this node's viewers need of other nodes' streams, so an
+    /// owner that missed a message, or forgot it, hears it again.
     func heartbeat(_ link: any ClusterBroker) async throws {
         _ = try await link.run(RESPCommand("SET", .string(keys.node(me)), .string(ClusterKeys.nodeVersion), "PX",
                                            .string(String(settings.nodeTimeout.milliseconds))),

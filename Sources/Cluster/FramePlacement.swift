@@ -19,10 +19,7 @@ struct FramePlacement {
     /// the stream is placed once the shards are known.
     mutating func channel(for stream: String, among candidates: [String], shardOf: (String) -> String?) -> (channel: String, placedNow: Bool) {
         if let channel = chosen[stream] { return (channel, false) }
-        var load: [String: Int] = [:]
-        for channel in chosen.values {
-            if let shard = shardOf(channel) { load[shard, default: 0] += 1 }
-        }
+        let load = streamsPerShard(shardOf: shardOf)
         var best: (channel: String, load: Int)?
         for candidate in candidates {
             guard let shard = shardOf(candidate) else { continue }
@@ -42,7 +39,7 @@ struct FramePlacement {
         chosen[stream] = nil
     }
 
-    /// How many of this node's streams each shard carries (for the log and tests).
+    /// How many of this node's streams each shard carries.
     func streamsPerShard(shardOf: (String) -> String?) -> [String: Int] {
         chosen.values.reduce(into: [:]) { load, channel in
             if let shard = shardOf(channel) { load[shard, default: 0] += 1 }

@@ -115,7 +115,6 @@ public struct JSONWriter {
         key(name)
         if let value { number(value) } else { null() }
     }
-    public mutating func member(_ name: StaticString, _ value: JSONValue) { key(name); self.value(value) }
 
     // MARK: Bytes
 

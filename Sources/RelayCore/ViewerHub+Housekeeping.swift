@@ -54,55 +54,52 @@ extension ViewerHub {
     /// Closes a sampling period of `elapsed`: fps per stream, and each
     /// viewer's measuring window handed to its slow verdict.
     package func sample(elapsed: Duration, slowLossRatio: Double, now: ContinuousClock.Instant = .now) -> PeriodReport {
-        // Each mailbox's figures are read after the hub's lock, like the
-        // API's: a viewer's frame-age p95 sorts its last 128 ages, and with
-        // 1000 viewers that alone was 0.7% of the relay's CPU in a profile
-        // (about 1.6 ms a second), held under the lock every frame's fan-out
-        // and every API call wait on. A viewer
-        // that leaves meanwhile is judged on what it had; its figures, taken
-        // at `now`, make no series after it left (`RelayMetrics`'s `takenAt`).
-        let connections = locked.withLockedValue { $0.connections }
-        var windows: [String: LossWindow] = [:]
-        var links: [String: LinkFigures] = [:]
-        var losses: [(id: String, figures: RelayMetrics.ViewerFigures)] = []
-        windows.reserveCapacity(connections.count)
-        links.reserveCapacity(connections.count)
-        losses.reserveCapacity(connections.count)
-        for (id, viewer) in connections {
-            // The link's figures over the window, read before the window closes.
+        let read = readMailboxes(closingWindows: true)
+        // A viewer that leaves meanwhile is judged on what it had; its
+        // figures, taken at `now`, make no series after it left
+        // (`RelayMetrics`'s `takenAt`).
+        let losses = read.connections.map { id, viewer in
             let stats = viewer.mailbox.statistics
-            let window = viewer.mailbox.takeWindow()
-            windows[id] = .init(offered: window.offered, replaced: window.replaced)
-            links[id] = Self.figures(stats.link)
-            losses.append((id, .init(lossPercent: stats.lossPercent, goodput: stats.link.last == nil ? nil : stats.link.goodput,
-                                     rtt: stats.link.rtt, ageP95: stats.ages.p95)))
+            return (id: id, figures: RelayMetrics.ViewerFigures(lossPercent: stats.lossPercent, goodput: stats.link.last == nil ? nil : stats.link.goodput,
+                                                                rtt: stats.link.rtt, ageP95: stats.ages.p95))
         }
         return locked.withLockedValue { locked in
-            let sample = locked.relay.sample(elapsed: elapsed, windows: windows, slowLossRatio: slowLossRatio, links: links, now: now)
+            let sample = locked.relay.sample(elapsed: elapsed, windows: read.windows, slowLossRatio: slowLossRatio, links: read.links, now: now)
             return PeriodReport(streams: sample.streams, viewers: losses, slowChanges: sample.slowChanges, renditionChanges: sample.renditionChanges)
         }
-    }
-
-    private static func figures(_ link: ViewerLink) -> LinkFigures {
-        LinkFigures(goodput: link.last == nil ? nil : link.goodput, linkLimited: link.linkBusyMostly, rtt: link.rtt, unsentBytes: link.notSentBytes,
-                    readerLimited: link.readerLimitedMostly)
     }
 
     /// Half-way through a sampling period: every viewer's policy judges the
     /// window so far (see `RelayState.reviewDelivery`).
     package func reviewDelivery(now: ContinuousClock.Instant = .now) -> [RelayState.RenditionChange] {
-        // The mailboxes are read after the hub's lock, as for `sample`.
+        let read = readMailboxes(closingWindows: false)
+        return locked.withLockedValue { $0.relay.reviewDelivery(windows: read.windows, links: read.links, now: now) }
+    }
+
+    /// Every viewer's measuring window (closed, for a sample, or so far, for
+    /// a review) and its link's figures, read from the mailboxes after the
+    /// hub's lock, as the API reads them: only the rules' part of a sample
+    /// or review holds the lock every frame's fan-out and every API call
+    /// wait on.
+    private func readMailboxes(closingWindows: Bool)
+        -> (connections: [String: Viewer], windows: [String: LossWindow], links: [String: LinkFigures]) {
         let connections = locked.withLockedValue { $0.connections }
         var windows: [String: LossWindow] = [:]
         var links: [String: LinkFigures] = [:]
         windows.reserveCapacity(connections.count)
         links.reserveCapacity(connections.count)
         for (id, viewer) in connections {
-            let window = viewer.mailbox.peekWindow()
-            windows[id] = .init(offered: window.offered, replaced: window.replaced)
+            // The link's figures over the window, read before the window closes.
             links[id] = Self.figures(viewer.mailbox.link)
+            let window = closingWindows ? viewer.mailbox.takeWindow() : viewer.mailbox.peekWindow()
+            windows[id] = .init(offered: window.offered, replaced: window.replaced)
         }
-        return locked.withLockedValue { $0.relay.reviewDelivery(windows: windows, links: links, now: now) }
+        return (connections, windows, links)
+    }
+
+    private static func figures(_ link: ViewerLink) -> LinkFigures {
+        LinkFigures(goodput: link.last == nil ? nil : link.goodput, linkLimited: link.linkBusyMostly, rtt: link.rtt, unsentBytes: link.notSentBytes,
+                    readerLimited: link.readerLimitedMostly)
     }
 
     /// Tells each streamer what its viewers now need, if that changed

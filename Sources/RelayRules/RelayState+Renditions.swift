@@ -174,11 +174,7 @@ extension RelayState {
     /// the hub's lock was held for a listing.
     package func viewerListings() -> [ViewerListing] {
         let menu = renditionMenu()
-        var order: [(number: Int, index: [String: ViewerRecord].Index)] = []
-        order.reserveCapacity(viewers.count)
-        for index in viewers.indices { order.append((viewers.values[index].number, index)) }
-        order.sort { $0.number < $1.number }
-        return order.map { _, index in
+        return viewerIndices().map { index in
             ViewerListing(id: viewers.values[index].id, streams: viewers.values[index].streams, format: viewers.values[index].format,
                           quality: viewers.values[index].quality, slow: viewers.values[index].slowness.slow,
                           views: viewSnapshots(of: viewers.values[index], menu: menu))

@@ -329,14 +329,20 @@ package struct RelayState {
     /// `/api/viewers` call at 1000 viewers, and the reviews sort every
     /// viewer twice a second under the hub's lock.
     package func viewerIDs(where included: (ViewerRecord) -> Bool = { _ in true }) -> [String] {
-        // Numbers and ids sorted, not the records, and each record read in
-        // place: copying one out of the dictionary retains its every field.
-        var listed: [(number: Int, id: String)] = []
+        viewerIndices(where: included).map { viewers.values[$0].id }
+    }
+
+    /// Where the viewers `included` are in `viewers`, in the order they
+    /// connected. Numbers and positions are sorted, not the records, and
+    /// each record is read in place: copying one out of the dictionary
+    /// retains its every field.
+    func viewerIndices(where included: (ViewerRecord) -> Bool = { _ in true }) -> [[String: ViewerRecord].Index] {
+        var listed: [(number: Int, index: [String: ViewerRecord].Index)] = []
         listed.reserveCapacity(viewers.count)
-        for index in viewers.values.indices where included(viewers.values[index]) {
-            listed.append((viewers.values[index].number, viewers.values[index].id))
+        for index in viewers.indices where included(viewers.values[index]) {
+            listed.append((viewers.values[index].number, index))
         }
-        return listed.sorted { $0.number < $1.number }.map(\.id)
+        return listed.sorted { $0.number < $1.number }.map(\.index)
     }
 
     /// `markStarted` for a stream already in `streams`, changed in place.
