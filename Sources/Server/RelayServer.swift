@@ -244,6 +244,7 @@ public struct RelayServer: Sendable {
             } catch {
                 throw HTTPError(.badRequest, message: error.description)
             }
+            context.upgradeAccepted()
             return .upgrade(upgradeHeaders(request))
         } onUpgrade: { inbound, outbound, context in
             context.requestContext.releaseWebSocketHandler()
@@ -260,12 +261,13 @@ public struct RelayServer: Sendable {
                                      logger: logger)
                 .run(inbound: inbound, outbound: outbound, context: context.requestContext)
         }
-        router.ws("/ws/viewer") { request, _ in
+        router.ws("/ws/viewer") { request, context in
             do throws(ViewerOptions.Invalid) {
                 _ = try ViewerOptions(query: request.uri.query ?? "")
             } catch {
                 throw HTTPError(.badRequest, message: error.description)
             }
+            context.upgradeAccepted()
             return .upgrade(upgradeHeaders(request))
         } onUpgrade: { inbound, outbound, context in
             context.requestContext.releaseWebSocketHandler()
