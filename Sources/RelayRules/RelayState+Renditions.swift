@@ -168,16 +168,15 @@ package struct ViewerListing {
 }
 
 extension RelayState {
-    /// Every viewer, in the order they connected. Each record is read in
-    /// place and each stream's renditions once: with a thousand viewers,
-    /// copying records and streams out per viewer was most of the time
-    /// the hub's lock was held for a listing.
+    /// Every viewer, in the order they connected. Each record is read once
+    /// and each stream's renditions once: with a thousand viewers, copying
+    /// records and streams out per viewer was most of the time the hub's
+    /// lock was held for a listing.
     package func viewerListings() -> [ViewerListing] {
         let menu = renditionMenu()
-        return viewerIndices().map { index in
-            ViewerListing(id: viewers.values[index].id, streams: viewers.values[index].streams, format: viewers.values[index].format,
-                          quality: viewers.values[index].quality, slow: viewers.values[index].slowness.slow,
-                          views: viewSnapshots(of: viewers.values[index], menu: menu))
+        return inConnectionOrder { record in
+            ViewerListing(id: record.id, streams: record.streams, format: record.format, quality: record.quality,
+                          slow: record.slowness.slow, views: viewSnapshots(of: record, menu: menu))
         }
     }
 

@@ -329,20 +329,22 @@ package struct RelayState {
     /// `/api/viewers` call at 1000 viewers, and the reviews sort every
     /// viewer twice a second under the hub's lock.
     package func viewerIDs(where included: (ViewerRecord) -> Bool = { _ in true }) -> [String] {
-        viewerIndices(where: included).map { viewers.values[$0].id }
+        inConnectionOrder(where: included) { $0.id }
     }
 
-    /// Where the viewers `included` are in `viewers`, in the order they
-    /// connected. Numbers and positions are sorted, not the records, and
-    /// each record is read in place: copying one out of the dictionary
-    /// retains its every field.
-    func viewerIndices(where included: (ViewerRecord) -> Bool = { _ in true }) -> [[String: ViewerRecord].Index] {
-        var listed: [(number: Int, index: [String: ViewerRecord].Index)] = []
+    /// What `take` reads of each viewer `included`, in the order they
+    /// connected. Each record is read once, and the numbers are sorted, not
+    /// the records: reading a record out of the dictionary copies it,
+    /// retaining its every field.
+    func inConnectionOrder<Row>(where included: (ViewerRecord) -> Bool = { _ in true },
+                                _ take: (ViewerRecord) -> Row) -> [Row] {
+        var listed: [(number: Int, row: Row)] = []
         listed.reserveCapacity(viewers.count)
-        for index in viewers.indices where included(viewers.values[index]) {
-            listed.append((viewers.values[index].number, index))
+        for record in viewers.values where included(record) {
+            listed.append((record.number, take(record)))
         }
-        return listed.sorted { $0.number < $1.number }.map(\.index)
+        listed.sort { $0.number < $1.number }
+        return listed.map(\.row)
     }
 
     /// `markStarted` for a stream already in `streams`, changed in place.
