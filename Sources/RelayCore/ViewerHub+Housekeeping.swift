@@ -58,10 +58,9 @@ extension ViewerHub {
         // A viewer that leaves meanwhile is judged on what it had; its
         // figures, taken at `now`, make no series after it left
         // (`RelayMetrics`'s `takenAt`).
-        let losses = read.connections.map { id, viewer in
-            let stats = viewer.mailbox.statistics
-            return (id: id, figures: RelayMetrics.ViewerFigures(lossPercent: stats.lossPercent, goodput: stats.link.last == nil ? nil : stats.link.goodput,
-                                                                rtt: stats.link.rtt, ageP95: stats.ages.p95))
+        let losses = read.statistics.map { id, stats in
+            (id: id, figures: RelayMetrics.ViewerFigures(lossPercent: stats.lossPercent, goodput: stats.link.last == nil ? nil : stats.link.goodput,
+                                                         rtt: stats.link.rtt, ageP95: stats.ages.p95))
         }
         return locked.withLockedValue { locked in
             let sample = locked.relay.sample(elapsed: elapsed, windows: read.windows, slowLossRatio: slowLossRatio, links: read.links, now: now)
@@ -77,24 +76,28 @@ extension ViewerHub {
     }
 
     /// Every viewer's measuring window (closed, for a sample, or so far, for
-    /// a review) and its link's figures, read from the mailboxes after the
-    /// hub's lock, as the API reads them: only the rules' part of a sample
-    /// or review holds the lock every frame's fan-out and every API call
-    /// wait on.
+    /// a review), its link's figures and its mailbox's statistics, each
+    /// mailbox read once, after the hub's lock, as the API reads them: only
+    /// the rules' part of a sample or review holds the lock every frame's
+    /// fan-out and every API call wait on.
     private func readMailboxes(closingWindows: Bool)
-        -> (connections: [String: Viewer], windows: [String: LossWindow], links: [String: LinkFigures]) {
+        -> (windows: [String: LossWindow], links: [String: LinkFigures], statistics: [(id: String, stats: ViewerMailbox.Statistics)]) {
         let connections = locked.withLockedValue { $0.connections }
         var windows: [String: LossWindow] = [:]
         var links: [String: LinkFigures] = [:]
+        var statistics: [(id: String, stats: ViewerMailbox.Statistics)] = []
         windows.reserveCapacity(connections.count)
         links.reserveCapacity(connections.count)
+        statistics.reserveCapacity(connections.count)
         for (id, viewer) in connections {
             // The link's figures over the window, read before the window closes.
-            links[id] = Self.figures(viewer.mailbox.link)
+            let stats = viewer.mailbox.statistics
+            links[id] = Self.figures(stats.link)
+            statistics.append((id, stats))
             let window = closingWindows ? viewer.mailbox.takeWindow() : viewer.mailbox.peekWindow()
             windows[id] = .init(offered: window.offered, replaced: window.replaced)
         }
-        return (connections, windows, links)
+        return (windows, links, statistics)
     }
 
     private static func figures(_ link: ViewerLink) -> LinkFigures {

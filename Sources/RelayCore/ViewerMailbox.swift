@@ -307,7 +307,4 @@ package final class ViewerMailbox: Sendable {
     }
 
     package var statistics: Statistics { state.withLockedValue { $0.stats } }
-
-    /// The link under the socket alone: `statistics` copies the frames' ages too.
-    var link: ViewerLink { state.withLockedValue { $0.stats.link } }
 }
