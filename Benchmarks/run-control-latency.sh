@@ -8,7 +8,9 @@
 # builds take turns, ROUNDS times, for a before/after table from one run.
 # Appends the JSON lines to Benchmarks/control-latency.jsonl and prints a table.
 # Usage: Benchmarks/run-control-latency.sh   Env: VIEWERS (1000), FPS (30), FRAME_BYTES (16000),
-#   DURATION (15), ROUNDS (2), PROBE_MS (100: under the relay's 20 messages a second per viewer), BEFORE, BUILD (.build/release).
+#   DURATION (15), ROUNDS (2), PROBE_MS (100: under the relay's 20 messages a second per viewer), BEFORE, BUILD (.build/release),
+#   AFTER_PREFIX (runs the "after" relay under a command, e.g. "env NIO_SINGLETON_GROUP_LOOP_COUNT=1";
+#   with BEFORE set to the same build, a before/after table of one setting against another).
 # Not part of CI: it wants the machine to itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +31,9 @@ PYTHON=${PYTHON:-python3}
 for round in $(seq "$ROUNDS"); do
     for server in ${BEFORE:+before} after; do
         binary=$([[ $server == before ]] && echo "$BEFORE/framepipe" || echo "$BUILD/framepipe")
-        "$binary" serve --port "$PORT" --log-level warning --max-connections-per-address 0 \
+        prefix=()
+        [[ $server == after ]] && read -r -a prefix <<< "${AFTER_PREFIX:-}"
+        "${prefix[@]}" "$binary" serve --port "$PORT" --log-level warning --max-connections-per-address 0 \
             --upgrade-rate-per-address 0 --max-viewers 0 2>>/tmp/framepipe-control-serve.log &
         SERVER=$!
         wait_for_relay "$server" "$PORT"

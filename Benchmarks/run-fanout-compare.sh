@@ -11,7 +11,10 @@
 #      ROUNDS (1: each server once per cell; more interleave the servers again),
 #      SERVERS ("framepipe python floor"; a subset to re-measure one),
 #      BEFORE (a directory with an earlier build's framepipe: adds it to the
-#      run as server "before", for a before/after table from one run).
+#      run as server "before", for a before/after table from one run),
+#      AFTER_PREFIX (runs server "framepipe" under a command, e.g.
+#      "env NIO_SINGLETON_GROUP_LOOP_COUNT=1"; with BEFORE set to the same
+#      build, a table of one setting against another).
 # Not part of CI: it takes about 6 minutes per round and wants the machine to itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +35,7 @@ LINES=$(mktemp)
 
 start() {
     case $1 in
-        framepipe) "$BUILD/framepipe" serve --port "$PORT" --log-level warning \
+        framepipe) ${AFTER_PREFIX:-} "$BUILD/framepipe" serve --port "$PORT" --log-level warning \
                        --max-connections-per-address 0 --upgrade-rate-per-address 0 --max-viewers 0 2>>/tmp/framepipe-compare-serve.log & ;;
         python) "$PYTHON" Benchmarks/plain_broadcast.py "$PORT" & ;;
         floor) "$FLOOR" "$PORT" & ;;
