@@ -8,18 +8,17 @@ import RelayRules
 ///
 /// How "no frame after its stream's `stream_ended`" is kept: the hub updates
 /// a stream's gate under its own lock *before* it applies the mailbox
-/// actions of the same event (a `stream_ended`, a `finish`). Each event
-/// loop a frame goes to checks the gate and makes its viewers' offers
-/// under the gate's lock. So on each loop either the offers all come
-/// before the gate closes, and so before the `stream_ended` queued after
-/// that, or the loop finds the gate closed and offers nothing, however
-/// late it gets to the frame. Lock order: hub, then gate, then mailbox.
+/// actions of the same event (a `stream_ended`, a `finish`). A frame's fan-out
+/// checks the gate and makes all its offers under the gate's lock. So
+/// either the fan-out's offers all come before the gate closes, and so
+/// before the `stream_ended` queued after that, or the fan-out finds the
+/// gate closed and offers nothing. Lock order: hub, then gate, then mailbox.
 ///
 /// The gate's latest seq follows the frames offered through it; the hub
 /// copies the state's only when it makes a replay (or the holder changes).
-/// So a frame costs the gate's lock once per loop it goes to, and a replay
+/// So a frame costs the gate's lock for its own offers only, and a replay
 /// still never reaches a viewer after a newer frame: it is refused once
-/// that frame's offers were made on any loop, or offered before them.
+/// that frame's offers were made, or offered before them.
 final class StreamGate: Sendable {
     private let state: NIOLockedValueBox<StreamHolding?>
 

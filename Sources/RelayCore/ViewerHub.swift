@@ -224,15 +224,10 @@ package final class ViewerHub: FrameSink, Sendable {
     }
 
     /// Encodes a frame once per group of viewers sent the same bytes,
-    /// outside any lock, then hands it once to each event loop its viewers
-    /// are on. Each loop offers it to its own viewers under the stream's
-    /// gate, if the stream is still served by the holder it came from: a
-    /// `stream_ended` racing with it (timeout, replacement, shutdown)
-    /// cannot be overtaken by it, however long the loop took to get to it
-    /// (see `StreamGate`). Per viewer only the offer is left, made on the
-    /// core that drains the mailbox: offered on the streamer's thread and
-    /// drained on the loop's, every mailbox crossed between the two cores'
-    /// caches every frame (BENCHMARKS.md, "Offers on the viewer's loop").
+    /// outside any lock, then offers it under its stream's gate if the
+    /// stream is still served by the holder it came from: a `stream_ended`
+    /// racing with it (timeout, replacement, shutdown) cannot be overtaken
+    /// by it (see `StreamGate`). Per viewer only the offer is left.
     private func deliver(_ frame: Frame, to fanOut: FanOut, ticket: FrameTicket, gate: StreamGate, connections: [String: Viewer]) {
         var encoding = FrameEncoding(frame: frame, cached: ticket.replayOf != nil)
         var messages: [(group: FanOut.Group, rendition: RenditionKind, bytes: ByteBuffer, pacing: (Duration, ContinuousClock.Instant)?)] = []
@@ -243,64 +238,23 @@ package final class ViewerHub: FrameSink, Sendable {
                 messages.append((group, rendition, bytes, group.maxFPS.map { (.seconds(1 / $0), frame.arrival) }))
             }
         }
-        var byLoop: [(loop: any EventLoop, key: ObjectIdentifier, offers: [(message: Int, viewer: Viewer)])] = []
-        for (index, message) in messages.enumerated() {
-            for target in message.group.targets {
-                // Only the hub attaches handles, and only its `Viewer`s.
-                guard let viewer = target.handle.map({ unsafeDowncast($0, to: Viewer.self) }) ?? connections[target.viewer] else { continue }
-                let key = ObjectIdentifier(viewer.eventLoop)
-                if let part = byLoop.firstIndex(where: { $0.key == key }) {
-                    byLoop[part].offers.append((index, viewer))
-                } else {
-                    byLoop.append((viewer.eventLoop, key, [(index, viewer)]))
-                }
-            }
-        }
-        let offered = OfferedFrame(streamID: frame.streamID, receivedAt: frame.receivedAt, seq: frame.seq, ticket: ticket,
-                                   messages: messages.map { ($0.rendition, $0.bytes, $0.pacing) })
-        for part in byLoop {
-            let offers = part.offers, loop = part.loop
-            if loop.inEventLoop {
-                // Already there (a cluster frame read on this loop; a test's
-                // embedded loop): offered now, drained in a task of its own,
-                // not inside whatever called this.
-                let writers = offer(offered, to: offers, gate: gate)
-                if !writers.isEmpty { loop.execute { DrainRequests.inTurns(writers[...], on: loop) { $0.drain() } } }
-            } else {
-                loop.execute {
-                    let writers = self.offer(offered, to: offers, gate: gate)
-                    if !writers.isEmpty { DrainRequests.inTurns(writers[...], on: loop) { $0.drain() } }
-                }
-            }
-        }
-    }
-
-    /// A frame's encoded messages (one per group), as each loop offers them.
-    struct OfferedFrame: Sendable {
-        let streamID: String
-        let receivedAt: Int64
-        let seq: UInt64
-        let ticket: FrameTicket
-        let messages: [(rendition: RenditionKind, bytes: ByteBuffer, pacing: (Duration, ContinuousClock.Instant)?)]
-    }
-
-    /// On the viewers' loop: a frame's offers to them, under its stream's
-    /// gate. Returns the writers to wake.
-    private func offer(_ frame: OfferedFrame, to offers: [(message: Int, viewer: Viewer)], gate: StreamGate) -> [ViewerChannelHandler] {
-        var writers: [ViewerChannelHandler] = []
-        let replaced: Int = gate.ifAdmitted(frame.ticket, seq: frame.seq) {
+        var drains = DrainRequests()
+        let replaced: Int = gate.ifAdmitted(ticket, seq: frame.seq) {
             var replaced = 0
-            for (index, viewer) in offers {
-                let message = frame.messages[index]
-                let offer = viewer.mailbox.offerFrame(streamID: frame.streamID, rendition: message.rendition, bytes: message.bytes,
-                                                     receivedAt: frame.receivedAt, seq: frame.seq, pacing: message.pacing)
-                if offer.needsDrain { writers.append(viewer.writer) }
-                if offer.replacedOlder { replaced += 1 }
+            for message in messages {
+                for target in message.group.targets {
+                    // Only the hub attaches handles, and only its `Viewer`s.
+                    guard let viewer = target.handle.map({ unsafeDowncast($0, to: Viewer.self) }) ?? connections[target.viewer] else { continue }
+                    let offer = viewer.mailbox.offerFrame(streamID: frame.streamID, rendition: message.rendition, bytes: message.bytes,
+                                                         receivedAt: frame.receivedAt, seq: frame.seq, pacing: message.pacing)
+                    if offer.needsDrain { drains.add(viewer) }
+                    if offer.replacedOlder { replaced += 1 }
+                }
             }
             return replaced
         } ?? 0
         if replaced > 0 { metrics.framesReplaced(replaced) }
-        return writers
+        drains.submit()
     }
 
     // MARK: Streams

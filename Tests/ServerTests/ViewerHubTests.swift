@@ -4,8 +4,6 @@ import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded
-import NIOPosix
-import NIOConcurrencyHelpers
 @testable import Pipeline
 import Testing
 
@@ -93,57 +91,6 @@ extension ViewerHubTests {
         #expect(Self.connect(hub, "P-3") == nil, "no new stream while shutting down")
     }
 
-    /// What a viewer's mailbox holds, in order: control messages by type, frames as "frame STREAM SEQ".
-    static func delivered(_ viewer: ViewerHub.Viewer) -> [String] {
-        var items: [String] = []
-        while let item = viewer.mailbox.poll() {
-            if case .frame(let stream, _) = item.kind {
-                items.append("frame \(stream) \(item.seq.map(String.init) ?? "?")")
-            } else if let json = try? JSONParser.parse(String(buffer: WebSocketWire.payload(of: item.bytes))) {
-                items.append([json["type"]?.stringValue, json["stream_id"]?.stringValue, json["reason"]?.stringValue]
-                    .compactMap { $0 }.joined(separator: " "))
-            }
-        }
-        return items
-    }
-
-    /// A frame's offers are made on each viewer's own event loop (so a
-    /// mailbox is offered to and drained on one core), still under the
-    /// stream's gate: an offer that waits on a busy loop while its stream
-    /// ends finds the gate closed, and the viewer never sees the frame
-    /// after `stream_ended`.
-    @Test func aFrameIsOfferedOnItsViewersLoopAndNeverAfterItsStreamEnded() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        /// Keeps the loop busy until released, so what is submitted to it waits.
-        func holdLoop() -> ConditionLock<Int> {
-            let held = ConditionLock(value: 0)
-            loop.execute { held.lock(whenValue: 1); held.unlock() }
-            return held
-        }
-        func release(_ held: ConditionLock<Int>) async throws {
-            held.lock()
-            held.unlock(withValue: 1)
-            try await loop.submit {}.get()  // after everything queued before it
-        }
-        let (hub, _) = Self.hub()
-        let viewer = try #require(try hub.addViewer(format: .json, streams: nil, quality: .auto, writer: Self.writer(hub.metrics),
-                                                     remoteAddress: "test", eventLoop: loop, close: {}))
-        let stream = try #require(Self.connect(hub, "P-1"))
-
-        var held = holdLoop()
-        hub.publish(Self.frame("P-1", seq: 0))
-        #expect(Self.delivered(viewer) == ["viewer_connected", "stream_started P-1"], "the offer waits for the viewer's loop")
-        try await release(held)
-        #expect(Self.delivered(viewer) == ["frame P-1 0"])
-
-        held = holdLoop()
-        hub.publish(Self.frame("P-1", seq: 1))
-        hub.endStream("P-1", session: stream.session, reason: .closed)
-        try await release(held)
-        #expect(Self.delivered(viewer) == ["stream_ended P-1 closed"], "the frame whose offer waited is not offered after stream_ended")
-        try await group.shutdownGracefully()
-    }
 }
 
 /// The slow/fast hysteresis, window by window.
