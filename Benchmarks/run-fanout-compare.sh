@@ -23,6 +23,7 @@ source Benchmarks/wait-for-relay.sh
 PORT=${PORT:-8191}
 DURATION=${DURATION:-15}
 ROUNDS=${ROUNDS:-1}
+read -r -a prefix <<< "${AFTER_PREFIX:-}"
 OUT=Benchmarks/fanout-compare.jsonl
 PYTHON=${PYTHON:-.build/browser-venv/bin/python}
 "$PYTHON" -c "import websockets" 2>/dev/null || "$PYTHON" -m pip install --quiet websockets==17.4
@@ -35,7 +36,7 @@ LINES=$(mktemp)
 
 start() {
     case $1 in
-        framepipe) ${AFTER_PREFIX:-} "$BUILD/framepipe" serve --port "$PORT" --log-level warning \
+        framepipe) "${prefix[@]}" "$BUILD/framepipe" serve --port "$PORT" --log-level warning \
                        --max-connections-per-address 0 --upgrade-rate-per-address 0 --max-viewers 0 2>>/tmp/framepipe-compare-serve.log & ;;
         python) "$PYTHON" Benchmarks/plain_broadcast.py "$PORT" & ;;
         floor) "$FLOOR" "$PORT" & ;;

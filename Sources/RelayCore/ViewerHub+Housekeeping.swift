@@ -58,12 +58,13 @@ extension ViewerHub {
         // A viewer that leaves meanwhile is judged on what it had; its
         // figures, taken at `now`, make no series after it left
         // (`RelayMetrics`'s `takenAt`).
-        let losses = read.statistics.map { id, stats in
+        let losses = read.map { id, stats in
             (id: id, figures: RelayMetrics.ViewerFigures(lossPercent: stats.lossPercent, goodput: stats.link.last == nil ? nil : stats.link.goodput,
                                                          rtt: stats.link.rtt, ageP95: stats.ages.p95))
         }
+        let (windows, links) = Self.rulesInput(read)
         return locked.withLockedValue { locked in
-            let sample = locked.relay.sample(elapsed: elapsed, windows: read.windows, slowLossRatio: slowLossRatio, links: read.links, now: now)
+            let sample = locked.relay.sample(elapsed: elapsed, windows: windows, slowLossRatio: slowLossRatio, links: links, now: now)
             return PeriodReport(streams: sample.streams, viewers: losses, slowChanges: sample.slowChanges, renditionChanges: sample.renditionChanges)
         }
     }
@@ -71,33 +72,32 @@ extension ViewerHub {
     /// Half-way through a sampling period: every viewer's policy judges the
     /// window so far (see `RelayState.reviewDelivery`).
     package func reviewDelivery(now: ContinuousClock.Instant = .now) -> [RelayState.RenditionChange] {
-        let read = readMailboxes(closingWindows: false)
-        return locked.withLockedValue { $0.relay.reviewDelivery(windows: read.windows, links: read.links, now: now) }
+        let (windows, links) = Self.rulesInput(readMailboxes(closingWindows: false))
+        return locked.withLockedValue { $0.relay.reviewDelivery(windows: windows, links: links, now: now) }
     }
 
-    /// Every viewer's measuring window (closed, for a sample, or so far, for
-    /// a review), its link's figures and its mailbox's statistics, each
-    /// mailbox read once, after the hub's lock, as the API reads them: only
-    /// the rules' part of a sample or review holds the lock every frame's
-    /// fan-out and every API call wait on.
-    private func readMailboxes(closingWindows: Bool)
-        -> (windows: [String: LossWindow], links: [String: LinkFigures], statistics: [(id: String, stats: ViewerMailbox.Statistics)]) {
+    /// Every viewer's mailbox statistics, with its measuring window closed
+    /// (for a sample) or left open (for a review), each mailbox read once,
+    /// after the hub's lock, as the API reads them: only the rules' part of
+    /// a sample or review holds the lock every frame's fan-out and every
+    /// API call wait on.
+    private func readMailboxes(closingWindows: Bool) -> [(id: String, stats: ViewerMailbox.Statistics)] {
         let connections = locked.withLockedValue { $0.connections }
+        return connections.map { id, viewer in (id, viewer.mailbox.statistics(closingWindow: closingWindows)) }
+    }
+
+    /// What the rules judge of each viewer: its window, and its link's figures over that window.
+    private static func rulesInput(_ read: [(id: String, stats: ViewerMailbox.Statistics)])
+        -> (windows: [String: LossWindow], links: [String: LinkFigures]) {
         var windows: [String: LossWindow] = [:]
         var links: [String: LinkFigures] = [:]
-        var statistics: [(id: String, stats: ViewerMailbox.Statistics)] = []
-        windows.reserveCapacity(connections.count)
-        links.reserveCapacity(connections.count)
-        statistics.reserveCapacity(connections.count)
-        for (id, viewer) in connections {
-            // The link's figures over the window, read before the window closes.
-            let stats = viewer.mailbox.statistics
-            links[id] = Self.figures(stats.link)
-            statistics.append((id, stats))
-            let window = closingWindows ? viewer.mailbox.takeWindow() : viewer.mailbox.peekWindow()
-            windows[id] = .init(offered: window.offered, replaced: window.replaced)
+        windows.reserveCapacity(read.count)
+        links.reserveCapacity(read.count)
+        for (id, stats) in read {
+            windows[id] = LossWindow(offered: stats.windowOffered, replaced: stats.windowReplaced)
+            links[id] = figures(stats.link)
         }
-        return (windows, links, statistics)
+        return (windows, links)
     }
 
     private static func figures(_ link: ViewerLink) -> LinkFigures {

@@ -292,18 +292,20 @@ package final class ViewerMailbox: Sendable {
         }
     }
 
-    /// Ends the measuring window: what was offered and replaced in it (the
-    /// hub's `SlowViewerVerdict` judges it).
-    func takeWindow() -> (offered: Int, replaced: Int) {
+    /// The statistics, with the measuring window as it stands (what was
+    /// offered and replaced in it, which the hub's `SlowViewerVerdict`
+    /// judges); `closingWindow` then starts a new window, for the figures
+    /// and for the link, in the same lock.
+    func statistics(closingWindow: Bool) -> Statistics {
         state.withLockedValue { s in
-            defer { s.stats.windowOffered = 0; s.stats.windowReplaced = 0; s.stats.link.openWindow() }
-            return (s.stats.windowOffered, s.stats.windowReplaced)
+            let stats = s.stats
+            if closingWindow {
+                s.stats.windowOffered = 0
+                s.stats.windowReplaced = 0
+                s.stats.link.openWindow()
+            }
+            return stats
         }
-    }
-
-    /// The measuring window so far, left open.
-    func peekWindow() -> (offered: Int, replaced: Int) {
-        state.withLockedValue { ($0.stats.windowOffered, $0.stats.windowReplaced) }
     }
 
     package var statistics: Statistics { state.withLockedValue { $0.stats } }

@@ -55,4 +55,3 @@ struct RequestContextTests {
         #expect(context.channel == nil)
     }
 }
-
