@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A dashboard's control path while the relay fans out: a viewer that watches
 # nothing pings every PROBE_MS and times each pong, and GET /api/viewers is
-# timed every 5 pings (framepipe-bench load --probe-ms, in a process of its
-# own), during a fan-out of
+# timed every 5 pings, GET /healthz (the request's path alone) half-way between
+# (framepipe-bench load --probe-ms, in a process of its own), during a fan-out of
 # 1 stream x FPS x FRAME_BYTES to VIEWERS binary viewers, all on loopback.
 # With BEFORE (a directory holding an earlier build's framepipe) the two
 # builds take turns, ROUNDS times, for a before/after table from one run.
@@ -48,7 +48,7 @@ for round in $(seq "$ROUNDS"); do
         "$BUILD/framepipe-bench" load --url "ws://127.0.0.1:$PORT" --viewers 0 --streams 0 --probe-ms "$PROBE_MS" \
             --warmup "$(( 3 + 1 + VIEWERS * 2 / 1000 ))" --duration "$(( DURATION - 2 ))" > /tmp/framepipe-control-probe.txt
         wait "$LOAD"
-        grep -v '^{' /tmp/framepipe-control-load.txt; grep -E 'pong|api/viewers' /tmp/framepipe-control-probe.txt
+        grep -v '^{' /tmp/framepipe-control-load.txt; grep -E 'pong|api/viewers|healthz' /tmp/framepipe-control-probe.txt
         "$PYTHON" - /tmp/framepipe-control-load.txt /tmp/framepipe-control-probe.txt "$RUN" <<'PY' | tee -a "$OUT" >> "$LINES"
 import json, sys
 load, probe = (json.loads(open(f).read().strip().splitlines()[-1]) for f in sys.argv[1:3])
@@ -64,12 +64,13 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 by = {}
 for r in rows:
     by.setdefault(r["label"].split("-")[1], []).append(r)
-print("| build | viewers | pong p50 / p99 / max ms (lost) | /api/viewers p50 / p99 / max ms | frame latency p99 ms | fps median / min | server CPU % |")
-print("|---|---|---|---|---|---|---|")
+print("| build | viewers | pong p50 / p99 / max ms (lost) | /api/viewers p50 / p99 / max ms | /healthz p50 / p99 / max ms | frame latency p99 ms | fps median / min | server CPU % |")
+print("|---|---|---|---|---|---|---|---|")
 for server, rs in by.items():
-    med = lambda k: statistics.median(r[k] for r in rs if r[k] is not None) if any(r[k] is not None for r in rs) else float("nan")
+    med = lambda k: statistics.median(r[k] for r in rs if r.get(k) is not None) if any(r.get(k) is not None for r in rs) else float("nan")
     print(f"| {server} | {rs[0]['viewers']} | {med('pong_p50_ms'):.1f} / {med('pong_p99_ms'):.1f} / {med('pong_max_ms'):.1f} ({sum(r['pings_lost'] for r in rs)}) "
           f"| {med('api_viewers_p50_ms'):.1f} / {med('api_viewers_p99_ms'):.1f} / {med('api_viewers_max_ms'):.1f} "
+          f"| {med('api_healthz_p50_ms'):.1f} / {med('api_healthz_p99_ms'):.1f} / {med('api_healthz_max_ms'):.1f} "
           f"| {med('latency_p99_ms'):.1f} | {med('fps_median'):.1f} / {med('fps_min'):.1f} | {med('server_cpu_pct'):.0f} |")
 print(f"(median over {len(next(iter(by.values())))} run(s) per build)")
 PY

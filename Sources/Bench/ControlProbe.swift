@@ -6,7 +6,10 @@ import Synchronization
 /// Times what a dashboard asks of the relay while it fans out frames: a
 /// viewer's `ping` answered with `pong`, and `GET /api/viewers`. These share
 /// the relay with the fan-out (its locks, its event loops), so their delay is
-/// what a nursing-station dashboard feels when the relay is busy.
+/// what a nursing-station dashboard feels when the relay is busy. `GET
+/// /healthz`, which reads two counts, is timed the same way between them: the
+/// request's own path through the relay's threads, so that what
+/// `/api/viewers` adds to it can be told apart.
 ///
 /// The probing viewer watches no stream, so no frame of its own is queued
 /// ahead of its pong. Run it in a process of its own (`load --viewers 0
@@ -21,6 +24,7 @@ final class ControlProbe: Sendable {
     let apiInterval: Duration
     let pongs = LatencyLog()
     let apiCalls = LatencyLog()
+    let healthCalls = LatencyLog()
     private let stopped = Atomic(false)
     private let pingSentAt = Mutex<ContinuousClock.Instant?>(nil)
     /// Pings sent in the measured window and not answered within 2 s.
@@ -71,16 +75,21 @@ final class ControlProbe: Sendable {
         }
     }
 
-    /// One blocking HTTP/1.1 request per interval on a thread of its own
-    /// (`Connection: close`, read to EOF), timed from connect to the last byte.
+    /// Blocking HTTP/1.1 requests on a thread of its own (`Connection:
+    /// close`, read to EOF), each timed from connect to the last byte: per
+    /// interval one `/api/viewers` and, half an interval before it, one `/healthz`.
     func callAPIUntilStopped(measureStart: MeasureStart) {
         let clock = ContinuousClock()
-        let request = Array("GET /api/viewers HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)
+        let calls = [("/healthz", healthCalls), ("/api/viewers", apiCalls)].map { path, log in
+            (Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8), log)
+        }
         while !stopped.load(ordering: .relaxed) {
-            Thread.sleep(forTimeInterval: apiInterval.seconds)
-            let start = clock.now
-            guard Self.fetch(host: host, port: port, request: request) else { continue }
-            if measureStart.isMeasuring(at: start) { apiCalls.record(clock.now - start) }
+            for (request, log) in calls {
+                Thread.sleep(forTimeInterval: apiInterval.seconds / 2)
+                let start = clock.now
+                guard Self.fetch(host: host, port: port, request: request) else { continue }
+                if measureStart.isMeasuring(at: start) { log.record(clock.now - start) }
+            }
         }
     }
 

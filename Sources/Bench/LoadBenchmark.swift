@@ -35,7 +35,7 @@ struct LoadBenchmark: AsyncParsableCommand {
     @Option(help: "Seconds of warm-up before measuring.") var warmup = 3.0
     @Option(help: "Print server RSS every this many seconds (0 = never).") var sampleEvery = 0.0
     @Option(help: "A label for the JSON line.") var label = ""
-    @Option(help: "Time a dashboard's control path during the load: a viewer watching nothing pings every this many ms and times the pong, and GET /api/viewers is timed every 5 pings (0 = no probe).") var probeMs = 0.0
+    @Option(help: "Time a dashboard's control path during the load: a viewer watching nothing pings every this many ms and times the pong, and GET /api/viewers is timed every 5 pings, GET /healthz half-way between (0 = no probe).") var probeMs = 0.0
 
     func run() async throws {
         let probe = pid.map(ProcessProbe.init)
@@ -226,9 +226,11 @@ struct LoadBenchmark: AsyncParsableCommand {
         if viewerUrl != nil { Output.line("  viewers' node CPU         \(f(viewerNodeCPU))% of a core (viewers on \(viewerUrl!))") }
         Output.line("  load tool CPU             \(f(ownCPU))% of a core")
         let pongs = probe?.pongs.milliseconds ?? [], apiCalls = probe?.apiCalls.milliseconds ?? []
+        let healthCalls = probe?.healthCalls.milliseconds ?? []
         if probe != nil {
             Output.line("  ping to pong ms           p50 \(f(Percentile.of(pongs, 0.5), 2))  p99 \(f(Percentile.of(pongs, 0.99), 2))  max \(f(pongs.max(), 2))  (\(pongs.count) pings, \(probe!.lostPings.load(ordering: .relaxed)) lost)")
             Output.line("  GET /api/viewers ms       p50 \(f(Percentile.of(apiCalls, 0.5), 2))  p99 \(f(Percentile.of(apiCalls, 0.99), 2))  max \(f(apiCalls.max(), 2))  (\(apiCalls.count) calls)")
+            Output.line("  GET /healthz ms           p50 \(f(Percentile.of(healthCalls, 0.5), 2))  p99 \(f(Percentile.of(healthCalls, 0.99), 2))  max \(f(healthCalls.max(), 2))  (\(healthCalls.count) calls)")
         }
         let json: [(String, String)] = [
             ("label", "\"\(label)\""), ("streams", "\(streams)"), ("fps", f(fps, 0)), ("frame_bytes", "\(frameBytes)"), ("ingest", "\"\(ingest)\""),
@@ -244,6 +246,8 @@ struct LoadBenchmark: AsyncParsableCommand {
             ("pong_p50_ms", f(Percentile.of(pongs, 0.5), 2)), ("pong_p99_ms", f(Percentile.of(pongs, 0.99), 2)), ("pong_max_ms", f(pongs.max(), 2)),
             ("pongs", "\(pongs.count)"), ("pings_lost", "\(probe!.lostPings.load(ordering: .relaxed))"), ("api_viewers_p50_ms", f(Percentile.of(apiCalls, 0.5), 2)),
             ("api_viewers_p99_ms", f(Percentile.of(apiCalls, 0.99), 2)), ("api_viewers_max_ms", f(apiCalls.max(), 2)), ("api_calls", "\(apiCalls.count)"),
+            ("api_healthz_p50_ms", f(Percentile.of(healthCalls, 0.5), 2)), ("api_healthz_p99_ms", f(Percentile.of(healthCalls, 0.99), 2)),
+            ("api_healthz_max_ms", f(healthCalls.max(), 2)), ("api_healthz_calls", "\(healthCalls.count)"),
         ])
         Output.line("{" + json.map { "\"\($0.0)\":\($0.1 == "-" ? "null" : $0.1)" }.joined(separator: ",") + "}")
     }
