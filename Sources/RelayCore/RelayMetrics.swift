@@ -39,7 +39,7 @@ package final class RelayMetrics: PipelineObserver, Sendable {
         /// arrive after it: it must not bring the series back.
         var retiredStreams: [String: ContinuousClock.Instant] = [:]
         var retiredViewers: [String: ContinuousClock.Instant] = [:]
-        var viewerGauges: [String: ViewerGauges] = [:]
+        var viewerGauges = ViewerGaugeTable()
         /// Drops per stage name, for `/api/pipelines`.
         var dropsByStage: [String: Int] = [:]
     }
@@ -85,8 +85,8 @@ package final class RelayMetrics: PipelineObserver, Sendable {
         openViewersCount(-1)
         perKey.withLockedValue { p in
             Self.retire(id, in: &p.retiredViewers)
-            return p.viewerGauges.removeValue(forKey: id)
-        }?.destroy()
+            p.viewerGauges.remove(id)
+        }
     }
 
     /// Records that `id` left now; forgets what left long ago (a sample is
@@ -213,32 +213,11 @@ package final class RelayMetrics: PipelineObserver, Sendable {
         package var ageP95: Int?
     }
 
-    private struct ViewerGauges {
-        let loss, goodput, rtt, age: Gauge
-
-        init(_ id: String, _ factory: PrometheusMetricsFactory) {
-            func gauge(_ label: String) -> Gauge { Gauge(label: label, dimensions: [("viewer", id)], factory: factory) }
-            loss = gauge("framepipe_viewer_loss_percent")
-            goodput = gauge("framepipe_viewer_goodput_bytes_per_second")
-            rtt = gauge("framepipe_viewer_rtt_seconds")
-            age = gauge("framepipe_viewer_frame_age_p95_seconds")
-        }
-
-        func destroy() { for gauge in [loss, goodput, rtt, age] { gauge.destroy() } }
-    }
-
     package func viewerSample(_ id: String, _ figures: ViewerFigures, takenAt: ContinuousClock.Instant) {
-        let found = perKey.withLockedValue { p -> ViewerGauges? in
-            guard Self.current(id, takenAt: takenAt, in: &p.retiredViewers) else { return nil }
-            let g = p.viewerGauges[id] ?? ViewerGauges(id, factory)
-            p.viewerGauges[id] = g
-            return g
+        perKey.withLockedValue { p in
+            guard Self.current(id, takenAt: takenAt, in: &p.retiredViewers) else { return }
+            p.viewerGauges.record(id, figures)
         }
-        guard let gauges = found else { return }
-        gauges.loss.record(figures.lossPercent)
-        if let goodput = figures.goodput { gauges.goodput.record(goodput) }
-        if let rtt = figures.rtt { gauges.rtt.record(rtt.seconds) }
-        if let age = figures.ageP95 { gauges.age.record(Double(age) / 1000) }
     }
 
     // MARK: Cluster
@@ -263,10 +242,11 @@ package final class RelayMetrics: PipelineObserver, Sendable {
     package func clusterBadMessage(_ kind: String) { labelledCounter("framepipe_cluster_bad_messages_total", ("kind", kind)).increment() }
     package func clusterSubscriptions(_ count: Int) { clusterSubscriptionsGauge?.record(count) }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus text exposition: the registry's metrics, then each viewer's gauges.
     package func render() -> ByteBuffer {
         var bytes: [UInt8] = []
         registry.emit(into: &bytes)
+        perKey.withLockedValue { $0.viewerGauges }.write(into: &bytes)
         return ByteBuffer(bytes: bytes)
     }
 }
