@@ -50,7 +50,7 @@ package struct ClusterKeys: Sendable {
     /// `{id|1}`, …: `|` is not in a stream id), so their slots fall on
     /// different shards and the owner publishes on the one whose shard is
     /// least used (`FramePlacement`).
-    package func frameChannels(_ streamID: String) -> [String] {
+    func frameChannels(_ streamID: String) -> [String] {
         guard sharded else { return [frames(streamID)] }
         return [frames(streamID)] + (1..<Self.frameChannelChoices).map { "framepipe:frames:{\(streamID)|\($0)}" }
     }

@@ -87,7 +87,7 @@ extension RelayState {
 
     /// The started streams, by id, with what their rungs cost each format:
     /// worked out once per review or listing, not once per viewer and stream.
-    package struct MenuEntry {
+    struct MenuEntry {
         let id: String
         let ladder: RenditionLadder
         let fps: Double
@@ -95,7 +95,7 @@ extension RelayState {
         let json: [RungOption]
     }
 
-    package func renditionMenu() -> [MenuEntry] {
+    func renditionMenu() -> [MenuEntry] {
         streams.keys.sorted().compactMap { id in
             let stream = streams[id]!
             guard stream.started else { return nil }
@@ -183,7 +183,7 @@ extension RelayState {
     /// The started streams a viewer watches, with its view and rendition of each.
     /// `menu`, when the caller lists many viewers at once: each stream's
     /// renditions read once, not copied out of the stream for every viewer.
-    package func viewSnapshots(of viewer: ViewerRecord, menu given: [MenuEntry]? = nil) -> [StreamViewSnapshot] {
+    func viewSnapshots(of viewer: ViewerRecord, menu given: [MenuEntry]? = nil) -> [StreamViewSnapshot] {
         (given ?? renditionMenu()).compactMap { entry in
             guard viewer.watches(entry.id) else { return nil }
             let rung = viewer.rung(for: entry.id, ladder: entry.ladder)

@@ -328,7 +328,7 @@ package struct RelayState {
     /// By number: sorting the ids as strings was an eighth of a
     /// `/api/viewers` call at 1000 viewers, and the reviews sort every
     /// viewer twice a second under the hub's lock.
-    package func viewerIDs(where included: (ViewerRecord) -> Bool = { _ in true }) -> [String] {
+    func viewerIDs(where included: (ViewerRecord) -> Bool = { _ in true }) -> [String] {
         inConnectionOrder(where: included) { $0.id }
     }
 

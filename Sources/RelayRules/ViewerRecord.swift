@@ -57,7 +57,7 @@ package struct ViewerRecord {
     package var quality: QualityPreference
     /// Housekeeping's verdict from the mailbox's loss figures: the one truth
     /// `/api/viewers` and the logs read.
-    package var slowness = SlowViewerVerdict()
+    var slowness = SlowViewerVerdict()
     /// What the viewer said it shows of each stream (`view`): drawn size
     /// and visibility. A stream it said nothing of is visible, size unknown.
     var views: [String: StreamView] = [:]
