@@ -26,6 +26,9 @@ package final class RelayMetrics: PipelineObserver, Sendable {
     private let clusterReceived: Counter?
     private let clusterSubscriptionsGauge: Gauge?
     private let perKey = NIOLockedValueBox<PerKey>(PerKey())
+    /// Apart from `perKey`, which every frame's stage timers take: a
+    /// sample's thousand viewers are written under one lock of their own.
+    private let viewerSeries = NIOLockedValueBox<ViewerSeries>(ViewerSeries())
 
     private struct PerKey {
         var dropped: [String: Counter] = [:]
@@ -34,14 +37,18 @@ package final class RelayMetrics: PipelineObserver, Sendable {
         var streamFps: [String: Gauge] = [:]
         var streamViewers: [String: Gauge] = [:]
         var streamIngestDelay: [String: Gauge] = [:]
-        /// When a stream or viewer left. Samples are taken under the hub's
+        /// When a stream left. Samples are taken under the hub's
         /// lock and written after it, so one taken before the end can
         /// arrive after it: it must not bring the series back.
         var retiredStreams: [String: ContinuousClock.Instant] = [:]
-        var retiredViewers: [String: ContinuousClock.Instant] = [:]
-        var viewerGauges = ViewerGaugeTable()
         /// Drops per stage name, for `/api/pipelines`.
         var dropsByStage: [String: Int] = [:]
+    }
+
+    private struct ViewerSeries {
+        /// When a viewer left (as `PerKey.retiredStreams` for streams).
+        var retired: [String: ContinuousClock.Instant] = [:]
+        var gauges = ViewerGaugeTable()
     }
 
     package init(clustered: Bool = false) {
@@ -83,9 +90,9 @@ package final class RelayMetrics: PipelineObserver, Sendable {
 
     func viewerDisconnected(_ id: String) {
         openViewersCount(-1)
-        perKey.withLockedValue { p in
-            Self.retire(id, in: &p.retiredViewers)
-            p.viewerGauges.remove(id)
+        viewerSeries.withLockedValue { v in
+            Self.retire(id, in: &v.retired)
+            v.gauges.remove(id)
         }
     }
 
@@ -214,9 +221,15 @@ package final class RelayMetrics: PipelineObserver, Sendable {
     }
 
     package func viewerSample(_ id: String, _ figures: ViewerFigures, takenAt: ContinuousClock.Instant) {
-        perKey.withLockedValue { p in
-            guard Self.current(id, takenAt: takenAt, in: &p.retiredViewers) else { return }
-            p.viewerGauges.record(id, figures)
+        viewerSamples([(id, figures)], takenAt: takenAt)
+    }
+
+    /// A sampling period's figures for every viewer, under one lock.
+    package func viewerSamples(_ samples: [(id: String, figures: ViewerFigures)], takenAt: ContinuousClock.Instant) {
+        viewerSeries.withLockedValue { v in
+            for (id, figures) in samples where Self.current(id, takenAt: takenAt, in: &v.retired) {
+                v.gauges.record(id, figures)
+            }
         }
     }
 
@@ -246,7 +259,7 @@ package final class RelayMetrics: PipelineObserver, Sendable {
     package func render() -> ByteBuffer {
         var bytes: [UInt8] = []
         registry.emit(into: &bytes)
-        perKey.withLockedValue { $0.viewerGauges }.write(into: &bytes)
+        viewerSeries.withLockedValue { $0.gauges }.write(into: &bytes)
         return ByteBuffer(bytes: bytes)
     }
 }

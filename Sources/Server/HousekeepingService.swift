@@ -102,7 +102,7 @@ struct HousekeepingService: Service {
             metrics.streamSample(stream.id, fps: stream.fps, viewers: stream.viewers, ingestDelayP95: stream.ingestDelayP95, takenAt: now)
         }
         hub.tellDemand()
-        for viewer in sample.viewers { metrics.viewerSample(viewer.id, viewer.figures, takenAt: now) }
+        metrics.viewerSamples(sample.viewers, takenAt: now)
         for change in sample.slowChanges {
             logger.info(change.slow ? "viewer is slow: it loses frames to newer ones" : "viewer keeps up again",
                         metadata: ["viewer_id": "\(change.id)"])
